@@ -1,0 +1,33 @@
+"""Harvest run document: what one harvest (or directory load) did, for health dashboards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from mappings.common import Doc
+
+
+class ReasonCount(Doc):
+    reason: str
+    count: int
+
+
+class HarvestRunDoc(Doc):
+    id: str
+    kind: Literal["harvest", "directory"]
+    vendor: str | None = None
+    mode: str | None = None            # incremental / full, directory: full / incremental
+    started_at: datetime
+    ended_at: datetime | None = None
+    duration_s: float | None = None
+    status: Literal["running", "success", "partial", "failed"]
+    requests: int = 0
+    read: int = 0
+    upserted: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejected_by_reason: list[ReasonCount] = []
+    errors: list[str] = []
+    stale_marked: int = 0

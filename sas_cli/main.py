@@ -1,0 +1,168 @@
+"""The ``sas`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sas_core.errors import SasError
+from sas_core.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="SAS digital platform: run, load, harvest, search.")
+es_app = typer.Typer(no_args_is_help=True, help="The local Elasticsearch node (no Docker).")
+app.add_typer(es_app, name="es")
+console = Console()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _client(settings: Settings):
+    from sas_core.es import make_client
+
+    return make_client(settings)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@es_app.command("start")
+def es_start() -> None:
+    """Use SAS_ES_URL if it answers; otherwise fetch (Maven) and start the local node as an unprivileged user."""
+    from sas_core import local_es
+
+    settings = _settings()
+    try:
+        status = local_es.start(settings)
+    except SasError as exc:
+        _fail(exc.message)
+    console.print(f"Elasticsearch {status.version} at {status.url}: {status.cluster_status}"
+                  f" (pid {status.managed_pid or 'external'}; logs {status.log_file})")
+
+
+@es_app.command("stop")
+def es_stop() -> None:
+    """Stop the local node started by `sas es start`."""
+    from sas_core import local_es
+
+    stopped = local_es.stop(_settings())
+    console.print("stopped" if stopped else "no local node was running")
+
+
+@es_app.command("status")
+def es_status() -> None:
+    """Whether SAS_ES_URL answers, with version and health."""
+    from sas_core import local_es
+
+    status = local_es.status(_settings())
+    console.print_json(json.dumps({k: str(v) if v is not None else None for k, v in status.__dict__.items()}))
+    if not status.reachable:
+        raise typer.Exit(1)
+
+
+def _print_states(states) -> None:
+    table = Table("index", "alias", "concrete index", "action", "documents")
+    for s in states:
+        table.add_row(s.name, s.alias, s.index, s.action, "" if s.documents is None else str(s.documents))
+    console.print(table)
+
+
+@app.command("setup")
+def setup() -> None:
+    """Create every missing index and alias (idempotent)."""
+    from indexer.lifecycle import setup_indices
+
+    settings = _settings()
+    states = setup_indices(_client(settings), prefix=settings.index_prefix)
+    _print_states(states)
+    outdated = [s.alias for s in states if s.action == "outdated"]
+    if outdated:
+        console.print(f"[yellow]outdated (run `sas migrate`):[/yellow] {', '.join(outdated)}")
+
+
+@app.command("migrate")
+def migrate(
+    index: Annotated[Optional[str], typer.Option(help="only this logical index (e.g. offers)")] = None,
+    rollback: Annotated[bool, typer.Option(help="point the alias back to the previous version")] = False,
+) -> None:
+    """Move aliases to the current mapping versions (scan + bulk copy, atomic swap, old index kept)."""
+    from indexer.lifecycle import migrate_all, migrate_index, rollback_index
+    from mappings.registry import spec
+
+    settings = _settings()
+    es = _client(settings)
+    if index is not None:
+        try:
+            spec(index)
+        except KeyError:
+            _fail(f"unknown index {index!r}")
+    try:
+        if rollback:
+            if index is None:
+                _fail("--rollback needs --index")
+            states = [rollback_index(es, prefix=settings.index_prefix, name=index)]
+        elif index is not None:
+            states = [migrate_index(es, prefix=settings.index_prefix, name=index)]
+        else:
+            states = migrate_all(es, prefix=settings.index_prefix)
+    except RuntimeError as exc:
+        _fail(str(exc))
+    _print_states(states)
+
+
+@app.command("token")
+def token(
+    role: Annotated[list[str], typer.Option("--role", help="role(s): osnp, regulator, effecteur, ...")],
+    territory: Annotated[list[str], typer.Option("--territory", help="territory code(s), e.g. SAS-92")] = [],
+    sub: Annotated[Optional[str], typer.Option(help="subject (user id)")] = None,
+    national_id: Annotated[Optional[str], typer.Option("--national-id", help="effecteur's national id")] = None,
+    name: Annotated[Optional[str], typer.Option(help="display name")] = None,
+    ttl: Annotated[Optional[int], typer.Option(help="lifetime in seconds")] = None,
+) -> None:
+    """Print a dev-mode bearer token (SAS_AUTH_MODE=dev only)."""
+    from search_api.auth import issue_dev_token
+
+    try:
+        value = issue_dev_token(settings=_settings(), roles=role, territories=territory, sub=sub,
+                                national_id=national_id, name=name, ttl_s=ttl)
+    except (ValueError, SasError) as exc:
+        _fail(str(exc), code=2)
+    typer.echo(value)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
+    port: Annotated[Optional[int], typer.Option(help="listen port")] = None,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="API only")] = False,
+) -> None:
+    """Run the API (and the scheduler unless told not to) in the foreground."""
+    import uvicorn
+
+    from indexer.scheduler import build_scheduler
+    from search_api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
+    scheduler = None
+    if not no_scheduler:
+        scheduler = build_scheduler(settings=settings, es=_client(settings))
+        scheduler.start()
+    try:
+        uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
+                    log_level="info")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,26 @@
+"""Building the Elasticsearch client from settings (the only place that knows credentials)."""
+
+from __future__ import annotations
+
+from elasticsearch import Elasticsearch
+
+from sas_core.settings import Settings
+
+
+def make_client(settings: Settings, *, request_timeout: float | None = None) -> Elasticsearch:
+    """A client for ``settings.es_url`` with the configured credentials / API key / CA bundle."""
+    kwargs: dict = {
+        "request_timeout": request_timeout or settings.es_request_timeout_s,
+        "retry_on_timeout": False,
+        "max_retries": 1,
+    }
+    if settings.es_api_key is not None:
+        kwargs["api_key"] = settings.es_api_key.get_secret_value()
+    elif settings.es_username:
+        password = settings.es_password.get_secret_value() if settings.es_password else ""
+        kwargs["basic_auth"] = (settings.es_username, password)
+    if settings.es_url.startswith("https"):
+        if settings.es_ca_certs:
+            kwargs["ca_certs"] = str(settings.es_ca_certs)
+        kwargs["verify_certs"] = settings.es_verify_certs
+    return Elasticsearch(settings.es_url, **kwargs)

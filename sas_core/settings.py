@@ -1,0 +1,100 @@
+"""Platform settings, read from the environment (prefix ``SAS_``) by pydantic-settings.
+
+Nothing here connects anywhere or reads a file when imported: callers build a ``Settings``
+(usually once, in the CLI or the app factory) and pass it down.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository checkout this package runs from (editable install); ``../shared`` sits beside it.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+
+
+def default_reference_data_dir() -> Path | None:
+    """``../shared/data`` seen from the working directory, else from the project root, if it exists."""
+    for base in (Path.cwd(), PROJECT_ROOT):
+        candidate = (base / ".." / "shared" / "data").resolve()
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+class Settings(BaseSettings):
+    """Every tunable of the platform. Environment variables are ``SAS_<FIELD NAME IN CAPITALS>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SAS_", extra="ignore")
+
+    # --- Elasticsearch -----------------------------------------------------------------------
+    es_url: str = "http://127.0.0.1:9200"
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_api_key: SecretStr | None = None
+    es_ca_certs: Path | None = None
+    es_verify_certs: bool = True
+    es_request_timeout_s: float = 10.0
+    #: Every index and alias name starts with ``<index_prefix>-``.
+    index_prefix: str = "sas"
+
+    # --- Local node (``sas es start``) ----------------------------------------------------------
+    #: Where the unprivileged node keeps its install, data, logs and snapshot repository.
+    es_home: Path = Path("/var/lib/sas-es")
+    es_heap: str = "2g"
+    es_system_user: str = "sas-es"
+    es_java_home: Path | None = None
+    cache_dir: Path = Path.home() / ".cache" / "sas"
+
+    # --- Reference data ----------------------------------------------------------------------
+    reference_data_dir: Path | None = Field(default_factory=default_reference_data_dir)
+
+    # --- API / auth --------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str | None = None
+    auth_mode: Literal["dev", "oidc"] = "dev"
+    #: HS256 key of dev mode; when empty, one is generated once into ``<cache_dir>/dev-signing-key``.
+    dev_signing_key: SecretStr | None = None
+    token_ttl_s: int = 12 * 3600
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_algorithms: list[str] = ["RS256", "ES256", "PS256"]
+    jwt_leeway_s: int = 30
+
+    # --- Directory / harvest (refined by later capabilities) -----------------------------------
+    editors_file: Path | None = None
+    directory_reject_threshold: float = 0.2
+    stale_after_s: int = 15 * 60
+
+    @field_validator("index_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not _PREFIX_RE.match(value):
+            raise ValueError(
+                "SAS_INDEX_PREFIX must be lowercase letters, digits, '-' or '_' (Elasticsearch index naming)"
+            )
+        return value
+
+    @property
+    def es_port(self) -> int:
+        """Port of ``es_url`` (what the local node listens on)."""
+        from urllib.parse import urlparse
+
+        parsed = urlparse(self.es_url)
+        return parsed.port or (443 if parsed.scheme == "https" else 9200)
+
+    @property
+    def es_is_loopback(self) -> bool:
+        """Whether ``es_url`` points at this machine (only then may ``sas es start`` run a node)."""
+        from urllib.parse import urlparse
+
+        host = urlparse(self.es_url).hostname or ""
+        return host in {"127.0.0.1", "localhost", "::1"}

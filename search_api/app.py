@@ -1,0 +1,33 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from elasticsearch import Elasticsearch
+from fastapi import FastAPI
+
+from sas_core.es import make_client
+from sas_core.settings import Settings
+from search_api.auth import TokenVerifier
+from search_api.errors import install_error_handlers
+from search_api.executor import Executor
+from search_api.routes import health, me
+
+
+def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = None) -> FastAPI:
+    """Build the API. ``es`` may be injected (tests pass a guarded real client)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="SAS platform API",
+        version="1",
+        description=(
+            "Search of free appointments with town doctors for the Service d'Accès aux Soins. "
+            "Every endpoint except /healthz, /readyz and the docs needs a bearer token."
+        ),
+    )
+    app.state.settings = settings
+    app.state.executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
+    app.state.token_verifier = TokenVerifier(settings)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(me.router)
+    return app

@@ -1,0 +1,173 @@
+"""Bearer-token authentication and role checks.
+
+``dev`` mode: tokens are HS256 JWTs signed with a local key (``sas token`` prints one).
+``oidc`` mode: tokens come from the configured identity provider and are verified with its JWKS
+(signature, issuer, audience, expiry with leeway) by PyJWT.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import jwt
+
+from sas_core.errors import ConfigurationError, Forbidden, Unauthenticated
+from sas_core.settings import Settings
+from sas_core.territories import is_territory
+
+DEV_ISSUER = "sas-platform-dev"
+AUDIENCE = "sas-platform"
+
+
+class Role(StrEnum):
+    OSNP = "osnp"
+    REGULATOR = "regulator"
+    EFFECTEUR = "effecteur"
+    STRUCTURE_MANAGER = "structure_manager"
+    ACCOUNT_MANAGER = "account_manager"
+    ADMIN = "admin"
+    INTEGRATOR = "integrator"
+    VENDOR = "vendor"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: from a verified token."""
+
+    sub: str
+    roles: frozenset[Role]
+    territories: frozenset[str] = field(default_factory=frozenset)
+    national_id: str | None = None
+    name: str | None = None
+    structure_id: str | None = None
+
+    def has_any(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+def dev_signing_key(settings: Settings) -> str:
+    """The dev-mode HS256 key: from settings, else generated once into ``<cache_dir>/dev-signing-key``."""
+    if settings.dev_signing_key is not None:
+        return settings.dev_signing_key.get_secret_value()
+    key_file: Path = settings.cache_dir / "dev-signing-key"
+    if not key_file.is_file():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_urlsafe(48)
+        tmp = key_file.with_suffix(f".{uuid.uuid4().hex}")
+        tmp.write_text(candidate)
+        tmp.chmod(0o600)
+        try:
+            tmp.rename(key_file) if not key_file.exists() else tmp.unlink()
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return key_file.read_text().strip()
+
+
+def issue_dev_token(
+    *,
+    settings: Settings,
+    roles: list[str],
+    territories: list[str],
+    sub: str | None = None,
+    national_id: str | None = None,
+    name: str | None = None,
+    structure_id: str | None = None,
+    ttl_s: int | None = None,
+) -> str:
+    """A signed dev token carrying roles, territories and (effecteurs) the national id."""
+    if settings.auth_mode != "dev":
+        raise ConfigurationError("dev tokens can only be issued when SAS_AUTH_MODE=dev")
+    for role in roles:
+        Role(role)  # raises ValueError on an unknown role
+    for territory in territories:
+        if not is_territory(territory):
+            raise ValueError(f"not a territory code: {territory!r} (expected e.g. SAS-92)")
+    now = int(time.time())
+    claims = {
+        "iss": DEV_ISSUER,
+        "aud": AUDIENCE,
+        "sub": sub or f"dev-{uuid.uuid4()}",
+        "iat": now,
+        "nbf": now,
+        "exp": now + (ttl_s or settings.token_ttl_s),
+        "roles": roles,
+        "territories": territories,
+    }
+    if national_id:
+        claims["national_id"] = national_id
+    if name:
+        claims["name"] = name
+    if structure_id:
+        claims["structure_id"] = structure_id
+    return jwt.encode(claims, dev_signing_key(settings), algorithm="HS256")
+
+
+class TokenVerifier:
+    """Verifies bearer tokens according to ``settings.auth_mode``; built once per app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._jwks: jwt.PyJWKClient | None = None
+        if settings.auth_mode == "oidc":
+            if not (settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks_url):
+                raise ConfigurationError(
+                    "SAS_AUTH_MODE=oidc needs SAS_OIDC_ISSUER, SAS_OIDC_AUDIENCE and SAS_OIDC_JWKS_URL"
+                )
+            # PyJWKClient caches keys and refetches the set when a token names an unknown key id.
+            self._jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True, lifespan=3600)
+
+    def verify(self, token: str) -> Principal:
+        """Decode and verify ``token``; raise ``Unauthenticated`` with the reason when it is not valid."""
+        settings = self._settings
+        options = {"require": ["exp", "iat", "sub"]}
+        try:
+            if self._jwks is not None:
+                signing_key = self._jwks.get_signing_key_from_jwt(token).key
+                claims = jwt.decode(
+                    token, signing_key, algorithms=settings.oidc_algorithms,
+                    audience=settings.oidc_audience, issuer=settings.oidc_issuer,
+                    leeway=settings.jwt_leeway_s, options=options,
+                )
+            else:
+                claims = jwt.decode(
+                    token, dev_signing_key(settings), algorithms=["HS256"], audience=AUDIENCE,
+                    issuer=DEV_ISSUER, leeway=settings.jwt_leeway_s, options=options,
+                )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token expired") from exc
+        except jwt.PyJWKClientError as exc:
+            raise Unauthenticated(f"token signing key not found: {exc}") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict) -> Principal:
+    """Map verified claims to a ``Principal`` (unknown roles are ignored, not trusted)."""
+    raw_roles = claims.get("roles") or []
+    if isinstance(raw_roles, str):
+        raw_roles = raw_roles.split()
+    roles = frozenset(Role(r) for r in raw_roles if r in Role.__members__.values())
+    territories = claims.get("territories") or []
+    if isinstance(territories, str):
+        territories = territories.split()
+    return Principal(
+        sub=str(claims["sub"]),
+        roles=roles,
+        territories=frozenset(t for t in territories if isinstance(t, str) and is_territory(t)),
+        national_id=claims.get("national_id"),
+        name=claims.get("name"),
+        structure_id=claims.get("structure_id"),
+    )
+
+
+def require_role(principal: Principal, *allowed: Role) -> Principal:
+    """Raise ``Forbidden`` unless the principal has one of ``allowed`` (no roles: any authenticated)."""
+    if allowed and not principal.has_any(*allowed):
+        raise Forbidden(f"this action needs one of the roles {sorted(r.value for r in allowed)}")
+    return principal
