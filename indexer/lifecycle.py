@@ -2,7 +2,7 @@
 (``sas migrate``: new index, scan + bulk copy, atomic alias swap, previous index kept), roll back.
 
 Only core Elasticsearch APIs are used (no ``_reindex`` module in the minimal distribution): the copy is
-the client's ``helpers.reindex``, which scans and bulk-writes from the client side.
+a client-side scan + bulk.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def migrate_index(es: Elasticsearch, *, prefix: str, name: str, chunk_size: int 
     source = current[0]
     _create_index(es, index=target, index_spec=index_spec)
     es.indices.put_settings(index=target, settings={"index": {"refresh_interval": "-1"}})
-    helpers.reindex(es, source_index=source, target_index=target, chunk_size=chunk_size)
+    copy_documents(es, source=source, target=target, chunk_size=chunk_size)
     refresh = index_spec.body.get("settings", {}).get("refresh_interval", "1s")
     es.indices.put_settings(index=target, settings={"index": {"refresh_interval": refresh}})
     es.indices.refresh(index=target)
@@ -115,6 +115,21 @@ def migrate_index(es: Elasticsearch, *, prefix: str, name: str, chunk_size: int 
         ]
     )
     return IndexState(name, alias, target, "migrated", documents=copied, previous_index=source)
+
+
+def copy_documents(es: Elasticsearch, *, source: str, target: str, chunk_size: int = 2000) -> int:
+    """Copy every document of ``source`` into ``target`` (scroll scan + bulk), keeping ids.
+
+    (The client's ``helpers.reindex`` probes the data-stream API, absent from the minimal distribution.)
+    """
+    actions = (
+        {"_op_type": "index", "_index": target, "_id": hit["_id"], "_source": hit["_source"]}
+        for hit in helpers.scan(es, index=source, size=chunk_size, preserve_order=False)
+    )
+    copied = 0
+    for ok, item in helpers.streaming_bulk(es, actions, chunk_size=chunk_size, raise_on_error=True):
+        copied += ok
+    return copied
 
 
 def migrate_all(es: Elasticsearch, *, prefix: str) -> list[IndexState]:

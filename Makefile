@@ -1,0 +1,46 @@
+# One command runs the platform (`make run`), one command passes the tests (`make test`).
+# Both install everything they need from nothing: the virtual environment, the project, and a real
+# local Elasticsearch fetched through Maven and run as an unprivileged user.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install es es-stop setup demo run test test-unit test-integration clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+es: install
+	$(BIN)/sas es start
+
+es-stop: install
+	$(BIN)/sas es stop
+
+setup: es
+	$(BIN)/sas setup
+
+demo: setup
+	$(BIN)/sas demo load
+
+run: demo
+	$(BIN)/sas run
+
+test: es
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: es
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache
