@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = None
     oidc_algorithms: list[str] = ["RS256", "ES256", "PS256"]
     jwt_leeway_s: int = 30
+    #: Key sets are cached; a token naming an unknown key id forces one refetch at most this often.
+    oidc_jwks_cache_s: int = 3600
+    oidc_jwks_refresh_cooldown_s: float = 30.0
 
     # --- Directory / harvest (refined by later capabilities) -----------------------------------
     editors_file: Path | None = None

@@ -119,7 +119,10 @@ class TokenVerifier:
                     "SAS_AUTH_MODE=oidc needs SAS_OIDC_ISSUER, SAS_OIDC_AUDIENCE and SAS_OIDC_JWKS_URL"
                 )
             # PyJWKClient caches keys and refetches the set when a token names an unknown key id.
-            self._jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True, lifespan=3600)
+            self._jwks = jwt.PyJWKClient(
+                settings.oidc_jwks_url, cache_keys=False, lifespan=settings.oidc_jwks_cache_s,
+                cooldown_duration=settings.oidc_jwks_refresh_cooldown_s, timeout=5,
+            )
 
     def verify(self, token: str) -> Principal:
         """Decode and verify ``token``; raise ``Unauthenticated`` with the reason when it is not valid."""

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from sas_core.settings import Settings
+from sas_core.territories import departement_from_insee, is_territory, territory_for_departement
+from sas_core.text import fold
+
+
+def test_defaults(monkeypatch):
+    for key in ("SAS_ES_URL", "SAS_INDEX_PREFIX", "SAS_AUTH_MODE"):
+        monkeypatch.delenv(key, raising=False)
+    settings = Settings()
+    assert settings.es_url == "http://127.0.0.1:9200"
+    assert settings.index_prefix == "sas"
+    assert settings.auth_mode == "dev"
+    assert settings.es_port == 9200 and settings.es_is_loopback
+
+
+def test_environment_prefix(monkeypatch):
+    monkeypatch.setenv("SAS_INDEX_PREFIX", "x")
+    monkeypatch.setenv("SAS_ES_URL", "https://es.example:9243")
+    settings = Settings()
+    assert settings.index_prefix == "x"
+    assert settings.es_port == 9243 and not settings.es_is_loopback
+
+
+@pytest.mark.parametrize("bad", ["", "UPPER", "has space", "-lead", "a*b"])
+def test_bad_prefix_is_refused(bad):
+    with pytest.raises(ValidationError):
+        Settings(index_prefix=bad)
+
+
+def test_reference_data_dir_defaults_to_shared_data():
+    settings = Settings()
+    assert settings.reference_data_dir is not None
+    assert (settings.reference_data_dir / "communes_fr.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [("Saint-Étienne", "saint etienne"), ("ÎLE-DE-FRANCE", "ile de france"), ("Cœur  d'Alène", "coeur d alene"),
+     (None, ""), ("", "")],
+)
+def test_fold(raw, folded):
+    assert fold(raw) == folded
+
+
+def test_territories():
+    assert territory_for_departement("47") == "SAS-47"
+    assert territory_for_departement("2a") == "SAS-2A"
+    assert departement_from_insee("97411") == "974"
+    assert departement_from_insee("47001") == "47"
+    assert is_territory("SAS-92") and is_territory("SAS-971") and not is_territory("SAS-9") and not is_territory("92")
