@@ -164,5 +164,25 @@ def serve(
             scheduler.shutdown(wait=True)
 
 
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler alone in the foreground (harvests, directory refresh) until interrupted."""
+    import signal
+    import threading
+
+    from indexer.scheduler import build_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
+    scheduler = build_scheduler(settings=settings, es=_client(settings))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler.start()
+    console.print(f"scheduler running with {len(scheduler.get_jobs())} job(s); Ctrl-C to stop")
+    stop.wait()
+    scheduler.shutdown(wait=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
 
     # --- Directory / harvest (refined by later capabilities) -----------------------------------
     editors_file: Path | None = None
+    #: Where ``sas simulate vendors`` listens (and where ``make run`` points the demo editors file).
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = 8400
     directory_reject_threshold: float = 0.2
     stale_after_s: int = 15 * 60
 

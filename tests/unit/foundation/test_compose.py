@@ -1,0 +1,102 @@
+"""compose.yaml cannot run here (no Docker engine): check it statically."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sas_core.local_es import ES_VERSION
+from sas_core.settings import PROJECT_ROOT, Settings
+
+COMPOSE = PROJECT_ROOT / "compose.yaml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_expected_services(compose):
+    services = compose["services"]
+    for name in ("elasticsearch", "kibana", "api", "scheduler", "simulator"):
+        assert name in services, name
+
+
+def test_elastic_images_use_the_pinned_version(compose):
+    images = [s["image"] for s in compose["services"].values() if "docker.elastic.co" in s.get("image", "")]
+    assert images
+    for image in images:
+        assert image.endswith(f":{ES_VERSION}"), image
+
+
+def test_security_is_on_for_the_compose_cluster(compose):
+    env = compose["services"]["elasticsearch"]["environment"]
+    assert env["xpack.security.enabled"] == "true"
+    assert "ELASTIC_PASSWORD" in env
+
+
+def test_every_sas_variable_exists_in_settings(compose):
+    fields = {name.upper() for name in Settings.model_fields}
+    seen = set()
+    for service in compose["services"].values():
+        env = service.get("environment") or {}
+        for key in env:
+            if key.startswith("SAS_"):
+                seen.add(key)
+                assert key[4:] in fields, f"{key} is not a Settings field"
+    assert {"SAS_ES_URL", "SAS_INDEX_PREFIX", "SAS_AUTH_MODE"} <= seen
+
+
+def test_dependencies_name_existing_services_and_have_healthchecks(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency, condition in (service.get("depends_on") or {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+    for name in ("elasticsearch", "kibana", "api", "simulator"):
+        assert "healthcheck" in services[name]
+
+
+def test_ports_are_consistent(compose):
+    services = compose["services"]
+    es_url = services["api"]["environment"]["SAS_ES_URL"]
+    assert es_url.startswith("http://elasticsearch:9200")
+    api_port = services["api"]["environment"]["SAS_API_PORT"]
+    assert any(p.endswith(f":{api_port}") for p in services["api"]["ports"])
+    assert api_port in services["api"]["healthcheck"]["test"][1]
+    sim_port = services["simulator"]["environment"]["SAS_SIMULATOR_PORT"]
+    assert any(p.endswith(f":{sim_port}") for p in services["simulator"]["ports"])
+    assert sim_port in services["simulator"]["healthcheck"]["test"][1]
+    kibana_hosts = services["kibana"]["environment"]["ELASTICSEARCH_HOSTS"]
+    assert "elasticsearch:9200" in kibana_hosts
+    host_ports = [p.rsplit(":", 1)[0].split(":")[-1] for s in services.values() for p in s.get("ports", [])]
+    assert len(host_ports) == len(set(host_ports)), "two services publish the same host port"
+
+
+def test_commands_exist_in_the_cli(compose):
+    from typer.main import get_command
+
+    from sas_cli.main import app
+
+    cli = get_command(app)
+    for name, service in compose["services"].items():
+        command = service.get("command")
+        if isinstance(command, list) and command and command[0] == "sas":
+            group = cli
+            for word in command[1:]:
+                if word.startswith("-"):
+                    break
+                assert word in group.commands, f"{name}: `{' '.join(command)}` is not a sas command"
+                group = group.commands[word]
+
+
+def test_dockerfile_copies_every_package():
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    pyproject = (PROJECT_ROOT / "pyproject.toml").read_text()
+    include = re.search(r'include = \[([^\]]+)\]', pyproject).group(1)
+    for package in re.findall(r'"([a-z_]+)\*"', include):
+        assert f"COPY {package} {package}" in dockerfile, package
