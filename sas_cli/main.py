@@ -10,12 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sas_cli import snapshot
 from sas_core.errors import SasError
 from sas_core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="SAS digital platform: run, load, harvest, search.")
 es_app = typer.Typer(no_args_is_help=True, help="The local Elasticsearch node (no Docker).")
 app.add_typer(es_app, name="es")
+app.add_typer(snapshot.app, name="snapshot")
 console = Console()
 
 

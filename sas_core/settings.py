@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     es_java_home: Path | None = None
     cache_dir: Path = Path.home() / ".cache" / "sas"
 
+    #: Snapshot repository name (default ``<prefix>-backups``) and location; a relative location is
+    #: resolved by Elasticsearch inside its ``path.repo``.
+    snapshot_repository: str | None = None
+    snapshot_location: str | None = None
+
     # --- Reference data ----------------------------------------------------------------------
     reference_data_dir: Path | None = Field(default_factory=default_reference_data_dir)
 
