@@ -152,15 +152,17 @@ def serve(
     from indexer.scheduler import build_scheduler
     from search_api.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from sas_core.logging import configure_logging
+
     settings = _settings()
+    configure_logging(level=settings.log_level, json_format=settings.log_json)
     scheduler = None
     if not no_scheduler:
         scheduler = build_scheduler(settings=settings, es=_client(settings))
         scheduler.start()
     try:
         uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-                    log_level="info")
+                    log_config=None, access_log=True)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)
@@ -174,8 +176,10 @@ def scheduler_command() -> None:
 
     from indexer.scheduler import build_scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from sas_core.logging import configure_logging
+
     settings = _settings()
+    configure_logging(level=settings.log_level, json_format=settings.log_json)
     scheduler = build_scheduler(settings=settings, es=_client(settings))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str | None = None
+    #: Sites allowed to embed the search from a browser (CORS allow-list); empty: none.
+    cors_allow_origins: list[str] = []
+    log_level: str = "INFO"
+    log_json: bool = True
     auth_mode: Literal["dev", "oidc"] = "dev"
     #: HS256 key of dev mode; when empty, one is generated once into ``<cache_dir>/dev-signing-key``.
     dev_signing_key: SecretStr | None = None

@@ -10,6 +10,7 @@ from sas_core.settings import Settings
 from search_api.auth import TokenVerifier
 from search_api.errors import install_error_handlers
 from search_api.executor import Executor
+from search_api.middleware import install_middleware
 from search_api.routes import health, me
 
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     app.state.executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
     app.state.token_verifier = TokenVerifier(settings)
     install_error_handlers(app)
+    install_middleware(app, settings)
     app.include_router(health.router)
     app.include_router(me.router)
     return app

@@ -10,9 +10,28 @@ from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, Elasticsearch, NotFoundError
 
 from mappings.registry import INDICES, alias_name
-from sas_core.errors import BackendTimeout, BackendUnavailable, BadRequest, NotFound
+from sas_core.metrics import ES_ERRORS
+from sas_core.errors import BackendTimeout, BackendUnavailable, BadRequest, NotFound, SasError
 
 T = TypeVar("T")
+
+
+def translate_error(exc: Exception) -> SasError:
+    """The platform error that an Elasticsearch transport / API failure means for a caller."""
+    if isinstance(exc, ConnectionTimeout):
+        return BackendTimeout("Elasticsearch did not answer in time")
+    if isinstance(exc, TransportConnectionError):
+        return BackendUnavailable("Elasticsearch is unreachable", retry_after_s=5)
+    if isinstance(exc, ApiError):
+        status = exc.meta.status
+        if status in (429, 503):
+            return BackendUnavailable(f"Elasticsearch is overloaded: {exc.message}", retry_after_s=2)
+        if status == 400:
+            return BadRequest(f"query refused by Elasticsearch: {exc.message}")
+        if status == 504:
+            return BackendTimeout(f"Elasticsearch timed out: {exc.message}")
+        return BackendUnavailable(f"Elasticsearch error {status}: {exc.message}")
+    return BackendUnavailable(f"Elasticsearch failure: {exc}")
 
 
 class Executor:
@@ -30,20 +49,11 @@ class Executor:
         """Run ``operation(es)`` and translate transport / API errors into the platform's hierarchy."""
         try:
             return operation(self.es)
-        except ConnectionTimeout as exc:
-            raise BackendTimeout("Elasticsearch did not answer in time") from exc
-        except TransportConnectionError as exc:
-            raise BackendUnavailable("Elasticsearch is unreachable", retry_after_s=5) from exc
         except NotFoundError as exc:
             raise NotFound(f"not found: {exc.message}") from exc
-        except ApiError as exc:
-            if exc.meta.status in (429, 503):
-                raise BackendUnavailable(f"Elasticsearch is overloaded: {exc.message}", retry_after_s=2) from exc
-            if exc.meta.status == 400:
-                raise BadRequest(f"query refused by Elasticsearch: {exc.message}") from exc
-            if exc.meta.status == 504:
-                raise BackendTimeout(f"Elasticsearch timed out: {exc.message}") from exc
-            raise BackendUnavailable(f"Elasticsearch error {exc.meta.status}: {exc.message}") from exc
+        except (TransportConnectionError, ApiError) as exc:
+            ES_ERRORS.labels(type(exc).__name__).inc()
+            raise translate_error(exc) from exc
 
     def search(self, *, index: str, body: dict[str, Any], **params: Any) -> dict[str, Any]:
         """Search alias ``index`` (logical name) with a prebuilt body."""

@@ -1,0 +1,27 @@
+"""Structured JSON logs with the request id; never patient data (callers log ids and counts only)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from asgi_correlation_id import CorrelationIdFilter
+from pythonjsonlogger.json import JsonFormatter
+
+
+def configure_logging(*, level: str = "INFO", json_format: bool = True) -> None:
+    """Root logger → stdout, one JSON object per line with ``request_id`` when inside a request."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
+    if json_format:
+        handler.setFormatter(JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "correlation_id": "request_id"},
+        ))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("elastic_transport.transport", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,30 @@
+"""Prometheus metrics of the platform, defined once (API, harvest and scheduler share the registry).
+
+They are module-level collectors because Prometheus registries are process-wide by design; defining
+them registers nothing anywhere else and opens no connection.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_LATENCY = Histogram(
+    "sas_http_request_duration_seconds", "API request latency by route template",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SEARCH_RESULTS = Histogram(
+    "sas_search_results", "Offers returned by a search", ["endpoint"],
+    buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200),
+)
+ES_ERRORS = Counter("sas_elasticsearch_errors_total", "Elasticsearch errors seen by the API and jobs", ["kind"])
+HARVEST_RUNS = Counter("sas_harvest_runs_total", "Harvest runs by vendor and outcome", ["vendor", "status"])
+HARVEST_SLOTS = Counter(
+    "sas_harvest_slots_total", "Slots handled by harvests", ["vendor", "action"]  # upserted, deleted, rejected, stale
+)
+HARVEST_DURATION = Histogram(
+    "sas_harvest_duration_seconds", "Duration of one vendor harvest", ["vendor"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
+HARVEST_LAST_SUCCESS = Gauge("sas_harvest_last_success_timestamp", "Unix time of the last successful harvest", ["vendor"])
+CIRCUIT_STATE = Gauge("sas_vendor_circuit_state", "Circuit breaker per vendor: 0 closed, 1 half-open, 2 open", ["vendor"])
