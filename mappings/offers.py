@@ -25,6 +25,7 @@ class OfferAddress(Doc):
 class OfferStructure(Doc):
     technical_id: str | None = None    # RPPS "Identifiant technique de la structure"
     name: str | None = None
+    name_folded: str | None = None
     siret: str | None = None
     siren: str | None = None
     finess: str | None = None
@@ -56,6 +57,8 @@ class OfferDoc(Doc):
     civility: str | None = None
     last_name: str | None = None
     first_name: str | None = None
+    last_name_folded: str | None = None    # accent-folded copies for matching (no asciifolding in ES)
+    first_name_folded: str | None = None
     name: str                          # display name (practitioner or structure)
     name_folded: str
     profession_code: str | None = None
@@ -68,6 +71,7 @@ class OfferDoc(Doc):
     territory: str | None = None       # SAS-47
     location: GeoPoint | None = None
     geo_precision: GeoPrecision | None = None
+    geo_source: Literal["gazetteer", "ban", "finess"] | None = None
     phones: list[str] = []
     structure: OfferStructure = OfferStructure()
     convention_sector: str | None = None   # "1", "2", "3" (non conventionné) when known

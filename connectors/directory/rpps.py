@@ -1,0 +1,303 @@
+"""The RPPS / Annuaire Santé extraction ``PS_LibreAcces_Personne_activite_<YYYYMMDDhhmm>.txt``.
+
+``|``-separated, a trailing ``|`` on every line, a header line, UTF-8; one line per (professional,
+practice place, savoir-faire). Read as a stream (plain file or inside the published zip), one line at a
+time: memory stays flat whatever the size. Columns are found by header name, so a reordered or extended
+extraction still reads; a file without the needed columns is refused as a whole.
+
+Consecutive lines of the same professional (the extraction is sorted by identifier) are merged per
+practice place: two savoir-faire lines of one office make one record with two specialties.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from connectors.directory.ids import ADELI_TYPE, RPPS_TYPE, check_national
+from connectors.directory.nomenclatures import PROFESSIONS, Specialties
+from connectors.directory.records import Address, PracticeRecord, Rejection, Remark
+from sas_core.errors import DataQualityError
+
+FILE_GLOB = "PS_LibreAcces_Personne_activite_*.txt"
+_NAME_RE = re.compile(r"PS_LibreAcces_Personne_activite_(\d{12})\.txt$")
+_ZIP_DATE_RE = re.compile(r"PS_LibreAcces_(\d{8,12})")
+_NOT_DIGIT = re.compile(r"\D+")
+
+#: The header of the extraction, in the published order.
+HEADER: tuple[str, ...] = (
+    "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP",
+    "Code civilité d'exercice", "Libellé civilité d'exercice", "Code civilité", "Libellé civilité",
+    "Nom d'exercice", "Prénom d'exercice", "Code profession", "Libellé profession",
+    "Code catégorie professionnelle", "Libellé catégorie professionnelle",
+    "Code type savoir-faire", "Libellé type savoir-faire", "Code savoir-faire", "Libellé savoir-faire",
+    "Code mode exercice", "Libellé mode exercice", "Numéro SIRET site", "Numéro SIREN site",
+    "Numéro FINESS site", "Numéro FINESS établissement juridique",
+    "Identifiant technique de la structure", "Raison sociale site", "Enseigne commerciale site",
+    "Complément destinataire (coord. structure)", "Complément point géographique (coord. structure)",
+    "Numéro Voie (coord. structure)", "Indice répétition voie (coord. structure)",
+    "Code type de voie (coord. structure)", "Libellé type de voie (coord. structure)",
+    "Libellé Voie (coord. structure)", "Mention distribution (coord. structure)",
+    "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
+    "Code commune (coord. structure)", "Libellé commune (coord. structure)",
+    "Code pays (coord. structure)", "Libellé pays (coord. structure)",
+    "Téléphone (coord. structure)", "Téléphone 2 (coord. structure)", "Télécopie (coord. structure)",
+    "Adresse e-mail (coord. structure)", "Code Département (structure)",
+    "Libellé Département (structure)", "Ancien identifiant de la structure",
+    "Autorité d'enregistrement", "Code secteur d'activité", "Libellé secteur d'activité",
+    "Code section tableau pharmaciens", "Libellé section tableau pharmaciens",
+)
+
+#: Columns without which a file cannot be loaded at all.
+REQUIRED = (
+    "Type d'identifiant PP", "Identifiant PP", "Nom d'exercice", "Prénom d'exercice", "Code profession",
+    "Code postal (coord. structure)", "Libellé commune (coord. structure)",
+)
+
+
+def extraction_date(path: Path | str) -> datetime | None:
+    """The extraction time in the file name (``..._202501150830.txt`` → 2025-01-15 08:30 UTC)."""
+    name = Path(path).name
+    match = _NAME_RE.search(name) or _ZIP_DATE_RE.search(name)
+    if not match:
+        return None
+    stamp = match.group(1).ljust(12, "0")
+    try:
+        return datetime.strptime(stamp, "%Y%m%d%H%M").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+@contextmanager
+def open_extraction(path: Path | str):
+    """A binary stream of the extraction, plus its uncompressed size and member name.
+
+    Accepts the ``.txt`` itself or the published zip (the member ``PS_LibreAcces_Personne_activite_*.txt``
+    is picked among the others).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataQualityError(f"RPPS extraction not found: {path}")
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            members = [i for i in archive.infolist() if _NAME_RE.search(Path(i.filename).name)]
+            if not members:
+                raise DataQualityError(
+                    f"{path.name}: no PS_LibreAcces_Personne_activite_<date>.txt inside the zip"
+                )
+            info = members[0]
+            with archive.open(info) as raw:
+                yield io.BufferedReader(raw, buffer_size=1 << 20), info.file_size, info.filename
+        return
+    with path.open("rb", buffering=1 << 20) as raw:
+        yield raw, path.stat().st_size, path.name
+
+
+def _phone(value: str) -> str:
+    digits = _NOT_DIGIT.sub("", value)
+    return digits if len(digits) >= 8 else ""
+
+
+class _Columns:
+    """Positions of the columns we use, found by header name."""
+
+    def __init__(self, header: list[str]) -> None:
+        names = [h.strip().lstrip("\ufeff") for h in header]
+        if names and names[-1] == "":
+            names = names[:-1]  # the trailing "|" of the header line
+        missing = [c for c in REQUIRED if c not in names]
+        if missing:
+            raise DataQualityError(
+                "not an RPPS 'Personne_activite' extraction: header lacks " + ", ".join(repr(m) for m in missing)
+            )
+        self.count = len(names)
+        index = {name: i for i, name in enumerate(names)}
+        self.get = index.get  # column name → position or None
+
+
+def read_rpps(
+    path: Path | str,
+    *,
+    specialties: Specialties,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[PracticeRecord | Rejection | Remark]:
+    """Stream the extraction as practice records, rejections and remarks (see module doc).
+
+    ``on_bytes(n)`` is called now and then with the number of bytes read since the last call (progress).
+    """
+    with open_extraction(path) as (stream, _size, _name):
+        yield from parse_rpps_stream(stream, specialties=specialties, on_bytes=on_bytes)
+
+
+def parse_rpps_stream(
+    stream: io.BufferedIOBase | io.RawIOBase,
+    *,
+    specialties: Specialties,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[PracticeRecord | Rejection | Remark]:
+    """The parser behind ``read_rpps`` working on any binary line stream."""
+    header_line = stream.readline()
+    if not header_line:
+        raise DataQualityError("RPPS extraction is empty (no header line)")
+    try:
+        header = header_line.decode("utf-8-sig").rstrip("\r\n").split("|")
+    except UnicodeDecodeError as exc:
+        raise DataQualityError(f"RPPS extraction header is not UTF-8: {exc}") from exc
+    cols = _Columns(header)
+    n = cols.count
+    g = cols.get
+
+    def pos(name: str) -> int:
+        # Optional columns that are absent read as an always-empty extra column at index n.
+        p = g(name)
+        return n if p is None else p
+
+    (c_type, c_id, c_nat, c_civ_ex, c_civ_ex_l, c_civ_l, c_last, c_first, c_prof, c_prof_l, c_sf_type,
+     c_sf, c_sf_l, c_mode, c_siret, c_siren, c_finess, c_finess_ej, c_tech, c_rs, c_ens, c_cdest, c_cgeo,
+     c_num, c_rep, c_tvoie, c_tvoie_l, c_voie, c_mention, c_cedex, c_cp, c_insee, c_city, c_country,
+     c_tel, c_tel2, c_dept, c_sector, c_sector_l) = (
+        pos(x) for x in (
+            "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP",
+            "Code civilité d'exercice", "Libellé civilité d'exercice", "Libellé civilité",
+            "Nom d'exercice", "Prénom d'exercice", "Code profession", "Libellé profession",
+            "Code type savoir-faire", "Code savoir-faire", "Libellé savoir-faire", "Code mode exercice",
+            "Numéro SIRET site", "Numéro SIREN site", "Numéro FINESS site",
+            "Numéro FINESS établissement juridique", "Identifiant technique de la structure",
+            "Raison sociale site", "Enseigne commerciale site",
+            "Complément destinataire (coord. structure)", "Complément point géographique (coord. structure)",
+            "Numéro Voie (coord. structure)", "Indice répétition voie (coord. structure)",
+            "Code type de voie (coord. structure)", "Libellé type de voie (coord. structure)",
+            "Libellé Voie (coord. structure)", "Mention distribution (coord. structure)",
+            "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
+            "Code commune (coord. structure)", "Libellé commune (coord. structure)",
+            "Libellé pays (coord. structure)", "Téléphone (coord. structure)",
+            "Téléphone 2 (coord. structure)", "Code Département (structure)", "Code secteur d'activité",
+            "Libellé secteur d'activité",
+        )
+    )
+    labels = specialties.labels
+    professions = PROFESSIONS
+
+    group_id: str | None = None
+    group: dict[str, PracticeRecord] = {}
+    pending_bytes = len(header_line)
+    line_no = 1
+    for raw in stream:
+        line_no += 1
+        pending_bytes += len(raw)
+        if on_bytes is not None and pending_bytes >= 1 << 20:
+            on_bytes(pending_bytes)
+            pending_bytes = 0
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield Rejection("encoding_error", line_no, "line is not valid UTF-8")
+            continue
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            yield Remark("blank_line", line_no)
+            continue
+        f = text.split("|")
+        count = len(f)
+        if count == n + 1 and f[-1] == "":
+            pass                      # the normal case: trailing "|"
+        elif count != n:              # a missing trailing "|" alone is tolerated
+            yield Rejection("wrong_column_count", line_no, f"{count - 1 if f[-1] == '' else count} columns, expected {n}")
+            continue
+        f.append("")                  # index n = absent optional column → always empty
+        id_type = f[c_type].strip()
+        raw_id = f[c_id].strip()
+        national = f[c_nat].strip()
+        reason = check_national(id_type, raw_id, national)
+        if reason:
+            yield Rejection(reason, line_no, f"{id_type}|{raw_id}")
+            continue
+        profession = f[c_prof].strip()
+        if profession not in professions:
+            yield Rejection("unknown_profession", line_no, profession or "(empty)")
+            continue
+        last_name = f[c_last].strip()
+        if not last_name:
+            yield Rejection("missing_name", line_no)
+            continue
+        national = national or (id_type + raw_id)
+
+        if national != group_id:
+            if group:
+                yield from group.values()
+            group = {}
+            group_id = national
+
+        address = Address(
+            number=f[c_num].strip(),
+            repetition=f[c_rep].strip(),
+            street_type=f[c_tvoie_l].strip() or f[c_tvoie].strip(),
+            street=f[c_voie].strip(),
+            complement=" ".join(x for x in (f[c_cdest].strip(), f[c_cgeo].strip()) if x),
+            distribution=f[c_mention].strip(),
+            cedex_line=f[c_cedex].strip(),
+            postcode=f[c_cp].strip(),
+            insee=f[c_insee].strip(),
+            city=f[c_city].strip(),
+            country=f[c_country].strip(),
+        )
+        specialty: tuple[str, str] | None = None
+        if f[c_sf_type].strip() == "S" and f[c_sf].strip():
+            code = f[c_sf].strip()
+            label = labels.get(code)
+            if label is None:
+                yield Remark("unknown_specialty", line_no, code)
+                label = f[c_sf_l].strip() or code
+            specialty = (code, label)
+
+        record = PracticeRecord(
+            source="rpps",
+            line_no=line_no,
+            id_type="rpps" if id_type == RPPS_TYPE else "adeli",
+            raw_id=raw_id,
+            national_id=national,
+            last_name=last_name,
+            first_name=f[c_first].strip(),
+            civility=f[c_civ_ex_l].strip() or f[c_civ_l].strip(),
+            profession_code=profession,
+            profession_label=f[c_prof_l].strip() or professions[profession],
+            specialties=[specialty] if specialty else [],
+            exercise_mode=f[c_mode].strip(),
+            technical_id=f[c_tech].strip(),
+            structure_name=f[c_rs].strip(),
+            enseigne=f[c_ens].strip(),
+            siret=f[c_siret].strip(),
+            siren=f[c_siren].strip(),
+            finess=f[c_finess].strip(),
+            finess_ej=f[c_finess_ej].strip(),
+            sector_code=f[c_sector].strip(),
+            sector_label=f[c_sector_l].strip(),
+            departement=f[c_dept].strip(),
+            address=address,
+            phones=[p for p in (_phone(f[c_tel]), _phone(f[c_tel2])) if p],
+        )
+        key = record.place_key()
+        existing = group.get(key)
+        if existing is None:
+            group[key] = record
+        else:
+            # Another savoir-faire line of the same place: merge, never lose a specialty or a phone.
+            if specialty and specialty not in existing.specialties:
+                existing.specialties.append(specialty)
+            for phone in record.phones:
+                if phone not in existing.phones:
+                    existing.phones.append(phone)
+            yield Remark("merged_line", line_no)
+    if group:
+        yield from group.values()
+    if on_bytes is not None and pending_bytes:
+        on_bytes(pending_bytes)
+
+
+__all__ = ["ADELI_TYPE", "FILE_GLOB", "HEADER", "RPPS_TYPE", "extraction_date", "open_extraction",
+           "parse_rpps_stream", "read_rpps"]
