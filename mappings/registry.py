@@ -17,6 +17,7 @@ from importlib import resources
 from pydantic import BaseModel
 
 from mappings.accounts import AccountDoc
+from mappings.api_keys import ApiKeyDoc
 from mappings.declarations import DeclarationDoc
 from mappings.harvest_runs import HarvestRunDoc
 from mappings.locks import LockDoc
@@ -71,6 +72,7 @@ INDICES: tuple[IndexSpec, ...] = (
     IndexSpec("accounts", AccountDoc),
     IndexSpec("harvest_runs", HarvestRunDoc),
     IndexSpec("locks", LockDoc),
+    IndexSpec("api_keys", ApiKeyDoc),
 )
 
 

@@ -140,6 +140,26 @@ def token(
     typer.echo(value)
 
 
+@app.command("apikey")
+def apikey(
+    name: Annotated[str, typer.Option(help="who the key is for")],
+    territory: Annotated[list[str], typer.Option("--territory", help="territory code(s), e.g. SAS-47")],
+    slot_type: Annotated[list[str], typer.Option("--slot-type", help="slot types granted beyond PUBLIC")] = [],
+) -> None:
+    """Create an integrator API key and print it (shown once; only its hash is stored)."""
+    from search_api.api_keys import ApiKeyStore
+    from search_api.executor import Executor
+
+    settings = _settings()
+    store = ApiKeyStore(executor=Executor(es=_client(settings), prefix=settings.index_prefix), cache_s=0)
+    try:
+        raw, doc = store.create(name=name, territories=territory, slot_types=slot_type, created_by="cli")
+    except (ValueError, SasError) as exc:
+        _fail(str(exc), code=2)
+    console.print(f"key id {doc.id} for {doc.name} ({', '.join(doc.territories)}); send it as X-API-Key:")
+    typer.echo(raw)
+
+
 @app.command("serve")
 def serve(
     host: Annotated[Optional[str], typer.Option(help="listen address")] = None,

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = None
     oidc_algorithms: list[str] = ["RS256", "ES256", "PS256"]
     jwt_leeway_s: int = 30
+    #: Per token / API key, in the ``limits`` notation ("30/second;600/minute"); per API replica.
+    rate_limit: str = "20/second;600/minute"
+    #: Verified API keys are cached this long: a revocation takes effect within this delay.
+    api_key_cache_s: float = 5.0
     #: Key sets are cached; a token naming an unknown key id forces one refetch at most this often.
     oidc_jwks_cache_s: int = 3600
     oidc_jwks_refresh_cooldown_s: float = 30.0

@@ -7,11 +7,13 @@ from fastapi import FastAPI
 
 from sas_core.es import make_client
 from sas_core.settings import Settings
+from search_api.api_keys import ApiKeyStore
 from search_api.auth import TokenVerifier
+from search_api.ratelimit import PrincipalRateLimiter
 from search_api.errors import install_error_handlers
 from search_api.executor import Executor
 from search_api.middleware import install_middleware
-from search_api.routes import health, me
+from search_api.routes import api_keys, health, me
 
 
 def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = None) -> FastAPI:
@@ -28,8 +30,11 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     app.state.settings = settings
     app.state.executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
     app.state.token_verifier = TokenVerifier(settings)
+    app.state.api_keys = ApiKeyStore(executor=app.state.executor, cache_s=settings.api_key_cache_s)
+    app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)
     install_error_handlers(app)
     install_middleware(app, settings)
     app.include_router(health.router)
     app.include_router(me.router)
+    app.include_router(api_keys.router)
     return app

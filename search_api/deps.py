@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from sas_core.errors import Unauthenticated
 from sas_core.settings import Settings
-from search_api.auth import Principal, Role, TokenVerifier, require_role
+from search_api.auth import Principal, Role, require_role
 from search_api.executor import Executor
 
 _bearer = HTTPBearer(auto_error=False, description="Bearer token (dev: `sas token`; production: OIDC)")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Integrator API key")
 
 
 def get_settings(request: Request) -> Settings:
@@ -26,12 +27,18 @@ def get_executor(request: Request) -> Executor:
 def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)] = None,
 ) -> Principal:
-    """The caller, from a valid bearer token; 401 otherwise."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthenticated("missing bearer token")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials)
+    """The caller, from a valid bearer token or integrator API key (401 otherwise), rate limited (429)."""
+    state = request.app.state
+    if api_key:
+        principal = state.api_keys.verify(api_key)
+    elif credentials is not None and credentials.scheme.lower() == "bearer" and credentials.credentials:
+        principal = state.token_verifier.verify(credentials.credentials)
+    else:
+        raise Unauthenticated("missing bearer token or API key")
+    state.rate_limiter.check(principal.sub)
+    return principal
 
 
 def roles(*allowed: Role):

@@ -29,6 +29,8 @@ def settings(test_prefix: str, tmp_path_factory) -> Settings:
         index_prefix=test_prefix,
         auth_mode="dev",
         dev_signing_key=f"test-key-{uuid.uuid4().hex}",
+        # functional tests call fast and often with one token; the limiter has its own test
+        rate_limit="100000/second",
     )
 
 
