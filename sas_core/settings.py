@@ -91,7 +91,35 @@ class Settings(BaseSettings):
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8400
     directory_reject_threshold: float = 0.2
+    # --- National directory load (indexer/directory.py) ---------------------------------------------
+    #: The early rejected-share check waits for this many lines (the final check always runs).
+    directory_reject_min_lines: int = 10_000
+    directory_bulk_chunk: int = 2500
+    directory_bulk_threads: int = 2
+    #: National address API (BAN) for geocoding, e.g. https://api-adresse.data.gouv.fr; off when empty.
+    geocoder_ban_url: str | None = None
+    geocoder_ban_timeout_s: float = 5.0
+    geocoder_ban_min_score: float = 0.5
+    #: SQLite cache of BAN answers (default ``<cache_dir>/geocode-ban.sqlite``).
+    geocoder_cache_path: Path | None = None
+    #: Annuaire Santé FHIR API (incremental directory updates), e.g. https://gateway.api.esante.gouv.fr/fhir/v2
+    annuaire_fhir_url: str | None = None
+    annuaire_fhir_api_key: SecretStr | None = None
+    annuaire_fhir_page_size: int = 500
     stale_after_s: int = 15 * 60
+    # --- Vendor harvest (indexer.harvest, indexer.scheduler) -----------------------------------
+    #: Schedule jobs for vendor harvests (the per-vendor cadence lives in the editors file).
+    harvest_enabled: bool = True
+    #: Slots per bulk request, and bulk requests in flight, when writing harvested slots.
+    harvest_bulk_chunk: int = 5000
+    harvest_bulk_threads: int = 2
+    #: Vendors harvested at once by the scheduler (each with its own per-vendor concurrency).
+    harvest_max_parallel_vendors: int = 4
+    #: Leader lease of the scheduler (renewed every third of it) and per-vendor run lease.
+    leader_lock_ttl_s: int = 30
+    harvest_run_lock_ttl_s: int = 120
+    #: Daily directory refresh (UTC hour) run by the scheduler's leader.
+    directory_refresh_hour_utc: int = 3
 
     @field_validator("index_prefix")
     @classmethod

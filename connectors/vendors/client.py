@@ -1,0 +1,266 @@
+"""FHIR R4 client of one vendor: the slot searches over httpx with mutual TLS.
+
+Per vendor: a timeout, a bound on requests in flight (``concurrency``), a rate limit (aiolimiter's
+leaky bucket), retries with exponential backoff and jitter on 429 / 5xx / timeouts / connection
+failures only (tenacity; a ``Retry-After`` is honoured), ``link[next]`` paging, and a circuit breaker
+(purgatory) that stops calling a vendor after repeated failures and probes it again after a while.
+Errors are raised as ``VendorError`` with a short machine reason; nothing here knows Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import orjson
+from aiolimiter import AsyncLimiter
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from connectors.vendors.config import VendorConfig
+from connectors.vendors.queries import Search, search_request
+
+FHIR_ACCEPT = "application/fhir+json, application/json+fhir;q=0.9, application/json;q=0.8"
+USER_AGENT = "sas-platform-harvester/1"
+
+
+class VendorError(Exception):
+    """A request to a vendor failed (after retries). ``reason`` is short and stable, for counting."""
+
+    retryable = False
+
+    def __init__(self, reason: str, message: str, *, status: int | None = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class VendorUnavailable(VendorError):
+    """429, 5xx, timeout, connection failure: worth retrying, and counted by the circuit breaker."""
+
+    retryable = True
+
+
+class VendorRejected(VendorError):
+    """4xx other than 429: our request was refused; retrying is useless and the vendor is not down."""
+
+
+class VendorMalformed(VendorError):
+    """The answer is not a usable FHIR Bundle (not JSON, wrong resource, foreign ``next`` link)."""
+
+
+class CircuitOpen(VendorError):
+    """The vendor's circuit breaker is open: no request sent."""
+
+
+@dataclass
+class SearchAnswer:
+    """The pages of one search (one batch of ids over one window)."""
+
+    pages: list[dict] = field(default_factory=list)
+    requests: int = 0        # HTTP requests sent, retries included
+    elapsed_s: float = 0.0
+
+
+class BreakerBoard:
+    """Circuit breakers of every vendor, kept for the life of the process (across harvest runs)."""
+
+    def __init__(self) -> None:
+        # Refused requests (VendorRejected) say nothing about the vendor's health: not counted.
+        self.factory = AsyncCircuitBreakerFactory(default_threshold=5, default_ttl=60, exclude=[VendorRejected])
+
+    async def breaker(self, vendor: VendorConfig):
+        return await self.factory.get_breaker(vendor.name, threshold=vendor.breaker_threshold,
+                                              ttl=vendor.breaker_reset_s)
+
+    async def state(self, vendor: VendorConfig) -> str:
+        """``closed``, ``opened`` or ``half-opened``."""
+        return (await self.breaker(vendor)).context.state
+
+
+def ssl_context(vendor: VendorConfig) -> ssl.SSLContext | bool:
+    """TLS settings of ``vendor``: our client certificate and the CA of its server (mutual TLS)."""
+    tls = vendor.tls
+    if tls is None:
+        return True
+    context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca else None)
+    if not tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert is not None:
+        context.load_cert_chain(str(tls.cert), str(tls.key) if tls.key else None)
+    return context
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+def _outcome_text(response: httpx.Response) -> str:
+    """The diagnostics of an OperationOutcome body, else the start of the body."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text[:200]
+    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+        texts = [
+            str(issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code"))
+            for issue in body.get("issue") or [] if isinstance(issue, dict)
+        ]
+        return "; ".join(texts)[:300] or "OperationOutcome"
+    return response.text[:200]
+
+
+class VendorClient:
+    """Async client of one vendor for one harvest run (``async with VendorClient(...) as client``)."""
+
+    def __init__(self, vendor: VendorConfig, *, breakers: BreakerBoard | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.vendor = vendor
+        self.breakers = breakers or BreakerBoard()
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._limiter: AsyncLimiter | None = None
+        self._slots: asyncio.Semaphore | None = None
+        #: HTTP requests sent (retries included) by this client.
+        self.requests = 0
+        origin = urlsplit(vendor.base_url)
+        self._origin = (origin.scheme, origin.netloc)
+
+    async def __aenter__(self) -> "VendorClient":
+        vendor = self.vendor
+        self._client = httpx.AsyncClient(
+            base_url=vendor.base_url + "/",
+            timeout=httpx.Timeout(vendor.timeout_s),
+            verify=ssl_context(vendor),
+            limits=httpx.Limits(max_connections=vendor.concurrency, max_keepalive_connections=vendor.concurrency),
+            headers={"Accept": FHIR_ACCEPT, "User-Agent": USER_AGENT},
+            transport=self._transport,
+        )
+        if vendor.rate_limit_per_s:
+            # max_rate per 1 s window; a burst as large as the concurrency is allowed.
+            self._limiter = AsyncLimiter(max(vendor.rate_limit_per_s, 1.0), 1.0)
+        self._slots = asyncio.Semaphore(vendor.concurrency)
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- public ---------------------------------------------------------------------------------
+
+    async def search(self, search: Search, *, ids: Sequence[str], start: datetime, end: datetime) -> SearchAnswer:
+        """Every page of ``search`` for ``ids`` over [start, end]; ``VendorError`` when any page fails
+        (a partial answer is never returned: it is not the whole truth)."""
+        path, params = search_request(search, ids=ids, start=start, end=end, page_size=self.vendor.page_size,
+                                      offset=self.vendor.query_utc_offset)
+        answer = SearchAnswer()
+        began = time.perf_counter()
+        url: str | None = path
+        query: list[tuple[str, str]] | None = params
+        seen: set[str] = set()
+        while url is not None:
+            if len(answer.pages) >= self.vendor.max_pages:
+                raise VendorMalformed("too_many_pages", f"more than {self.vendor.max_pages} pages")
+            bundle = await self._get_bundle(url, query, answer)
+            answer.pages.append(bundle)
+            url = self._next_link(bundle)
+            query = None
+            if url is not None:
+                if url in seen:
+                    raise VendorMalformed("paging_loop", "link[next] points to a page already read")
+                seen.add(url)
+        answer.elapsed_s = time.perf_counter() - began
+        return answer
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _next_link(self, bundle: dict) -> str | None:
+        for link in bundle.get("link") or []:
+            if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+                url = urljoin(self.vendor.base_url + "/", str(link["url"]))
+                parts = urlsplit(url)
+                # Never send our client certificate (nor follow) to another origin.
+                if (parts.scheme, parts.netloc) != self._origin:
+                    raise VendorMalformed("foreign_next_link", f"link[next] leaves the vendor: {parts.netloc}")
+                return url
+        return None
+
+    async def _get_bundle(self, url: str, params, answer: SearchAnswer) -> dict:
+        breaker = await self.breakers.breaker(self.vendor)
+        try:
+            async with breaker:
+                return await self._get_with_retries(url, params, answer)
+        except OpenedState as exc:
+            raise CircuitOpen("circuit_open", f"circuit breaker of {self.vendor.name} is open") from exc
+
+    async def _get_with_retries(self, url: str, params, answer: SearchAnswer) -> dict:
+        vendor = self.vendor
+        exponential = wait_exponential_jitter(initial=vendor.backoff_initial_s, max=vendor.backoff_max_s,
+                                              jitter=vendor.backoff_initial_s)
+
+        def wait(retry_state) -> float:
+            computed = exponential(retry_state)
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
+            if isinstance(exc, VendorError) and exc.retry_after_s:
+                return min(max(computed, exc.retry_after_s), vendor.backoff_max_s)
+            return computed
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(vendor.max_attempts),
+            wait=wait,
+            retry=retry_if_exception(lambda exc: isinstance(exc, VendorError) and exc.retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                answer.requests += 1
+                return await self._get_once(url, params)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _get_once(self, url: str, params) -> dict:
+        assert self._client is not None and self._slots is not None, "use `async with VendorClient(...)`"
+        async with self._slots:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            self.requests += 1
+            try:
+                response = await self._client.get(url, params=params)
+            except httpx.TimeoutException as exc:
+                raise VendorUnavailable("timeout", f"{self.vendor.name}: no answer in {self.vendor.timeout_s}s") from exc
+            except httpx.TransportError as exc:
+                raise VendorUnavailable("connection_error", f"{self.vendor.name}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status == 429:
+            raise VendorUnavailable("http_429", f"{self.vendor.name}: rate limited ({_outcome_text(response)})",
+                                    status=status, retry_after_s=_retry_after(response))
+        if status >= 500:
+            raise VendorUnavailable(f"http_{status}", f"{self.vendor.name}: HTTP {status}: {_outcome_text(response)}",
+                                    status=status, retry_after_s=_retry_after(response))
+        if status >= 400:
+            raise VendorRejected(f"http_{status}", f"{self.vendor.name}: HTTP {status}: {_outcome_text(response)}",
+                                 status=status)
+        if status != 200:
+            raise VendorMalformed(f"http_{status}", f"{self.vendor.name}: unexpected HTTP {status}", status=status)
+        try:
+            bundle = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise VendorMalformed("invalid_json", f"{self.vendor.name}: answer is not JSON: {exc}") from exc
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            kind = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
+            raise VendorMalformed("not_a_bundle", f"{self.vendor.name}: answer is a {kind}, not a Bundle")
+        return bundle

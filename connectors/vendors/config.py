@@ -1,0 +1,208 @@
+"""The editors (vendors) registry: a YAML file named by ``SAS_EDITORS_FILE``.
+
+Example::
+
+    defaults:                      # optional: applied to every vendor unless it says otherwise
+      timeout_s: 7
+    vendors:
+      - name: acme                 # unique, lowercase letters, digits, '-' or '_'
+        base_url: https://fhir.acme.example/sas
+        use_cases: [ps, cpts]      # any of ps, cpts, sos
+        roster: ["810100050075"]   # national ids; optional when offers name this vendor (sas.vendor)
+        sos_roster: []             # SOS Médecins association SIRETs (use case sos)
+        tls: {cert: /etc/sas/acme.crt, key: /etc/sas/acme.key, ca: /etc/sas/igc-sante.pem}
+        timeout_s: 7
+        concurrency: 4
+        rate_limit_per_s: 20
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sas_core.errors import ConfigurationError
+
+UseCase = Literal["ps", "cpts", "sos"]
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class TlsConfig(BaseModel):
+    """Mutual TLS material: our client certificate and key, and the CA that signs the vendor's server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cert: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+    #: Verify the vendor's server certificate (only ever disabled against a local simulator).
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> "TlsConfig":
+        # A certificate alone is fine (a PEM holding both); a key without certificate is not.
+        if self.key is not None and self.cert is None:
+            raise ValueError("tls.key given without tls.cert")
+        return self
+
+
+class VendorConfig(BaseModel):
+    """One vendor and how to talk to it. Every tunable has a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    base_url: str
+    use_cases: list[UseCase] = Field(default_factory=lambda: ["ps"])
+    roster: list[str] = []
+    sos_roster: list[str] = []
+    tls: TlsConfig | None = None
+    enabled: bool = True
+    #: Per-request timeout (connect, read, write, pool).
+    timeout_s: float = 7.0
+    #: Requests in flight at once towards this vendor.
+    concurrency: int = Field(default=4, ge=1, le=64)
+    #: Requests started per second at most (``None``: unlimited).
+    rate_limit_per_s: float | None = Field(default=20.0, gt=0)
+    #: Attempts per request (first + retries) on 429 / 5xx / timeouts.
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    backoff_initial_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=8.0, ge=0)
+    #: Ids per request: the specification allows 1 to 25.
+    batch_size: int = Field(default=25, ge=1, le=25)
+    #: ``_count`` page size asked for (vendors commonly honour 1000).
+    page_size: int = Field(default=1000, ge=1, le=5000)
+    #: Pages followed through ``link[next]`` at most for one request (protects against loops).
+    max_pages: int = Field(default=50, ge=1)
+    #: Circuit breaker: consecutive failed requests that open it, and how long it stays open.
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=60.0, gt=0)
+    #: Schedule: incremental harvest (next ``incremental_window_h`` hours) every N minutes, full sweep.
+    incremental_every_min: float = Field(default=2.0, gt=0)
+    incremental_window_h: float = Field(default=48.0, gt=0)
+    full_every_min: float = Field(default=60.0, gt=0)
+    full_window_days: float = Field(default=7.0, gt=0)
+    #: Offset written in the ``start`` parameters: ``+00:00`` is always valid; some vendors want local.
+    query_utc_offset: str = "+00:00"
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError("vendor name must be lowercase letters, digits, '-' or '_' (it is part of slot ids)")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("use_cases")
+    @classmethod
+    def _check_use_cases(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("use_cases must name at least one of ps, cpts, sos")
+        return sorted(set(value), key=["ps", "cpts", "sos"].index)
+
+    @field_validator("roster", "sos_roster")
+    @classmethod
+    def _check_ids(cls, value: list[str]) -> list[str]:
+        cleaned = [str(v).strip() for v in value if str(v).strip()]
+        bad = [v for v in cleaned if not v.isdigit()]
+        if bad:
+            raise ValueError(f"roster ids must be digits (national ids or SIRETs): {bad[:3]}")
+        return list(dict.fromkeys(cleaned))
+
+    @property
+    def practitioner_search(self) -> Literal["ps", "cpts"] | None:
+        """Which practitioner slot search to send: INT_R04 (a superset of INT_R01) when CPTS is on."""
+        if "cpts" in self.use_cases:
+            return "cpts"
+        if "ps" in self.use_cases:
+            return "ps"
+        return None
+
+    @property
+    def sos_ids(self) -> list[str]:
+        """SOS association SIRETs: ``sos_roster``, or ``roster`` when the vendor only does SOS."""
+        if self.sos_roster:
+            return self.sos_roster
+        return self.roster if self.use_cases == ["sos"] else []
+
+    @property
+    def practitioner_ids(self) -> list[str]:
+        return [] if self.use_cases == ["sos"] else self.roster
+
+
+class EditorsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: dict = {}
+    vendors: list[dict] = []
+
+
+def parse_editors(data: object, *, source: str = "editors file") -> list[VendorConfig]:
+    """Validate the parsed YAML; raise ``ConfigurationError`` naming every problem."""
+    if data is None:
+        return []
+    try:
+        raw = EditorsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{source}: {exc}") from exc
+    vendors: list[VendorConfig] = []
+    problems: list[str] = []
+    for position, item in enumerate(raw.vendors):
+        merged = {**raw.defaults, **(item or {})}
+        if isinstance(raw.defaults.get("tls"), dict) and isinstance((item or {}).get("tls"), dict):
+            merged["tls"] = {**raw.defaults["tls"], **item["tls"]}
+        try:
+            vendors.append(VendorConfig.model_validate(merged))
+        except ValidationError as exc:
+            label = (item or {}).get("name", f"#{position + 1}")
+            problems.append(f"vendor {label}: " + "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
+    names = [v.name for v in vendors]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"duplicate vendor names: {', '.join(duplicates)}")
+    if problems:
+        raise ConfigurationError(f"{source}: " + " | ".join(problems))
+    return vendors
+
+
+def load_editors(path: Path | None) -> list[VendorConfig]:
+    """The vendors of ``path`` (``[]`` when no file is configured); relative TLS paths are resolved
+    against the file's folder."""
+    if path is None:
+        return []
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigurationError(f"editors file {path} does not exist (SAS_EDITORS_FILE)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"editors file {path} is not valid YAML: {exc}") from exc
+    vendors = parse_editors(data, source=str(path))
+    base = path.resolve().parent
+    for vendor in vendors:
+        if vendor.tls is not None:
+            for attr in ("cert", "key", "ca"):
+                value = getattr(vendor.tls, attr)
+                if value is not None and not value.is_absolute():
+                    setattr(vendor.tls, attr, base / value)
+    return vendors
+
+
+def find_vendor(vendors: list[VendorConfig], name: str) -> VendorConfig:
+    """The vendor called ``name``; ``ConfigurationError`` listing the known names otherwise."""
+    for vendor in vendors:
+        if vendor.name == name:
+            return vendor
+    known = ", ".join(v.name for v in vendors) or "none"
+    raise ConfigurationError(f"unknown vendor {name!r} (known: {known})")

@@ -1,0 +1,118 @@
+"""The three slot searches of the SAS specification, as (name, value) query parameters.
+
+Parameters repeat (``start=ge…&start=le…``, two ``_include``), so they are lists of pairs, never dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+#: Identifier systems of the specification.
+RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"      # national practitioner ids (8 + RPPS, 0 + ADELI)
+STRUCTURE_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"  # FINESS (1 + FINESS) / SIRET (3 + SIRET) structures
+
+MAX_IDS_PER_REQUEST = 25
+
+Search = Literal["ps", "cpts", "sos"]
+Params = list[tuple[str, str]]
+
+
+def fhir_instant(moment: datetime, *, offset: str = "+00:00") -> str:
+    """``2024-06-12T16:20:00+02:00``: seconds precision, explicit offset (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    sign = -1 if offset.startswith("-") else 1
+    hours, minutes = (int(x) for x in offset[1:].split(":"))
+    target = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return moment.astimezone(target).isoformat(timespec="seconds")
+
+
+def batches(ids: Iterable[str], size: int = MAX_IDS_PER_REQUEST) -> Iterator[list[str]]:
+    """Split ``ids`` (deduplicated, order kept) into lists of at most ``size`` (≤ 25) ids."""
+    if not 1 <= size <= MAX_IDS_PER_REQUEST:
+        raise ValueError(f"batch size must be 1..{MAX_IDS_PER_REQUEST}")
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), size):
+        yield unique[start:start + size]
+
+
+def _check_ids(ids: Sequence[str]) -> None:
+    if not ids:
+        raise ValueError("a slot search needs at least one id")
+    if len(ids) > MAX_IDS_PER_REQUEST:
+        raise ValueError(f"at most {MAX_IDS_PER_REQUEST} ids per request, got {len(ids)}")
+
+
+def practitioner_slot_search(
+    *, national_ids: Sequence[str], start: datetime, end: datetime, with_cpts: bool = False,
+    page_size: int | None = 1000, offset: str = "+00:00",
+) -> Params:
+    """``GET [base]/Slot?`` of INT_R01 (``with_cpts=False``) or INT_R04 (``with_cpts=True``)."""
+    _check_ids(national_ids)
+    params: Params = [
+        ("start", "ge" + fhir_instant(start, offset=offset)),
+        ("start", "le" + fhir_instant(end, offset=offset)),
+        ("schedule.actor:Practitioner.identifier", ",".join(f"{RPPS_SYSTEM}|{i}" for i in national_ids)),
+        ("status", "free"),
+        ("_include", "Slot:schedule"),
+        ("_include:iterate", "Schedule:actor"),
+    ]
+    if with_cpts:
+        params += [
+            ("_include", "Slot:service-type-reference"),
+            ("_include:iterate", "HealthcareService:organization"),
+        ]
+    if page_size:
+        params.append(("_count", str(page_size)))
+    return params
+
+
+def sos_schedule_search(
+    *, association_ids: Sequence[str], start: datetime, end: datetime, page_size: int | None = 1000,
+    offset: str = "+00:00",
+) -> Params:
+    """``GET [base]/Schedule?`` of the SOS Médecins search (fixed consultation places' free slots)."""
+    _check_ids(association_ids)
+    params: Params = [
+        ("_revinclude", "Slot:schedule"),
+        ("_include", "Schedule:actor:Location"),
+        ("_include:iterate", "Location:organization"),
+        ("_has:Slot:schedule:start", "ge" + fhir_instant(start, offset=offset)),
+        ("_has:Slot:schedule:start", "le" + fhir_instant(end, offset=offset)),
+        ("_has:Slot:schedule:status", "free"),
+        ("actor:Location.organization.identifier", ",".join(f"{STRUCTURE_SYSTEM}|{i}" for i in association_ids)),
+    ]
+    if page_size:
+        params.append(("_count", str(page_size)))
+    return params
+
+
+def search_request(
+    search: Search, *, ids: Sequence[str], start: datetime, end: datetime, page_size: int | None = 1000,
+    offset: str = "+00:00",
+) -> tuple[str, Params]:
+    """(resource path, parameters) of ``search`` for ``ids`` over [start, end]."""
+    if search == "sos":
+        return "Schedule", sos_schedule_search(association_ids=ids, start=start, end=end,
+                                               page_size=page_size, offset=offset)
+    return "Slot", practitioner_slot_search(national_ids=ids, start=start, end=end,
+                                            with_cpts=search == "cpts", page_size=page_size, offset=offset)
+
+
+def split_ids(value: str, *, system: str) -> list[str]:
+    """Ids of a ``system|value,system|value`` parameter (the server side of the searches); values
+    given without ``system|`` are accepted, other systems are ignored."""
+    ids: list[str] = []
+    for token in value.split(","):
+        token = token.strip()
+        if not token:
+            continue
+        if "|" in token:
+            token_system, _, token_value = token.partition("|")
+            if token_system and token_system != system:
+                continue
+            token = token_value
+        ids.append(token)
+    return ids

@@ -1,0 +1,729 @@
+"""Vendor harvest: pull every vendor's free slots (SAS FHIR searches) into the slots index.
+
+One run = one vendor, one window (``incremental``: the next 48 h; ``full``: the next 7 days). Stages:
+
+1. **roster** — who to ask for: the editors file's ``roster`` plus the offers whose ``sas.vendor`` names
+   the vendor (SOS: association SIRETs), and every offer of those practitioners, to match places.
+2. **existing** — ids, roster key, content hash and staleness of the vendor's indexed slots in the window
+   (one scan, doc values only).
+3. **fetch** — the searches, 25 ids per request, concurrently (``connectors.vendors.client``).
+4. **map** — bundle → ``SlotRecord`` (``connectors.vendors.mapping``), bad resources counted by reason.
+5. **place** — each record is matched to a directory offer (national id + postcode / city + street);
+   an unknown place becomes a vendor-only offer, geocoded with the directory's geocoder.
+6. **write** — per batch that answered: new slots are ``create``d, changed ones partially ``update``d,
+   unchanged ones skipped (their ``content_hash`` matches), and the batch's indexed slots of the window
+   that did not come back are deleted by id (taken or cancelled at the vendor). Per batch that failed:
+   nothing is deleted; its slots of the window get ``stale_since`` (when not already set).
+7. **report** — one ``harvest_runs`` document.
+
+Why the content hash rather than ``doc_as_upsert`` no-ops: an unchanged slot then costs nothing at all
+in Elasticsearch (no write, no version bump), and ``harvested_at`` can honestly say when the content was
+last written. When the vendor last confirmed a slot is the time of the vendor's last successful run
+(``harvest_runs``) — a per-slot "last seen" would rewrite every slot on every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import orjson
+from elasticsearch import ApiError, Elasticsearch, helpers
+from elastic_transport import TransportError
+
+from connectors.vendors.client import BreakerBoard, VendorClient, VendorError
+from connectors.vendors.config import VendorConfig, find_vendor, load_editors
+from connectors.vendors.mapping import BundleError, BundleMapper, SlotRecord, specialty_lookup
+from connectors.vendors.queries import batches
+from mappings.harvest_runs import HarvestRunDoc, ReasonCount
+from mappings.offers import OfferAddress, OfferDoc, OfferSas, OfferSos
+from mappings.registry import alias_name
+from sas_core.errors import ConfigurationError
+from sas_core.settings import Settings
+from sas_core.territories import territory_for_departement
+from sas_core.text import fold
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["incremental", "full"]
+_OFFER_FIELDS = ["id", "kind", "national_id", "name", "name_folded", "last_name", "first_name", "specialties",
+                 "address", "departement", "territory", "location", "sas.vendor", "sos"]
+#: Errors kept verbatim in a run document (the rest are only counted).
+_MAX_ERRORS = 20
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time window of one run: slots starting in [start, end]."""
+
+    mode: Mode
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def for_mode(cls, vendor: VendorConfig, mode: Mode, *, now: datetime) -> "Window":
+        span = (timedelta(hours=vendor.incremental_window_h) if mode == "incremental"
+                else timedelta(days=vendor.full_window_days))
+        # Whole seconds: the same instant is sent to the vendor and used to scope deletions.
+        start = now.replace(microsecond=0)
+        return cls(mode, start, start + span)
+
+
+@dataclass
+class RunStats:
+    """Counters of one run (what the ``harvest_runs`` document reports)."""
+
+    requests: int = 0
+    batches: int = 0
+    batches_failed: int = 0
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    expired_deleted: int = 0
+    stale_marked: int = 0
+    places_created: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    flags: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    error_messages: list[str] = field(default_factory=list)
+
+    def error(self, reason: str, message: str) -> None:
+        self.errors[reason] += 1
+        if len(self.error_messages) < _MAX_ERRORS and message not in self.error_messages:
+            self.error_messages.append(message)
+
+
+# --------------------------------------------------------------------------------------------------
+# Offers: the roster and the places slots are attached to
+# --------------------------------------------------------------------------------------------------
+
+def _line_tokens(line: str | None) -> set[str]:
+    return set(fold(line).split()) if line else set()
+
+
+class OfferBook:
+    """The offers a vendor's slots can belong to, indexed for matching."""
+
+    def __init__(self, offers: Iterable[dict]) -> None:
+        self.by_national_id: dict[str, list[dict]] = defaultdict(list)
+        self.by_siret: dict[str, list[dict]] = defaultdict(list)
+        for offer in offers:
+            if offer.get("national_id"):
+                self.by_national_id[offer["national_id"]].append(offer)
+            siret = (offer.get("sos") or {}).get("association_siret")
+            if siret:
+                self.by_siret[siret].append(offer)
+        self._cache: dict[tuple, dict | None] = {}
+
+    def add(self, offer: dict) -> None:
+        if offer.get("national_id"):
+            self.by_national_id[offer["national_id"]].append(offer)
+        siret = (offer.get("sos") or {}).get("association_siret")
+        if siret:
+            self.by_siret[siret].append(offer)
+        self._cache.clear()
+
+    def match(self, record: SlotRecord) -> dict | None:
+        """The offer of ``record``'s place, or ``None`` when the directory does not know that place."""
+        place = record.place
+        key = (record.search == "sos", record.roster_key, place.postcode, place.city, place.line, place.name)
+        if key in self._cache:
+            return self._cache[key]
+        if record.search == "sos":
+            candidates = self.by_siret.get(record.roster_key, [])
+        else:
+            candidates = self.by_national_id.get(record.practitioner_national_id or "", [])
+        found = _best_place(candidates, postcode=place.postcode, city=place.city, line=place.line, name=place.name)
+        self._cache[key] = found
+        return found
+
+
+def _best_place(candidates: Sequence[dict], *, postcode: str | None, city: str | None, line: str | None,
+                name: str | None) -> dict | None:
+    """Same postcode (or same folded city when either has no postcode), then the closest street line
+    (token overlap), then the name (SOS places). ``None`` when no candidate is in the same town."""
+    city_folded = fold(city)
+    same_town: list[dict] = []
+    for offer in candidates:
+        address = offer.get("address") or {}
+        if postcode and address.get("postcode"):
+            if address["postcode"] == postcode:
+                same_town.append(offer)
+        elif city_folded and (address.get("city_folded") or fold(address.get("city"))) == city_folded:
+            same_town.append(offer)
+    if not same_town:
+        return None
+    if len(same_town) == 1:
+        return same_town[0]
+    wanted = _line_tokens(line) | _line_tokens(name)
+
+    def score(offer: dict) -> tuple[float, str]:
+        tokens = _line_tokens((offer.get("address") or {}).get("line")) | _line_tokens(offer.get("name"))
+        overlap = len(wanted & tokens) / max(len(wanted | tokens), 1)
+        return overlap, str(offer.get("id"))
+
+    return max(same_town, key=score)
+
+
+def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> tuple[list[str], list[str], OfferBook]:
+    """(practitioner ids, SOS association SIRETs, offers) of ``vendor``: the editors file's rosters plus
+    the offers whose ``sas.vendor`` names it; the book holds every offer of those ids."""
+    offers_alias = alias_name(prefix, "offers")
+    practitioner_ids = list(vendor.practitioner_ids)
+    sos_ids = list(vendor.sos_ids)
+    marked = helpers.scan(es, index=offers_alias, size=5000, preserve_order=False,
+                          query={"query": {"term": {"sas.vendor": vendor.name}},
+                                 "_source": ["kind", "national_id", "sos.association_siret"]})
+    for hit in marked:
+        source = hit["_source"]
+        if source.get("kind") == "sos":
+            siret = (source.get("sos") or {}).get("association_siret")
+            if siret and "sos" in vendor.use_cases:
+                sos_ids.append(siret)
+        elif source.get("national_id") and vendor.practitioner_search:
+            practitioner_ids.append(source["national_id"])
+    practitioner_ids = list(dict.fromkeys(practitioner_ids)) if vendor.practitioner_search else []
+    sos_ids = list(dict.fromkeys(sos_ids)) if "sos" in vendor.use_cases else []
+    offers: list[dict] = []
+    for field_name, ids in (("national_id", practitioner_ids), ("sos.association_siret", sos_ids)):
+        for start in range(0, len(ids), 10_000):
+            chunk = ids[start:start + 10_000]
+            for hit in helpers.scan(es, index=offers_alias, size=5000, preserve_order=False,
+                                    query={"query": {"terms": {field_name: chunk}}, "_source": _OFFER_FIELDS}):
+                offers.append(hit["_source"])
+    return practitioner_ids, sos_ids, OfferBook(offers)
+
+
+class PlaceMaker:
+    """Vendor-only places: an offer for a place the directory does not know, geocoded once."""
+
+    def __init__(self, *, vendor: str, geocoder: Any | None) -> None:
+        self.vendor = vendor
+        self.geocoder = geocoder
+        self.pending: list[dict] = []
+
+    def make(self, record: SlotRecord) -> dict:
+        place = record.place
+        key = "|".join([record.search == "sos" and record.roster_key or record.practitioner_national_id or "",
+                        place.postcode or "", fold(place.city), fold(place.line), fold(place.name)])
+        offer_id = f"vendor-{self.vendor}-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
+        location = departement = insee = precision = None
+        geo = self._geocode(place.line, place.postcode, place.city)
+        if geo is not None:
+            location = {"lat": geo.lat, "lon": geo.lon}
+            departement, insee, precision = geo.departement, geo.insee, geo.precision
+        elif place.postcode:
+            departement = _departement_of_postcode(place.postcode)
+        address = OfferAddress(
+            line=place.line, postcode=place.postcode, city=place.city, city_folded=fold(place.city) or None,
+            insee=insee, text=", ".join(p for p in (place.line, " ".join(x for x in (place.postcode, place.city) if x)) if p) or None,
+        )
+        if record.search == "sos":
+            sos = record.sos or {}
+            name = place.name or sos.get("association_name") or "SOS Médecins"
+            offer = OfferDoc(
+                id=offer_id, kind="sos", name=name, name_folded=fold(name), address=address,
+                departement=departement, territory=territory_for_departement(departement) if departement else None,
+                location=location, geo_precision=precision, phones=[p for p in [place.phone] if p],
+                sos=OfferSos(association_siret=sos.get("association_siret"), association_name=sos.get("association_name"),
+                             opening_hours=sos.get("opening_hours")),
+                sas=OfferSas(participates=True, vendor=self.vendor), source="vendor", source_updated_at=utcnow(),
+            )
+        else:
+            national_id = record.practitioner_national_id or ""
+            display = " ".join(p for p in (record.practitioner_given, (record.practitioner_family or "").upper()) if p)
+            name = display or national_id
+            offer = OfferDoc(
+                id=offer_id, kind="ps", national_id=national_id,
+                national_id_type="rpps" if national_id.startswith("8") else "adeli" if national_id.startswith("0") else None,
+                last_name=record.practitioner_family, first_name=record.practitioner_given, name=name,
+                name_folded=fold(name), specialties=list(record.specialties), address=address,
+                departement=departement, territory=territory_for_departement(departement) if departement else None,
+                location=location, geo_precision=precision, phones=[p for p in [place.phone] if p],
+                sas=OfferSas(participates=True, vendor=self.vendor), source="vendor", source_updated_at=utcnow(),
+            )
+        document = offer.model_dump(mode="json")
+        self.pending.append(document)
+        return document
+
+    def _geocode(self, line: str | None, postcode: str | None, city: str | None):
+        if self.geocoder is None:
+            return None
+        from connectors.directory.records import Address
+        from connectors.geocoding import GeoFailure
+
+        try:
+            result = self.geocoder.geocode(Address(street=line or "", postcode=postcode or "", city=city or ""))
+        except Exception as exc:  # noqa: BLE001 - a geocoder failure must not stop the harvest
+            log.warning("geocoding %s %s failed: %s", postcode, city, exc)
+            return None
+        return None if isinstance(result, GeoFailure) else result
+
+
+def _departement_of_postcode(postcode: str) -> str | None:
+    try:
+        from connectors.geocoding import departements_of_postcode
+
+        options = departements_of_postcode(postcode)
+        return options[0] if len(options) == 1 else None
+    except (ImportError, ValueError, IndexError):
+        return None
+
+
+def build_geocoder(settings: Settings):
+    """The directory's geocoder (communes gazetteer, BAN when configured); ``None`` without reference data."""
+    try:
+        from connectors.geocoding import build_geocoder as build
+        from connectors.reference import load_communes
+
+        communes = load_communes(settings.reference_data_dir)
+    except Exception as exc:  # noqa: BLE001 - missing reference data: places are created without a point
+        log.warning("no geocoder for vendor-only places (%s): they will have no location", exc)
+        return None
+    return build(communes=communes, ban_url=settings.geocoder_ban_url, ban_timeout_s=settings.geocoder_ban_timeout_s,
+                 ban_cache_path=settings.geocoder_cache_path or settings.cache_dir / "geocode-ban.sqlite",
+                 ban_min_score=settings.geocoder_ban_min_score)
+
+
+# --------------------------------------------------------------------------------------------------
+# Slot documents
+# --------------------------------------------------------------------------------------------------
+
+def slot_document(record: SlotRecord, offer: dict) -> dict:
+    """The slot document of ``record`` at ``offer`` — without the run-dependent fields (``harvested_at``,
+    ``stale_since``) and the platform's own (``hidden``, ``booked_count``)."""
+    start, end = record.start.isoformat(), record.end.isoformat()
+    place = record.place
+    town = " ".join(p for p in (place.postcode, place.city) if p)
+    name = " ".join(p for p in (record.practitioner_given, (record.practitioner_family or "").upper()) if p) or None
+    return {
+        "id": record.id,
+        "source": "vendor",
+        "vendor": record.vendor,
+        "vendor_slot_id": record.resource_id,
+        "use_case": record.search,
+        "roster_key": record.roster_key,
+        "practitioner_national_id": record.practitioner_national_id,
+        "national_id_check_ok": record.national_id_check_ok,
+        "practitioner_name": name,
+        "offer_id": offer["id"],
+        "offer_kind": offer.get("kind") or ("sos" if record.search == "sos" else "ps"),
+        "start": start,
+        "end": end,
+        "date_range": {"gte": start, "lt": end},
+        "duration_min": int((record.end - record.start).total_seconds() // 60),
+        "types": record.types,
+        "modes": record.modes,
+        "motive": record.motive,
+        "specialties": record.specialties or list(offer.get("specialties") or []),
+        "specialty_texts": record.specialty_texts,
+        "bookable": record.bookable,
+        "booking_url": record.booking_url,
+        "cpts": record.cpts,
+        "sos": record.sos,
+        "place": {
+            "name": place.name,
+            "address": ", ".join(p for p in (place.line, town) if p) or None,
+            "phone": place.phone,
+            "vendor_location_id": place.vendor_location_id,
+            "structure_id": place.structure_id,
+        },
+        "location": offer.get("location"),
+        "departement": offer.get("departement"),
+        "territory": offer.get("territory"),
+        "name_folded": offer.get("name_folded") or (fold(name) or None),
+    }
+
+
+def content_hash(document: dict) -> str:
+    return hashlib.blake2b(orjson.dumps(document, option=orjson.OPT_SORT_KEYS), digest_size=10).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# Bulk writing
+# --------------------------------------------------------------------------------------------------
+
+class BulkWriter:
+    """Streams bulk requests from background threads (writing overlaps fetching and mapping).
+
+    ``create`` conflicts (the slot exists outside the scanned window) are re-sent as partial updates.
+    """
+
+    def __init__(self, es: Elasticsearch, *, index: str, chunk: int, threads: int) -> None:
+        self.es = es
+        self.index = index
+        self.chunk = max(chunk, 1)
+        self._pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="bulk")
+        self._in_flight = threading.BoundedSemaphore(max(threads, 1) * 2)
+        self._lines: list[bytes] = []
+        self._docs: dict[str, bytes] = {}      # create id → source line of the current chunk
+        self._ops = 0
+        self._futures: list[Future] = []
+        self._lock = threading.Lock()
+        self.results: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.error_messages: list[str] = []
+
+    def _action(self, op: str, doc_id: str) -> bytes:
+        return orjson.dumps({op: {"_index": self.index, "_id": doc_id}})
+
+    def create(self, doc_id: str, document: dict) -> None:
+        source = orjson.dumps(document)
+        self._lines += (self._action("create", doc_id), source)
+        self._docs[doc_id] = source
+        self._count()
+
+    def update(self, doc_id: str, partial: dict) -> None:
+        self._lines += (self._action("update", doc_id), orjson.dumps({"doc": partial}))
+        self._count()
+
+    def delete(self, doc_id: str) -> None:
+        self._lines.append(self._action("delete", doc_id))
+        self._count()
+
+    def _count(self) -> None:
+        self._ops += 1
+        if self._ops >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        body = b"\n".join(self._lines) + b"\n"
+        docs = self._docs
+        self._lines, self._docs, self._ops = [], {}, 0
+        self._in_flight.acquire()  # back-pressure: at most 2 requests per thread queued or running
+        future = self._pool.submit(self._send, body, docs)
+        future.add_done_callback(lambda _: self._in_flight.release())
+        self._futures.append(future)
+
+    def close(self) -> None:
+        """Send what is buffered and wait for every request."""
+        self.flush()
+        for future in self._futures:
+            future.result()
+        self._futures.clear()
+        self._pool.shutdown(wait=True)
+
+    def _send(self, body: bytes, docs: dict[str, bytes]) -> None:
+        try:
+            response = self.es.bulk(operations=body, filter_path="errors,items.*.result,items.*.status,"
+                                    "items.*._id,items.*.error.type,items.*.error.reason")
+        except (ApiError, TransportError) as exc:
+            with self._lock:
+                self._record_error("bulk_request_failed", f"bulk request failed: {exc}", count=body.count(b"\n") // 2)
+            return
+        conflicts: list[str] = []
+        with self._lock:
+            for item in response.get("items", []):
+                (op, result), = item.items()
+                status = result.get("status", 0)
+                if status < 300 or (op == "delete" and status == 404):
+                    self.results[f"{op}:{result.get('result', 'ok')}"] += 1
+                elif op == "create" and status == 409:
+                    conflicts.append(result["_id"])
+                else:
+                    error = result.get("error") or {}
+                    self._record_error(f"{op}_{error.get('type', status)}", f"{op} {result.get('_id')}: "
+                                       f"{error.get('type')}: {str(error.get('reason'))[:200]}")
+        if conflicts:
+            lines: list[bytes] = []
+            for doc_id in conflicts:
+                lines += (self._action("update", doc_id), b'{"doc":' + docs[doc_id] + b'}')
+            self._send(b"\n".join(lines) + b"\n", {})
+
+    def _record_error(self, reason: str, message: str, *, count: int = 1) -> None:
+        self.errors[reason] += count
+        if len(self.error_messages) < _MAX_ERRORS:
+            self.error_messages.append(message)
+
+
+# --------------------------------------------------------------------------------------------------
+# The harvester
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Existing:
+    """The vendor's indexed slots of the window: id → (roster key, content hash, stale)."""
+
+    by_id: dict[str, tuple[str | None, str | None, bool]] = field(default_factory=dict)
+    by_key: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+class Harvester:
+    """Harvests vendors into Elasticsearch. Long-lived (one per process): it keeps the vendors' circuit
+    breakers and the geocoder between runs."""
+
+    def __init__(self, *, es: Elasticsearch, settings: Settings, vendors: list[VendorConfig] | None = None,
+                 breakers: BreakerBoard | None = None, geocoder: Any | None = None,
+                 specialty_codes: dict[str, str] | None = None) -> None:
+        self.es = es
+        self.settings = settings
+        self.prefix = settings.index_prefix
+        self.vendors = vendors if vendors is not None else load_editors(settings.editors_file)
+        self.breakers = breakers or BreakerBoard()
+        self._geocoder = geocoder
+        self._geocoder_ready = geocoder is not None
+        self._geocoder_lock = threading.Lock()
+        if specialty_codes is None:
+            from connectors.directory.nomenclatures import load_specialties
+
+            specialty_codes = specialty_lookup(load_specialties(settings.reference_data_dir).labels)
+        self.specialty_codes = specialty_codes
+        self.slots_alias = alias_name(self.prefix, "slots")
+
+    # -- configuration -------------------------------------------------------------------------------
+
+    def vendor(self, name: str) -> VendorConfig:
+        return find_vendor(self.vendors, name)
+
+    @property
+    def geocoder(self):
+        with self._geocoder_lock:
+            if not self._geocoder_ready:
+                self._geocoder = build_geocoder(self.settings)
+                self._geocoder_ready = True
+            return self._geocoder
+
+    # -- one run -------------------------------------------------------------------------------------
+
+    def run(self, vendor: VendorConfig | str, *, mode: Mode = "incremental", start: datetime | None = None,
+            end: datetime | None = None, now: datetime | None = None) -> dict:
+        """Harvest ``vendor`` over the window of ``mode`` (or [start, end] when given) and return the
+        ``harvest_runs`` document written. Never raises for a vendor failure (it is in the document)."""
+        if isinstance(vendor, str):
+            vendor = self.vendor(vendor)
+        now = now or utcnow()
+        window = Window.for_mode(vendor, mode, now=now)
+        if start is not None or end is not None:
+            window = Window(mode, start or window.start, end or window.end)
+        run_id = f"harvest-{vendor.name}-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        started = time.perf_counter()
+        stats = RunStats()
+        status = "failed"
+        try:
+            status = self._run(vendor, window, now, stats)
+        except (ApiError, TransportError) as exc:
+            stats.error("elasticsearch", f"Elasticsearch failed during the run: {exc}")
+            log.exception("harvest of %s: Elasticsearch failure", vendor.name)
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the scheduler; it is reported
+            stats.error("internal", f"{type(exc).__name__}: {exc}")
+            log.exception("harvest of %s failed", vendor.name)
+        ended = utcnow()
+        document = self._run_document(run_id, vendor, window, now, ended, time.perf_counter() - started, status, stats)
+        try:
+            self.es.index(index=alias_name(self.prefix, "harvest_runs"), id=run_id, document=document)
+        except (ApiError, TransportError) as exc:
+            log.error("harvest run %s could not be recorded: %s", run_id, exc)
+        log.info("harvest %s %s: %s, %d read, %d created, %d updated, %d unchanged, %d deleted, %d stale, %.1fs",
+                 vendor.name, window.mode, status, stats.read, stats.created, stats.updated, stats.unchanged,
+                 stats.deleted, stats.stale_marked, document["duration_s"])
+        return document
+
+    def _run(self, vendor: VendorConfig, window: Window, now: datetime, stats: RunStats) -> str:
+        practitioner_ids, sos_ids, book = load_offer_book(self.es, prefix=self.prefix, vendor=vendor)
+        tasks: list[tuple[str, list[str]]] = []
+        if vendor.practitioner_search:
+            tasks += [(vendor.practitioner_search, b) for b in batches(practitioner_ids, vendor.batch_size)]
+        if "sos" in vendor.use_cases:
+            tasks += [("sos", b) for b in batches(sos_ids, vendor.batch_size)]
+        if not tasks:
+            stats.error("empty_roster", f"{vendor.name}: nobody to ask for (no roster, no offer names this vendor)")
+            return "failed"
+        # Slots written by the previous run must be visible to the scan below.
+        self.es.indices.refresh(index=self.slots_alias)
+        existing = self._existing(vendor, window)
+        writer = BulkWriter(self.es, index=self.slots_alias, chunk=self.settings.harvest_bulk_chunk,
+                            threads=self.settings.harvest_bulk_threads)
+        places = PlaceMaker(vendor=vendor.name, geocoder=self.geocoder)
+        harvested_at = now.isoformat()
+        try:
+            asyncio.run(self._fetch_and_write(vendor, window, tasks, book, places, existing, writer, stats,
+                                              harvested_at))
+            self._delete_expired(vendor, now, writer, stats)
+        finally:
+            writer.close()
+        stats.places_created = len(places.pending)
+        for key, count in writer.results.items():
+            if key.startswith("create:"):
+                stats.created += count
+        for reason, count in writer.errors.items():
+            stats.errors[reason] += count
+        for message in writer.error_messages:
+            stats.error_messages.append(message) if len(stats.error_messages) < _MAX_ERRORS else None
+        if stats.batches_failed == stats.batches:
+            return "failed"
+        if stats.batches_failed or writer.errors:
+            return "partial"
+        return "success"
+
+    def _existing(self, vendor: VendorConfig, window: Window) -> _Existing:
+        existing = _Existing()
+        query = {"bool": {"filter": [
+            {"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}},
+            {"range": {"start": {"gte": window.start.isoformat(), "lte": window.end.isoformat()}}},
+        ]}}
+        for hit in helpers.scan(self.es, index=self.slots_alias, size=10_000, preserve_order=False,
+                                query={"query": query, "_source": False,
+                                       "docvalue_fields": ["roster_key", "content_hash", "stale_since"]}):
+            fields = hit.get("fields") or {}
+            key = (fields.get("roster_key") or [None])[0]
+            existing.by_id[hit["_id"]] = (key, (fields.get("content_hash") or [None])[0], "stale_since" in fields)
+            if key is not None:
+                existing.by_key[key].add(hit["_id"])
+        return existing
+
+    async def _fetch_and_write(self, vendor: VendorConfig, window: Window, tasks: list[tuple[str, list[str]]],
+                               book: OfferBook, places: PlaceMaker, existing: _Existing, writer: BulkWriter,
+                               stats: RunStats, harvested_at: str) -> None:
+        mapper = BundleMapper(vendor=vendor.name, specialty_codes=self.specialty_codes)
+        async with VendorClient(vendor, breakers=self.breakers) as client:
+            async def one(search: str, batch: list[str]):
+                try:
+                    return search, batch, await client.search(search, ids=batch, start=window.start, end=window.end), None
+                except VendorError as exc:
+                    return search, batch, None, exc
+
+            pending = [asyncio.create_task(one(search, batch)) for search, batch in tasks]
+            for next_done in asyncio.as_completed(pending):
+                search, batch, answer, error = await next_done
+                stats.batches += 1
+                if answer is not None:
+                    try:
+                        self._write_batch(vendor, search, batch, answer.pages, mapper, book, places, existing,
+                                          writer, stats, harvested_at)
+                        continue
+                    except BundleError as exc:
+                        error = VendorError("malformed_bundle", f"{vendor.name}: {exc}")
+                    except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the others
+                        log.exception("harvest of %s: batch failed while mapping", vendor.name)
+                        error = VendorError("mapping_failed", f"{vendor.name}: {type(exc).__name__}: {exc}")
+                self._batch_failed(batch, error, existing, writer, stats, harvested_at)
+            stats.requests += client.requests
+        if places.pending:
+            self._write_places(places, stats)
+
+    def _write_batch(self, vendor: VendorConfig, search: str, batch: list[str], pages: list[dict],
+                     mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: _Existing,
+                     writer: BulkWriter, stats: RunStats, harvested_at: str) -> None:
+        # Map every page first: a broken page makes the whole batch a failure, never a partial truth.
+        records: dict[str, SlotRecord] = {}
+        for page in pages:
+            result = mapper.map_bundle(page, search=search, requested=batch)
+            stats.read += result.slots_seen
+            stats.rejected.update(result.rejected)
+            stats.flags.update(result.flags)
+            for record in result.records:
+                records[record.id] = record
+        for slot_id, record in records.items():
+            offer = book.match(record)
+            if offer is None:
+                offer = places.make(record)
+                book.add(offer)
+                if offer.get("location") is None:
+                    stats.flags["place_not_geocoded"] += 1
+            document = slot_document(record, offer)
+            digest = content_hash(document)
+            known = existing.by_id.get(slot_id)
+            if known is None:
+                document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None, hidden=False,
+                                booked_count=0)
+                writer.create(slot_id, document)
+            elif known[1] != digest:
+                # Partial update: ``hidden`` / ``booked_count`` belong to the platform, never overwritten.
+                document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None)
+                writer.update(slot_id, document)
+                stats.updated += 1
+            elif known[2]:
+                writer.update(slot_id, {"stale_since": None})
+                stats.updated += 1
+            else:
+                stats.unchanged += 1
+        for key in batch:
+            for slot_id in existing.by_key.get(key, ()):
+                if slot_id not in records:
+                    writer.delete(slot_id)
+                    stats.deleted += 1
+
+    def _batch_failed(self, batch: list[str], error: VendorError, existing: _Existing, writer: BulkWriter,
+                      stats: RunStats, now_iso: str) -> None:
+        """Keep the batch's slots (never wipe on failure) and mark them stale from now, once."""
+        stats.batches_failed += 1
+        stats.error(error.reason, error.message)
+        for key in batch:
+            for slot_id in existing.by_key.get(key, ()):
+                if not existing.by_id[slot_id][2]:
+                    writer.update(slot_id, {"stale_since": now_iso})
+                    stats.stale_marked += 1
+
+    def _delete_expired(self, vendor: VendorConfig, now: datetime, writer: BulkWriter, stats: RunStats) -> None:
+        """Slots of the vendor already over: nobody can book them any more."""
+        query = {"bool": {"filter": [{"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}},
+                                     {"range": {"end": {"lte": now.isoformat()}}}]}}
+        for hit in helpers.scan(self.es, index=self.slots_alias, size=10_000, preserve_order=False,
+                                query={"query": query, "_source": False}):
+            writer.delete(hit["_id"])
+            stats.expired_deleted += 1
+
+    def _write_places(self, places: PlaceMaker, stats: RunStats) -> None:
+        offers_alias = alias_name(self.prefix, "offers")
+        actions = ({"_op_type": "create", "_index": offers_alias, "_id": doc["id"], "_source": doc}
+                   for doc in places.pending)
+        for ok, item in helpers.streaming_bulk(self.es, actions, chunk_size=1000, raise_on_error=False,
+                                               raise_on_exception=False):
+            if not ok:
+                result = next(iter(item.values()))
+                if result.get("status") != 409:  # already created by an earlier run: fine
+                    stats.error("place_write_failed", f"vendor-only place {result.get('_id')}: {result.get('error')}")
+
+    def _run_document(self, run_id: str, vendor: VendorConfig, window: Window, started_at: datetime,
+                      ended_at: datetime, duration_s: float, status: str, stats: RunStats) -> dict:
+        reasons = Counter(stats.rejected)
+        for flag, count in stats.flags.items():
+            reasons[f"flag:{flag}"] += count
+        for error, count in stats.errors.items():
+            reasons[f"error:{error}"] += count
+        messages = list(stats.error_messages)
+        if stats.batches_failed:
+            messages.insert(0, f"{stats.batches_failed} of {stats.batches} batches failed; their slots were kept "
+                               f"and marked stale")
+        return HarvestRunDoc(
+            id=run_id, kind="harvest", vendor=vendor.name, mode=window.mode, started_at=started_at,
+            ended_at=ended_at, duration_s=round(duration_s, 3), status=status, requests=stats.requests,
+            read=stats.read, upserted=stats.created + stats.updated, deleted=stats.deleted + stats.expired_deleted,
+            unchanged=stats.unchanged, rejected=sum(stats.rejected.values()),
+            rejected_by_reason=[ReasonCount(reason=r, count=c) for r, c in sorted(reasons.items())],
+            errors=messages[:_MAX_ERRORS], stale_marked=stats.stale_marked,
+        ).model_dump(mode="json")
+
+
+def run_harvest(*, es: Elasticsearch, settings: Settings, vendor: str | None = None, mode: Mode = "incremental",
+                harvester: Harvester | None = None) -> list[dict]:
+    """One harvest of ``vendor`` (or of every enabled vendor, one after the other); the run documents."""
+    harvester = harvester or Harvester(es=es, settings=settings)
+    if not harvester.vendors:
+        raise ConfigurationError("no vendor configured: set SAS_EDITORS_FILE to an editors file")
+    targets = [harvester.vendor(vendor)] if vendor else [v for v in harvester.vendors if v.enabled]
+    return [harvester.run(target, mode=mode) for target in targets]
+
+
+def iter_vendor_names(vendors: Iterable[VendorConfig]) -> Iterator[str]:
+    for vendor in vendors:
+        if vendor.enabled:
+            yield vendor.name

@@ -1,0 +1,363 @@
+"""Deterministic, realistic agendas of simulated vendors, served as precomputed FHIR entries.
+
+Each practitioner gets, from a seed made of the vendor and the national id: working days and opening
+hours with a lunch break, a slot length of 10–30 min, a fill rate (most slots are already booked by the
+practitioner's own patients), some SNP / PRO slots, home visits or teleconsultations for some, walk-in
+mornings for a few, and CPTS slots when the offer belongs to a CPTS. SOS Médecins places get evening and
+week-end consultation slots. Some free slots get taken as time passes (each has a deterministic
+``taken_at``). Vendors differ in FHIR style the way real ones do (``Z`` or ``+02:00`` instants, contained
+or included Locations, wrong ``search.mode``, identifiers without system, specialty as text only).
+
+Every slot's bundle entry is serialised once (orjson) when its day is generated; serving a search is
+then filtering and joining bytes, so the simulator stays cheap next to the harvester it feeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from simulator.roster import SimAssociation, SimPlace, SimPractitioner
+
+PARIS = ZoneInfo("Europe/Paris")
+P = "http://sas.fr/fhir/StructureDefinition/"
+R314 = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
+ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+R38 = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+V276 = "http://terminology.hl7.org/CodeSystem/v2-0276"
+R66 = "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement"
+EXT = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Slot.serviceType"
+RPPS = "urn:oid:1.2.250.1.71.4.2.1"
+STRUCT = "urn:oid:1.2.250.1.71.4.2.2"
+#: Days generated around today (yesterday → today + 8): covers a 7-day sweep at any hour.
+DAYS_BEFORE, DAYS_AFTER = 1, 8
+NEVER = math.inf
+
+_MOTIVES = ["Consultation", "Consultation non programmée", "Visite de contrôle", "Première consultation",
+            "Renouvellement d'ordonnance", "Certificat médical"]
+_SPECIALTY_LABELS = {"SM54": "Médecine générale", "SM26": "Qualifié en médecine générale", "SM53": "Spécialiste en médecine générale",
+                     "SM40": "Pédiatrie", "SM15": "Dermatologie et vénéréologie", "SM38": "Ophtalmologie"}
+
+
+def _seed(*parts: str) -> int:
+    return int.from_bytes(hashlib.blake2b("|".join(parts).encode(), digest_size=8).digest(), "big")
+
+
+@dataclass(frozen=True)
+class VendorStyle:
+    """How a vendor writes FHIR (all variants are valid or tolerated by the specification)."""
+
+    instant: str = "utc"              # utc (+00:00), z (Z), paris (+01:00 / +02:00)
+    search_mode_ok: bool = True
+    contained_location: bool = True
+    absolute_refs: bool = False
+    identifier_system: bool = True
+    specialty_text_only: bool = False
+
+    @classmethod
+    def for_vendor(cls, name: str, *, canonical: bool = False) -> "VendorStyle":
+        if canonical:
+            return cls()
+        rng = random.Random(_seed("style", name))
+        return cls(
+            instant=rng.choice(["utc", "z", "paris"]),
+            search_mode_ok=rng.random() > 0.3,
+            contained_location=rng.random() > 0.3,
+            absolute_refs=rng.random() < 0.25,
+            identifier_system=rng.random() > 0.2,
+            specialty_text_only=rng.random() < 0.2,
+        )
+
+
+def format_instant(moment: datetime, style: str) -> str:
+    if style == "z":
+        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if style == "paris":
+        return moment.astimezone(PARIS).isoformat(timespec="seconds")
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(slots=True)
+class SimSlot:
+    id: str
+    start: float                      # epoch seconds
+    end: float
+    taken_at: float                   # epoch seconds at which it gets taken (NEVER: stays free)
+    schedule_id: str
+    cpts: tuple[str, ...]             # CPTS FINESS ids it is offered through (INT_R04 only)
+    entry: bytes                      # the bundle entry, serialised
+
+
+@dataclass
+class OwnerAgenda:
+    """Agenda of one practitioner (every place) or one SOS association, for the generated days."""
+
+    key: str
+    slots: list[SimSlot] = field(default_factory=list)
+    support: dict[str, list[bytes]] = field(default_factory=dict)        # schedule id → entries
+    cpts_support: dict[str, list[bytes]] = field(default_factory=dict)   # CPTS FINESS → entries
+    first_day: date | None = None
+
+
+@dataclass(frozen=True)
+class _Habits:
+    days: tuple[int, ...]             # weekday numbers (0 = Monday)
+    morning: tuple[time, time]
+    afternoon: tuple[time, time] | None
+    saturday_morning: bool
+    minutes: int
+    fill: float
+    snp_share: float
+    pro_share: float
+    home_visits: bool
+    teleconsultation: bool
+    walk_in: bool
+    cpts_share: float
+
+
+def _habits(rng: random.Random, *, has_cpts: bool) -> _Habits:
+    start_h = rng.choice([7, 8, 8, 8, 9])
+    start_m = rng.choice([0, 0, 30])
+    lunch = rng.choice([12, 12, 13])
+    afternoon_start = lunch + rng.choice([1, 1, 2])
+    end_h = rng.choice([17, 18, 19, 19, 20])
+    days = tuple(sorted(rng.sample(range(5), rng.choice([4, 5, 5, 5]))))
+    return _Habits(
+        days=days,
+        morning=(time(start_h, start_m), time(lunch, 0)),
+        afternoon=(time(afternoon_start, 0), time(end_h, 0)) if rng.random() > 0.08 else None,
+        saturday_morning=rng.random() < 0.3,
+        minutes=rng.choice([10, 15, 15, 20, 20, 30]),
+        fill=rng.uniform(0.55, 0.92),
+        snp_share=rng.choice([0.0, 0.05, 0.1, 0.2]),
+        pro_share=rng.choice([0.0, 0.05, 0.1]),
+        home_visits=rng.random() < 0.15,
+        teleconsultation=rng.random() < 0.2,
+        walk_in=rng.random() < 0.05,
+        cpts_share=rng.uniform(0.2, 0.5) if has_cpts else 0.0,
+    )
+
+
+class AgendaBuilder:
+    """Builds the ``OwnerAgenda`` of practitioners and associations for one vendor."""
+
+    def __init__(self, *, vendor: str, base_url: str, public_url: str, style: VendorStyle,
+                 taken_share: float = 0.3) -> None:
+        self.vendor = vendor
+        self.base_url = base_url.rstrip("/")          # FHIR base, for fullUrl
+        self.public_url = public_url.rstrip("/")      # where the booking pages are
+        self.style = style
+        self.taken_share = taken_share
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _ref(self, kind: str, rid: str) -> dict:
+        return {"reference": f"{self.base_url}/{kind}/{rid}" if self.style.absolute_refs else f"{kind}/{rid}"}
+
+    def _entry(self, resource: dict, mode: str) -> bytes:
+        if not self.style.search_mode_ok:
+            mode = "match"
+        return orjson.dumps({"fullUrl": f"{self.base_url}/{resource['resourceType']}/{resource['id']}",
+                             "resource": resource, "search": {"mode": mode}})
+
+    def _identifier(self, system: str, value: str) -> list[dict]:
+        return [{"system": system, "value": value}] if self.style.identifier_system else [{"value": value}]
+
+    def _location(self, rid: str, place: SimPlace, *, sos: bool = False) -> dict:
+        resource = {"resourceType": "Location", "id": rid,
+                    "meta": {"profile": [P + ("FrLocationAgregateurSOS" if sos else "FrLocationAgregateur")]},
+                    "identifier": [{"system": f"https://{self.vendor}.example/lieux", "value": rid}],
+                    "address": {"line": [place.line] if place.line else [], "postalCode": place.postcode,
+                                "city": place.city}}
+        if place.name:
+            resource["name"] = place.name
+        if place.phone:
+            resource["telecom"] = [{"system": "phone", "value": place.phone}]
+        return resource
+
+    # -- practitioners -------------------------------------------------------------------------------
+
+    def practitioner(self, who: SimPractitioner, *, today: date) -> OwnerAgenda:
+        agenda = OwnerAgenda(key=who.national_id, first_day=today)
+        rng = random.Random(_seed(self.vendor, who.national_id))
+        habits = _habits(rng, has_cpts=bool(who.cpts))
+        practitioner_id = f"pr-{who.national_id}"
+        practitioner = {"resourceType": "Practitioner", "id": practitioner_id,
+                        "meta": {"profile": [P + "FrPractitionerAgregateur"]},
+                        "identifier": self._identifier(RPPS, who.national_id),
+                        "name": [{"family": who.family, "given": [who.given] if who.given else []}]}
+        practitioner_entry = self._entry(practitioner, "include")
+        for finess, name, phone in who.cpts:
+            hs_id, org_id = f"hs-{finess}", f"org-{finess}"
+            organization = {"resourceType": "Organization", "id": org_id,
+                            "meta": {"profile": [P + "FrOrganizationAgregateurCPTS"]},
+                            "identifier": [{"system": STRUCT, "value": finess}], "name": name}
+            if phone:
+                organization["telecom"] = [{"system": "phone", "value": phone}]
+            service = {"resourceType": "HealthcareService", "id": hs_id,
+                       "meta": {"profile": [P + "FrHealthcareServiceAgregateurCPTS"]},
+                       "providedBy": self._ref("Organization", org_id)}
+            agenda.cpts_support[finess] = [self._entry(service, "include"), self._entry(organization, "include")]
+        for place in who.places:
+            schedule_id = f"sc-{who.national_id}-{place.key}"
+            role_id, location_id = f"ro-{who.national_id}-{place.key}", f"lo-{who.national_id}-{place.key}"
+            location = self._location(location_id, place)
+            role = {"resourceType": "PractitionerRole", "id": role_id,
+                    "meta": {"profile": [P + "FrPractitionerRoleExerciceAgregateur"]},
+                    "practitioner": self._ref("Practitioner", practitioner_id)}
+            entries = []
+            if self.style.contained_location:
+                role["contained"] = [location]
+                role["location"] = [{"reference": f"#{location_id}"}]
+            else:
+                role["location"] = [self._ref("Location", location_id)]
+            if place.phone:
+                role["telecom"] = [{"system": "phone", "value": place.phone}]
+            schedule = {"resourceType": "Schedule", "id": schedule_id, "meta": {"profile": [P + "FrScheduleAgregateur"]},
+                        "actor": [self._ref("Practitioner", practitioner_id), self._ref("PractitionerRole", role_id)]}
+            entries = [self._entry(schedule, "include"), practitioner_entry, self._entry(role, "include")]
+            if not self.style.contained_location:
+                entries.append(self._entry(location, "include"))
+            agenda.support[schedule_id] = entries
+            self._practitioner_days(agenda, who, place, schedule_id, habits, rng, today)
+        agenda.slots.sort(key=lambda s: s.start)
+        return agenda
+
+    def _practitioner_days(self, agenda: OwnerAgenda, who: SimPractitioner, place: SimPlace, schedule_id: str,
+                           habits: _Habits, rng: random.Random, today: date) -> None:
+        specialties = who.specialties or ["SM54"]
+        for offset in range(-DAYS_BEFORE, DAYS_AFTER + 1):
+            day = today + timedelta(days=offset)
+            weekday = day.weekday()
+            periods: list[tuple[time, time]] = []
+            if weekday in habits.days:
+                periods.append(habits.morning)
+                if habits.afternoon:
+                    periods.append(habits.afternoon)
+            elif weekday == 5 and habits.saturday_morning:
+                periods.append((habits.morning[0], time(12, 0)))
+            day_rng = random.Random(_seed(self.vendor, who.national_id, place.key, day.isoformat()))
+            for period_start, period_end in periods:
+                moment = datetime.combine(day, period_start, PARIS)
+                stop = datetime.combine(day, period_end, PARIS)
+                step = timedelta(minutes=habits.minutes)
+                while moment + step <= stop:
+                    if day_rng.random() >= habits.fill:
+                        self._practitioner_slot(agenda, who, place, schedule_id, habits, day_rng, moment,
+                                                moment + step, specialties)
+                    moment += step
+
+    def _practitioner_slot(self, agenda: OwnerAgenda, who: SimPractitioner, place: SimPlace, schedule_id: str,
+                           habits: _Habits, rng: random.Random, start: datetime, end: datetime,
+                           specialties: list[str]) -> None:
+        slot_id = f"{who.national_id}-{place.key}-{start.astimezone(timezone.utc):%Y%m%d%H%M}"
+        draw = rng.random()
+        if draw < habits.snp_share:
+            types = ["SNP"]
+        elif draw < habits.snp_share + habits.pro_share:
+            types = ["PRO"]
+        else:
+            types = ["PUBLIC", "PRO"] if rng.random() < 0.3 else ["PUBLIC"]
+        modes = ["AMB"]
+        motive = rng.choice(_MOTIVES)
+        if habits.teleconsultation and rng.random() < 0.3:
+            modes = ["VR"] if rng.random() < 0.5 else ["AMB", "VR"]
+            motive = "Téléconsultation"
+        elif habits.home_visits and start.hour >= 16 and rng.random() < 0.5:
+            modes, motive = ["HH"], "Visite à domicile"
+        cpts: tuple[str, ...] = ()
+        if who.cpts and rng.random() < habits.cpts_share:
+            cpts = tuple(c[0] for c in who.cpts)
+            types = [*types, "CPTS"] if "CPTS" not in types else types
+        walk_in = habits.walk_in and start.hour < 10
+        service: list[dict] = [{"coding": [{"system": ACT, "code": m}]} for m in modes]
+        service[0]["text"] = motive
+        for finess in cpts:
+            service.append({"coding": [{"system": R66, "code": "604"}],
+                            "extension": [{"url": EXT, "valueReference": self._ref("HealthcareService", f"hs-{finess}")}]})
+        if self.style.specialty_text_only:
+            specialty = [{"text": _SPECIALTY_LABELS.get(code, code)} for code in specialties]
+        else:
+            specialty = [{"coding": [{"system": R38, "code": code}]} for code in specialties]
+        resource = {
+            "resourceType": "Slot", "id": slot_id,
+            "meta": {"profile": [P + ("FrSlotAgregateurCPTS" if cpts else "FrSlotAgregateur")],
+                     "security": [{"system": R314, "code": t} for t in types]},
+            "serviceType": service, "specialty": specialty,
+            "appointmentType": {"coding": [{"system": V276, "code": "WALKIN" if walk_in else "ROUTINE"}]},
+            "schedule": self._ref("Schedule", schedule_id), "status": "free",
+            "start": format_instant(start, self.style.instant), "end": format_instant(end, self.style.instant),
+        }
+        if not walk_in:
+            resource["comment"] = f"{self.public_url}/{self.vendor}/rdv/{who.national_id}?slot={slot_id}"
+        agenda.slots.append(SimSlot(slot_id, start.timestamp(), end.timestamp(), self._taken_at(rng, start),
+                                    schedule_id, cpts, self._entry(resource, "match")))
+
+    def _taken_at(self, rng: random.Random, start: datetime) -> float:
+        """Some free slots get booked by the vendor's own patients before they start."""
+        if rng.random() >= self.taken_share:
+            return NEVER
+        return start.timestamp() - rng.uniform(0.25, 72.0) * 3600
+
+    # -- SOS Médecins ----------------------------------------------------------------------------------
+
+    def association(self, who: SimAssociation, *, today: date) -> OwnerAgenda:
+        agenda = OwnerAgenda(key=who.siret, first_day=today)
+        org_id = f"org-{who.siret}"
+        organization = {"resourceType": "Organization", "id": org_id, "meta": {"profile": [P + "FrOrganizationAgregateurSOS"]},
+                        "identifier": self._identifier(STRUCT, who.siret), "name": who.name}
+        organization_entry = self._entry(organization, "include")
+        for place in who.places:
+            rng = random.Random(_seed(self.vendor, who.siret, place.key))
+            location_id, schedule_id = f"lo-{who.siret}-{place.key}", f"sc-{who.siret}-{place.key}"
+            location = self._location(location_id, SimPlace(place.key, place.line, place.postcode, place.city,
+                                                            place.phone, place.name or f"Centre de consultation {place.city or ''}".strip()),
+                                      sos=True)
+            location["managingOrganization"] = self._ref("Organization", org_id)
+            weekday_hours = (time(20, 0), time(23, 59))
+            weekend_hours = (time(rng.choice([8, 9, 12]), 0), time(23, 59))
+            location["hoursOfOperation"] = [
+                {"daysOfWeek": ["mon", "tue", "wed", "thu", "fri"], "openingTime": "20:00:00", "closingTime": "00:00:00"},
+                {"daysOfWeek": ["sat", "sun"], "openingTime": f"{weekend_hours[0]:%H:%M:%S}", "closingTime": "00:00:00"},
+            ]
+            schedule = {"resourceType": "Schedule", "id": schedule_id, "meta": {"profile": [P + "FrScheduleAgregateurSOS"]},
+                        "actor": [self._ref("Location", location_id)]}
+            # In the SOS search the Schedules are the matches and the Slots the includes.
+            agenda.support[schedule_id] = [self._entry(schedule, "match"), self._entry(location, "include"),
+                                           organization_entry]
+            minutes = rng.choice([15, 20])
+            fill = rng.uniform(0.3, 0.7)
+            for offset in range(-DAYS_BEFORE, DAYS_AFTER + 1):
+                day = today + timedelta(days=offset)
+                opening, closing = weekend_hours if day.weekday() >= 5 else weekday_hours
+                day_rng = random.Random(_seed(self.vendor, who.siret, place.key, day.isoformat()))
+                moment = datetime.combine(day, opening, PARIS)
+                stop = datetime.combine(day, closing, PARIS)
+                step = timedelta(minutes=minutes)
+                while moment + step <= stop:
+                    if day_rng.random() >= fill:
+                        slot_id = f"sos{who.siret}-{place.key}-{moment.astimezone(timezone.utc):%Y%m%d%H%M}"
+                        types = ["PUBLIC", "SNP"] if day_rng.random() < 0.3 else ["PUBLIC"]
+                        modes = ["AMB"] if day_rng.random() > 0.1 else ["AMB", "VR"]
+                        resource = {
+                            "resourceType": "Slot", "id": slot_id,
+                            "meta": {"profile": [P + "FrSlotAgregateurSOS"], "security": [{"system": R314, "code": t} for t in types]},
+                            "serviceType": [{"coding": [{"system": ACT, "code": m}]} for m in modes],
+                            "appointmentType": {"coding": [{"system": V276, "code": "ROUTINE"}]},
+                            "schedule": self._ref("Schedule", schedule_id), "status": "free",
+                            "start": format_instant(moment, self.style.instant),
+                            "end": format_instant(moment + step, self.style.instant),
+                            "comment": f"{self.public_url}/{self.vendor}/rdv/sos-{who.siret}?slot={slot_id}",
+                        }
+                        agenda.slots.append(SimSlot(slot_id, moment.timestamp(), (moment + step).timestamp(),
+                                                    self._taken_at(day_rng, moment), schedule_id, (),
+                                                    self._entry(resource, "include")))
+                    moment += step
+        agenda.slots.sort(key=lambda s: s.start)
+        return agenda

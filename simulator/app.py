@@ -1,0 +1,474 @@
+"""The simulator's HTTP side: the vendor end of the SAS specification for several named vendors.
+
+Per vendor, under ``/{vendor}/fhir``:
+
+* ``GET Slot?…`` — INT_R01 / INT_R04 slot searches (every parameter checked, ``_count`` paging with
+  ``link[next]``, CPTS slots only when the INT_R04 includes are asked for);
+* ``GET Schedule?…`` — the SOS Médecins search;
+* ``POST Appointment`` — proxied booking (the slot is then taken);
+* ``GET metadata`` — a minimal CapabilityStatement;
+
+``GET /{vendor}/rdv/{who}?slot=…`` is the booking page of redirect mode. Errors are OperationOutcomes.
+``/_admin/…`` (not part of the specification) lists vendors, reads the request log, takes slots and sets
+faults (latency, error / 429 / timeout / malformed / bad-resource rates, down, TLS required).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from urllib.parse import urlencode
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from connectors.vendors.queries import RPPS_SYSTEM, STRUCTURE_SYSTEM, split_ids
+from simulator.agenda import PARIS, AgendaBuilder, OwnerAgenda, VendorStyle
+from simulator.roster import Roster
+
+FHIR_JSON = "application/fhir+json"
+MAX_IDS = 25
+DEFAULT_COUNT = 1000
+
+
+@dataclass
+class Faults:
+    """Per-vendor fault injection; rates are probabilities per request."""
+
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_s: float = 30.0
+    malformed_rate: float = 0.0
+    bad_resource_rate: float = 0.0
+    down: bool = False
+    tls_required: bool = False
+
+
+@dataclass
+class SimVendor:
+    """One simulated vendor: its roster, style, taken slots, faults and request log."""
+
+    name: str
+    roster: Roster
+    style: VendorStyle
+    faults: Faults = field(default_factory=Faults)
+    taken: dict[str, float] = field(default_factory=dict)          # slot id → when taken
+    agendas: dict[str, OwnerAgenda] = field(default_factory=dict)
+    requests: deque = field(default_factory=lambda: deque(maxlen=500))
+    #: Fixed bundles served whatever the request (the specification's examples): search → bundles.
+    fixtures: dict[str, list[dict]] = field(default_factory=dict)
+    appointments: dict[str, dict] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+
+def outcome(status: int, code: str, text: str) -> Response:
+    body = {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
+    return Response(orjson.dumps(body), status_code=status, media_type=FHIR_JSON)
+
+
+class Simulator:
+    """State of every simulated vendor and the ASGI app serving them."""
+
+    def __init__(self, vendors: dict[str, Roster], *, public_url: str, canonical: set[str] | None = None,
+                 taken_share: float = 0.3, clock=time.time) -> None:
+        self.public_url = public_url.rstrip("/")
+        self.clock = clock
+        self.taken_share = taken_share
+        self.vendors: dict[str, SimVendor] = {}
+        self._lock = threading.Lock()
+        for name, roster in vendors.items():
+            style = VendorStyle.for_vendor(name, canonical=name in (canonical or set()))
+            self.vendors[name] = SimVendor(name=name, roster=roster, style=style)
+        self.app = Starlette(routes=[
+            Route("/{vendor}/fhir/Slot", self.slot_search, methods=["GET"]),
+            Route("/{vendor}/fhir/Schedule", self.sos_search, methods=["GET"]),
+            Route("/{vendor}/fhir/Appointment", self.create_appointment, methods=["POST"]),
+            Route("/{vendor}/fhir/metadata", self.metadata, methods=["GET"]),
+            Route("/{vendor}/rdv/{who}", self.booking_page, methods=["GET"]),
+            Route("/_admin/vendors", self.admin_vendors, methods=["GET"]),
+            Route("/_admin/vendors/{vendor}/faults", self.admin_faults, methods=["GET", "PUT"]),
+            Route("/_admin/vendors/{vendor}/take", self.admin_take, methods=["POST"]),
+            Route("/_admin/vendors/{vendor}/requests", self.admin_requests, methods=["GET", "DELETE"]),
+            Route("/_admin/healthz", lambda _: Response("ok"), methods=["GET"]),
+        ])
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def base_url(self, vendor: str) -> str:
+        return f"{self.public_url}/{vendor}/fhir"
+
+    def _builder(self, vendor: SimVendor) -> AgendaBuilder:
+        return AgendaBuilder(vendor=vendor.name, base_url=self.base_url(vendor.name), public_url=self.public_url,
+                             style=vendor.style, taken_share=self.taken_share)
+
+    def agenda(self, vendor: SimVendor, key: str) -> OwnerAgenda | None:
+        """The agenda of a practitioner / association, generated on first use and at each new day."""
+        today = datetime.fromtimestamp(self.clock(), PARIS).date()
+        agenda = vendor.agendas.get(key)
+        if agenda is not None and agenda.first_day == today:
+            return agenda
+        if key in vendor.roster.practitioners:
+            agenda = self._builder(vendor).practitioner(vendor.roster.practitioners[key], today=today)
+        elif key in vendor.roster.associations:
+            agenda = self._builder(vendor).association(vendor.roster.associations[key], today=today)
+        else:
+            return None
+        vendor.agendas[key] = agenda
+        return agenda
+
+    def free_slots(self, vendor: SimVendor, agenda: OwnerAgenda, start: float, end: float, *, with_cpts: bool):
+        now = self.clock()
+        taken = vendor.taken
+        for slot in agenda.slots:
+            if slot.start < start:
+                continue
+            if slot.start > end:
+                break
+            if now >= slot.taken_at or slot.id in taken or (slot.cpts and not with_cpts):
+                continue
+            yield slot
+
+    async def _gate(self, request: Request) -> tuple[SimVendor | None, Response | None]:
+        """Vendor lookup, request log and fault injection shared by every FHIR route."""
+        vendor = self.vendors.get(request.path_params["vendor"])
+        if vendor is None:
+            return None, outcome(404, "not-found", f"no vendor {request.path_params['vendor']!r} here")
+        vendor.requests.append({"at": time.time(), "method": request.method, "path": request.url.path,
+                                "query": request.url.query, "scheme": request.url.scheme})
+        faults = vendor.faults
+        if faults.tls_required and request.url.scheme != "https":
+            return vendor, outcome(403, "security", "mutual TLS required: connect over HTTPS with a client certificate")
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.down:
+            return vendor, outcome(503, "transient", "service unavailable (simulated outage)")
+        draw = vendor.rng.random()
+        if draw < faults.timeout_rate:
+            await asyncio.sleep(faults.timeout_s)
+            return vendor, outcome(504, "timeout", "simulated timeout")
+        draw -= faults.timeout_rate
+        if draw < faults.error_rate:
+            return vendor, outcome(500, "exception", "simulated internal error")
+        draw -= faults.error_rate
+        if draw < faults.rate_limit_rate:
+            response = outcome(429, "throttled", "too many requests (simulated)")
+            response.headers["Retry-After"] = "1"
+            return vendor, response
+        return vendor, None
+
+    @staticmethod
+    def _window(values: list[str]) -> tuple[float, float] | str:
+        lower = upper = None
+        for value in values:
+            prefix, instant = value[:2], value[2:]
+            try:
+                moment = datetime.fromisoformat(instant)
+            except ValueError:
+                return f"invalid date {value!r}"
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=PARIS)
+            if prefix in ("ge", "gt"):
+                lower = moment.timestamp()
+            elif prefix in ("le", "lt"):
+                upper = moment.timestamp()
+            else:
+                return f"unsupported prefix in {value!r} (ge / le expected)"
+        if lower is None or upper is None:
+            return "both start=ge… and start=le… are required"
+        if upper < lower:
+            return "the window ends before it starts"
+        return lower, upper
+
+    def _bundle(self, request: Request, vendor: SimVendor, matches: list, support_of, page: int, count: int,
+                total: int) -> Response:
+        base = self.base_url(vendor.name)
+        entries: list[bytes] = []
+        seen: set[str] = set()
+        bad = vendor.faults.bad_resource_rate
+        for slot in matches:
+            if bad and vendor.rng.random() < bad:
+                # A broken resource among good ones (no schedule, impossible times): must be skipped alone.
+                entries.append(orjson.dumps({"fullUrl": f"{base}/Slot/broken-{slot.id}", "resource": {
+                    "resourceType": "Slot", "id": f"broken-{slot.id}", "status": "free",
+                    "start": "not-a-date", "schedule": {"reference": "Schedule/nowhere"}}, "search": {"mode": "match"}}))
+            entries.append(slot.entry)
+            for key, support in support_of(slot):
+                if key not in seen:
+                    seen.add(key)
+                    entries.extend(support)
+        links = [{"relation": "self", "url": f"{base}/{request.url.path.rsplit('/', 1)[-1]}?{request.url.query}"}]
+        if (page + 1) * count < total:
+            params = [(k, v) for k, v in request.query_params.multi_items() if k != "_page"] + [("_page", str(page + 1))]
+            links.append({"relation": "next", "url": f"{base}/{request.url.path.rsplit('/', 1)[-1]}?{urlencode(params)}"})
+        head = orjson.dumps({"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "searchset", "total": total,
+                             "meta": {"lastUpdated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                      "profile": ["http://sas.fr/fhir/StructureDefinition/BundleAgregateur"]},
+                             "link": links})
+        body = head[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
+        if vendor.faults.malformed_rate and vendor.rng.random() < vendor.faults.malformed_rate:
+            body = body[: max(len(body) // 2, 10)]   # truncated transfer: not JSON any more
+        return Response(body, media_type=FHIR_JSON)
+
+    @staticmethod
+    def _paging(request: Request) -> tuple[int, int] | str:
+        try:
+            count = int(request.query_params.get("_count", DEFAULT_COUNT))
+            page = int(request.query_params.get("_page", 0))
+        except ValueError:
+            return "_count and _page must be integers"
+        if count < 1 or page < 0:
+            return "_count must be ≥ 1 and _page ≥ 0"
+        return page, min(count, 5000)
+
+    # -- FHIR routes -------------------------------------------------------------------------------
+
+    async def slot_search(self, request: Request) -> Response:
+        vendor, failure = await self._gate(request)
+        if failure is not None:
+            return failure
+        params = request.query_params
+        if params.get("status") != "free":
+            return outcome(400, "required", "status=free is required")
+        includes = params.getlist("_include")
+        iterate = params.getlist("_include:iterate")
+        if "Slot:schedule" not in includes or "Schedule:actor" not in iterate:
+            return outcome(400, "required", "_include=Slot:schedule and _include:iterate=Schedule:actor are required")
+        with_cpts = "Slot:service-type-reference" in includes
+        if with_cpts and "HealthcareService:organization" not in iterate:
+            return outcome(400, "required", "INT_R04 needs _include:iterate=HealthcareService:organization")
+        actor = params.get("schedule.actor:Practitioner.identifier")
+        if not actor:
+            return outcome(400, "required", "schedule.actor:Practitioner.identifier is required")
+        ids = split_ids(actor, system=RPPS_SYSTEM)
+        if not 1 <= len(ids) <= MAX_IDS:
+            return outcome(400, "too-costly", f"1 to {MAX_IDS} practitioner identifiers per request, got {len(ids)}")
+        window = self._window(params.getlist("start"))
+        if isinstance(window, str):
+            return outcome(400, "invalid", window)
+        paging = self._paging(request)
+        if isinstance(paging, str):
+            return outcome(400, "invalid", paging)
+        page, count = paging
+        if vendor.fixtures:
+            return self._fixture_bundle(vendor, ["ps", "cpts"] if with_cpts else ["ps"])
+        with self._lock:
+            matches = []
+            agendas: dict[str, OwnerAgenda] = {}
+            for national_id in ids:
+                agenda = self.agenda(vendor, national_id)
+                if agenda is None:
+                    continue
+                for slot in self.free_slots(vendor, agenda, *window, with_cpts=with_cpts):
+                    matches.append(slot)
+                    agendas[slot.id] = agenda
+        total = len(matches)
+        chosen = matches[page * count:(page + 1) * count]
+
+        def support_of(slot):
+            agenda = agendas[slot.id]
+            yield slot.schedule_id, agenda.support[slot.schedule_id]
+            for finess in slot.cpts:
+                yield f"cpts-{finess}", agenda.cpts_support.get(finess, [])
+
+        return self._bundle(request, vendor, chosen, support_of, page, count, total)
+
+    async def sos_search(self, request: Request) -> Response:
+        vendor, failure = await self._gate(request)
+        if failure is not None:
+            return failure
+        params = request.query_params
+        if params.get("_revinclude") != "Slot:schedule" or "Schedule:actor:Location" not in params.getlist("_include"):
+            return outcome(400, "required", "_revinclude=Slot:schedule and _include=Schedule:actor:Location are required")
+        if params.get("_has:Slot:schedule:status") != "free":
+            return outcome(400, "required", "_has:Slot:schedule:status=free is required")
+        actor = params.get("actor:Location.organization.identifier")
+        if not actor:
+            return outcome(400, "required", "actor:Location.organization.identifier is required")
+        ids = split_ids(actor, system=STRUCTURE_SYSTEM)
+        if not 1 <= len(ids) <= MAX_IDS:
+            return outcome(400, "too-costly", f"1 to {MAX_IDS} association identifiers per request, got {len(ids)}")
+        window = self._window(params.getlist("_has:Slot:schedule:start"))
+        if isinstance(window, str):
+            return outcome(400, "invalid", window)
+        paging = self._paging(request)
+        if isinstance(paging, str):
+            return outcome(400, "invalid", paging)
+        page, count = paging
+        if vendor.fixtures:
+            return self._fixture_bundle(vendor, ["sos"])
+        with self._lock:
+            matches, agendas = [], {}
+            for siret in ids:
+                agenda = self.agenda(vendor, siret)
+                if agenda is None:
+                    continue
+                for slot in self.free_slots(vendor, agenda, *window, with_cpts=False):
+                    matches.append(slot)
+                    agendas[slot.id] = agenda
+        chosen = matches[page * count:(page + 1) * count]
+
+        def support_of(slot):
+            yield slot.schedule_id, agendas[slot.id].support[slot.schedule_id]
+
+        return self._bundle(request, vendor, chosen, support_of, page, count, len(matches))
+
+    @staticmethod
+    def _fixture_bundle(vendor: SimVendor, searches: list[str]) -> Response:
+        """The fixed bundles of ``searches`` merged into one searchset (entries deduplicated by fullUrl)."""
+        entries, seen, total = [], set(), 0
+        for search in searches:
+            for bundle in vendor.fixtures.get(search, []):
+                for entry in bundle.get("entry", []):
+                    key = entry.get("fullUrl") or id(entry)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    entries.append(entry)
+                    if (entry.get("resource") or {}).get("resourceType") == "Slot":
+                        total += 1
+        body = {"resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries}
+        return Response(orjson.dumps(body), media_type=FHIR_JSON)
+
+    def _find_slot(self, vendor: SimVendor, slot_id: str):
+        owner = slot_id.split("-", 1)[0]
+        key = owner[3:] if owner.startswith("sos") else owner
+        agenda = self.agenda(vendor, key)
+        if agenda is None:
+            return None
+        return next((slot for slot in agenda.slots if slot.id == slot_id), None)
+
+    def take(self, vendor: SimVendor, slot_id: str) -> bool:
+        """Mark a slot taken; ``False`` when it is unknown or not free any more."""
+        with self._lock:
+            slot = self._find_slot(vendor, slot_id)
+            now = self.clock()
+            if slot is None or slot_id in vendor.taken or now >= slot.taken_at or slot.start <= now:
+                return False
+            vendor.taken[slot_id] = time.time()
+            return True
+
+    async def create_appointment(self, request: Request) -> Response:
+        vendor, failure = await self._gate(request)
+        if failure is not None:
+            return failure
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return outcome(400, "structure", "body is not JSON")
+        if not isinstance(body, dict) or body.get("resourceType") != "Appointment":
+            return outcome(400, "structure", "an Appointment resource is expected")
+        slots = body.get("slot") or []
+        reference = (slots[0] or {}).get("reference", "") if slots and isinstance(slots[0], dict) else ""
+        slot_id = reference.rsplit("/", 1)[-1]
+        if not slot_id:
+            return outcome(422, "business-rule", "Appointment.slot must reference the Slot being booked")
+        if not self.take(vendor, slot_id):
+            return outcome(409, "conflict", f"slot {slot_id} is not free")
+        appointment_id = str(uuid.uuid4())
+        stored = {**body, "id": appointment_id, "status": body.get("status") or "booked",
+                  "identifier": [{"system": f"https://{vendor.name}.example/rdv", "value": appointment_id}]}
+        vendor.appointments[appointment_id] = stored
+        response = Response(orjson.dumps(stored), status_code=201, media_type=FHIR_JSON)
+        response.headers["Location"] = f"{self.base_url(vendor.name)}/Appointment/{appointment_id}"
+        return response
+
+    async def metadata(self, request: Request) -> Response:
+        vendor = self.vendors.get(request.path_params["vendor"])
+        if vendor is None:
+            return outcome(404, "not-found", "unknown vendor")
+        body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
+                "format": [FHIR_JSON], "rest": [{"mode": "server", "resource": [
+                    {"type": "Slot", "interaction": [{"code": "search-type"}]},
+                    {"type": "Schedule", "interaction": [{"code": "search-type"}]},
+                    {"type": "Appointment", "interaction": [{"code": "create"}]}]}]}
+        return Response(orjson.dumps(body), media_type=FHIR_JSON)
+
+    async def booking_page(self, request: Request) -> Response:
+        vendor = self.vendors.get(request.path_params["vendor"])
+        if vendor is None:
+            return HTMLResponse("<h1>Agenda inconnu</h1>", status_code=404)
+        slot_id = request.query_params.get("slot", "")
+        slot = self._find_slot(vendor, slot_id) if slot_id else None
+        who = html.escape(request.path_params["who"])
+        if slot is None:
+            return HTMLResponse(f"<h1>{html.escape(vendor.name)}</h1><p>Créneau introuvable pour {who}.</p>", status_code=404)
+        start = datetime.fromtimestamp(slot.start, PARIS).strftime("%d/%m/%Y %H:%M")
+        free = slot.id not in vendor.taken and self.clock() < slot.taken_at
+        origin = html.escape(request.query_params.get("origin", ""))
+        return HTMLResponse(
+            f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{html.escape(vendor.name)} – prise de rendez-vous</title>"
+            f"<h1>Rendez-vous du {start}</h1><p>Praticien {who}, créneau {html.escape(slot.id)}: "
+            f"{'disponible' if free else 'déjà pris'}.</p><p>Origine : {origin or 'directe'}. "
+            "Identifiez-vous pour confirmer la réservation pour le patient.</p></html>")
+
+    # -- admin ---------------------------------------------------------------------------------------
+
+    async def admin_vendors(self, request: Request) -> Response:
+        body = [{"name": v.name, "base_url": self.base_url(v.name), "practitioners": len(v.roster.practitioners),
+                 "associations": len(v.roster.associations), "style": asdict(v.style), "faults": asdict(v.faults),
+                 "taken": len(v.taken)} for v in self.vendors.values()]
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def admin_faults(self, request: Request) -> Response:
+        vendor = self.vendors.get(request.path_params["vendor"])
+        if vendor is None:
+            return Response(orjson.dumps({"error": "unknown vendor"}), status_code=404, media_type="application/json")
+        if request.method == "PUT":
+            try:
+                vendor.faults = Faults(**orjson.loads(await request.body() or b"{}"))
+            except (TypeError, orjson.JSONDecodeError) as exc:
+                return Response(orjson.dumps({"error": str(exc)}), status_code=400, media_type="application/json")
+        return Response(orjson.dumps(asdict(vendor.faults)), media_type="application/json")
+
+    async def admin_requests(self, request: Request) -> Response:
+        vendor = self.vendors.get(request.path_params["vendor"])
+        if vendor is None:
+            return Response(orjson.dumps({"error": "unknown vendor"}), status_code=404, media_type="application/json")
+        if request.method == "DELETE":
+            vendor.requests.clear()
+        return Response(orjson.dumps(list(vendor.requests)), media_type="application/json")
+
+    async def admin_take(self, request: Request) -> Response:
+        """Take slots as another patient would: ``{"slot_ids": [...]}`` or ``{"count": n, "within_h": 48,
+        "seed": 1}`` (n free slots picked at random among the next ``within_h`` hours)."""
+        vendor = self.vendors.get(request.path_params["vendor"])
+        if vendor is None:
+            return Response(orjson.dumps({"error": "unknown vendor"}), status_code=404, media_type="application/json")
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            return Response(orjson.dumps({"error": "body is not JSON"}), status_code=400, media_type="application/json")
+        taken: list[str] = []
+        if body.get("slot_ids"):
+            taken = [slot_id for slot_id in body["slot_ids"] if self.take(vendor, str(slot_id))]
+        else:
+            count = int(body.get("count", 1))
+            now = self.clock()
+            horizon = now + float(body.get("within_h", 48)) * 3600
+            rng = random.Random(body.get("seed"))
+            keys = list(vendor.roster.practitioners) + list(vendor.roster.associations)
+            rng.shuffle(keys)
+            for key in keys:
+                if len(taken) >= count:
+                    break
+                with self._lock:
+                    agenda = self.agenda(vendor, key)
+                    candidates = [s.id for s in self.free_slots(vendor, agenda, now + 60, horizon, with_cpts=True)] if agenda else []
+                if candidates:
+                    slot_id = rng.choice(candidates)
+                    if self.take(vendor, slot_id):
+                        taken.append(slot_id)
+        return Response(orjson.dumps({"taken": taken, "at": time.time()}), media_type="application/json")
