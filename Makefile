@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install es es-stop setup demo run test test-unit test-integration clean
+.PHONY: install es es-stop services setup demo run test test-unit test-integration clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,13 +33,17 @@ demo: setup
 run: demo
 	$(BIN)/sas run
 
-test: es
+# Local services the integration tests talk to (RabbitMQ for INT_L02), installed and started if missing.
+services:
+	bash scripts/rabbitmq.sh
+
+test: es services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: es
+test-integration: es services
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 clean:
