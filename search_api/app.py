@@ -14,6 +14,7 @@ from search_api.errors import install_error_handlers
 from search_api.executor import Executor
 from search_api.middleware import install_middleware
 from search_api.routes import api_keys, health, me
+from search_api.routes import cpts as cpts_routes, search as search_routes
 
 
 def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = None) -> FastAPI:
@@ -37,4 +38,6 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(api_keys.router)
+    app.include_router(search_routes.router)
+    app.include_router(cpts_routes.router)
     return app

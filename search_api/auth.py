@@ -45,6 +45,8 @@ class Principal:
     national_id: str | None = None
     name: str | None = None
     structure_id: str | None = None
+    #: Extra slot types an integrator key is granted beyond PUBLIC (claim ``slot_types``).
+    slot_types: frozenset[str] = field(default_factory=frozenset)
 
     def has_any(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
@@ -77,6 +79,7 @@ def issue_dev_token(
     national_id: str | None = None,
     name: str | None = None,
     structure_id: str | None = None,
+    slot_types: list[str] | None = None,
     ttl_s: int | None = None,
 ) -> str:
     """A signed dev token carrying roles, territories and (effecteurs) the national id."""
@@ -104,6 +107,8 @@ def issue_dev_token(
         claims["name"] = name
     if structure_id:
         claims["structure_id"] = structure_id
+    if slot_types:
+        claims["slot_types"] = list(slot_types)
     return jwt.encode(claims, dev_signing_key(settings), algorithm="HS256")
 
 
@@ -166,7 +171,17 @@ def principal_from_claims(claims: dict) -> Principal:
         national_id=claims.get("national_id"),
         name=claims.get("name"),
         structure_id=claims.get("structure_id"),
+        slot_types=_slot_types(claims.get("slot_types")),
     )
+
+
+def _slot_types(raw) -> frozenset[str]:
+    """The ``slot_types`` claim as a set of upper-case codes (space-separated string or list)."""
+    if isinstance(raw, str):
+        raw = raw.split()
+    if not isinstance(raw, list):
+        return frozenset()
+    return frozenset(t.strip().upper() for t in raw if isinstance(t, str) and t.strip())
 
 
 def require_role(principal: Principal, *allowed: Role) -> Principal:

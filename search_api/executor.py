@@ -59,6 +59,52 @@ class Executor:
         """Search alias ``index`` (logical name) with a prebuilt body."""
         return self.call(lambda es: es.search(index=self.alias(index), body=body, **params).body)
 
+    # --- Search (issue 5): per-item error mapping, partial results refused ---------------------------
+
+    def _client(self, timeout_s: float | None) -> Elasticsearch:
+        return self.es.options(request_timeout=timeout_s) if timeout_s else self.es
+
+    def search_checked(self, *, index: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        """Search alias ``index``; a timed-out or partially failed answer is an error, never a
+        silently shorter result list."""
+        response = self.call(lambda es: self._client(timeout_s).search(index=self.alias(index), body=body).body)
+        check_search_response(response)
+        return response
+
+    def msearch(self, *, searches: list[tuple[str, dict[str, Any]]], timeout_s: float | None = None) -> list[dict[str, Any]]:
+        """Several searches ``(logical index, body)`` in one round-trip; answers in the same order.
+        The first failed item raises its mapped error."""
+        if not searches:
+            return []
+        lines: list[dict[str, Any]] = []
+        for index, body in searches:
+            lines.append({"index": self.alias(index)})
+            lines.append(body)
+        response = self.call(lambda es: self._client(timeout_s).msearch(searches=lines).body)
+        answers = response.get("responses", [])
+        if len(answers) != len(searches):
+            raise BackendUnavailable("Elasticsearch answered a multi-search with the wrong number of responses")
+        for answer in answers:
+            check_search_response(answer)
+        return answers
+
+    def mget_sources(self, *, index: str, ids: list[str], source: list[str] | None = None,
+                     timeout_s: float | None = None) -> dict[str, dict[str, Any]]:
+        """``_source`` of each existing document among ``ids`` (missing ones are simply absent)."""
+        if not ids:
+            return {}
+        params: dict[str, Any] = {"index": self.alias(index), "ids": list(dict.fromkeys(ids))}
+        if source is not None:
+            params["source"] = source
+        response = self.call(lambda es: self._client(timeout_s).mget(**params).body)
+        found: dict[str, dict[str, Any]] = {}
+        for doc in response.get("docs", []):
+            if "error" in doc:
+                raise search_item_error(doc.get("status", 500), doc["error"])
+            if doc.get("found"):
+                found[doc["_id"]] = doc.get("_source", {})
+        return found
+
     def readiness(self) -> dict[str, Any]:
         """Cluster reachable and every alias present: what ``/readyz`` reports."""
         health = self.call(lambda es: es.cluster.health(timeout="2s").body)
@@ -70,3 +116,33 @@ class Executor:
             "cluster_status": health.get("status"),
             "missing_aliases": [a for a in aliases if a not in present],
         }
+
+
+def search_item_error(status: int, error: Any) -> SasError:
+    """The platform error for one failed item of a multi-search / multi-get."""
+    reason = error.get("reason") if isinstance(error, dict) else str(error)
+    if isinstance(error, dict) and error.get("root_cause"):
+        reason = error["root_cause"][0].get("reason") or reason
+    if status in (429, 503):
+        return BackendUnavailable(f"Elasticsearch is overloaded: {reason}", retry_after_s=2)
+    if status == 400:
+        return BadRequest(f"query refused by Elasticsearch: {reason}")
+    if status == 504:
+        return BackendTimeout(f"Elasticsearch timed out: {reason}")
+    return BackendUnavailable(f"Elasticsearch error {status}: {reason}")
+
+
+def check_search_response(response: dict[str, Any]) -> None:
+    """Raise when a search answer is an error, timed out, or misses shards (its hits would be incomplete)."""
+    if "error" in response:
+        raise search_item_error(int(response.get("status", 500)), response["error"])
+    if response.get("timed_out"):
+        raise BackendTimeout("Elasticsearch search timed out (partial results refused)")
+    shards = response.get("_shards") or {}
+    if shards.get("failed"):
+        failures = shards.get("failures") or []
+        reason = failures[0].get("reason", {}).get("reason") if failures else "unknown"
+        status = int(failures[0].get("status", 503)) if failures else 503
+        if status == 400:
+            raise BadRequest(f"query refused by Elasticsearch: {reason}")
+        raise BackendUnavailable(f"{shards['failed']} of {shards.get('total')} shards failed: {reason}", retry_after_s=2)

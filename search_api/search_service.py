@@ -1,0 +1,395 @@
+"""The search, from a resolved query to the cards: the only code that sequences Elasticsearch requests.
+
+Round-trips of one ``/v1/search`` (all through the executor):
+
+1. active unavailability declarations overlapping the window (→ exclusions, effective at the next
+   refresh of the declarations index, i.e. within a second);
+2. one multi-search: the search at the first radius, and (adaptive radius only) a bounded probe of
+   each larger radius of the ladder;
+3. only when the first radius has too few offers: the search at the chosen radius, together with the
+   "beyond displayed slots" offers when even that radius has too few;
+4. the offers of the cards (multi-get by id).
+
+Bodies come from ``search_api.query`` (pure); this module only reads answers and shapes cards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from sas_core.errors import NotFound
+from search_api.executor import Executor
+from search_api.query import defaults
+from search_api.query import search as bodies
+from search_api.query.model import BeyondQuery, Exclusions, Origin, SlotQuery, Window, coarser
+
+_LOCAL = ZoneInfo(defaults.LOCAL_TIMEZONE)
+OFFER_FIELDS = [
+    "id", "kind", "national_id", "name", "civility", "first_name", "last_name", "profession_label",
+    "specialties", "specialty_labels", "address", "location", "geo_precision", "phones", "convention_sector",
+    "territory", "sas", "sos", "structure",
+]
+FORMULA = (
+    f"balanced = {defaults.W_DISTANCE}·D + {defaults.W_TIME}·T + {defaults.W_ROTATION}·R; "
+    f"D = gauss(distance, offset {defaults.DISTANCE_OFFSET_KM:g} km, scale max({defaults.DISTANCE_MIN_SCALE_KM:g} km, "
+    f"{defaults.DISTANCE_SCALE_FRACTION:g}·radius), decay {defaults.DISTANCE_DECAY:g}); "
+    f"T = gauss(start − window start, offset {defaults.TIME_OFFSET.total_seconds() / 3600:g} h, "
+    f"scale {defaults.TIME_SCALE.total_seconds() / 3600:g} h, decay {defaults.TIME_DECAY:g}); "
+    "R = random_score(seed = day, field = offer_id)"
+)
+
+
+def with_origin_sas(url: str | None) -> str | None:
+    """The vendor booking URL with ``origin=sas`` (added to an existing query string, replacing an
+    existing ``origin``; the fragment is kept)."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "origin"]
+    query.append(("origin", "sas"))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _local(text: str | None) -> str | None:
+    """A date from Elasticsearch, shown in French local time (offset included)."""
+    if not text:
+        return None
+    return bodies.parse_datetime(text).astimezone(_LOCAL).isoformat()
+
+
+def offers_count(answer: dict) -> int:
+    return int(answer.get("aggregations", {}).get("offers", {}).get("value", 0))
+
+
+class SearchService:
+    """Runs searches through the executor (the only thing here that talks to Elasticsearch)."""
+
+    def __init__(self, *, executor: Executor, timeout_s: float = defaults.SEARCH_TIMEOUT_S) -> None:
+        self.executor = executor
+        self.timeout_s = timeout_s
+
+    # --- Exclusions ----------------------------------------------------------------------------------
+
+    def exclusions(self, window: Window) -> Exclusions:
+        """Who is declared unavailable during ``window``."""
+        answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(window),
+                                              timeout_s=self.timeout_s)
+        return bodies.exclusions_from(answer["hits"]["hits"], window)
+
+    # --- /v1/search ---------------------------------------------------------------------------------------
+
+    def search(self, query: SlotQuery, *, with_beyond: bool = True) -> dict[str, Any]:
+        """Cards of ``query`` (see module doc for the round-trips)."""
+        exclusions = self.exclusions(query.window)
+        radii = bodies.probe_radii(query)
+        first = radii[0]
+        searches: list[tuple[str, dict]] = [("slots", bodies.slot_search_body(query, radius_km=first,
+                                                                              exclusions=exclusions))]
+        searches += [("slots", bodies.probe_body(query, radius_km=r, exclusions=exclusions)) for r in radii[1:]]
+        answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s)
+        main = answers[0]
+        counts = [(offers_count(main), False)] + [
+            (offers_count(a), bool(a.get("terminated_early"))) for a in answers[1:]
+        ]
+        radius = bodies.choose_radius(radii, counts)
+        count_at_radius, terminated = counts[radii.index(radius)]
+        wants_beyond = with_beyond and not terminated and count_at_radius < defaults.MIN_OFFERS_WITH_SLOTS
+        beyond_query = BeyondQuery(origin=query.origin, radius_km=radius, specialties=query.specialties,
+                                   kinds=tuple(k for k in query.kinds if k in ("ps", "cpts")), now=query.now)
+        second: list[tuple[str, dict]] = []
+        if radius != first:
+            second.append(("slots", bodies.slot_search_body(query, radius_km=radius, exclusions=exclusions)))
+        if wants_beyond:
+            second.append(("offers", bodies.beyond_body(beyond_query, exclusions=exclusions)))
+        if second:
+            more = self.executor.msearch(searches=second, timeout_s=self.timeout_s)
+            if radius != first:
+                main = more.pop(0)
+            beyond_answer = more.pop(0) if wants_beyond else None
+        else:
+            beyond_answer = None
+
+        hits = main["hits"]["hits"]
+        offers = self.executor.mget_sources(index="offers", ids=[h["_source"]["offer_id"] for h in hits],
+                                            source=OFFER_FIELDS, timeout_s=self.timeout_s)
+        cards = [self._card(hit, offers.get(hit["_source"]["offer_id"]), query=query, radius_km=radius)
+                 for hit in hits]
+        beyond = self._beyond_cards(beyond_answer, origin=query.origin) if beyond_answer else []
+        return {
+            "total": offers_count(main),
+            "total_slots": int(main["hits"].get("total", {}).get("value", 0)),
+            "radius_km": radius,
+            "radius_adaptive": query.radius_km is None,
+            "origin": _origin_out(query.origin),
+            "window": {"from": query.window.start, "to": query.window.end},
+            "sort": query.sort,
+            "page": query.page,
+            "size": query.size,
+            "results": cards,
+            "beyond": beyond,
+        }
+
+    # --- /v1/search/beyond ------------------------------------------------------------------------------
+
+    def beyond(self, query: BeyondQuery, *, window: Window) -> dict[str, Any]:
+        """Offers near the point accepting patients beyond their displayed slots, nearest first."""
+        exclusions = self.exclusions(window)
+        answer = self.executor.search_checked(index="offers", body=bodies.beyond_body(query, exclusions=exclusions),
+                                              timeout_s=self.timeout_s)
+        return {
+            "total": int(answer["hits"].get("total", {}).get("value", 0)),
+            "radius_km": query.radius_km,
+            "origin": _origin_out(query.origin),
+            "results": self._beyond_cards(answer, origin=query.origin),
+        }
+
+    # --- /v1/cpts/{id} -------------------------------------------------------------------------------------
+
+    def cpts(self, identifier: str, query: SlotQuery, *, with_distances: bool = True) -> dict[str, Any]:
+        """A CPTS card (by offer id or FINESS) with all its participating members and their slots."""
+        found = self.executor.search_checked(index="offers", body=bodies.cpts_lookup_body(identifier),
+                                             timeout_s=self.timeout_s)["hits"]["hits"]
+        if not found:
+            raise NotFound(f"no CPTS with id or FINESS {identifier!r}")
+        cpts_offer = found[0]["_source"]
+        finess = (cpts_offer.get("structure") or {}).get("finess")
+        exclusions = self.exclusions(query.window)
+        members: dict[str, dict] = {}
+        slot_only_ids: list[str] = []
+        if finess:
+            members_answer, via_slots = self.executor.msearch(
+                searches=[
+                    ("offers", bodies.cpts_members_body(finess, exclude_offer_id=cpts_offer["id"])),
+                    ("slots", bodies.cpts_slot_offers_body(query, finess=finess, exclusions=exclusions)),
+                ],
+                timeout_s=self.timeout_s,
+            )
+            members = {h["_source"]["id"]: h["_source"] for h in members_answer["hits"]["hits"]}
+            slot_only_ids = [b["key"] for b in via_slots["aggregations"]["offers"]["buckets"]
+                             if b["key"] not in members and b["key"] != cpts_offer["id"]]
+        if slot_only_ids:
+            members.update(self.executor.mget_sources(index="offers", ids=slot_only_ids, source=OFFER_FIELDS,
+                                                      timeout_s=self.timeout_s))
+        # Unavailable members are not shown at all (same rule as the search).
+        members = {i: o for i, o in members.items() if not _excluded(o, exclusions)}
+        wanted = [cpts_offer["id"], *members]
+        slot_query = replace(query, offer_ids=tuple(wanted), size=len(wanted), page=1)
+        collapsed = self.executor.search_checked(
+            index="slots", body=bodies.member_slots_body(slot_query, exclusions=exclusions), timeout_s=self.timeout_s
+        )["hits"]["hits"]
+        slots_by_offer = {h["_source"]["offer_id"]: h for h in collapsed}
+        member_cards = []
+        for offer_id, offer in members.items():
+            hit = slots_by_offer.get(offer_id)
+            slots, slot_count = self._slots(hit) if hit else ([], 0)
+            member_cards.append({
+                "offer": _offer_out(offer),
+                "distance_km": _distance(query.origin, offer.get("location")) if with_distances else None,
+                "slots": slots,
+                "slot_count": slot_count,
+                "beyond": _beyond_info(offer),
+                "_first": slots[0]["start"] if slots else None,
+            })
+        # Members with slots first (earliest first), then by name.
+        member_cards.sort(key=lambda c: (c["_first"] is None, c["_first"] or "", (c["offer"]["name"] or "").lower()))
+        for card in member_cards:
+            del card["_first"]
+        own = slots_by_offer.get(cpts_offer["id"])
+        return {
+            "cpts": _offer_out(cpts_offer),
+            "finess": finess,
+            "beyond": _beyond_info(cpts_offer),
+            "window": {"from": query.window.start, "to": query.window.end},
+            "members": member_cards,
+            "cpts_slots": self._slots(own)[0] if own else [],
+        }
+
+    # --- Cards ----------------------------------------------------------------------------------------------
+
+    def _slots(self, hit: dict) -> tuple[list[dict], int]:
+        inner = hit.get("inner_hits", {}).get("slots", {}).get("hits", {})
+        slots = [_slot_out(h["_source"]) for h in inner.get("hits", [])]
+        return slots, int(inner.get("total", {}).get("value", len(slots)))
+
+    def _card(self, hit: dict, offer: dict | None, *, query: SlotQuery, radius_km: float) -> dict:
+        source = hit["_source"]
+        slots, slot_count = self._slots(hit)
+        inner_sources = [h["_source"] for h in hit.get("inner_hits", {}).get("slots", {}).get("hits", {}).get("hits", [])]
+        location = source.get("location") or (offer or {}).get("location")
+        distance = _distance(query.origin, location)
+        offer_out = _offer_out(offer) if offer else _offer_from_slot(source)
+        card: dict[str, Any] = {
+            "offer": offer_out,
+            "distance_km": distance,
+            "distance_precision": coarser(query.origin.precision, offer_out.get("geo_precision")),
+            "slots": slots,
+            "slot_count": slot_count,
+            "cpts": _cpts_of(inner_sources, offer),
+            "sos": _sos_of(inner_sources, offer),
+            "beyond": _beyond_info(offer) if offer else None,
+        }
+        if query.explain:
+            card["explain"] = _explain(hit, query=query, radius_km=radius_km, location=location)
+        return card
+
+    def _beyond_cards(self, answer: dict, *, origin: Origin) -> list[dict]:
+        cards = []
+        for hit in answer["hits"]["hits"]:
+            offer = hit["_source"]
+            out = _offer_out(offer)
+            sas = offer.get("sas") or {}
+            cards.append({
+                "offer": out,
+                "distance_km": _distance(origin, offer.get("location")),
+                "distance_precision": coarser(origin.precision, out.get("geo_precision")),
+                "phone": sas.get("beyond_phone") or out.get("phone"),
+                "cpts": [{"finess": sas["cpts_finess"], "name": sas.get("cpts_name"), "phone": None}]
+                if sas.get("cpts_finess") else [],
+            })
+        return cards
+
+
+# --- Shaping helpers (pure) -----------------------------------------------------------------------------------
+
+
+def _origin_out(origin: Origin) -> dict:
+    return {"lat": origin.lat, "lon": origin.lon, "precision": origin.precision, "label": origin.label,
+            "insee": origin.insee}
+
+
+def _distance(origin: Origin | None, location: dict | None) -> float | None:
+    if origin is None or not location:
+        return None
+    return round(bodies.arc_distance_km(origin.lat, origin.lon, location["lat"], location["lon"]), 2)
+
+
+def _offer_out(offer: dict) -> dict:
+    address = offer.get("address") or {}
+    phones = offer.get("phones") or []
+    location = offer.get("location")
+    text = address.get("text") or ", ".join(
+        p for p in (address.get("line"), " ".join(x for x in (address.get("postcode"), address.get("city")) if x)) if p
+    ) or None
+    return {
+        "id": offer["id"],
+        "kind": offer.get("kind"),
+        "national_id": offer.get("national_id"),
+        "name": offer.get("name"),
+        "profession": offer.get("profession_label"),
+        "specialties": offer.get("specialties") or [],
+        "specialty_labels": offer.get("specialty_labels") or [],
+        "address": text,
+        "postcode": address.get("postcode"),
+        "city": address.get("city"),
+        "location": {"lat": location["lat"], "lon": location["lon"]} if location else None,
+        "geo_precision": offer.get("geo_precision"),
+        "phone": phones[0] if phones else None,
+        "convention_sector": offer.get("convention_sector"),
+        "territory": offer.get("territory"),
+    }
+
+
+def _offer_from_slot(source: dict) -> dict:
+    """A minimal offer when the directory does not (yet) hold the slot's place: still shown, never lost."""
+    location = source.get("location")
+    return {"id": source["offer_id"], "kind": source.get("offer_kind") or "ps", "specialties": [],
+            "specialty_labels": [], "location": location}
+
+
+def _slot_out(source: dict) -> dict:
+    bookable = bool(source.get("bookable", True))
+    return {
+        "id": source["id"],
+        "start": _local(source["start"]),
+        "end": _local(source["end"]),
+        "modes": source.get("modes") or [],
+        "types": source.get("types") or [],
+        "bookable": bookable,
+        "booking_url": with_origin_sas(source.get("booking_url")) if bookable else None,
+        "motive": source.get("motive"),
+        "source": source.get("source"),
+        "vendor": source.get("vendor"),
+        "capacity": source.get("capacity"),
+    }
+
+
+def _cpts_of(slot_sources: list[dict], offer: dict | None) -> list[dict]:
+    """The CPTS of the card: those its slots are offered through, then the one the place belongs to."""
+    seen: dict[str, dict] = {}
+    for source in slot_sources:
+        for cpts in source.get("cpts") or []:
+            key = cpts.get("finess") or cpts.get("name") or ""
+            if key and key not in seen:
+                seen[key] = {"finess": cpts.get("finess"), "name": cpts.get("name"), "phone": cpts.get("phone")}
+    sas = (offer or {}).get("sas") or {}
+    if sas.get("cpts_finess") and sas["cpts_finess"] not in seen:
+        seen[sas["cpts_finess"]] = {"finess": sas["cpts_finess"], "name": sas.get("cpts_name"), "phone": None}
+    return list(seen.values())
+
+
+def _sos_of(slot_sources: list[dict], offer: dict | None) -> dict | None:
+    for source in slot_sources:
+        sos = source.get("sos")
+        if sos:
+            return {"association_name": sos.get("association_name"), "place_name": sos.get("place_name"),
+                    "place_phone": sos.get("place_phone"), "opening_hours": sos.get("opening_hours")}
+    sos = (offer or {}).get("sos")
+    if sos:
+        return {"association_name": sos.get("association_name"), "place_name": None, "place_phone": None,
+                "opening_hours": sos.get("opening_hours")}
+    return None
+
+
+def _beyond_info(offer: dict) -> dict | None:
+    sas = offer.get("sas") or {}
+    if not sas.get("accepts_beyond"):
+        return None
+    phones = offer.get("phones") or []
+    return {"phone": sas.get("beyond_phone") or (phones[0] if phones else None)}
+
+
+def _excluded(offer: dict, exclusions: Exclusions) -> bool:
+    national_id, offer_id = offer.get("national_id"), offer.get("id")
+    if national_id and national_id in exclusions.national_ids or offer_id in exclusions.offer_ids:
+        return True
+    return any((p.national_id and p.national_id == national_id) or (p.offer_id and p.offer_id == offer_id)
+               for p in exclusions.partial)
+
+
+def _explain(hit: dict, *, query: SlotQuery, radius_km: float, location: dict | None) -> dict:
+    source = hit["_source"]
+    start = bodies.parse_datetime(source["start"])
+    distance = bodies.arc_distance_km(query.origin.lat, query.origin.lon, location["lat"], location["lon"]) \
+        if location else 0.0
+    components = bodies.score_components(distance_km=distance, start=start, window=query.window, radius_km=radius_km)
+    # The score is the first sort value in balanced, the second (after start or distance) otherwise.
+    score = _sort_score(hit, query.sort)
+    rotation: float | None
+    if query.sort == "balanced":
+        rotation = None
+        if score is not None:
+            rest = score - defaults.W_DISTANCE * components["distance_score"] - defaults.W_TIME * components["time_score"]
+            rotation = min(1.0, max(0.0, rest / defaults.W_ROTATION))
+    else:
+        rotation = score
+    return {
+        "sort": query.sort,
+        "score": score if query.sort == "balanced" else None,
+        "distance_km": round(distance, 3),
+        "distance_score": round(components["distance_score"], 6),
+        "time_score": round(components["time_score"], 6),
+        "rotation": None if rotation is None else round(rotation, 4),
+        "best_slot_start": _local(source["start"]),
+        "formula": FORMULA,
+    }
+
+
+def _sort_score(hit: dict, sort: str) -> float | None:
+    """The ``_score`` value from the hit's sort values (first for balanced, second otherwise)."""
+    values = hit.get("sort") or []
+    index = 0 if sort == "balanced" else 1
+    return float(values[index]) if len(values) > index and isinstance(values[index], (int, float)) else None
