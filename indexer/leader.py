@@ -195,3 +195,33 @@ class LeaseLock:
             stop.set()
             keeper.join(timeout=5)
             self.release()
+
+
+class LeaderElection:
+    """The scheduler's leadership: whoever holds the ``scheduler-leader`` lease runs the jobs.
+
+    ``tick()`` is called periodically (every third of the lease time): it takes the lease when free or
+    expired and renews it when held. Jobs ask ``is_leader`` right before running.
+    """
+
+    LOCK_NAME = "scheduler-leader"
+
+    def __init__(self, es: Elasticsearch, *, prefix: str, ttl_s: float = 30.0, holder: str | None = None) -> None:
+        self.lease = LeaseLock(es, prefix=prefix, name=self.LOCK_NAME, ttl_s=ttl_s, holder=holder)
+
+    @property
+    def holder(self) -> str:
+        return self.lease.holder
+
+    @property
+    def is_leader(self) -> bool:
+        return self.lease.held
+
+    def tick(self) -> bool:
+        """Take or renew the lease; whether we lead now."""
+        if self.lease.held:
+            return self.lease.renew() or self.lease.acquire()
+        return self.lease.acquire()
+
+    def resign(self) -> None:
+        self.lease.release()

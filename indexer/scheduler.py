@@ -1,7 +1,11 @@
-"""The background scheduler (APScheduler) that ``sas serve`` runs beside the API.
+"""The background scheduler (APScheduler) that ``sas serve`` / ``sas scheduler`` run beside the API.
 
 Jobs are registered by the capabilities that need them (directory refresh, vendor harvests); each
 job gets the settings and an Elasticsearch client, never the API.
+
+Several scheduler processes may run (one per API replica): a leader lease kept in Elasticsearch
+(``indexer.leader``) makes only one of them run the jobs, and a per-vendor lease makes sure that one
+vendor is never harvested twice at once (scheduled incremental vs full sweep, or ``sas harvest run``).
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from elasticsearch import Elasticsearch
 
@@ -29,8 +35,95 @@ def job_registrar(func: JobRegistrar) -> JobRegistrar:
 
 def build_scheduler(*, settings: Settings, es: Elasticsearch) -> BackgroundScheduler:
     """A scheduler with every registered job added (not started)."""
-    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler = BackgroundScheduler(
+        timezone="UTC",
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        executors={"default": ThreadPoolExecutor(max_workers=settings.harvest_max_parallel_vendors + 2)},
+    )
     for register in _REGISTRARS:
         register(scheduler, settings=settings, es=es)
     log.info("scheduler built with %d job(s)", len(scheduler.get_jobs()))
     return scheduler
+
+
+# --------------------------------------------------------------------------------------------------
+# Vendor harvests and the daily directory refresh (leader only)
+# --------------------------------------------------------------------------------------------------
+
+class HarvestJobs:
+    """The jobs of one scheduler process: leader lease upkeep, per-vendor harvests, directory refresh."""
+
+    def __init__(self, *, settings: Settings, es: Elasticsearch, harvester=None, election=None) -> None:
+        from indexer.harvest import Harvester
+        from indexer.leader import LeaderElection
+
+        self.settings = settings
+        self.es = es
+        self.harvester = harvester or Harvester(es=es, settings=settings)
+        self.election = election or LeaderElection(es, prefix=settings.index_prefix, ttl_s=settings.leader_lock_ttl_s)
+        self.runs: list[dict] = []
+
+    def register(self, scheduler: BackgroundScheduler) -> None:
+        ttl = self.settings.leader_lock_ttl_s
+        scheduler.add_job(self.election.tick, "interval", seconds=max(ttl / 3, 0.5), id="leader-lease",
+                          name="leader lease", next_run_time=_now())
+        for vendor in self.harvester.vendors:
+            if not vendor.enabled:
+                continue
+            scheduler.add_job(self.harvest, "interval", minutes=vendor.incremental_every_min,
+                              args=[vendor.name, "incremental"], id=f"harvest-incremental-{vendor.name}",
+                              name=f"incremental harvest {vendor.name}", next_run_time=_now())
+            scheduler.add_job(self.harvest, "interval", minutes=vendor.full_every_min,
+                              args=[vendor.name, "full"], id=f"harvest-full-{vendor.name}",
+                              name=f"full sweep {vendor.name}")
+        scheduler.add_job(self.refresh_directory, "cron", hour=self.settings.directory_refresh_hour_utc, minute=0,
+                          id="directory-refresh", name="daily directory refresh")
+        scheduler.add_listener(lambda _event: self.election.resign(), EVENT_SCHEDULER_SHUTDOWN)
+
+    def harvest(self, vendor: str, mode: str) -> dict | None:
+        """Harvest ``vendor`` if this process leads and nobody else is harvesting it right now."""
+        from indexer.leader import LeaseLock
+
+        if not self.election.is_leader:
+            return None
+        lock = LeaseLock(self.es, prefix=self.settings.index_prefix, name=f"harvest-{vendor}",
+                         ttl_s=self.settings.harvest_run_lock_ttl_s, holder=self.election.holder)
+        with lock.holding() as got:
+            if not got:
+                log.info("harvest of %s skipped: already running elsewhere", vendor)
+                return None
+            if not self.election.is_leader:   # lost leadership while waiting for the vendor lease
+                return None
+            document = self.harvester.run(vendor, mode=mode)
+            self.runs.append(document)
+            return document
+
+    def refresh_directory(self) -> None:
+        """Daily directory refresh (the directory capability's incremental update), leader only."""
+        if not self.election.is_leader:
+            return
+        try:
+            from indexer import directory
+        except ImportError:
+            log.warning("directory refresh skipped: indexer.directory is not available")
+            return
+        refresh = getattr(directory, "refresh_directory", None) or getattr(directory, "scheduled_refresh", None)
+        if refresh is None:
+            log.warning("directory refresh skipped: indexer.directory has no refresh entry point")
+            return
+        refresh(es=self.es, settings=self.settings)
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+@job_registrar
+def register_harvest_jobs(scheduler: BackgroundScheduler, *, settings: Settings, es: Elasticsearch) -> None:
+    """Harvest jobs for every vendor of the editors file (none when harvesting is off or unconfigured)."""
+    if not settings.harvest_enabled or settings.editors_file is None:
+        log.info("vendor harvest not scheduled (SAS_HARVEST_ENABLED=false or no SAS_EDITORS_FILE)")
+        return
+    HarvestJobs(settings=settings, es=es).register(scheduler)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sas_cli import snapshot
+from sas_cli import harvest, simulate, snapshot
 from sas_core.errors import SasError
 from sas_core.settings import Settings
 
@@ -18,6 +18,8 @@ app = typer.Typer(no_args_is_help=True, help="SAS digital platform: run, load, h
 es_app = typer.Typer(no_args_is_help=True, help="The local Elasticsearch node (no Docker).")
 app.add_typer(es_app, name="es")
 app.add_typer(snapshot.app, name="snapshot")
+app.add_typer(harvest.app, name="harvest")
+app.add_typer(simulate.app, name="simulate")
 console = Console()
 
 

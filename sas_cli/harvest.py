@@ -1,0 +1,106 @@
+"""``sas harvest``: run a vendor harvest by hand, list vendors and recent runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sas_core.errors import SasError
+from sas_core.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, help="Vendor (éditeur) slot harvests.")
+console = Console()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@app.command("run")
+def run(
+    editor: Annotated[Optional[str], typer.Option("--editor", help="only this vendor (name in the editors file)")] = None,
+    full: Annotated[bool, typer.Option("--full", help="7-day sweep instead of the next 48 h")] = False,
+    force: Annotated[bool, typer.Option("--force", help="run even if the vendor's lease is held elsewhere")] = False,
+) -> None:
+    """Harvest one vendor (or every enabled vendor) now, taking the same per-vendor lease as the scheduler."""
+    from indexer.harvest import Harvester
+    from indexer.leader import LeaseLock
+    from sas_core.es import make_client
+
+    settings = Settings()
+    es = make_client(settings, request_timeout=120)
+    try:
+        harvester = Harvester(es=es, settings=settings)
+        if not harvester.vendors:
+            _fail("no vendor configured: set SAS_EDITORS_FILE to an editors file (see README)")
+        targets = [harvester.vendor(editor)] if editor else [v for v in harvester.vendors if v.enabled]
+    except SasError as exc:
+        _fail(exc.message)
+    table = Table("vendor", "mode", "status", "requests", "read", "upserted", "unchanged", "deleted", "stale",
+                  "rejected", "seconds")
+    failed = False
+    for vendor in targets:
+        lock = LeaseLock(es, prefix=settings.index_prefix, name=f"harvest-{vendor.name}",
+                         ttl_s=settings.harvest_run_lock_ttl_s)
+        with lock.holding() as got:
+            if not got and not force:
+                console.print(f"[yellow]{vendor.name}: a harvest is already running (lease held); skipped[/yellow]")
+                continue
+            doc = harvester.run(vendor, mode="full" if full else "incremental")
+        failed |= doc["status"] == "failed"
+        table.add_row(vendor.name, doc["mode"], doc["status"], str(doc["requests"]), str(doc["read"]),
+                      str(doc["upserted"]), str(doc["unchanged"]), str(doc["deleted"]), str(doc["stale_marked"]),
+                      str(doc["rejected"]), f"{doc['duration_s']:.1f}")
+        for message in doc["errors"][:5]:
+            console.print(f"  [red]{vendor.name}[/red]: {message}")
+        reasons = ", ".join(f"{r['reason']}={r['count']}" for r in doc["rejected_by_reason"])
+        if reasons:
+            console.print(f"  {vendor.name} skipped / flagged: {reasons}")
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("vendors")
+def vendors() -> None:
+    """The vendors of the editors file and their settings."""
+    from connectors.vendors.config import load_editors
+
+    settings = Settings()
+    try:
+        items = load_editors(settings.editors_file)
+    except SasError as exc:
+        _fail(exc.message)
+    table = Table("name", "base_url", "use cases", "roster", "tls", "timeout", "concurrency", "every (min)")
+    for v in items:
+        table.add_row(v.name, v.base_url, ",".join(v.use_cases), str(len(v.roster) + len(v.sos_roster)),
+                      "yes" if v.tls else "no", f"{v.timeout_s:g}s", str(v.concurrency),
+                      f"{v.incremental_every_min:g} / full {v.full_every_min:g}")
+    console.print(table)
+
+
+@app.command("runs")
+def runs(
+    editor: Annotated[Optional[str], typer.Option("--editor", help="only this vendor")] = None,
+    size: Annotated[int, typer.Option(help="how many")] = 20,
+) -> None:
+    """The most recent harvest runs (from the harvest_runs index)."""
+    from mappings.registry import alias_name
+    from sas_core.es import make_client
+
+    settings = Settings()
+    es = make_client(settings)
+    filters = [{"term": {"kind": "harvest"}}] + ([{"term": {"vendor": editor}}] if editor else [])
+    hits = es.search(index=alias_name(settings.index_prefix, "harvest_runs"), size=size,
+                     query={"bool": {"filter": filters}}, sort=[{"started_at": "desc"}])["hits"]["hits"]
+    table = Table("started", "vendor", "mode", "status", "read", "upserted", "deleted", "stale", "rejected", "s")
+    for hit in hits:
+        d = hit["_source"]
+        table.add_row(d["started_at"][:19], d.get("vendor") or "", d.get("mode") or "", d["status"], str(d["read"]),
+                      str(d["upserted"]), str(d["deleted"]), str(d["stale_marked"]), str(d["rejected"]),
+                      f"{d.get('duration_s') or 0:.1f}")
+    console.print(table)
