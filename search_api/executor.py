@@ -51,7 +51,7 @@ class Executor:
             return operation(self.es)
         except NotFoundError as exc:
             raise NotFound(f"not found: {exc.message}") from exc
-        except (TransportConnectionError, ApiError) as exc:
+        except (TransportConnectionError, ConnectionTimeout, ApiError) as exc:
             ES_ERRORS.labels(type(exc).__name__).inc()
             raise translate_error(exc) from exc
 

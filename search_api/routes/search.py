@@ -110,10 +110,10 @@ def resolve_window(*, now: datetime, start: str | None, end: str | None, within:
         return Window(start=now + timedelta(hours=bucket[0]), end=now + timedelta(hours=bucket[1]))
     window_start = parse_moment(start, name="from") if start else now
     window_end = parse_moment(end, name="to") if end else window_start + defaults.DEFAULT_WINDOW
-    if window_end <= window_start:
-        raise BadRequest(f"from ({window_start.isoformat()}) must be before to ({window_end.isoformat()})")
     if window_end <= now:
         raise BadRequest("the window is entirely in the past: free slots are searched from now on")
+    if window_end <= window_start:
+        raise BadRequest(f"from ({window_start.isoformat()}) must be before to ({window_end.isoformat()})")
     window_start = max(window_start, now)
     if window_end - window_start > defaults.MAX_WINDOW:
         raise BadRequest(f"the window may not exceed {defaults.MAX_WINDOW.days} days")
