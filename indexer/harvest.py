@@ -154,6 +154,11 @@ class OfferBook:
         return found
 
 
+def _house_number(line: str | None) -> str | None:
+    first = fold(line).split(" ", 1)[0] if line else ""
+    return first if first[:1].isdigit() else None
+
+
 def _best_place(candidates: Sequence[dict], *, postcode: str | None, city: str | None, line: str | None,
                 name: str | None) -> dict | None:
     """Same postcode (or same folded city when either has no postcode), then the closest street line
@@ -172,11 +177,13 @@ def _best_place(candidates: Sequence[dict], *, postcode: str | None, city: str |
     if len(same_town) == 1:
         return same_town[0]
     wanted = _line_tokens(line) | _line_tokens(name)
+    number = _house_number(line)
 
-    def score(offer: dict) -> tuple[float, str]:
-        tokens = _line_tokens((offer.get("address") or {}).get("line")) | _line_tokens(offer.get("name"))
+    def score(offer: dict) -> tuple[bool, float, str]:
+        offer_line = (offer.get("address") or {}).get("line")
+        tokens = _line_tokens(offer_line) | _line_tokens(offer.get("name"))
         overlap = len(wanted & tokens) / max(len(wanted | tokens), 1)
-        return overlap, str(offer.get("id"))
+        return number is not None and _house_number(offer_line) == number, overlap, str(offer.get("id"))
 
     return max(same_town, key=score)
 

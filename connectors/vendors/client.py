@@ -201,16 +201,20 @@ class VendorClient:
         return None
 
     async def _get_bundle(self, url: str, params, answer: SearchAnswer) -> dict:
-        breaker = await self.breakers.breaker(self.vendor)
-        try:
-            async with breaker:
-                return await self._get_with_retries(url, params, answer)
-        except OpenedState as exc:
-            raise CircuitOpen("circuit_open", f"circuit breaker of {self.vendor.name} is open") from exc
+        assert self._slots is not None, "use `async with VendorClient(...)`"
+        # The breaker is consulted once a request may really go out (inside the concurrency bound), so
+        # that requests queued behind failing ones fail fast instead of all hitting the vendor.
+        async with self._slots:
+            breaker = await self.breakers.breaker(self.vendor)
+            try:
+                async with breaker:
+                    return await self._get_with_retries(url, params, answer)
+            except OpenedState as exc:
+                raise CircuitOpen("circuit_open", f"circuit breaker of {self.vendor.name} is open") from exc
 
     async def _get_with_retries(self, url: str, params, answer: SearchAnswer) -> dict:
         vendor = self.vendor
-        exponential = wait_exponential_jitter(initial=vendor.backoff_initial_s, max=vendor.backoff_max_s,
+        exponential = wait_exponential_jitter(multiplier=vendor.backoff_initial_s, max=vendor.backoff_max_s,
                                               jitter=vendor.backoff_initial_s)
 
         def wait(retry_state) -> float:
@@ -233,17 +237,16 @@ class VendorClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _get_once(self, url: str, params) -> dict:
-        assert self._client is not None and self._slots is not None, "use `async with VendorClient(...)`"
-        async with self._slots:
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            self.requests += 1
-            try:
-                response = await self._client.get(url, params=params)
-            except httpx.TimeoutException as exc:
-                raise VendorUnavailable("timeout", f"{self.vendor.name}: no answer in {self.vendor.timeout_s}s") from exc
-            except httpx.TransportError as exc:
-                raise VendorUnavailable("connection_error", f"{self.vendor.name}: {type(exc).__name__}: {exc}") from exc
+        assert self._client is not None, "use `async with VendorClient(...)`"
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        self.requests += 1
+        try:
+            response = await self._client.get(url, params=params)
+        except httpx.TimeoutException as exc:
+            raise VendorUnavailable("timeout", f"{self.vendor.name}: no answer in {self.vendor.timeout_s}s") from exc
+        except httpx.TransportError as exc:
+            raise VendorUnavailable("connection_error", f"{self.vendor.name}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
         if status == 429:
             raise VendorUnavailable("http_429", f"{self.vendor.name}: rate limited ({_outcome_text(response)})",
