@@ -11,6 +11,7 @@ vendor is never harvested twice at once (scheduled incremental vs full sweep, or
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
@@ -87,7 +88,9 @@ class HarvestJobs:
         if not self.election.is_leader:
             return None
         lock = LeaseLock(self.es, prefix=self.settings.index_prefix, name=f"harvest-{vendor}",
-                         ttl_s=self.settings.harvest_run_lock_ttl_s, holder=self.election.holder)
+                         ttl_s=self.settings.harvest_run_lock_ttl_s,
+                         # unique per run: the incremental and full jobs of one process must exclude each other
+                         holder=f"{self.election.holder}:{mode}:{uuid.uuid4().hex[:6]}")
         with lock.holding() as got:
             if not got:
                 log.info("harvest of %s skipped: already running elsewhere", vendor)
