@@ -1,0 +1,82 @@
+"""``sas bench …``: benchmark commands (never timed unit tests). Results go to ``bench/results/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from sas_core.settings import PROJECT_ROOT, Settings
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks (results as JSON under bench/results/).")
+console = Console()
+
+
+@app.command("harvest")
+def harvest(
+    places: Annotated[int, typer.Option(help="offers of the national directory")] = 300_000,
+    practitioners: Annotated[int, typer.Option(help="practitioners connected to a vendor")] = 12_000,
+    sos_places: Annotated[int, typer.Option(help="SOS Médecins places")] = 60,
+    vendors: Annotated[int, typer.Option(help="simulated vendors")] = 20,
+    interval_s: Annotated[float, typer.Option(help="incremental harvest interval (freshness)")] = 30.0,
+    rounds: Annotated[int, typer.Option(help="incremental rounds measured")] = 3,
+    takes_per_round: Annotated[int, typer.Option(help="slots taken at the vendors per round")] = 40,
+    parallel_vendors: Annotated[int, typer.Option(help="vendors harvested at once")] = 4,
+    keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
+    output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/harvest.json"),
+) -> None:
+    """Harvest throughput (cold 7-day sweep) and freshness (taken slot → gone from search)."""
+    from indexer.harvest_bench import BenchConfig, run_bench
+
+    config = BenchConfig(places=places, practitioners=practitioners, sos_places=sos_places, vendors=vendors,
+                         interval_s=interval_s, rounds=rounds, takes_per_round=takes_per_round,
+                         parallel_vendors=parallel_vendors, keep=keep, output=output)
+    result = run_bench(settings=Settings(), config=config, log=console.print)
+    console.print_json(json.dumps(result))
+
+
+@app.command("search")
+def search(
+    prefix: Annotated[Optional[str], typer.Option(help="index prefix of the dataset (default SAS_INDEX_PREFIX)")] = None,
+    prepare: Annotated[bool, typer.Option(help="first produce the dataset through the directory and harvest paths")] = False,
+    places: Annotated[int, typer.Option(help="--prepare: practice places to generate")] = 300_000,
+    queries: Annotated[int, typer.Option(help="measured queries (api and raw_es)")] = 3000,
+    warmup: Annotated[int, typer.Option(help="warm-up queries, not measured")] = 300,
+    clients: Annotated[int, typer.Option(help="concurrent clients")] = 16,
+    think_ms: Annotated[float, typer.Option("--think-ms", help="mean think time between a client's queries (0: none)")] = 0.0,
+    fanout_queries: Annotated[int, typer.Option(help="queries sent through the live fan-out baseline")] = 320,
+    skip_fanout: Annotated[bool, typer.Option(help="measure api and raw_es only")] = False,
+    vendor_p50_ms: Annotated[float, typer.Option(help="simulated vendor latency: median")] = 250.0,
+    vendor_p95_ms: Annotated[float, typer.Option(help="simulated vendor latency: 95th percentile")] = 1500.0,
+    api_url: Annotated[Optional[str], typer.Option(help="an API already running (default: start `sas serve`)")] = None,
+    api_workers: Annotated[int, typer.Option(help="API worker processes when the bench starts it")] = 1,
+    seed: Annotated[int, typer.Option(help="seed of the query mix (and of --prepare)")] = 20240522,
+    out: Annotated[Optional[Path], typer.Option(help="results directory")] = None,
+) -> None:
+    """Search latency at national scale: the API, Elasticsearch alone with the same bodies, and the live
+    fan-out to vendors of the current national platform, on the same fixed query mix."""
+    from sas_cli.bench_search import BenchConfig, markdown_table, prepare_dataset, run_search_bench, write_result
+
+    settings = Settings()
+    if prefix:
+        settings = settings.model_copy(update={"index_prefix": prefix})
+    config = BenchConfig(queries=queries, warmup=warmup, clients=clients, think_ms=think_ms,
+                         fanout_queries=fanout_queries, seed=seed, vendor_p50_ms=vendor_p50_ms,
+                         vendor_p95_ms=vendor_p95_ms, api_url=api_url, api_workers=api_workers,
+                         skip_fanout=skip_fanout)
+    preparation = None
+    if prepare:
+        work_dir = settings.cache_dir / "bench" / f"directory-{settings.index_prefix}"
+        console.print(f"preparing {places} places under prefix {settings.index_prefix!r} (files in {work_dir})…")
+        preparation = prepare_dataset(settings=settings, places=places, work_dir=work_dir, config=config,
+                                      log=console.print)
+    result = run_search_bench(settings=settings, config=config, log=console.print)
+    if preparation is not None:
+        result["preparation"] = preparation
+    path = write_result(result, out_dir=out or PROJECT_ROOT / "bench" / "results")
+    console.print(markdown_table(result))
+    console.print_json(json.dumps({"ratios": result["ratios"], "targets": result["targets"]}))
+    console.print(f"written {path}")
