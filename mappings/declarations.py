@@ -1,4 +1,13 @@
-"""Declaration document: an unavailability or a problem reported about a practitioner at a place."""
+"""Declaration document: an unavailability or a problem reported about a practitioner at a place.
+
+``kind = "unavailable"`` declarations that are ``active`` hide the practitioner from search during
+their periods (``search_api.query.search.declarations_body`` reads them): every place when
+``national_id`` is set (``scope = "practitioner"``), one place when only ``offer_id`` is set
+(``scope = "place"``). ``subject_national_id`` always names the practitioner concerned (listing,
+"my declarations"), whatever the scope. Effecteurs declare up to 3 periods per place, or one period
+without end ("indefinitely from a date"). Regulators report "wrong specialty" or "other" problems
+(information only) and "unavailable" for a bounded period.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +25,19 @@ class DeclarationPeriod(Doc):
 class DeclarationDoc(Doc):
     id: str
     kind: Literal["unavailable", "wrong_specialty", "other"]
+    scope: Literal["practitioner", "place"] = "place"
     declared_by_role: str
     declared_by: str
-    national_id: str | None = None
+    declared_by_name: str | None = None
+    subject_national_id: str | None = None
+    subject_name: str | None = None
+    national_id: str | None = None     # set only for practitioner-wide declarations (every place)
     offer_id: str | None = None
+    place_address: str | None = None
     territory: str | None = None
     periods: list[DeclarationPeriod] = []
-    comment: str | None = None
+    comment: str | None = None         # about the practitioner only: never patient details
     created_at: datetime
     cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
     active: bool = True

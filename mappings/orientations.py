@@ -1,4 +1,14 @@
-"""Orientation document: a patient sent to a practitioner. Never any patient identity."""
+"""Orientation document: a patient sent to a practitioner. Never any patient identity.
+
+One document per orientation, whatever the way it was made: a vendor slot booked through the vendor's
+page (``booking_mode = "redirect"``) or created at the vendor by the platform (``"appointment"``), a
+slot of the platform's own agenda (``"agenda"``), or a practitioner who accepts patients beyond his
+displayed slots (``"beyond"``). Vendors then report what happened through INT_R03 (``status``).
+
+Statuses: ``oriented`` (the regulator was sent to the vendor's booking page, or to a practitioner beyond
+his slots: not confirmed yet), ``booked``, ``pending`` (SOS Médecins: the doctor is not known yet),
+``fulfilled`` (honoured), ``noshow``, ``cancelled``.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +18,44 @@ from typing import Literal
 from mappings.common import Doc
 
 OrientationStatus = Literal["booked", "fulfilled", "noshow", "cancelled", "pending", "oriented"]
+#: PS individual practitioner, CPTS, SOS Médecins, MSP (maison de santé), CDS (centre de santé),
+#: PDM (place de marché: a marketplace vendor).
+OrientationCategory = Literal["PS", "CPTS", "SOS", "MSP", "CDS", "PDM"]
+OrientationSource = Literal["vendor", "platform_agenda", "beyond_slots"]
+BookingMode = Literal["redirect", "appointment", "agenda", "beyond", "reported"]
 
 
 class OrientationRegulator(Doc):
-    id: str | None = None
+    """Who oriented the patient (a regulator / OSNP account: staff, never the patient)."""
+
+    id: str | None = None              # platform account id (token subject)
+    national_id: str | None = None
     name: str | None = None
-    territory: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    email: str | None = None
+    territory: str | None = None       # the SAS on whose behalf the orientation was made
 
 
 class OrientationEffecteur(Doc):
     national_id: str | None = None
     name: str | None = None
-    specialty: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    specialty: str | None = None       # TRE_R38 code
+    profession_code: str | None = None  # TRE_G15 code (10: médecin)
+    territory: str | None = None       # the SAS territory of the practice place
+
+
+class OrientationStructure(Doc):
+    id: str | None = None              # national structure id with prefix (1 + FINESS, 3 + SIRET)
+    name: str | None = None
 
 
 class StatusChange(Doc):
     status: OrientationStatus
     at: datetime
-    by: str | None = None
+    by: str | None = None              # account id, "vendor:<name>", or "system"
 
 
 class OrientationDoc(Doc):
@@ -36,14 +66,22 @@ class OrientationDoc(Doc):
     consultation_end: datetime | None = None
     regulator: OrientationRegulator = OrientationRegulator()
     effecteur: OrientationEffecteur = OrientationEffecteur()
+    structure: OrientationStructure = OrientationStructure()
     offer_id: str | None = None
     slot_id: str | None = None
+    place_name: str | None = None
     place_address: str | None = None
-    territory: str | None = None
-    category: Literal["PS", "CPTS", "SOS", "MSP", "CDS", "PDM"]
-    source: Literal["vendor", "platform_agenda", "beyond_slots"]
+    territory: str | None = None       # = regulator.territory: what territory filters and dashboards use
+    category: OrientationCategory
+    source: OrientationSource
+    booking_mode: BookingMode | None = None
+    booking_url: str | None = None     # the vendor's agenda URL with origin=sas (redirect mode)
     vendor: str | None = None
     vendor_appointment_system: str | None = None
     vendor_appointment_id: str | None = None
     status: OrientationStatus
     status_history: list[StatusChange] = []
+    #: Facts worth showing: "vendor_unverified" (the vendor could not confirm the slot in time),
+    #: "unmatched_report" (reported by a vendor without a platform booking to match), ...
+    flags: list[str] = []
+    cancellation_reason: str | None = None

@@ -1,0 +1,152 @@
+"""INT_R02: regulator accounts pushed to a vendor (the platform is the FHIR client).
+
+- create: ``POST [base]/Practitioner`` → 201 with ``Location``;
+- update / deactivate: conditional update ``PUT [base]/Practitioner?identifier=<system>|<value>``
+  → 200 (or 201 when the vendor did not know the account: the update is idempotent);
+- removal is ``active = false`` (there is no DELETE).
+
+The identifier is the regulator's national id (system ``urn:oid:1.2.250.1.71.4.2.1``, type IDNPS) or,
+without one, the platform UUID (system ``urn:oid:1.2.250.1.213.3.6``, type INTRN). Requests go over
+httpx with the vendor's mutual-TLS material (``connectors.vendors.client.ssl_context``) and are retried
+with exponential backoff (tenacity) on 429 / 5xx / timeouts / connection failures only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from connectors.vendors.client import FHIR_ACCEPT, ssl_context
+from connectors.vendors.config import VendorConfig
+
+RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+PLATFORM_SYSTEM = "urn:oid:1.2.250.1.213.3.6"
+ID_TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
+PROFILE = "http://sas.fr/fhir/StructureDefinition/FrPractitionerRegul"
+USER_AGENT = "sas-platform-accounts/1"
+
+
+class AccountSyncError(Exception):
+    """A push to a vendor failed (after retries); ``reason`` is short and stable."""
+
+    def __init__(self, reason: str, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+        self.retryable = retryable
+
+
+def account_identifier(account: dict[str, Any]) -> tuple[str, str, str]:
+    """(system, value, type) identifying the account at vendors: national id first, else platform UUID."""
+    if account.get("national_id"):
+        return RPPS_SYSTEM, str(account["national_id"]), "IDNPS"
+    return PLATFORM_SYSTEM, str(account["id"]), "INTRN"
+
+
+def practitioner_resource(account: dict[str, Any], *, active: bool | None = None) -> dict[str, Any]:
+    """The FrPractitionerRegul body of an account document."""
+    system, value, kind = account_identifier(account)
+    resource: dict[str, Any] = {
+        "resourceType": "Practitioner",
+        "meta": {"source": PLATFORM_SYSTEM, "profile": [PROFILE]},
+        "identifier": [{"type": {"coding": [{"system": ID_TYPE_SYSTEM, "code": kind}]}, "system": system,
+                        "value": value}],
+        "active": bool(account.get("active", True) if active is None else active),
+        "name": [{"family": account.get("family_name"),
+                  **({"given": [account["given_name"]]} if account.get("given_name") else {})}],
+    }
+    if account.get("email"):
+        resource["telecom"] = [{"system": "email", "value": account["email"]}]
+    return resource
+
+
+def fingerprint(resource: dict[str, Any]) -> str:
+    """Stable hash of a Practitioner body: a login pushes again only when it changed."""
+    return hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    status: int
+    location: str | None
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, AccountSyncError) and exc.retryable
+
+
+class AccountsClient:
+    """Synchronous INT_R02 client of one vendor (``with AccountsClient(vendor) as client``)."""
+
+    def __init__(self, vendor: VendorConfig, *, attempts: int = 3, timeout_s: float = 5.0,
+                 backoff_initial_s: float = 0.2, backoff_max_s: float = 2.0) -> None:
+        self.vendor = vendor
+        self.attempts = attempts
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self._client = httpx.Client(
+            base_url=vendor.base_url + "/", timeout=httpx.Timeout(timeout_s), verify=ssl_context(vendor),
+            headers={"Accept": FHIR_ACCEPT, "Content-Type": "application/fhir+json", "User-Agent": USER_AGENT},
+        )
+
+    def __enter__(self) -> "AccountsClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def create(self, resource: dict[str, Any]) -> PushResult:
+        """``POST Practitioner``."""
+        return self._with_retries("POST", "Practitioner", None, resource)
+
+    def upsert(self, resource: dict[str, Any]) -> PushResult:
+        """Conditional ``PUT Practitioner?identifier=system|value`` (creates when unknown)."""
+        identifier = resource["identifier"][0]
+        params = {"identifier": f"{identifier['system']}|{identifier['value']}"}
+        return self._with_retries("PUT", "Practitioner", params, resource)
+
+    def _with_retries(self, method: str, path: str, params, resource) -> PushResult:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential_jitter(initial=self.backoff_initial_s, max=self.backoff_max_s),
+            retry=retry_if_exception(_retryable), reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._once(method, path, params, resource)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, method: str, path: str, params, resource) -> PushResult:
+        name = self.vendor.name
+        try:
+            response = self._client.request(method, path, params=params, content=orjson.dumps(resource))
+        except httpx.TimeoutException as exc:
+            raise AccountSyncError("timeout", f"{name}: no answer in time", retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise AccountSyncError("connection_error", f"{name}: {type(exc).__name__}", retryable=True) from exc
+        status = response.status_code
+        if status in (200, 201):
+            return PushResult(status=status, location=response.headers.get("location"))
+        text = _outcome(response)
+        if status == 429 or status >= 500:
+            raise AccountSyncError(f"http_{status}", f"{name}: HTTP {status}: {text}", status=status, retryable=True)
+        raise AccountSyncError(f"http_{status}", f"{name}: HTTP {status}: {text}", status=status)
+
+
+def _outcome(response: httpx.Response) -> str:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.text[:200]
+    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+        return "; ".join(str(i.get("diagnostics") or i.get("code")) for i in body.get("issue") or []
+                         if isinstance(i, dict))[:300]
+    return response.text[:200]

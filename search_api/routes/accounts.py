@@ -1,0 +1,83 @@
+"""Regulator accounts and their synchronisation to vendors (INT_R02).
+
+- ``POST /v1/accounts/login``: called by the web client when a regulator / OSNP logs in: records the
+  account and pushes it to the vendors that still need it;
+- ``PUT /v1/accounts/{id}`` / ``DELETE /v1/accounts/{id}``: account managers create, update, remove
+  (removal pushes ``active=false`` to every vendor at once);
+- ``GET /v1/accounts/{id}``: the account and its per-vendor synchronisation state.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from search_api.auth import Principal, Role
+from search_api.deps import CurrentPrincipal, roles
+from search_api.workflow.wiring import Workflow, get_workflow
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts (INT_R02)"])
+WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
+Manager = Annotated[Principal, Depends(roles(Role.ACCOUNT_MANAGER, Role.ADMIN))]
+AccountId = Annotated[str, Path(min_length=3, max_length=100, pattern=r"^[0-9A-Za-z._:@-]+$")]
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    family_name: str | None = Field(None, max_length=100)
+    given_name: str | None = Field(None, max_length=100)
+    email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    family_name: str = Field(min_length=1, max_length=100)
+    given_name: str | None = Field(None, max_length=100)
+    email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    national_id: str | None = Field(None, max_length=30)
+    roles: list[str] = Field(default=["regulator"])
+    territories: list[str] = Field(min_length=1)
+
+
+def _answer(account: dict, results: list[dict]) -> dict[str, Any]:
+    return {"account": account, "vendor_results": results}
+
+
+@router.post("/login", summary="Login hook: record the caller's account and push it to vendors (INT_R02)")
+def login(principal: CurrentPrincipal, workflow: WorkflowDep, body: LoginIn | None = None) -> dict[str, Any]:
+    body = body or LoginIn()
+    account, results = workflow.accounts.login(principal, family_name=body.family_name, given_name=body.given_name,
+                                               email=body.email)
+    return _answer(account, results)
+
+
+@router.get("/{account_id}", summary="An account and its per-vendor synchronisation state")
+def get_account(account_id: AccountId, principal: CurrentPrincipal, workflow: WorkflowDep) -> dict[str, Any]:
+    from sas_core.errors import NotFound
+
+    account = workflow.accounts.get(account_id)
+    mine = principal.sub == account_id
+    manages = principal.has_any(Role.ADMIN) or (principal.has_any(Role.ACCOUNT_MANAGER) and set(
+        account.get("territories") or []) <= set(principal.territories))
+    if not (mine or manages):
+        raise NotFound(f"no account {account_id}")
+    return account
+
+
+@router.put("/{account_id}", summary="Create or update an account (account managers), then push it")
+def put_account(account_id: AccountId, body: AccountIn, manager: Manager, workflow: WorkflowDep) -> dict[str, Any]:
+    account, results = workflow.accounts.upsert(manager, account_id, family_name=body.family_name,
+                                                given_name=body.given_name, email=body.email,
+                                                national_id=body.national_id, roles=body.roles,
+                                                territories=body.territories)
+    return _answer(account, results)
+
+
+@router.delete("/{account_id}", summary="Remove an account: active=false pushed to every vendor at once")
+def delete_account(account_id: AccountId, manager: Manager, workflow: WorkflowDep) -> dict[str, Any]:
+    account, results = workflow.accounts.remove(manager, account_id)
+    return _answer(account, results)

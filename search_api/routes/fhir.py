@@ -1,0 +1,146 @@
+"""INT_R03 server: vendors report the appointments taken by regulators, then every status change.
+
+- ``POST /fhir/Appointment`` → 201 ``Location: [base]/Appointment/<id>`` (200 when the vendor's
+  identifier is known already: idempotent);
+- ``PUT /fhir/Appointment?identifier=<system>|<value>`` → 200 (201 when it creates);
+- errors: 400 malformed, 422 business rule, 401 / 403 not an authenticated vendor, 415 media type:
+  always an ``OperationOutcome``.
+
+Who may call: a vendor presenting a client certificate on the mutual-TLS listener (``sas serve-fhir``;
+CN → vendor via ``SAS_FHIR_CLIENT_VENDORS`` or the CN itself, which must be in the editors registry);
+in dev mode also a bearer token with the ``vendor`` role (vendor = the token's ``name``), so that the
+rest of the suite can exercise INT_R03 without TLS.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+import orjson
+from sas_core.errors import SasError
+from sas_core.settings import Settings
+from search_api.auth import Role
+from search_api.tls import client_cert_cn
+from search_api.workflow.appointments import FhirInvalid, Issue, operation_outcome, parse_appointment, parse_identifier_param
+from search_api.workflow.wiring import get_workflow
+
+router = APIRouter(prefix="/fhir", tags=["INT_R03 (vendors)"])
+FHIR_JSON = "application/fhir+json"
+_ACCEPTED_TYPES = ("application/fhir+json", "application/json+fhir", "application/json")
+_SAS_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict", 422: "business-rule",
+              429: "throttled", 503: "transient", 504: "timeout"}
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, text: str) -> None:
+        super().__init__(text)
+        self.status, self.code, self.text = status, code, text
+
+
+def outcome_response(status: int, issues: list[Issue], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(operation_outcome(issues)), status_code=status, media_type=FHIR_JSON,
+                    headers=headers)
+
+
+def calling_vendor(request: Request) -> str:
+    """The vendor behind this request (client certificate, or a dev-mode vendor token)."""
+    workflow = get_workflow(request)
+    settings: Settings = request.app.state.settings
+    known = {v.name for v in workflow.vendors()}
+    cn = client_cert_cn(request.scope)
+    if cn:
+        name = settings.fhir_client_vendors.get(cn, cn)
+        if name not in known:
+            raise _Refused(403, "security", f"certificate CN {cn!r} is not a registered vendor")
+        return name
+    if settings.auth_mode == "dev":
+        header = request.headers.get("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            try:
+                principal = request.app.state.token_verifier.verify(token)
+            except SasError as exc:
+                raise _Refused(401, "login", exc.message) from None
+            if Role.VENDOR not in principal.roles:
+                raise _Refused(403, "forbidden", "only vendors report appointments")
+            name = principal.name or principal.sub
+            if known and name not in known:
+                raise _Refused(403, "security", f"{name!r} is not a registered vendor")
+            return name
+    raise _Refused(401, "login", "vendors authenticate with a client certificate (mutual TLS)")
+
+
+def _base(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    if settings.public_base_url and not client_cert_cn(request.scope):
+        return settings.public_base_url.rstrip("/") + "/fhir"
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+async def _handle(request: Request, *, conditional: bool) -> Response:
+    try:
+        vendor = calling_vendor(request)
+        content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if content_type and content_type not in _ACCEPTED_TYPES:
+            raise _Refused(415, "not-supported", f"media type {content_type!r}: send application/fhir+json")
+        identifier = parse_identifier_param(request.query_params.get("identifier")) if conditional else None
+        report = parse_appointment(await request.body())
+        if identifier is not None and identifier != (report.system, report.value):
+            raise FhirInvalid(400, [Issue("error", "invalid", "the identifier of the URL and of the body differ",
+                                          "Appointment.identifier")])
+        workflow = get_workflow(request)
+        document, created = await run_in_threadpool(workflow.reports.receive, vendor, report,
+                                                    conditional=identifier)
+    except FhirInvalid as exc:
+        return outcome_response(exc.status, exc.issues)
+    except _Refused as exc:
+        headers = {"WWW-Authenticate": 'Bearer realm="sas-fhir"'} if exc.status == 401 else None
+        return outcome_response(exc.status, [Issue("error", exc.code, exc.text)], headers)
+    except SasError as exc:
+        headers = {"Retry-After": str(exc.retry_after_s)} if hasattr(exc, "retry_after_s") else None
+        return outcome_response(exc.status_code, [Issue("error", _SAS_CODES.get(exc.status_code, "exception"),
+                                                        exc.message)], headers)
+    location = f"{_base(request)}/Appointment/{document['id']}"
+    body = {"resourceType": "Appointment", "id": document["id"], "status": _fhir_status(document["status"]),
+            "identifier": [{"system": report.system, "value": report.value}]}
+    return Response(orjson.dumps(body), status_code=201 if created else 200, media_type=FHIR_JSON,
+                    headers={"Location": location})
+
+
+def _fhir_status(status: str) -> str:
+    return "booked" if status == "oriented" else status
+
+
+@router.post("/Appointment", summary="INT_R03: a vendor reports an appointment (FrAppointmentSAS)")
+async def create_appointment(request: Request) -> Response:
+    return await _handle(request, conditional=False)
+
+
+@router.put("/Appointment", summary="INT_R03: conditional update ?identifier=<system>|<value>")
+async def update_appointment(request: Request) -> Response:
+    return await _handle(request, conditional=True)
+
+
+@router.get("/metadata", summary="CapabilityStatement of the INT_R03 server")
+def metadata() -> Response:
+    body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
+            "format": [FHIR_JSON, "application/json+fhir"], "rest": [{"mode": "server", "resource": [
+                {"type": "Appointment", "supportedProfile": ["http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"],
+                 "interaction": [{"code": "create"}, {"code": "update"}], "conditionalUpdate": True}]}]}
+    return Response(orjson.dumps(body), media_type=FHIR_JSON)
+
+
+def create_fhir_app(settings: Settings, *, es=None) -> FastAPI:
+    """The app of the mutual-TLS listener: the INT_R03 routes only (no bearer-token API)."""
+    from sas_core.es import make_client
+    from search_api.auth import TokenVerifier
+    from search_api.executor import Executor
+
+    app = FastAPI(title="SAS platform INT_R03 (vendors)", version="1", docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
+    app.state.token_verifier = TokenVerifier(settings)
+    app.include_router(router)
+    return app

@@ -1,0 +1,247 @@
+"""Dashboards: pure aggregation bodies (and the shaping of their answers) over the platform's indices.
+
+- orientations per day (Europe/Paris days), territory, status, category and source;
+- effecteurs taking part per territory (offers index: ``sas.participates``);
+- declarations per kind and territory, active or not;
+- per-vendor harvest health: last success, error rate, runs (``harvest_runs``) and, from the slots
+  index, slots served, stale slots and the age of the freshest write.
+
+Every body takes the caller's ``Scope`` where the data is territorial.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from search_api.workflow.scope import Scope, declaration_scope_filter, orientation_scope_filter
+
+TIMEZONE = "Europe/Paris"
+MAX_BUCKETS = 200
+MAX_VENDORS = 100
+
+
+def _terms(field: str, size: int = MAX_BUCKETS) -> dict:
+    return {"terms": {"field": field, "size": size, "order": {"_key": "asc"}}}
+
+
+def orientations_body(scope: Scope, *, start: datetime, end: datetime, territories: tuple[str, ...] = ()) -> dict:
+    """Orientations created in [start, end): per day (with statuses), territory, status, category, source."""
+    filters: list[dict] = [{"range": {"created_at": {"gte": start.isoformat(), "lt": end.isoformat()}}}]
+    restriction = orientation_scope_filter(scope)
+    if restriction is not None:
+        filters.append(restriction)
+    if territories:
+        filters.append({"terms": {"territory": sorted(set(territories))}})
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": filters}},
+        "aggs": {
+            "per_day": {
+                "date_histogram": {
+                    "field": "created_at", "calendar_interval": "day", "time_zone": TIMEZONE,
+                    "min_doc_count": 0, "format": "yyyy-MM-dd",
+                    "extended_bounds": {"min": start.isoformat(), "max": (end - timedelta(milliseconds=1)).isoformat()},
+                },
+                "aggs": {"status": _terms("status", 10)},
+            },
+            "territory": {**_terms("territory"), "aggs": {"status": _terms("status", 10)}},
+            "status": _terms("status", 10),
+            "category": _terms("category", 10),
+            "source": _terms("source", 10),
+        },
+    }
+
+
+def participation_body(scope: Scope, *, territories: tuple[str, ...] = ()) -> dict:
+    """Effecteurs taking part in the SAS, per territory (distinct national ids and places)."""
+    filters: list[dict] = [{"term": {"sas.participates": True}}]
+    wanted = set(territories)
+    if not scope.everything:
+        wanted = (wanted & set(scope.territories)) if wanted else set(scope.territories)
+        if not wanted:
+            wanted = {"-none-"}   # effecteurs alone have no territorial dashboard
+    if wanted:
+        filters.append({"terms": {"territory": sorted(wanted)}})
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": filters}},
+        "aggs": {
+            "territory": {**_terms("territory"), "aggs": {
+                "effecteurs": {"cardinality": {"field": "national_id", "precision_threshold": 40000}},
+                "beyond": {"filter": {"term": {"sas.accepts_beyond": True}}},
+                "kind": _terms("kind", 10),
+            }},
+            "effecteurs": {"cardinality": {"field": "national_id", "precision_threshold": 40000}},
+        },
+    }
+
+
+def declarations_body(scope: Scope, *, start: datetime, end: datetime, territories: tuple[str, ...] = ()) -> dict:
+    """Declarations made in [start, end): per kind, territory, author role; active ones."""
+    filters: list[dict] = [{"range": {"created_at": {"gte": start.isoformat(), "lt": end.isoformat()}}}]
+    restriction = declaration_scope_filter(scope)
+    if restriction is not None:
+        filters.append(restriction)
+    if territories:
+        filters.append({"terms": {"territory": sorted(set(territories))}})
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": filters}},
+        "aggs": {
+            "kind": {**_terms("kind", 10), "aggs": {"active": {"filter": {"term": {"active": True}}}}},
+            "territory": {**_terms("territory"), "aggs": {"kind": _terms("kind", 10)}},
+            "declared_by_role": _terms("declared_by_role", 10),
+            "active": {"filter": {"term": {"active": True}}},
+        },
+    }
+
+
+def harvest_runs_body(*, since: datetime) -> dict:
+    """Per vendor: runs since ``since``, failed / partial ones, last run and last success."""
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [
+            {"term": {"kind": "harvest"}},
+            {"range": {"started_at": {"gte": since.isoformat()}}},
+        ]}},
+        "aggs": {
+            "vendor": {
+                "terms": {"field": "vendor", "size": MAX_VENDORS, "order": {"_key": "asc"}},
+                "aggs": {
+                    "failed": {"filter": {"term": {"status": "failed"}}},
+                    "partial": {"filter": {"term": {"status": "partial"}}},
+                    "last_run": {"max": {"field": "started_at"}},
+                    "last_success": {"filter": {"term": {"status": "success"}},
+                                     "aggs": {"at": {"max": {"field": "ended_at"}}}},
+                    "requests": {"sum": {"field": "requests"}},
+                    "rejected": {"sum": {"field": "rejected"}},
+                },
+            }
+        },
+    }
+
+
+def vendor_slots_body(*, now: datetime, stale_after_s: int) -> dict:
+    """Per vendor: slots in the index, slots search may show (not over, not hidden, not stale past the
+    limit), stale ones, and the time of the freshest write."""
+    stale_limit = (now - timedelta(seconds=stale_after_s)).isoformat()
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [{"term": {"source": "vendor"}}]}},
+        "aggs": {
+            "vendor": {
+                "terms": {"field": "vendor", "size": MAX_VENDORS, "order": {"_key": "asc"}},
+                "aggs": {
+                    "served": {"filter": {"bool": {
+                        "filter": [{"range": {"end": {"gt": now.isoformat()}}}],
+                        "must_not": [{"term": {"hidden": True}}, {"range": {"stale_since": {"lte": stale_limit}}}],
+                    }}},
+                    "stale": {"filter": {"exists": {"field": "stale_since"}}},
+                    "oldest_stale": {"min": {"field": "stale_since"}},
+                    "last_write": {"max": {"field": "harvested_at"}},
+                },
+            }
+        },
+    }
+
+
+# --- Shaping the answers -----------------------------------------------------------------------------------
+
+
+def _buckets(agg: dict | None) -> dict[str, int]:
+    return {str(b["key"]): int(b["doc_count"]) for b in (agg or {}).get("buckets", [])}
+
+
+def _total(response: dict) -> int:
+    total = response.get("hits", {}).get("total", 0)
+    return int(total["value"] if isinstance(total, dict) else total)
+
+
+def shape_orientations(response: dict) -> dict[str, Any]:
+    aggs = response.get("aggregations", {})
+    return {
+        "total": _total(response),
+        "per_day": [{"day": b["key_as_string"], "count": int(b["doc_count"]), "status": _buckets(b.get("status"))}
+                    for b in aggs.get("per_day", {}).get("buckets", [])],
+        "per_territory": [{"territory": b["key"], "count": int(b["doc_count"]), "status": _buckets(b.get("status"))}
+                          for b in aggs.get("territory", {}).get("buckets", [])],
+        "per_status": _buckets(aggs.get("status")),
+        "per_category": _buckets(aggs.get("category")),
+        "per_source": _buckets(aggs.get("source")),
+    }
+
+
+def shape_participation(response: dict) -> dict[str, Any]:
+    aggs = response.get("aggregations", {})
+    return {
+        "places": _total(response),
+        "effecteurs": int(aggs.get("effecteurs", {}).get("value", 0)),
+        "per_territory": [
+            {"territory": b["key"], "places": int(b["doc_count"]), "effecteurs": int(b["effecteurs"]["value"]),
+             "accepting_beyond_slots": int(b["beyond"]["doc_count"]), "kinds": _buckets(b.get("kind"))}
+            for b in aggs.get("territory", {}).get("buckets", [])
+        ],
+    }
+
+
+def shape_declarations(response: dict) -> dict[str, Any]:
+    aggs = response.get("aggregations", {})
+    return {
+        "total": _total(response),
+        "active": int(aggs.get("active", {}).get("doc_count", 0)),
+        "per_kind": [{"kind": b["key"], "count": int(b["doc_count"]), "active": int(b["active"]["doc_count"])}
+                     for b in aggs.get("kind", {}).get("buckets", [])],
+        "per_territory": [{"territory": b["key"], "count": int(b["doc_count"]), "kinds": _buckets(b.get("kind"))}
+                          for b in aggs.get("territory", {}).get("buckets", [])],
+        "per_author_role": _buckets(aggs.get("declared_by_role")),
+    }
+
+
+def _instant(value: Any) -> str | None:
+    """A max/min aggregation value as ISO text (``value_as_string``), ``None`` when empty."""
+    if not isinstance(value, dict) or value.get("value") is None:
+        return None
+    return value.get("value_as_string")
+
+
+def shape_vendor_health(runs: dict, slots: dict, *, now: datetime, stale_after_s: int) -> list[dict[str, Any]]:
+    """One row per vendor known from runs or slots."""
+    rows: dict[str, dict[str, Any]] = {}
+    for bucket in runs.get("aggregations", {}).get("vendor", {}).get("buckets", []):
+        count = int(bucket["doc_count"])
+        failed = int(bucket["failed"]["doc_count"])
+        partial = int(bucket["partial"]["doc_count"])
+        rows[bucket["key"]] = {
+            "vendor": bucket["key"], "runs": count, "failed_runs": failed, "partial_runs": partial,
+            "error_rate": round((failed + partial) / count, 4) if count else None,
+            "last_run": _instant(bucket["last_run"]),
+            "last_success": _instant(bucket["last_success"]["at"]),
+            "requests": int(bucket["requests"]["value"] or 0), "rejected_resources": int(bucket["rejected"]["value"] or 0),
+        }
+    for bucket in slots.get("aggregations", {}).get("vendor", {}).get("buckets", []):
+        row = rows.setdefault(bucket["key"], {"vendor": bucket["key"], "runs": 0, "failed_runs": 0, "partial_runs": 0,
+                                              "error_rate": None, "last_run": None, "last_success": None,
+                                              "requests": 0, "rejected_resources": 0})
+        row["slots_indexed"] = int(bucket["doc_count"])
+        row["slots_served"] = int(bucket["served"]["doc_count"])
+        row["slots_stale"] = int(bucket["stale"]["doc_count"])
+        row["stale_since"] = _instant(bucket["oldest_stale"])
+        row["last_write"] = _instant(bucket["last_write"])
+    for row in rows.values():
+        row.setdefault("slots_indexed", 0)
+        row.setdefault("slots_served", 0)
+        row.setdefault("slots_stale", 0)
+        row.setdefault("stale_since", None)
+        row.setdefault("last_write", None)
+        last = row["last_success"]
+        age = None
+        if last:
+            age = (now - datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
+        row["staleness_s"] = round(age, 1) if age is not None else None
+        # A vendor is stale when its last success is older than the stale limit (or it never succeeded).
+        row["stale"] = age is None or age > stale_after_s
+    return sorted(rows.values(), key=lambda r: r["vendor"])

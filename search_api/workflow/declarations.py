@@ -1,0 +1,171 @@
+"""Declarations: unavailability of effecteurs, problems reported by regulators.
+
+- An **effecteur** declares himself unavailable at one of his places (``offer_id``) or everywhere: up to
+  3 periods per place (bounded), or one period "indefinitely from a date" (no end). The place must be
+  his (the offer's national id is his token's ``national_id``).
+- A **regulator / OSNP** reports about a practitioner at a place: ``unavailable`` (hides him there for
+  the period given, by default until the end of the day, Europe/Paris), ``wrong_specialty`` or
+  ``other`` (information for the territory's managers: they do not change search).
+
+Declarations are written with ``refresh="wait_for"``: once the answer is sent, the next search (which
+reads active unavailability declarations, ``search_api.query.search.declarations_body``) excludes the
+practitioner — within a second. Cancelling sets ``active = false`` the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from mappings.declarations import DeclarationDoc, DeclarationPeriod
+from sas_core.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from search_api.auth import Principal, Role
+from search_api.workflow import queries
+from search_api.workflow.common import utcnow
+from search_api.workflow.scope import Scope
+from search_api.workflow.store import DocStore
+
+INDEX = "declarations"
+MAX_PERIODS_PER_PLACE = 3
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@dataclass(frozen=True)
+class PeriodIn:
+    start: datetime
+    end: datetime | None = None
+
+
+def end_of_day(moment: datetime) -> datetime:
+    """Midnight after ``moment``, Europe/Paris."""
+    local = moment.astimezone(PARIS)
+    return datetime.combine(local.date() + timedelta(days=1), time(0, 0), tzinfo=PARIS)
+
+
+def check_periods(periods: list[PeriodIn], *, now: datetime) -> list[PeriodIn]:
+    """Ordered, non-overlapping periods with offsets; at most one without end, and it is the last."""
+    if not periods:
+        raise BadRequest("give at least one period (start, and end unless indefinitely)")
+    ordered = sorted(periods, key=lambda p: p.start)
+    for period in ordered:
+        if period.start.tzinfo is None or (period.end is not None and period.end.tzinfo is None):
+            raise BadRequest("period dates need an offset (e.g. 2025-06-17T08:00:00+02:00)")
+        if period.end is not None and period.end <= period.start:
+            raise BadRequest("a period must end after it starts")
+        if period.end is not None and period.end <= now:
+            raise BadRequest("a period must not be over already")
+    for before, after in zip(ordered, ordered[1:]):
+        if before.end is None or before.end > after.start:
+            raise BadRequest("periods must not overlap (an open-ended period must be the last)")
+    return ordered
+
+
+class DeclarationService:
+    def __init__(self, *, store: DocStore, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    def _offer(self, offer_id: str) -> dict:
+        found = self.store.get("offers", offer_id)
+        if found is None:
+            raise NotFound(f"no practice place {offer_id}")
+        return found.source
+
+    def declare_unavailability(self, principal: Principal, *, offer_id: str | None, periods: list[PeriodIn],
+                               comment: str | None = None) -> dict:
+        """An effecteur's unavailability at one place (``offer_id``) or at every place (``None``)."""
+        national_id = principal.national_id
+        if not principal.has_any(Role.EFFECTEUR, Role.ADMIN) or not national_id:
+            raise Forbidden("only a practitioner (token with a national id) declares his own unavailability")
+        now = self.clock()
+        ordered = check_periods(periods, now=now)
+        offer = self._offer(offer_id) if offer_id else {}
+        if offer_id and offer.get("national_id") != national_id:
+            raise Forbidden("this place is not yours")
+        existing = self.store.search(INDEX, queries.active_unavailability_body(
+            offer_id=offer_id, national_id=national_id, now=now))["hits"]["hits"]
+        current = 0
+        for hit in existing:
+            source = hit["_source"]
+            if offer_id and source.get("offer_id") not in (None, offer_id):
+                continue
+            current += sum(1 for p in source.get("periods") or []
+                           if not p.get("end") or datetime.fromisoformat(p["end"].replace("Z", "+00:00")) > now)
+        if current + len(ordered) > MAX_PERIODS_PER_PLACE:
+            raise Unprocessable(f"at most {MAX_PERIODS_PER_PLACE} unavailability periods per place: "
+                                f"{current} already declared; cancel one first")
+        doc = DeclarationDoc(
+            id=uuid.uuid4().hex, kind="unavailable", scope="place" if offer_id else "practitioner",
+            declared_by_role="effecteur", declared_by=principal.sub, declared_by_name=principal.name,
+            subject_national_id=national_id, subject_name=offer.get("name") or principal.name,
+            # The search excludes by national id (every place) only for practitioner-wide declarations.
+            national_id=None if offer_id else national_id, offer_id=offer_id,
+            place_address=(offer.get("address") or {}).get("text"), territory=offer.get("territory"),
+            periods=[DeclarationPeriod(start=p.start, end=p.end) for p in ordered], comment=comment, created_at=now,
+        )
+        return self._write(doc)
+
+    def report(self, principal: Principal, *, kind: str, offer_id: str, period: PeriodIn | None = None,
+               comment: str | None = None) -> dict:
+        """A regulator's report about a practitioner at a place."""
+        if not principal.has_any(Role.REGULATOR, Role.OSNP, Role.ADMIN):
+            raise Forbidden("only regulators and OSNP report problems about practitioners")
+        if kind not in ("unavailable", "wrong_specialty", "other"):
+            raise BadRequest("kind must be unavailable, wrong_specialty or other")
+        now = self.clock()
+        offer = self._offer(offer_id)
+        periods: list[DeclarationPeriod] = []
+        if kind == "unavailable":
+            chosen = period or PeriodIn(start=now, end=end_of_day(now))
+            if chosen.end is None:
+                raise BadRequest("a regulator's unavailability report needs an end (only the practitioner "
+                                 "declares himself unavailable indefinitely)")
+            (checked,) = check_periods([chosen], now=now)
+            periods = [DeclarationPeriod(start=checked.start, end=checked.end)]
+        elif kind == "other" and not comment:
+            raise BadRequest("say what the problem is in 'comment'")
+        territory = offer.get("territory")
+        if not principal.has_any(Role.ADMIN) and principal.territories and territory not in principal.territories:
+            # A regulator may report about a practitioner of a neighbouring territory: it is filed under
+            # his own territory so that he keeps seeing it.
+            territory = sorted(principal.territories)[0]
+        doc = DeclarationDoc(
+            id=uuid.uuid4().hex, kind=kind, scope="place", declared_by_role="regulator", declared_by=principal.sub,
+            declared_by_name=principal.name, subject_national_id=offer.get("national_id"),
+            subject_name=offer.get("name"), national_id=None, offer_id=offer_id,
+            place_address=(offer.get("address") or {}).get("text"), territory=territory, periods=periods,
+            comment=comment, created_at=now,
+        )
+        return self._write(doc)
+
+    def _write(self, doc: DeclarationDoc) -> dict:
+        document = doc.model_dump(mode="json")
+        self.store.create(INDEX, doc.id, document, refresh="wait_for")
+        return document
+
+    def list(self, scope: Scope, filters: queries.DeclarationFilters, *, page: int, size: int) -> tuple[int, list[dict]]:
+        response = self.store.search(INDEX, queries.declaration_list_body(scope, filters, page=page, size=size))
+        return int(response["hits"]["total"]["value"]), [h["_source"] for h in response["hits"]["hits"]]
+
+    def cancel(self, principal: Principal, declaration_id: str) -> dict:
+        """Withdraw a declaration: its author, the practitioner concerned, or an administrator."""
+        current = self.store.get(INDEX, declaration_id)
+        if current is None:
+            raise NotFound(f"no declaration {declaration_id}")
+        source = current.source
+        allowed = (principal.has_any(Role.ADMIN) or source.get("declared_by") == principal.sub
+                   or (principal.has_any(Role.EFFECTEUR) and principal.national_id
+                       and principal.national_id == source.get("subject_national_id"))
+                   or (principal.has_any(Role.REGULATOR, Role.OSNP) and source.get("declared_by_role") == "regulator"
+                       and source.get("territory") in principal.territories))
+        if not allowed:
+            raise NotFound(f"no declaration {declaration_id}")
+        if not source.get("active", True):
+            return source
+        now = self.clock().isoformat()
+        fields = {"active": False, "cancelled_at": now, "cancelled_by": principal.sub}
+        self.store.patch_unconditional(INDEX, declaration_id, fields, refresh="wait_for")
+        return {**source, **fields}

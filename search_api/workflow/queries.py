@@ -1,0 +1,192 @@
+"""Pure Elasticsearch bodies of the workflow: orientation and declaration listings, INT_R03 matching.
+
+No clock, no I/O: the same inputs always give the same body (golden tests in tests/unit/workflow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from search_api.workflow.scope import Scope, declaration_scope_filter, orientation_scope_filter
+
+MAX_PAGE_SIZE = 200
+#: Deep paging through from/size is refused past this; the CSV export pages with search_after.
+MAX_RESULT_WINDOW = 10_000
+EXPORT_PAGE = 1000
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+@dataclass(frozen=True)
+class OrientationFilters:
+    """What a caller asked to see (on top of what it may see)."""
+
+    territories: tuple[str, ...] = ()
+    start: datetime | None = None            # period, on ``period_field``: [start, end)
+    end: datetime | None = None
+    period_field: Literal["created_at", "consultation_start"] = "created_at"
+    statuses: tuple[str, ...] = ()
+    effecteur: str | None = None             # national id
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    vendor: str | None = None
+
+
+def orientation_query(scope: Scope, filters: OrientationFilters) -> dict:
+    """The ``bool`` query of an orientation listing within ``scope``."""
+    clauses: list[dict] = []
+    restriction = orientation_scope_filter(scope)
+    if restriction is not None:
+        clauses.append(restriction)
+    if filters.territories:
+        clauses.append({"terms": {"territory": sorted(set(filters.territories))}})
+    if filters.start is not None or filters.end is not None:
+        period: dict = {}
+        if filters.start is not None:
+            period["gte"] = iso(filters.start)
+        if filters.end is not None:
+            period["lt"] = iso(filters.end)
+        clauses.append({"range": {filters.period_field: period}})
+    if filters.statuses:
+        clauses.append({"terms": {"status": sorted(set(filters.statuses))}})
+    if filters.effecteur:
+        clauses.append({"term": {"effecteur.national_id": filters.effecteur}})
+    if filters.categories:
+        clauses.append({"terms": {"category": sorted(set(filters.categories))}})
+    if filters.sources:
+        clauses.append({"terms": {"source": sorted(set(filters.sources))}})
+    if filters.vendor:
+        clauses.append({"term": {"vendor": filters.vendor}})
+    return {"bool": {"filter": clauses}}
+
+
+#: Newest first; the id breaks ties so that pages never overlap.
+ORIENTATION_SORT: list[dict] = [{"created_at": "desc"}, {"id": "asc"}]
+
+
+def orientation_list_body(scope: Scope, filters: OrientationFilters, *, page: int, size: int) -> dict:
+    """One page of orientations, newest first, with the total."""
+    return {
+        "query": orientation_query(scope, filters),
+        "sort": ORIENTATION_SORT,
+        "from": (page - 1) * size,
+        "size": size,
+        "track_total_hits": True,
+    }
+
+
+def orientation_export_body(scope: Scope, filters: OrientationFilters, *, after: list | None = None) -> dict:
+    """One page of the CSV export (``search_after`` paging: no depth limit)."""
+    body: dict = {
+        "query": orientation_query(scope, filters),
+        "sort": ORIENTATION_SORT,
+        "size": EXPORT_PAGE,
+        "track_total_hits": False,
+    }
+    if after is not None:
+        body["search_after"] = after
+    return body
+
+
+# --- INT_R03 -----------------------------------------------------------------------------------------------
+
+
+def by_vendor_appointment_body(*, vendor: str, system: str, value: str) -> dict:
+    """The orientation already linked to this vendor appointment identifier."""
+    return {
+        "size": 2,
+        "query": {"bool": {"filter": [
+            {"term": {"vendor": vendor}},
+            {"term": {"vendor_appointment_system": system}},
+            {"term": {"vendor_appointment_id": value}},
+        ]}},
+        "sort": [{"created_at": "asc"}, {"id": "asc"}],
+    }
+
+
+def redirect_match_body(*, vendor: str, national_id: str | None, start: datetime,
+                        operator_national_id: str | None = None, operator_account_id: str | None = None) -> dict:
+    """A redirect-mode orientation waiting for its vendor report: same vendor, practitioner and
+    start, not linked to an appointment yet (and made by the same regulator when the report names him)."""
+    filters: list[dict] = [
+        {"term": {"vendor": vendor}},
+        {"term": {"booking_mode": "redirect"}},
+        {"term": {"consultation_start": iso(start)}},
+    ]
+    if national_id:
+        filters.append({"term": {"effecteur.national_id": national_id}})
+    if operator_national_id:
+        filters.append({"term": {"regulator.national_id": operator_national_id}})
+    elif operator_account_id:
+        filters.append({"term": {"regulator.id": operator_account_id}})
+    return {
+        "size": 1,
+        "query": {"bool": {"filter": filters, "must_not": [{"exists": {"field": "vendor_appointment_id"}}]}},
+        "sort": [{"created_at": "desc"}, {"id": "asc"}],
+        "seq_no_primary_term": True,
+    }
+
+
+# --- Declarations ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeclarationFilters:
+    kinds: tuple[str, ...] = ()
+    active: bool | None = True
+    national_id: str | None = None     # subject practitioner
+    offer_id: str | None = None
+    territories: tuple[str, ...] = ()
+    declared_by: str | None = None
+
+
+def declaration_list_body(scope: Scope, filters: DeclarationFilters, *, page: int, size: int) -> dict:
+    clauses: list[dict] = []
+    restriction = declaration_scope_filter(scope)
+    if restriction is not None:
+        clauses.append(restriction)
+    if filters.kinds:
+        clauses.append({"terms": {"kind": sorted(set(filters.kinds))}})
+    if filters.active is not None:
+        clauses.append({"term": {"active": filters.active}})
+    if filters.national_id:
+        clauses.append({"term": {"subject_national_id": filters.national_id}})
+    if filters.offer_id:
+        clauses.append({"term": {"offer_id": filters.offer_id}})
+    if filters.territories:
+        clauses.append({"terms": {"territory": sorted(set(filters.territories))}})
+    if filters.declared_by:
+        clauses.append({"term": {"declared_by": filters.declared_by}})
+    return {
+        "query": {"bool": {"filter": clauses}},
+        "sort": [{"created_at": "desc"}, {"id": "asc"}],
+        "from": (page - 1) * size,
+        "size": size,
+        "track_total_hits": True,
+    }
+
+
+def active_unavailability_body(*, offer_id: str | None, national_id: str, now: datetime) -> dict:
+    """Active unavailability declarations of a practitioner (at one place, or everywhere) that are not
+    over at ``now``: what the "3 periods per place" rule counts."""
+    where: list[dict] = [{"term": {"national_id": national_id}}]
+    if offer_id:
+        where.append({"term": {"offer_id": offer_id}})
+    not_over = {"nested": {"path": "periods", "query": {"bool": {"should": [
+        {"bool": {"must_not": {"exists": {"field": "periods.end"}}}},
+        {"range": {"periods.end": {"gt": iso(now)}}},
+    ], "minimum_should_match": 1}}}}
+    return {
+        "size": 100,
+        "query": {"bool": {"filter": [
+            {"term": {"kind": "unavailable"}},
+            {"term": {"active": True}},
+            {"term": {"subject_national_id": national_id}},
+            {"bool": {"should": where, "minimum_should_match": 1}},
+            not_over,
+        ]}},
+    }

@@ -1,0 +1,124 @@
+"""INT_R03: appointments reported by vendors, mapped onto orientations.
+
+Matching, in order:
+
+1. an orientation already linked to the vendor's identifier (``vendor`` + ``system`` + ``value``):
+   updated — reporting the same thing twice changes nothing (idempotent);
+2. a redirect-mode orientation of the same vendor, practitioner and start, not linked yet (the
+   regulator booked on the vendor's page after the platform sent him there): linked and updated;
+3. otherwise a new orientation (``booking_mode = "reported"``, flag ``unmatched_report``) whose id is
+   derived from the vendor's identifier, so that two simultaneous reports create only one.
+
+Nothing about the patient is read from the Appointment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from mappings.orientations import OrientationDoc, OrientationEffecteur, OrientationRegulator, StatusChange
+from sas_core.errors import Conflict, Unprocessable
+from search_api.workflow import queries
+from search_api.workflow.appointments import AppointmentReport
+from search_api.workflow.common import KIND_CATEGORY, report_id, utcnow
+from search_api.workflow.orientations import OrientationService
+from search_api.workflow.store import DocStore
+
+
+class ReportService:
+    def __init__(self, *, store: DocStore, orientations: OrientationService,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.orientations = orientations
+        self.clock = clock
+
+    def receive(self, vendor: str, report: AppointmentReport, *,
+                conditional: tuple[str, str] | None = None) -> tuple[dict, bool]:
+        """Apply one report; returns (orientation, created)."""
+        if conditional is not None and conditional != (report.system, report.value):
+            raise Unprocessable("the identifier of the URL and of the body differ")
+        by = f"vendor:{vendor}"
+        fields = {"vendor_appointment_system": report.system, "vendor_appointment_id": report.value,
+                  "consultation_start": report.start.isoformat(),
+                  "consultation_end": report.end.isoformat() if report.end else None}
+        if report.category:
+            fields["category"] = report.category
+        for _ in range(5):
+            linked = self.store.first("orientations", queries.by_vendor_appointment_body(
+                vendor=vendor, system=report.system, value=report.value))
+            if linked is not None:
+                document, _ = self.orientations.change(linked.id, by=by, status=report.status, fields=fields)
+                return document, False
+            waiting = self.store.first("orientations", queries.redirect_match_body(
+                vendor=vendor, national_id=report.practitioner_national_id, start=report.start,
+                operator_national_id=report.operator_national_id, operator_account_id=report.operator_account_id))
+            if waiting is not None:
+                def guard(current: dict) -> None:
+                    if current.get("vendor_appointment_id") not in (None, report.value):
+                        raise _Taken()
+                try:
+                    document, _ = self.orientations.change(waiting.id, by=by, status=report.status, fields=fields,
+                                                           guard=guard)
+                    return document, False
+                except _Taken:
+                    continue      # linked to another appointment meanwhile: look again
+            return self._create(vendor, report, by=by)
+        raise Conflict("could not settle this report among concurrent ones; retry")
+
+    def _create(self, vendor: str, report: AppointmentReport, *, by: str) -> tuple[dict, bool]:
+        orientation_id = report_id(vendor, report.system, report.value)
+        existing = self.store.get("orientations", orientation_id)
+        if existing is not None:
+            fields = {"consultation_start": report.start.isoformat(),
+                      "consultation_end": report.end.isoformat() if report.end else None}
+            document, _ = self.orientations.change(orientation_id, by=by, status=report.status, fields=fields)
+            return document, False
+        now = self.clock()
+        account = self._account(report)
+        offer = self._offer(report.practitioner_national_id)
+        territory = next(iter(sorted(account.get("territories") or [])), None) or offer.get("territory")
+        regulator = OrientationRegulator(
+            id=account.get("id") or report.operator_account_id, national_id=report.operator_national_id,
+            name=" ".join(p for p in (account.get("given_name"), account.get("family_name")) if p) or None,
+            family_name=account.get("family_name"), given_name=account.get("given_name"), email=account.get("email"),
+            territory=territory)
+        specialties = offer.get("specialties") or []
+        effecteur = OrientationEffecteur(
+            national_id=report.practitioner_national_id, name=offer.get("name"), family_name=offer.get("last_name"),
+            given_name=offer.get("first_name"), specialty=specialties[0] if specialties else None,
+            profession_code=offer.get("profession_code"), territory=offer.get("territory"))
+        category = report.category or KIND_CATEGORY.get(offer.get("kind") or "", None) or (
+            "SOS" if report.status == "pending" and not report.practitioner_national_id else "PS")
+        doc = OrientationDoc(
+            id=orientation_id, created_at=report.created or now, updated_at=now,
+            consultation_start=report.start, consultation_end=report.end, regulator=regulator, effecteur=effecteur,
+            offer_id=offer.get("id"), place_address=(offer.get("address") or {}).get("text"), territory=territory,
+            category=category, source="vendor", booking_mode="reported", vendor=vendor,
+            vendor_appointment_system=report.system, vendor_appointment_id=report.value, status=report.status,
+            status_history=[StatusChange(status=report.status, at=now, by=by)], flags=["unmatched_report"],
+        )
+        document, created = self.orientations.record(doc)
+        if not created:          # a simultaneous report created it first: apply ours as an update
+            document, _ = self.orientations.change(orientation_id, by=by, status=report.status)
+        return document, created
+
+    def _account(self, report: AppointmentReport) -> dict:
+        if report.operator_account_id:
+            found = self.store.get("accounts", report.operator_account_id)
+            return found.source if found is not None else {}
+        if report.operator_national_id:
+            hit = self.store.first("accounts", {"size": 1, "query": {"term": {"national_id": report.operator_national_id}}})
+            return hit.source if hit is not None else {}
+        return {}
+
+    def _offer(self, national_id: str | None) -> dict:
+        if not national_id:
+            return {}
+        hit = self.store.first("offers", {"size": 1, "query": {"term": {"national_id": national_id}},
+                                          "sort": [{"id": "asc"}]})
+        return hit.source if hit is not None else {}
+
+
+class _Taken(Exception):
+    pass
