@@ -121,6 +121,37 @@ class Settings(BaseSettings):
     #: Daily directory refresh (UTC hour) run by the scheduler's leader.
     directory_refresh_hour_utc: int = 3
 
+    # --- Regulation workflow (bookings, orientations, INT_R02, INT_R03, INT_L02) ---------------
+    #: Deadline of the "is this slot still free?" question asked to the vendor before a booking.
+    booking_recheck_timeout_s: float = 2.0
+    #: Vendors that let the platform create the Appointment itself (proxied mode); every other vendor
+    #: is booked in redirect mode (the vendor's booking page with ``origin=sas``, the national default).
+    booking_appointment_vendors: list[str] = []
+    #: Timeout of the proxied Appointment creation at the vendor.
+    booking_appointment_timeout_s: float = 5.0
+    #: A booking in progress holds its Idempotency-Key this long at most (crash safety).
+    booking_lease_s: int = 30
+    #: INT_R03 mutual-TLS listener (``sas serve-fhir``): server certificate, key, the CA of the
+    #: vendors' client certificates (IGC-Santé in production), and its port.
+    fhir_tls_cert: Path | None = None
+    fhir_tls_key: Path | None = None
+    fhir_tls_client_ca: Path | None = None
+    fhir_host: str = "127.0.0.1"
+    fhir_port: int = 8443
+    #: Client certificate subject CN → vendor name, when the CN is not the vendor's name itself.
+    fhir_client_vendors: dict[str, str] = {}
+    #: INT_L02: AMQP URL of the Hub Santé (or a local broker), exchange, sender id; off when no URL.
+    lrm_amqp_url: str | None = None
+    lrm_exchange: str = "sas.lrm"
+    lrm_sender_id: str = "fr.health.test.ptfsas"
+    #: Messages not delivered within this delay are dropped by the Hub (EDXL dateTimeExpires).
+    lrm_message_ttl_s: int = 24 * 3600
+    #: Publications waiting in memory at most (a broker outage longer than that loses the oldest).
+    lrm_queue_size: int = 10_000
+    #: INT_R02: attempts per vendor request (first + retries) and request timeout.
+    account_sync_attempts: int = 3
+    account_sync_timeout_s: float = 5.0
+
     @field_validator("index_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:

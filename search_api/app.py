@@ -15,6 +15,7 @@ from search_api.executor import Executor
 from search_api.middleware import install_middleware
 from search_api.routes import api_keys, health, me
 from search_api.routes import cpts as cpts_routes, search as search_routes
+from search_api.routes import accounts, bookings, contextual, dashboards, declarations, fhir, orientations
 
 
 def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = None) -> FastAPI:
@@ -40,4 +41,7 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     app.include_router(api_keys.router)
     app.include_router(search_routes.router)
     app.include_router(cpts_routes.router)
+    for workflow_router in (bookings.router, orientations.router, declarations.router, dashboards.router,
+                            fhir.router, contextual.router, accounts.router):
+        app.include_router(workflow_router)
     return app

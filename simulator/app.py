@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from connectors.vendors.queries import RPPS_SYSTEM, STRUCTURE_SYSTEM, split_ids
+from simulator.accounts import AccountsBook
 from simulator.agenda import PARIS, AgendaBuilder, OwnerAgenda, VendorStyle
 from simulator.roster import Roster
 
@@ -103,6 +104,7 @@ class Simulator:
             Route("/_admin/vendors/{vendor}/take", self.admin_take, methods=["POST"]),
             Route("/_admin/vendors/{vendor}/requests", self.admin_requests, methods=["GET", "DELETE"]),
             Route("/_admin/healthz", lambda _: Response("ok"), methods=["GET"]),
+            *AccountsBook(self).routes,   # INT_R02 (regulator accounts): simulator/accounts.py
         ])
 
     # -- helpers -------------------------------------------------------------------------------------
