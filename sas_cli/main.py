@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sas_cli import harvest, simulate, snapshot
+from sas_cli import fhir as fhir_cli
 from sas_core.errors import SasError
 from sas_core.settings import Settings
 
@@ -20,6 +21,7 @@ app.add_typer(es_app, name="es")
 app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(harvest.app, name="harvest")
 app.add_typer(simulate.app, name="simulate")
+app.add_typer(fhir_cli.app, name="fhir")
 console = Console()
 
 
