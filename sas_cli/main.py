@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sas_cli import harvest, simulate, snapshot
+from sas_cli import bench, harvest, simulate, snapshot
 from sas_cli import fhir as fhir_cli
 from sas_core.errors import SasError
 from sas_core.settings import Settings
@@ -20,6 +20,7 @@ es_app = typer.Typer(no_args_is_help=True, help="The local Elasticsearch node (n
 app.add_typer(es_app, name="es")
 app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(harvest.app, name="harvest")
+app.add_typer(bench.app, name="bench")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(fhir_cli.app, name="fhir")
 console = Console()
