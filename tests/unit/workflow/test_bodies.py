@@ -1,0 +1,127 @@
+"""Golden JSON of every Elasticsearch body the workflow builds, and the territory rules inside them.
+
+Regenerate after a deliberate change: ``SAS_REGEN_GOLDEN=1 pytest tests/unit/workflow`` (then read the diff).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from sas_core.errors import Forbidden
+from search_api.auth import Principal, Role
+from search_api.workflow import dashboards, queries
+from search_api.workflow.scope import Scope, scope_for, sees_orientation
+
+GOLDEN = Path(__file__).with_name("golden")
+T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)
+T1 = datetime(2025, 7, 1, tzinfo=timezone.utc)
+REGULATOR = Scope(territories=frozenset({"SAS-47", "SAS-33"}))
+EFFECTEUR = Scope(national_id="810100050075")
+ADMIN = Scope(everything=True)
+
+
+def golden(name: str, body: dict) -> None:
+    path = GOLDEN / f"{name}.json"
+    text = json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("SAS_REGEN_GOLDEN") or not path.exists():
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed: regenerate deliberately"
+
+
+FILTERS = queries.OrientationFilters(territories=("SAS-47",), start=T0, end=T1, statuses=("booked", "cancelled"),
+                                     effecteur="810100050075", categories=("PS",))
+
+CASES = {
+    "orientations_regulator": lambda: queries.orientation_list_body(REGULATOR, FILTERS, page=2, size=20),
+    "orientations_effecteur": lambda: queries.orientation_list_body(EFFECTEUR, queries.OrientationFilters(), page=1, size=50),
+    "orientations_admin_export": lambda: queries.orientation_export_body(ADMIN, queries.OrientationFilters(
+        start=T0, period_field="consultation_start"), after=["2025-06-02T10:00:00Z", "abc"]),
+    "r03_by_identifier": lambda: queries.by_vendor_appointment_body(vendor="acme", system="urn:oid:1.1", value="x"),
+    "r03_redirect_match": lambda: queries.redirect_match_body(vendor="acme", national_id="810100050075", start=T0,
+                                                              operator_national_id="3456780581/11242343"),
+    "declarations_regulator": lambda: queries.declaration_list_body(REGULATOR, queries.DeclarationFilters(
+        kinds=("unavailable",), national_id="810100050075"), page=1, size=50),
+    "declarations_active_unavailability": lambda: queries.active_unavailability_body(
+        offer_id="rpps-810100050075-1", national_id="810100050075", now=T0),
+    "dashboard_orientations": lambda: dashboards.orientations_body(REGULATOR, start=T0, end=T1),
+    "dashboard_participation": lambda: dashboards.participation_body(REGULATOR, territories=("SAS-47",)),
+    "dashboard_declarations": lambda: dashboards.declarations_body(ADMIN, start=T0, end=T1, territories=("SAS-92",)),
+    "dashboard_harvest_runs": lambda: dashboards.harvest_runs_body(since=T0),
+    "dashboard_vendor_slots": lambda: dashboards.vendor_slots_body(now=T1, stale_after_s=900),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden(name):
+    golden(name, CASES[name]())
+
+
+def test_bodies_are_deterministic():
+    for build in CASES.values():
+        assert build() == build()
+
+
+def test_regulator_sees_only_his_territories():
+    body = queries.orientation_list_body(REGULATOR, queries.OrientationFilters(), page=1, size=10)
+    restriction = body["query"]["bool"]["filter"][0]
+    assert restriction == {"bool": {"should": [{"terms": {"territory": ["SAS-33", "SAS-47"]}}],
+                                    "minimum_should_match": 1}}
+
+
+def test_effecteur_sees_only_his_own():
+    body = queries.orientation_list_body(EFFECTEUR, queries.OrientationFilters(), page=1, size=10)
+    assert body["query"]["bool"]["filter"][0]["bool"]["should"] == [
+        {"term": {"effecteur.national_id": "810100050075"}}]
+
+
+def test_admin_has_no_restriction():
+    body = queries.orientation_list_body(ADMIN, queries.OrientationFilters(), page=1, size=10)
+    assert body["query"]["bool"]["filter"] == []
+
+
+def test_scope_from_roles():
+    regulator = Principal(sub="u1", roles=frozenset({Role.REGULATOR}), territories=frozenset({"SAS-47"}))
+    assert scope_for(regulator) == Scope(territories=frozenset({"SAS-47"}))
+    effecteur = Principal(sub="u2", roles=frozenset({Role.EFFECTEUR}), national_id="810100050075")
+    assert scope_for(effecteur) == Scope(national_id="810100050075")
+    assert scope_for(Principal(sub="a", roles=frozenset({Role.ADMIN}))).everything
+    with pytest.raises(Forbidden):
+        scope_for(Principal(sub="u3", roles=frozenset({Role.REGULATOR})))
+    with pytest.raises(Forbidden):
+        scope_for(Principal(sub="u4", roles=frozenset({Role.INTEGRATOR}), territories=frozenset({"SAS-47"})))
+
+
+def test_sees_orientation_matches_the_filter():
+    doc = {"territory": "SAS-47", "effecteur": {"national_id": "810100050075"}}
+    assert sees_orientation(REGULATOR, doc) and sees_orientation(EFFECTEUR, doc) and sees_orientation(ADMIN, doc)
+    assert not sees_orientation(Scope(territories=frozenset({"SAS-92"})), doc)
+    assert not sees_orientation(Scope(national_id="810002673899"), doc)
+
+
+def test_dashboard_participation_never_widens_a_regulator():
+    body = dashboards.participation_body(REGULATOR, territories=("SAS-92",))
+    assert {"terms": {"territory": ["-none-"]}} in body["query"]["bool"]["filter"]
+
+
+def test_vendor_health_shaping():
+    runs = {"aggregations": {"vendor": {"buckets": [{
+        "key": "acme", "doc_count": 4, "failed": {"doc_count": 1}, "partial": {"doc_count": 1},
+        "last_run": {"value": 1.0, "value_as_string": "2025-07-01T00:00:00.000Z"},
+        "last_success": {"doc_count": 2, "at": {"value": 1.0, "value_as_string": "2025-06-30T23:50:00.000Z"}},
+        "requests": {"value": 40.0}, "rejected": {"value": 3.0}}]}}}
+    slots = {"aggregations": {"vendor": {"buckets": [
+        {"key": "acme", "doc_count": 100, "served": {"doc_count": 90}, "stale": {"doc_count": 5},
+         "oldest_stale": {"value": None}, "last_write": {"value": 1.0, "value_as_string": "2025-06-30T23:55:00.000Z"}},
+        {"key": "nova", "doc_count": 7, "served": {"doc_count": 0}, "stale": {"doc_count": 7},
+         "oldest_stale": {"value": 1.0, "value_as_string": "2025-06-29T00:00:00.000Z"}, "last_write": {"value": None}},
+    ]}}}
+    rows = dashboards.shape_vendor_health(runs, slots, now=T1, stale_after_s=900)
+    acme, nova = rows
+    assert acme["error_rate"] == 0.5 and acme["slots_served"] == 90 and acme["staleness_s"] == 600.0
+    assert acme["stale"] is False
+    assert nova["runs"] == 0 and nova["stale"] is True and nova["staleness_s"] is None and nova["slots_stale"] == 7
