@@ -358,8 +358,11 @@ def slot_document(record: SlotRecord, offer: dict) -> dict:
     }
 
 
-def content_hash(document: dict) -> str:
-    return hashlib.blake2b(orjson.dumps(document, option=orjson.OPT_SORT_KEYS), digest_size=10).hexdigest()
+def content_hash(document: dict | bytes) -> str:
+    """Hash of a slot document's content. ``slot_document`` always builds its keys in the same order, so
+    its serialisation is canonical without sorting (and is reused for the bulk body)."""
+    raw = document if isinstance(document, bytes) else orjson.dumps(document)
+    return hashlib.blake2b(raw, digest_size=10).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -376,6 +379,7 @@ class BulkWriter:
         self.es = es
         self.index = index
         self.chunk = max(chunk, 1)
+        self._index_part = b'":{"_index":' + orjson.dumps(index) + b',"_id":'
         self._pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="bulk")
         self._in_flight = threading.BoundedSemaphore(max(threads, 1) * 2)
         self._lines: list[bytes] = []
@@ -388,10 +392,17 @@ class BulkWriter:
         self.error_messages: list[str] = []
 
     def _action(self, op: str, doc_id: str) -> bytes:
-        return orjson.dumps({op: {"_index": self.index, "_id": doc_id}})
+        return b'{"' + op.encode() + self._index_part + orjson.dumps(doc_id) + b'}}'
+
 
     def create(self, doc_id: str, document: dict) -> None:
         source = orjson.dumps(document)
+        self._lines += (self._action("create", doc_id), source)
+        self._docs[doc_id] = source
+        self._count()
+
+    def create_raw(self, doc_id: str, source: bytes) -> None:
+        """``create`` of an already serialised document."""
         self._lines += (self._action("create", doc_id), source)
         self._docs[doc_id] = source
         self._count()
@@ -646,12 +657,13 @@ class Harvester:
                 if offer.get("location") is None:
                     stats.flags["place_not_geocoded"] += 1
             document = slot_document(record, offer)
-            digest = content_hash(document)
+            raw = orjson.dumps(document)
+            digest = content_hash(raw)
             known = existing.by_id.get(slot_id)
             if known is None:
-                document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None, hidden=False,
-                                booked_count=0)
-                writer.create(slot_id, document)
+                # The serialised content plus the run's fields, without serialising the document twice.
+                writer.create_raw(slot_id, raw[:-1] + b',"content_hash":"' + digest.encode() + b'","harvested_at":"'
+                                  + harvested_at.encode() + b'","stale_since":null,"hidden":false,"booked_count":0}')
             elif known[1] != digest:
                 # Partial update: ``hidden`` / ``booked_count`` belong to the platform, never overwritten.
                 document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None)

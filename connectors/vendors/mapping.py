@@ -235,9 +235,10 @@ class _Index:
             self.by_key[f"{rtype}/{rid}"] = resource
         if full_url:
             self.by_key[full_url] = resource
-            tail = _type_id_tail(full_url)
-            if tail:
-                self.by_key.setdefault(tail, resource)
+            if not rid:  # a resource known only by its fullUrl: reachable through its Type/id tail too
+                tail = _type_id_tail(full_url)
+                if tail:
+                    self.by_key.setdefault(tail, resource)
 
     def resolve(self, reference: Any, *, holder: Mapping[str, Any] | None = None,
                 want: str | None = None) -> dict | None:
@@ -342,7 +343,10 @@ class BundleMapper:
             return None, "schedule_not_found"
         key = id(schedule)
         if key not in cache:
-            cache[key] = (self._schedule_context(schedule, index, search, flags), None)
+            context = self._schedule_context(schedule, index, search, flags)
+            if context is not None and "place" in context:
+                context["place_obj"] = Place(**context["place"])
+            cache[key] = (context, None)
         context = cache[key][0]
         if context is None:
             return None, ("sos_place_not_found" if search == "sos" else "practitioner_not_found")
@@ -359,7 +363,8 @@ class BundleMapper:
             practitioner_national_id=context.get("national_id"),
             national_id_check_ok=context.get("check_ok", True),
             practitioner_family=context.get("family"), practitioner_given=context.get("given"),
-            place=Place(**context["place"]),
+            # Shared by the slots of one schedule: records never modify their place.
+            place=context["place_obj"],
             sos=dict(context["sos"]) if context.get("sos") else None,
         )
         self._fill_slot_details(slot, record, index, flags)

@@ -1,0 +1,302 @@
+"""``sas bench harvest``: national-size directory, ~20 simulated vendors, harvest throughput and freshness.
+
+1. A national directory under a bench prefix: ``places`` offers in real communes (population-weighted),
+   ``practitioners`` of them connected to one of the 20 demo vendors (some in a CPTS), plus SOS places.
+2. The vendor simulator in its own process (it shares the machine's cores with Elasticsearch and the
+   harvester, as in the target set-up where vendors are remote, it must not share our interpreter).
+3. Throughput: a cold full 7-day sweep of every vendor at once; slots indexed per second of wall time.
+4. Freshness: incremental harvests every ``interval_s``; meanwhile slots are taken at the vendors at
+   random moments and a poller records when each disappears from what search shows
+   (``visible_slot_filter``). Target: p95 ≤ interval + 5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from elasticsearch import Elasticsearch, helpers
+
+from connectors.vendors.config import VendorConfig
+from indexer.harvest import Harvester, utcnow
+from indexer.lifecycle import drop_prefix, setup_indices
+from mappings.registry import alias_name
+from mappings.slots import visible_slot_filter
+from sas_core.settings import Settings
+from sas_core.territories import territory_for_departement
+from sas_core.text import fold
+
+_FAMILY = ["MARTIN", "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DURAND", "DUBOIS", "MOREAU", "LAURENT",
+           "SIMON", "MICHEL", "LEFEBVRE", "LEROY", "ROUX", "DAVID", "BERTRAND", "MOREL", "FOURNIER", "GIRARD",
+           "BONNET", "DUPONT", "LAMBERT", "FONTAINE", "ROUSSEAU", "VINCENT", "MULLER", "LEFEVRE", "FAURE", "ANDRE"]
+_GIVEN = ["Marie", "Jean", "Claire", "Pierre", "Sophie", "Nicolas", "Camille", "Julien", "Isabelle", "Thomas",
+          "Nathalie", "Antoine", "Céline", "François", "Émilie", "Laurent", "Aurélie", "Mathieu", "Hélène", "Olivier"]
+_STREETS = ["rue de la République", "avenue Jean Jaurès", "rue Victor Hugo", "place de la Mairie", "rue Pasteur",
+            "boulevard Gambetta", "rue du Général de Gaulle", "avenue de la Gare", "rue des Écoles", "rue Nationale"]
+_SPECIALTIES = ["SM54"] * 8 + ["SM40", "SM15", "SM38", "SM26"]
+
+
+@dataclass
+class BenchConfig:
+    places: int = 300_000
+    practitioners: int = 12_000
+    sos_places: int = 60
+    vendors: int = 20
+    interval_s: float = 30.0
+    rounds: int = 3
+    takes_per_round: int = 40
+    parallel_vendors: int = 4
+    keep: bool = False
+    output: Path = Path("bench/results/harvest.json")
+
+
+def luhn_id(n: int) -> str:
+    from connectors.directory.ids import luhn_key
+
+    body = f"1{n:09d}"
+    return "8" + body + luhn_key(body)
+
+
+def generate_offers(*, settings: Settings, config: BenchConfig, vendor_names: list[str]):
+    """The bench directory: practice places in real communes, some connected to vendors."""
+    from connectors.reference import load_communes
+
+    communes = [c for c in load_communes(settings.reference_data_dir) if c.postcodes]
+    weights = [max(c.population or 0, 50) for c in communes]
+    rng = random.Random(20240612)
+    connected = set(rng.sample(range(config.places), config.practitioners))
+    chosen = rng.choices(communes, weights=weights, k=config.places)
+    for i, commune in enumerate(chosen):
+        family, given = rng.choice(_FAMILY), rng.choice(_GIVEN)
+        line = f"{rng.randint(1, 120)} {rng.choice(_STREETS)}"
+        vendor = vendor_names[i % len(vendor_names)] if i in connected else None
+        cpts = rng.random() < 0.1
+        dep = commune.departement
+        yield {
+            "id": f"bench-ps-{i}", "kind": "ps", "national_id": luhn_id(i), "national_id_type": "rpps",
+            "last_name": family, "first_name": given, "name": f"{given} {family}", "name_folded": fold(f"{given} {family}"),
+            "specialties": [rng.choice(_SPECIALTIES)],
+            "address": {"line": line, "postcode": commune.postcodes[0], "city": commune.name,
+                        "city_folded": fold(commune.name), "insee": commune.insee},
+            "departement": dep, "territory": territory_for_departement(dep),
+            "location": {"lat": round(commune.lat + rng.uniform(-0.01, 0.01), 6),
+                         "lon": round(commune.lon + rng.uniform(-0.01, 0.01), 6)},
+            "geo_precision": "municipality", "phones": [f"+335{rng.randint(10000000, 99999999)}"],
+            "sas": {"participates": vendor is not None, "vendor": vendor,
+                    "cpts_finess": f"1{dep[:2]}00{i % 97:04d}" if cpts and vendor else None,
+                    "cpts_name": f"CPTS de {commune.name}" if cpts and vendor else None},
+            "source": "rpps",
+        }
+    sos_vendor = "sosplanning" if "sosplanning" in vendor_names else vendor_names[-1]
+    for j in range(config.sos_places):
+        commune = rng.choices(communes, weights=weights, k=1)[0]
+        siret = f"{334173748400000 + (j // 3) * 10:015d}"
+        dep = commune.departement
+        yield {
+            "id": f"bench-sos-{j}", "kind": "sos", "name": f"Centre de consultation SOS {commune.name}",
+            "name_folded": fold(f"centre de consultation sos {commune.name}"),
+            "address": {"line": f"{rng.randint(1, 80)} {rng.choice(_STREETS)}", "postcode": commune.postcodes[0],
+                        "city": commune.name, "city_folded": fold(commune.name), "insee": commune.insee},
+            "departement": dep, "territory": territory_for_departement(dep),
+            "location": {"lat": commune.lat, "lon": commune.lon}, "phones": ["+33820332424"],
+            "sos": {"association_siret": siret, "association_name": f"SOS Médecins {j // 3}"},
+            "sas": {"participates": True, "vendor": sos_vendor}, "source": "finess",
+        }
+
+
+def _simulator_process(es_url: str, prefix: str, port: int, ready) -> None:
+    """Child process: rosters from the bench offers, then serve until terminated."""
+    from simulator.app import Simulator
+    from simulator.roster import load_rosters
+    from simulator.server import serve
+
+    es = Elasticsearch(es_url, request_timeout=120)
+    rosters = load_rosters(es, prefix=prefix)
+    simulator = Simulator(rosters, public_url=f"http://127.0.0.1:{port}", taken_share=0.0)
+    # Pre-build every agenda so that the measured harvest does not pay for the simulator's warm-up.
+    for vendor in simulator.vendors.values():
+        for key in list(vendor.roster.practitioners) + list(vendor.roster.associations):
+            simulator.agenda(vendor, key)
+    ready.set()
+    serve(simulator, host="127.0.0.1", port=port, log_level="error")
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc``)."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _es_pid(settings: Settings) -> int | None:
+    try:
+        from sas_core.local_es import _read_pid
+
+        return _read_pid(settings)
+    except Exception:  # noqa: BLE001 - an external cluster: no CPU figure
+        return None
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, int(round(share * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def run_bench(*, settings: Settings, config: BenchConfig, log=print) -> dict:
+    from connectors.directory.vendors import DEMO_VENDOR_IDS
+    from simulator.server import free_port
+
+    prefix = f"{settings.index_prefix}-bench"
+    bench_settings = settings.model_copy(update={"index_prefix": prefix})
+    es = Elasticsearch(settings.es_url, request_timeout=300)
+    drop_prefix(es, prefix=prefix)
+    setup_indices(es, prefix=prefix)
+    vendor_names = list(DEMO_VENDOR_IDS[:config.vendors])
+
+    started = time.perf_counter()
+    offers_alias = alias_name(prefix, "offers")
+    actions = ({"_index": offers_alias, "_id": o["id"], "_source": o}
+               for o in generate_offers(settings=settings, config=config, vendor_names=vendor_names))
+    loaded = sum(ok for ok, _ in helpers.parallel_bulk(es, actions, chunk_size=5000, thread_count=2))
+    es.indices.refresh(index=offers_alias)
+    log(f"directory: {loaded} offers in {time.perf_counter() - started:.1f}s")
+
+    port = free_port()
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    simulator = context.Process(target=_simulator_process, args=(settings.es_url, prefix, port, ready), daemon=True)
+    simulator.start()
+    try:
+        if not ready.wait(600):
+            raise RuntimeError("the simulator did not start")
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/_admin/healthz", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        vendors = [VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir",
+                                use_cases=["ps", "cpts", "sos"], concurrency=6, rate_limit_per_s=None, timeout_s=30)
+                   for name in vendor_names]
+        harvester = Harvester(es=es, settings=bench_settings, vendors=vendors)
+        pids = {"elasticsearch": _es_pid(settings), "simulator": simulator.pid, "harvester": os.getpid()}
+        result = _measure(es, harvester, bench_settings, vendors, port, config, log, pids)
+    finally:
+        simulator.terminate()
+        simulator.join(10)
+        if not config.keep:
+            drop_prefix(es, prefix=prefix)
+    result.update({"places": loaded, "practitioners_connected": config.practitioners, "vendors": len(vendor_names),
+                   "cpu_count": os.cpu_count(), "measured_at": utcnow().isoformat(timespec="seconds")})
+    config.output.parent.mkdir(parents=True, exist_ok=True)
+    config.output.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _run_all(harvester: Harvester, vendors: list[VendorConfig], mode: str, parallel: int) -> list[dict]:
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(lambda v: harvester.run(v, mode=mode), vendors))
+
+
+def _measure(es: Elasticsearch, harvester: Harvester, settings: Settings, vendors: list[VendorConfig], port: int,
+             config: BenchConfig, log, pids: dict[str, int | None]) -> dict:
+    slots_alias = alias_name(settings.index_prefix, "slots")
+    cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    began = time.perf_counter()
+    runs = _run_all(harvester, vendors, "full", config.parallel_vendors)
+    es.indices.refresh(index=slots_alias)
+    seconds = time.perf_counter() - began
+    cpu = {name: round(_cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()
+           if cpu_before[name] is not None and _cpu_seconds(pid) is not None}
+    slots = sum(r["upserted"] for r in runs)
+    indexed = es.count(index=slots_alias)["count"]
+    failed = [r["vendor"] for r in runs if r["status"] != "success"]
+    log(f"cold full sweep: {slots} slots ({indexed} in the index) in {seconds:.1f}s = {slots / seconds:,.0f} slots/s"
+        + (f"; not successful: {failed}" if failed else ""))
+    log(f"CPU seconds during the sweep: {cpu}")
+
+    # Freshness: incremental passes every interval, slots taken at random moments in between.
+    pending: dict[str, float] = {}
+    delays: list[float] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            with lock:
+                ids = list(pending)
+            if ids:
+                query = {"bool": {"filter": [{"ids": {"values": ids}},
+                                             *visible_slot_filter(now=utcnow(), stale_after_s=settings.stale_after_s)]}}
+                hits = es.search(index=slots_alias, query=query, size=len(ids), _source=False)["hits"]["hits"]
+                seen = {h["_id"] for h in hits}
+                now = time.time()
+                with lock:
+                    for slot_id in ids:
+                        if slot_id not in seen:
+                            delays.append(now - pending.pop(slot_id))
+            stop.wait(0.25)
+
+    def take(round_rng: random.Random) -> None:
+        vendor = round_rng.choice(vendors).name
+        answer = httpx.post(f"http://127.0.0.1:{port}/_admin/vendors/{vendor}/take",
+                            json={"count": 1, "within_h": 47, "seed": round_rng.random()}, timeout=30).json()
+        with lock:
+            for slot_id in answer["taken"]:
+                pending[f"{vendor}:{slot_id}"] = answer["at"]
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    rng = random.Random(5)
+    passes: list[float] = []
+    incremental_runs: list[dict] = []
+    next_pass = time.time()
+    deadline = time.time() + config.rounds * config.interval_s
+    takes_due = sorted(rng.uniform(time.time(), deadline) for _ in range(config.takes_per_round * config.rounds))
+    while time.time() < deadline + config.interval_s and (time.time() < deadline or pending):
+        now = time.time()
+        if now >= next_pass:
+            started = time.perf_counter()
+            incremental_runs += _run_all(harvester, vendors, "incremental", config.parallel_vendors)
+            passes.append(time.perf_counter() - started)
+            next_pass += config.interval_s
+            continue
+        while takes_due and takes_due[0] <= time.time():
+            takes_due.pop(0)
+            take(rng)
+        time.sleep(0.05)
+    stop.set()
+    poller.join(5)
+    with lock:
+        missing = len(pending)
+    p95 = _percentile(delays, 0.95)
+    log(f"freshness: {len(delays)} taken slots, p50 {_percentile(delays, 0.5):.1f}s, p95 {p95:.1f}s, "
+        f"max {max(delays) if delays else float('nan'):.1f}s (interval {config.interval_s:g}s; "
+        f"incremental pass {statistics.mean(passes):.1f}s on average); never gone: {missing}")
+    return {
+        "slots": slots, "seconds": round(seconds, 2), "slots_per_s": round(slots / seconds, 1),
+        "slots_in_index": indexed, "full_sweep_failed_vendors": failed, "full_sweep_cpu_s": cpu,
+        "taken_to_gone_p95_s": round(p95, 2), "taken_to_gone_p50_s": round(_percentile(delays, 0.5), 2),
+        "taken_to_gone_max_s": round(max(delays), 2) if delays else None, "taken_slots": len(delays),
+        "taken_never_gone": missing, "harvest_interval_s": config.interval_s,
+        "target_taken_to_gone_p95_s": config.interval_s + 5, "target_slots_per_s": 20000,
+        "incremental_pass_s_mean": round(statistics.mean(passes), 2) if passes else None,
+        "incremental_unchanged_mean": round(statistics.mean(r["unchanged"] for r in incremental_runs), 1)
+        if incremental_runs else None,
+    }
