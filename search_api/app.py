@@ -13,7 +13,7 @@ from search_api.ratelimit import PrincipalRateLimiter
 from search_api.errors import install_error_handlers
 from search_api.executor import Executor
 from search_api.middleware import install_middleware
-from search_api.routes import api_keys, health, me
+from search_api.routes import agenda, api_keys, health, me
 from search_api.routes import cpts as cpts_routes, search as search_routes
 from search_api.routes import accounts, bookings, contextual, dashboards, declarations, fhir, orientations
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     install_middleware(app, settings)
     app.include_router(health.router)
     app.include_router(me.router)
+    app.include_router(agenda.router)
     app.include_router(api_keys.router)
     app.include_router(search_routes.router)
     app.include_router(cpts_routes.router)

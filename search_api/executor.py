@@ -105,6 +105,24 @@ class Executor:
                 found[doc["_id"]] = doc.get("_source", {})
         return found
 
+    def index_documents(self, *, index: str, documents: list[dict[str, Any]], refresh: str = "wait_for") -> int:
+        """Create or replace ``documents`` (each with its ``id``) in one bulk request; raises on any failure.
+        ``refresh="wait_for"``: the caller's next search sees them."""
+        if not documents:
+            return 0
+        operations: list[dict[str, Any]] = []
+        for document in documents:
+            operations += [{"index": {"_index": self.alias(index), "_id": document["id"]}}, document]
+        response = self.call(lambda es: es.bulk(operations=operations, refresh=refresh).body)
+        if response.get("errors"):
+            failed = [item for item in response["items"] if next(iter(item.values())).get("error")]
+            raise BackendUnavailable(f"{len(failed)} document(s) not written: {next(iter(failed[0].values()))['error']}")
+        return len(documents)
+
+    def delete_document(self, *, index: str, doc_id: str, refresh: str = "wait_for") -> None:
+        """Delete one document by id (``NotFound`` when it does not exist)."""
+        self.call(lambda es: es.delete(index=self.alias(index), id=doc_id, refresh=refresh))
+
     def readiness(self) -> dict[str, Any]:
         """Cluster reachable and every alias present: what ``/readyz`` reports."""
         health = self.call(lambda es: es.cluster.health(timeout="2s").body)

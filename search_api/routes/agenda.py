@@ -1,0 +1,156 @@
+"""The platform's own agenda, for effecteurs without a connected vendor: publish slots or time ranges
+(optionally with a maximum number of patients) and delete them.
+
+They are stored as slot documents with ``source = "sas"`` next to the vendors' and searched exactly like
+them. An effecteur manages the agenda of the offers carrying their own national id; an admin any offer.
+An offer whose agenda is fed by a vendor (``sas.vendor``) cannot get manual slots: they would duplicate
+the vendor's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field, model_validator
+
+from mappings.slots import SlotDoc
+from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound
+from search_api.auth import Principal, Role
+from search_api.deps import ExecutorDep, roles
+
+router = APIRouter(prefix="/v1/agenda", tags=["agenda"])
+AgendaUser = Annotated[Principal, Depends(roles(Role.EFFECTEUR, Role.ADMIN))]
+
+MAX_ITEMS = 500
+MAX_LENGTH = timedelta(hours=12)
+PAST_TOLERANCE = timedelta(minutes=5)
+
+
+class AgendaItem(BaseModel):
+    """One slot (``capacity`` absent: one patient) or one time range taking up to ``capacity`` patients."""
+
+    start: datetime = Field(description="ISO 8601 with offset, e.g. 2026-03-02T14:00:00+01:00")
+    end: datetime
+    capacity: int | None = Field(default=None, ge=1, le=100, description="time range: maximum number of patients")
+    modes: list[Literal["AMB", "HH", "VR"]] = Field(default_factory=lambda: ["AMB"], min_length=1)
+    types: list[Literal["PUBLIC", "PRO", "SNP", "CPTS"]] = Field(default_factory=lambda: ["SNP"], min_length=1)
+    motive: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _check_times(self) -> "AgendaItem":
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end need a UTC offset (e.g. +01:00 or Z)")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.end - self.start > MAX_LENGTH:
+            raise ValueError("a slot or time range lasts 12 hours at most")
+        return self
+
+
+class AgendaPublish(BaseModel):
+    offer_id: str = Field(min_length=1, max_length=200)
+    items: list[AgendaItem] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class AgendaSlotOut(BaseModel):
+    id: str
+    offer_id: str
+    start: datetime
+    end: datetime
+    capacity: int | None = None
+    booked_count: int = 0
+    modes: list[str]
+    types: list[str]
+    motive: str | None = None
+
+
+class AgendaPublished(BaseModel):
+    created: list[AgendaSlotOut]
+
+
+def _own_offer(executor, principal: Principal, offer_id: str) -> dict:
+    offers = executor.mget_sources(index="offers", ids=[offer_id])
+    offer = offers.get(offer_id)
+    if offer is None:
+        raise NotFound(f"offer {offer_id!r} does not exist")
+    if not principal.has_any(Role.ADMIN):
+        if not principal.national_id or offer.get("national_id") != principal.national_id:
+            raise Forbidden("an effecteur manages the agenda of their own offers only")
+    return offer
+
+
+def _out(source: dict) -> AgendaSlotOut:
+    return AgendaSlotOut(id=source["id"], offer_id=source["offer_id"], start=source["start"], end=source["end"],
+                         capacity=source.get("capacity"), booked_count=source.get("booked_count", 0),
+                         modes=source.get("modes", []), types=source.get("types", []), motive=source.get("motive"))
+
+
+def slot_from_offer(*, offer: dict, item: AgendaItem, published_by: str) -> dict:
+    """The slot document of one published item, denormalised from its offer like vendor slots are."""
+    start = item.start.astimezone(timezone.utc)
+    end = item.end.astimezone(timezone.utc)
+    address = offer.get("address") or {}
+    sas = offer.get("sas") or {}
+    cpts = [{"finess": sas["cpts_finess"], "name": sas.get("cpts_name"), "phone": None}] if sas.get("cpts_finess") else []
+    document = SlotDoc(
+        id=f"sas:{uuid.uuid4()}", source="sas", use_case="agenda", roster_key=offer.get("national_id"),
+        practitioner_national_id=offer.get("national_id"), practitioner_name=offer.get("name"),
+        offer_id=offer["id"], offer_kind=offer.get("kind") or "ps", start=start, end=end,
+        date_range={"gte": start, "lt": end}, duration_min=int((end - start).total_seconds() // 60),
+        types=item.types, modes=item.modes, motive=item.motive, specialties=offer.get("specialties") or [],
+        bookable=True, capacity=item.capacity, booked_count=0, cpts=cpts,
+        place={"name": offer.get("name"), "address": address.get("text") or address.get("line"),
+               "phone": (offer.get("phones") or [None])[0]},
+        location=offer.get("location"), departement=offer.get("departement"), territory=offer.get("territory"),
+        name_folded=offer.get("name_folded"), published_by=published_by, harvested_at=datetime.now(timezone.utc),
+    )
+    return document.model_dump(mode="json")
+
+
+@router.post("/slots", status_code=201, response_model=AgendaPublished,
+             summary="Publish slots or time ranges in the platform's own agenda")
+def publish(body: AgendaPublish, principal: AgendaUser, executor: ExecutorDep) -> AgendaPublished:
+    offer = _own_offer(executor, principal, body.offer_id)
+    vendor = (offer.get("sas") or {}).get("vendor")
+    if vendor:
+        raise Conflict(f"the agenda of this offer is fed by the vendor {vendor!r}: publish there instead")
+    now = datetime.now(timezone.utc)
+    late = [i for i, item in enumerate(body.items) if item.end <= now - PAST_TOLERANCE]
+    if late:
+        raise BadRequest(f"items {late[:10]} are already over", details={"items": late})
+    documents = [slot_from_offer(offer=offer, item=item, published_by=principal.sub) for item in body.items]
+    executor.index_documents(index="slots", documents=documents)
+    return AgendaPublished(created=[_out(d) for d in documents])
+
+
+@router.get("/slots", response_model=list[AgendaSlotOut], summary="The platform-agenda slots of an offer")
+def list_slots(
+    principal: AgendaUser, executor: ExecutorDep,
+    offer_id: Annotated[str, Query(min_length=1)],
+    start: Annotated[datetime | None, Query(alias="from", description="default: now")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="default: 7 days after from")] = None,
+) -> list[AgendaSlotOut]:
+    _own_offer(executor, principal, offer_id)
+    start = start or datetime.now(timezone.utc)
+    end = end or start + timedelta(days=7)
+    body = {"size": 1000, "sort": [{"start": "asc"}], "query": {"bool": {"filter": [
+        {"term": {"source": "sas"}}, {"term": {"offer_id": offer_id}},
+        {"range": {"end": {"gt": start.isoformat()}}}, {"range": {"start": {"lt": end.isoformat()}}}]}}}
+    hits = executor.search(index="slots", body=body)["hits"]["hits"]
+    return [_out(hit["_source"]) for hit in hits]
+
+
+@router.delete("/slots/{slot_id}", status_code=204, response_class=Response,
+               summary="Delete a slot or time range of the platform's own agenda")
+def delete_slot(slot_id: str, principal: AgendaUser, executor: ExecutorDep) -> Response:
+    found = executor.mget_sources(index="slots", ids=[slot_id])
+    slot = found.get(slot_id)
+    if slot is None or slot.get("source") != "sas":
+        raise NotFound(f"no platform-agenda slot {slot_id!r}")
+    if not principal.has_any(Role.ADMIN) and slot.get("practitioner_national_id") != principal.national_id:
+        raise Forbidden("an effecteur deletes their own slots only")
+    executor.delete_document(index="slots", doc_id=slot_id)
+    return Response(status_code=204)
