@@ -153,13 +153,18 @@ class RecordedRequest:
     content_type: str | None
 
 
-def _recording_client(url: str):
+class _Recorder:
+    """Where the recording client puts requests (shared with the copies ``options()`` makes)."""
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+
+
+def _recording_client(url: str, recorder: _Recorder):
     """A real Elasticsearch client that also keeps every request it sends (method, path, body)."""
     from elasticsearch import Elasticsearch
 
     class RecordingElasticsearch(Elasticsearch):
-        recorded: list[RecordedRequest]
-
         def perform_request(self, method, path, *, params=None, headers=None, body=None, **kwargs):
             query = ("?" + urlencode(params)) if params else ""
             content_type = None
@@ -171,12 +176,10 @@ def _recording_client(url: str):
                 else:
                     payload = json.dumps(body, separators=(",", ":")).encode()
                     content_type = "application/json"
-            self.recorded.append(RecordedRequest(method, path + query, payload, content_type))
+            recorder.requests.append(RecordedRequest(method, path + query, payload, content_type))
             return super().perform_request(method, path, params=params, headers=headers, body=body, **kwargs)
 
-    client = RecordingElasticsearch(url, request_timeout=30)
-    client.recorded = []
-    return client
+    return RecordingElasticsearch(url, request_timeout=30)
 
 
 @dataclass
@@ -198,7 +201,8 @@ def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery]) -> Ca
     from search_api.routes.search import SearchContext, build_slot_query
     from search_api.search_service import SearchService
 
-    client = _recording_client(settings.es_url)
+    recorder = _Recorder()
+    client = _recording_client(settings.es_url, recorder)
     from connectors.directory.nomenclatures import load_specialties
     from search_api.geocode import PlaceResolver
     from search_api.specialties import SpecialtyResolver
@@ -211,7 +215,7 @@ def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery]) -> Ca
     capture = Capture()
     for query in mix:
         params = query.as_dict()
-        client.recorded = []
+        recorder.requests = []
         try:
             slot_query = build_slot_query(
                 context, principal, now=datetime.now(timezone.utc), lat=None, lon=None, q=params.get("q"),
@@ -225,7 +229,7 @@ def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery]) -> Ca
             capture.failures[type(exc).__name__] += 1
             capture.radius_km.append(None)
             capture.totals.append(None)
-        capture.requests.append(list(client.recorded))
+        capture.requests.append(list(recorder.requests))
     client.close()
     return capture
 

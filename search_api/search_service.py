@@ -8,14 +8,14 @@ Round-trips of one ``/v1/search`` (all through the executor):
    each larger radius of the ladder;
 3. only when the first radius has too few offers: the search at the chosen radius, together with the
    "beyond displayed slots" offers when even that radius has too few;
-4. the offers of the cards (multi-get by id).
+4. one multi-search for the page: the earliest slots of its cards (``terms`` + ``top_hits``) and their
+   offers (by id).
 
 Bodies come from ``search_api.query`` (pure); this module only reads answers and shapes cards.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -114,9 +114,10 @@ class SearchService:
             beyond_answer = None
 
         hits = main["hits"]["hits"]
-        offers = self.executor.mget_sources(index="offers", ids=[h["_source"]["offer_id"] for h in hits],
-                                            source=OFFER_FIELDS, timeout_s=self.timeout_s)
-        cards = [self._card(hit, offers.get(hit["_source"]["offer_id"]), query=query, radius_km=radius)
+        ids = [h["_source"]["offer_id"] for h in hits]
+        slots_by_offer, offers = self._page_details(query, ids, exclusions)
+        cards = [self._card(hit, offers.get(hit["_source"]["offer_id"]),
+                            slots_by_offer.get(hit["_source"]["offer_id"], ([], [], 0)), query=query, radius_km=radius)
                  for hit in hits]
         beyond = self._beyond_cards(beyond_answer, origin=query.origin) if beyond_answer else []
         return {
@@ -177,15 +178,13 @@ class SearchService:
         # Unavailable members are not shown at all (same rule as the search).
         members = {i: o for i, o in members.items() if not _excluded(o, exclusions)}
         wanted = [cpts_offer["id"], *members]
-        slot_query = replace(query, offer_ids=tuple(wanted), size=len(wanted), page=1)
-        collapsed = self.executor.search_checked(
-            index="slots", body=bodies.member_slots_body(slot_query, exclusions=exclusions), timeout_s=self.timeout_s
-        )["hits"]["hits"]
-        slots_by_offer = {h["_source"]["offer_id"]: h for h in collapsed}
+        answer = self.executor.search_checked(
+            index="slots", body=bodies.card_slots_body(query, offer_ids=wanted, exclusions=exclusions),
+            timeout_s=self.timeout_s)
+        slots_by_offer = _slots_by_offer(answer)
         member_cards = []
         for offer_id, offer in members.items():
-            hit = slots_by_offer.get(offer_id)
-            slots, slot_count = self._slots(hit) if hit else ([], 0)
+            slots, _, slot_count = slots_by_offer.get(offer_id, ([], [], 0))
             member_cards.append({
                 "offer": _offer_out(offer),
                 "distance_km": _distance(query.origin, offer.get("location")) if with_distances else None,
@@ -198,30 +197,37 @@ class SearchService:
         member_cards.sort(key=lambda c: (c["_first"] is None, c["_first"] or "", (c["offer"]["name"] or "").lower()))
         for card in member_cards:
             del card["_first"]
-        own = slots_by_offer.get(cpts_offer["id"])
+        own_slots = slots_by_offer.get(cpts_offer["id"], ([], [], 0))[0]
         return {
             "cpts": _offer_out(cpts_offer),
             "finess": finess,
             "beyond": _beyond_info(cpts_offer),
             "window": {"from": query.window.start, "to": query.window.end},
             "members": member_cards,
-            "cpts_slots": self._slots(own)[0] if own else [],
+            "cpts_slots": own_slots,
         }
 
     # --- Cards ----------------------------------------------------------------------------------------------
 
-    def _slots(self, hit: dict) -> tuple[list[dict], int]:
-        inner = hit.get("inner_hits", {}).get("slots", {}).get("hits", {})
-        slots = [_slot_out(h["_source"]) for h in inner.get("hits", [])]
-        return slots, int(inner.get("total", {}).get("value", len(slots)))
+    def _page_details(self, query: SlotQuery, ids: list[str],
+                      exclusions: Exclusions) -> tuple[dict[str, tuple[list, list, int]], dict[str, dict]]:
+        """Earliest slots (shaped, raw sources, count) and offer of each card of the page, in one round-trip."""
+        if not ids:
+            return {}, {}
+        slots_answer, offers_answer = self.executor.msearch(searches=[
+            ("slots", bodies.card_slots_body(query, offer_ids=ids, exclusions=exclusions)),
+            ("offers", bodies.offers_by_ids_body(ids, fields=OFFER_FIELDS)),
+        ], timeout_s=self.timeout_s)
+        offers = {h["_id"]: h["_source"] for h in offers_answer["hits"]["hits"]}
+        return _slots_by_offer(slots_answer), offers
 
-    def _card(self, hit: dict, offer: dict | None, *, query: SlotQuery, radius_km: float) -> dict:
+    def _card(self, hit: dict, offer: dict | None, details: tuple[list, list, int], *, query: SlotQuery,
+              radius_km: float) -> dict:
         source = hit["_source"]
-        slots, slot_count = self._slots(hit)
-        inner_sources = [h["_source"] for h in hit.get("inner_hits", {}).get("slots", {}).get("hits", {}).get("hits", [])]
+        slots, inner_sources, slot_count = details
         location = source.get("location") or (offer or {}).get("location")
         distance = _distance(query.origin, location)
-        offer_out = _offer_out(offer) if offer else _offer_from_slot(source)
+        offer_out = _offer_out(offer) if offer else _offer_from_slot(source, inner_sources)
         card: dict[str, Any] = {
             "offer": offer_out,
             "distance_km": distance,
@@ -254,6 +260,15 @@ class SearchService:
 
 
 # --- Shaping helpers (pure) -----------------------------------------------------------------------------------
+
+
+def _slots_by_offer(answer: dict) -> dict[str, tuple[list[dict], list[dict], int]]:
+    """offer id → (slots shaped for the card, their raw sources, matching slots of the offer)."""
+    out: dict[str, tuple[list[dict], list[dict], int]] = {}
+    for bucket in answer.get("aggregations", {}).get("cards", {}).get("buckets", []):
+        sources = [h["_source"] for h in bucket["slots"]["hits"]["hits"]]
+        out[bucket["key"]] = ([_slot_out(s) for s in sources], sources, int(bucket["doc_count"]))
+    return out
 
 
 def _origin_out(origin: Origin) -> dict:
@@ -293,11 +308,13 @@ def _offer_out(offer: dict) -> dict:
     }
 
 
-def _offer_from_slot(source: dict) -> dict:
-    """A minimal offer when the directory does not (yet) hold the slot's place: still shown, never lost."""
-    location = source.get("location")
+def _offer_from_slot(source: dict, slot_sources: list[dict]) -> dict:
+    """A minimal offer from what the slots say when the directory does not (yet) hold the place: the
+    card is still shown, never lost."""
+    place = next((s.get("place") for s in slot_sources if s.get("place")), None) or {}
     return {"id": source["offer_id"], "kind": source.get("offer_kind") or "ps", "specialties": [],
-            "specialty_labels": [], "location": location}
+            "specialty_labels": [], "location": source.get("location"), "name": place.get("name"),
+            "address": place.get("address"), "phone": place.get("phone")}
 
 
 def _slot_out(source: dict) -> dict:

@@ -58,8 +58,9 @@ CASES = {
     "cpts_members": lambda: bodies.cpts_members_body("470012345", exclude_offer_id="cpts-470012345"),
     "cpts_slot_offers": lambda: bodies.cpts_slot_offers_body(_osnp_query(specialties=()), finess="470012345",
                                                              exclusions=Exclusions()),
-    "member_slots": lambda: bodies.member_slots_body(
-        _osnp_query(specialties=(), offer_ids=("ps-a", "ps-b", "cpts-470012345"), size=3), exclusions=Exclusions()),
+    "card_slots": lambda: bodies.card_slots_body(_osnp_query(), offer_ids=["ps-b", "ps-a", "ps-b"],
+                                                 exclusions=EXCLUSIONS),
+    "offers_by_ids": lambda: bodies.offers_by_ids_body(["ps-b", "ps-a", "ps-b"], fields=["id", "name"]),
 }
 
 
