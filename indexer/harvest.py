@@ -25,6 +25,7 @@ last written. When the vendor last confirmed a slot is the time of the vendor's 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import threading
@@ -60,6 +61,20 @@ _OFFER_FIELDS = ["id", "kind", "national_id", "name", "name_folded", "last_name"
                  "address", "departement", "territory", "location", "sas.vendor", "sos"]
 #: Errors kept verbatim in a run document (the rest are only counted).
 _MAX_ERRORS = 20
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheap for allocation-heavy harvesting.
+
+    Parsing a page of 1,000 slots allocates ~100,000 dicts, lists and strings; with the default
+    thresholds the collector runs every 700 allocations and its older generations walk every long-lived
+    object (offer book, existing slot ids): measured here, that tripled the cost of ``orjson.loads``.
+    Harvest data holds no reference cycles, so collecting less often wastes no memory. Process-wide and
+    idempotent; objects alive at this point are frozen out of future collections.
+    """
+    if gc.get_threshold()[0] < 50_000:
+        gc.set_threshold(50_000, 20, 100)
+        gc.freeze()
 
 
 def utcnow() -> datetime:
@@ -505,6 +520,7 @@ class Harvester:
             specialty_codes = specialty_lookup(load_specialties(settings.reference_data_dir).labels)
         self.specialty_codes = specialty_codes
         self.slots_alias = alias_name(self.prefix, "slots")
+        tune_gc()
 
     # -- configuration -------------------------------------------------------------------------------
 

@@ -41,6 +41,11 @@ def _configs(simulator: Simulator, *, host: str, port: int, https_port: int | No
 def serve(simulator: Simulator, *, host: str = "127.0.0.1", port: int = 8400, https_port: int | None = None,
           tls: ServerTls | None = None, log_level: str = "warning") -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM)."""
+    import gc
+
+    # Agendas are large and long-lived: keep them out of the collector's walks (see indexer.harvest.tune_gc).
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
     servers = [uvicorn.Server(config) for config in _configs(simulator, host=host, port=port, https_port=https_port,
                                                                tls=tls, log_level=log_level)]
 
