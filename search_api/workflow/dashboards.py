@@ -42,7 +42,9 @@ def orientations_body(scope: Scope, *, start: datetime, end: datetime, territori
                 "date_histogram": {
                     "field": "created_at", "calendar_interval": "day", "time_zone": TIMEZONE,
                     "min_doc_count": 0, "format": "yyyy-MM-dd",
-                    "extended_bounds": {"min": start.isoformat(), "max": (end - timedelta(milliseconds=1)).isoformat()},
+                    # Epoch milliseconds: bounds are otherwise parsed with ``format`` (a day, no time).
+                    "extended_bounds": {"min": int(start.timestamp() * 1000),
+                                        "max": int(end.timestamp() * 1000) - 1},
                 },
                 "aggs": {"status": _terms("status", 10)},
             },
