@@ -21,6 +21,7 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -36,6 +37,19 @@ def samu_recipient(territory: str | None) -> str:
     if not code:
         return "fr.health.samu000"
     return f"fr.health.samu{code if len(code) == 3 else code + '0'}"
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _local(value: str | None) -> str | None:
+    """An instant as the specification's examples write them: Paris time with its offset."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(PARIS).isoformat(timespec="seconds")
 
 
 def _drop_empty(data: dict) -> dict:
@@ -64,11 +78,11 @@ def appointment_content(orientation: dict[str, Any], *, method: str) -> dict[str
     content = _drop_empty({
         "appointmentId": orientation["id"],
         "method": method,
-        "created": orientation.get("created_at"),
+        "created": _local(orientation.get("created_at")),
         "status": orientation.get("status"),
         "orientationCategory": orientation.get("category"),
-        "start": orientation.get("consultation_start"),
-        "end": orientation.get("consultation_end"),
+        "start": _local(orientation.get("consultation_start")),
+        "end": _local(orientation.get("consultation_end")),
         "practitioner": practitioner,
         "organization": organization,
         # The platform UUID of a regulator without national id is not sent (known to the platform only).
