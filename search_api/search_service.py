@@ -2,8 +2,9 @@
 
 Round-trips of one ``/v1/search`` (all through the executor):
 
-1. active unavailability declarations overlapping the window (→ exclusions, effective at the next
-   refresh of the declarations index, i.e. within a second);
+1. active unavailability declarations of the coming days (→ exclusions); this small read is shared by
+   the searches of the same half second, so a declaration takes effect at the next refresh of the
+   declarations index plus at most half a second;
 2. one multi-search: the search at the first radius, and (adaptive radius only) a bounded probe of
    each larger radius of the ladder;
 3. only when the first radius has too few offers: the search at the chosen radius, together with the
@@ -16,7 +17,9 @@ Bodies come from ``search_api.query`` (pure); this module only reads answers and
 
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+import time
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -71,14 +74,31 @@ class SearchService:
     def __init__(self, *, executor: Executor, timeout_s: float = defaults.SEARCH_TIMEOUT_S) -> None:
         self.executor = executor
         self.timeout_s = timeout_s
+        self._declarations: tuple[float, Window, list[dict]] | None = None
+        self._declarations_lock = threading.Lock()
 
     # --- Exclusions ----------------------------------------------------------------------------------
 
     def exclusions(self, window: Window) -> Exclusions:
-        """Who is declared unavailable during ``window``."""
-        answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(window),
-                                              timeout_s=self.timeout_s)
-        return bodies.exclusions_from(answer["hits"]["hits"], window)
+        """Who is declared unavailable during ``window``.
+
+        The active declarations of the coming ``DECLARATIONS_SPAN`` are read once and shared by the
+        searches of the next ``DECLARATIONS_CACHE_S`` seconds (one small read per half second instead
+        of one per search); a window reaching beyond that span is read on its own."""
+        now = datetime.now(timezone.utc)
+        with self._declarations_lock:
+            cached = self._declarations
+            if cached is None or time.monotonic() - cached[0] > defaults.DECLARATIONS_CACHE_S:
+                span = Window(start=now, end=now + defaults.DECLARATIONS_SPAN)
+                answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(span),
+                                                      timeout_s=self.timeout_s)
+                cached = self._declarations = (time.monotonic(), span, answer["hits"]["hits"])
+        _, span, hits = cached
+        if window.end > span.end:
+            answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(window),
+                                                  timeout_s=self.timeout_s)
+            hits = answer["hits"]["hits"]
+        return bodies.exclusions_from(hits, window)
 
     # --- /v1/search ---------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ MAX_RADIUS_KM: Final[float] = 200.0
 #: The adaptive-radius probe of one radius stops after this many slots (per shard); a lower bound of
 #: distinct offers is enough to know that a radius suffices, and it bounds the probe's cost in dense
 #: areas (a large radius around Paris would otherwise aggregate hundreds of thousands of slots).
-PROBE_MAX_SLOTS: Final[int] = 5000
+PROBE_MAX_SLOTS: Final[int] = 1000
 #: Cardinality precision for the number of distinct offers (counts below it are exact).
 CARDINALITY_PRECISION: Final[int] = 3000
 
@@ -72,6 +72,12 @@ BEYOND_RADIUS_KM: Final[float] = 20.0
 MAX_CPTS_MEMBERS: Final[int] = 500
 #: Active unavailability declarations read per search (all of France; a few hundred in practice).
 MAX_DECLARATIONS: Final[int] = 10000
+#: Active unavailability declarations of the coming days are read at most this often (seconds) and
+#: shared by the searches meanwhile: a declaration hides its practitioner at the next refresh of the
+#: declarations index plus at most this delay.
+DECLARATIONS_CACHE_S: Final[float] = 0.5
+#: Span after now covered by the shared read (windows beyond it are read on their own).
+DECLARATIONS_SPAN: Final[timedelta] = timedelta(days=9)
 
 # --- Ranking (the formula is written in the README) ----------------------------------------------
 SORTS: Final[tuple[str, ...]] = ("balanced", "earliest", "nearest")

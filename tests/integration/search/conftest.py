@@ -3,6 +3,7 @@ ranking), the real app on it, and builders of offers / slots validated by the do
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,7 @@ from mappings.declarations import DeclarationDoc
 from mappings.offers import OfferDoc
 from mappings.registry import alias_name
 from mappings.slots import SlotDoc
+from search_api.query.defaults import DECLARATIONS_CACHE_S
 
 #: Agen town hall area: the search point of the "47000" commune centroid is 44.20281, 0.62558.
 AGEN = {"lat": 44.20281, "lon": 0.62558}
@@ -37,6 +39,9 @@ class SearchWorld:
             checked = model.model_validate(doc).model_dump(mode="json", exclude_none=True)
             actions.append({"_index": self.alias(name), "_id": checked["id"], "_source": checked})
         helpers.bulk(self.es, actions, refresh=True)
+        if name == "declarations":
+            # Searches share one read of the declarations for DECLARATIONS_CACHE_S: the documented delay.
+            time.sleep(DECLARATIONS_CACHE_S + 0.05)
 
     def delete(self, name: str, ids: list[str]) -> None:
         helpers.bulk(self.es, ({"_op_type": "delete", "_index": self.alias(name), "_id": i} for i in ids),

@@ -4,6 +4,7 @@ to the next hours: cards, slots, modes, types, booking URLs, distances, order, v
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -160,14 +161,32 @@ def test_unavailable_practitioner_disappears_at_once_and_comes_back(search_api, 
         "national_id": "810002673899", "periods": [{"start": at(days=-1).isoformat()}],
         "created_at": at(minutes=-1).isoformat(), "active": True,
     }
+    assert MARCEL_1 in _ids(_search(search_api, headers, q="47000", specialty="SM54"))
+    written = time.monotonic()
     clean.put("declarations", [declaration])
+    gone_after = _seconds_until(lambda: MARCEL_1 not in _ids(_search(search_api, headers, q="47000", specialty="SM54")),
+                                since=written)
+    assert gone_after <= 1.0                      # written with refresh: the shared read is at most 0.5 s old
     body = _search(search_api, headers, q="47000", specialty="SM54")
-    assert MARCEL_1 not in {c["offer"]["id"] for c in body["results"]}
-    assert body["total"] == 2
+    assert MARCEL_1 not in _ids(body) and body["total"] == 2
 
+    written = time.monotonic()
     clean.put("declarations", [{**declaration, "active": False, "cancelled_at": at().isoformat()}])
-    body = _search(search_api, headers, q="47000", specialty="SM54")
-    assert MARCEL_1 in {c["offer"]["id"] for c in body["results"]}
+    back_after = _seconds_until(lambda: MARCEL_1 in _ids(_search(search_api, headers, q="47000", specialty="SM54")),
+                                since=written)
+    assert back_after <= 1.0
+
+
+def _ids(body: dict) -> set[str]:
+    return {c["offer"]["id"] for c in body["results"]}
+
+
+def _seconds_until(condition, *, since: float, timeout_s: float = 5.0) -> float:
+    """Seconds from ``since`` until ``condition()`` holds (polling); fails after ``timeout_s``."""
+    while not condition():
+        assert time.monotonic() - since < timeout_s, "condition never held"
+        time.sleep(0.02)
+    return time.monotonic() - since
 
 
 def test_partial_unavailability_hides_only_the_slots_it_covers(search_api, token_for, agen, clean, at):
