@@ -641,7 +641,7 @@ class Harvester:
                 if answer is not None:
                     try:
                         self._write_batch(vendor, search, batch, answer.pages, mapper, book, places, existing,
-                                          writer, stats, harvested_at)
+                                          writer, stats, harvested_at, window.mode)
                         continue
                     except BundleError as exc:
                         error = VendorError("malformed_bundle", f"{vendor.name}: {exc}")
@@ -655,16 +655,40 @@ class Harvester:
 
     def _write_batch(self, vendor: VendorConfig, search: str, batch: list[str], pages: list[dict],
                      mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: _Existing,
-                     writer: BulkWriter, stats: RunStats, harvested_at: str) -> None:
+                     writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode = "incremental") -> None:
+        """Write the whole truth of one batch: create / update / skip what came back, delete the rest.
+
+        ``content_hash`` is ``<source hash>.<document hash>``. Incremental runs skip a slot whose source
+        (the vendor's Slot, its Schedule graph and CPTS) is unchanged without mapping it again; full
+        sweeps map everything and compare the documents, which also picks up directory changes (an offer
+        that moved, a new geocode) for slots the vendor did not touch.
+        """
+        prefix = f"{vendor.name}:"
+        known_sources: dict[str, str] | None = None
+        if mode == "incremental":
+            known_sources = {}
+            for key in batch:
+                for slot_id in existing.by_key.get(key, ()):
+                    stored = existing.by_id[slot_id][1]
+                    if stored:
+                        known_sources[slot_id[len(prefix):]] = stored.split(".", 1)[0]
         # Map every page first: a broken page makes the whole batch a failure, never a partial truth.
         records: dict[str, SlotRecord] = {}
+        seen: set[str] = set()
         for page in pages:
-            result = mapper.map_bundle(page, search=search, requested=batch)
+            result = mapper.map_bundle(page, search=search, requested=batch, known_sources=known_sources)
             stats.read += result.slots_seen
             stats.rejected.update(result.rejected)
             stats.flags.update(result.flags)
             for record in result.records:
                 records[record.id] = record
+            seen.update(prefix + resource_id for resource_id in result.unchanged)
+        for slot_id in seen - records.keys():
+            if existing.by_id[slot_id][2]:
+                writer.update(slot_id, {"stale_since": None})
+                stats.updated += 1
+            else:
+                stats.unchanged += 1
         for slot_id, record in records.items():
             offer = book.match(record)
             if offer is None:
@@ -674,25 +698,27 @@ class Harvester:
                     stats.flags["place_not_geocoded"] += 1
             document = slot_document(record, offer)
             raw = orjson.dumps(document)
-            digest = content_hash(raw)
+            digest = f"{record.source_hash}.{content_hash(raw)}"
             known = existing.by_id.get(slot_id)
             if known is None:
                 # The serialised content plus the run's fields, without serialising the document twice.
                 writer.create_raw(slot_id, raw[:-1] + b',"content_hash":"' + digest.encode() + b'","harvested_at":"'
                                   + harvested_at.encode() + b'","stale_since":null,"hidden":false,"booked_count":0}')
-            elif known[1] != digest:
+            elif known[1] is None or known[1].split(".", 1)[-1] != digest.split(".", 1)[1]:
                 # Partial update: ``hidden`` / ``booked_count`` belong to the platform, never overwritten.
                 document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None)
                 writer.update(slot_id, document)
                 stats.updated += 1
-            elif known[2]:
-                writer.update(slot_id, {"stale_since": None})
-                stats.updated += 1
+            elif known[1] != digest or known[2]:
+                # Same document, new source hash (e.g. a vendor-side field we do not keep), or stale.
+                writer.update(slot_id, {"content_hash": digest, "stale_since": None})
+                stats.updated += 1 if known[2] else 0
+                stats.unchanged += 0 if known[2] else 1
             else:
                 stats.unchanged += 1
         for key in batch:
             for slot_id in existing.by_key.get(key, ()):
-                if slot_id not in records:
+                if slot_id not in records and slot_id not in seen:
                     writer.delete(slot_id)
                     stats.deleted += 1
 

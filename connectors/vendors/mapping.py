@@ -15,6 +15,7 @@ throughput target allows.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from connectors.directory.ids import check_adeli, check_rpps
 from connectors.vendors.queries import RPPS_SYSTEM, STRUCTURE_SYSTEM
@@ -80,6 +83,8 @@ class SlotRecord:
     booking_url: str | None = None
     cpts: list[dict[str, str | None]] = field(default_factory=list)
     sos: dict[str, str | None] | None = None
+    #: Hash of what the vendor sent for this slot (the Slot, its Schedule graph, its CPTS).
+    source_hash: str | None = None
 
     @property
     def id(self) -> str:
@@ -94,12 +99,15 @@ class MappingResult:
     rejected: Counter = field(default_factory=Counter)
     flags: Counter = field(default_factory=Counter)
     slots_seen: int = 0
+    #: Resource ids of slots whose source is the one already known (``known_sources``): not mapped again.
+    unchanged: list[str] = field(default_factory=list)
 
     def extend(self, other: "MappingResult") -> None:
         self.records.extend(other.records)
         self.rejected.update(other.rejected)
         self.flags.update(other.flags)
         self.slots_seen += other.slots_seen
+        self.unchanged.extend(other.unchanged)
 
 
 class BundleError(ValueError):
@@ -282,8 +290,11 @@ class BundleMapper:
 
     # -- entry point -----------------------------------------------------------------------------
 
-    def map_bundle(self, bundle: Any, *, search: str, requested: Iterable[str] | None = None) -> MappingResult:
+    def map_bundle(self, bundle: Any, *, search: str, requested: Iterable[str] | None = None,
+                   known_sources: Mapping[str, str] | None = None) -> MappingResult:
         """Slot records of one searchset page. ``requested``: the ids asked for (others are refused).
+        ``known_sources``: resource id → source hash of slots already known; a slot whose source is
+        unchanged is only listed in ``unchanged`` (the fast path of incremental harvests).
 
         Raises ``BundleError`` when ``bundle`` is not a Bundle (the caller must then treat the request
         as failed, not as an empty truth).
@@ -311,10 +322,13 @@ class BundleMapper:
         for slot in slots:
             result.slots_seen += 1
             try:
-                record, reason = self._map_slot(slot, index, search, wanted, context_cache, result.flags)
+                record, reason = self._map_slot(slot, index, search, wanted, context_cache, result.flags,
+                                                known_sources)
             except (TypeError, AttributeError, KeyError, ValueError, IndexError):
                 record, reason = None, "malformed_slot"
-            if record is None:
+            if reason is _UNCHANGED:
+                result.unchanged.append(slot["id"])
+            elif record is None:
                 result.rejected[reason or "malformed_slot"] += 1
             else:
                 result.records.append(record)
@@ -323,7 +337,8 @@ class BundleMapper:
     # -- one slot --------------------------------------------------------------------------------
 
     def _map_slot(self, slot: dict, index: _Index, search: str, wanted: set[str] | None,
-                  cache: dict[int, tuple[dict | None, str | None]], flags: Counter) -> tuple[SlotRecord | None, str | None]:
+                  cache: dict[int, tuple[dict | None, str | None]], flags: Counter,
+                  known: Mapping[str, str] | None = None) -> tuple[SlotRecord | None, str | None]:
         resource_id = slot.get("id")
         if not resource_id or not isinstance(resource_id, str):
             return None, "slot_without_id"
@@ -357,6 +372,9 @@ class BundleMapper:
             return None, ("association_not_requested" if search == "sos" else "practitioner_not_requested")
         if not context.get("check_ok", True):
             flags["national_id_bad_check_digit"] += 1
+        source_hash = self._source_hash(slot, context["digest"], index)
+        if known is not None and known.get(resource_id) == source_hash:
+            return None, _UNCHANGED
         record = SlotRecord(
             vendor=self.vendor, resource_id=resource_id, search=search, roster_key=roster_key,
             start=start, end=end,
@@ -366,6 +384,7 @@ class BundleMapper:
             # Shared by the slots of one schedule: records never modify their place.
             place=context["place_obj"],
             sos=dict(context["sos"]) if context.get("sos") else None,
+            source_hash=source_hash,
         )
         self._fill_slot_details(slot, record, index, flags)
         return record, None
@@ -387,7 +406,10 @@ class BundleMapper:
             elif kind == "Location" and location is None:
                 location = resolved
         if search == "sos":
-            return self._sos_context(location, index, flags)
+            context = self._sos_context(location, index, flags)
+            if context is not None and "reason" not in context:
+                context["digest"] = _digest(schedule, location, context.pop("organization", None))
+            return context
         if practitioner is None and role is not None:
             practitioner = index.resolve(role.get("practitioner"), holder=role, want="Practitioner")
         national_id = _identifier(practitioner, RPPS_SYSTEM)
@@ -431,6 +453,7 @@ class BundleMapper:
         return {
             "roster_key": national_id, "national_id": national_id, "check_ok": check_ok,
             "family": family, "given": given or None, "place": _place_dict(place),
+            "digest": _digest(schedule, practitioner, role, location),
         }
 
     def _sos_context(self, location: dict | None, index: _Index, flags: Counter) -> dict | None:
@@ -451,7 +474,7 @@ class BundleMapper:
             "opening_hours": _opening_hours(location),
         }
         return {"roster_key": str(siret), "national_id": None, "check_ok": True, "place": _place_dict(place),
-                "sos": sos}
+                "sos": sos, "organization": organization}
 
     def _fill_slot_details(self, slot: dict, record: SlotRecord, index: _Index, flags: Counter) -> None:
         meta = slot.get("meta") or {}
@@ -522,6 +545,19 @@ class BundleMapper:
         elif comment:
             flags["comment_not_an_url"] += 1
 
+    def _source_hash(self, slot: dict, schedule_digest: bytes, index: _Index) -> str:
+        """Hash of the slot as sent, with its schedule graph and the CPTS it is offered through."""
+        hasher = hashlib.blake2b(orjson.dumps(slot), digest_size=10)
+        hasher.update(schedule_digest)
+        for service in slot.get("serviceType") or []:
+            for extension in (service.get("extension") or []) if isinstance(service, dict) else []:
+                if isinstance(extension, dict) and extension.get("url") == SERVICE_TYPE_EXTENSION:
+                    healthcare = index.resolve(extension.get("valueReference"), holder=slot)
+                    if healthcare is not None:
+                        hasher.update(orjson.dumps(healthcare))
+                        hasher.update(orjson.dumps(index.resolve(healthcare.get("providedBy"), holder=healthcare)))
+        return hasher.hexdigest()
+
     def _cpts(self, service: dict, slot: dict, index: _Index) -> dict[str, str | None] | None:
         for extension in service.get("extension") or []:
             if not isinstance(extension, dict) or extension.get("url") != SERVICE_TYPE_EXTENSION:
@@ -535,6 +571,13 @@ class BundleMapper:
             return {"finess": _identifier(organization, STRUCTURE_SYSTEM), "name": organization.get("name"),
                     "phone": _phone(organization)}
         return None
+
+
+_UNCHANGED = "unchanged"
+
+
+def _digest(*resources: Any) -> bytes:
+    return hashlib.blake2b(orjson.dumps(resources), digest_size=10).digest()
 
 
 def _place_dict(place: Place) -> dict[str, str | None]:

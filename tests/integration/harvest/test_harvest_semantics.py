@@ -206,3 +206,25 @@ def test_mutual_tls(es, indices, settings, run_simulator, tmp_path):
     plain = Harvester(es=es, settings=settings, vendors=[vendor_config(name, sim.port)])
     forbidden = plain.run(name, mode="incremental")
     assert forbidden["status"] == "failed" and any("mutual TLS required" in m for m in forbidden["errors"])
+
+
+def test_incremental_skips_unchanged_sources_and_full_sweep_picks_up_directory_changes(es, indices, settings,
+                                                                                        run_simulator):
+    name = "sem-directory"
+    offers = town_offers(name, 4, start=8000)
+    write_offers(es, settings, offers)
+    sim = run_simulator(offers)
+    harvester = Harvester(es=es, settings=settings, vendors=[vendor_config(name, sim.port)])
+    assert harvester.run(name, mode="full")["status"] == "success"
+    before = vendor_slots(es, settings, name)
+    moved = dict(offers[0], location={"lat": 44.25, "lon": 0.65})
+    write_offers(es, settings, [moved])
+    incremental = harvester.run(name, mode="incremental")
+    assert incremental["upserted"] == 0 and incremental["unchanged"] > 0     # sources unchanged: not remapped
+    full = harvester.run(name, mode="full")
+    after = vendor_slots(es, settings, name)
+    changed = {sid for sid, s in after.items() if s["offer_id"] == moved["id"]}
+    assert changed and full["upserted"] == len(changed)
+    assert all(after[sid]["location"] == {"lat": 44.25, "lon": 0.65} for sid in changed)
+    assert all(after[sid]["harvested_at"] > before[sid]["harvested_at"] for sid in changed)
+    assert all(after[sid]["location"] == before[sid]["location"] for sid in set(after) - changed)
