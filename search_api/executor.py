@@ -62,7 +62,15 @@ class Executor:
     # --- Search (issue 5): per-item error mapping, partial results refused ---------------------------
 
     def _client(self, timeout_s: float | None) -> Elasticsearch:
-        return self.es.options(request_timeout=timeout_s) if timeout_s else self.es
+        """The client with this request timeout, made once (``options()`` builds a whole new client
+        object, about a millisecond each time)."""
+        if not timeout_s:
+            return self.es
+        clients = self.__dict__.setdefault("_timeout_clients", {})
+        client = clients.get(timeout_s)
+        if client is None:
+            client = clients[timeout_s] = self.es.options(request_timeout=timeout_s)
+        return client
 
     def search_checked(self, *, index: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
         """Search alias ``index``; a timed-out or partially failed answer is an error, never a

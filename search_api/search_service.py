@@ -51,7 +51,13 @@ def with_origin_sas(url: str | None) -> str | None:
     existing ``origin``; the fragment is kept)."""
     if not url:
         return None
-    parts = urlsplit(url.strip())
+    url = url.strip()
+    # Fast paths (most vendor URLs): no query string, or one without ``origin``; no fragment.
+    if "#" not in url and "origin=" not in url:
+        if "?" not in url:
+            return url + "?origin=sas"
+        return url + ("origin=sas" if url.endswith(("?", "&")) else "&origin=sas")
+    parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "origin"]
     query.append(("origin", "sas"))
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
