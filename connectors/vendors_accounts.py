@@ -116,7 +116,8 @@ class AccountsClient:
     def _with_retries(self, method: str, path: str, params, resource) -> PushResult:
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=self.backoff_initial_s, max=self.backoff_max_s),
+            wait=wait_exponential_jitter(multiplier=self.backoff_initial_s, max=self.backoff_max_s,
+                                        jitter=self.backoff_initial_s),
             retry=retry_if_exception(_retryable), reraise=True,
         )
         for attempt in retrying:
