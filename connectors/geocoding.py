@@ -122,11 +122,12 @@ class Gazetteer:
         self.by_postcode: dict[str, list[Commune]] = {}
         self.by_dept_name: dict[tuple[str, str], list[Commune]] = {}
         self.by_name: dict[str, list[Commune]] = {}
+        self.key_of: dict[str, str] = {}
         for commune in communes:
             self.by_insee[commune.insee] = commune
             for postcode in commune.postcodes:
                 self.by_postcode.setdefault(postcode, []).append(commune)
-            key = normalize_city(commune.name)
+            key = self.key_of[commune.insee] = normalize_city(commune.name)
             self.by_dept_name.setdefault((commune.departement, key), []).append(commune)
             self.by_name.setdefault(key, []).append(commune)
         self._cache: dict[tuple[str, str, str, str, str], GeoResult | GeoFailure] = {}
@@ -184,7 +185,7 @@ class Gazetteer:
                 return self._point(candidates[0])
             for key in (city_key, cedex_city_key):
                 if key:
-                    named = [c for c in candidates if normalize_city(c.name) == key]
+                    named = [c for c in candidates if self.key_of[c.insee] == key]
                     if len(named) == 1:
                         return self._point(named[0])
             lat = sum(c.lat for c in candidates) / len(candidates)

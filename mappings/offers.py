@@ -80,3 +80,5 @@ class OfferDoc(Doc):
     member_count: int | None = None    # CPTS / centres: participating members
     source: Literal["rpps", "finess", "annuaire_fhir", "vendor", "sas"]
     source_updated_at: datetime | None = None
+    #: Fingerprint of the document as the directory load last wrote it (skips unchanged offers).
+    content_hash: str | None = None

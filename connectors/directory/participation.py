@@ -15,7 +15,7 @@ reads it. Format: ``;``-separated UTF-8 with this header::
 * ``beyond_phone`` — direct number for patients beyond displayed slots ("en sus");
 * ``vendor`` — id of the connected scheduling vendor (empty: none / manual agenda);
 * ``convention_sector`` — ``1``, ``2`` or ``3`` (non conventionné) when known;
-* ``opening_hours`` — SOS places: free text such as ``lun-ven 20:00-24:00; sam-dim 08:00-24:00``.
+* ``opening_hours`` — SOS places: free text such as ``lun-ven 20:00-24:00, sam-dim 08:00-24:00``.
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ class PracticeRecord:
     departement: str = ""               # "Code Département (structure)"
     address: Address = field(default_factory=Address)
     phones: list[str] = field(default_factory=list)
+    updated: str = ""                   # last update of the source record (FHIR meta.lastUpdated), if any
 
     def place_key(self) -> str:
         """What identifies the practice place of this record within the professional's lines."""
