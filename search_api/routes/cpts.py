@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 from sas_core.errors import BadRequest
 from search_api.query import defaults
 from search_api.query.model import Origin, SlotQuery
-from search_api.routes.search import Context, SearchPrincipal, enum_values, resolve_origin, resolve_window
+from search_api.routes.search import (Context, SearchPrincipal, contract_response, enum_values, resolve_origin,
+                                      resolve_window)
 from search_api.schemas.search import CptsCardOut
 from search_api.visibility import visibility_for
 
@@ -60,4 +61,5 @@ def cpts_card(
         slots_per_card=slots,
         stale_after_s=context.settings.stale_after_s,
     )
-    return context.service.cpts(cpts_id.strip(), query, with_distances=origin is not None)
+    return contract_response(CptsCardOut, context.service.cpts(cpts_id.strip(), query,
+                                                              with_distances=origin is not None))

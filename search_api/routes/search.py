@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
 
 from sas_core.errors import BadRequest
 from sas_core.settings import Settings
@@ -69,6 +70,13 @@ def get_context(request: Request) -> SearchContext:
 
 
 Context = Annotated[SearchContext, Depends(get_context)]
+
+
+def contract_response(model: type[BaseModel], result: dict[str, Any]) -> Response:
+    """The answer validated against its published model, serialized by pydantic-core in one step
+    (FastAPI's generic path would validate, convert to Python, then serialize with the json module)."""
+    return Response(content=model.model_validate(result).model_dump_json(by_alias=True),
+                    media_type="application/json")
 
 
 # --- Parameter resolution (pure apart from the clock passed in) -----------------------------------------------
@@ -204,7 +212,7 @@ def search(
         start=from_, end=to, within=within, modes=modes, kinds=kinds, sector=sector, bookable_only=bookable_only,
         sort=sort, page=page, size=size, slots=slots, explain=explain,
     )
-    return context.service.search(query)
+    return contract_response(SearchOut, context.service.search(query))
 
 
 def build_slot_query(context: SearchContext, principal: Principal, *, now: datetime, lat: float | None,
@@ -271,4 +279,4 @@ def beyond(
         size=size,
         now=now,
     )
-    return context.service.beyond(query, window=window)
+    return contract_response(BeyondSearchOut, context.service.beyond(query, window=window))
