@@ -25,10 +25,11 @@ Operator = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.AD
 
 
 def contextual_results(context: SearchContext, principal: Principal, call: ContextualCall, *,
-                       now: datetime) -> dict[str, Any]:
-    """Run the pre-filled search; the own doctor's cards first when he has slots (reusable by the UI)."""
+                       now: datetime, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """Run the pre-filled search; the own doctor's cards first when he has slots (reusable by the UI).
+    ``start`` / ``end``: the search window (default: the search's own, now → 48 h)."""
     query = build_slot_query(context, principal, now=now, lat=None, lon=None, q=call.q, insee=None, radius_km=None,
-                             specialty=list(call.specialties) or None, start=None, end=None, within=None, modes=None,
+                             specialty=list(call.specialties) or None, start=start, end=end, within=None, modes=None,
                              kinds=None, sector=None, bookable_only=False, sort="balanced", page=1, size=20, slots=3,
                              explain=False)
     answer = context.service.search(query)
@@ -51,11 +52,14 @@ def contextual_results(context: SearchContext, principal: Principal, call: Conte
 
 @router.get("/recherche", summary="INT_L01: open the search pre-filled from the regulation software")
 def recherche(request: Request, principal: Operator, context: Annotated[SearchContext, Depends(get_context)],
-              format: Annotated[str, Query(pattern="^(json|redirect)$")] = "json") -> Any:
+              format: Annotated[str, Query(pattern="^(json|redirect)$")] = "json",
+              from_: Annotated[str | None, Query(alias="from", description="Window start (default now)")] = None,
+              to: Annotated[str | None, Query(description="Window end (default from + 48 h)")] = None) -> Any:
     call = parse_contextual(dict(request.query_params))
     prefill = {"address": call.address, "postcode": call.postcode, "city": call.city,
                "specialties": list(call.specialties), "own_doctor": call.own_doctor, "samu": call.samu,
                "territory": call.territory, "search_parameters": call.search_parameters()}
     if format == "redirect":
         return RedirectResponse("/v1/search?" + urlencode(call.search_parameters(), doseq=True), status_code=303)
-    return {"prefill": prefill, **contextual_results(context, principal, call, now=datetime.now(timezone.utc))}
+    return {"prefill": prefill, **contextual_results(context, principal, call, now=datetime.now(timezone.utc),
+                                                     start=from_, end=to)}

@@ -3,10 +3,15 @@ has slots."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+WEEK = {"from": NOW.isoformat(), "to": (NOW + timedelta(days=7)).isoformat()}
+
 
 def test_contextual_call_prefills_and_puts_the_own_doctor_first(wf_api, wf_offers, regulator_headers):
     baseline = wf_api.get("/recherche", params={"adresse": "12 rue Sainte-Catherine", "code_postal": "33000",
-                                                "ville": "Bordeaux", "specialite": "SM54", "samu": "330"},
+                                                "ville": "Bordeaux", "specialite": "SM54", "samu": "330", **WEEK},
                           headers=regulator_headers)
     assert baseline.status_code == 200, baseline.text
     body = baseline.json()
@@ -18,7 +23,7 @@ def test_contextual_call_prefills_and_puts_the_own_doctor_first(wf_api, wf_offer
     own = next(o for o in wf_offers["medilib"] + wf_offers["agendax"] if o["id"] == ranked[-1])
 
     answer = wf_api.get("/recherche", params={"code_postal": "33000", "ville": "Bordeaux", "specialite": "SM54",
-                                              "medecin_traitant": own["national_id"], "samu": "330"},
+                                              "medecin_traitant": own["national_id"], "samu": "330", **WEEK},
                         headers=regulator_headers)
     assert answer.status_code == 200, answer.text
     result = answer.json()

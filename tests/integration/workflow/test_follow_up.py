@@ -12,7 +12,13 @@ from datetime import datetime, timedelta, timezone
 
 from mappings.registry import alias_name
 
-BORDEAUX = {"lat": 44.8378, "lon": -0.5792, "radius_km": 20, "specialty": "SM54", "size": 50, "within": "0-4h"}
+BORDEAUX = {"lat": 44.8378, "lon": -0.5792, "radius_km": 20, "specialty": "SM54", "size": 50}
+
+
+def week() -> dict[str, str]:
+    """A 7-day window from now (the simulated practitioners do not all work every day)."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    return {"from": now.isoformat(), "to": (now + timedelta(days=7)).isoformat()}
 
 
 def book(wf_api, headers, slot_id: str) -> dict:
@@ -61,16 +67,15 @@ def _offer_ids(wf_api, headers) -> list[str]:
 
 
 def test_declared_unavailability_leaves_search_within_a_second(wf_api, wf_offers, regulator_headers, token_for):
-    params = {**BORDEAUX, "within": None}
-    params.pop("within")
+    params = {**BORDEAUX, **week()}
     shown = [o for o in _search_ids(wf_api, regulator_headers, params) if o.startswith("wf-medilib")]
-    assert shown, "the Bordeaux practitioners should have slots in the next 48 hours"
+    assert shown, "the Bordeaux practitioners should have slots in the coming week"
     offer_id = shown[0]
     offer = next(o for o in wf_offers["medilib"] if o["id"] == offer_id)
     effecteur = token_for("effecteur", national_id=offer["national_id"], sub=f"eff-{offer_id}")
     now = datetime.now(timezone.utc)
     body = {"offer_id": offer_id, "periods": [{"start": (now - timedelta(minutes=1)).isoformat(),
-                                               "end": (now + timedelta(days=3)).isoformat()}]}
+                                               "end": (now + timedelta(days=8)).isoformat()}]}
     started = time.perf_counter()
     declared = wf_api.post("/v1/declarations/unavailability", json=body, headers=effecteur)
     assert declared.status_code == 201, declared.text
