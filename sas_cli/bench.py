@@ -80,3 +80,22 @@ def search(
     console.print(markdown_table(result))
     console.print_json(json.dumps({"ratios": result["ratios"], "targets": result["targets"]}))
     console.print(f"written {path}")
+
+
+@app.command("directory")
+def directory(
+    places: Annotated[int, typer.Option(help="practice places to generate (national: 300,000)")] = 300_000,
+    departement: Annotated[list[str], typer.Option("--departement", "-d", help="limit to these départements")] = [],
+    seed: Annotated[int, typer.Option(help="generator seed")] = 20240522,
+    prefix: Annotated[Optional[str], typer.Option(help="bench index prefix (default <SAS_INDEX_PREFIX>bench)")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
+    output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/directory.json"),
+) -> None:
+    """Directory load end to end: generate the national files, load them (parse → geocode → bulk), places/s."""
+    from indexer.directory_bench import run_directory_bench
+
+    result = run_directory_bench(settings=Settings(), places=places, departements=departement or None, seed=seed,
+                                 prefix=prefix, keep=keep, output=output, log=console.print)
+    console.print_json(json.dumps(result))
+    if not result["meets_target"]:
+        console.print(f"[yellow]below the target of {result['target_places_per_s']:,} places/s[/yellow]")

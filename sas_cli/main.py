@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sas_cli import bench, harvest, simulate, snapshot
+from sas_cli import directory as directory_cli
+from sas_cli import reference as reference_cli
 from sas_cli import fhir as fhir_cli
 from sas_core.errors import SasError
 from sas_core.settings import Settings
@@ -23,6 +25,8 @@ app.add_typer(harvest.app, name="harvest")
 app.add_typer(bench.app, name="bench")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(fhir_cli.app, name="fhir")
+app.add_typer(directory_cli.app, name="directory")
+app.add_typer(reference_cli.app, name="reference")
 console = Console()
 
 
