@@ -698,7 +698,8 @@ def run_pipeline(
     """Run the stages over ``items`` (connector output) and write the offers. Used by every source."""
     alias = alias_name(settings.index_prefix, "offers")
     _check_alias(es, alias)
-    summary = LoadSummary(run_id=f"directory-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+    tag = "fhir" if "annuaire_fhir" in sources else "files"
+    summary = LoadSummary(run_id=f"directory-{tag}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
                           mode="full" if full else "incremental", sources=sources)
     run = _Run(
         settings=settings,
@@ -862,3 +863,28 @@ def load_directory_fhir(
             delete_sources=["annuaire_fhir"], full=full, participation=participation, geocoder=geocoder,
             specialties=specialties, threshold=threshold,
         )
+
+
+def _last_success(es: Elasticsearch, settings: Settings, tag: str) -> datetime | None:
+    """Start of the last successful directory run of ``tag`` (``fhir`` / ``files``), if any."""
+    body = {"size": 1, "sort": [{"started_at": "desc"}],
+            "query": {"bool": {"filter": [{"term": {"kind": "directory"}}, {"term": {"status": "success"}},
+                                          {"prefix": {"id": f"directory-{tag}-"}}]}}}
+    try:
+        hits = es.search(index=alias_name(settings.index_prefix, "harvest_runs"), body=body)["hits"]["hits"]
+    except Exception:  # noqa: BLE001 - no history: a first refresh reads everything
+        return None
+    return datetime.fromisoformat(hits[0]["_source"]["started_at"]) if hits else None
+
+
+def refresh_directory(*, es: Elasticsearch, settings: Settings) -> LoadSummary | None:
+    """Scheduled refresh: an incremental Annuaire Santé FHIR load since the last successful run.
+
+    Does nothing (and says so) when no FHIR URL is configured: file loads are operator actions
+    (``sas directory load``), since the national extraction has to be fetched first.
+    """
+    if not settings.annuaire_fhir_url:
+        log.info("directory refresh skipped: SAS_ANNUAIRE_FHIR_URL is not set")
+        return None
+    since = _last_success(es, settings, "fhir")
+    return load_directory_fhir(settings=settings, es=es, since=since, full=False)
