@@ -327,18 +327,14 @@ def build_geocoder(settings: Settings):
 # Slot documents
 # --------------------------------------------------------------------------------------------------
 
-def slot_document(record: SlotRecord, offer: dict) -> dict:
-    """The slot document of ``record`` at ``offer`` — without the run-dependent fields (``harvested_at``,
-    ``stale_since``) and the platform's own (``hidden``, ``booked_count``)."""
-    start, end = record.start.isoformat(), record.end.isoformat()
+def _slot_static(record: SlotRecord, offer: dict) -> dict:
+    """The part of a slot document shared by every slot of one place (practitioner, place, offer)."""
     place = record.place
     town = " ".join(p for p in (place.postcode, place.city) if p)
     name = " ".join(p for p in (record.practitioner_given, (record.practitioner_family or "").upper()) if p) or None
     return {
-        "id": record.id,
         "source": "vendor",
         "vendor": record.vendor,
-        "vendor_slot_id": record.resource_id,
         "use_case": record.search,
         "roster_key": record.roster_key,
         "practitioner_national_id": record.practitioner_national_id,
@@ -346,18 +342,6 @@ def slot_document(record: SlotRecord, offer: dict) -> dict:
         "practitioner_name": name,
         "offer_id": offer["id"],
         "offer_kind": offer.get("kind") or ("sos" if record.search == "sos" else "ps"),
-        "start": start,
-        "end": end,
-        "date_range": {"gte": start, "lt": end},
-        "duration_min": int((record.end - record.start).total_seconds() // 60),
-        "types": record.types,
-        "modes": record.modes,
-        "motive": record.motive,
-        "specialties": record.specialties or list(offer.get("specialties") or []),
-        "specialty_texts": record.specialty_texts,
-        "bookable": record.bookable,
-        "booking_url": record.booking_url,
-        "cpts": record.cpts,
         "sos": record.sos,
         "place": {
             "name": place.name,
@@ -370,6 +354,31 @@ def slot_document(record: SlotRecord, offer: dict) -> dict:
         "departement": offer.get("departement"),
         "territory": offer.get("territory"),
         "name_folded": offer.get("name_folded") or (fold(name) or None),
+    }
+
+
+def slot_document(record: SlotRecord, offer: dict, *, static: dict | None = None) -> dict:
+    """The slot document of ``record`` at ``offer`` — without the run-dependent fields (``harvested_at``,
+    ``stale_since``) and the platform's own (``hidden``, ``booked_count``). ``static``: the place part
+    (``_slot_static``) when the caller caches it. Keys always come in the same order, so that the
+    serialisation can be hashed."""
+    start, end = record.start.isoformat(), record.end.isoformat()
+    return {
+        "id": record.id,
+        "vendor_slot_id": record.resource_id,
+        **(static if static is not None else _slot_static(record, offer)),
+        "start": start,
+        "end": end,
+        "date_range": {"gte": start, "lt": end},
+        "duration_min": int((record.end - record.start).total_seconds() // 60),
+        "types": record.types,
+        "modes": record.modes,
+        "motive": record.motive,
+        "specialties": record.specialties or list(offer.get("specialties") or []),
+        "specialty_texts": record.specialty_texts,
+        "bookable": record.bookable,
+        "booking_url": record.booking_url,
+        "cpts": record.cpts,
     }
 
 
@@ -689,14 +698,21 @@ class Harvester:
                 stats.updated += 1
             else:
                 stats.unchanged += 1
+        statics: dict[tuple, tuple[dict, dict]] = {}
         for slot_id, record in records.items():
-            offer = book.match(record)
-            if offer is None:
-                offer = places.make(record)
-                book.add(offer)
-                if offer.get("location") is None:
-                    stats.flags["place_not_geocoded"] += 1
-            document = slot_document(record, offer)
+            # Slots of one schedule share their Place object: match and build the place part once.
+            cache_key = (id(record.place), record.roster_key, record.practitioner_national_id)
+            cached = statics.get(cache_key)
+            if cached is None:
+                offer = book.match(record)
+                if offer is None:
+                    offer = places.make(record)
+                    book.add(offer)
+                    if offer.get("location") is None:
+                        stats.flags["place_not_geocoded"] += 1
+                cached = statics[cache_key] = (offer, _slot_static(record, offer))
+            offer, static = cached
+            document = slot_document(record, offer, static=static)
             raw = orjson.dumps(document)
             digest = f"{record.source_hash}.{content_hash(raw)}"
             known = existing.by_id.get(slot_id)
