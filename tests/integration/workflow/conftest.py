@@ -137,12 +137,13 @@ def free_slot(es, wf_settings):
     def pick(vendor: str) -> dict:
         now = datetime.now(timezone.utc)
         body = {"size": 200, "sort": [{"start": "asc"}], "query": {"bool": {"filter": [
-            {"term": {"vendor": vendor}}, {"term": {"bookable": True}}, {"exists": {"field": "booking_url"}},
+            {"term": {"vendor": vendor}}, {"term": {"bookable": True}},
             {"range": {"start": {"gt": (now + timedelta(hours=1)).isoformat()}}}],
             "must_not": [{"term": {"hidden": True}}]}}}
         hits = es.search(index=alias_name(wf_settings.index_prefix, "slots"), body=body)["hits"]["hits"]
         for hit in hits:
-            if hit["_id"] not in handed and hit["_id"] not in _HANDED:
+            # booking_url is kept in _source only (not searchable): filtered here.
+            if hit["_source"].get("booking_url") and hit["_id"] not in handed and hit["_id"] not in _HANDED:
                 handed.add(hit["_id"])
                 _HANDED.add(hit["_id"])
                 return hit["_source"]
