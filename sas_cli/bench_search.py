@@ -416,14 +416,16 @@ async def _fanout_run(*, es_url: str, offers_alias: str, simulator_url: str, job
                     else:
                         calls.append(_vendor_slots(client, f"{base}/Slot", practitioner_slot_search(
                             national_ids=batch, start=now, end=end, with_cpts=True), timeout_s=vendor_timeout_s))
-            answers = await asyncio.gather(*calls, return_exceptions=True)
+            # The vendor timeout bounds each request as a whole (connection, every page, the answer).
+            answers = await asyncio.gather(*(asyncio.wait_for(call, vendor_timeout_s) for call in calls),
+                                           return_exceptions=True)
             # The national platform shows what arrived by the deadline: a late or failed vendor is
             # simply missing from the answer, the query itself succeeds.
             slots = 0
             for answer in answers:
                 if isinstance(answer, int):
                     slots += answer
-                elif isinstance(answer, httpx.TimeoutException):
+                elif isinstance(answer, (httpx.TimeoutException, asyncio.TimeoutError)):
                     stats.vendor_timeouts += 1
                 else:
                     stats.vendor_failures += 1

@@ -72,14 +72,17 @@ class Executor:
             client = clients[timeout_s] = self.es.options(request_timeout=timeout_s)
         return client
 
-    def search_checked(self, *, index: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+    def search_checked(self, *, index: str, body: dict[str, Any], timeout_s: float | None = None,
+                       filter_path: str | None = None) -> dict[str, Any]:
         """Search alias ``index``; a timed-out or partially failed answer is an error, never a
-        silently shorter result list."""
-        response = self.call(lambda es: self._client(timeout_s).search(index=self.alias(index), body=body).body)
+        silently shorter result list. ``filter_path`` trims the answer to what the caller reads."""
+        response = self.call(lambda es: self._client(timeout_s).search(
+            index=self.alias(index), body=body, filter_path=filter_path).body)
         check_search_response(response)
         return response
 
-    def msearch(self, *, searches: list[tuple[str, dict[str, Any]]], timeout_s: float | None = None) -> list[dict[str, Any]]:
+    def msearch(self, *, searches: list[tuple[str, dict[str, Any]]], timeout_s: float | None = None,
+                filter_path: str | None = None) -> list[dict[str, Any]]:
         """Several searches ``(logical index, body)`` in one round-trip; answers in the same order.
         The first failed item raises its mapped error."""
         if not searches:
@@ -88,7 +91,7 @@ class Executor:
         for index, body in searches:
             lines.append({"index": self.alias(index)})
             lines.append(body)
-        response = self.call(lambda es: self._client(timeout_s).msearch(searches=lines).body)
+        response = self.call(lambda es: self._client(timeout_s).msearch(searches=lines, filter_path=filter_path).body)
         answers = response.get("responses", [])
         if len(answers) != len(searches):
             raise BackendUnavailable("Elasticsearch answered a multi-search with the wrong number of responses")

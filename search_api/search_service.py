@@ -36,6 +36,11 @@ OFFER_FIELDS = [
     "specialties", "specialty_labels", "address", "location", "geo_precision", "phones", "convention_sector",
     "territory", "sas", "sos", "structure",
 ]
+#: What the search reads of Elasticsearch's answers (``filter_path``): smaller answers, less to decode.
+_ANSWER_PARTS = ("hits.total", "hits.hits._source", "hits.hits.sort", "aggregations", "terminated_early",
+                 "timed_out", "_shards.failed", "_shards.total", "_shards.failures", "error", "status")
+MSEARCH_FILTER = ",".join(f"responses.{part}" for part in _ANSWER_PARTS)
+SEARCH_FILTER = ",".join(_ANSWER_PARTS)
 FORMULA = (
     f"balanced = {defaults.W_DISTANCE}·D + {defaults.W_TIME}·T + {defaults.W_ROTATION}·R; "
     f"D = gauss(distance, offset {defaults.DISTANCE_OFFSET_KM:g} km, scale max({defaults.DISTANCE_MIN_SCALE_KM:g} km, "
@@ -116,7 +121,7 @@ class SearchService:
         searches: list[tuple[str, dict]] = [("slots", bodies.slot_search_body(query, radius_km=first,
                                                                               exclusions=exclusions))]
         searches += [("slots", bodies.probe_body(query, radius_km=r, exclusions=exclusions)) for r in radii[1:]]
-        answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s)
+        answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
         main = answers[0]
         counts = [(offers_count(main), False)] + [
             (offers_count(a), bool(a.get("terminated_early"))) for a in answers[1:]
@@ -132,14 +137,14 @@ class SearchService:
         if wants_beyond:
             second.append(("offers", bodies.beyond_body(beyond_query, exclusions=exclusions)))
         if second:
-            more = self.executor.msearch(searches=second, timeout_s=self.timeout_s)
+            more = self.executor.msearch(searches=second, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
             if radius != first:
                 main = more.pop(0)
             beyond_answer = more.pop(0) if wants_beyond else None
         else:
             beyond_answer = None
 
-        hits = main["hits"]["hits"]
+        hits = _hits(main)
         ids = [h["_source"]["offer_id"] for h in hits]
         slots_by_offer, offers = self._page_details(query, ids, exclusions)
         cards = [self._card(hit, offers.get(hit["_source"]["offer_id"]),
@@ -148,7 +153,7 @@ class SearchService:
         beyond = self._beyond_cards(beyond_answer, origin=query.origin) if beyond_answer else []
         return {
             "total": offers_count(main),
-            "total_slots": int(main["hits"].get("total", {}).get("value", 0)),
+            "total_slots": int(main.get("hits", {}).get("total", {}).get("value", 0)),
             "radius_km": radius,
             "radius_adaptive": query.radius_km is None,
             "origin": _origin_out(query.origin),
@@ -166,9 +171,9 @@ class SearchService:
         """Offers near the point accepting patients beyond their displayed slots, nearest first."""
         exclusions = self.exclusions(window)
         answer = self.executor.search_checked(index="offers", body=bodies.beyond_body(query, exclusions=exclusions),
-                                              timeout_s=self.timeout_s)
+                                              timeout_s=self.timeout_s, filter_path=SEARCH_FILTER)
         return {
-            "total": int(answer["hits"].get("total", {}).get("value", 0)),
+            "total": int(answer.get("hits", {}).get("total", {}).get("value", 0)),
             "radius_km": query.radius_km,
             "origin": _origin_out(query.origin),
             "results": self._beyond_cards(answer, origin=query.origin),
@@ -243,8 +248,8 @@ class SearchService:
         slots_answer, offers_answer = self.executor.msearch(searches=[
             ("slots", bodies.card_slots_body(query, offer_ids=ids, exclusions=exclusions)),
             ("offers", bodies.offers_by_ids_body(ids, fields=OFFER_FIELDS)),
-        ], timeout_s=self.timeout_s)
-        offers = {h["_id"]: h["_source"] for h in offers_answer["hits"]["hits"]}
+        ], timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
+        offers = {h["_source"]["id"]: h["_source"] for h in offers_answer.get("hits", {}).get("hits", [])}
         return _slots_by_offer(slots_answer), offers
 
     def _card(self, hit: dict, offer: dict | None, details: tuple[list, list, int], *, query: SlotQuery,
@@ -270,7 +275,7 @@ class SearchService:
 
     def _beyond_cards(self, answer: dict, *, origin: Origin) -> list[dict]:
         cards = []
-        for hit in answer["hits"]["hits"]:
+        for hit in _hits(answer):
             offer = hit["_source"]
             out = _offer_out(offer)
             sas = offer.get("sas") or {}
@@ -286,6 +291,11 @@ class SearchService:
 
 
 # --- Shaping helpers (pure) -----------------------------------------------------------------------------------
+
+
+def _hits(answer: dict) -> list[dict]:
+    """The hits of an answer (``filter_path`` leaves no ``hits`` key at all when there are none)."""
+    return answer.get("hits", {}).get("hits", [])
 
 
 def _slots_by_offer(answer: dict) -> dict[str, tuple[list[dict], list[dict], int]]:
