@@ -178,8 +178,8 @@ class _Run:
     finess_members: dict[str, set[str]] = field(default_factory=dict)
     cpts_names: dict[str, str] = field(default_factory=dict)
     validated: int = 0
-    #: Full loads: id → (content_hash, source) of every offer in the index before the load.
-    known: dict[str, tuple[str | None, str | None]] | None = None
+    #: Full loads: id → (content_hash, participation_hash, source) of every offer before the load.
+    known: dict[str, tuple[str | None, str | None, str | None]] | None = None
 
 
 def _departement(value: str) -> str:
@@ -304,61 +304,66 @@ def _validate_sample(run: _Run, docs: Iterable[dict]) -> Iterator[dict]:
         yield doc
 
 
-def _slim(doc: dict) -> dict:
-    """The document without null / empty values (a full ``index`` write does not need them).
-
-    Offer documents nest one level (address, structure, sas, sos, location): no recursion needed.
-    """
-    out = {}
-    for key, value in doc.items():
-        if value is None or value == []:
-            continue
-        if type(value) is dict:
-            value = {k: v for k, v in value.items() if v is not None and v != []}
-        out[key] = value
-    return out
+def _fingerprint(value) -> str:
+    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=10).hexdigest()
 
 
 def _actions(run: _Run, docs: Iterable[dict]) -> Iterator[tuple[str, str, bytes | None]]:
     """Bulk actions for the documents that changed.
 
-    Each document gets a fingerprint (``content_hash``). On a full load the fingerprints already in the
-    index are known (``run.known``): an unchanged document is not sent at all, a new one is a plain
-    ``index`` write. A changed one is an ``index`` write of the whole document when the participation
-    file is part of the load, else an ``update`` (``doc_as_upsert``) that leaves the platform's own
-    ``sas`` block untouched. Incremental loads, which do not read the fingerprints first, send
-    ``update`` + ``doc_as_upsert`` and let Elasticsearch answer ``noop`` for unchanged documents.
+    Each document carries two fingerprints: ``content_hash`` over the directory fields and, when the
+    participation file is part of the load, ``participation_hash`` over ``sas`` + ``convention_sector``.
+    On a full load the fingerprints already in the index are known (``run.known``): an unchanged
+    document is not sent at all and a new one is a plain ``index`` write. A changed one is an ``index``
+    write of the whole document when the participation file is part of the load, else an ``update``
+    (``doc_as_upsert``) that leaves the platform's own ``sas`` block untouched. Incremental loads, which
+    do not read the fingerprints first, send ``update`` + ``doc_as_upsert`` and let Elasticsearch
+    answer ``noop`` for unchanged documents.
     """
     known = run.known
     whole = run.participation is not None
     dumps = orjson.dumps
-    sort_keys = orjson.OPT_SORT_KEYS
     unchanged = 0
     for doc in docs:
         doc_id = doc["id"]
-        fingerprint = hashlib.blake2b(dumps(doc, option=sort_keys), digest_size=10).hexdigest()
+        if whole:
+            # SOS opening hours come from the participation file too.
+            sos = doc["sos"]
+            hours = sos.pop("opening_hours", None) if sos is not None else None
+            sas, sector = doc.pop("sas"), doc.pop("convention_sector")
+            content = _fingerprint(doc)
+            participation = _fingerprint((sas, sector, hours))
+            doc["sas"], doc["convention_sector"] = sas, sector
+            if sos is not None:
+                sos["opening_hours"] = hours
+        else:
+            content, participation = _fingerprint(doc), None
         previous = known.get(doc_id) if known is not None else None
-        if previous is not None and previous[0] == fingerprint:
+        if previous is not None and previous[0] == content and (not whole or previous[1] == participation):
             unchanged += 1
             continue
-        doc["content_hash"] = fingerprint
+        doc["content_hash"] = content
+        if whole:
+            doc["participation_hash"] = participation
         if known is not None and (previous is None or whole):
-            yield "index", doc_id, dumps(_slim(doc))
+            # Nulls are kept: stored documents then look the same whichever way they were written,
+            # which is what lets an ``update`` of an unchanged document be a ``noop``.
+            yield "index", doc_id, dumps(doc)
         else:
             yield "update", doc_id, dumps({"doc": doc, "doc_as_upsert": True})
     run.summary.unchanged += unchanged
 
 
-def _known_documents(es: Elasticsearch, alias: str) -> dict[str, tuple[str | None, str | None]]:
-    """Every offer id in the index with its fingerprint and source (doc values only: a fast scan)."""
-    known: dict[str, tuple[str | None, str | None]] = {}
+def _known_documents(es: Elasticsearch, alias: str) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Every offer id in the index with its fingerprints and source (doc values only: a fast scan)."""
+    known: dict[str, tuple[str | None, str | None, str | None]] = {}
     for hit in helpers.scan(es, index=alias, size=10_000, preserve_order=False,
                             query={"query": {"match_all": {}}, "_source": False,
-                                   "docvalue_fields": ["content_hash", "source"]}):
+                                   "docvalue_fields": ["content_hash", "participation_hash", "source"]}):
         fields = hit.get("fields") or {}
-        fingerprint = (fields.get("content_hash") or [None])[0]
-        source = (fields.get("source") or [None])[0]
-        known[hit["_id"]] = (fingerprint, source)
+        known[hit["_id"]] = ((fields.get("content_hash") or [None])[0],
+                             (fields.get("participation_hash") or [None])[0],
+                             (fields.get("source") or [None])[0])
     return known
 
 
@@ -371,8 +376,9 @@ def _bulk(run: _Run, es: Elasticsearch, actions: Iterable[tuple[str, str, bytes 
         op, doc_id, body = action
         return {op: {"_index": alias, "_id": doc_id}}, body
 
+    client = es.options(request_timeout=max(60.0, run.settings.es_request_timeout_s))
     results = helpers.parallel_bulk(
-        es,
+        client,
         actions,
         thread_count=max(1, run.settings.directory_bulk_threads),
         chunk_size=run.settings.directory_bulk_chunk,
@@ -382,7 +388,6 @@ def _bulk(run: _Run, es: Elasticsearch, actions: Iterable[tuple[str, str, bytes 
         raise_on_error=False,
         raise_on_exception=True,
         filter_path="errors,items.*.status,items.*.result,items.*.error.type,items.*._id",
-        request_timeout=max(60.0, run.settings.es_request_timeout_s),
     )
     for ok, item in results:
         (op, info), = item.items()
@@ -546,7 +551,7 @@ def _sos_doc(run: _Run, place: _SosPlace) -> dict:
             "sector_code": r.sector_code or None,
             "sector_label": r.sector_label or None,
         },
-        "sos": {"association_siret": r.siret or None, "association_name": name, "opening_hours": None},
+        "sos": {"association_siret": r.siret or None, "association_name": name},
         "member_count": len(place.members),
         "source": r.source,
         "source_updated_at": run.source_dates.get(r.source),
@@ -647,7 +652,7 @@ def _refresh_setting(es: Elasticsearch, alias: str) -> str | None:
 def _delete_disappeared(run: _Run, es: Elasticsearch, sources: list[str]) -> None:
     """Full load: delete the offers of ``sources`` that were in the index before and not in this run."""
     seen, wanted = run.seen, set(sources)
-    stale = [(doc_id, "delete") for doc_id, (_h, source) in (run.known or {}).items()
+    stale = [(doc_id, "delete") for doc_id, (_c, _p, source) in (run.known or {}).items()
              if source in wanted and doc_id not in seen]
     _bulk(run, es, (("delete", doc_id, None) for doc_id, _ in stale))
 
@@ -674,7 +679,8 @@ def _record_run(es: Elasticsearch, settings: Settings, summary: LoadSummary) -> 
     }
     spec("harvest_runs").model.model_validate(doc)
     try:
-        es.index(index=alias_name(settings.index_prefix, "harvest_runs"), id=summary.run_id, document=doc)
+        es.index(index=alias_name(settings.index_prefix, "harvest_runs"), id=summary.run_id, document=doc,
+                 refresh=True)  # dashboards and the next incremental refresh see it at once
     except Exception as exc:  # noqa: BLE001 - the load itself is done; losing its record must not hide it
         log.warning("could not record directory run %s: %s", summary.run_id, exc)
 

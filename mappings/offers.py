@@ -80,5 +80,7 @@ class OfferDoc(Doc):
     member_count: int | None = None    # CPTS / centres: participating members
     source: Literal["rpps", "finess", "annuaire_fhir", "vendor", "sas"]
     source_updated_at: datetime | None = None
-    #: Fingerprint of the document as the directory load last wrote it (skips unchanged offers).
+    #: Fingerprints written by the directory load (unchanged offers are skipped): the directory fields,
+    #: and the SAS participation fields (``sas``, ``convention_sector``) when a participation file was loaded.
     content_hash: str | None = None
+    participation_hash: str | None = None

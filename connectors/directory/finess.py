@@ -112,7 +112,6 @@ def read_finess(
         raise DataQualityError(f"FINESS file not found: {path}")
     kinds = categories or FINESS_KINDS
     kept: dict[str, StructureRecord] = {}
-    positions_for_unknown = 0
     with path.open("rb", buffering=1 << 20) as stream:
         first = stream.readline()
         head = first.decode(ENCODING).rstrip("\r\n").split(";")
@@ -157,9 +156,9 @@ def read_finess(
                     yield Rejection("wrong_column_count", line_no, f"{len(f) - 1} columns in geolocalisation")
                     continue
                 record = kept.get(f[1].strip())
+                yield Remark("position", line_no)  # counted as a line read, kept or not
                 if record is None:
-                    positions_for_unknown += 1   # position of an establishment we do not keep
-                    continue
+                    continue  # position of an establishment of another category
                 try:
                     x, y = float(f[2].replace(",", ".")), float(f[3].replace(",", "."))
                 except ValueError:

@@ -13,7 +13,7 @@ def test_sample_keeps_sas_categories_with_positions():
     kept = {i.finess: i for i in items if isinstance(i, StructureRecord)}
     assert {f: r.kind for f, r in kept.items()} == {"140012345": "cpts", "750054321": "msp", "420011111": "centre"}
     assert Counter(i.reason for i in items if isinstance(i, Rejection)) == {"wrong_column_count": 1}
-    assert Counter(i.reason for i in items if isinstance(i, Remark)) == {"other_category": 1}
+    assert Counter(i.reason for i in items if isinstance(i, Remark)) == {"other_category": 1, "position": 3}
     cpts = kept["140012345"]
     # Lambert-93 of the sample → back to WGS84 near the point it was made from (Caen, -0.3635 / 49.1829).
     assert cpts.lat == pytest.approx(49.1829, abs=1e-4) and cpts.lon == pytest.approx(-0.3635, abs=1e-4)
