@@ -55,6 +55,7 @@ def search(
     api_workers: Annotated[int, typer.Option(help="API worker processes when the bench starts it")] = 1,
     seed: Annotated[int, typer.Option(help="seed of the query mix (and of --prepare)")] = 20240522,
     out: Annotated[Optional[Path], typer.Option(help="results directory")] = None,
+    measure: Annotated[bool, typer.Option(help="measure (--no-measure with --prepare: only produce the dataset)")] = True,
 ) -> None:
     """Search latency at national scale: the API, Elasticsearch alone with the same bodies, and the live
     fan-out to vendors of the current national platform, on the same fixed query mix."""
@@ -73,6 +74,9 @@ def search(
         console.print(f"preparing {places} places under prefix {settings.index_prefix!r} (files in {work_dir})…")
         preparation = prepare_dataset(settings=settings, places=places, work_dir=work_dir, config=config,
                                       log=console.print)
+        console.print_json(json.dumps(preparation, default=str))
+    if not measure:
+        return
     result = run_search_bench(settings=settings, config=config, log=console.print)
     if preparation is not None:
         result["preparation"] = preparation
