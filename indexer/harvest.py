@@ -50,6 +50,7 @@ from mappings.harvest_runs import HarvestRunDoc, ReasonCount
 from mappings.offers import OfferAddress, OfferDoc, OfferSas, OfferSos
 from mappings.registry import alias_name
 from sas_core.errors import ConfigurationError
+from sas_core.metrics import HARVEST_DURATION, HARVEST_LAST_SUCCESS, HARVEST_RUNS, HARVEST_SLOTS
 from sas_core.settings import Settings
 from sas_core.territories import territory_for_departement
 from sas_core.text import fold
@@ -577,6 +578,7 @@ class Harvester:
         log.info("harvest %s %s: %s, %d read, %d created, %d updated, %d unchanged, %d deleted, %d stale, %.1fs",
                  vendor.name, window.mode, status, stats.read, stats.created, stats.updated, stats.unchanged,
                  stats.deleted, stats.stale_marked, document["duration_s"])
+        _observe_run(vendor.name, status, document)
         return document
 
     def _run(self, vendor: VendorConfig, window: Window, now: datetime, stats: RunStats) -> str:
@@ -788,6 +790,17 @@ class Harvester:
             rejected_by_reason=[ReasonCount(reason=r, count=c) for r, c in sorted(reasons.items())],
             errors=messages[:_MAX_ERRORS], stale_marked=stats.stale_marked,
         ).model_dump(mode="json")
+
+
+def _observe_run(vendor: str, status: str, document: dict) -> None:
+    """Per-vendor Prometheus figures of one run (the ``harvest_runs`` document stays the record)."""
+    HARVEST_RUNS.labels(vendor, status).inc()
+    HARVEST_DURATION.labels(vendor).observe(document["duration_s"])
+    for action, key in (("upserted", "upserted"), ("deleted", "deleted"), ("rejected", "rejected"),
+                        ("stale", "stale_marked"), ("unchanged", "unchanged")):
+        HARVEST_SLOTS.labels(vendor, action).inc(document.get(key) or 0)
+    if status == "success":
+        HARVEST_LAST_SUCCESS.labels(vendor).set(time.time())
 
 
 def run_harvest(*, es: Elasticsearch, settings: Settings, vendor: str | None = None, mode: Mode = "incremental",

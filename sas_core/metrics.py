@@ -20,7 +20,7 @@ SEARCH_RESULTS = Histogram(
 ES_ERRORS = Counter("sas_elasticsearch_errors_total", "Elasticsearch errors seen by the API and jobs", ["kind"])
 HARVEST_RUNS = Counter("sas_harvest_runs_total", "Harvest runs by vendor and outcome", ["vendor", "status"])
 HARVEST_SLOTS = Counter(
-    "sas_harvest_slots_total", "Slots handled by harvests", ["vendor", "action"]  # upserted, deleted, rejected, stale
+    "sas_harvest_slots_total", "Slots handled by harvests", ["vendor", "action"]  # upserted, deleted, rejected, stale, unchanged
 )
 HARVEST_DURATION = Histogram(
     "sas_harvest_duration_seconds", "Duration of one vendor harvest", ["vendor"],

@@ -26,9 +26,12 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from connectors.vendors.config import VendorConfig
 from connectors.vendors.queries import Search, search_request
+from sas_core.metrics import CIRCUIT_STATE
 
 FHIR_ACCEPT = "application/fhir+json, application/json+fhir;q=0.9, application/json;q=0.8"
 USER_AGENT = "sas-platform-harvester/1"
+#: ``sas_vendor_circuit_state`` values (a gauge: alert on ``== 2``).
+CIRCUIT_CODES = {"closed": 0, "half-opened": 1, "opened": 2}
 
 
 class VendorError(Exception):
@@ -211,6 +214,8 @@ class VendorClient:
                     return await self._get_with_retries(url, params, answer)
             except OpenedState as exc:
                 raise CircuitOpen("circuit_open", f"circuit breaker of {self.vendor.name} is open") from exc
+            finally:
+                CIRCUIT_STATE.labels(self.vendor.name).set(CIRCUIT_CODES.get(breaker.context.state, 0))
 
     async def _get_with_retries(self, url: str, params, answer: SearchAnswer) -> dict:
         vendor = self.vendor

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from sas_core.errors import BadRequest
+from sas_core.metrics import SEARCH_RESULTS
 from sas_core.settings import Settings
 from search_api.auth import Principal, Role
 from search_api.deps import roles
@@ -212,7 +213,9 @@ def search(
         start=from_, end=to, within=within, modes=modes, kinds=kinds, sector=sector, bookable_only=bookable_only,
         sort=sort, page=page, size=size, slots=slots, explain=explain,
     )
-    return contract_response(SearchOut, context.service.search(query))
+    result = context.service.search(query)
+    SEARCH_RESULTS.labels("search").observe(result["total"])
+    return contract_response(SearchOut, result)
 
 
 def build_slot_query(context: SearchContext, principal: Principal, *, now: datetime, lat: float | None,
@@ -279,4 +282,6 @@ def beyond(
         size=size,
         now=now,
     )
-    return contract_response(BeyondSearchOut, context.service.beyond(query, window=window))
+    result = context.service.beyond(query, window=window)
+    SEARCH_RESULTS.labels("beyond").observe(result["total"])
+    return contract_response(BeyondSearchOut, result)
