@@ -14,6 +14,7 @@ from sas_cli import bench, harvest, simulate, snapshot
 from sas_cli import directory as directory_cli
 from sas_cli import reference as reference_cli
 from sas_cli import fhir as fhir_cli
+from sas_cli import kibana as kibana_cli
 from sas_core.errors import SasError
 from sas_core.settings import Settings
 
@@ -27,6 +28,7 @@ app.add_typer(simulate.app, name="simulate")
 app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(directory_cli.app, name="directory")
 app.add_typer(reference_cli.app, name="reference")
+app.add_typer(kibana_cli.app, name="kibana")
 console = Console()
 
 

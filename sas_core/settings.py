@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     snapshot_repository: str | None = None
     snapshot_location: str | None = None
 
+    # --- Kibana (``sas kibana import``) -------------------------------------------------------
+    #: Kibana base URL, e.g. http://127.0.0.1:5601; credentials: basic user + password, or an API key.
+    kibana_url: str = "http://127.0.0.1:5601"
+    kibana_username: str | None = None
+    kibana_password: SecretStr | None = None
+    kibana_api_key: SecretStr | None = None
+    #: Kibana space the saved objects go to (default space when empty).
+    kibana_space: str | None = None
+    kibana_timeout_s: float = 30.0
+
     # --- Reference data ----------------------------------------------------------------------
     reference_data_dir: Path | None = Field(default_factory=default_reference_data_dir)
 
