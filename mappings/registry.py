@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from mappings.accounts import AccountDoc
 from mappings.api_keys import ApiKeyDoc
+from mappings.audit import AuditDoc
 from mappings.declarations import DeclarationDoc
 from mappings.harvest_runs import HarvestRunDoc
 from mappings.locks import LockDoc
@@ -73,6 +74,7 @@ INDICES: tuple[IndexSpec, ...] = (
     IndexSpec("harvest_runs", HarvestRunDoc),
     IndexSpec("locks", LockDoc),
     IndexSpec("api_keys", ApiKeyDoc),
+    IndexSpec("audit", AuditDoc),
 )
 
 

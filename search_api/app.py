@@ -14,8 +14,10 @@ from search_api.errors import install_error_handlers
 from search_api.executor import Executor
 from search_api.middleware import install_middleware
 from search_api.routes import agenda, api_keys, health, me
+from search_api.routes import audit as audit_routes
 from search_api.routes import cpts as cpts_routes, search as search_routes
 from search_api.routes import accounts, bookings, contextual, dashboards, declarations, fhir, orientations
+from search_api import web
 
 
 def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = None) -> FastAPI:
@@ -40,9 +42,11 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     app.include_router(me.router)
     app.include_router(agenda.router)
     app.include_router(api_keys.router)
+    app.include_router(audit_routes.router)
     app.include_router(search_routes.router)
     app.include_router(cpts_routes.router)
     for workflow_router in (bookings.router, orientations.router, declarations.router, dashboards.router,
                             fhir.router, contextual.router, accounts.router):
         app.include_router(workflow_router)
+    web.install(app)  # HTML pages, /static, /v1/geocode/suggest
     return app

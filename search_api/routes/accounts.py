@@ -21,6 +21,8 @@ from search_api.workflow.wiring import Workflow, get_workflow
 router = APIRouter(prefix="/v1/accounts", tags=["accounts (INT_R02)"])
 WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
 Manager = Annotated[Principal, Depends(roles(Role.ACCOUNT_MANAGER, Role.ADMIN))]
+#: Only regulator and OSNP accounts are synchronised (declared here so that the role matrix is explicit).
+LoggingIn = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP))]
 AccountId = Annotated[str, Path(min_length=3, max_length=100, pattern=r"^[0-9A-Za-z._:@-]+$")]
 
 
@@ -39,8 +41,9 @@ class AccountIn(BaseModel):
     given_name: str | None = Field(None, max_length=100)
     email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     national_id: str | None = Field(None, max_length=30)
-    roles: list[str] = Field(default=["regulator"])
-    territories: list[str] = Field(min_length=1)
+    # Known roles only (a typo or an invented role is a 422, not a stored value pushed to vendors).
+    roles: list[Role] = Field(default=[Role.REGULATOR], max_length=len(Role))
+    territories: list[str] = Field(min_length=1, max_length=120)
 
 
 def _answer(account: dict, results: list[dict]) -> dict[str, Any]:
@@ -48,7 +51,7 @@ def _answer(account: dict, results: list[dict]) -> dict[str, Any]:
 
 
 @router.post("/login", summary="Login hook: record the caller's account and push it to vendors (INT_R02)")
-def login(principal: CurrentPrincipal, workflow: WorkflowDep, body: LoginIn | None = None) -> dict[str, Any]:
+def login(principal: LoggingIn, workflow: WorkflowDep, body: LoginIn | None = None) -> dict[str, Any]:
     body = body or LoginIn()
     account, results = workflow.accounts.login(principal, family_name=body.family_name, given_name=body.given_name,
                                                email=body.email)
@@ -72,7 +75,7 @@ def get_account(account_id: AccountId, principal: CurrentPrincipal, workflow: Wo
 def put_account(account_id: AccountId, body: AccountIn, manager: Manager, workflow: WorkflowDep) -> dict[str, Any]:
     account, results = workflow.accounts.upsert(manager, account_id, family_name=body.family_name,
                                                 given_name=body.given_name, email=body.email,
-                                                national_id=body.national_id, roles=body.roles,
+                                                national_id=body.national_id, roles=[r.value for r in body.roles],
                                                 territories=body.territories)
     return _answer(account, results)
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from sas_core.errors import BadRequest
+from sas_core.errors import BadRequest, NotFound
+from search_api.auth import Principal, Role
 from search_api.query import defaults
 from search_api.query.model import Origin, SlotQuery
 from search_api.routes.search import (Context, SearchPrincipal, contract_response, enum_values, resolve_origin,
@@ -61,5 +62,21 @@ def cpts_card(
         slots_per_card=slots,
         stale_after_s=context.settings.stale_after_s,
     )
-    return contract_response(CptsCardOut, context.service.cpts(cpts_id.strip(), query,
-                                                              with_distances=origin is not None))
+    card = context.service.cpts(cpts_id.strip(), query, with_distances=origin is not None)
+    if not sees_cpts_members(principal, card.get("finess")):
+        # Same answer as an unknown CPTS: a structure manager does not learn which other CPTS exist.
+        raise NotFound(f"no CPTS with id or FINESS {cpts_id.strip()!r}")
+    return contract_response(CptsCardOut, card)
+
+
+def sees_cpts_members(principal: Principal, finess: str | None) -> bool:
+    """Whether ``principal`` may see the member list of the CPTS ``finess``: every search role does, except a
+    structure manager with no other search role, who sees his own structure's members only (claim
+    ``structure_id``, the CPTS FINESS, optionally prefixed with ``1``)."""
+    other_roles = principal.roles - {Role.STRUCTURE_MANAGER}
+    if Role.STRUCTURE_MANAGER not in principal.roles or other_roles:
+        return True
+    claim = (principal.structure_id or "").strip()
+    if len(claim) == 10 and claim.startswith("1"):
+        claim = claim[1:]
+    return bool(claim) and claim == (finess or "")

@@ -55,6 +55,14 @@ def calling_vendor(request: Request) -> str:
         if name not in known:
             raise _Refused(403, "security", f"certificate CN {cn!r} is not a registered vendor")
         return name
+    api_keys = getattr(request.app.state, "api_keys", None)
+    if api_keys is not None and request.headers.get("x-api-key"):
+        # An integrator key is a valid identity on the main app, but not a vendor's: 403 (401 if invalid).
+        try:
+            api_keys.verify(request.headers["x-api-key"])
+        except SasError as exc:
+            raise _Refused(401, "login", exc.message) from None
+        raise _Refused(403, "forbidden", "only vendors report appointments")
     if settings.auth_mode == "dev":
         header = request.headers.get("authorization") or ""
         scheme, _, token = header.partition(" ")
@@ -123,8 +131,14 @@ async def update_appointment(request: Request) -> Response:
     return await _handle(request, conditional=True)
 
 
-@router.get("/metadata", summary="CapabilityStatement of the INT_R03 server")
-def metadata() -> Response:
+@router.get("/metadata", summary="CapabilityStatement of the INT_R03 server (vendors only)")
+def metadata(request: Request) -> Response:
+    # Like every route but the probes and the docs, the capability statement needs an authenticated vendor.
+    try:
+        calling_vendor(request)
+    except _Refused as exc:
+        headers = {"WWW-Authenticate": 'Bearer realm="sas-fhir"'} if exc.status == 401 else None
+        return outcome_response(exc.status, [Issue("error", exc.code, exc.text)], headers)
     body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
             "format": [FHIR_JSON, "application/json+fhir"], "rest": [{"mode": "server", "resource": [
                 {"type": "Appointment", "supportedProfile": ["http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"],

@@ -1,11 +1,13 @@
 """Orientations: list (filters, paging), CSV export, one orientation, honour, cancel.
 
 A regulator / OSNP / account manager sees the orientations of his territories; an effecteur his own
-(token ``national_id``); an administrator all of them.
+(token ``national_id``); a structure manager those made through his structure (token ``structure_id``);
+an administrator all of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from sas_core.errors import BadRequest
+from search_api.audit import AuditLog, get_audit
 from search_api.auth import Principal, Role
 from search_api.deps import roles
 from search_api.workflow import csv_export
@@ -24,8 +27,10 @@ from search_api.workflow.wiring import Workflow, get_workflow
 
 router = APIRouter(prefix="/v1/orientations", tags=["orientations"])
 Reader = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.ACCOUNT_MANAGER, Role.EFFECTEUR,
-                                            Role.ADMIN))]
+                                            Role.STRUCTURE_MANAGER, Role.ADMIN))]
 WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
+#: Every read (one, a page, an export) is recorded in the audit log: who saw which orientations.
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
 OrientationId = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[0-9a-zA-Z_-]+$")]
 STATUSES = ("oriented", "booked", "pending", "fulfilled", "noshow", "cancelled")
 CATEGORIES = ("PS", "CPTS", "SOS", "MSP", "CDS", "PDM")
@@ -91,7 +96,7 @@ class OrientationPage(BaseModel):
 
 
 @router.get("", response_model=OrientationPage, summary="Orientations within your scope, newest first")
-def list_orientations(principal: Reader, workflow: WorkflowDep, territory: Territory = None, from_: From = None,
+def list_orientations(principal: Reader, workflow: WorkflowDep, audit: AuditDep, territory: Territory = None, from_: From = None,
                       to: To = None, period: Period = "created", status: Status = None, effecteur: Effecteur = None,
                       category: Category = None, source: Source = None,
                       page: Annotated[int, Query(ge=1)] = 1,
@@ -101,25 +106,30 @@ def list_orientations(principal: Reader, workflow: WorkflowDep, territory: Terri
     filters = filters_from(territory=territory, from_=from_, to=to, period=period, status=status,
                            effecteur=effecteur, category=category, source=source)
     total, results = workflow.orientations.list(scope_for(principal), filters, page=page, size=size)
+    audit.record(principal=principal, action="list", orientation_ids=[r.get("id") for r in results],
+                 filters={**dataclasses.asdict(filters), "page": page, "size": size})
     return OrientationPage(total=total, page=page, size=size, results=results)
 
 
 @router.get("/export.csv", summary="CSV export (UTF-8 with BOM, ';' separator) of the filtered orientations",
             response_class=StreamingResponse)
-def export_orientations(principal: Reader, workflow: WorkflowDep, territory: Territory = None, from_: From = None,
+def export_orientations(principal: Reader, workflow: WorkflowDep, audit: AuditDep, territory: Territory = None, from_: From = None,
                         to: To = None, period: Period = "created", status: Status = None,
                         effecteur: Effecteur = None, category: Category = None,
                         source: Source = None) -> StreamingResponse:
     filters = filters_from(territory=territory, from_=from_, to=to, period=period, status=status,
                            effecteur=effecteur, category=category, source=source)
-    docs = workflow.orientations.export(scope_for(principal), filters)
+    docs = audit.exporting(principal=principal, documents=workflow.orientations.export(scope_for(principal), filters),
+                           filters=dataclasses.asdict(filters))
     return StreamingResponse(csv_export.stream(docs), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
 
 
 @router.get("/{orientation_id}", summary="One orientation (within your scope)")
-def get_orientation(orientation_id: OrientationId, principal: Reader, workflow: WorkflowDep) -> dict:
-    return workflow.orientations.get(orientation_id, scope_for(principal))
+def get_orientation(orientation_id: OrientationId, principal: Reader, workflow: WorkflowDep, audit: AuditDep) -> dict:
+    document = workflow.orientations.get(orientation_id, scope_for(principal))
+    audit.record(principal=principal, action="view", orientation_ids=[orientation_id])
+    return document
 
 
 @router.post("/{orientation_id}/honoured", summary="The effecteur confirms that the consultation took place")

@@ -2,7 +2,10 @@
 
 - administrators see everything;
 - regulators, OSNP and account managers see their territories (the SAS they work for);
-- effecteurs see what concerns their own national id (token claim ``national_id``).
+- effecteurs see what concerns their own national id (token claim ``national_id``);
+- structure managers (CPTS coordinators) see the orientations made through their structure (token claim
+  ``structure_id``, the CPTS FINESS; orientations carry ``structure.id`` = ``1`` + FINESS), i.e. those of
+  their members; they have no territorial view.
 
 A caller with several roles sees the union. Query builders turn a ``Scope`` into a filter clause.
 """
@@ -20,10 +23,23 @@ class Scope:
     everything: bool = False
     territories: frozenset[str] = frozenset()
     national_id: str | None = None
+    #: ``structure.id`` values of the orientations a structure manager sees (``1`` + FINESS).
+    structure_ids: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
-        return not (self.everything or self.territories or self.national_id)
+        return not (self.everything or self.territories or self.national_id or self.structure_ids)
+
+
+def structure_ids_of(structure_id: str | None) -> frozenset[str]:
+    """National structure ids of a ``structure_id`` claim: the FINESS prefixed with ``1`` (as orientations
+    store it); a claim already given in that prefixed form is accepted as is."""
+    claim = (structure_id or "").strip()
+    if not claim:
+        return frozenset()
+    if len(claim) == 10 and claim.startswith("1"):
+        return frozenset({claim})
+    return frozenset({f"1{claim}"})
 
 
 def scope_for(principal: Principal) -> Scope:
@@ -34,9 +50,11 @@ def scope_for(principal: Principal) -> Scope:
     if principal.has_any(Role.REGULATOR, Role.OSNP, Role.ACCOUNT_MANAGER):
         territories = principal.territories
     national_id = principal.national_id if principal.has_any(Role.EFFECTEUR) else None
-    scope = Scope(territories=territories, national_id=national_id)
+    structures = structure_ids_of(principal.structure_id) if principal.has_any(Role.STRUCTURE_MANAGER) else frozenset()
+    scope = Scope(territories=territories, national_id=national_id, structure_ids=structures)
     if scope.empty:
-        raise Forbidden("this account sees no orientation: no territory (regulators) nor national id (effecteurs)")
+        raise Forbidden("this account sees no orientation: no territory (regulators), national id (effecteurs) "
+                        "nor structure (structure managers)")
     return scope
 
 
@@ -49,6 +67,8 @@ def orientation_scope_filter(scope: Scope) -> dict | None:
         should.append({"terms": {"territory": sorted(scope.territories)}})
     if scope.national_id:
         should.append({"term": {"effecteur.national_id": scope.national_id}})
+    if scope.structure_ids:
+        should.append({"terms": {"structure.id": sorted(scope.structure_ids)}})
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
@@ -61,6 +81,9 @@ def declaration_scope_filter(scope: Scope) -> dict | None:
         should.append({"terms": {"territory": sorted(scope.territories)}})
     if scope.national_id:
         should.append({"term": {"subject_national_id": scope.national_id}})
+    if not should:
+        # A structure manager alone has no declaration scope: nothing rather than an empty ``should``.
+        return {"match_none": {}}
     return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
@@ -69,5 +92,7 @@ def sees_orientation(scope: Scope, doc: dict) -> bool:
     if scope.everything:
         return True
     if doc.get("territory") in scope.territories:
+        return True
+    if scope.structure_ids and (doc.get("structure") or {}).get("id") in scope.structure_ids:
         return True
     return bool(scope.national_id) and (doc.get("effecteur") or {}).get("national_id") == scope.national_id

@@ -1,0 +1,218 @@
+"""The role × endpoint matrix: ONE table, used by the table-driven test (every route × every role, plus no
+credentials) and rendered into the README (between ``<!-- security:start -->`` and ``<!-- security:end -->``).
+
+Every route of the app must have exactly one ``Probe`` here: ``test_matrix.py`` enumerates ``app.routes``
+and fails on a route without an entry (and on an entry without a route). A probe is one concrete request
+that passes validation far enough to reach the business logic; ``ok`` is what every allowed role gets for
+it (``ok_for`` overrides one role), every other role gets 403, and a caller without credentials gets one of
+``anonymous`` (401 for the API; web pages may redirect to their login instead: ``anonymous=PAGE``).
+
+Extension point for new routes (e.g. the web UI's HTML pages): add a ``Probe`` to ``PROBES`` (``PAGE`` for
+``anonymous`` when the page redirects to a login), then regenerate the README block with
+``.venv/bin/python -m tests.integration.security.matrix`` (a test checks it is up to date).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from search_api.auth import Role
+
+OSNP, REG, EFF, SM, AM, ADMIN, INTEG, VENDOR = (Role.OSNP, Role.REGULATOR, Role.EFFECTEUR, Role.STRUCTURE_MANAGER,
+                                                Role.ACCOUNT_MANAGER, Role.ADMIN, Role.INTEGRATOR, Role.VENDOR)
+ROLES: tuple[Role, ...] = (OSNP, REG, EFF, SM, AM, ADMIN, INTEG, VENDOR)
+EVERYONE = frozenset(ROLES)
+SEARCH = frozenset({OSNP, REG, EFF, SM, INTEG, ADMIN})
+OPERATORS = frozenset({REG, OSNP, ADMIN})
+READERS = frozenset({REG, OSNP, AM, EFF, SM, ADMIN})
+DASHBOARDS = frozenset({REG, OSNP, AM, ADMIN})
+API = frozenset({401})
+#: What a browser page may answer without a session: a redirect to its login, or 401.
+PAGE = frozenset({302, 303, 307, 401})
+README = Path(__file__).resolve().parents[3] / "README.md"
+START, END = "<!-- security:start -->", "<!-- security:end -->"
+
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+def _soon(hours: int) -> str:
+    return (datetime.now(timezone.utc) + timedelta(hours=hours)).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Probe:
+    method: str
+    path: str                                   # the route template, as FastAPI lists it
+    allowed: frozenset[Role] | None             # None: public (no credentials needed)
+    ok: int                                     # what an allowed role gets for this request
+    url: str | None = None                      # the concrete URL (default: ``path``)
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    idempotent: bool = False                    # send a fresh Idempotency-Key each call
+    ok_for: dict[Role, int] = field(default_factory=dict)
+    anonymous: frozenset[int] = API
+    scope: str = ""                             # what the caller sees within the route (README)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.method, self.path
+
+    def expected(self, role: Role | None) -> frozenset[int]:
+        """The statuses acceptable for ``role`` (``None``: no credentials)."""
+        if role is None:
+            return frozenset({self.ok}) if self.allowed is None else self.anonymous
+        if self.allowed is None or role in self.allowed:
+            return frozenset({self.ok_for.get(role, self.ok)})
+        return frozenset({403})
+
+
+def _body(kind: str) -> Any:
+    """Bodies built at call time (dates relative to now)."""
+    if kind == "agenda":
+        return {"offer_id": "matrix-no-such-offer", "items": [{"start": _soon(30), "end": _soon(31)}]}
+    if kind == "unavailability":
+        return {"offer_id": "matrix-no-such-offer", "periods": [{"start": _soon(1), "end": _soon(5)}]}
+    raise KeyError(kind)
+
+
+PROBES: tuple[Probe, ...] = (
+    # -- public: probes and documentation -------------------------------------------------------------------
+    Probe("GET", "/healthz", None, 200),
+    Probe("GET", "/readyz", None, 200),
+    Probe("GET", "/openapi.json", None, 200),
+    Probe("GET", "/docs", None, 200),
+    Probe("GET", "/docs/oauth2-redirect", None, 200),
+    Probe("GET", "/redoc", None, 200),
+    # -- identity, administration ---------------------------------------------------------------------------
+    Probe("GET", "/metrics", frozenset({ADMIN}), 200),
+    Probe("GET", "/v1/me", EVERYONE, 200),
+    Probe("POST", "/v1/admin/api-keys", frozenset({ADMIN}), 201, json={"name": "matrix", "territories": ["SAS-92"]}),
+    Probe("GET", "/v1/admin/api-keys", frozenset({ADMIN}), 200),
+    Probe("DELETE", "/v1/admin/api-keys/{key_id}", frozenset({ADMIN}), 404, url="/v1/admin/api-keys/0123456789abcdef"),
+    Probe("GET", "/v1/admin/audit", frozenset({ADMIN}), 200),
+    # -- search ---------------------------------------------------------------------------------------------
+    Probe("GET", "/v1/search", SEARCH, 200, url="/v1/search?lat=48.8924&lon=2.2071",
+          scope="slot types by role (integrator: PUBLIC + granted)"),
+    Probe("GET", "/v1/search/beyond", SEARCH, 200, url="/v1/search/beyond?lat=48.8924&lon=2.2071"),
+    Probe("GET", "/v1/cpts/{cpts_id}", SEARCH, 404, url="/v1/cpts/matrix-no-such-cpts",
+          scope="structure manager: own CPTS only"),
+    Probe("GET", "/recherche", OPERATORS, 200, url="/recherche?code_postal=92000&ville=Nanterre"),
+    # -- own agenda -----------------------------------------------------------------------------------------
+    Probe("POST", "/v1/agenda/slots", frozenset({EFF, ADMIN}), 404, json="agenda", scope="effecteur: own offers"),
+    Probe("GET", "/v1/agenda/slots", frozenset({EFF, ADMIN}), 404, url="/v1/agenda/slots?offer_id=matrix-no-such-offer",
+          scope="effecteur: own offers"),
+    Probe("DELETE", "/v1/agenda/slots/{slot_id}", frozenset({EFF, ADMIN}), 404,
+          url="/v1/agenda/slots/matrix-no-such-slot", scope="effecteur: own slots"),
+    # -- bookings and orientations --------------------------------------------------------------------------
+    Probe("POST", "/v1/bookings", OPERATORS, 404, json={"slot_id": "matrix:no-such-slot"}, idempotent=True,
+          scope="own territories"),
+    Probe("POST", "/v1/bookings/beyond", OPERATORS, 404, json={"offer_id": "matrix-no-such-offer"}, idempotent=True,
+          scope="own territories"),
+    Probe("GET", "/v1/orientations", READERS, 200,
+          scope="territories; effecteur: own; structure manager: its members'; audited"),
+    Probe("GET", "/v1/orientations/export.csv", READERS, 200, scope="as the list; audited"),
+    Probe("GET", "/v1/orientations/{orientation_id}", READERS, 404, url="/v1/orientations/matrix-no-such-orientation",
+          scope="as the list (404 outside); audited"),
+    Probe("POST", "/v1/orientations/{orientation_id}/honoured", frozenset({EFF, ADMIN}), 404,
+          url="/v1/orientations/matrix-no-such-orientation/honoured", scope="effecteur concerned"),
+    Probe("POST", "/v1/orientations/{orientation_id}/cancel", frozenset({REG, OSNP, EFF, ADMIN}), 404,
+          url="/v1/orientations/matrix-no-such-orientation/cancel", scope="as the list"),
+    # -- declarations ---------------------------------------------------------------------------------------
+    Probe("POST", "/v1/declarations/unavailability", frozenset({EFF, ADMIN}), 404, json="unavailability",
+          ok_for={ADMIN: 403}, scope="effecteur: own places (needs a national id: admin 403)"),
+    Probe("POST", "/v1/declarations/reports", OPERATORS, 404, json={"kind": "other", "offer_id": "matrix-no-such-offer"}),
+    Probe("GET", "/v1/declarations", frozenset({REG, OSNP, AM, EFF, ADMIN}), 200,
+          scope="territories; effecteur: about himself"),
+    Probe("DELETE", "/v1/declarations/{declaration_id}", frozenset({REG, OSNP, EFF, ADMIN}), 404,
+          url="/v1/declarations/" + "0" * 32, scope="author, practitioner concerned, admin"),
+    # -- dashboards -----------------------------------------------------------------------------------------
+    Probe("GET", "/v1/dashboards/orientations", DASHBOARDS, 200, scope="own territories"),
+    Probe("GET", "/v1/dashboards/participation", DASHBOARDS, 200, scope="own territories"),
+    Probe("GET", "/v1/dashboards/declarations", DASHBOARDS, 200, scope="own territories"),
+    Probe("GET", "/v1/dashboards/harvest", DASHBOARDS, 200, scope="national (vendor health, no territory data)"),
+    # -- accounts (INT_R02) ---------------------------------------------------------------------------------
+    Probe("POST", "/v1/accounts/login", frozenset({REG, OSNP}), 200, json={"family_name": "MATRICE"}),
+    Probe("GET", "/v1/accounts/{account_id}", EVERYONE, 404, url="/v1/accounts/matrix-no-such-account",
+          scope="own account; managers: their territories (404 otherwise)"),
+    Probe("PUT", "/v1/accounts/{account_id}", frozenset({AM, ADMIN}), 200, url="/v1/accounts/matrix-account-1",
+          json={"family_name": "LEMAIRE", "territories": ["SAS-92"]}, scope="account manager: own territories"),
+    Probe("DELETE", "/v1/accounts/{account_id}", frozenset({AM, ADMIN}), 404, url="/v1/accounts/matrix-no-such-account",
+          scope="account manager: own territories"),
+    # -- INT_R03 (vendors; mutual TLS on the dedicated listener, vendor token in dev mode) ---------------------
+    Probe("POST", "/fhir/Appointment", frozenset({VENDOR}), 400, json={}, headers=FHIR,
+          scope="OperationOutcome on every error"),
+    Probe("PUT", "/fhir/Appointment", frozenset({VENDOR}), 400, url="/fhir/Appointment?identifier=urn:x|1", json={},
+          headers=FHIR, scope="OperationOutcome on every error"),
+    Probe("GET", "/fhir/metadata", frozenset({VENDOR}), 200),
+)
+
+
+def probe_body(probe: Probe) -> Any:
+    return _body(probe.json) if isinstance(probe.json, str) else probe.json
+
+
+PREAMBLE = [
+    "- **Authentication**: OIDC bearer tokens in production (`SAS_AUTH_MODE=oidc`, `SAS_OIDC_ISSUER`, "
+    "`SAS_OIDC_AUDIENCE`, `SAS_OIDC_JWKS_URL`), verified by PyJWT (signature, issuer, audience, expiry with "
+    "`SAS_JWT_LEEWAY_S`; key set cached and refetched when a token names an unknown key); `sas token` in dev mode. "
+    "Integrator systems send `X-API-Key` (`sas apikey`, `/v1/admin/api-keys`): stored as a SHA-256 hash, "
+    "revocable, scoped to territories. Claims: `roles`, `territories`, `national_id` (effecteurs), "
+    "`structure_id` (structure managers: the CPTS FINESS).",
+    "- **Vendors (INT_R03)** authenticate with mutual TLS on the dedicated listener (`sas fhir serve`: client "
+    "certificate required and verified against `SAS_FHIR_TLS_CLIENT_CA`, subject CN mapped to a vendor by "
+    "`SAS_FHIR_CLIENT_VENDORS`); outbound vendor calls present the platform's client certificate (editors "
+    "file `tls`).",
+    "- **Scope**: a regulator, OSNP or account manager sees the orientations, declarations and dashboards of "
+    "their territories only; an effecteur their own orientations; a structure manager the orientations made "
+    "through their structure and only their own CPTS card (404 elsewhere, as for an unknown id).",
+    "- **Abuse and exposure**: per token / API key rate limit (`SAS_RATE_LIMIT`, 429 + `Retry-After`); "
+    "security headers on every answer; CORS allow-list `SAS_CORS_ALLOW_ORIGINS`; `/metrics` for admins.",
+    "- **Audit**: every view, list page and CSV export of orientations writes a `sas.audit` log record and a "
+    "document in the `audit` index (who, roles, territories, orientation ids and count, filters, request id; "
+    "never patient data); admins read it with `GET /v1/admin/audit`.",
+    "- **Bad input**: 4xx with a message (`{\"error\", \"message\"}`; an OperationOutcome on `/fhir`), never 500; "
+    "`tests/integration/security/test_fuzz.py` runs schemathesis over the OpenAPI schema in `make test`.",
+]
+
+
+def render_readme_block() -> str:
+    """The README block: the matrix as a Markdown table (✓ allowed, · refused with 403)."""
+    header = "| Endpoint | " + " | ".join(r.value for r in ROLES) + " | Scope within the route |"
+    rule = "|---|" + "---|" * len(ROLES) + "---|"
+    lines = [START, "", "## Security and access control", "", *PREAMBLE, "", "### Role × endpoint matrix", "",
+             "Generated from `tests/integration/security/matrix.py` (`python -m "
+             "tests.integration.security.matrix`); `tests/integration/security/test_matrix.py` calls every route "
+             "with every role and checks this table. ✓ allowed, · refused (403); without credentials every "
+             "non-public route answers 401. Public: " + ", ".join(f"`{p.path}`" for p in PROBES if p.allowed is None)
+             + ".", "", header, rule]
+    for probe in PROBES:
+        if probe.allowed is None:
+            continue
+        cells = ["✓" if role in probe.allowed else "·" for role in ROLES]
+        lines.append(f"| `{probe.method} {probe.path}` | " + " | ".join(cells) + f" | {probe.scope} |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def readme_block_in(text: str) -> str | None:
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < 0:
+        return None
+    return text[start:end + len(END)]
+
+
+def write_readme() -> None:
+    """Replace (or append) the README block."""
+    text = README.read_text(encoding="utf-8")
+    current = readme_block_in(text)
+    block = render_readme_block()
+    text = text.replace(current, block) if current else text.rstrip("\n") + "\n\n" + block + "\n"
+    README.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_readme()
+    print(f"updated {README}")
