@@ -1,0 +1,46 @@
+/* Progressive enhancement of the SAS pages: CSRF header for htmx requests, the results map (Leaflet). */
+(function () {
+  "use strict";
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var token = document.body.getAttribute("data-csrf");
+    if (token) { event.detail.headers["X-CSRF-Token"] = token; }
+  });
+
+  var map = null;
+
+  function drawMap() {
+    var element = document.getElementById("carte");
+    if (map) { map.remove(); map = null; }
+    if (!element || typeof L === "undefined") { return; }
+    var markers = JSON.parse(element.getAttribute("data-markers") || "[]");
+    if (!markers.length) { return; }
+    map = L.map(element, { scrollWheelZoom: false });
+    var tiles = element.getAttribute("data-tiles");
+    if (tiles) {
+      L.tileLayer(tiles, { maxZoom: 18, attribution: element.getAttribute("data-attribution") || "" }).addTo(map);
+    }
+    var bounds = [];
+    markers.forEach(function (m) {
+      var point = [m.lat, m.lon];
+      bounds.push(point);
+      var marker = m.origin
+        ? L.circleMarker(point, { radius: 8, color: "#ce0500", fillOpacity: 0.8 })
+        : L.circleMarker(point, { radius: 7, color: "#000091", fillOpacity: 0.7 });
+      marker.bindTooltip(m.label);
+      if (m.target) {
+        marker.on("click", function () {
+          var card = document.getElementById(m.target);
+          if (card) { card.scrollIntoView({ behavior: "smooth", block: "center" }); card.focus(); }
+        });
+      }
+      marker.addTo(map);
+    });
+    if (bounds.length === 1) { map.setView(bounds[0], 13); } else { map.fitBounds(bounds, { padding: [24, 24], maxZoom: 14 }); }
+  }
+
+  document.addEventListener("DOMContentLoaded", drawMap);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "resultats") { drawMap(); }
+  });
+})();

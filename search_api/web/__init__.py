@@ -1,0 +1,34 @@
+"""The web interface (French): server-rendered pages, a signed session cookie, vendored assets.
+
+``install(app)`` adds the pages, the static files and the handlers turning "no session" into a 303
+to ``/login`` and "wrong role" into a 403 page.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+
+def install(app: FastAPI) -> None:
+    """Mount ``/static``, include the page and geocoding-suggestion routes, register the handlers."""
+    from search_api.web import pages, suggest
+    from search_api.web.render import STATIC_DIR, render
+    from search_api.web.session import LoginRequired, PageForbidden, login_location
+
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        location = login_location(exc.next_url)
+        if request.headers.get("HX-Request") == "true":
+            # htmx follows redirects inside the fragment; ask for a full-page navigation instead.
+            return Response(status_code=204, headers={"HX-Redirect": location})
+        return RedirectResponse(location, status_code=303)
+
+    async def forbidden(request: Request, exc: PageForbidden) -> Response:
+        return render(request, "forbidden.html", message=exc.message, status_code=403)
+
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(PageForbidden, forbidden)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(pages.router)
+    app.include_router(suggest.router)

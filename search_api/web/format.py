@@ -1,0 +1,93 @@
+"""Template helpers: French dates and times (Paris), slots grouped by day, phone numbers, labels."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+_DAYS = ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim.")
+_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+MODE_LABELS = {"AMB": "Au cabinet", "HH": "Visite à domicile", "VR": "Téléconsultation"}
+TYPE_LABELS = {"PUBLIC": "Grand public", "PRO": "Professionnels", "SNP": "Soins non programmés", "CPTS": "CPTS"}
+KIND_LABELS = {"ps": "Professionnel de santé", "cpts": "CPTS", "sos": "SOS Médecins", "centre": "Centre de santé",
+               "msp": "Maison de santé"}
+SECTOR_LABELS = {"1": "Secteur 1", "2": "Secteur 2", "3": "Non conventionné"}
+STATUS_LABELS = {"oriented": "Orientée", "booked": "Confirmé", "pending": "En attente", "fulfilled": "Honoré",
+                 "noshow": "Non honoré", "cancelled": "Annulé"}
+DECLARATION_LABELS = {"unavailable": "Indisponible", "wrong_specialty": "Mauvaise spécialité", "other": "Autre"}
+SOURCE_LABELS = {"vendor": "Agenda éditeur", "platform_agenda": "Agenda de la plateforme",
+                 "beyond_slots": "En sus (hors créneau)"}
+
+
+def local(moment: datetime | str | None) -> datetime | None:
+    if moment is None or moment == "":
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return moment.astimezone(PARIS)
+
+
+def fr_date(moment: datetime | str | None) -> str:
+    """``16/02/2024`` (Paris)."""
+    value = local(moment)
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+def fr_time(moment: datetime | str | None) -> str:
+    """``14h30`` (Paris)."""
+    value = local(moment)
+    return f"{value.hour:02d}h{value.minute:02d}" if value else ""
+
+
+def fr_datetime(moment: datetime | str | None) -> str:
+    value = local(moment)
+    return f"{fr_date(value)} {fr_time(value)}" if value else ""
+
+
+def fr_day(day: date, *, today: date | None = None) -> str:
+    """``Aujourd'hui``, ``Demain`` or ``lun. 4 nov.``."""
+    today = today or datetime.now(PARIS).date()
+    if day == today:
+        return "Aujourd'hui"
+    if day == today + timedelta(days=1):
+        return "Demain"
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+
+
+def by_day(slots: list, *, today: date | None = None) -> list[tuple[str, list]]:
+    """Slots (objects or dicts with ``start``) grouped by their Paris day, in order."""
+    groups: dict[date, list] = {}
+    for slot in slots:
+        start = slot["start"] if isinstance(slot, dict) else slot.start
+        groups.setdefault(local(start).date(), []).append(slot)
+    return [(fr_day(day, today=today), items) for day, items in sorted(groups.items())]
+
+
+def fr_phone(number: str | None) -> str:
+    """``+33556000000`` → ``05 56 00 00 00``; anything else unchanged."""
+    if not number:
+        return ""
+    digits = number.replace(" ", "").replace(".", "")
+    if digits.startswith("+33") and len(digits) == 12:
+        digits = "0" + digits[3:]
+    if len(digits) == 10 and digits.isdigit():
+        return " ".join(digits[i:i + 2] for i in range(0, 10, 2))
+    return number
+
+
+def tel_href(number: str | None) -> str:
+    return "tel:" + (number or "").replace(" ", "")
+
+
+def km(distance: float | None) -> str:
+    if distance is None:
+        return ""
+    return f"{distance * 1000:.0f} m" if distance < 1 else f"{distance:.1f} km".replace(".", ",")
+
+
+def filters() -> dict:
+    """The Jinja2 filters this module provides."""
+    return {"fr_date": fr_date, "fr_time": fr_time, "fr_datetime": fr_datetime, "fr_phone": fr_phone,
+            "tel_href": tel_href, "km": km, "by_day": by_day}

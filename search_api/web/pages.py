@@ -1,0 +1,559 @@
+"""HTML pages of the web interface (French), rendered on the server with Jinja2.
+
+Pages call the same functions as the JSON API (search query builders, workflow services, the agenda
+and dashboard route functions) in-process: the rules (roles, scopes, validation) live in one place.
+htmx requests (``HX-Request``) get the page's fragment only, so results update without a reload.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime, time, timedelta, timezone
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from sas_core.errors import BadRequest, SasError
+from search_api.auth import Principal, Role, issue_dev_token
+from search_api.query import defaults
+from search_api.query.model import BeyondQuery
+from search_api.routes import agenda as agenda_routes
+from search_api.routes import dashboards as dashboard_routes
+from search_api.routes.contextual import contextual_results
+from search_api.routes.orientations import filters_from
+from search_api.routes.search import SearchContext, build_slot_query, get_context, resolve_window
+from search_api.schemas.search import BeyondSearchOut, CptsCardOut, SearchOut
+from search_api.web import format as fmt
+from search_api.web import oidc
+from search_api.web.render import render
+from search_api.web.session import (COOKIE, ROLE_LABELS, WebUser, check_csrf, current_user, page_roles,
+                                    set_session)
+from search_api.workflow import csv_export
+from search_api.workflow.contextual import parse_contextual
+from search_api.workflow.declarations import PeriodIn, end_of_day
+from search_api.workflow.queries import DeclarationFilters
+from search_api.workflow.scope import scope_for
+from search_api.workflow.wiring import Workflow, get_workflow
+
+router = APIRouter(include_in_schema=False)
+
+SEARCHERS = (Role.OSNP, Role.REGULATOR, Role.EFFECTEUR, Role.STRUCTURE_MANAGER, Role.ADMIN)
+BOOKERS = (Role.REGULATOR, Role.OSNP, Role.ADMIN)
+VIEWERS = (Role.REGULATOR, Role.OSNP, Role.ACCOUNT_MANAGER, Role.ADMIN)
+Searcher = Annotated[WebUser, Depends(page_roles(*SEARCHERS))]
+Booker = Annotated[WebUser, Depends(page_roles(*BOOKERS))]
+Viewer = Annotated[WebUser, Depends(page_roles(*VIEWERS))]
+Admin = Annotated[WebUser, Depends(page_roles(Role.ADMIN))]
+Practitioner = Annotated[WebUser, Depends(page_roles(Role.EFFECTEUR))]
+Context = Annotated[SearchContext, Depends(get_context)]
+WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
+Multi = Annotated[list[str] | None, Query()]
+
+#: Time-window chips: value → label. Empty value: the search's default (now → 48 h).
+WINDOW_CHIPS = [("", "48 prochaines heures"), ("aujourdhui", "Aujourd'hui"), ("prochains-jours", "Prochains jours"),
+                ("0-4h", "Dans 0-4 h"), ("4-8h", "Dans 4-8 h"), ("8-12h", "Dans 8-12 h"), ("12-24h", "Dans 12-24 h"),
+                ("24-48h", "Dans 24-48 h")]
+COMMON_SPECIALTIES = ("SM54", "SM26", "SM53")
+PAGE_SIZE = 25
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/app/recherche"
+
+
+# --- Entry, login, logout -----------------------------------------------------------------------------------
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse("/app/recherche", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> Response:
+    settings = request.app.state.settings
+    return render(request, "login.html", user=None, next=safe_next(next), mode=settings.auth_mode,
+                  roles=[(r.value, ROLE_LABELS[r]) for r in Role if r not in (Role.VENDOR, Role.INTEGRATOR)])
+
+
+@router.post("/login")
+async def login_dev(request: Request) -> Response:
+    """Dev mode: mint a dev token for the chosen role and territory."""
+    settings = request.app.state.settings
+    form = await request.form()
+    next_url = safe_next(str(form.get("next") or ""))
+    if settings.auth_mode != "dev":
+        return RedirectResponse("/login/oidc?" + urlencode({"next": next_url}), status_code=303)
+    role = str(form.get("role") or "")
+    territories = [t.strip().upper() for t in str(form.get("territories") or "").replace(",", " ").split() if t.strip()]
+    try:
+        token = issue_dev_token(settings=settings, roles=[role], territories=territories,
+                                name=str(form.get("name") or "").strip() or None,
+                                national_id=str(form.get("national_id") or "").strip() or None,
+                                structure_id=str(form.get("structure_id") or "").strip() or None)
+    except ValueError as exc:
+        return render(request, "login.html", user=None, next=next_url, mode="dev", error=str(exc), status_code=400,
+                      roles=[(r.value, ROLE_LABELS[r]) for r in Role if r not in (Role.VENDOR, Role.INTEGRATOR)])
+    response = RedirectResponse(next_url, status_code=303)
+    set_session(response, settings, token=token)
+    return response
+
+
+def _callback_url(request: Request) -> str:
+    base = request.app.state.settings.public_base_url or str(request.base_url).rstrip("/")
+    return base.rstrip("/") + "/login/callback"
+
+
+@router.get("/login/oidc")
+def login_oidc(request: Request, next: str | None = None) -> Response:
+    """Production: send the browser to the identity provider (authorisation-code flow with PKCE)."""
+    settings = request.app.state.settings
+    auth = oidc.authorization_request(settings, redirect_uri=_callback_url(request))
+    from search_api.web.session import serializer
+
+    response = RedirectResponse(auth.url, status_code=303)
+    pending = serializer(settings).dumps({"state": auth.state, "verifier": auth.verifier, "next": safe_next(next)})
+    response.set_cookie("sas_oidc", pending, max_age=600, httponly=True, samesite="lax",
+                        secure=settings.web_cookie_secure, path="/login")
+    return response
+
+
+@router.get("/login/callback")
+def login_callback(request: Request, code: str | None = None, state: str | None = None,
+                   error: str | None = None) -> Response:
+    from itsdangerous import BadSignature
+
+    from search_api.web.session import serializer
+
+    settings = request.app.state.settings
+    if error:
+        raise BadRequest(f"identity provider refused the login: {error[:80]}")
+    try:
+        pending = serializer(settings).loads(request.cookies.get("sas_oidc", ""), max_age=600)
+    except BadSignature:
+        raise BadRequest("login expired or started elsewhere: start again") from None
+    if not code or not state or state != pending.get("state"):
+        raise BadRequest("login state mismatch: start again")
+    token = oidc.exchange_code(settings, code=code, verifier=pending["verifier"], redirect_uri=_callback_url(request))
+    request.app.state.token_verifier.verify(token)  # a token the API would refuse makes no session
+    response = RedirectResponse(safe_next(pending.get("next")), status_code=303)
+    response.delete_cookie("sas_oidc", path="/login")
+    set_session(response, settings, token=token)
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# --- Search ---------------------------------------------------------------------------------------------------
+
+
+def window_bounds(chip: str, *, now: datetime) -> tuple[str | None, str | None, str | None]:
+    """(from, to, within) of a time-window chip."""
+    if chip == "aujourdhui":
+        end = datetime.combine(now.astimezone(fmt.PARIS).date() + timedelta(days=1), time(0), tzinfo=fmt.PARIS)
+        return None, end.isoformat(), None
+    if chip == "prochains-jours":
+        return None, (now + timedelta(days=7)).isoformat(), None
+    if chip in defaults.WITHIN_BUCKETS_H:
+        return None, None, chip
+    if chip:
+        raise BadRequest(f"fenêtre inconnue : {chip!r}")
+    return None, None, None
+
+
+def _territory_choice(principal: Principal, requested: str | None) -> str | None:
+    if requested and requested in principal.territories:
+        return requested
+    return sorted(principal.territories)[0] if len(principal.territories) == 1 else None
+
+
+@router.get("/app/recherche", response_class=HTMLResponse)
+def search_page(request: Request, user: Searcher, context: Context, q: str | None = None,
+                specialite: Multi = None, fenetre: str = "", modes: Multi = None, kinds: Multi = None,
+                secteur: Multi = None, types: Multi = None, reservables: bool = False, en_sus: bool = False,
+                territoire: str | None = None, page: Annotated[int, Query(ge=1, le=20)] = 1) -> Response:
+    principal = user.principal
+    params = dict(request.query_params)
+    # INT_L01 contextual call: the regulation software's parameters pre-fill the search.
+    contextual = None
+    if any(k in params for k in ("adresse", "code_postal", "ville", "address", "postcode", "city")):
+        contextual = parse_contextual(params)
+        q = q or contextual.q
+        specialite = specialite or list(contextual.specialties) or None
+    allowed_types = sorted(visibility_types(principal))
+    chosen_types = [t for t in (types or []) if t in allowed_types]
+    state = {"q": q or "", "specialite": specialite or [], "fenetre": fenetre, "modes": modes or [],
+             "kinds": kinds or [], "secteur": secteur or [], "types": chosen_types, "reservables": reservables,
+             "en_sus": en_sus, "territoire": _territory_choice(principal, territoire)}
+    results = error = beyond = None
+    if q:
+        try:
+            results, beyond = run_search(context, principal, state=state, contextual=contextual, page=page)
+        except SasError as exc:
+            error = exc.message
+    template = "search_results.html" if is_htmx(request) else "search.html"
+    return render(request, template, user=user, state=state, results=results, beyond=beyond, error=error,
+                  page=page, chips=WINDOW_CHIPS, specialties=specialty_options(context),
+                  allowed_types=allowed_types, can_book=user.has(*BOOKERS),
+                  query_string=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page"]),
+                  own_doctor=(results or {}).get("own_doctor") if results else None,
+                  status_code=200)
+
+
+def visibility_types(principal: Principal) -> frozenset[str]:
+    from search_api.visibility import visibility_for
+
+    return visibility_for(principal).types
+
+
+def run_search(context: SearchContext, principal: Principal, *, state: dict, contextual, page: int
+               ) -> tuple[dict, Any]:
+    """The search of the page's parameters: ``(answer, beyond answer or None)``."""
+    now = datetime.now(timezone.utc)
+    start, end, within = window_bounds(state["fenetre"], now=now)
+    if contextual is not None and page == 1 and not any(state[k] for k in ("modes", "kinds", "secteur", "types")):
+        answer = contextual_results(context, principal, contextual, now=now, start=start, end=end)
+    else:
+        query = build_slot_query(
+            context, principal, now=now, lat=None, lon=None, q=state["q"], insee=None, radius_km=None,
+            specialty=state["specialite"] or None, start=start, end=end, within=within, modes=state["modes"],
+            kinds=state["kinds"], sector=state["secteur"], bookable_only=state["reservables"], sort="balanced",
+            page=page, size=10, slots=8, explain=False)
+        if state["types"]:
+            # Narrow the role's visibility to the chosen slot types (never widen it).
+            visibility = dataclasses.replace(query.visibility, types=query.visibility.types & frozenset(state["types"]))
+            query = dataclasses.replace(query, visibility=visibility)
+        answer = context.service.search(query)
+    own = answer.pop("own_doctor", None)
+    model = SearchOut.model_validate(answer)
+    beyond = None
+    if state["en_sus"]:
+        window = resolve_window(now=now, start=start, end=end, within=within)
+        beyond_query = BeyondQuery(origin=context.places.by_text(state["q"]), radius_km=defaults.BEYOND_RADIUS_KM,
+                                   specialties=context.specialties.resolve(state["specialite"] or None),
+                                   kinds=tuple(state["kinds"]), size=defaults.BEYOND_SIZE, now=now)
+        beyond = BeyondSearchOut.model_validate(context.service.beyond(beyond_query, window=window))
+    return {"model": model, "own_doctor": own, "markers": markers(model)}, beyond
+
+
+def markers(model: SearchOut) -> list[dict]:
+    """Map markers: one per card with a location (the search point first)."""
+    points = [{"lat": model.origin.lat, "lon": model.origin.lon, "label": model.origin.label or "Point de recherche",
+               "origin": True}]
+    for index, card in enumerate(model.results, start=1):
+        if card.offer.location:
+            points.append({"lat": card.offer.location.lat, "lon": card.offer.location.lon,
+                           "label": f"{index}. {card.offer.name or ''}", "target": f"carte-{index}"})
+    return points
+
+
+def specialty_options(context: SearchContext) -> list[tuple[str, str]]:
+    from connectors.directory.nomenclatures import load_specialties
+
+    cached = getattr(context, "_web_specialties", None)
+    if cached is None:
+        labels = load_specialties(context.settings.reference_data_dir).labels
+        common = [(c, labels[c]) for c in COMMON_SPECIALTIES if c in labels]
+        rest = sorted(((c, l) for c, l in labels.items() if c not in COMMON_SPECIALTIES), key=lambda cl: cl[1])
+        cached = [("médecine générale", "Médecine générale (toutes)")] + common + rest
+        object.__setattr__(context, "_web_specialties", cached)
+    return cached
+
+
+@router.get("/app/cpts/{cpts_id}", response_class=HTMLResponse)
+def cpts_page(request: Request, cpts_id: str, user: Searcher, context: Context, q: str | None = None) -> Response:
+    from search_api.query.model import Origin, SlotQuery
+    from search_api.visibility import visibility_for
+
+    now = datetime.now(timezone.utc)
+    origin = context.places.by_text(q) if q else None
+    query = SlotQuery(origin=origin or Origin(lat=0.0, lon=0.0),
+                      window=resolve_window(now=now, start=None, end=(now + timedelta(days=7)).isoformat(), within=None),
+                      now=now, visibility=visibility_for(user.principal), slots_per_card=8,
+                      stale_after_s=context.settings.stale_after_s)
+    card = CptsCardOut.model_validate(context.service.cpts(cpts_id, query, with_distances=origin is not None))
+    return render(request, "cpts.html", user=user, card=card, q=q or "", can_book=user.has(*BOOKERS),
+                  state={"territoire": _territory_choice(user.principal, None)})
+
+
+# --- Actions from the results: book, orient beyond slots, report -------------------------------------------------
+
+
+def _action_answer(request: Request, user: WebUser, template: str, **values: Any) -> Response:
+    if is_htmx(request):
+        return render(request, template, user=user, **values)
+    return render(request, "action_page.html", user=user, fragment=template, **values)
+
+
+@router.post("/app/reserver", response_class=HTMLResponse)
+async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Response:
+    from search_api.workflow.booking import BookingRequest
+
+    await check_csrf(request, user)
+    form = await request.form()
+    try:
+        result = workflow.booking.book(user.principal, BookingRequest(
+            slot_id=str(form.get("slot_id") or ""), idempotency_key=str(form.get("cle") or uuid.uuid4().hex),
+            territory=str(form.get("territoire") or "") or None, mode="auto"))
+    except SasError as exc:
+        return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
+    return _action_answer(request, user, "fragments/booked.html", result=result)
+
+
+@router.post("/app/adresser", response_class=HTMLResponse)
+async def orient_beyond(request: Request, user: Booker, workflow: WorkflowDep) -> Response:
+    await check_csrf(request, user)
+    form = await request.form()
+    try:
+        result = workflow.booking.book_beyond(
+            user.principal, offer_id=str(form.get("offer_id") or ""), idempotency_key=str(form.get("cle") or uuid.uuid4().hex),
+            territory=str(form.get("territoire") or "") or None, consultation_start=None)
+    except SasError as exc:
+        return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
+    return _action_answer(request, user, "fragments/booked.html", result=result)
+
+
+@router.post("/app/signaler", response_class=HTMLResponse)
+async def report(request: Request, user: Booker, workflow: WorkflowDep) -> Response:
+    await check_csrf(request, user)
+    form = await request.form()
+    kind = str(form.get("kind") or "")
+    try:
+        if kind not in fmt.DECLARATION_LABELS:
+            raise BadRequest("choisissez le motif du signalement")
+        period = None
+        if kind == "unavailable":
+            from search_api.workflow.common import utcnow
+
+            start = utcnow()
+            period = PeriodIn(start, end_of_day(start))
+        declaration = workflow.declarations.report(user.principal, kind=kind, offer_id=str(form.get("offer_id") or ""),
+                                                   period=period, comment=str(form.get("comment") or "")[:500] or None)
+    except SasError as exc:
+        return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
+    return _action_answer(request, user, "fragments/reported.html", declaration=declaration)
+
+
+# --- Dashboards -----------------------------------------------------------------------------------------------
+
+
+def _orientation_filters(*, statut, territoire, du, au, periode):
+    return filters_from(territory=[territoire] if territoire else None, from_=du or None,
+                        to=((datetime.fromisoformat(au) + timedelta(days=1)).date().isoformat() if au and len(au) == 10
+                            else au or None),
+                        period="consultation" if periode == "consultation" else "created",
+                        status=[statut] if statut else None, effecteur=None, category=None, source=None)
+
+
+@router.get("/app/tableaux/orientations", response_class=HTMLResponse)
+def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, statut: str | None = None,
+                      territoire: str | None = None, du: str | None = None, au: str | None = None,
+                      periode: str = "created", page: Annotated[int, Query(ge=1, le=400)] = 1) -> Response:
+    filters_state = {"statut": statut or "", "territoire": territoire or "", "du": du or "", "au": au or "",
+                     "periode": periode}
+    error, total, rows = None, 0, []
+    try:
+        filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
+        total, rows = workflow.orientations.list(scope_for(user.principal), filters, page=page, size=PAGE_SIZE)
+    except SasError as exc:
+        error = exc.message
+    today = datetime.now(fmt.PARIS).date().isoformat()
+    query = urlencode({k: v for k, v in filters_state.items() if v})
+    template = "fragments/orientations_table.html" if is_htmx(request) else "orientations.html"
+    return render(request, template, user=user, rows=rows, total=total, page=page, size=PAGE_SIZE,
+                  pages=max(1, -(-total // PAGE_SIZE)), f=filters_state, error=error, query=query,
+                  statuses=fmt.STATUS_LABELS, today=today, territories=sorted(user.principal.territories))
+
+
+@router.get("/app/tableaux/orientations.csv")
+def orientations_csv(user: Viewer, workflow: WorkflowDep, statut: str | None = None, territoire: str | None = None,
+                     du: str | None = None, au: str | None = None, periode: str = "created") -> StreamingResponse:
+    filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
+    docs = workflow.orientations.export(scope_for(user.principal), filters)
+    return StreamingResponse(csv_export.stream(docs), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
+
+
+@router.get("/app/tableaux/declarations", response_class=HTMLResponse)
+def declarations_page(request: Request, user: Viewer, workflow: WorkflowDep, actives: bool = False) -> Response:
+    filters = DeclarationFilters(active=True if actives else None)
+    total, rows = workflow.declarations.list(scope_for(user.principal), filters, page=1, size=100)
+    regulators = [r for r in rows if r.get("declared_by_role") != "effecteur"]
+    practitioners = [r for r in rows if r.get("declared_by_role") == "effecteur"]
+    return render(request, "declarations.html", user=user, regulators=regulators, practitioners=practitioners,
+                  total=total, actives=actives, now=datetime.now(timezone.utc))
+
+
+@router.get("/app/tableaux/collecte", response_class=HTMLResponse)
+def harvest_page(request: Request, user: Admin, workflow: WorkflowDep,
+                 jours: Annotated[int, Query(ge=1, le=90)] = 7) -> Response:
+    health = dashboard_routes.harvest(user.principal, workflow, days=jours)
+    return render(request, "harvest.html", user=user, health=health, jours=jours)
+
+
+# --- Practitioner space ---------------------------------------------------------------------------------------
+
+
+def _my_offers(request: Request, principal: Principal) -> list[dict]:
+    if not principal.national_id:
+        return []
+    executor = request.app.state.executor
+    body = {"size": 20, "sort": [{"id": "asc"}], "query": {"term": {"national_id": principal.national_id}}}
+    return [hit["_source"] for hit in executor.search(index="offers", body=body)["hits"]["hits"]]
+
+
+@router.get("/app/espace", response_class=HTMLResponse)
+def practitioner_page(request: Request, user: Practitioner, workflow: WorkflowDep, message: str | None = None,
+                      erreur: str | None = None) -> Response:
+    principal = user.principal
+    executor = request.app.state.executor
+    offers = _my_offers(request, principal)
+    agendas = {}
+    for offer in offers:
+        if not (offer.get("sas") or {}).get("vendor"):
+            agendas[offer["id"]] = agenda_routes.list_slots(principal, executor, offer["id"], None,
+                                                            datetime.now(timezone.utc) + timedelta(days=8))
+    _, orientations = workflow.orientations.list(
+        scope_for(principal), filters_from(territory=None, from_=None, to=None, period="created", status=None,
+                                           effecteur=None, category=None, source=None), page=1, size=50)
+    _, unavailability = workflow.declarations.list(
+        scope_for(principal), DeclarationFilters(kinds=("unavailable",), active=True,
+                                                 national_id=principal.national_id), page=1, size=50)
+    return render(request, "practitioner.html", user=user, offers=offers, agendas=agendas, orientations=orientations,
+                  unavailability=unavailability, message=message, error=erreur,
+                  today=datetime.now(fmt.PARIS).date().isoformat())
+
+
+def _back(message: str | None = None, error: str | None = None, anchor: str = "") -> RedirectResponse:
+    query = urlencode({k: v for k, v in (("message", message), ("erreur", error)) if v})
+    return RedirectResponse(f"/app/espace{'?' + query if query else ''}{anchor}", status_code=303)
+
+
+@router.post("/app/espace/orientations/{orientation_id}/honoree")
+async def honour(request: Request, orientation_id: str, user: Practitioner, workflow: WorkflowDep) -> Response:
+    from search_api.routes.orientations import honour as honour_route
+
+    await check_csrf(request, user)
+    try:
+        honour_route(orientation_id, workflow, user.principal)
+    except SasError as exc:
+        return _back(error=exc.message, anchor="#orientations")
+    return _back("Consultation marquée comme honorée.", anchor="#orientations")
+
+
+def _local_moment(day: str, hour: str) -> datetime:
+    try:
+        return datetime.combine(datetime.fromisoformat(day).date(), time.fromisoformat(hour), tzinfo=fmt.PARIS)
+    except ValueError:
+        raise BadRequest("date ou heure invalide") from None
+
+
+@router.post("/app/espace/agenda")
+async def publish_slot(request: Request, user: Practitioner) -> Response:
+    await check_csrf(request, user)
+    form = await request.form()
+    try:
+        day = str(form.get("date") or "")
+        start, end = _local_moment(day, str(form.get("debut") or "")), _local_moment(day, str(form.get("fin") or ""))
+        capacity = str(form.get("capacite") or "").strip()
+        modes = [m for m in form.getlist("modes") if m in defaults.MODES] or ["AMB"]
+        item = agenda_routes.AgendaItem(start=start, end=end, capacity=int(capacity) if capacity else None,
+                                        modes=modes, types=["SNP"])
+        agenda_routes.publish(agenda_routes.AgendaPublish(offer_id=str(form.get("offer_id") or ""), items=[item]),
+                              user.principal, request.app.state.executor)
+    except SasError as exc:
+        return _back(error=exc.message, anchor="#agenda")
+    except ValueError as exc:
+        return _back(error=f"créneau invalide : {exc}", anchor="#agenda")
+    return _back("Créneau publié : il apparaît dans la recherche.", anchor="#agenda")
+
+
+@router.post("/app/espace/agenda/{slot_id}/supprimer")
+async def delete_slot(request: Request, slot_id: str, user: Practitioner) -> Response:
+    await check_csrf(request, user)
+    try:
+        agenda_routes.delete_slot(slot_id, user.principal, request.app.state.executor)
+    except SasError as exc:
+        return _back(error=exc.message, anchor="#agenda")
+    return _back("Créneau supprimé.", anchor="#agenda")
+
+
+@router.post("/app/espace/indisponibilites")
+async def declare_unavailability(request: Request, user: Practitioner, workflow: WorkflowDep) -> Response:
+    await check_csrf(request, user)
+    form = await request.form()
+    try:
+        start = _local_moment(str(form.get("du") or ""), "00:00")
+        end = None if form.get("indefinie") else _local_moment(str(form.get("au") or ""), "00:00") + timedelta(days=1)
+        workflow.declarations.declare_unavailability(
+            user.principal, offer_id=str(form.get("offer_id") or "") or None, periods=[PeriodIn(start, end)],
+            comment=str(form.get("comment") or "")[:500] or None)
+    except SasError as exc:
+        return _back(error=exc.message, anchor="#indisponibilites")
+    return _back("Indisponibilité enregistrée.", anchor="#indisponibilites")
+
+
+@router.post("/app/espace/indisponibilites/{declaration_id}/annuler")
+async def cancel_unavailability(request: Request, declaration_id: str, user: Practitioner,
+                                workflow: WorkflowDep) -> Response:
+    await check_csrf(request, user)
+    try:
+        workflow.declarations.cancel(user.principal, declaration_id)
+    except SasError as exc:
+        return _back(error=exc.message, anchor="#indisponibilites")
+    return _back("Indisponibilité annulée.", anchor="#indisponibilites")
+
+
+@router.post("/app/espace/participation")
+async def participation(request: Request, user: Practitioner, workflow: WorkflowDep) -> Response:
+    """Participation (individually or through a CPTS) and the phone for patients beyond displayed slots."""
+    from search_api.workflow.store import Versioned  # noqa: F401  (type of ``current``)
+
+    await check_csrf(request, user)
+    form = await request.form()
+    offer_id = str(form.get("offer_id") or "")
+    try:
+        if offer_id not in {o["id"] for o in _my_offers(request, user.principal)}:
+            raise BadRequest("ce lieu d'exercice n'est pas le vôtre")
+        current = workflow.store.get("offers", offer_id)
+        mode = str(form.get("participation") or "non")
+        phone = " ".join(str(form.get("telephone") or "").split()) or None
+        if phone and not all(c.isdigit() or c in "+ .()-" for c in phone):
+            raise BadRequest("numéro de téléphone invalide")
+        accepts = bool(form.get("en_sus"))
+        if accepts and not phone:
+            raise BadRequest("donnez un numéro pour les patients en sus de vos disponibilités")
+        cpts = str(form.get("cpts_finess") or "").strip() or None
+        if mode == "cpts" and not (cpts and cpts.isdigit() and len(cpts) == 9):
+            raise BadRequest("le numéro FINESS de la CPTS a 9 chiffres")
+        sas = {"participates": mode != "non", "cpts_finess": cpts if mode == "cpts" else None,
+               "cpts_name": (str(form.get("cpts_name") or "").strip() or None) if mode == "cpts" else None,
+               "accepts_beyond": accepts, "beyond_phone": phone}
+        workflow.store.patch("offers", current, {"sas": sas})
+    except SasError as exc:
+        return _back(error=exc.message, anchor="#participation")
+    return _back("Participation enregistrée.", anchor="#participation")
+
+
+@router.get("/app/suggestions", response_class=HTMLResponse)
+def suggestions(request: Request, user: Searcher, context: Context, q: str = "") -> Response:
+    """``<option>`` elements of the address field's datalist (session-authenticated twin of /v1/geocode/suggest)."""
+    from search_api.web.suggest import _index
+
+    items = _index(request, context).suggest(q, limit=8) if q.strip() and len(q) <= 100 else []
+    return render(request, "fragments/suggestions.html", user=user, items=items)

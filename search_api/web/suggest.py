@@ -1,0 +1,68 @@
+"""``GET /v1/geocode/suggest?q=``: commune suggestions for the address field, from the platform's own
+communes gazetteer (the one search uses to place ``q``), never an outside service."""
+
+from __future__ import annotations
+
+import bisect
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from connectors.geocoding import normalize_city
+from search_api.auth import Principal
+from search_api.deps import roles
+from search_api.routes.search import SEARCH_ROLES, Context
+
+router = APIRouter(prefix="/v1/geocode", tags=["search"])
+
+
+class SuggestionIndex:
+    """Sorted folded names and postcodes → communes; a prefix is two binary searches."""
+
+    def __init__(self, communes) -> None:
+        keys: list[tuple[str, int, object]] = []
+        for commune in communes:
+            rank = -(commune.population or 0)
+            keys.append((normalize_city(commune.name), rank, commune))
+            for postcode in commune.postcodes:
+                keys.append((postcode, rank, commune))
+        keys.sort(key=lambda k: (k[0], k[1], k[2].insee))
+        self._keys = [k[0] for k in keys]
+        self._entries = keys
+
+    def suggest(self, text: str, *, limit: int) -> list[dict]:
+        prefix = normalize_city(text) if not text.strip().isdigit() else text.strip()
+        if not prefix:
+            return []
+        low = bisect.bisect_left(self._keys, prefix)
+        high = bisect.bisect_right(self._keys, prefix + "\uffff")
+        matches = sorted(self._entries[low:high][:2000], key=lambda k: (k[1], len(k[0]), k[0]))
+        seen: set[str] = set()
+        out: list[dict] = []
+        for key, _, commune in matches:
+            postcode = key if key.isdigit() else (commune.postcodes[0] if commune.postcodes else "")
+            label = f"{postcode} {commune.name}".strip()
+            if label in seen:
+                continue
+            seen.add(label)
+            out.append({"label": label, "insee": commune.insee, "postcode": postcode, "city": commune.name,
+                        "lat": commune.lat, "lon": commune.lon})
+            if len(out) >= limit:
+                break
+        return out
+
+
+def _index(request: Request, context) -> SuggestionIndex:
+    index = getattr(request.app.state, "suggestion_index", None)
+    if index is None:
+        index = SuggestionIndex(context.places.gazetteer.by_insee.values())
+        request.app.state.suggestion_index = index
+    return index
+
+
+@router.get("/suggest", summary="Commune suggestions (postcode or name prefix) from the platform's gazetteer")
+def suggest(request: Request, context: Context,
+            principal: Annotated[Principal, Depends(roles(*SEARCH_ROLES))],
+            q: Annotated[str, Query(min_length=1, max_length=100)],
+            limit: Annotated[int, Query(ge=1, le=20)] = 8) -> dict:
+    return {"q": q, "suggestions": _index(request, context).suggest(q, limit=limit)}
