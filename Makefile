@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install es es-stop services setup demo run test test-unit test-integration clean
+.PHONY: install es es-stop services setup demo run test test-unit test-integration clean browser web-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,15 @@ run: demo
 services:
 	bash scripts/rabbitmq.sh
 
-test: es services
+# Debian's Chromium for the browser tests (Playwright drives it; its own browser download is not used).
+browser:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+# Front-end assets: re-vendor search_api/static/vendor/ from web/package-lock.json (files are committed).
+web-assets:
+	bash scripts/vendor_web_assets.sh
+
+test: es services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install

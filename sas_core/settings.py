@@ -94,6 +94,20 @@ class Settings(BaseSettings):
     #: Key sets are cached; a token naming an unknown key id forces one refetch at most this often.
     oidc_jwks_cache_s: int = 3600
     oidc_jwks_refresh_cooldown_s: float = 30.0
+    # --- Web interface (search_api/web) ---------------------------------------------------------------
+    #: OIDC authorisation-code flow of the web login (auth_mode=oidc).
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_authorize_url: str | None = None
+    oidc_token_url: str | None = None
+    oidc_scopes: str = "openid profile"
+    #: Key signing the web session cookie; dev mode falls back to the dev signing key.
+    web_session_secret: SecretStr | None = None
+    #: Set the Secure flag on the session cookie (production behind HTTPS).
+    web_cookie_secure: bool = False
+    #: Map tiles (Leaflet URL template, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); no tiles when empty.
+    web_tile_url: str | None = None
+    web_tile_attribution: str = ""
 
     # --- Directory / harvest (refined by later capabilities) -----------------------------------
     editors_file: Path | None = None
