@@ -15,6 +15,7 @@ from sas_cli import directory as directory_cli
 from sas_cli import reference as reference_cli
 from sas_cli import fhir as fhir_cli
 from sas_cli import kibana as kibana_cli
+from sas_cli import run as run_module
 from sas_core.errors import SasError
 from sas_core.settings import Settings
 
@@ -22,6 +23,8 @@ app = typer.Typer(no_args_is_help=True, help="SAS digital platform: run, load, h
 es_app = typer.Typer(no_args_is_help=True, help="The local Elasticsearch node (no Docker).")
 app.add_typer(es_app, name="es")
 app.add_typer(snapshot.app, name="snapshot")
+app.add_typer(run_module.demo_app, name="demo")
+app.command("run")(run_module.run)
 app.add_typer(harvest.app, name="harvest")
 app.add_typer(bench.app, name="bench")
 app.add_typer(simulate.app, name="simulate")

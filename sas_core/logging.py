@@ -23,5 +23,6 @@ def configure_logging(*, level: str = "INFO", json_format: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("elastic_transport.transport", "httpx"):
+    # Routine chatter (each request to ES / vendors, each scheduler tick) would drown the useful lines.
+    for noisy in ("elastic_transport.transport", "httpx", "apscheduler.executors.default", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,146 @@
+"""``sas demo load`` and ``sas run``: what ``make run`` does after installing and starting Elasticsearch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import httpx
+import typer
+from rich.console import Console
+
+from sas_core.settings import Settings
+
+demo_app = typer.Typer(no_args_is_help=True, help="The demo data set.")
+console = Console()
+
+#: Demo territories: Agen (the specification's examples), Bordeaux, Hauts-de-Seine, Paris, Lyon.
+DEMO_DEPARTEMENTS = ["47", "33", "92", "75", "69"]
+DEMO_PLACES = 6000
+
+
+def _demo_dir(settings: Settings) -> Path:
+    return settings.cache_dir / "demo"
+
+
+def _offer_count(settings: Settings) -> int:
+    from mappings.registry import alias_name
+    from sas_core.es import make_client
+
+    es = make_client(settings)
+    return es.count(index=alias_name(settings.index_prefix, "offers"))["count"]
+
+
+@demo_app.command("load")
+def demo_load(
+    places: Annotated[int, typer.Option(help="practice places to generate")] = DEMO_PLACES,
+    departement: Annotated[list[str], typer.Option("--departement", "-d", help="départements")] = [],
+    reload: Annotated[bool, typer.Option("--reload", help="generate and load again even if offers exist")] = False,
+) -> None:
+    """Generate a realistic directory of a few départements (real formats) and load it, once."""
+    from connectors.directory.generator import generate_directory
+    from indexer.directory import load_directory
+    from sas_core.es import make_client
+
+    settings = Settings()
+    if not reload and _offer_count(settings) > 0:
+        console.print("demo directory already loaded (use --reload to load it again)")
+        return
+    out = _demo_dir(settings)
+    generated = generate_directory(out_dir=out, places=places, departements=departement or DEMO_DEPARTEMENTS)
+    console.print(f"generated {generated.places} practice places in {generated.rpps.parent}")
+    summary = load_directory(settings=settings, es=make_client(settings, request_timeout=120),
+                             rpps_path=generated.rpps, finess_path=generated.finess,
+                             participation_path=generated.participation, full=True, progress=False)
+    console.print(f"loaded: {summary}")
+
+
+def _start_simulator(settings: Settings, editors: Path) -> subprocess.Popen:
+    """The vendor simulator in its own process (it builds agendas from the loaded offers)."""
+    log = (_demo_dir(settings) / "simulator.log").open("ab")
+    editors.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sas_cli.main", "simulate", "vendors", "--editors-out", str(editors)],
+        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+    )
+    url = f"http://{settings.simulator_host}:{settings.simulator_port}/_admin/healthz"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the vendor simulator exited; see {log.name}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200 and editors.is_file():
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.terminate()
+    raise RuntimeError(f"the vendor simulator did not start; see {log.name}")
+
+
+def _first_harvest(settings: Settings) -> None:
+    """Harvest every vendor once so that the first search already finds slots."""
+    from indexer.harvest import Harvester
+    from sas_core.es import make_client
+
+    harvester = Harvester(es=make_client(settings, request_timeout=120), settings=settings)
+    total = 0
+    for vendor in harvester.vendors:
+        if vendor.enabled:
+            doc = harvester.run(vendor, mode="full")
+            total += doc["upserted"] + doc["unchanged"]
+    console.print(f"first harvest: {total} slots from {len(harvester.vendors)} simulated vendors")
+
+
+def run(
+    host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
+    port: Annotated[Optional[int], typer.Option(help="listen port")] = None,
+    no_simulator: Annotated[bool, typer.Option("--no-simulator", help="do not start the vendor simulator")] = False,
+) -> None:
+    """Start the vendor simulator, harvest once, then serve the API and the scheduler (prints URL + token)."""
+    import uvicorn
+
+    from indexer.scheduler import build_scheduler
+    from sas_core.es import make_client
+    from sas_core.logging import configure_logging
+    from search_api.app import create_app
+    from search_api.auth import issue_dev_token
+
+    settings = Settings()
+    host = host or settings.api_host
+    port = port or settings.api_port
+    simulator = None
+    if not no_simulator:
+        editors = settings.editors_file or (_demo_dir(settings) / "editors.yaml")
+        _demo_dir(settings).mkdir(parents=True, exist_ok=True)
+        simulator = _start_simulator(settings, editors)
+        os.environ["SAS_EDITORS_FILE"] = str(editors)
+        settings = settings.model_copy(update={"editors_file": editors})
+        _first_harvest(settings)
+    territories = [f"SAS-{d}" for d in DEMO_DEPARTEMENTS]
+    token = issue_dev_token(settings=settings, roles=["osnp", "regulator"], territories=territories,
+                            sub="demo-regulator", name="Régulateur démo") if settings.auth_mode == "dev" else None
+    base = settings.public_base_url or f"http://{host}:{port}"
+    console.rule("SAS platform")
+    console.print(f"Web interface : {base}/")
+    console.print(f"API docs      : {base}/docs")
+    console.print(f"Readiness     : {base}/readyz")
+    if token:
+        console.print("Dev token (osnp + regulator, demo territories), for `Authorization: Bearer …`:")
+        typer.echo(token)
+        console.print(f"Try: curl -H \"Authorization: Bearer $TOKEN\" '{base}/v1/search?q=47000&specialty=SM54'")
+    console.rule()
+    configure_logging(level=settings.log_level, json_format=settings.log_json)
+    scheduler = build_scheduler(settings=settings, es=make_client(settings))
+    scheduler.start()
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    finally:
+        scheduler.shutdown(wait=False)
+        if simulator is not None:
+            simulator.terminate()
+            simulator.wait(timeout=10)
