@@ -305,7 +305,8 @@ def _validate_sample(run: _Run, docs: Iterable[dict]) -> Iterator[dict]:
 
 
 def _fingerprint(value) -> str:
-    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=10).hexdigest()
+    # The builders always produce the keys in the same order, so the plain serialisation is stable.
+    return hashlib.blake2b(orjson.dumps(value), digest_size=10).hexdigest()
 
 
 def _actions(run: _Run, docs: Iterable[dict]) -> Iterator[tuple[str, str, bytes | None]]:
@@ -372,9 +373,13 @@ def _bulk(run: _Run, es: Elasticsearch, actions: Iterable[tuple[str, str, bytes 
     alias = run.alias
     s = run.summary
 
+    index_json = orjson.dumps(alias).decode()
+
     def expand(action: tuple[str, str, bytes | None]):
+        # The action line is written as bytes directly (the client passes bytes through): offer ids
+        # are plain [A-Za-z0-9_.-] (see practice_offer_id), so no escaping is needed.
         op, doc_id, body = action
-        return {op: {"_index": alias, "_id": doc_id}}, body
+        return f'{{"{op}":{{"_index":{index_json},"_id":"{doc_id}"}}}}'.encode(), body
 
     client = es.options(request_timeout=max(60.0, run.settings.es_request_timeout_s))
     results = helpers.parallel_bulk(
@@ -387,7 +392,7 @@ def _bulk(run: _Run, es: Elasticsearch, actions: Iterable[tuple[str, str, bytes 
         expand_action_callback=expand,
         raise_on_error=False,
         raise_on_exception=True,
-        filter_path="errors,items.*.status,items.*.result,items.*.error.type,items.*._id",
+        filter_path="errors,items.*.status,items.*.result,items.*.error.type",
     )
     for ok, item in results:
         (op, info), = item.items()
