@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from sas_core.errors import BadRequest, SasError
 from search_api.auth import Principal, Role, issue_dev_token
@@ -307,7 +308,8 @@ async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Respons
     await check_csrf(request, user)
     form = await request.form()
     try:
-        result = workflow.booking.book(user.principal, BookingRequest(
+        # Services block (Elasticsearch, vendors) and may run their own event loop: off the server's loop.
+        result = await run_in_threadpool(workflow.booking.book, user.principal, BookingRequest(
             slot_id=str(form.get("slot_id") or ""), idempotency_key=str(form.get("cle") or uuid.uuid4().hex),
             territory=str(form.get("territoire") or "") or None, mode="auto"))
     except SasError as exc:
@@ -320,8 +322,8 @@ async def orient_beyond(request: Request, user: Booker, workflow: WorkflowDep) -
     await check_csrf(request, user)
     form = await request.form()
     try:
-        result = workflow.booking.book_beyond(
-            user.principal, offer_id=str(form.get("offer_id") or ""), idempotency_key=str(form.get("cle") or uuid.uuid4().hex),
+        result = await run_in_threadpool(
+            workflow.booking.book_beyond, user.principal, offer_id=str(form.get("offer_id") or ""), idempotency_key=str(form.get("cle") or uuid.uuid4().hex),
             territory=str(form.get("territoire") or "") or None, consultation_start=None)
     except SasError as exc:
         return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
@@ -342,7 +344,7 @@ async def report(request: Request, user: Booker, workflow: WorkflowDep) -> Respo
 
             start = utcnow()
             period = PeriodIn(start, end_of_day(start))
-        declaration = workflow.declarations.report(user.principal, kind=kind, offer_id=str(form.get("offer_id") or ""),
+        declaration = await run_in_threadpool(workflow.declarations.report, user.principal, kind=kind, offer_id=str(form.get("offer_id") or ""),
                                                    period=period, comment=str(form.get("comment") or "")[:500] or None)
     except SasError as exc:
         return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
@@ -450,7 +452,7 @@ async def honour(request: Request, orientation_id: str, user: Practitioner, work
 
     await check_csrf(request, user)
     try:
-        honour_route(orientation_id, workflow, user.principal)
+        await run_in_threadpool(honour_route, orientation_id, workflow, user.principal)
     except SasError as exc:
         return _back(error=exc.message, anchor="#orientations")
     return _back("Consultation marquée comme honorée.", anchor="#orientations")
@@ -474,7 +476,7 @@ async def publish_slot(request: Request, user: Practitioner) -> Response:
         modes = [m for m in form.getlist("modes") if m in defaults.MODES] or ["AMB"]
         item = agenda_routes.AgendaItem(start=start, end=end, capacity=int(capacity) if capacity else None,
                                         modes=modes, types=["SNP"])
-        agenda_routes.publish(agenda_routes.AgendaPublish(offer_id=str(form.get("offer_id") or ""), items=[item]),
+        await run_in_threadpool(agenda_routes.publish, agenda_routes.AgendaPublish(offer_id=str(form.get("offer_id") or ""), items=[item]),
                               user.principal, request.app.state.executor)
     except SasError as exc:
         return _back(error=exc.message, anchor="#agenda")
@@ -487,7 +489,7 @@ async def publish_slot(request: Request, user: Practitioner) -> Response:
 async def delete_slot(request: Request, slot_id: str, user: Practitioner) -> Response:
     await check_csrf(request, user)
     try:
-        agenda_routes.delete_slot(slot_id, user.principal, request.app.state.executor)
+        await run_in_threadpool(agenda_routes.delete_slot, slot_id, user.principal, request.app.state.executor)
     except SasError as exc:
         return _back(error=exc.message, anchor="#agenda")
     return _back("Créneau supprimé.", anchor="#agenda")
@@ -500,8 +502,8 @@ async def declare_unavailability(request: Request, user: Practitioner, workflow:
     try:
         start = _local_moment(str(form.get("du") or ""), "00:00")
         end = None if form.get("indefinie") else _local_moment(str(form.get("au") or ""), "00:00") + timedelta(days=1)
-        workflow.declarations.declare_unavailability(
-            user.principal, offer_id=str(form.get("offer_id") or "") or None, periods=[PeriodIn(start, end)],
+        await run_in_threadpool(
+            workflow.declarations.declare_unavailability, user.principal, offer_id=str(form.get("offer_id") or "") or None, periods=[PeriodIn(start, end)],
             comment=str(form.get("comment") or "")[:500] or None)
     except SasError as exc:
         return _back(error=exc.message, anchor="#indisponibilites")
@@ -513,7 +515,7 @@ async def cancel_unavailability(request: Request, declaration_id: str, user: Pra
                                 workflow: WorkflowDep) -> Response:
     await check_csrf(request, user)
     try:
-        workflow.declarations.cancel(user.principal, declaration_id)
+        await run_in_threadpool(workflow.declarations.cancel, user.principal, declaration_id)
     except SasError as exc:
         return _back(error=exc.message, anchor="#indisponibilites")
     return _back("Indisponibilité annulée.", anchor="#indisponibilites")
@@ -528,9 +530,11 @@ async def participation(request: Request, user: Practitioner, workflow: Workflow
     form = await request.form()
     offer_id = str(form.get("offer_id") or "")
     try:
-        if offer_id not in {o["id"] for o in _my_offers(request, user.principal)}:
+        if offer_id not in {o["id"] for o in await run_in_threadpool(_my_offers, request, user.principal)}:
             raise BadRequest("ce lieu d'exercice n'est pas le vôtre")
-        current = workflow.store.get("offers", offer_id)
+        current = await run_in_threadpool(workflow.store.get, "offers", offer_id)
+        if current is None:
+            raise BadRequest("lieu d'exercice inconnu")
         mode = str(form.get("participation") or "non")
         phone = " ".join(str(form.get("telephone") or "").split()) or None
         if phone and not all(c.isdigit() or c in "+ .()-" for c in phone):
@@ -544,7 +548,7 @@ async def participation(request: Request, user: Practitioner, workflow: Workflow
         sas = {"participates": mode != "non", "cpts_finess": cpts if mode == "cpts" else None,
                "cpts_name": (str(form.get("cpts_name") or "").strip() or None) if mode == "cpts" else None,
                "accepts_beyond": accepts, "beyond_phone": phone}
-        workflow.store.patch("offers", current, {"sas": sas})
+        await run_in_threadpool(workflow.store.patch, "offers", current, {"sas": sas})
     except SasError as exc:
         return _back(error=exc.message, anchor="#participation")
     return _back("Participation enregistrée.", anchor="#participation")

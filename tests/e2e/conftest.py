@@ -1,0 +1,88 @@
+"""Browser tests: Debian's Chromium driven by Playwright for Python against the real app under uvicorn,
+on the workflow test bed (Bordeaux practitioners harvested from two simulated vendors into the real
+Elasticsearch). Screenshots go to ``tests/e2e/artifacts/`` (gitignored)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from simulator.server import free_port
+# The workflow test bed's fixtures, reused as they are (package scope: built once for this package).
+from tests.integration.workflow.conftest import (ServerThread, harvested, simulator, wf_offers,  # noqa: F401
+                                                 wf_settings)
+
+CHROMIUM = os.environ.get("SAS_E2E_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="package")
+def base_url(wf_settings, es, harvested):
+    from search_api.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(wf_settings, es=es), host="127.0.0.1", port=port, log_level="warning")
+    with ServerThread(config):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="package")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def shoot():
+    """``shoot(page, name)``: a full-page screenshot under tests/e2e/artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def new_page(browser):
+    """``new_page(width, height)``: a fresh context (own cookies) and page; closed after the test."""
+    contexts = []
+
+    def make(width: int = 1366, height: int = 900):
+        context = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR",
+                                      timezone_id="Europe/Paris")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def login(page, base_url: str, *, role: str, territories: str = "SAS-33", name: str = "", national_id: str = "",
+          next_path: str = "/app/recherche") -> None:
+    """Sign in through the dev login page, as a user would."""
+    page.goto(f"{base_url}{next_path}")
+    assert "/login" in page.url, page.url   # no session: sent to the login page
+    page.get_by_label("Rôle").select_option(role)
+    page.get_by_label("Territoire(s) SAS").fill(territories)
+    page.get_by_label("Nom affiché").fill(name)
+    if national_id:
+        page.get_by_label("Identifiant national (effecteur : 8 + RPPS)").fill(national_id)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{base_url}{next_path}*")

@@ -1,0 +1,112 @@
+"""End to end in a real browser: search → book → dashboard; a report (declaration); a practitioner
+publishing a slot in the platform agenda that then appears in the regulator's search."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import login
+
+pytestmark = pytest.mark.integration
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def search_bordeaux(page) -> None:
+    address = page.get_by_label("Adresse du patient")
+    address.fill("3300")
+    # Suggestions come from the platform's own gazetteer (datalist filled by htmx).
+    expect(page.locator("#suggestions-adresse option[value='33000 Bordeaux']")).to_have_count(1)
+    address.fill("33000 Bordeaux")
+    url_before = page.url
+    page.get_by_role("button", name="Rechercher").click()
+    expect(page.get_by_role("heading", name=re.compile("Résultats pour la zone"))).to_be_visible()
+    # Results came as a fragment: the page was not reloaded, the URL was pushed.
+    assert page.evaluate("window.performance.getEntriesByType('navigation').length") == 1
+    assert page.url != url_before and "q=33000" in page.url
+
+
+def test_search_book_and_see_orientation(base_url, new_page, shoot):
+    page = new_page()
+    login(page, base_url, role="regulator", name="Pauline Ricart")
+    expect(page.get_by_label("Spécialité")).to_be_visible()
+    search_bordeaux(page)
+    cards = page.locator("ol.cards > li.card")
+    expect(cards.first).to_be_visible()
+    assert cards.count() >= 5
+    assert page.locator("#carte.leaflet-container").count() == 1          # the map was drawn
+    assert page.locator("#carte .leaflet-interactive").count() >= 6        # search point + practice places
+    shoot(page, "01-search-desktop")
+
+    card = cards.first
+    practitioner = card.locator("h3").inner_text().split(" ", 1)[1].strip()
+    first_slot = card.locator("button.slot").first
+    slot_label = first_slot.get_attribute("aria-label")
+    first_slot.click()
+    expect(card.get_by_text("Orientation enregistrée")).to_be_visible()
+    shoot(page, "02-booked")
+
+    page.get_by_role("link", name="Orientations", exact=True).click()
+    table = page.locator("table.data")
+    row = table.locator("tbody tr", has_text=practitioner).first
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("SAS-33")
+    expect(row).to_contain_text(re.compile("Orientée|Confirmé|En attente"))
+    assert page.get_by_role("link", name="Exporter en CSV").get_attribute("href").startswith("/app/tableaux/orientations.csv")
+    shoot(page, "03-dashboard-orientations")
+    assert slot_label and practitioner in slot_label
+
+    phone = new_page(390, 844)
+    login(phone, base_url, role="osnp", name="Opérateur Mobile")
+    search_bordeaux(phone)
+    expect(phone.locator("ol.cards > li.card").first).to_be_visible()
+    # No horizontal scrolling at phone width.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    shoot(phone, "04-search-phone")
+
+
+def test_report_a_practitioner(base_url, new_page, shoot):
+    page = new_page()
+    login(page, base_url, role="osnp", name="Claude Monnez")
+    search_bordeaux(page)
+    card = page.locator("ol.cards > li.card").nth(1)
+    practitioner = card.locator("h3").inner_text().split(" ", 1)[1].strip()
+    card.get_by_text("Signaler").click()
+    card.get_by_label("Motif").select_option("wrong_specialty")
+    card.get_by_label("Commentaire (jamais de données patient)").fill("Pédiatre, pas généraliste")
+    card.get_by_role("button", name="Envoyer le signalement").click()
+    expect(card.get_by_text("Signalement enregistré")).to_be_visible()
+
+    page.get_by_role("link", name="Déclarations", exact=True).click()
+    row = page.locator("table.data").first.locator("tbody tr", has_text="Mauvaise spécialité").first
+    expect(row).to_contain_text(practitioner)
+    expect(row).to_contain_text("Claude Monnez")
+    shoot(page, "05-declarations")
+
+
+def test_practitioner_publishes_a_slot_seen_in_search(base_url, new_page, shoot, wf_offers):
+    offer = next(o for o in wf_offers["agenda"] if not o["sas"]["accepts_beyond"])
+    tomorrow = (datetime.now(PARIS) + timedelta(days=1)).date()
+    page = new_page()
+    login(page, base_url, role="effecteur", territories="", name=offer["name"], national_id=offer["national_id"],
+          next_path="/app/espace")
+    agenda = page.locator("#agenda")
+    agenda.get_by_label("Date").fill(tomorrow.isoformat())
+    agenda.get_by_label("Début").fill("06:05")
+    agenda.get_by_label("Fin").fill("06:25")
+    agenda.get_by_role("button", name="Publier le créneau").click()
+    expect(page.get_by_text("Créneau publié")).to_be_visible()
+    expect(page.locator("#agenda ul.agenda li", has_text="06h05")).to_have_count(1)
+    shoot(page, "06-practitioner-agenda")
+
+    regulator = new_page()
+    login(regulator, base_url, role="regulator", name="Pauline Ricart")
+    search_bordeaux(regulator)
+    published = regulator.locator("button.slot", has=regulator.locator("text=06h05"))
+    expect(regulator.locator(f"button.slot[aria-label*='06h05'][aria-label*='{offer['name']}']")).to_have_count(1)
+    assert published.count() >= 1
+    shoot(regulator, "07-published-slot-in-search")
