@@ -178,6 +178,7 @@ class _Run:
     finess_members: dict[str, set[str]] = field(default_factory=dict)
     cpts_names: dict[str, str] = field(default_factory=dict)
     validated: int = 0
+    cpts_members: Counter | None = None
     #: Full loads: id → (content_hash, participation_hash, source) of every offer before the load.
     known: dict[str, tuple[str | None, str | None, str | None]] | None = None
 
@@ -571,7 +572,9 @@ def _sos_doc(run: _Run, place: _SosPlace) -> dict:
 
 def _structure_doc(run: _Run, r: StructureRecord, geo) -> dict:
     if r.kind == "cpts" and run.participation is not None:
-        members = run.participation.cpts_members().get(r.finess, 0)
+        if run.cpts_members is None:
+            run.cpts_members = run.participation.cpts_members()
+        members = run.cpts_members.get(r.finess, 0)
     else:
         members = len(run.finess_members.get(r.finess, ()))
     doc = {

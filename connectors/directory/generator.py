@@ -35,6 +35,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 
@@ -138,6 +139,7 @@ OTHER_FINESS = (("355", "Centre Hospitalier (C.H.)", "CENTRE HOSPITALIER"), ("62
                 "PHARMACIE"), ("500", "EHPAD", "EHPAD"), ("611", "Laboratoire de biologie médicale", "LABORATOIRE"))
 
 
+@lru_cache(maxsize=1 << 16)
 def _upper_ascii(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).upper().replace("'", " ")
@@ -278,7 +280,8 @@ class _Gen:
     def phone(self, departement: str, mobile: bool = False) -> str:
         rng = self.rng
         prefix = rng.choice(("06", "07")) if mobile else _phone_prefix(departement)
-        return prefix + "".join(str(rng.randint(0, 9)) for _ in range(10 - len(prefix)))
+        width = 10 - len(prefix)
+        return f"{prefix}{int(rng.random() * 10 ** width):0{width}d}"
 
     def siret(self) -> str:
         self.siret_seq += 1
