@@ -363,7 +363,8 @@ def _orientation_filters(*, statut, territoire, du, au, periode):
 
 
 @router.get("/app/tableaux/orientations", response_class=HTMLResponse)
-def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, statut: str | None = None,
+def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, context: Context,
+                      statut: str | None = None,
                       territoire: str | None = None, du: str | None = None, au: str | None = None,
                       periode: str = "created", page: Annotated[int, Query(ge=1, le=400)] = 1) -> Response:
     filters_state = {"statut": statut or "", "territoire": territoire or "", "du": du or "", "au": au or "",
@@ -379,7 +380,8 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, sta
     template = "fragments/orientations_table.html" if is_htmx(request) else "orientations.html"
     return render(request, template, user=user, rows=rows, total=total, page=page, size=PAGE_SIZE,
                   pages=max(1, -(-total // PAGE_SIZE)), f=filters_state, error=error, query=query,
-                  statuses=fmt.STATUS_LABELS, today=today, territories=sorted(user.principal.territories))
+                  statuses=fmt.STATUS_LABELS, today=today, territories=sorted(user.principal.territories),
+                  specialty_labels=dict(specialty_options(context)))
 
 
 @router.get("/app/tableaux/orientations.csv")

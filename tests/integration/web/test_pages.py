@@ -1,0 +1,185 @@
+"""Web pages through the real app (real Elasticsearch, guarded prefix): sessions and roles, CSRF, the CSV
+export, suggestions, the contextual-call pre-fill, and the OIDC login end to end against a local
+identity provider (token endpoint + JWKS served over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from search_api.app import create_app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def web(settings, es, indices):
+    with TestClient(create_app(settings, es=es), follow_redirects=False) as client:
+        yield client
+
+
+def sign_in(client: TestClient, role: str, **fields) -> TestClient:
+    client.cookies.clear()
+    answer = client.post("/login", data={"role": role, "territories": fields.pop("territories", "SAS-33"),
+                                         "next": "/app/recherche", **fields})
+    assert answer.status_code == 303 and answer.headers["location"] == "/app/recherche"
+    assert "sas_session" in answer.cookies or client.cookies.get("sas_session")
+    return client
+
+
+@pytest.mark.parametrize("path", ["/app/recherche", "/app/tableaux/orientations", "/app/tableaux/declarations",
+                                  "/app/tableaux/collecte", "/app/espace", "/app/tableaux/orientations.csv"])
+def test_pages_need_a_session(web, path):
+    web.cookies.clear()
+    answer = web.get(path + "?x=1")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=" + (path + "?x=1").replace("/", "%2F").replace("?", "%3F").replace("=", "%3D")
+    # htmx fragments ask for a full-page redirect instead.
+    answer = web.get(path, headers={"HX-Request": "true"})
+    assert answer.status_code == 204 and answer.headers["HX-Redirect"].startswith("/login?next=")
+
+
+def test_root_and_login_page(web):
+    assert web.get("/").headers["location"] == "/app/recherche"
+    page = web.get("/login")
+    assert page.status_code == 200 and "Connexion" in page.text and 'name="role"' in page.text
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    bad = web.post("/login", data={"role": "regulator", "territories": "Gironde"})
+    assert bad.status_code == 400 and "not a territory code" in bad.text
+    hostile = web.post("/login", data={"role": "osnp", "territories": "SAS-33", "next": "//evil.example/"})
+    assert hostile.headers["location"] == "/app/recherche"
+
+
+def test_wrong_role_gets_403(web):
+    sign_in(web, "effecteur", national_id="810000000009")
+    for path in ("/app/tableaux/orientations", "/app/tableaux/collecte"):
+        answer = web.get(path)
+        assert answer.status_code == 403 and "Accès refusé" in answer.text
+    sign_in(web, "regulator")
+    assert web.get("/app/espace").status_code == 403
+    assert web.get("/app/tableaux/collecte").status_code == 403
+    assert web.get("/app/tableaux/orientations").status_code == 200
+
+
+def test_forms_need_the_csrf_token(web):
+    sign_in(web, "regulator")
+    refused = web.post("/app/reserver", data={"slot_id": "x:y", "csrf": "forged"})
+    assert refused.status_code == 403 and "Jeton de formulaire invalide" in refused.text
+    page = web.get("/app/recherche")
+    csrf = page.text.split('data-csrf="', 1)[1].split('"', 1)[0]
+    answer = web.post("/app/reserver", data={"slot_id": "nowhere:slot-0", "csrf": csrf}, headers={"HX-Request": "true"})
+    assert answer.status_code == 200 and 'role="alert"' in answer.text       # unknown slot: a clear message
+
+
+def test_search_page_errors_and_prefill(web):
+    sign_in(web, "osnp")
+    unknown = web.get("/app/recherche", params={"q": "99999"}, headers={"HX-Request": "true"})
+    assert unknown.status_code == 200 and "unknown postcode" in unknown.text and "<html" not in unknown.text
+    # INT_L01 parameters pre-fill the address field.
+    prefilled = web.get("/app/recherche", params={"adresse": "8 place Gambetta", "code_postal": "33000",
+                                                 "ville": "Bordeaux", "specialite": "SM54"})
+    assert prefilled.status_code == 200
+    assert 'value="8 place Gambetta, 33000 Bordeaux"' in prefilled.text or 'value="8 place Gambetta 33000 Bordeaux"' in prefilled.text
+    assert 'value="SM54" selected' in prefilled.text
+    assert "Résultats pour la zone" in prefilled.text
+
+
+def test_suggestions_html_and_json(web, token_for):
+    sign_in(web, "osnp")
+    fragment = web.get("/app/suggestions", params={"q": "4700"})
+    assert fragment.status_code == 200 and '<option value="47000 Agen">' in fragment.text
+    web.cookies.clear()
+    assert web.get("/v1/geocode/suggest", params={"q": "agen"}).status_code == 401
+    answer = web.get("/v1/geocode/suggest", params={"q": "agen"}, headers=token_for("osnp", territories=["SAS-47"]))
+    assert answer.status_code == 200
+    assert answer.json()["suggestions"][0]["label"] == "47000 Agen" and answer.json()["suggestions"][0]["insee"] == "47001"
+    assert web.get("/v1/geocode/suggest", params={"q": ""}, headers=token_for("osnp")).status_code == 422
+
+
+def test_csv_export_of_the_dashboard(web):
+    sign_in(web, "regulator")
+    answer = web.get("/app/tableaux/orientations.csv", params={"statut": "booked"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert answer.content.startswith(b"\xef\xbb\xbf")                      # BOM for spreadsheet software
+    bad = web.get("/app/tableaux/orientations", params={"statut": "perdu"})
+    assert bad.status_code == 200 and "unknown status" in bad.text
+
+
+# --- OIDC authorisation-code flow against a local identity provider -------------------------------------------
+
+
+class _IdP(BaseHTTPRequestHandler):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    issuer = ""
+    codes: dict[str, str] = {}
+
+    def _json(self, status: int, body: dict) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self):  # noqa: N802
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        self._json(200, {"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]})
+
+    def do_POST(self):  # noqa: N802
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
+        if form.get("code") not in self.codes or form.get("client_secret") != "web-secret":
+            return self._json(400, {"error": "invalid_grant"})
+        now = int(time.time())
+        token = jwt.encode({"iss": self.issuer, "aud": "sas-platform", "sub": "psc-123", "iat": now, "exp": now + 600,
+                            "roles": ["regulator"], "territories": ["SAS-33"], "name": "Jeanne OIDC"},
+                           self.key, algorithm="RS256", headers={"kid": "k1"})
+        self._json(200, {"access_token": token, "token_type": "Bearer"})
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def idp():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _IdP)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    _IdP.issuer = base
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield base
+    server.shutdown()
+
+
+def test_oidc_login_end_to_end(settings, es, indices, idp):
+    oidc_settings = settings.model_copy(update={
+        "auth_mode": "oidc", "oidc_issuer": idp, "oidc_audience": "sas-platform", "oidc_jwks_url": f"{idp}/jwks",
+        "oidc_client_id": "sas-web", "oidc_client_secret": SecretStr("web-secret"),
+        "oidc_authorize_url": f"{idp}/authorize", "oidc_token_url": f"{idp}/token",
+        "web_session_secret": SecretStr("x" * 40), "public_base_url": "https://sas.example"})
+    with TestClient(create_app(oidc_settings, es=es), follow_redirects=False) as client:
+        assert "fournisseur d'identité" in client.get("/login").text
+        start = client.get("/login/oidc", params={"next": "/app/tableaux/orientations"})
+        assert start.status_code == 303
+        location = urlsplit(start.headers["location"])
+        params = {k: v[0] for k, v in parse_qs(location.query).items()}
+        assert f"{location.scheme}://{location.netloc}{location.path}" == f"{idp}/authorize"
+        assert params["redirect_uri"] == "https://sas.example/login/callback"
+        # A wrong state is refused; the identity provider sends the browser back with a code.
+        assert client.get("/login/callback", params={"code": "c1", "state": "forged"}).status_code == 400
+        _IdP.codes["c1"] = params["state"]
+        refused = client.get("/login/callback", params={"code": "unknown", "state": params["state"]})
+        assert refused.status_code == 400 and "invalid_grant" in refused.text
+        done = client.get("/login/callback", params={"code": "c1", "state": params["state"]})
+        assert done.status_code == 303 and done.headers["location"] == "/app/tableaux/orientations"
+        page = client.get("/app/tableaux/orientations")
+        assert page.status_code == 200 and "Jeanne OIDC" in page.text
+        # The dev login form does not exist in OIDC mode.
+        assert client.post("/login", data={"role": "admin"}).headers["location"].startswith("/login/oidc")
