@@ -4,7 +4,7 @@ practitioner who accepts patients beyond his displayed slots). Modes and guarant
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from connectors.vendor_appointments import PatientDetails
 from search_api.auth import Principal, Role
 from search_api.deps import roles
+from search_api.validation import Moment
 from search_api.workflow.booking import BookingRequest, BookingResult
 from search_api.workflow.wiring import Workflow, get_workflow
 
@@ -59,7 +60,7 @@ class BeyondIn(BaseModel):
 
     offer_id: str = Field(min_length=3, max_length=300)
     territory: str | None = None
-    consultation_start: datetime | None = Field(None, description="When agreed on the phone, if known")
+    consultation_start: Moment | None = Field(None, description="When agreed on the phone, if known")
 
 
 def _answer(result: BookingResult) -> JSONResponse:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from sas_core.errors import BadRequest
 from search_api.auth import Principal, Role
 from search_api.deps import roles
+from search_api.validation import check_moment
 from search_api.workflow import dashboards
 from search_api.workflow.scope import scope_for
 from search_api.workflow.wiring import Workflow, get_workflow
@@ -27,11 +28,14 @@ def period(from_: str | None, to: str | None) -> tuple[datetime, datetime]:
     def parse(value: str, *, end: bool) -> datetime:
         try:
             if len(value) == 10:
-                day = datetime.fromisoformat(value).date() + (timedelta(days=1) if end else timedelta())
+                # Bounded years first: the day after 9999-12-31 does not exist (OverflowError, a 500).
+                day = check_moment(datetime.fromisoformat(value), name="from/to").date()
+                day += timedelta(days=1) if end else timedelta()
                 return datetime.combine(day, time(0), tzinfo=PARIS)
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise BadRequest(f"dates must be YYYY-MM-DD or ISO 8601, got {value[:40]!r}") from None
+        check_moment(moment, name="from/to")
         return moment if moment.tzinfo else moment.replace(tzinfo=PARIS)
 
     today = datetime.now(PARIS).date()

@@ -6,7 +6,6 @@ An active unavailability removes the practitioner (at the place, or everywhere) 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from search_api.auth import Principal, Role
 from search_api.deps import roles
+from search_api.validation import Moment
 from search_api.workflow.declarations import MAX_PERIODS_PER_PLACE, PeriodIn
 from search_api.workflow.queries import MAX_PAGE_SIZE, DeclarationFilters
 from search_api.workflow.scope import scope_for
@@ -26,8 +26,9 @@ WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
 class PeriodModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime = Field(examples=["2025-07-14T00:00:00+02:00"])
-    end: datetime | None = Field(None, description="Absent: unavailable indefinitely from start")
+    # Moment: bounded years (a date near 9999 overflows in the period arithmetic: 422, not 500).
+    start: Moment = Field(examples=["2025-07-14T00:00:00+02:00"])
+    end: Moment | None = Field(None, description="Absent: unavailable indefinitely from start")
 
 
 class UnavailabilityIn(BaseModel):
@@ -43,8 +44,8 @@ class ReportIn(BaseModel):
 
     kind: Literal["unavailable", "wrong_specialty", "other"]
     offer_id: str = Field(min_length=3, max_length=300, description="The practitioner's place concerned")
-    start: datetime | None = Field(None, description="unavailable: from (default now)")
-    end: datetime | None = Field(None, description="unavailable: until (default end of today)")
+    start: Moment | None = Field(None, description="unavailable: from (default now)")
+    end: Moment | None = Field(None, description="unavailable: until (default end of today)")
     comment: str | None = Field(None, max_length=500, description="About the practitioner only, never the patient")
 
 

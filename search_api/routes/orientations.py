@@ -19,6 +19,7 @@ from sas_core.errors import BadRequest
 from search_api.audit import AuditLog, get_audit
 from search_api.auth import Principal, Role
 from search_api.deps import roles
+from search_api.validation import check_moment
 from search_api.workflow import csv_export
 from search_api.workflow.orientations import require_effecteur_of
 from search_api.workflow.queries import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, OrientationFilters
@@ -57,6 +58,7 @@ def _moment(value: str | None, name: str) -> datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise BadRequest(f"{name} must be an ISO 8601 date or date-time, got {value[:40]!r}") from None
+    check_moment(moment, name=name)
     if moment.tzinfo is None:
         from zoneinfo import ZoneInfo
 

@@ -26,6 +26,7 @@ from search_api.query.model import BeyondQuery, Origin, SlotQuery, Window
 from search_api.schemas.search import BeyondSearchOut, SearchOut
 from search_api.search_service import SearchService
 from search_api.specialties import SpecialtyResolver
+from search_api.validation import check_moment
 from search_api.visibility import visibility_for
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -105,6 +106,8 @@ def parse_moment(value: str, *, name: str) -> datetime:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise BadRequest(f"{name} must be an ISO 8601 date-time (e.g. 2025-11-05T14:00:00+01:00), got {value!r}") from exc
+    # Bounded years: a date near 9999 would overflow when the default window is added (500).
+    check_moment(moment, name=name)
     return moment.replace(tzinfo=_LOCAL) if moment.tzinfo is None else moment
 
 

@@ -40,3 +40,11 @@ def headers_for(token_for, integrator_key):
         return token_for(role.value, **claims)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def everything_headers(token_for) -> dict[str, str]:
+    """A caller holding every role (an admin's scope, a vendor's name, an effecteur's id): every request goes
+    past authorisation into the route's own validation and logic."""
+    return token_for(*[r.value for r in Role], territories=["SAS-92", "SAS-47"], sub="fuzz-all-roles",
+                     national_id="810009990009", structure_id="920099909", name="medilib")
