@@ -29,6 +29,8 @@ SEARCH = frozenset({OSNP, REG, EFF, SM, INTEG, ADMIN})
 OPERATORS = frozenset({REG, OSNP, ADMIN})
 READERS = frozenset({REG, OSNP, AM, EFF, SM, ADMIN})
 DASHBOARDS = frozenset({REG, OSNP, AM, ADMIN})
+#: Web search pages: the search roles except integrators (systems, not people at a screen).
+WEB_SEARCH = SEARCH - {INTEG}
 API = frozenset({401})
 #: What a browser page may answer without a session: a redirect to its login, or 401.
 PAGE = frozenset({302, 303, 307, 401})
@@ -147,6 +149,36 @@ PROBES: tuple[Probe, ...] = (
     Probe("PUT", "/fhir/Appointment", frozenset({VENDOR}), 400, url="/fhir/Appointment?identifier=urn:x|1", json={},
           headers=FHIR, scope="OperationOutcome on every error"),
     Probe("GET", "/fhir/metadata", frozenset({VENDOR}), 200),
+    # -- web interface (search_api/web): a session cookie, or the same credentials as the API; without any,
+    #    pages redirect to /login (PAGE); forms in the practitioner space answer 303 back to /app/espace ------
+    Probe("GET", "/", None, 303),
+    Probe("GET", "/static/{path:path}", None, 200, url="/static/css/app.css"),
+    Probe("GET", "/login", None, 200),
+    Probe("POST", "/login", None, 400, scope="dev mode: role and territory picked on the page"),
+    Probe("GET", "/login/oidc", None, 303),
+    Probe("GET", "/login/callback", None, 400),
+    Probe("POST", "/logout", None, 303),
+    Probe("GET", "/app/suggestions", WEB_SEARCH, 200, url="/app/suggestions?q=920", anonymous=PAGE),
+    Probe("GET", "/v1/geocode/suggest", SEARCH, 200, url="/v1/geocode/suggest?q=agen"),
+    Probe("GET", "/app/recherche", WEB_SEARCH, 200, anonymous=PAGE, scope="slot types by role; booking: operators"),
+    Probe("GET", "/app/cpts/{cpts_id}", WEB_SEARCH, 404, url="/app/cpts/matrix-no-such-cpts", anonymous=PAGE),
+    Probe("POST", "/app/reserver", OPERATORS, 200, anonymous=PAGE, scope="CSRF token with a session cookie"),
+    Probe("POST", "/app/adresser", OPERATORS, 200, anonymous=PAGE),
+    Probe("POST", "/app/signaler", OPERATORS, 200, anonymous=PAGE),
+    Probe("GET", "/app/tableaux/orientations", DASHBOARDS, 200, anonymous=PAGE, scope="own territories"),
+    Probe("GET", "/app/tableaux/orientations.csv", DASHBOARDS, 200, anonymous=PAGE, scope="own territories"),
+    Probe("GET", "/app/tableaux/declarations", DASHBOARDS, 200, anonymous=PAGE, scope="own territories"),
+    Probe("GET", "/app/tableaux/collecte", frozenset({ADMIN}), 200, anonymous=PAGE),
+    Probe("GET", "/app/espace", frozenset({EFF}), 200, anonymous=PAGE, scope="own places"),
+    Probe("POST", "/app/espace/orientations/{orientation_id}/honoree", frozenset({EFF}), 303,
+          url="/app/espace/orientations/matrix-no-such-orientation/honoree", anonymous=PAGE),
+    Probe("POST", "/app/espace/agenda", frozenset({EFF}), 303, anonymous=PAGE, scope="own places"),
+    Probe("POST", "/app/espace/agenda/{slot_id}/supprimer", frozenset({EFF}), 303,
+          url="/app/espace/agenda/sas:matrix-no-such-slot/supprimer", anonymous=PAGE),
+    Probe("POST", "/app/espace/indisponibilites", frozenset({EFF}), 303, anonymous=PAGE),
+    Probe("POST", "/app/espace/indisponibilites/{declaration_id}/annuler", frozenset({EFF}), 303,
+          url="/app/espace/indisponibilites/0123456789abcdef0123456789abcdef/annuler", anonymous=PAGE),
+    Probe("POST", "/app/espace/participation", frozenset({EFF}), 303, anonymous=PAGE, scope="own places"),
 )
 
 
