@@ -410,6 +410,8 @@ class BulkWriter:
         self._lines: list[bytes] = []
         self._docs: dict[str, bytes] = {}      # create id → source line of the current chunk
         self._ops = 0
+        #: Operations sent so far (creates, updates, deletes).
+        self.written = 0
         self._futures: list[Future] = []
         self._lock = threading.Lock()
         self.results: Counter = Counter()
@@ -449,6 +451,7 @@ class BulkWriter:
         if not self._lines:
             return
         body = b"\n".join(self._lines) + b"\n"
+        self.written += self._ops
         docs = self._docs
         self._lines, self._docs, self._ops = [], {}, 0
         self._in_flight.acquire()  # back-pressure: at most 2 requests per thread queued or running
@@ -604,6 +607,10 @@ class Harvester:
             self._delete_expired(vendor, now, writer, stats)
         finally:
             writer.close()
+            # The slots index refreshes rarely on its own (30 s: indexing throughput); what a run wrote
+            # or deleted is made visible to search at once instead (freshness).
+            if writer.written:
+                self.es.indices.refresh(index=self.slots_alias)
         stats.places_created = len(places.pending)
         for key, count in writer.results.items():
             if key.startswith("create:"):

@@ -183,8 +183,12 @@ def run_bench(*, settings: Settings, config: BenchConfig, log=print) -> dict:
     simulator = context.Process(target=_simulator_process, args=(settings.es_url, prefix, port, ready), daemon=True)
     simulator.start()
     try:
-        if not ready.wait(600):
-            raise RuntimeError("the simulator did not start")
+        deadline = time.monotonic() + 600
+        while not ready.wait(1.0):
+            if not simulator.is_alive():
+                raise RuntimeError(f"the simulator process died (exit code {simulator.exitcode}); see its error above")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the simulator did not start within 10 minutes")
         for _ in range(100):
             try:
                 httpx.get(f"http://127.0.0.1:{port}/_admin/healthz", timeout=2).raise_for_status()

@@ -122,7 +122,8 @@ def publish(body: AgendaPublish, principal: AgendaUser, executor: ExecutorDep) -
     if late:
         raise BadRequest(f"items {late[:10]} are already over", details={"items": late})
     documents = [slot_from_offer(offer=offer, item=item, published_by=principal.sub) for item in body.items]
-    executor.index_documents(index="slots", documents=documents)
+    # The slots index refreshes every 30 s on its own: make these visible to search now.
+    executor.index_documents(index="slots", documents=documents, refresh="true")
     return AgendaPublished(created=[_out(d) for d in documents])
 
 
@@ -152,5 +153,5 @@ def delete_slot(slot_id: str, principal: AgendaUser, executor: ExecutorDep) -> R
         raise NotFound(f"no platform-agenda slot {slot_id!r}")
     if not principal.has_any(Role.ADMIN) and slot.get("practitioner_national_id") != principal.national_id:
         raise Forbidden("an effecteur deletes their own slots only")
-    executor.delete_document(index="slots", doc_id=slot_id)
+    executor.delete_document(index="slots", doc_id=slot_id, refresh="true")
     return Response(status_code=204)
