@@ -1,6 +1,6 @@
 """The web interface (French): server-rendered pages, a signed session cookie, vendored assets.
 
-``install(app)`` adds the pages, the static files and the handlers turning "no session" into a 303
+``install(app)`` adds the pages, the static files (``/static/…``, a route: see ``pages.static``) and the handlers turning "no session" into a 303
 to ``/login`` and "wrong role" into a 403 page.
 """
 
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 
 
 def install(app: FastAPI) -> None:
-    """Mount ``/static``, include the page and geocoding-suggestion routes, register the handlers."""
+    """Include the page and geocoding-suggestion routes, register the handlers."""
     from search_api.web import pages, suggest
-    from search_api.web.render import STATIC_DIR, render
+    from search_api.web.render import render
     from search_api.web.session import LoginRequired, PageForbidden, login_location
 
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -29,6 +28,5 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(PageForbidden, forbidden)
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(pages.router)
     app.include_router(suggest.router)

@@ -115,10 +115,27 @@ def _callback_url(request: Request) -> str:
     return base.rstrip("/") + "/login/callback"
 
 
+@router.get("/static/{path:path}")
+def static(path: str) -> Response:
+    """The interface's own CSS/JS and the vendored assets (a route rather than a mount, so that it is listed
+    and checked with every other route); nothing outside ``search_api/static`` is ever served."""
+    from fastapi.responses import FileResponse
+
+    from search_api.web.render import STATIC_DIR
+
+    target = (STATIC_DIR / path).resolve()
+    if not target.is_relative_to(STATIC_DIR) or not target.is_file():
+        return Response("not found", status_code=404, media_type="text/plain")
+    # Assets change only with a release: let browsers keep them for an hour.
+    return FileResponse(target, headers={"Cache-Control": "public, max-age=3600"})
+
+
 @router.get("/login/oidc")
 def login_oidc(request: Request, next: str | None = None) -> Response:
     """Production: send the browser to the identity provider (authorisation-code flow with PKCE)."""
     settings = request.app.state.settings
+    if settings.auth_mode != "oidc":
+        return RedirectResponse("/login?" + urlencode({"next": safe_next(next)}), status_code=303)
     auth = oidc.authorization_request(settings, redirect_uri=_callback_url(request))
     from search_api.web.session import serializer
 
@@ -295,6 +312,20 @@ def cpts_page(request: Request, cpts_id: str, user: Searcher, context: Context, 
 # --- Actions from the results: book, orient beyond slots, report -------------------------------------------------
 
 
+def _identifier(form, name: str, label: str) -> str:
+    """A slot or offer id from a form, checked as the JSON API checks it (3 to 300 characters)."""
+    value = str(form.get(name) or "").strip()
+    if not 3 <= len(value) <= 300:
+        raise BadRequest(f"{label} manquant ou invalide")
+    return value
+
+
+def _key(form) -> str:
+    """The form's idempotency key (one per rendered button: a double click books once), else a fresh one."""
+    value = str(form.get("cle") or "")
+    return value if 8 <= len(value) <= 200 else uuid.uuid4().hex
+
+
 def _action_answer(request: Request, user: WebUser, template: str, **values: Any) -> Response:
     if is_htmx(request):
         return render(request, template, user=user, **values)
@@ -310,7 +341,7 @@ async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Respons
     try:
         # Services block (Elasticsearch, vendors) and may run their own event loop: off the server's loop.
         result = await run_in_threadpool(workflow.booking.book, user.principal, BookingRequest(
-            slot_id=str(form.get("slot_id") or ""), idempotency_key=str(form.get("cle") or uuid.uuid4().hex),
+            slot_id=_identifier(form, "slot_id", "créneau"), idempotency_key=_key(form),
             territory=str(form.get("territoire") or "") or None, mode="auto"))
     except SasError as exc:
         return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
@@ -323,7 +354,7 @@ async def orient_beyond(request: Request, user: Booker, workflow: WorkflowDep) -
     form = await request.form()
     try:
         result = await run_in_threadpool(
-            workflow.booking.book_beyond, user.principal, offer_id=str(form.get("offer_id") or ""), idempotency_key=str(form.get("cle") or uuid.uuid4().hex),
+            workflow.booking.book_beyond, user.principal, offer_id=_identifier(form, "offer_id", "professionnel"), idempotency_key=_key(form),
             territory=str(form.get("territoire") or "") or None, consultation_start=None)
     except SasError as exc:
         return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
@@ -344,7 +375,7 @@ async def report(request: Request, user: Booker, workflow: WorkflowDep) -> Respo
 
             start = utcnow()
             period = PeriodIn(start, end_of_day(start))
-        declaration = await run_in_threadpool(workflow.declarations.report, user.principal, kind=kind, offer_id=str(form.get("offer_id") or ""),
+        declaration = await run_in_threadpool(workflow.declarations.report, user.principal, kind=kind, offer_id=_identifier(form, "offer_id", "professionnel"),
                                                    period=period, comment=str(form.get("comment") or "")[:500] or None)
     except SasError as exc:
         return _action_answer(request, user, "fragments/action_error.html", message=exc.message)

@@ -43,6 +43,7 @@ class PageForbidden(Exception):
 class WebUser:
     principal: Principal
     csrf: str
+    header_auth: bool = False
 
     def has(self, *roles: Role) -> bool:
         return self.principal.has_any(*roles)
@@ -92,10 +93,36 @@ def _next_url(request: Request) -> str:
 
 
 def current_user(request: Request) -> WebUser:
-    """The signed-in user (``LoginRequired`` → 303 /login otherwise)."""
+    """The signed-in user (``LoginRequired`` → 303 /login otherwise).
+
+    Without a session cookie, API credentials (bearer token, integrator key) are accepted too, exactly as
+    the JSON API checks them (401 when they are wrong): the same role rules then apply to pages and API.
+    Such requests carry no ambient browser credential, so they need no CSRF token."""
     data = read_session(request)
     if data is None:
+        authorization = request.headers.get("Authorization", "")
+        api_key = request.headers.get("X-API-Key")
+        state = request.app.state
+        if api_key or authorization:
+            principal = _header_principal(state, api_key=api_key, authorization=authorization)
+            state.rate_limiter.check(principal.sub)
+            return WebUser(principal=principal, csrf="", header_auth=True)
         raise LoginRequired(_next_url(request))
+    return _session_user(request, data)
+
+
+def _header_principal(state, *, api_key: str | None, authorization: str) -> Principal:
+    from sas_core.errors import Unauthenticated
+
+    if api_key:
+        return state.api_keys.verify(api_key)
+    if authorization.lower().startswith("bearer ") and authorization[7:].strip():
+        return state.token_verifier.verify(authorization[7:].strip())
+    raise Unauthenticated("missing bearer token or API key")
+
+
+def _session_user(request: Request, data: dict) -> WebUser:
+    """The user of a valid session cookie; an expired or revoked token inside means logging in again."""
     try:
         principal = request.app.state.token_verifier.verify(data["token"])
     except SasError:
@@ -117,6 +144,8 @@ def page_roles(*allowed: Role):
 
 async def check_csrf(request: Request, user: WebUser) -> None:
     """Forms post back the session's CSRF token (field or header); a mismatch is a 403."""
+    if user.header_auth:
+        return
     sent = request.headers.get(CSRF_HEADER)
     if not sent:
         form = await request.form()
