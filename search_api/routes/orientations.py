@@ -7,7 +7,6 @@ an administrator all of them.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -98,7 +97,7 @@ class OrientationPage(BaseModel):
 
 
 @router.get("", response_model=OrientationPage, summary="Orientations within your scope, newest first")
-def list_orientations(principal: Reader, workflow: WorkflowDep, audit: AuditDep, territory: Territory = None, from_: From = None,
+def list_orientations(principal: Reader, workflow: WorkflowDep, territory: Territory = None, from_: From = None,
                       to: To = None, period: Period = "created", status: Status = None, effecteur: Effecteur = None,
                       category: Category = None, source: Source = None,
                       page: Annotated[int, Query(ge=1)] = 1,
@@ -107,22 +106,20 @@ def list_orientations(principal: Reader, workflow: WorkflowDep, audit: AuditDep,
         raise BadRequest(f"page × size may not exceed {MAX_RESULT_WINDOW}: narrow the filters or use the CSV export")
     filters = filters_from(territory=territory, from_=from_, to=to, period=period, status=status,
                            effecteur=effecteur, category=category, source=source)
+    # audited by the service (list pages and exports are, whoever calls: API or web pages)
     total, results = workflow.orientations.list(scope_for(principal), filters, page=page, size=size)
-    audit.record(principal=principal, action="list", orientation_ids=[r.get("id") for r in results],
-                 filters={**dataclasses.asdict(filters), "page": page, "size": size})
     return OrientationPage(total=total, page=page, size=size, results=results)
 
 
 @router.get("/export.csv", summary="CSV export (UTF-8 with BOM, ';' separator) of the filtered orientations",
             response_class=StreamingResponse)
-def export_orientations(principal: Reader, workflow: WorkflowDep, audit: AuditDep, territory: Territory = None, from_: From = None,
+def export_orientations(principal: Reader, workflow: WorkflowDep, territory: Territory = None, from_: From = None,
                         to: To = None, period: Period = "created", status: Status = None,
                         effecteur: Effecteur = None, category: Category = None,
                         source: Source = None) -> StreamingResponse:
     filters = filters_from(territory=territory, from_=from_, to=to, period=period, status=status,
                            effecteur=effecteur, category=category, source=source)
-    docs = audit.exporting(principal=principal, documents=workflow.orientations.export(scope_for(principal), filters),
-                           filters=dataclasses.asdict(filters))
+    docs = workflow.orientations.export(scope_for(principal), filters)  # audited by the service
     return StreamingResponse(csv_export.stream(docs), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
 

@@ -7,6 +7,7 @@ report and an operator's action arriving together both land in the history.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -28,10 +29,13 @@ OPEN_STATUSES = {"oriented", "booked", "pending"}
 
 
 class OrientationService:
-    def __init__(self, *, store: DocStore, publisher, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, *, store: DocStore, publisher, clock: Callable[[], datetime] = utcnow, audit=None) -> None:
         self.store = store
         self.publisher = publisher
         self.clock = clock
+        #: ``search_api.audit.AuditLog``: list pages and exports are recorded here, whoever calls (API or web
+        #: pages), for the scope's viewer. Single views are recorded by the route (``get`` also serves checks).
+        self.audit = audit
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -102,11 +106,18 @@ class OrientationService:
         body = queries.orientation_list_body(scope, filters, page=page, size=size)
         response = self.store.search(INDEX, body)
         hits = response["hits"]
-        return int(hits["total"]["value"]), [h["_source"] for h in hits["hits"]]
+        results = [h["_source"] for h in hits["hits"]]
+        if self.audit is not None and scope.viewer is not None:
+            self.audit.record(principal=scope.viewer, action="list", orientation_ids=[r.get("id") for r in results],
+                              filters={**dataclasses.asdict(filters), "page": page, "size": size})
+        return int(hits["total"]["value"]), results
 
     def export(self, scope: Scope, filters: queries.OrientationFilters) -> Iterator[dict]:
-        for hit in self.store.scan(INDEX, queries.orientation_export_body(scope, filters)):
-            yield hit["_source"]
+        documents = (hit["_source"] for hit in self.store.scan(INDEX, queries.orientation_export_body(scope, filters)))
+        if self.audit is not None and scope.viewer is not None:
+            documents = self.audit.exporting(principal=scope.viewer, documents=documents,
+                                             filters=dataclasses.asdict(filters))
+        yield from documents
 
     # -- operators' actions ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ A caller with several roles sees the union. Query builders turn a ``Scope`` into
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sas_core.errors import Forbidden
 from search_api.auth import Principal, Role
@@ -25,6 +25,8 @@ class Scope:
     national_id: str | None = None
     #: ``structure.id`` values of the orientations a structure manager sees (``1`` + FINESS).
     structure_ids: frozenset[str] = frozenset()
+    #: Who reads (for the audit log of orientation reads); never part of what the scope lets one see.
+    viewer: Principal | None = field(default=None, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -45,13 +47,13 @@ def structure_ids_of(structure_id: str | None) -> frozenset[str]:
 def scope_for(principal: Principal) -> Scope:
     """The reading scope of ``principal``; ``Forbidden`` when it would see nothing."""
     if principal.has_any(Role.ADMIN):
-        return Scope(everything=True)
+        return Scope(everything=True, viewer=principal)
     territories: frozenset[str] = frozenset()
     if principal.has_any(Role.REGULATOR, Role.OSNP, Role.ACCOUNT_MANAGER):
         territories = principal.territories
     national_id = principal.national_id if principal.has_any(Role.EFFECTEUR) else None
     structures = structure_ids_of(principal.structure_id) if principal.has_any(Role.STRUCTURE_MANAGER) else frozenset()
-    scope = Scope(territories=territories, national_id=national_id, structure_ids=structures)
+    scope = Scope(territories=territories, national_id=national_id, structure_ids=structures, viewer=principal)
     if scope.empty:
         raise Forbidden("this account sees no orientation: no territory (regulators), national id (effecteurs) "
                         "nor structure (structure managers)")

@@ -44,7 +44,9 @@ def build_workflow(settings: Settings, executor: Executor, *, publisher=None) ->
     publisher = publisher or make_publisher(url=settings.lrm_amqp_url, exchange=settings.lrm_exchange,
                                             sender_id=settings.lrm_sender_id, ttl_s=settings.lrm_message_ttl_s,
                                             max_queue=settings.lrm_queue_size)
-    orientations = OrientationService(store=store, publisher=publisher)
+    from search_api.audit import AuditLog
+
+    orientations = OrientationService(store=store, publisher=publisher, audit=AuditLog(executor=executor))
     holder: dict = {}
 
     def vendors() -> list[VendorConfig]:

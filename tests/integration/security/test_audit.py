@@ -48,3 +48,15 @@ def test_views_lists_and_exports_are_audited(api, es, settings, token_for, world
                                                                         "actor": "audit-reg-1"}).json()
     assert by_orientation["total"] == 3
     assert api.get("/v1/admin/audit", headers=regulator).status_code == 403
+
+
+def test_web_pages_reading_orientations_are_audited_too(api, es, settings, token_for, world):  # noqa: F811
+    """The web interface reads orientations through the same service: its tables and CSV are audited."""
+    regulator = token_for("regulator", territories=["SAS-92"], sub="audit-web-reg")
+    assert api.get("/app/tableaux/orientations", headers=regulator).status_code == 200
+    assert api.get("/app/tableaux/orientations.csv", headers=regulator).status_code == 200
+    es.indices.refresh(index=alias_name(settings.index_prefix, "audit"))
+    records = api.get("/v1/admin/audit", headers=token_for("admin"), params={"actor": "audit-web-reg"}).json()
+    assert sorted(r["action"] for r in records["results"]) == ["export", "list"]
+    for record in records["results"]:
+        assert world["o92_mine"] in record["orientation_ids"] and world["o47"] not in record["orientation_ids"]
