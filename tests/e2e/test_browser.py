@@ -106,7 +106,18 @@ def test_practitioner_publishes_a_slot_seen_in_search(base_url, new_page, shoot,
     regulator = new_page()
     login(regulator, base_url, role="regulator", name="Pauline Ricart")
     search_bordeaux(regulator)
-    published = regulator.locator("button.slot", has=regulator.locator("text=06h05"))
-    expect(regulator.locator(f"button.slot[aria-label*='06h05'][aria-label*='{offer['name']}']")).to_have_count(1)
-    assert published.count() >= 1
+    slot = regulator.locator(f"button.slot[aria-label*='06h05'][aria-label*='{offer['name']}']")
+    expect(slot).to_have_count(1)
     shoot(regulator, "07-published-slot-in-search")
+
+    # The regulator books it; the practitioner sees the orientation and confirms the consultation.
+    card = regulator.locator("ol.cards > li.card", has=slot)
+    slot.click()
+    expect(card.get_by_text("Orientation enregistrée")).to_be_visible()
+    page.reload()
+    row = page.locator("#orientations tbody tr", has_text="06h05")
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name="Marquer honorée").click()
+    expect(page.get_by_text("Consultation marquée comme honorée.")).to_be_visible()
+    expect(page.locator("#orientations tbody tr", has_text="06h05")).to_contain_text("Honoré")
+    shoot(page, "08-practitioner-honoured")
