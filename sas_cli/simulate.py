@@ -51,8 +51,18 @@ def vendors(
     settings = Settings()
     host = host or settings.simulator_host
     port = port or settings.simulator_port
-    rosters = load_rosters(make_client(settings, request_timeout=120), prefix=settings.index_prefix,
-                           vendors=vendor or None)
+    from elasticsearch import NotFoundError
+    from elastic_transport import TransportError
+
+    try:
+        rosters = load_rosters(make_client(settings, request_timeout=120), prefix=settings.index_prefix,
+                               vendors=vendor or None)
+    except NotFoundError:
+        console.print("[yellow]the offers index does not exist yet (`sas setup`, then load the directory)[/yellow]")
+        rosters = {}
+    except TransportError as exc:
+        console.print(f"[red]error:[/red] Elasticsearch unreachable at {settings.es_url}: {exc}")
+        raise typer.Exit(1)
     if not rosters:
         try:
             from connectors.directory.vendors import DEMO_VENDOR_IDS
@@ -74,7 +84,7 @@ def vendors(
     if editors_out is not None:
         use_cases = {name: (["ps", "cpts"] if r.practitioners else []) + (["sos"] if r.associations else [])
                      for name, r in rosters.items()}
-        use_cases = {k: v or ["ps"] for k, v in use_cases.items()}
+        use_cases = {k: v or ["ps", "cpts", "sos"] for k, v in use_cases.items()}
         editors_out.parent.mkdir(parents=True, exist_ok=True)
         editors_out.write_text(yaml.safe_dump(editors_yaml(names=sorted(rosters), public_url=public_url,
                                                            use_cases=use_cases), sort_keys=False))
