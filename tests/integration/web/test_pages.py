@@ -5,6 +5,7 @@ identity provider (token endpoint + JWKS served over HTTP)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -183,3 +184,51 @@ def test_oidc_login_end_to_end(settings, es, indices, idp):
         assert page.status_code == 200 and "Jeanne OIDC" in page.text
         # The dev login form does not exist in OIDC mode.
         assert client.post("/login", data={"role": "admin"}).headers["location"].startswith("/login/oidc")
+
+
+# --- Practitioner space through forms ---------------------------------------------------------------------------
+
+
+def _csrf(page_html: str) -> str:
+    return page_html.split('data-csrf="', 1)[1].split('"', 1)[0]
+
+
+def test_practitioner_participation_phone_and_unavailability(web, es, settings):
+    from mappings.registry import alias_name
+    from tests.integration.workflow.conftest import bordeaux_offer
+
+    offer = {**bordeaux_offer(40, vendor=None), "id": "web-practitioner-40"}
+    es.index(index=alias_name(settings.index_prefix, "offers"), id=offer["id"], document=offer, refresh=True)
+    sign_in(web, "effecteur", territories="", national_id=offer["national_id"], name=offer["name"])
+    page = web.get("/app/espace")
+    assert page.status_code == 200 and offer["address"]["text"] in page.text
+    csrf = _csrf(page.text)
+
+    bad = web.post("/app/espace/participation", data={"csrf": csrf, "offer_id": offer["id"], "participation": "cpts",
+                                                       "cpts_finess": "12"})
+    assert bad.status_code == 303 and "erreur=" in bad.headers["location"]
+    done = web.post("/app/espace/participation", data={
+        "csrf": csrf, "offer_id": offer["id"], "participation": "cpts", "cpts_finess": "330012345",
+        "cpts_name": "CPTS Bordeaux Rive Gauche", "en_sus": "1", "telephone": "05 56 12 34 56"})
+    assert done.status_code == 303 and "message=" in done.headers["location"]
+    sas = es.get(index=alias_name(settings.index_prefix, "offers"), id=offer["id"])["_source"]["sas"]
+    assert sas == {**sas, "participates": True, "cpts_finess": "330012345", "cpts_name": "CPTS Bordeaux Rive Gauche",
+                   "accepts_beyond": True, "beyond_phone": "05 56 12 34 56"}
+    # Someone else's place is refused.
+    other = web.post("/app/espace/participation", data={"csrf": csrf, "offer_id": "wf-medilib-0", "participation": "non"})
+    assert "erreur=" in other.headers["location"]
+
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date().isoformat()
+    declared = web.post("/app/espace/indisponibilites", data={"csrf": csrf, "offer_id": offer["id"], "du": tomorrow,
+                                                               "au": tomorrow})
+    assert declared.status_code == 303 and "message=" in declared.headers["location"], declared.headers["location"]
+    page = web.get("/app/espace")
+    assert f"Du {tomorrow[8:10]}/{tomorrow[5:7]}/{tomorrow[:4]}" in page.text
+    declaration_id = page.text.split("/app/espace/indisponibilites/", 1)[1].split("/annuler", 1)[0]
+    cancelled = web.post(f"/app/espace/indisponibilites/{declaration_id}/annuler", data={"csrf": csrf})
+    assert "message=" in cancelled.headers["location"]
+    assert "Aucune indisponibilité en cours." in web.get("/app/espace").text
+    # Forms without the session's CSRF token change nothing.
+    forged = web.post("/app/espace/participation", data={"csrf": "x", "offer_id": offer["id"], "participation": "non"})
+    assert forged.status_code == 403
+    assert es.get(index=alias_name(settings.index_prefix, "offers"), id=offer["id"])["_source"]["sas"]["participates"]
