@@ -69,10 +69,24 @@ def test_search_book_and_see_orientation(base_url, new_page, shoot):
     shoot(phone, "04-search-phone")
 
 
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.textContent || '').trim())
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+
 def test_report_a_practitioner(base_url, new_page, shoot):
     page = new_page()
     login(page, base_url, role="osnp", name="Claude Monnez")
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "contenu"
     search_bordeaux(page)
+    assert page.evaluate(UNLABELLED) == []          # every control has a label or an accessible name
+    # A slot can be reached and activated from the keyboard alone.
+    page.locator("button.slot").first.focus()
+    assert page.evaluate("document.activeElement.classList.contains('slot')")
     card = page.locator("ol.cards > li.card").nth(1)
     practitioner = card.locator("h3").inner_text().split(" ", 1)[1].strip()
     card.get_by_text("Signaler").click()
