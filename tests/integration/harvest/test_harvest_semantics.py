@@ -206,6 +206,35 @@ def test_mutual_tls(es, indices, settings, run_simulator, tmp_path):
     plain = Harvester(es=es, settings=settings, vendors=[vendor_config(name, sim.port)])
     forbidden = plain.run(name, mode="incremental")
     assert forbidden["status"] == "failed" and any("mutual TLS required" in m for m in forbidden["errors"])
+    assert forbidden["requests"] == 1                       # a 403 is not retried
+
+
+def test_timeouts_are_retried_then_reported(es, indices, settings, run_simulator):
+    name = "sem-timeout"
+    offers = town_offers(name, 5, start=9000)
+    write_offers(es, settings, offers)
+    sim = run_simulator(offers)
+    set_faults(sim, name, timeout_rate=1.0, timeout_s=3)
+    harvester = Harvester(es=es, settings=settings, vendors=[vendor_config(name, sim.port, timeout_s=0.3,
+                                                                           max_attempts=3)])
+    run = harvester.run(name, mode="incremental")
+    assert run["status"] == "failed" and run["requests"] == 3
+    assert {r["reason"]: r["count"] for r in run["rejected_by_reason"]}["error:timeout"] == 1
+
+
+def test_rate_limit_spreads_requests(es, indices, settings, run_simulator):
+    name = "sem-ratelimit"
+    offers = town_offers(name, 200, start=10000)                  # 8 batches
+    write_offers(es, settings, offers)
+    sim = run_simulator(offers)
+    harvester = Harvester(es=es, settings=settings, vendors=[vendor_config(name, sim.port, rate_limit_per_s=4,
+                                                                           concurrency=8, page_size=5000)])
+    assert harvester.run(name, mode="incremental")["status"] == "success"
+    times = sorted(r["at"] for r in httpx.get(f"http://127.0.0.1:{sim.port}/_admin/vendors/{name}/requests").json())
+    assert len(times) == 8
+    assert times[-1] - times[0] >= 0.9                          # 8 requests at 4/s cannot all start at once
+    # a burst of 4, then 4 per second (leaky bucket)
+    assert max(sum(1 for t in times if start <= t < start + 1.0) for start in times) <= 6
 
 
 def test_incremental_skips_unchanged_sources_and_full_sweep_picks_up_directory_changes(es, indices, settings,
