@@ -176,6 +176,9 @@ def test_structure_manager_sees_only_his_members(api, token_for, world):
     assert [m["offer"]["national_id"] for m in card.json()["members"]] == [EFFECTEUR_ID]
     assert api.get(f"/v1/cpts/iso-cpts-{STRUCTURE_FINESS}", headers=manager).status_code == 200
     assert api.get(f"/v1/cpts/{OTHER_STRUCTURE_FINESS}", headers=manager).status_code == 404
+    # the web interface's CPTS page applies the same rule
+    assert api.get(f"/app/cpts/{STRUCTURE_FINESS}", headers=manager).status_code == 200
+    assert api.get(f"/app/cpts/{OTHER_STRUCTURE_FINESS}", headers=manager).status_code == 404
     regulator = token_for("regulator", territories=["SAS-92"], sub="iso-reg-cpts")
     other = api.get(f"/v1/cpts/{OTHER_STRUCTURE_FINESS}", headers=regulator)
     assert other.status_code == 200 and [m["offer"]["national_id"] for m in other.json()["members"]] == [OTHER_EFFECTEUR_ID]
