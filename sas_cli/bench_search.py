@@ -520,7 +520,7 @@ def start_api(*, settings: Settings, port: int, rate_limit: str, log_dir: Path, 
            "SAS_RATE_LIMIT": rate_limit, "SAS_LOG_LEVEL": "WARNING"}
     if workers > 1:
         command = [sys.executable, "-m", "uvicorn", "--factory", "search_api.app:create_app", "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+                   "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     else:
         command = [sys.executable, "-m", "sas_cli.main", "serve", "--no-scheduler", "--host", "127.0.0.1",
                    "--port", str(port)]
@@ -652,7 +652,9 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
     result: dict[str, Any] = {
         "benchmark": "search",
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    # Other work on the machine skews every figure: the 1/5/15-minute load before measuring.
+                    "loadavg_before": [round(v, 2) for v in os.getloadavg()]},
         "dataset": {**dataset, "prefix": settings.index_prefix},
         "mix": {"queries": config.queries, "warmup": config.warmup, "seed": config.seed, "gp_share": config.gp_share,
                 "fingerprint": mix_fingerprint(mix), "distinct_communes": len({q.insee for q in mix}),
@@ -746,6 +748,7 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
         for process in reversed(processes):
             process.stop()
 
+    result["machine"]["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     api_p95 = result["api"]["p95_ms"]
     raw_p95 = result["raw_es"]["p95_ms"]
     result["ratios"] = {"api_p95_over_raw_p95": round(api_p95 / raw_p95, 2) if raw_p95 else None}
