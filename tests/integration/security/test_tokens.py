@@ -85,3 +85,15 @@ def test_dev_tokens_refused_when_expired_forged_or_for_another_audience(api, set
         "no expiry": jwt.encode({k: v for k, v in base.items() if k != "exp"}, key, algorithm="HS256"),
     }.items():
         assert status(api, token) == 401, reason
+
+
+def test_oidc_mode_int_r03_needs_the_client_certificate(oidc_app):
+    """In production (OIDC) a vendor cannot use a bearer token on the main API: INT_R03 is mutual TLS only
+    (the dedicated listener, ``tests/integration/workflow/test_mtls_r03.py``)."""
+    jwks, client = oidc_app
+    kid = jwks.rotate()
+    token = jwks.sign(kid, roles=["vendor"], name="medilib")
+    answer = client.post("/fhir/Appointment", content=b"{}", headers={"Authorization": f"Bearer {token}",
+                                                                      "Content-Type": "application/fhir+json"})
+    assert answer.status_code == 401 and answer.json()["resourceType"] == "OperationOutcome"
+    assert "client certificate" in answer.json()["issue"][0]["diagnostics"]
