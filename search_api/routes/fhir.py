@@ -45,7 +45,16 @@ def outcome_response(status: int, issues: list[Issue], headers: dict[str, str] |
 
 
 def calling_vendor(request: Request) -> str:
-    """The vendor behind this request (client certificate, or a dev-mode vendor token)."""
+    """The vendor behind this request (client certificate, or a dev-mode vendor token), rate limited per
+    vendor like every other caller (``TooManyRequests``: a 429 OperationOutcome with Retry-After)."""
+    vendor = _identify_vendor(request)
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        limiter.check(f"vendor:{vendor}")
+    return vendor
+
+
+def _identify_vendor(request: Request) -> str:
     workflow = get_workflow(request)
     settings: Settings = request.app.state.settings
     known = {v.name for v in workflow.vendors()}
@@ -139,6 +148,10 @@ def metadata(request: Request) -> Response:
     except _Refused as exc:
         headers = {"WWW-Authenticate": 'Bearer realm="sas-fhir"'} if exc.status == 401 else None
         return outcome_response(exc.status, [Issue("error", exc.code, exc.text)], headers)
+    except SasError as exc:  # rate limited
+        headers = {"Retry-After": str(exc.retry_after_s)} if hasattr(exc, "retry_after_s") else None
+        return outcome_response(exc.status_code, [Issue("error", _SAS_CODES.get(exc.status_code, "exception"),
+                                                        exc.message)], headers)
     body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
             "format": [FHIR_JSON, "application/json+fhir"], "rest": [{"mode": "server", "resource": [
                 {"type": "Appointment", "supportedProfile": ["http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"],
@@ -156,5 +169,8 @@ def create_fhir_app(settings: Settings, *, es=None) -> FastAPI:
     app.state.settings = settings
     app.state.executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
     app.state.token_verifier = TokenVerifier(settings)
+    from search_api.ratelimit import PrincipalRateLimiter
+
+    app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)
     app.include_router(router)
     return app

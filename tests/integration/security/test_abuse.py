@@ -54,3 +54,14 @@ def test_cors_allow_list_for_sites_embedding_the_search(settings, es, indices, t
         foreign = client.get("/v1/search?lat=48.8924&lon=2.2071", headers={
             "Origin": "https://ailleurs.example", **token_for("osnp", territories=["SAS-92"])})
         assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_vendors_are_rate_limited_on_int_r03(settings, es, indices, token_for):
+    limited = settings.model_copy(update={"rate_limit": "2/minute"})
+    with TestClient(create_app(limited, es=es)) as client:
+        vendor = {**token_for("vendor", name="medilib", sub="limit-vendor"), "Content-Type": "application/fhir+json"}
+        statuses = [client.post("/fhir/Appointment", content=b"{}", headers=vendor).status_code for _ in range(3)]
+        assert statuses == [400, 400, 429]
+        refused = client.get("/fhir/metadata", headers=vendor)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert refused.json()["resourceType"] == "OperationOutcome"
