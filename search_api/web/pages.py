@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from sas_core.errors import BadRequest, SasError
+from sas_core.errors import BadRequest, NotFound, SasError
 from search_api.auth import Principal, Role, issue_dev_token
 from search_api.query import defaults
 from search_api.query.model import BeyondQuery
@@ -258,6 +258,8 @@ def run_search(context: SearchContext, principal: Principal, *, state: dict, con
             query = dataclasses.replace(query, visibility=visibility)
         answer = context.service.search(query)
     own = answer.pop("own_doctor", None)
+    # The contextual call marks the patient's own doctor's cards; the published card model has no such field.
+    own_ids = {card["offer"]["id"] for card in answer["results"] if card.pop("own_doctor", False)}
     model = SearchOut.model_validate(answer)
     beyond = None
     if state["en_sus"]:
@@ -266,7 +268,7 @@ def run_search(context: SearchContext, principal: Principal, *, state: dict, con
                                    specialties=context.specialties.resolve(state["specialite"] or None),
                                    kinds=tuple(state["kinds"]), size=defaults.BEYOND_SIZE, now=now)
         beyond = BeyondSearchOut.model_validate(context.service.beyond(beyond_query, window=window))
-    return {"model": model, "own_doctor": own, "markers": markers(model)}, beyond
+    return {"model": model, "own_doctor": own, "own_ids": own_ids, "markers": markers(model)}, beyond
 
 
 def markers(model: SearchOut) -> list[dict]:
@@ -304,7 +306,13 @@ def cpts_page(request: Request, cpts_id: str, user: Searcher, context: Context, 
                       window=resolve_window(now=now, start=None, end=(now + timedelta(days=7)).isoformat(), within=None),
                       now=now, visibility=visibility_for(user.principal), slots_per_card=8,
                       stale_after_s=context.settings.stale_after_s)
-    card = CptsCardOut.model_validate(context.service.cpts(cpts_id, query, with_distances=origin is not None))
+    answer = context.service.cpts(cpts_id, query, with_distances=origin is not None)
+    from search_api.routes.cpts import sees_cpts_members
+
+    if not sees_cpts_members(user.principal, answer.get("finess")):
+        # Security (issue 7): a structure manager sees his own CPTS's members only, as on /v1/cpts.
+        raise NotFound(f"no CPTS with id or FINESS {cpts_id!r}")
+    card = CptsCardOut.model_validate(answer)
     return render(request, "cpts.html", user=user, card=card, q=q or "", can_book=user.has(*BOOKERS),
                   state={"territoire": _territory_choice(user.principal, None)})
 

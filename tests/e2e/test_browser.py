@@ -30,7 +30,7 @@ def search_bordeaux(page) -> None:
     assert page.url != url_before and "q=33000" in page.url
 
 
-def test_search_book_and_see_orientation(base_url, new_page, shoot):
+def test_search_book_and_see_orientation(base_url, new_page, shoot, wf_offers):
     page = new_page()
     login(page, base_url, role="regulator", name="Pauline Ricart")
     expect(page.get_by_label("Spécialité")).to_be_visible()
@@ -59,6 +59,15 @@ def test_search_book_and_see_orientation(base_url, new_page, shoot):
     assert page.get_by_role("link", name="Exporter en CSV").get_attribute("href").startswith("/app/tableaux/orientations.csv")
     shoot(page, "03-dashboard-orientations")
     assert slot_label and practitioner in slot_label
+
+    # A contextual call (INT_L01 parameters) opens the search pre-filled, the patient's own doctor first.
+    own = wf_offers["medilib"][2]
+    page.goto(f"{base_url}/app/recherche?adresse=12+rue+Sainte-Catherine&code_postal=33000&ville=Bordeaux"
+              f"&specialite=SM54&medecin_traitant={own['national_id']}")
+    assert page.get_by_label("Adresse du patient").input_value().endswith("33000 Bordeaux")
+    first = page.locator("ol.cards > li.card").first
+    expect(first.locator(".own-doctor")).to_have_text("Médecin traitant du patient")
+    expect(first.locator("h3")).to_contain_text(own["name"])
 
     phone = new_page(390, 844)
     login(phone, base_url, role="osnp", name="Opérateur Mobile")
