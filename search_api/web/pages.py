@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sas_core.errors import BadRequest, NotFound, SasError
 from search_api.auth import Principal, Role, issue_dev_token
+from search_api.validation import check_moment
 from search_api.query import defaults
 from search_api.query.model import BeyondQuery
 from search_api.routes import agenda as agenda_routes
@@ -395,8 +396,7 @@ async def report(request: Request, user: Booker, workflow: WorkflowDep) -> Respo
 
 def _orientation_filters(*, statut, territoire, du, au, periode):
     return filters_from(territory=[territoire] if territoire else None, from_=du or None,
-                        to=((datetime.fromisoformat(au) + timedelta(days=1)).date().isoformat() if au and len(au) == 10
-                            else au or None),
+                        to=(_day_after(au) if au and len(au) == 10 else au or None),
                         period="consultation" if periode == "consultation" else "created",
                         status=[statut] if statut else None, effecteur=None, category=None, source=None)
 
@@ -482,6 +482,15 @@ def practitioner_page(request: Request, user: Practitioner, workflow: WorkflowDe
                   today=datetime.now(fmt.PARIS).date().isoformat())
 
 
+def _day_after(day: str) -> str:
+    """``YYYY-MM-DD`` of the day after ``day`` (400, not 500, on an invalid or out-of-range date)."""
+    try:
+        moment = datetime.fromisoformat(day)
+    except ValueError:
+        raise BadRequest(f"date invalide : {day[:20]!r}") from None
+    return (check_moment(moment, name="la date") + timedelta(days=1)).date().isoformat()
+
+
 def _back(message: str | None = None, error: str | None = None, anchor: str = "") -> RedirectResponse:
     query = urlencode({k: v for k, v in (("message", message), ("erreur", error)) if v})
     return RedirectResponse(f"/app/espace{'?' + query if query else ''}{anchor}", status_code=303)
@@ -501,9 +510,11 @@ async def honour(request: Request, orientation_id: str, user: Practitioner, work
 
 def _local_moment(day: str, hour: str) -> datetime:
     try:
-        return datetime.combine(datetime.fromisoformat(day).date(), time.fromisoformat(hour), tzinfo=fmt.PARIS)
+        moment = datetime.combine(datetime.fromisoformat(day).date(), time.fromisoformat(hour), tzinfo=fmt.PARIS)
     except ValueError:
         raise BadRequest("date ou heure invalide") from None
+    # Security (issue 7): bounded years, or adding a day to 9999-12-31 overflows (a 500).
+    return check_moment(moment, name="la date")
 
 
 @router.post("/app/espace/agenda")

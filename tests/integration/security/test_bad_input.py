@@ -36,6 +36,12 @@ GETS = [
     f"/v1/agenda/slots?offer_id=x&from={FAR}",
     "/v1/declarations?national_id=%00&offer_id=*",
     "/v1/admin/audit?actor=%00",
+    # web pages (HTML): the same rules
+    "/app/tableaux/orientations?du=9999-12-31&au=9999-12-31",
+    "/app/tableaux/orientations?au=2025-13-45",
+    "/app/tableaux/orientations.csv?du=9999-12-31&au=9999-12-31",
+    "/app/recherche?q=%00&fenetre=zz",
+    "/app/cpts/%00?q=%00",
 ]
 
 BODIES = [
@@ -55,8 +61,15 @@ BODIES = [
 def test_hostile_query_strings(api, everything_headers, url):
     response = api.get(url, headers=everything_headers)
     assert response.status_code < 500, (url, response.status_code, response.text[:300])
-    if response.status_code >= 400:
+    if response.status_code >= 400 and response.headers["content-type"].startswith("application/json"):
         assert response.json()["message"], response.text
+
+
+@pytest.mark.parametrize("form", [{"du": "9999-12-31", "au": "9999-12-31"}, {"du": "0001-01-01", "au": "0001-01-01"},
+                                  {"du": "2030-02-30"}])
+def test_practitioner_space_forms_answer_with_an_error_not_a_crash(api, everything_headers, form):
+    response = api.post("/app/espace/indisponibilites", data=form, headers=everything_headers, follow_redirects=False)
+    assert response.status_code == 303 and "erreur=" in response.headers["location"]
 
 
 @pytest.mark.parametrize("method,url,body", BODIES, ids=[f"{m} {u} {i}" for i, (m, u, _) in enumerate(BODIES)])
