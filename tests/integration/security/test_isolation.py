@@ -191,3 +191,23 @@ def test_integrator_key_reads_no_orientation(api, headers_for, world):
 
     assert api.get("/v1/orientations", headers=headers_for(Role.INTEGRATOR)).status_code == 403
     assert api.get(f"/v1/orientations/{world['o92_mine']}", headers=headers_for(Role.INTEGRATOR)).status_code == 403
+
+
+def test_account_managers_manage_their_territories_only(api, token_for):
+    manager92 = token_for("account_manager", territories=["SAS-92"], sub="iso-am-92")
+    manager47 = token_for("account_manager", territories=["SAS-47"], sub="iso-am-47")
+    account = f"iso-acc-{uuid.uuid4().hex[:8]}"
+    created = api.put(f"/v1/accounts/{account}", headers=manager47,
+                      json={"family_name": "GARNIER", "given_name": "Lucie", "territories": ["SAS-47"]})
+    assert created.status_code == 200, created.text
+    # the SAS-92 manager can neither read, take over, nor remove it, nor create accounts elsewhere
+    assert api.get(f"/v1/accounts/{account}", headers=manager92).status_code == 404
+    assert api.put(f"/v1/accounts/{account}", headers=manager92,
+                   json={"family_name": "GARNIER", "territories": ["SAS-92"]}).status_code == 403
+    assert api.delete(f"/v1/accounts/{account}", headers=manager92).status_code == 403
+    assert api.put(f"/v1/accounts/iso-acc-{uuid.uuid4().hex[:8]}", headers=manager92,
+                   json={"family_name": "X", "territories": ["SAS-47"]}).status_code == 403
+    assert api.get(f"/v1/accounts/{account}", headers=manager47).status_code == 200
+    # unknown roles are refused, not stored and pushed to vendors
+    assert api.put(f"/v1/accounts/{account}", headers=manager47,
+                   json={"family_name": "GARNIER", "territories": ["SAS-47"], "roles": ["root"]}).status_code == 422
