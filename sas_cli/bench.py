@@ -46,7 +46,8 @@ def search(
     queries: Annotated[int, typer.Option(help="measured queries (api and raw_es)")] = 3000,
     warmup: Annotated[int, typer.Option(help="warm-up queries, not measured")] = 300,
     clients: Annotated[int, typer.Option(help="concurrent clients")] = 16,
-    think_ms: Annotated[float, typer.Option("--think-ms", help="mean think time between a client's queries (0: none)")] = 0.0,
+    think_ms: Annotated[float, typer.Option("--think-ms", help="mean think time between a client's searches (0: none)")] = 500.0,
+    saturation: Annotated[bool, typer.Option(help="also measure without think time (capacity)")] = True,
     fanout_queries: Annotated[int, typer.Option(help="queries sent through the live fan-out baseline")] = 320,
     skip_fanout: Annotated[bool, typer.Option(help="measure api and raw_es only")] = False,
     vendor_p50_ms: Annotated[float, typer.Option(help="simulated vendor latency: median")] = 250.0,
@@ -64,7 +65,7 @@ def search(
     settings = Settings()
     if prefix:
         settings = settings.model_copy(update={"index_prefix": prefix})
-    config = BenchConfig(queries=queries, warmup=warmup, clients=clients, think_ms=think_ms,
+    config = BenchConfig(queries=queries, warmup=warmup, clients=clients, think_ms=think_ms, saturation=saturation,
                          fanout_queries=fanout_queries, seed=seed, vendor_p50_ms=vendor_p50_ms,
                          vendor_p95_ms=vendor_p95_ms, api_url=api_url, api_workers=api_workers,
                          skip_fanout=skip_fanout)

@@ -584,7 +584,10 @@ class BenchConfig:
     queries: int = 3000
     warmup: int = 300
     clients: int = 16
-    think_ms: float = 0.0
+    #: Mean exponential think time of each client between two searches (an operator reads the answer).
+    think_ms: float = 500.0
+    #: Also measure api and raw_es without think time (the machine's capacity).
+    saturation: bool = True
     fanout_queries: int = 320
     seed: int = 20240522
     gp_share: float = 0.7
@@ -661,8 +664,8 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
                 "radius_applied_km": {str(k): v for k, v in sorted(radii.items())},
                 "es_requests_per_query": {str(k): v for k, v in sorted(per_query.items())}},
         "load": {"clients": config.clients, "model": "closed loop" if not config.think_ms else
-                 f"closed loop with exponential think time (mean {config.think_ms:g} ms)",
-                 "think_ms": config.think_ms, "api_workers": config.api_workers},
+                 f"closed loop, each client thinking an exponential time (mean {config.think_ms:g} ms) "
+                 "between its searches", "think_ms": config.think_ms, "api_workers": config.api_workers},
     }
     try:
         # --- API -------------------------------------------------------------------------------------------
@@ -676,32 +679,38 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
                                        log_dir=log_dir, workers=config.api_workers))
         tokens = [issue_dev_token(settings=settings, roles=["osnp"], territories=[], sub=f"bench-operator-{i}",
                                   ttl_s=6 * 3600) for i in range(config.clients)]
-        statuses: Counter = Counter()
-        send_api = api_sender(mix, tokens, status_log=statuses)
-        log(f"api: warm-up {config.warmup} queries…")
-        run_load(clients=config.clients, jobs=config.warmup, host=api_host, port=api_port, send=send_api)
-        measured = [mix[config.warmup + i] for i in range(config.queries)]
-        send_api = api_sender(measured, tokens, status_log=statuses)
-        log(f"api: {config.queries} queries, {config.clients} clients…")
-        api = run_load(clients=config.clients, jobs=config.queries, host=api_host, port=api_port, send=send_api,
-                       think_ms=config.think_ms, seed=config.seed)
-        result["api"] = summarize(api.latencies_s, wall_s=api.wall_s, errors=sum(api.errors.values()),
-                                  extra={"error_kinds": dict(api.errors), "non_200": {str(k): v for k, v in statuses.items()}})
-        log(f"  api: {result['api']}")
-
-        # --- Raw Elasticsearch ----------------------------------------------------------------------------------
         es_parts = urlsplit(settings.es_url)
+        es_host, es_port = es_parts.hostname or "127.0.0.1", es_parts.port or 9200
+        log(f"warm-up: {config.warmup} queries through the API, then their requests straight to Elasticsearch…")
+        run_load(clients=config.clients, jobs=config.warmup, host=api_host, port=api_port,
+                 send=api_sender(mix, tokens))
+        run_load(clients=config.clients, jobs=config.warmup, host=es_host, port=es_port,
+                 send=raw_sender(Capture(requests=capture.requests[:config.warmup] or capture.requests)))
+        measured = [mix[config.warmup + i] for i in range(config.queries)]
         raw_capture = Capture(requests=capture.requests[config.warmup:])
-        send_raw = raw_sender(raw_capture)
-        log(f"raw_es: warm-up, then {config.queries} queries replayed to {settings.es_url}…")
-        run_load(clients=config.clients, jobs=min(config.warmup, config.queries), host=es_parts.hostname or "127.0.0.1",
-                 port=es_parts.port or 9200, send=raw_sender(Capture(requests=capture.requests[:config.warmup] or
-                                                                     capture.requests)))
-        raw = run_load(clients=config.clients, jobs=config.queries, host=es_parts.hostname or "127.0.0.1",
-                       port=es_parts.port or 9200, send=send_raw, think_ms=config.think_ms, seed=config.seed)
-        result["raw_es"] = summarize(raw.latencies_s, wall_s=raw.wall_s, errors=sum(raw.errors.values()),
-                                     extra={"error_kinds": dict(raw.errors)})
-        log(f"  raw_es: {result['raw_es']}")
+
+        def measure(think_ms: float) -> dict[str, dict]:
+            """api then raw_es, the same queries, ``clients`` clients with this think time."""
+            statuses: Counter = Counter()
+            log(f"api: {config.queries} queries, {config.clients} clients, think time {think_ms:g} ms…")
+            api = run_load(clients=config.clients, jobs=config.queries, host=api_host, port=api_port,
+                           send=api_sender(measured, tokens, status_log=statuses), think_ms=think_ms, seed=config.seed)
+            out = {"api": summarize(api.latencies_s, wall_s=api.wall_s, errors=sum(api.errors.values()),
+                                    extra={"error_kinds": dict(api.errors),
+                                           "non_200": {str(k): v for k, v in statuses.items()}})}
+            log(f"  api: {out['api']}")
+            log(f"raw_es: the same {config.queries} queries' requests replayed to {settings.es_url}…")
+            raw = run_load(clients=config.clients, jobs=config.queries, host=es_host, port=es_port,
+                           send=raw_sender(raw_capture), think_ms=think_ms, seed=config.seed)
+            out["raw_es"] = summarize(raw.latencies_s, wall_s=raw.wall_s, errors=sum(raw.errors.values()),
+                                      extra={"error_kinds": dict(raw.errors)})
+            log(f"  raw_es: {out['raw_es']}")
+            return out
+
+        result.update(measure(config.think_ms))
+        if config.saturation and config.think_ms > 0:
+            result["saturation"] = {"model": "closed loop without think time: capacity of the machine",
+                                    **measure(0.0)}
 
         # --- Live fan-out -----------------------------------------------------------------------------------------
         simulator_info = {"latency": {"distribution": "log-normal", "p50_ms": config.vendor_p50_ms,
@@ -757,6 +766,10 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
                          "api_p95_met": api_p95 <= 50, "api_p99_met": result["api"]["p99_ms"] <= 120,
                          "api_over_raw_met": bool(raw_p95) and api_p95 / raw_p95 <= 1.5,
                          "dataset_met": dataset["offers"] >= 300_000 and dataset["slots_next_7_days"] >= 3_000_000}
+    if "saturation" in result:
+        sat = result["saturation"]
+        result["ratios"]["saturation_api_p95_over_raw_p95"] = (
+            round(sat["api"]["p95_ms"] / sat["raw_es"]["p95_ms"], 2) if sat["raw_es"]["p95_ms"] else None)
     if "fanout" in result:
         ratio = result["fanout"]["p95_ms"] / api_p95 if api_p95 else None
         result["ratios"]["fanout_p95_over_api_p95"] = round(ratio, 1) if ratio else None
@@ -842,12 +855,19 @@ def write_result(result: dict, *, out_dir: Path) -> Path:
 
 def markdown_table(result: dict) -> str:
     """The README table of one result."""
-    rows = ["| path | p50 ms | p95 ms | p99 ms | throughput (q/s) | errors |", "| --- | --- | --- | --- | --- | --- |"]
-    for key, label in (("api", "API (`GET /v1/search`, HTTP)"), ("raw_es", "Elasticsearch alone (same bodies)"),
-                       ("fanout", "live fan-out to vendors (baseline)")):
-        if key in result:
-            r = result[key]
-            rows.append(f"| {label} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['qps']} | {r['errors']} |")
+    rows = ["| load | path | p50 ms | p95 ms | p99 ms | throughput (q/s) | errors |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    think = result.get("load", {}).get("think_ms", 0)
+    blocks = [(f"16 clients, think {think:g} ms" if think else "16 clients, no think time", result)]
+    if "saturation" in result:
+        blocks.append(("16 clients, no think time (capacity)", result["saturation"]))
+    for load, block in blocks:
+        for key, label in (("api", "API (`GET /v1/search`, HTTP)"), ("raw_es", "Elasticsearch alone (same requests)"),
+                           ("fanout", "live fan-out to vendors (baseline)")):
+            if key in block:
+                r = block[key]
+                rows.append(f"| {load} | {label} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['qps']} | "
+                            f"{r['errors']} |")
     return "\n".join(rows)
 
 
