@@ -43,10 +43,14 @@ def _version_of(index: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _create_index(es: Elasticsearch, *, index: str, index_spec: IndexSpec) -> bool:
-    """Create ``index`` with the spec's body; ``False`` when it already existed."""
+def _create_index(es: Elasticsearch, *, index: str, index_spec: IndexSpec, overrides: dict | None = None) -> bool:
+    """Create ``index`` with the spec's body (``overrides`` merged into its settings, e.g. the national
+    shards / replicas); ``False`` when it already existed."""
+    body = index_spec.body
+    if overrides:
+        body = {**body, "settings": {**body.get("settings", {}), **overrides}}
     try:
-        es.indices.create(index=index, **index_spec.body)
+        es.indices.create(index=index, **body)
         return True
     except BadRequestError as exc:
         if exc.error == "resource_already_exists_exception":
@@ -54,8 +58,9 @@ def _create_index(es: Elasticsearch, *, index: str, index_spec: IndexSpec) -> bo
         raise
 
 
-def setup_indices(es: Elasticsearch, *, prefix: str) -> list[IndexState]:
-    """Create every missing index and alias, idempotently. Never changes an existing index."""
+def setup_indices(es: Elasticsearch, *, prefix: str, overrides: dict[str, dict] | None = None) -> list[IndexState]:
+    """Create every missing index and alias, idempotently. Never changes an existing index.
+    ``overrides``: per logical index, settings that replace the mapping's at creation (``indexer.national``)."""
     states: list[IndexState] = []
     for index_spec in INDICES:
         alias = index_spec.alias(prefix)
@@ -65,7 +70,7 @@ def setup_indices(es: Elasticsearch, *, prefix: str) -> list[IndexState]:
             action = "unchanged" if current == [target] else "outdated"
             states.append(IndexState(index_spec.name, alias, ",".join(current), action))
             continue
-        _create_index(es, index=target, index_spec=index_spec)
+        _create_index(es, index=target, index_spec=index_spec, overrides=(overrides or {}).get(index_spec.name))
         es.indices.update_aliases(
             actions=[{"add": {"index": target, "alias": alias, "is_write_index": True}}]
         )

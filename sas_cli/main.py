@@ -92,13 +92,28 @@ def _print_states(states) -> None:
 
 
 @app.command("setup")
-def setup() -> None:
+def setup(
+    national: Annotated[bool, typer.Option("--national", help="national shards / replicas (mappings/settings/national.json)")] = False,
+) -> None:
     """Create every missing index and alias (idempotent)."""
     from indexer.lifecycle import setup_indices
 
     settings = _settings()
-    states = setup_indices(_client(settings), prefix=settings.index_prefix)
+    es = _client(settings)
+    overrides = None
+    if national:
+        from indexer.national import national_overrides
+
+        overrides = national_overrides()
+    states = setup_indices(es, prefix=settings.index_prefix, overrides=overrides)
     _print_states(states)
+    if national:
+        from indexer.national import apply_replicas
+
+        for change in apply_replicas(es, prefix=settings.index_prefix):
+            note = "" if change.shards == change.shards_wanted else \
+                f" [yellow](shards {change.shards}, national {change.shards_wanted}: `sas migrate` to change)[/yellow]"
+            console.print(f"{change.index}: replicas {change.replicas_before} → {change.replicas_after}{note}")
     outdated = [s.alias for s in states if s.action == "outdated"]
     if outdated:
         console.print(f"[yellow]outdated (run `sas migrate`):[/yellow] {', '.join(outdated)}")

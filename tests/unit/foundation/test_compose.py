@@ -100,3 +100,52 @@ def test_dockerfile_copies_every_package():
     include = re.search(r'include = \[([^\]]+)\]', pyproject).group(1)
     for package in re.findall(r'"([a-z_]+)\*"', include):
         assert f"COPY {package} {package}" in dockerfile, package
+
+
+# --- Profile "cluster": three Elasticsearch nodes -------------------------------------------------
+
+CLUSTER_NODES = ("es01", "es02", "es03")
+
+
+def test_default_stack_has_no_profile_and_cluster_nodes_only_run_in_their_profile(compose):
+    services = compose["services"]
+    for name in ("elasticsearch", "kibana", "api", "scheduler", "simulator", "setup"):
+        assert "profiles" not in services[name], f"{name} must start with a plain `docker compose up`"
+    for name in (*CLUSTER_NODES, "es-certs"):
+        assert services[name]["profiles"] == ["cluster"], name
+
+
+def test_cluster_nodes_discover_each_other_and_bootstrap_together(compose):
+    services = compose["services"]
+    envs = {name: services[name]["environment"] for name in CLUSTER_NODES}
+    assert len({env["cluster.name"] for env in envs.values()}) == 1
+    assert {env["node.name"] for env in envs.values()} == set(CLUSTER_NODES)
+    for name, env in envs.items():
+        assert env["node.name"] == name
+        assert "discovery.type" not in env, f"{name}: single-node discovery cannot form a cluster"
+        seeds = set(env["discovery.seed_hosts"].split(","))
+        assert seeds == set(CLUSTER_NODES) - {name}, f"{name} seeds {seeds}"
+        assert env["cluster.initial_master_nodes"].split(",") == list(CLUSTER_NODES)
+        # Security on: a multi-node cluster needs transport TLS, each node with its own certificate.
+        assert env["xpack.security.enabled"] == "true"
+        assert env["xpack.security.transport.ssl.enabled"] == "true"
+        assert env["xpack.security.transport.ssl.certificate"] == f"certs/{name}/{name}.crt"
+        assert env["xpack.security.transport.ssl.key"] == f"certs/{name}/{name}.key"
+        assert services[name]["depends_on"]["es-certs"]["condition"] == "service_completed_successfully"
+        assert "healthcheck" in services[name]
+        assert env["path.repo"]
+    certs = services["es-certs"]["command"]
+    for name in CLUSTER_NODES:
+        assert name in certs, f"es-certs makes no certificate for {name}"
+
+
+def test_cluster_nodes_have_their_own_data_and_share_the_snapshot_repository(compose):
+    services = compose["services"]
+    declared = set(compose["volumes"])
+    data, snapshots = set(), set()
+    for name in CLUSTER_NODES:
+        volumes = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
+        data.add(volumes["/usr/share/elasticsearch/data"])
+        snapshots.add(volumes[services[name]["environment"]["path.repo"]])
+        assert set(volumes.values()) <= declared
+    assert len(data) == 3 and len(snapshots) == 1
