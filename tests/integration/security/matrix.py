@@ -201,13 +201,16 @@ PREAMBLE = [
     "- **Scope**: a regulator, OSNP or account manager sees the orientations, declarations and dashboards of "
     "their territories only; an effecteur their own orientations; a structure manager the orientations made "
     "through their structure and only their own CPTS card (404 elsewhere, as for an unknown id).",
-    "- **Abuse and exposure**: per token / API key rate limit (`SAS_RATE_LIMIT`, 429 + `Retry-After`); "
+    "- **Abuse and exposure**: per token / API key / vendor rate limit (`SAS_RATE_LIMIT`, 429 + `Retry-After`; "
+    "an OperationOutcome on `/fhir`); "
     "security headers on every answer; CORS allow-list `SAS_CORS_ALLOW_ORIGINS`; `/metrics` for admins.",
     "- **Audit**: every view, list page and CSV export of orientations writes a `sas.audit` log record and a "
     "document in the `audit` index (who, roles, territories, orientation ids and count, filters, request id; "
     "never patient data); admins read it with `GET /v1/admin/audit`.",
     "- **Bad input**: 4xx with a message (`{\"error\", \"message\"}`; an OperationOutcome on `/fhir`), never 500; "
-    "`tests/integration/security/test_fuzz.py` runs schemathesis over the OpenAPI schema in `make test`.",
+    "`tests/integration/security/test_fuzz.py` runs schemathesis over the OpenAPI schema in `make test` (every "
+    "operation, valid and invalid examples, bounded and derandomized, about a minute), `test_fuzz_pages.py` does "
+    "the same for the web pages' query strings; dates are accepted between years 1900 and 2200.",
 ]
 
 
