@@ -222,12 +222,14 @@ def _measure(es: Elasticsearch, harvester: Harvester, settings: Settings, vendor
              config: BenchConfig, log, pids: dict[str, int | None]) -> dict:
     slots_alias = alias_name(settings.index_prefix, "slots")
     cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    load_before = os.getloadavg()[0]
     began = time.perf_counter()
     runs = _run_all(harvester, vendors, "full", config.parallel_vendors)
     es.indices.refresh(index=slots_alias)
     seconds = time.perf_counter() - began
     cpu = {name: round(_cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()
            if cpu_before[name] is not None and _cpu_seconds(pid) is not None}
+    load_after = os.getloadavg()[0]
     slots = sum(r["upserted"] for r in runs)
     indexed = es.count(index=slots_alias)["count"]
     failed = [r["vendor"] for r in runs if r["status"] != "success"]
@@ -324,6 +326,10 @@ def _measure(es: Elasticsearch, harvester: Harvester, settings: Settings, vendor
     return {
         "slots": slots, "seconds": round(seconds, 2), "slots_per_s": round(slots / seconds, 1),
         "slots_in_index": indexed, "full_sweep_failed_vendors": failed, "full_sweep_cpu_s": cpu,
+        # CPU microseconds per slot, by process: what the machine must supply, whatever else runs on it.
+        "full_sweep_cpu_us_per_slot": {name: round(value / max(slots, 1) * 1e6, 1) for name, value in cpu.items()},
+        # Other work on the machine during the sweep (1-minute load average before / after it).
+        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
         "taken_to_gone_p95_s": round(p95, 2), "taken_to_gone_p50_s": round(_percentile(delays, 0.5), 2),
         "taken_to_gone_max_s": round(max(delays), 2) if delays else None, "taken_slots": len(delays),
         "taken_never_gone": missing, "harvest_interval_s": config.interval_s,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from collections.abc import Callable
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
@@ -73,7 +74,9 @@ class HarvestJobs:
                 continue
             scheduler.add_job(self.harvest, "interval", minutes=vendor.incremental_every_min,
                               args=[vendor.name, "incremental"], id=f"harvest-incremental-{vendor.name}",
-                              name=f"incremental harvest {vendor.name}", next_run_time=_now())
+                              name=f"incremental harvest {vendor.name}",
+                              # right after the first leader-lease tick
+                              next_run_time=_now() + timedelta(seconds=min(ttl / 3, 3)))
             scheduler.add_job(self.harvest, "interval", minutes=vendor.full_every_min,
                               args=[vendor.name, "full"], id=f"harvest-full-{vendor.name}",
                               name=f"full sweep {vendor.name}")
