@@ -10,16 +10,45 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+import yaml
+from playwright.sync_api import expect
+
 from simulator.server import free_port
-# The workflow test bed's fixtures, reused as they are (package scope: built once for this package).
-from tests.integration.workflow.conftest import (ServerThread, harvested, simulator, wf_offers,  # noqa: F401
-                                                 wf_settings)
+# The workflow test bed's fixtures, reused as they are (package scope: built once for this package);
+# ``wf_settings`` is redefined below on the package's own index prefix.
+from tests.integration.workflow.conftest import VENDORS, ServerThread, harvested, simulator, wf_offers  # noqa: F401
+
+# Under a loaded machine a booking round trip to the vendor may take a few seconds.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = os.environ.get("SAS_E2E_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="package")
+def e2e_settings(settings, es):
+    """The session's settings on a sub-prefix of its own (``<prefix>-e2e``, inside the guard): the browser
+    tests' bookings and reports must not show up in other packages' counts and dashboards."""
+    from indexer.lifecycle import drop_prefix, setup_indices
+
+    prefix = f"{settings.index_prefix}-e2e"
+    setup_indices(es, prefix=prefix)
+    yield settings.model_copy(update={"index_prefix": prefix})
+    drop_prefix(es, prefix=prefix)
+
+
+@pytest.fixture(scope="package")
+def wf_settings(e2e_settings, simulator, tmp_path_factory):
+    """The workflow test bed's editors (``medilib`` redirect, ``agendax`` appointment) on the e2e prefix."""
+    editors = tmp_path_factory.mktemp("e2e") / "editors.yaml"
+    base = f"http://127.0.0.1:{simulator.port}"
+    editors.write_text(yaml.safe_dump({"defaults": {"timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200},
+                                       "vendors": [{"name": v, "base_url": f"{base}/{v}/fhir", "use_cases": ["ps"]}
+                                                   for v in VENDORS]}))
+    return e2e_settings.model_copy(update={"editors_file": editors, "booking_appointment_vendors": ["agendax"]})
 
 
 @pytest.fixture(scope="package")
