@@ -1,7 +1,8 @@
 """Elasticsearch stopped and restarted during a harvest and during searches.
 
-The shared node on 9200 is never touched: this test starts its own single node on port 9250 (own home
-under /tmp, 512 MB heap) through ``sas_core.local_es`` and stops it at the end.
+The shared node on 9200 is never touched: this test starts its own single node on a free port in
+9250-9299 (own home under /tmp per test session, 512 MB heap) through ``sas_core.local_es``, and stops
+and removes it at the end.
 
 While the node is down the API answers 503 with a Retry-After (never a 500, never a hang); the harvest
 that was running fails cleanly and the next one resumes; afterwards the indexed slots are exactly the
@@ -10,6 +11,9 @@ simulator's truth (what a harvest into an empty index finds): none duplicated, n
 
 from __future__ import annotations
 
+import random
+import shutil
+import socket
 import threading
 import time
 import uuid
@@ -31,25 +35,44 @@ from tests.guard import GuardedElasticsearch
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.resilience.conftest import AGEN, ApiServer, slot_ids
 
-OWN_PORT = 9250
-OWN_HOME = Path("/tmp/sas-es-resilience")
 VENDOR = "res-es"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_node_port() -> int:
+    """An HTTP port in 9250-9299 whose transport port (+100, see ``local_es``) is free too. Several test
+    sessions may run this suite at once: each gets its own node, never another session's."""
+    candidates = list(range(9250, 9300))
+    random.shuffle(candidates)
+    for port in candidates:
+        if _port_is_free(port) and _port_is_free(port + 100):
+            return port
+    raise RuntimeError("no free port pair for the test node in 9250-9299")
 
 
 @pytest.fixture(scope="module")
 def own_node(settings, test_prefix):
-    """A separate node (never the shared one), started here and stopped at the end."""
-    node = settings.model_copy(update={"es_url": f"http://127.0.0.1:{OWN_PORT}", "es_home": OWN_HOME,
+    """A separate node (never the shared one), with its own home under /tmp, started here, stopped and
+    removed at the end."""
+    home = Path(f"/tmp/sas-es-resilience-{test_prefix}")
+    node = settings.model_copy(update={"es_url": f"http://127.0.0.1:{_free_node_port()}", "es_home": home,
                                        "es_heap": "512m", "harvest_bulk_chunk": 200})
     assert node.es_port != settings.es_port, "the restart test must never stop the shared node"
-    local_es.start(node, timeout_s=180)
+    status = local_es.start(node, timeout_s=180)
+    assert status.managed_pid is not None, f"{node.es_url} answered but is not this session's node"
     client = GuardedElasticsearch(node.es_url, allowed_prefix=test_prefix, request_timeout=30, max_retries=0)
     yield node, client
-    try:
-        drop_prefix(client, prefix=test_prefix)
-    finally:
-        client.close()
-        local_es.stop(node)
+    client.close()
+    local_es.stop(node)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _vendor(port: int) -> VendorConfig:

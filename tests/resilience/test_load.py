@@ -23,10 +23,9 @@ VARIANTS = [dict(AGEN), {**AGEN, "sort": "earliest"}, {**AGEN, "sort": "nearest"
 def test_two_thousand_searches_from_eight_clients_without_error(es, world: World):
     for name in FAULT_VENDORS:
         world.set_faults(name)                       # healthy vendors (another test may have broken them)
-    if not slot_ids(es, world.prefix):
-        healthy = [v.model_copy(update={"tls": v.tls.model_copy(update={"ca": world.tls["ca"]})}) if v.tls else v
-                   for v in world.vendors.values()]
-        Harvester(es=es, settings=world.settings, vendors=healthy).run(healthy[0], mode="incremental")
+    if not slot_ids(es, world.prefix):           # run alone: slots of one vendor are enough
+        Harvester(es=es, settings=world.settings, vendors=list(world.vendors.values())).run(
+            world.vendors[FAULT_VENDORS[0]], mode="incremental")
     per_client = REQUESTS // CLIENTS
 
     def client_run(number: int) -> list[tuple[int, float]]:
