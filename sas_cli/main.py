@@ -229,6 +229,10 @@ def scheduler_command() -> None:
 
     settings = _settings()
     configure_logging(level=settings.log_level, json_format=settings.log_json)
+    if settings.scheduler_metrics_port:
+        from sas_core.metrics import serve_metrics
+
+        serve_metrics(host=settings.scheduler_metrics_host, port=settings.scheduler_metrics_port)
     scheduler = build_scheduler(settings=settings, es=_client(settings))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

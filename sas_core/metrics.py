@@ -6,7 +6,7 @@ them registers nothing anywhere else and opens no connection.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 HTTP_LATENCY = Histogram(
     "sas_http_request_duration_seconds", "API request latency by route template",
@@ -28,3 +28,9 @@ HARVEST_DURATION = Histogram(
 )
 HARVEST_LAST_SUCCESS = Gauge("sas_harvest_last_success_timestamp", "Unix time of the last successful harvest", ["vendor"])
 CIRCUIT_STATE = Gauge("sas_vendor_circuit_state", "Circuit breaker per vendor: 0 closed, 1 half-open, 2 open", ["vendor"])
+
+
+def serve_metrics(*, host: str, port: int):
+    """Expose this process's metrics on ``http://host:port/metrics`` (the scheduler's harvest figures,
+    when it runs apart from the API). Returns the server and its thread (``server.shutdown()`` stops it)."""
+    return start_http_server(port, addr=host)

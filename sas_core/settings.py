@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     #: Leader lease of the scheduler (renewed every third of it) and per-vendor run lease.
     leader_lock_ttl_s: int = 30
     harvest_run_lock_ttl_s: int = 120
+    #: ``sas scheduler`` serves its own Prometheus metrics (per-vendor harvest figures) on this port; off
+    #: when unset. (``sas serve`` with the scheduler in-process shows them on the API's ``/metrics``.)
+    scheduler_metrics_port: int | None = None
+    scheduler_metrics_host: str = "127.0.0.1"
     #: Daily directory refresh (UTC hour) run by the scheduler's leader.
     directory_refresh_hour_utc: int = 3
 

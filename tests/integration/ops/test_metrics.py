@@ -78,3 +78,26 @@ def test_metrics_show_per_vendor_harvest_figures(es, indices, settings, api, tok
 def test_metrics_need_an_admin(api, token_for):
     assert api.get("/metrics").status_code == 401
     assert api.get("/metrics", headers=token_for("osnp", territories=["SAS-47"])).status_code == 403
+
+
+def test_scheduler_process_serves_its_own_metrics(es, indices, settings):
+    """``sas scheduler`` runs apart from the API in compose: it exposes the harvest figures itself."""
+    from sas_core.metrics import serve_metrics
+
+    name = "ops-metrics-sched"
+    offers = town_offers(name, 5, start=7300)
+    write_offers(es, settings, offers)
+    port = free_port()
+    simulator = Simulator(rosters_from_offers(offers), public_url=f"http://127.0.0.1:{port}", taken_share=0.0)
+    with SimulatorThread(simulator, port=port):
+        vendor = VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir", use_cases=["ps", "cpts"])
+        run = Harvester(es=es, settings=settings, vendors=[vendor]).run(name, mode="incremental")
+    assert run["status"] == "success"
+    metrics_port = free_port()
+    server, thread = serve_metrics(host="127.0.0.1", port=metrics_port)
+    try:
+        found = samples(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text)
+    finally:
+        server.shutdown()
+    assert value(found, "sas_harvest_runs_total", vendor=name, status="success") == 1
+    assert value(found, "sas_harvest_slots_total", vendor=name, action="upserted") == run["upserted"]

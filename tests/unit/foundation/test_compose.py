@@ -149,3 +149,11 @@ def test_cluster_nodes_have_their_own_data_and_share_the_snapshot_repository(com
         snapshots.add(volumes[services[name]["environment"]["path.repo"]])
         assert set(volumes.values()) <= declared
     assert len(data) == 3 and len(snapshots) == 1
+
+
+def test_scheduler_serves_its_harvest_metrics_inside_the_network(compose):
+    scheduler = compose["services"]["scheduler"]
+    port = scheduler["environment"]["SAS_SCHEDULER_METRICS_PORT"]
+    assert port in scheduler["expose"]
+    assert scheduler["environment"]["SAS_SCHEDULER_METRICS_HOST"] == "0.0.0.0"
+    assert not any(p.endswith(f":{port}") for p in scheduler.get("ports", [])), "metrics stay off the host"
