@@ -9,6 +9,17 @@ from asgi_correlation_id import CorrelationIdFilter
 from pythonjsonlogger.json import JsonFormatter
 
 
+class DropQueryString(logging.Filter):
+    """Access-log lines keep the path, never the query string: a search's ``q`` / ``lat`` / ``lon`` may be
+    where the patient is (an address typed by the operator)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def configure_logging(*, level: str = "INFO", json_format: bool = True) -> None:
     """Root logger → stdout, one JSON object per line with ``request_id`` when inside a request."""
     handler = logging.StreamHandler(sys.stdout)
@@ -23,6 +34,9 @@ def configure_logging(*, level: str = "INFO", json_format: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, DropQueryString) for f in access.filters):
+        access.addFilter(DropQueryString())
     # Routine chatter (each request to ES / vendors, each scheduler tick) would drown the useful lines.
     for noisy in ("elastic_transport.transport", "httpx", "apscheduler.executors.default", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,58 @@
+"""Structured logs: one JSON object per line with the request id; access lines never carry the query
+string (where a search's address / coordinates — possibly the patient's — would be)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+
+import pytest
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from sas_core.logging import configure_logging
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stream)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging(level="INFO", json_format=True)
+    yield stream
+    root.handlers[:], root.level = saved
+
+
+def lines(stream: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_log_lines_are_json_with_the_request_id(captured):
+    app = FastAPI()
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+
+    @app.get("/v1/ping")
+    def ping() -> dict:
+        logging.getLogger("sas.test").info("search answered", extra={"results": 3})
+        return {"ok": True}
+
+    with TestClient(app) as client:
+        response = client.get("/v1/ping", headers={"X-Request-ID": "0123456789abcdef0123456789abcdef"})
+    assert response.headers["X-Request-ID"] == "0123456789abcdef0123456789abcdef"
+    (line,) = [entry for entry in lines(captured) if entry["message"] == "search answered"]
+    assert line["request_id"] == "0123456789abcdef0123456789abcdef"
+    assert line["level"] == "INFO" and line["logger"] == "sas.test" and line["results"] == 3 and line["time"]
+
+
+def test_access_lines_drop_the_query_string(captured):
+    access = logging.getLogger("uvicorn.access")
+    access.setLevel(logging.INFO)
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+                "/v1/search?q=12%20rue%20des%20Lilas%2047000%20Agen&lat=44.2&lon=0.6", "1.1", 200)
+    (line,) = [entry for entry in lines(captured) if entry["logger"] == "uvicorn.access"]
+    assert "/v1/search" in line["message"]
+    assert "Lilas" not in line["message"] and "lat=" not in line["message"] and "?" not in line["message"]
