@@ -46,6 +46,7 @@ def run_directory_bench(
     es = make_client(bench_settings, request_timeout=300)
     drop_prefix(es, prefix=bench_prefix)
     setup_indices(es, prefix=bench_prefix)
+    load_before = os.getloadavg()
     own_dir = work_dir is None
     directory = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="sas-bench-directory-"))
     try:
@@ -92,7 +93,10 @@ def run_directory_bench(
             "bulk_chunk": settings.directory_bulk_chunk,
             "bulk_threads": settings.directory_bulk_threads,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "elasticsearch": version},
+                        "elasticsearch": version,
+                        # Other work on the machine competes with Elasticsearch and the loader: say how much.
+                        "load_average_before": [round(x, 2) for x in load_before],
+                        "load_average_after": [round(x, 2) for x in os.getloadavg()]},
             "departements": departements or "all",
             "seed": seed,
         }
