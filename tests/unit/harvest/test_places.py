@@ -1,0 +1,62 @@
+"""Matching vendor places to directory offers (national id + postcode / city + street)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from connectors.vendors.mapping import Place, SlotRecord
+from indexer.harvest import OfferBook, Window, content_hash, slot_document
+from connectors.vendors.config import VendorConfig
+
+
+def offer(offer_id: str, line: str, postcode: str | None, city: str, national_id: str = "810100050075") -> dict:
+    return {"id": offer_id, "kind": "ps", "national_id": national_id,
+            "address": {"line": line, "postcode": postcode, "city": city, "city_folded": city.lower()},
+            "location": {"lat": 44.2, "lon": 0.6}, "departement": "47", "territory": "SAS-47",
+            "name_folded": "sebastien thomas", "specialties": ["SM54"]}
+
+
+def record(line: str, postcode: str | None, city: str, national_id: str = "810100050075") -> SlotRecord:
+    return SlotRecord(vendor="acme", resource_id="s1", search="ps", roster_key=national_id,
+                      start=datetime(2026, 3, 2, 9, tzinfo=timezone.utc), end=datetime(2026, 3, 2, 9, 20, tzinfo=timezone.utc),
+                      practitioner_national_id=national_id, place=Place(line=line, postcode=postcode, city=city))
+
+
+def test_same_postcode_then_house_number_then_street_words():
+    book = OfferBook([offer("one", "1 rue Madame Delmas", "47000", "Agen"),
+                      offer("thirty", "30 rue Madame Delmas", "47000", "Agen"),
+                      offer("elsewhere", "1 rue Madame Delmas", "31000", "Toulouse")])
+    assert book.match(record("30 rue Mme DELMAS", "47000", "AGEN"))["id"] == "thirty"
+    assert book.match(record("1 rue Mme DELMAS", "47000", "AGEN"))["id"] == "one"
+    assert book.match(record("1 rue Mme DELMAS", "31000", "TOULOUSE"))["id"] == "elsewhere"
+
+
+def test_unknown_town_or_practitioner_is_no_match():
+    book = OfferBook([offer("one", "1 rue Madame Delmas", "47000", "Agen")])
+    assert book.match(record("1 rue Mme DELMAS", "33000", "Bordeaux")) is None
+    assert book.match(record("1 rue Mme DELMAS", "47000", "Agen", national_id="810002673899")) is None
+    # Without postcode the folded city decides.
+    assert book.match(record("1 rue Mme DELMAS", None, "AGEN"))["id"] == "one"
+
+
+def test_slot_document_is_canonical_and_denormalised():
+    rec = record("1 rue Mme DELMAS", "47000", "AGEN")
+    rec.types, rec.modes = ["PUBLIC"], ["AMB"]
+    target = offer("one", "1 rue Madame Delmas", "47000", "Agen")
+    doc = slot_document(rec, target)
+    assert doc["id"] == "acme:s1" and doc["offer_id"] == "one" and doc["location"] == {"lat": 44.2, "lon": 0.6}
+    assert doc["date_range"] == {"gte": "2026-03-02T09:00:00+00:00", "lt": "2026-03-02T09:20:00+00:00"}
+    assert doc["specialties"] == ["SM54"]                 # the offer's, when the vendor gives none
+    assert doc["duration_min"] == 20 and doc["territory"] == "SAS-47"
+    assert content_hash(doc) == content_hash(slot_document(rec, target))
+    rec.modes = ["VR"]
+    assert content_hash(doc) != content_hash(slot_document(rec, target))
+
+
+def test_windows():
+    vendor = VendorConfig(name="acme", base_url="http://x")
+    now = datetime(2026, 3, 2, 9, 30, 12, 345000, tzinfo=timezone.utc)
+    incremental = Window.for_mode(vendor, "incremental", now=now)
+    assert incremental.start == datetime(2026, 3, 2, 9, 30, 12, tzinfo=timezone.utc)
+    assert (incremental.end - incremental.start).total_seconds() == 48 * 3600
+    assert (Window.for_mode(vendor, "full", now=now).end - incremental.start).days == 7
