@@ -50,7 +50,7 @@ from mappings.harvest_runs import HarvestRunDoc, ReasonCount
 from mappings.offers import OfferAddress, OfferDoc, OfferSas, OfferSos
 from mappings.registry import alias_name
 from sas_core.errors import ConfigurationError
-from sas_core.metrics import HARVEST_DURATION, HARVEST_LAST_SUCCESS, HARVEST_RUNS, HARVEST_SLOTS
+from sas_core.metrics import ES_ERRORS, HARVEST_DURATION, HARVEST_LAST_SUCCESS, HARVEST_RUNS, HARVEST_SLOTS
 from sas_core.settings import Settings
 from sas_core.territories import territory_for_departement
 from sas_core.text import fold
@@ -568,6 +568,7 @@ class Harvester:
             status = self._run(vendor, window, now, stats)
         except (ApiError, TransportError) as exc:
             stats.error("elasticsearch", f"Elasticsearch failed during the run: {exc}")
+            ES_ERRORS.labels(type(exc).__name__).inc()
             log.exception("harvest of %s: Elasticsearch failure", vendor.name)
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the scheduler; it is reported
             stats.error("internal", f"{type(exc).__name__}: {exc}")
@@ -617,6 +618,8 @@ class Harvester:
                 stats.created += count
         for reason, count in writer.errors.items():
             stats.errors[reason] += count
+            if reason == "bulk_request_failed":
+                ES_ERRORS.labels("bulk_request_failed").inc(count)
         for message in writer.error_messages:
             stats.error_messages.append(message) if len(stats.error_messages) < _MAX_ERRORS else None
         if stats.batches_failed == stats.batches:

@@ -82,6 +82,14 @@ def _vendor(port: int) -> VendorConfig:
                         timeout_s=5, breaker_reset_s=0.5)
 
 
+def _es_errors() -> float:
+    """Total of ``sas_elasticsearch_errors_total`` in this process, all kinds."""
+    from prometheus_client import REGISTRY
+
+    return sum(sample.value for metric in REGISTRY.collect() if metric.name == "sas_elasticsearch_errors"
+               for sample in metric.samples if sample.name == "sas_elasticsearch_errors_total")
+
+
 def _vendor_slots(client, prefix: str) -> dict[str, dict]:
     return slot_ids(client, prefix, vendor=VENDOR)
 
@@ -124,6 +132,7 @@ def test_api_answers_503_while_elasticsearch_is_down_and_the_harvest_resumes(own
                     answers.append((time.monotonic(), response.status_code, response.headers.get("retry-after")))
                     time.sleep(0.05)
 
+        errors_before = _es_errors()
         searcher = threading.Thread(target=search_loop, daemon=True)
         searcher.start()
 
@@ -163,6 +172,8 @@ def test_api_answers_503_while_elasticsearch_is_down_and_the_harvest_resumes(own
         assert during, "no search was answered while the node was down"
         assert {status for status, _ in during} == {503}, during
         assert all(retry and int(retry) > 0 for _, retry in during)
+        # Every failed Elasticsearch call is counted (API and harvester alike): sas_elasticsearch_errors_total.
+        assert _es_errors() - errors_before >= len(during)
         assert all(status in (200, 503) for _, status, _ in answers)
         after = [status for at, status, _ in answers if at > restarted_at + 0.5]
         assert after and after[-1] == 200, after
