@@ -45,7 +45,8 @@ def print_summary(summary) -> None:
 
 @app.command("generate")
 def generate(
-    out: Annotated[Path, typer.Option("--out", help="directory to write the files into")] = Path("data/directory"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="directory to write the files into "
+                                                "(default <SAS_CACHE_DIR>/directory)")] = None,
     places: Annotated[int, typer.Option(help="practice places, 100 to 500,000")] = 5000,
     departement: Annotated[list[str], typer.Option("--departement", "-d",
                                                    help="limit to these départements (repeatable)")] = [],
@@ -64,7 +65,7 @@ def generate(
         except ValueError:
             _fail("--date must be YYYY-MM-DD", 2)
     try:
-        result = generate_directory(out_dir=out, places=places, departements=departement or None, seed=seed,
+        result = generate_directory(out_dir=out or settings.cache_dir / "directory", places=places, departements=departement or None, seed=seed,
                                     reference_dir=settings.reference_data_dir, extracted_at=moment,
                                     zip_rpps=zip_rpps)
     except (ValueError, SasError) as exc:
