@@ -72,32 +72,42 @@ def test_two_schedulers_never_harvest_the_same_vendor_at_once(es, indices, setti
     httpx.put(f"http://127.0.0.1:{sim.port}/_admin/vendors/{name}/faults", json={"latency_ms": 300}).raise_for_status()
     vendor = VendorConfig(name=name, base_url=f"http://127.0.0.1:{sim.port}/{name}/fhir", use_cases=["ps"],
                           incremental_every_min=0.5 / 60, full_every_min=1.5 / 60, backoff_initial_s=0.01)
-    fast = settings.model_copy(update={"leader_lock_ttl_s": 2, "harvest_run_lock_ttl_s": 5})
+    # Lease times well above scheduling hiccups of a loaded 2-core machine; renewal every third.
+    fast = settings.model_copy(update={"leader_lock_ttl_s": 6, "harvest_run_lock_ttl_s": 10})
     from apscheduler.schedulers.background import BackgroundScheduler
 
     processes = []
     for holder in ("process-1", "process-2"):
         jobs = HarvestJobs(settings=fast, es=es, harvester=Harvester(es=es, settings=fast, vendors=[vendor]),
-                           election=LeaderElection(es, prefix=fast.index_prefix, ttl_s=2, holder=holder))
+                           election=LeaderElection(es, prefix=fast.index_prefix, ttl_s=6, holder=holder))
         scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
         jobs.register(scheduler)
         processes.append((jobs, scheduler))
     for _, scheduler in processes:
         scheduler.start()
-    time.sleep(6)
+
+    def wait_for(condition, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.2)
+        return False
+
+    assert wait_for(lambda: sum(len(jobs.runs) for jobs, _ in processes) >= 3, 30)
     leaders = [jobs for jobs, _ in processes if jobs.runs]
     assert len(leaders) == 1, "exactly one scheduler harvested"
     leader = leaders[0]
     follower = next(jobs for jobs, _ in processes if jobs is not leader)
-    assert len(leader.runs) >= 3 and not follower.runs
+    assert not follower.runs
 
     # The leader stops cleanly (lease released): the other one takes over.
     leader_scheduler = next(s for jobs, s in processes if jobs is leader)
     leader_scheduler.shutdown(wait=True)
-    time.sleep(4)
+    taken_over = wait_for(lambda: bool(follower.runs), 30)
     follower_scheduler = next(s for jobs, s in processes if jobs is follower)
     follower_scheduler.shutdown(wait=True)
-    assert follower.runs, "the follower took over"
+    assert taken_over, "the follower took over"
 
     es.indices.refresh(index=alias_name(settings.index_prefix, "harvest_runs"))
     runs = es.search(index=alias_name(settings.index_prefix, "harvest_runs"), size=100,
