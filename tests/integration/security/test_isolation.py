@@ -98,7 +98,10 @@ def world(es, settings, indices):
                 for d in declarations.values()]
     actions += [{"_index": alias_name(prefix, "offers"), "_id": o["id"], "_source": o} for o in offers]
     helpers.bulk(es, actions, refresh=True)
-    return {**{k: d["id"] for k, d in docs.items()}, **{k: d["id"] for k, d in declarations.items()}}
+    yield {**{k: d["id"] for k, d in docs.items()}, **{k: d["id"] for k, d in declarations.items()}}
+    # The session's indices are shared: other tests expect SAS-92 to hold no orientation of theirs.
+    helpers.bulk(es, ({"_op_type": "delete", "_index": a["_index"], "_id": a["_id"]} for a in actions),
+                 refresh=True, raise_on_error=False)
 
 
 def listed(api, headers, path="/v1/orientations", **params) -> list[dict]:
