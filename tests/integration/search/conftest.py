@@ -32,14 +32,14 @@ class SearchWorld:
     def alias(self, name: str) -> str:
         return alias_name(self.prefix, name)
 
-    def put(self, name: str, docs: list[dict]) -> None:
+    def put(self, name: str, docs: list[dict], *, settle: bool = True) -> None:
         model = {"offers": OfferDoc, "slots": SlotDoc, "declarations": DeclarationDoc}[name]
         actions = []
         for doc in docs:
             checked = model.model_validate(doc).model_dump(mode="json", exclude_none=True)
             actions.append({"_index": self.alias(name), "_id": checked["id"], "_source": checked})
         helpers.bulk(self.es, actions, refresh=True)
-        if name == "declarations":
+        if name == "declarations" and settle:
             # Searches share one read of the declarations for DECLARATIONS_CACHE_S: the documented delay.
             time.sleep(DECLARATIONS_CACHE_S + 0.05)
 
