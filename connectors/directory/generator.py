@@ -438,7 +438,12 @@ def generate_directory(
     adeli_seen: set[str] = set()
 
     group_cabinets: dict[str, list[tuple]] = {}
-    rows: list[tuple[str, list[list[str]]]] = []        # (national id, lines)
+    # Lines are written as they are made (practitioners come in identifier order): nothing piles up.
+    rpps_name = f"PS_LibreAcces_Personne_activite_{stamp}.txt"
+    rpps_path = out / rpps_name
+    handle = rpps_path.open("w", encoding="utf-8", newline="\n")
+    handle.write("|".join(RPPS_HEADER) + "|\n")
+    buffer: list[str] = []
     participation_rows: list[list[str]] = []
     order = list(range(n_practitioners))
     rng.shuffle(order)  # SOS doctors get ids spread through the file, as real ones are
@@ -518,7 +523,11 @@ def generate_directory(
                     extra = list(lines[-1])
                     extra[15], extra[16] = second, gen.labels.get(second, second)
                     lines.append(extra)
-        rows.append((national, lines))
+        for line in lines:
+            buffer.append("|".join(line) + "|\n")
+        if len(buffer) >= 5000:
+            handle.write("".join(buffer))
+            buffer.clear()
         rpps_lines += len(lines)
         if participant or is_sos:
             dept = home.departement
@@ -542,18 +551,8 @@ def generate_directory(
             participation_rows.append([s.kind, s.ident, "1", "", "0", "", rng.choice(DEMO_VENDOR_IDS), "", ""])
 
     # ---- write ------------------------------------------------------------------------------------
-    rpps_name = f"PS_LibreAcces_Personne_activite_{stamp}.txt"
-    rpps_path = out / rpps_name
-    with rpps_path.open("w", encoding="utf-8", newline="\n") as handle:
-        handle.write("|".join(RPPS_HEADER) + "|\n")
-        buffer: list[str] = []
-        for _national, lines in rows:
-            for line in lines:
-                buffer.append("|".join(line) + "|\n")
-            if len(buffer) >= 5000:
-                handle.write("".join(buffer))
-                buffer.clear()
-        handle.write("".join(buffer))
+    handle.write("".join(buffer))
+    handle.close()
     if zip_rpps:
         zip_path = out / f"PS_LibreAcces_{stamp}.zip"
         with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
