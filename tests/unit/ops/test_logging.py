@@ -21,10 +21,18 @@ def captured(monkeypatch):
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stdout", stream)
     root = logging.getLogger()
+    uvicorn_loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.access")]
     saved = (root.handlers[:], root.level)
+    saved_uvicorn = [(lg.handlers[:], lg.propagate, lg.level) for lg in uvicorn_loggers]
+    # As under `sas serve` (uvicorn with log_config=None): uvicorn's loggers propagate to the root one.
+    # (An earlier test's uvicorn may have given them handlers of their own and stopped propagation.)
+    for lg in uvicorn_loggers:
+        lg.handlers[:], lg.propagate = [], True
     configure_logging(level="INFO", json_format=True)
     yield stream
     root.handlers[:], root.level = saved
+    for lg, (handlers, propagate, level) in zip(uvicorn_loggers, saved_uvicorn):
+        lg.handlers[:], lg.propagate, lg.level = handlers, propagate, level
 
 
 def lines(stream: io.StringIO) -> list[dict]:
