@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 
 import pytest
 from pydantic import BaseModel
 
+from mappings import lockfile
 from mappings.registry import INDICES
 
 
@@ -54,6 +56,18 @@ def test_mapping_is_strict_and_versioned(spec):
     definition = spec.definition
     assert definition["mappings"]["dynamic"] == "strict"
     assert isinstance(definition["version"], int) and definition["version"] >= 1
+
+
+def test_mapping_changes_bump_the_version():
+    """Edited a mapping? Bump its ``version`` and run ``python -m mappings.lockfile``."""
+    locked = json.loads(lockfile.LOCK_PATH.read_text())
+    for name, now in lockfile.current().items():
+        assert name in locked, f"{name} missing from versions.lock.json: run python -m mappings.lockfile"
+        if now["fingerprint"] != locked[name]["fingerprint"]:
+            assert now["version"] > locked[name]["version"], (
+                f"mapping of {name!r} changed without a version bump; bump 'version' in mappings/{name}.json, "
+                "then run python -m mappings.lockfile"
+            )
 
 
 def test_index_and_alias_names_carry_the_prefix():
