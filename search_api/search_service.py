@@ -31,14 +31,18 @@ from search_api.query import search as bodies
 from search_api.query.model import BeyondQuery, Exclusions, Origin, SlotQuery, Window, coarser
 
 _LOCAL = ZoneInfo(defaults.LOCAL_TIMEZONE)
+#: Offer fields a card shows (sub-fields named one by one: answers stay small, decoding stays cheap).
 OFFER_FIELDS = [
-    "id", "kind", "national_id", "name", "civility", "first_name", "last_name", "profession_label",
-    "specialties", "specialty_labels", "address", "location", "geo_precision", "phones", "convention_sector",
-    "territory", "sas", "sos", "structure",
+    "id", "kind", "national_id", "name", "profession_label", "specialties", "specialty_labels", "address.text",
+    "address.line", "address.postcode", "address.city", "location", "geo_precision", "phones", "convention_sector",
+    "territory", "sas.accepts_beyond", "sas.beyond_phone", "sas.cpts_finess", "sas.cpts_name",
+    "sos.association_name", "sos.opening_hours",
 ]
 #: What the search reads of Elasticsearch's answers (``filter_path``): smaller answers, less to decode.
-_ANSWER_PARTS = ("hits.total", "hits.hits._source", "hits.hits.sort", "aggregations", "terminated_early",
-                 "timed_out", "_shards.failed", "_shards.total", "_shards.failures", "error", "status")
+_ANSWER_PARTS = ("hits.total", "hits.hits._source", "hits.hits.sort", "aggregations.offers.value",
+                 "aggregations.cards.buckets.key", "aggregations.cards.buckets.doc_count",
+                 "aggregations.cards.buckets.slots.hits.hits._source", "terminated_early", "timed_out",
+                 "_shards.failed", "_shards.total", "_shards.failures", "error", "status")
 MSEARCH_FILTER = ",".join(f"responses.{part}" for part in _ANSWER_PARTS)
 SEARCH_FILTER = ",".join(_ANSWER_PARTS)
 FORMULA = (

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import lru_cache
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -38,8 +39,8 @@ from search_api.query.model import BeyondQuery, Exclusions, Origin, PartialExclu
 
 #: Slot fields returned for each slot of a card.
 SLOT_CARD_FIELDS: tuple[str, ...] = (
-    "id", "offer_id", "start", "end", "modes", "types", "bookable", "booking_url", "motive", "specialties",
-    "source", "vendor", "capacity", "booked_count", "cpts", "sos", "practitioner_national_id", "place",
+    "id", "start", "end", "modes", "types", "bookable", "booking_url", "motive", "source", "vendor", "capacity",
+    "cpts", "sos",
 )
 #: Fields of the collapsed (representative) slot: enough to place and explain the card.
 CARD_HIT_FIELDS: tuple[str, ...] = ("offer_id", "offer_kind", "start", "location")
@@ -134,8 +135,16 @@ def slot_filters(query: SlotQuery, *, radius_km: float | None, exclusions: Exclu
                  extra: tuple[dict, ...] = ()) -> dict:
     """The ``bool`` of every filter of a slot search (no scoring); no distance filter when
     ``radius_km`` is ``None`` (the slots of given offers, wherever they are)."""
+    shared_filters, must_not = _shared_clauses(query, exclusions)
+    distance = [clauses.within_radius(query.origin, radius_km)] if radius_km is not None else []
+    return {"bool": {"filter": [*distance, *shared_filters, *extra], "must_not": list(must_not)}}
+
+
+@lru_cache(maxsize=256)
+def _shared_clauses(query: SlotQuery, exclusions: Exclusions) -> tuple[tuple[dict, ...], tuple[dict, ...]]:
+    """The clauses every body of one search shares (built once for the search and its probes; the
+    dicts are never mutated afterwards)."""
     filters = [
-        clauses.within_radius(query.origin, radius_km) if radius_km is not None else None,
         clauses.slot_window(query.window),
         clauses.visible_types(query.visibility),
         clauses.slot_specialties(query.specialties),
@@ -145,10 +154,9 @@ def slot_filters(query: SlotQuery, *, radius_km: float | None, exclusions: Exclu
         clauses.bookable(query.bookable_only),
         clauses.fresh(query.now, query.stale_after_s),
         clauses.restrict_offers(query.offer_ids),
-        *extra,
     ]
     must_not = [clauses.hidden_slots(), *clauses.unavailable_slots(exclusions)]
-    return {"bool": {"filter": [f for f in filters if f is not None], "must_not": must_not}}
+    return tuple(f for f in filters if f is not None), tuple(must_not)
 
 
 def _offer_count_agg() -> dict:

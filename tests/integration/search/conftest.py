@@ -54,6 +54,8 @@ class SearchWorld:
                                                    _source=False)]
             if ids:
                 self.delete(name, ids)
+                if name == "declarations":
+                    time.sleep(DECLARATIONS_CACHE_S + 0.05)   # searches may still share the previous read
 
 
 @pytest.fixture(scope="package")
