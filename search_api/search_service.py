@@ -5,12 +5,16 @@ Round-trips of one ``/v1/search`` (all through the executor):
 1. active unavailability declarations of the coming days (→ exclusions); this small read is shared by
    the searches of the same half second, so a declaration takes effect at the next refresh of the
    declarations index plus at most half a second;
-2. one multi-search: the search at the first radius, and (adaptive radius only) a bounded probe of
-   each larger radius of the ladder;
-3. only when the first radius has too few offers: the search at the chosen radius, together with the
-   "beyond displayed slots" offers when even that radius has too few;
-4. one multi-search for the page: the earliest slots of its cards (``terms`` + ``top_hits``) and their
-   offers (by id).
+2. the adaptive radius and the search at that radius:
+   - when the same search (same place cell and criteria) recently ended at radius R: one multi-search
+     checking it exactly — a probe of the radius below R (too few offers) and the search at R (enough);
+   - otherwise, or when the check fails: one multi-search with the search at the first radius and a
+     bounded probe of each larger radius, then, if the first radius is too small, the search at the
+     first radius with enough offers (or the largest);
+   a fixed ``radius_km`` is a single search;
+3. one multi-search for the page: the earliest slots of its cards (``terms`` + ``top_hits``), their
+   offers (by id), and, when fewer than ``MIN_OFFERS_WITH_SLOTS`` places have slots, the offers
+   accepting patients beyond their displayed slots.
 
 Bodies come from ``search_api.query`` (pure); this module only reads answers and shapes cards.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -91,6 +96,8 @@ class SearchService:
         self.timeout_s = timeout_s
         self._declarations: tuple[float, Window, list[dict]] | None = None
         self._declarations_lock = threading.Lock()
+        self._hints: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
+        self._hints_lock = threading.Lock()
 
     # --- Exclusions ----------------------------------------------------------------------------------
 
@@ -120,37 +127,15 @@ class SearchService:
     def search(self, query: SlotQuery, *, with_beyond: bool = True) -> dict[str, Any]:
         """Cards of ``query`` (see module doc for the round-trips)."""
         exclusions = self.exclusions(query.window)
-        radii = bodies.probe_radii(query)
-        first = radii[0]
-        searches: list[tuple[str, dict]] = [("slots", bodies.slot_search_body(query, radius_km=first,
-                                                                              exclusions=exclusions))]
-        searches += [("slots", bodies.probe_body(query, radius_km=r, exclusions=exclusions)) for r in radii[1:]]
-        answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
-        main = answers[0]
-        counts = [(offers_count(main), False)] + [
-            (offers_count(a), bool(a.get("terminated_early"))) for a in answers[1:]
-        ]
-        radius = bodies.choose_radius(radii, counts)
-        count_at_radius, terminated = counts[radii.index(radius)]
-        wants_beyond = with_beyond and not terminated and count_at_radius < defaults.MIN_OFFERS_WITH_SLOTS
+        main, radius = (self._with_hint(query, exclusions) if query.radius_km is None else None) or \
+            self._probe_ladder(query, exclusions)
+        wants_beyond = with_beyond and offers_count(main) < defaults.MIN_OFFERS_WITH_SLOTS
         beyond_query = BeyondQuery(origin=query.origin, radius_km=radius, specialties=query.specialties,
                                    kinds=tuple(k for k in query.kinds if k in ("ps", "cpts")), now=query.now)
-        second: list[tuple[str, dict]] = []
-        if radius != first:
-            second.append(("slots", bodies.slot_search_body(query, radius_km=radius, exclusions=exclusions)))
-        if wants_beyond:
-            second.append(("offers", bodies.beyond_body(beyond_query, exclusions=exclusions)))
-        if second:
-            more = self.executor.msearch(searches=second, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
-            if radius != first:
-                main = more.pop(0)
-            beyond_answer = more.pop(0) if wants_beyond else None
-        else:
-            beyond_answer = None
-
         hits = _hits(main)
         ids = [h["_source"]["offer_id"] for h in hits]
-        slots_by_offer, offers = self._page_details(query, ids, exclusions)
+        slots_by_offer, offers, beyond_answer = self._page_details(
+            query, ids, exclusions, beyond=bodies.beyond_body(beyond_query, exclusions=exclusions) if wants_beyond else None)
         cards = [self._card(hit, offers.get(hit["_source"]["offer_id"]),
                             slots_by_offer.get(hit["_source"]["offer_id"], ([], [], 0)), query=query, radius_km=radius)
                  for hit in hits]
@@ -168,6 +153,80 @@ class SearchService:
             "results": cards,
             "beyond": beyond,
         }
+
+    def _probe_ladder(self, query: SlotQuery, exclusions: Exclusions) -> tuple[dict, float]:
+        """The search at the first radius with, in the same round-trip, a bounded probe of each larger
+        radius of the ladder; then, when the first radius has too few offers, the search at the
+        chosen one. Returns the search answer and the radius."""
+        radii = bodies.probe_radii(query)
+        first = radii[0]
+        searches: list[tuple[str, dict]] = [("slots", bodies.slot_search_body(query, radius_km=first,
+                                                                              exclusions=exclusions))]
+        searches += [("slots", bodies.probe_body(query, radius_km=r, exclusions=exclusions)) for r in radii[1:]]
+        answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
+        main = answers[0]
+        counts = [(offers_count(main), False)] + [
+            (offers_count(a), bool(a.get("terminated_early"))) for a in answers[1:]
+        ]
+        radius = bodies.choose_radius(radii, counts)
+        if radius != first:
+            main = self.executor.msearch(searches=[("slots", bodies.slot_search_body(
+                query, radius_km=radius, exclusions=exclusions))], timeout_s=self.timeout_s,
+                filter_path=MSEARCH_FILTER)[0]
+        if query.radius_km is None:
+            self._remember_radius(query, radius)
+        return main, radius
+
+    def _with_hint(self, query: SlotQuery, exclusions: Exclusions) -> tuple[dict, float] | None:
+        """Adaptive radius from the radius the same search ended with lately, checked exactly in one
+        round-trip: the radius below the hint has too few offers (probe) and the hint enough (the
+        search itself, unless it is the largest). ``None`` when there is no hint or it no longer holds."""
+        ladder = defaults.RADIUS_LADDER_KM
+        hint = self._radius_hint(query)
+        if hint is None or hint not in ladder:
+            return None
+        step = ladder.index(hint)
+        searches: list[tuple[str, dict]] = []
+        if step > 0:
+            searches.append(("slots", bodies.probe_body(query, radius_km=ladder[step - 1], exclusions=exclusions)))
+        searches.append(("slots", bodies.slot_search_body(query, radius_km=hint, exclusions=exclusions)))
+        answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
+        main = answers[-1]
+        # The ladder stops at the first radius with enough offers (a probe stopped early counts as
+        # enough, as in ``choose_radius``): the radius below must still fall short.
+        below_too_few = step == 0 or not (offers_count(answers[0]) >= defaults.MIN_OFFERS_WITH_SLOTS
+                                          or answers[0].get("terminated_early"))
+        enough_here = offers_count(main) >= defaults.MIN_OFFERS_WITH_SLOTS or hint == ladder[-1]
+        if below_too_few and enough_here:
+            self._remember_radius(query, hint)
+            return main, hint
+        return None
+
+    # -- radius hints (in memory, per API process) --
+
+    def _hint_key(self, query: SlotQuery) -> tuple:
+        cell = defaults.RADIUS_HINT_CELL_DEG
+        span_h = round((query.window.end - query.window.start).total_seconds() / 3600)
+        lead_h = round((query.window.start - query.now).total_seconds() / 3600)
+        return (round(query.origin.lat / cell), round(query.origin.lon / cell), query.specialties, query.modes,
+                query.kinds, query.sectors, query.bookable_only, query.visibility, span_h, lead_h)
+
+    def _radius_hint(self, query: SlotQuery) -> float | None:
+        key = self._hint_key(query)
+        with self._hints_lock:
+            entry = self._hints.get(key)
+            if entry is None or time.monotonic() - entry[1] > defaults.RADIUS_HINT_TTL_S:
+                return None
+            self._hints.move_to_end(key)
+            return entry[0]
+
+    def _remember_radius(self, query: SlotQuery, radius: float) -> None:
+        key = self._hint_key(query)
+        with self._hints_lock:
+            self._hints[key] = (radius, time.monotonic())
+            self._hints.move_to_end(key)
+            while len(self._hints) > defaults.RADIUS_HINT_ENTRIES:
+                self._hints.popitem(last=False)
 
     # --- /v1/search/beyond ------------------------------------------------------------------------------
 
@@ -244,17 +303,25 @@ class SearchService:
 
     # --- Cards ----------------------------------------------------------------------------------------------
 
-    def _page_details(self, query: SlotQuery, ids: list[str],
-                      exclusions: Exclusions) -> tuple[dict[str, tuple[list, list, int]], dict[str, dict]]:
-        """Earliest slots (shaped, raw sources, count) and offer of each card of the page, in one round-trip."""
+    def _page_details(self, query: SlotQuery, ids: list[str], exclusions: Exclusions, *, beyond: dict | None = None,
+                      ) -> tuple[dict[str, tuple[list, list, int]], dict[str, dict], dict | None]:
+        """Earliest slots (shaped, raw sources, count) and offer of each card of the page, and the
+        "beyond displayed slots" offers when asked, in one round-trip."""
+        searches: list[tuple[str, dict]] = []
+        if ids:
+            searches.append(("slots", bodies.card_slots_body(query, offer_ids=ids, exclusions=exclusions)))
+            searches.append(("offers", bodies.offers_by_ids_body(ids, fields=OFFER_FIELDS)))
+        if beyond is not None:
+            searches.append(("offers", beyond))
+        if not searches:
+            return {}, {}, None
+        answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
+        beyond_answer = answers.pop() if beyond is not None else None
         if not ids:
-            return {}, {}
-        slots_answer, offers_answer = self.executor.msearch(searches=[
-            ("slots", bodies.card_slots_body(query, offer_ids=ids, exclusions=exclusions)),
-            ("offers", bodies.offers_by_ids_body(ids, fields=OFFER_FIELDS)),
-        ], timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
-        offers = {h["_source"]["id"]: h["_source"] for h in offers_answer.get("hits", {}).get("hits", [])}
-        return _slots_by_offer(slots_answer), offers
+            return {}, {}, beyond_answer
+        slots_answer, offers_answer = answers
+        offers = {h["_source"]["id"]: h["_source"] for h in _hits(offers_answer)}
+        return _slots_by_offer(slots_answer), offers, beyond_answer
 
     def _card(self, hit: dict, offer: dict | None, details: tuple[list, list, int], *, query: SlotQuery,
               radius_km: float) -> dict:

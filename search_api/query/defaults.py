@@ -23,6 +23,12 @@ MAX_RADIUS_KM: Final[float] = 200.0
 #: distinct offers is enough to know that a radius suffices, and it bounds the probe's cost in dense
 #: areas (a large radius around Paris would otherwise aggregate hundreds of thousands of slots).
 PROBE_MAX_SLOTS: Final[int] = 1000
+#: The radius a search ended with is remembered for the same place (cell of this many degrees) and
+#: criteria; the next such search checks it with two queries (the radius below has too few offers,
+#: this one enough) instead of probing the whole ladder. A wrong hint only costs the full probe.
+RADIUS_HINT_CELL_DEG: Final[float] = 0.01
+RADIUS_HINT_TTL_S: Final[float] = 600.0
+RADIUS_HINT_ENTRIES: Final[int] = 50_000
 #: Cardinality precision for the number of distinct offers (counts below it are exact).
 CARDINALITY_PRECISION: Final[int] = 3000
 

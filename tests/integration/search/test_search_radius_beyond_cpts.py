@@ -185,3 +185,18 @@ def test_window_shortcut_and_explicit_window_agree(search_api, token_for, clean,
                        **{"from": (at(hours=49)).isoformat(), "to": (at(hours=51)).isoformat()})
     assert [s["id"] for s in explicit["results"][0]["slots"]] == ["v:w-50h"]
     assert explicit["window"]["from"].startswith(str((at(hours=49)).year))
+
+
+def test_remembered_radius_is_checked_against_the_data(search_api, token_for, clean, at):
+    """The radius a search ended with is reused only while it still is the first radius with enough
+    offers: more places nearby shrink it, fewer grow it."""
+    headers = token_for("osnp")
+    wanted = defaults.MIN_OFFERS_WITH_SLOTS
+    _place_gps(clean, at, [14.0 + 0.2 * i for i in range(wanted)], prefix="far")
+    assert _search(search_api, headers, q="14000 Caen", specialty="SM54")["radius_km"] == 20.0
+    assert _search(search_api, headers, q="14000 Caen", specialty="SM54")["radius_km"] == 20.0   # remembered
+    near = _place_gps(clean, at, [0.5 + 0.3 * i for i in range(wanted)], prefix="near")
+    assert _search(search_api, headers, q="14000 Caen", specialty="SM54")["radius_km"] == 5.0
+    clean.delete("slots", [f"v:near{i:02d}" for i in range(len(near))] + [f"v:far{i:02d}" for i in range(3)])
+    grown = _search(search_api, headers, q="14000 Caen", specialty="SM54")
+    assert grown["radius_km"] == 80.0 and grown["total"] == wanted - 3
