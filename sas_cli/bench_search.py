@@ -192,9 +192,12 @@ class Capture:
     failures: Counter = field(default_factory=Counter)
 
 
-def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery]) -> Capture:
+def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery], passes: int = 2) -> Capture:
     """Run the API's own parameter resolution and search service for every query, recording the
-    Elasticsearch requests (the bodies the API builds) and the radius it applied."""
+    Elasticsearch requests (the bodies the API builds) and the radius it applied.
+
+    The mix is run ``passes`` times and the last pass is kept: a running API remembers the radius each
+    place needed (radius hints), so its steady-state requests are those of a second pass."""
     from sas_core.errors import SasError
     from search_api.auth import Principal, Role
     from search_api.executor import Executor
@@ -213,6 +216,17 @@ def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery]) -> Ca
                             settings=settings)
     principal = Principal(sub="bench-capture", roles=frozenset({Role.OSNP}))
     capture = Capture()
+    for _ in range(passes - 1):
+        for query in mix:
+            params = query.as_dict()
+            try:
+                context.service.search(build_slot_query(
+                    context, principal, now=datetime.now(timezone.utc), lat=None, lon=None, q=params.get("q"),
+                    insee=params.get("insee"), radius_km=None, specialty=[params["specialty"]], start=None,
+                    end=None, within=None, modes=None, kinds=None, sector=None, bookable_only=False,
+                    sort="balanced", page=1, size=20, slots=3, explain=False))
+            except SasError:
+                pass
     for query in mix:
         params = query.as_dict()
         recorder.requests = []
@@ -681,36 +695,43 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
                                   ttl_s=6 * 3600) for i in range(config.clients)]
         es_parts = urlsplit(settings.es_url)
         es_host, es_port = es_parts.hostname or "127.0.0.1", es_parts.port or 9200
-        log(f"warm-up: {config.warmup} queries through the API, then their requests straight to Elasticsearch…")
-        run_load(clients=config.clients, jobs=config.warmup, host=api_host, port=api_port,
-                 send=api_sender(mix, tokens))
-        run_load(clients=config.clients, jobs=config.warmup, host=es_host, port=es_port,
-                 send=raw_sender(Capture(requests=capture.requests[:config.warmup] or capture.requests)))
         measured = [mix[config.warmup + i] for i in range(config.queries)]
         raw_capture = Capture(requests=capture.requests[config.warmup:])
+        log(f"warm-up: {config.warmup} queries through the API, then the measured queries once through the API "
+            "(not measured), so that every measured pass follows a pass of the other path over the same queries…")
+        run_load(clients=config.clients, jobs=config.warmup, host=api_host, port=api_port,
+                 send=api_sender(mix, tokens))
+        run_load(clients=config.clients, jobs=config.queries, host=api_host, port=api_port,
+                 send=api_sender(measured, tokens))
 
-        def measure(think_ms: float) -> dict[str, dict]:
-            """api then raw_es, the same queries, ``clients`` clients with this think time."""
+        def measure_api(think_ms: float) -> dict:
             statuses: Counter = Counter()
             log(f"api: {config.queries} queries, {config.clients} clients, think time {think_ms:g} ms…")
             api = run_load(clients=config.clients, jobs=config.queries, host=api_host, port=api_port,
                            send=api_sender(measured, tokens, status_log=statuses), think_ms=think_ms, seed=config.seed)
-            out = {"api": summarize(api.latencies_s, wall_s=api.wall_s, errors=sum(api.errors.values()),
-                                    extra={"error_kinds": dict(api.errors),
-                                           "non_200": {str(k): v for k, v in statuses.items()}})}
-            log(f"  api: {out['api']}")
-            log(f"raw_es: the same {config.queries} queries' requests replayed to {settings.es_url}…")
-            raw = run_load(clients=config.clients, jobs=config.queries, host=es_host, port=es_port,
-                           send=raw_sender(raw_capture), think_ms=think_ms, seed=config.seed)
-            out["raw_es"] = summarize(raw.latencies_s, wall_s=raw.wall_s, errors=sum(raw.errors.values()),
-                                      extra={"error_kinds": dict(raw.errors)})
-            log(f"  raw_es: {out['raw_es']}")
+            out = summarize(api.latencies_s, wall_s=api.wall_s, errors=sum(api.errors.values()),
+                            extra={"error_kinds": dict(api.errors), "non_200": {str(k): v for k, v in statuses.items()}})
+            log(f"  api: {out}")
             return out
 
-        result.update(measure(config.think_ms))
+        def measure_raw(think_ms: float) -> dict:
+            log(f"raw_es: the same {config.queries} queries' requests replayed to {settings.es_url}, "
+                f"think time {think_ms:g} ms…")
+            raw = run_load(clients=config.clients, jobs=config.queries, host=es_host, port=es_port,
+                           send=raw_sender(raw_capture), think_ms=think_ms, seed=config.seed)
+            out = summarize(raw.latencies_s, wall_s=raw.wall_s, errors=sum(raw.errors.values()),
+                            extra={"error_kinds": dict(raw.errors)})
+            log(f"  raw_es: {out}")
+            return out
+
+        # Order: API pass (warm-up above) → raw → API → [raw → API without think time]: each measured pass
+        # follows a pass of the other path over the same queries (same state of Elasticsearch's caches).
+        result["raw_es"] = measure_raw(config.think_ms)
+        result["api"] = measure_api(config.think_ms)
         if config.saturation and config.think_ms > 0:
+            raw_sat = measure_raw(0.0)
             result["saturation"] = {"model": "closed loop without think time: capacity of the machine",
-                                    **measure(0.0)}
+                                    "raw_es": raw_sat, "api": measure_api(0.0)}
 
         # --- Live fan-out -----------------------------------------------------------------------------------------
         simulator_info = {"latency": {"distribution": "log-normal", "p50_ms": config.vendor_p50_ms,
