@@ -170,7 +170,11 @@ def _recording_client(url: str, recorder: _Recorder):
             content_type = None
             payload: bytes | None = None
             if body is not None:
-                if isinstance(body, (list, tuple)):
+                if isinstance(body, (bytes, str)):
+                    # Already encoded by the API (multi-search lines): replayed byte for byte.
+                    payload = body.encode() if isinstance(body, str) else body
+                    content_type = "application/x-ndjson" if path.endswith("/_msearch") else "application/json"
+                elif isinstance(body, (list, tuple)):
                     payload = b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in body)
                     content_type = "application/x-ndjson"
                 else:

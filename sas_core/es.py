@@ -8,8 +8,10 @@ from elasticsearch.serializer import OrjsonSerializer
 from sas_core.settings import Settings
 
 
-def make_client(settings: Settings, *, request_timeout: float | None = None) -> Elasticsearch:
-    """A client for ``settings.es_url`` with the configured credentials / API key / CA bundle."""
+def make_client(settings: Settings, *, request_timeout: float | None = None,
+                connections_per_node: int | None = None) -> Elasticsearch:
+    """A client for ``settings.es_url`` with the configured credentials / API key / CA bundle.
+    ``connections_per_node``: pooled connections (the client's default is 10)."""
     kwargs: dict = {
         "request_timeout": request_timeout or settings.es_request_timeout_s,
         "retry_on_timeout": False,
@@ -18,6 +20,8 @@ def make_client(settings: Settings, *, request_timeout: float | None = None) -> 
         # carry tens of kilobytes, and decoding them was a fifth of the API's CPU time.
         "serializer": OrjsonSerializer(),
     }
+    if connections_per_node:
+        kwargs["connections_per_node"] = connections_per_node
     if settings.es_api_key is not None:
         kwargs["api_key"] = settings.es_api_key.get_secret_value()
     elif settings.es_username:

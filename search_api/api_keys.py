@@ -80,6 +80,19 @@ class ApiKeyStore:
             self._cache.pop(key_id, None)
         return current
 
+    def cached(self, raw: str) -> Principal | None:
+        """The principal of a key verified within the cache delay (no I/O; ``None``: call ``verify``)."""
+        if self._cache is None:
+            return None
+        try:
+            key_id, secret = _split(raw)
+        except Unauthenticated:
+            return None
+        cached = self._cache.get(key_id)
+        if cached is not None and hmac.compare_digest(cached[0], _digest(secret)):
+            return cached[1]
+        return None
+
     def verify(self, raw: str) -> Principal:
         """The principal of a valid, active key; ``Unauthenticated`` otherwise."""
         key_id, secret = _split(raw)

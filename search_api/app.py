@@ -19,6 +19,9 @@ from search_api.routes import cpts as cpts_routes, search as search_routes
 from search_api.routes import accounts, bookings, contextual, dashboards, declarations, fhir, orientations
 from search_api import web
 
+#: Pooled Elasticsearch connections of one API process (= the default thread pool size of the endpoints).
+API_ES_CONNECTIONS = 40
+
 
 def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = None) -> FastAPI:
     """Build the API. ``es`` may be injected (tests pass a guarded real client)."""
@@ -32,7 +35,10 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
         ),
     )
     app.state.settings = settings
-    app.state.executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
+    # As many pooled connections as the thread pool runs requests: with the client's default of 10, the
+    # 11th concurrent search waited for a connection inside the API.
+    app.state.executor = Executor(es=es or make_client(settings, connections_per_node=API_ES_CONNECTIONS),
+                                  prefix=settings.index_prefix)
     app.state.token_verifier = TokenVerifier(settings)
     app.state.api_keys = ApiKeyStore(executor=app.state.executor, cache_s=settings.api_key_cache_s)
     app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import jwt
+from cachetools import TLRUCache
 
 from sas_core.errors import ConfigurationError, Forbidden, Unauthenticated
 from sas_core.settings import Settings
@@ -22,6 +24,10 @@ from sas_core.territories import is_territory
 
 DEV_ISSUER = "sas-platform-dev"
 AUDIENCE = "sas-platform"
+#: Verified tokens remembered (by their exact string) until they expire, at most this long: a key
+#: withdrawn from the identity provider's key set stops being honoured within this delay.
+TOKEN_CACHE_MAX_S = 300.0
+TOKEN_CACHE_ENTRIES = 10_000
 
 
 class Role(StrEnum):
@@ -128,9 +134,28 @@ class TokenVerifier:
                 settings.oidc_jwks_url, cache_keys=False, lifespan=settings.oidc_jwks_cache_s,
                 cooldown_duration=settings.oidc_jwks_refresh_cooldown_s, timeout=5,
             )
+        # Verifying a token costs a signature check, a claims check and, in dev mode, a read of the key
+        # file: tens of microseconds to milliseconds on every request. An operator sends the same token
+        # for hours, so a verified token is remembered until its expiry (``exp``, without leeway), at
+        # most ``TOKEN_CACHE_MAX_S``; only successfully verified tokens are remembered.
+        self._verified: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
+            maxsize=TOKEN_CACHE_ENTRIES, ttu=_until_expiry, timer=time.monotonic)
+        self._verified_lock = threading.Lock()
+        self._dev_key: str | None = None
+
+    def cached(self, token: str) -> Principal | None:
+        """The principal of ``token`` when it was verified lately and has not expired; ``None`` otherwise
+        (then ``verify`` decides). No I/O: safe to call on the event loop."""
+        with self._verified_lock:
+            entry = self._verified.get(token)
+        return entry[0] if entry is not None else None
 
     def verify(self, token: str) -> Principal:
-        """Decode and verify ``token``; raise ``Unauthenticated`` with the reason when it is not valid."""
+        """Decode and verify ``token`` (or recall it, verified lately and not expired); raise
+        ``Unauthenticated`` with the reason when it is not valid."""
+        known = self.cached(token)
+        if known is not None:
+            return known
         settings = self._settings
         options = {"require": ["exp", "iat", "sub"]}
         try:
@@ -142,8 +167,10 @@ class TokenVerifier:
                     leeway=settings.jwt_leeway_s, options=options,
                 )
             else:
+                if self._dev_key is None:
+                    self._dev_key = dev_signing_key(settings)
                 claims = jwt.decode(
-                    token, dev_signing_key(settings), algorithms=["HS256"], audience=AUDIENCE,
+                    token, self._dev_key, algorithms=["HS256"], audience=AUDIENCE,
                     issuer=DEV_ISSUER, leeway=settings.jwt_leeway_s, options=options,
                 )
         except jwt.ExpiredSignatureError as exc:
@@ -152,7 +179,17 @@ class TokenVerifier:
             raise Unauthenticated(f"token signing key not found: {exc}") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        remaining_s = float(claims["exp"]) - time.time()
+        if remaining_s > 0:
+            with self._verified_lock:
+                self._verified[token] = (principal, min(remaining_s, TOKEN_CACHE_MAX_S))
+        return principal
+
+
+def _until_expiry(_token: str, entry: tuple[Principal, float], now: float) -> float:
+    """``TLRUCache`` time-to-use: the entry lives the seconds stored with it."""
+    return now + entry[1]
 
 
 def principal_from_claims(claims: dict) -> Principal:

@@ -4,7 +4,7 @@ Round-trips of one ``/v1/search`` (all through the executor):
 
 1. active unavailability declarations of the coming days (→ exclusions); this small read is shared by
    the searches of the same half second, so a declaration takes effect at the next refresh of the
-   declarations index plus at most half a second;
+   declarations index plus at most half a second (and one read);
 2. the adaptive radius and the search at that radius:
    - when the same search (same place cell and criteria) recently ended at radius R: one multi-search
      checking it exactly — a probe of the radius below R (too few offers) and the search at R (enough);
@@ -25,6 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -81,6 +82,13 @@ def _local(text: str | None) -> str | None:
     """A date from Elasticsearch, shown in French local time (offset included)."""
     if not text:
         return None
+    return _local_of(text)
+
+
+@lru_cache(maxsize=65_536)
+def _local_of(text: str) -> str:
+    # Slots start on a few thousand distinct instants (quarter hours of the coming days): a search's
+    # hundred conversions are mostly already known.
     return bodies.parse_datetime(text).astimezone(_LOCAL).isoformat()
 
 
@@ -106,21 +114,35 @@ class SearchService:
 
         The active declarations of the coming ``DECLARATIONS_SPAN`` are read once and shared by the
         searches of the next ``DECLARATIONS_CACHE_S`` seconds (one small read per half second instead
-        of one per search); a window reaching beyond that span is read on its own."""
-        now = datetime.now(timezone.utc)
-        with self._declarations_lock:
-            cached = self._declarations
-            if cached is None or time.monotonic() - cached[0] > defaults.DECLARATIONS_CACHE_S:
-                span = Window(start=now, end=now + defaults.DECLARATIONS_SPAN)
-                answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(span),
-                                                      timeout_s=self.timeout_s)
-                cached = self._declarations = (time.monotonic(), span, answer["hits"]["hits"])
-        _, span, hits = cached
+        of one per search); a window reaching beyond that span is read on its own. While one search
+        re-reads them, concurrent searches use the previous read rather than queue behind it (it is
+        then at most ``DECLARATIONS_CACHE_S`` plus one read old)."""
+        _, span, hits = self._shared_declarations()
         if window.end > span.end:
             answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(window),
                                                   timeout_s=self.timeout_s)
             hits = answer["hits"]["hits"]
         return bodies.exclusions_from(hits, window)
+
+    def _shared_declarations(self) -> tuple[float, Window, list[dict]]:
+        cached = self._declarations
+        if cached is not None and time.monotonic() - cached[0] <= defaults.DECLARATIONS_CACHE_S:
+            return cached
+        # Expired: one search re-reads; the others keep the previous read meanwhile. Nothing read yet:
+        # everyone waits for the first read.
+        if not self._declarations_lock.acquire(blocking=cached is None):
+            return cached  # type: ignore[return-value]
+        try:
+            cached = self._declarations
+            if cached is None or time.monotonic() - cached[0] > defaults.DECLARATIONS_CACHE_S:
+                now = datetime.now(timezone.utc)
+                span = Window(start=now, end=now + defaults.DECLARATIONS_SPAN)
+                answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(span),
+                                                      timeout_s=self.timeout_s)
+                cached = self._declarations = (time.monotonic(), span, answer["hits"]["hits"])
+            return cached
+        finally:
+            self._declarations_lock.release()
 
     # --- /v1/search ---------------------------------------------------------------------------------------
 
@@ -143,7 +165,7 @@ class SearchService:
         return {
             "total": offers_count(main),
             "total_slots": int(main.get("hits", {}).get("total", {}).get("value", 0)),
-            "radius_km": radius,
+            "radius_km": float(radius),
             "radius_adaptive": query.radius_km is None,
             "origin": _origin_out(query.origin),
             "window": {"from": query.window.start, "to": query.window.end},
@@ -237,7 +259,7 @@ class SearchService:
                                               timeout_s=self.timeout_s, filter_path=SEARCH_FILTER)
         return {
             "total": int(answer.get("hits", {}).get("total", {}).get("value", 0)),
-            "radius_km": query.radius_km,
+            "radius_km": float(query.radius_km),
             "origin": _origin_out(query.origin),
             "results": self._beyond_cards(answer, origin=query.origin),
         }
@@ -339,9 +361,8 @@ class SearchService:
             "cpts": _cpts_of(inner_sources, offer),
             "sos": _sos_of(inner_sources, offer),
             "beyond": _beyond_info(offer) if offer else None,
+            "explain": _explain(hit, query=query, radius_km=radius_km, location=location) if query.explain else None,
         }
-        if query.explain:
-            card["explain"] = _explain(hit, query=query, radius_km=radius_km, location=location)
         return card
 
     def _beyond_cards(self, answer: dict, *, origin: Origin) -> list[dict]:
@@ -379,7 +400,7 @@ def _slots_by_offer(answer: dict) -> dict[str, tuple[list[dict], list[dict], int
 
 
 def _origin_out(origin: Origin) -> dict:
-    return {"lat": origin.lat, "lon": origin.lon, "precision": origin.precision, "label": origin.label,
+    return {"lat": float(origin.lat), "lon": float(origin.lon), "precision": origin.precision, "label": origin.label,
             "insee": origin.insee}
 
 
@@ -407,7 +428,7 @@ def _offer_out(offer: dict) -> dict:
         "address": text,
         "postcode": address.get("postcode"),
         "city": address.get("city"),
-        "location": {"lat": location["lat"], "lon": location["lon"]} if location else None,
+        "location": {"lat": float(location["lat"]), "lon": float(location["lon"])} if location else None,
         "geo_precision": offer.get("geo_precision"),
         "phone": phones[0] if phones else None,
         "convention_sector": offer.get("convention_sector"),
@@ -419,9 +440,13 @@ def _offer_from_slot(source: dict, slot_sources: list[dict]) -> dict:
     """A minimal offer from what the slots say when the directory does not (yet) hold the place: the
     card is still shown, never lost."""
     place = next((s.get("place") for s in slot_sources if s.get("place")), None) or {}
-    return {"id": source["offer_id"], "kind": source.get("offer_kind") or "ps", "specialties": [],
-            "specialty_labels": [], "location": source.get("location"), "name": place.get("name"),
-            "address": place.get("address"), "phone": place.get("phone")}
+    location = source.get("location")
+    # Every field of ``OfferOut``, in its order (the answer is serialized as built: see ``shaped_response``).
+    return {"id": source["offer_id"], "kind": source.get("offer_kind") or "ps", "national_id": None,
+            "name": place.get("name"), "profession": None, "specialties": [], "specialty_labels": [],
+            "address": place.get("address"), "postcode": None, "city": None,
+            "location": {"lat": float(location["lat"]), "lon": float(location["lon"])} if location else None,
+            "geo_precision": None, "phone": place.get("phone"), "convention_sector": None, "territory": None}
 
 
 def _slot_out(source: dict) -> dict:

@@ -17,14 +17,14 @@ from search_api.visibility import SlotVisibility
 Precision = Literal["coordinates", "address", "street", "municipality", "postcode"]
 #: From the most to the least exact: a distance is as exact as the coarser of its two ends.
 PRECISION_ORDER: tuple[str, ...] = ("coordinates", "address", "street", "municipality", "postcode")
+_PRECISION_RANK = {p: i for i, p in enumerate(PRECISION_ORDER)}
 
 
 def coarser(a: str | None, b: str | None) -> str | None:
     """The less exact of two geocoding precisions (unknown counts as least exact)."""
     if a is None or b is None:
         return None
-    rank = {p: i for i, p in enumerate(PRECISION_ORDER)}
-    return a if rank.get(a, 99) >= rank.get(b, 99) else b
+    return a if _PRECISION_RANK.get(a, 99) >= _PRECISION_RANK.get(b, 99) else b
 
 
 @dataclass(frozen=True)

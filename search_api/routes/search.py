@@ -13,8 +13,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from sas_core.errors import BadRequest
 from sas_core.metrics import SEARCH_RESULTS
@@ -52,33 +54,49 @@ class SearchContext:
 _context_lock = threading.Lock()
 
 
-def get_context(request: Request) -> SearchContext:
-    """The app's search context (gazetteer, TRE_R38 resolver, service), created once."""
+async def get_context(request: Request) -> SearchContext:
+    """The app's search context (gazetteer, TRE_R38 resolver, service), created once.
+
+    ``async``: read on the event loop (no thread hop per request); built once in the thread pool."""
     context = getattr(request.app.state, "search_context", None)
     if context is None:
-        with _context_lock:
-            context = getattr(request.app.state, "search_context", None)
-            if context is None:
-                from connectors.directory.nomenclatures import load_specialties
+        context = await run_in_threadpool(_build_context, request.app)
+    return context
 
-                settings: Settings = request.app.state.settings
-                context = SearchContext(
-                    places=PlaceResolver.from_settings(settings),
-                    specialties=SpecialtyResolver(load_specialties(settings.reference_data_dir).labels),
-                    service=SearchService(executor=request.app.state.executor),
-                    settings=settings,
-                )
-                request.app.state.search_context = context
-                # The gazetteer and code lists are tens of thousands of long-lived objects: moved out of
-                # the collector's generations, so that full collections stay short (tail latency).
-                gc.freeze()
-                # A search allocates a few thousand short-lived objects (decoded answers): collect the
-                # young generation less often than every 700 allocations.
-                gc.set_threshold(20_000, 20, 20)
+
+def _build_context(app: Any) -> SearchContext:
+    with _context_lock:
+        context = getattr(app.state, "search_context", None)
+        if context is None:
+            from connectors.directory.nomenclatures import load_specialties
+
+            settings: Settings = app.state.settings
+            context = SearchContext(
+                places=PlaceResolver.from_settings(settings),
+                specialties=SpecialtyResolver(load_specialties(settings.reference_data_dir).labels),
+                service=SearchService(executor=app.state.executor),
+                settings=settings,
+            )
+            app.state.search_context = context
+            # The gazetteer and code lists are tens of thousands of long-lived objects: moved out of
+            # the collector's generations, so that full collections stay short (tail latency).
+            gc.freeze()
+            # A search allocates a few thousand short-lived objects (decoded answers): collect the
+            # young generation less often than every 700 allocations.
+            gc.set_threshold(20_000, 20, 20)
     return context
 
 
 Context = Annotated[SearchContext, Depends(get_context)]
+
+
+def shaped_response(result: dict[str, Any]) -> Response:
+    """An answer the search service already shaped field for field as its published model (same keys,
+    order and types: ``tests/integration/search/test_search_response_shape.py`` checks it byte for byte
+    against the model's own serialization), serialized as is by pydantic-core (same date-time and
+    number formats as the model) without validating it again: validation cost more than the rest of
+    the answer's shaping."""
+    return Response(content=pydantic_core.to_json(result), media_type="application/json")
 
 
 def contract_response(model: type[BaseModel], result: dict[str, Any]) -> Response:
@@ -225,7 +243,7 @@ def search(
     )
     result = context.service.search(query)
     SEARCH_RESULTS.labels("search").observe(result["total"])
-    return contract_response(SearchOut, result)
+    return shaped_response(result)
 
 
 def build_slot_query(context: SearchContext, principal: Principal, *, now: datetime, lat: float | None,
@@ -294,4 +312,4 @@ def beyond(
     )
     result = context.service.beyond(query, window=window)
     SEARCH_RESULTS.labels("beyond").observe(result["total"])
-    return contract_response(BeyondSearchOut, result)
+    return shaped_response(result)
