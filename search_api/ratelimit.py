@@ -11,13 +11,32 @@ from limits.strategies import MovingWindowRateLimiter
 
 from sas_core.errors import TooManyRequests
 
+#: Seconds between two clean-ups of expired hits (they never count: the moving window compares times).
+EXPIRY_SWEEP_S = 1.0
+
+
+class _SweepingMemoryStorage(MemoryStorage):
+    """``limits``' in-memory storage, cleaning expired hits at most once per ``EXPIRY_SWEEP_S``.
+
+    The stock storage starts a clean-up timer thread on every hit once the previous one has ended
+    (10 ms later): under steady traffic, one new thread per request. Expired hits only take memory —
+    the moving window reads their timestamps — so cleaning once a second changes no decision."""
+
+    _next_sweep = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the stock (name-mangled) scheduler
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + EXPIRY_SWEEP_S
+            super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
 
 class PrincipalRateLimiter:
     """``check(key)`` raises ``TooManyRequests`` with a Retry-After once ``key`` exceeds any limit."""
 
     def __init__(self, spec: str) -> None:
         self._limits = parse_many(spec) if spec.strip() else []
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(_SweepingMemoryStorage())
 
     def check(self, key: str) -> None:
         for limit in self._limits:
