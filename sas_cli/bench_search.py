@@ -533,18 +533,39 @@ class ManagedProcess:
 
 def start_api(*, settings: Settings, port: int, rate_limit: str, log_dir: Path, workers: int = 1) -> ManagedProcess:
     """``sas serve --no-scheduler`` (the production entry point) on ``port``, or uvicorn with several
-    workers of the same app factory when ``workers > 1``."""
+    workers of the same app, logging the same way, when ``workers > 1``.
+
+    Logging as deployed (``SAS_LOG_LEVEL`` of the environment, INFO by default: one JSON access line
+    per request, into ``bench-api.log``): the API measured does what it does for a real caller."""
     env = {**os.environ, "SAS_INDEX_PREFIX": settings.index_prefix, "SAS_ES_URL": settings.es_url,
-           "SAS_RATE_LIMIT": rate_limit, "SAS_LOG_LEVEL": "WARNING"}
+           "SAS_RATE_LIMIT": rate_limit}
     if workers > 1:
-        command = [sys.executable, "-m", "uvicorn", "--factory", "search_api.app:create_app", "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+        command = [sys.executable, "-m", "uvicorn", "--factory", "sas_cli.bench_search:logged_api", "--host",
+                   "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     else:
         command = [sys.executable, "-m", "sas_cli.main", "serve", "--no-scheduler", "--host", "127.0.0.1",
                    "--port", str(port)]
     process = ManagedProcess(command, env=env, log_path=log_dir / "bench-api.log")
     _wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=60, process=process.process)
     return process
+
+
+def logged_api():
+    """The API with logging configured as ``sas serve`` does (uvicorn ``--factory`` of the multi-worker
+    bench): uvicorn's own handlers and levels removed, its loggers go to the JSON root handler."""
+    import logging
+
+    from sas_core.logging import configure_logging
+    from search_api.app import create_app
+
+    settings = Settings()
+    configure_logging(level=settings.log_level, json_format=settings.log_json)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+    return create_app(settings)
 
 
 def start_simulator(*, settings: Settings, port: int, p50_ms: float, p95_ms: float, seed: int,
