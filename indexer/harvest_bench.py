@@ -28,9 +28,11 @@ from elasticsearch import Elasticsearch, helpers
 
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester, utcnow
+from indexer.harvest_workers import HarvestWorkers
 from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
 from mappings.slots import visible_slot_filter
+from sas_core.es import make_client
 from sas_core.settings import Settings
 from sas_core.territories import territory_for_departement
 from sas_core.text import fold
@@ -55,6 +57,8 @@ class BenchConfig:
     rounds: int = 3
     takes_per_round: int = 40
     parallel_vendors: int = 4
+    #: Harvester worker processes (``indexer.harvest_workers``); 0: every run in this process (threads).
+    worker_processes: int = 4
     keep: bool = False
     output: Path = Path("bench/results/harvest.json")
 
@@ -130,15 +134,18 @@ def _simulator_process(es_url: str, prefix: str, port: int, ready) -> None:
     serve(simulator, host="127.0.0.1", port=port, log_level="error")
 
 
-def _cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc``)."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+def _cpu_seconds(pids: list[int | None]) -> float | None:
+    """User + system CPU seconds used so far by processes ``pids`` (Linux ``/proc``)."""
+    total = 0.0
+    for pid in pids:
+        if pid is None:
+            return None
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return None
+    return total
 
 
 def _es_pid(settings: Settings) -> int | None:
@@ -164,7 +171,8 @@ def run_bench(*, settings: Settings, config: BenchConfig, log=print) -> dict:
 
     prefix = f"{settings.index_prefix}-bench"
     bench_settings = settings.model_copy(update={"index_prefix": prefix})
-    es = Elasticsearch(settings.es_url, request_timeout=300)
+    # The client production uses (orjson answers): the harvester's CPU per slot is part of the figure.
+    es = make_client(settings, request_timeout=300)
     drop_prefix(es, prefix=prefix)
     setup_indices(es, prefix=prefix)
     vendor_names = list(DEMO_VENDOR_IDS[:config.vendors])
@@ -198,28 +206,39 @@ def run_bench(*, settings: Settings, config: BenchConfig, log=print) -> dict:
         vendors = [VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir",
                                 use_cases=["ps", "cpts", "sos"], concurrency=6, rate_limit_per_s=None, timeout_s=30)
                    for name in vendor_names]
-        harvester = Harvester(es=es, settings=bench_settings, vendors=vendors)
-        pids = {"elasticsearch": _es_pid(settings), "simulator": simulator.pid, "harvester": os.getpid()}
-        result = _measure(es, harvester, bench_settings, vendors, port, config, log, pids)
+        workers = None
+        if config.worker_processes:
+            workers = harvester = HarvestWorkers(settings=bench_settings, processes=config.worker_processes,
+                                                 vendors=vendors).start()
+        else:
+            harvester = Harvester(es=es, settings=bench_settings, vendors=vendors)
+        pids = {"elasticsearch": [_es_pid(settings)], "simulator": [simulator.pid],
+                "harvester": [os.getpid(), *(workers.pids() if workers else [])]}
+        try:
+            result = _measure(es, harvester, bench_settings, vendors, port, config, log, pids)
+        finally:
+            if workers is not None:
+                workers.close()
     finally:
         simulator.terminate()
         simulator.join(10)
         if not config.keep:
             drop_prefix(es, prefix=prefix)
     result.update({"places": loaded, "practitioners_connected": config.practitioners, "vendors": len(vendor_names),
+                   "harvester_processes": config.worker_processes or 1, "parallel_vendors": config.parallel_vendors,
                    "cpu_count": os.cpu_count(), "measured_at": utcnow().isoformat(timespec="seconds")})
     config.output.parent.mkdir(parents=True, exist_ok=True)
     config.output.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
-def _run_all(harvester: Harvester, vendors: list[VendorConfig], mode: str, parallel: int) -> list[dict]:
+def _run_all(harvester: Harvester | HarvestWorkers, vendors: list[VendorConfig], mode: str, parallel: int) -> list[dict]:
     with ThreadPoolExecutor(parallel) as pool:
         return list(pool.map(lambda v: harvester.run(v, mode=mode), vendors))
 
 
-def _measure(es: Elasticsearch, harvester: Harvester, settings: Settings, vendors: list[VendorConfig], port: int,
-             config: BenchConfig, log, pids: dict[str, int | None]) -> dict:
+def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings, vendors: list[VendorConfig], port: int,
+             config: BenchConfig, log, pids: dict[str, list[int | None]]) -> dict:
     slots_alias = alias_name(settings.index_prefix, "slots")
     cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     load_before = os.getloadavg()[0]

@@ -61,7 +61,14 @@ class HarvestJobs:
 
         self.settings = settings
         self.es = es
-        self.harvester = harvester or Harvester(es=es, settings=settings)
+        if harvester is None:
+            if settings.harvest_worker_processes:
+                from indexer.harvest_workers import HarvestWorkers
+
+                harvester = HarvestWorkers(settings=settings, processes=settings.harvest_worker_processes)
+            else:
+                harvester = Harvester(es=es, settings=settings)
+        self.harvester = harvester
         self.election = election or LeaderElection(es, prefix=settings.index_prefix, ttl_s=settings.leader_lock_ttl_s)
         self.runs: list[dict] = []
 
@@ -82,7 +89,14 @@ class HarvestJobs:
                               name=f"full sweep {vendor.name}")
         scheduler.add_job(self.refresh_directory, "cron", hour=self.settings.directory_refresh_hour_utc, minute=0,
                           id="directory-refresh", name="daily directory refresh")
-        scheduler.add_listener(lambda _event: self.election.resign(), EVENT_SCHEDULER_SHUTDOWN)
+        scheduler.add_listener(lambda _event: self.close(), EVENT_SCHEDULER_SHUTDOWN)
+
+    def close(self) -> None:
+        """Give up the leader lease and stop the harvest worker processes, if any."""
+        self.election.resign()
+        close = getattr(self.harvester, "close", None)
+        if close is not None:
+            close()
 
     def harvest(self, vendor: str, mode: str) -> dict | None:
         """Harvest ``vendor`` if this process leads and nobody else is harvesting it right now."""

@@ -25,6 +25,8 @@ def harvest(
     rounds: Annotated[int, typer.Option(help="incremental rounds measured")] = 3,
     takes_per_round: Annotated[int, typer.Option(help="slots taken at the vendors per round")] = 40,
     parallel_vendors: Annotated[int, typer.Option(help="vendors harvested at once")] = 4,
+    worker_processes: Annotated[int, typer.Option(
+        help="harvester worker processes (SAS_HARVEST_WORKER_PROCESSES); 0: one process, threads")] = 4,
     keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/harvest.json"),
 ) -> None:
@@ -33,7 +35,8 @@ def harvest(
 
     config = BenchConfig(places=places, practitioners=practitioners, sos_places=sos_places, vendors=vendors,
                          interval_s=interval_s, rounds=rounds, takes_per_round=takes_per_round,
-                         parallel_vendors=parallel_vendors, keep=keep, output=output)
+                         parallel_vendors=parallel_vendors, worker_processes=worker_processes, keep=keep,
+                         output=output)
     result = run_bench(settings=Settings(), config=config, log=console.print)
     console.print_json(json.dumps(result))
 

@@ -139,6 +139,10 @@ class Settings(BaseSettings):
     harvest_bulk_threads: int = 2
     #: Vendors harvested at once by the scheduler (each with its own per-vendor concurrency).
     harvest_max_parallel_vendors: int = 4
+    #: Harvester worker processes of the scheduler (``indexer.harvest_workers``): mapping slots is
+    #: CPU-bound Python, so one process uses one core at most. 0: every run in the scheduler's process.
+    #: A national deployment sets it to ``harvest_max_parallel_vendors``.
+    harvest_worker_processes: int = Field(default=0, ge=0, le=64)
     #: Leader lease of the scheduler (renewed every third of it) and per-vendor run lease.
     leader_lock_ttl_s: int = 30
     harvest_run_lock_ttl_s: int = 120

@@ -10,6 +10,7 @@ Errors are raised as ``VendorError`` with a short machine reason; nothing here k
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections.abc import Sequence
@@ -91,18 +92,37 @@ class BreakerBoard:
         return (await self.breaker(vendor)).context.state
 
 
-def ssl_context(vendor: VendorConfig) -> ssl.SSLContext | bool:
-    """TLS settings of ``vendor``: our client certificate and the CA of its server (mutual TLS)."""
-    tls = vendor.tls
-    if tls is None:
-        return True
-    context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca else None)
-    if not tls.verify:
+def _mtime(path) -> float | None:
+    try:
+        return path.stat().st_mtime if path is not None else None
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_context(cert, key, ca, verify: bool, _stamps: tuple) -> ssl.SSLContext:
+    # Loading a CA bundle costs tens of milliseconds: one context per TLS set-up, shared by every run
+    # (an SSLContext is safe to share between threads). ``_stamps`` (file mtimes) makes a renewed
+    # certificate load afresh.
+    if cert is None and ca is None and verify:
+        return httpx.create_ssl_context()
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    if tls.cert is not None:
-        context.load_cert_chain(str(tls.cert), str(tls.key) if tls.key else None)
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key else None)
     return context
+
+
+def ssl_context(vendor: VendorConfig) -> ssl.SSLContext:
+    """TLS settings of ``vendor``: our client certificate and the CA of its server (mutual TLS); the
+    system's defaults (certifi's CA bundle) when the editors file gives none."""
+    tls = vendor.tls
+    if tls is None:
+        return _cached_context(None, None, None, True, ())
+    return _cached_context(tls.cert, tls.key, tls.ca, tls.verify,
+                           (_mtime(tls.cert), _mtime(tls.key), _mtime(tls.ca)))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
