@@ -383,6 +383,34 @@ def slot_document(record: SlotRecord, offer: dict, *, static: dict | None = None
     }
 
 
+def static_part_bytes(static: dict) -> bytes:
+    """The serialised static part of slot documents (``_slot_static``), without its braces: spliced by
+    ``slot_document_bytes`` into every document of the place instead of being serialised per slot."""
+    return orjson.dumps(static)[1:-1]
+
+
+def slot_document_bytes(record: SlotRecord, offer: dict, *, static_bytes: bytes) -> bytes:
+    """``orjson.dumps(slot_document(record, offer))``, byte for byte, built from the place's serialised
+    static part (``static_part_bytes``): the part shared by a place's slots is serialised once."""
+    start, end = record.start.isoformat(), record.end.isoformat()
+    own = orjson.dumps({
+        "start": start,
+        "end": end,
+        "date_range": {"gte": start, "lt": end},
+        "duration_min": int((record.end - record.start).total_seconds() // 60),
+        "types": record.types,
+        "modes": record.modes,
+        "motive": record.motive,
+        "specialties": record.specialties or list(offer.get("specialties") or []),
+        "specialty_texts": record.specialty_texts,
+        "bookable": record.bookable,
+        "booking_url": record.booking_url,
+        "cpts": record.cpts,
+    })
+    head = orjson.dumps({"id": record.id, "vendor_slot_id": record.resource_id})
+    return head[:-1] + b"," + static_bytes + b"," + own[1:]
+
+
 def content_hash(document: dict | bytes) -> str:
     """Hash of a slot document's content. ``slot_document`` always builds its keys in the same order, so
     its serialisation is canonical without sorting (and is reused for the bulk body)."""
@@ -595,8 +623,9 @@ class Harvester:
         if not tasks:
             stats.error("empty_roster", f"{vendor.name}: nobody to ask for (no roster, no offer names this vendor)")
             return "failed"
-        # Slots written by the previous run must be visible to the scan below.
-        self.es.indices.refresh(index=self.slots_alias)
+        # No refresh here: the vendor's previous run refreshed the index when it ended (``finally``
+        # below), and nothing else writes the fields the scan reads. A refresh per run start, with
+        # several vendors writing, only cut their in-flight documents into small segments to merge.
         existing = self._existing(vendor, window)
         writer = BulkWriter(self.es, index=self.slots_alias, chunk=self.settings.harvest_bulk_chunk,
                             threads=self.settings.harvest_bulk_threads)
@@ -722,10 +751,10 @@ class Harvester:
                     book.add(offer)
                     if offer.get("location") is None:
                         stats.flags["place_not_geocoded"] += 1
-                cached = statics[cache_key] = (offer, _slot_static(record, offer))
-            offer, static = cached
-            document = slot_document(record, offer, static=static)
-            raw = orjson.dumps(document)
+                static = _slot_static(record, offer)
+                cached = statics[cache_key] = (offer, static, static_part_bytes(static))
+            offer, static, static_bytes = cached
+            raw = slot_document_bytes(record, offer, static_bytes=static_bytes)
             digest = f"{record.source_hash}.{content_hash(raw)}"
             known = existing.by_id.get(slot_id)
             if known is None:
@@ -734,6 +763,7 @@ class Harvester:
                                   + harvested_at.encode() + b'","stale_since":null,"hidden":false,"booked_count":0}')
             elif known[1] is None or known[1].split(".", 1)[-1] != digest.split(".", 1)[1]:
                 # Partial update: ``hidden`` / ``booked_count`` belong to the platform, never overwritten.
+                document = slot_document(record, offer, static=static)
                 document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None)
                 writer.update(slot_id, document)
                 stats.updated += 1

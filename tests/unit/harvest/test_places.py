@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from connectors.vendors.mapping import Place, SlotRecord
-from indexer.harvest import OfferBook, Window, content_hash, slot_document
+import orjson
+
+from indexer.harvest import (OfferBook, Window, _slot_static, content_hash, slot_document, slot_document_bytes,
+                             static_part_bytes)
 from connectors.vendors.config import VendorConfig
 
 
@@ -51,6 +54,21 @@ def test_slot_document_is_canonical_and_denormalised():
     assert content_hash(doc) == content_hash(slot_document(rec, target))
     rec.modes = ["VR"]
     assert content_hash(doc) != content_hash(slot_document(rec, target))
+
+
+def test_spliced_document_bytes_equal_the_serialised_document():
+    """The harvest writes ``slot_document_bytes`` and hashes them: they must be exactly the serialised
+    document, or hashes stored before would all look changed (and a byte slip would be a broken doc)."""
+    rec = record("1 rue Mme DELMAS", "47000", "AGEN")
+    rec.types, rec.modes, rec.motive = ["PUBLIC", "SNP"], ["AMB", "VR"], "Consultation « urgente »"
+    rec.cpts = [{"finess": "1470000011", "name": "CPTS du Grand Agen", "phone": None}]
+    target = offer("one", "1 rue Madame Delmas", "47000", "Agen")
+    static_bytes = static_part_bytes(_slot_static(rec, target))
+    raw = slot_document_bytes(rec, target, static_bytes=static_bytes)
+    assert raw == orjson.dumps(slot_document(rec, target))
+    assert orjson.loads(raw)["cpts"][0]["name"] == "CPTS du Grand Agen"
+    rec.specialties = []
+    assert slot_document_bytes(rec, target, static_bytes=static_bytes) == orjson.dumps(slot_document(rec, target))
 
 
 def test_windows():
