@@ -46,6 +46,9 @@ def search(
     prefix: Annotated[Optional[str], typer.Option(help="index prefix of the dataset (default SAS_INDEX_PREFIX)")] = None,
     prepare: Annotated[bool, typer.Option(help="first produce the dataset through the directory and harvest paths")] = False,
     places: Annotated[int, typer.Option(help="--prepare: practice places to generate")] = 300_000,
+    gp_participation: Annotated[float, typer.Option(help="--prepare: share of liberal GPs taking part")] = 0.9,
+    other_participation: Annotated[float, typer.Option(help="--prepare: share of other liberal doctors taking part")] = 0.5,
+    vendor_share: Annotated[float, typer.Option(help="--prepare: share of participants with a vendor agenda")] = 0.95,
     queries: Annotated[int, typer.Option(help="measured queries (api and raw_es)")] = 3000,
     warmup: Annotated[int, typer.Option(help="warm-up queries, not measured")] = 300,
     clients: Annotated[int, typer.Option(help="concurrent clients")] = 16,
@@ -77,7 +80,8 @@ def search(
         work_dir = settings.cache_dir / "bench" / f"directory-{settings.index_prefix}"
         console.print(f"preparing {places} places under prefix {settings.index_prefix!r} (files in {work_dir})…")
         preparation = prepare_dataset(settings=settings, places=places, work_dir=work_dir, config=config,
-                                      log=console.print)
+                                      log=console.print, gp_participation=gp_participation,
+                                      other_participation=other_participation, vendor_share=vendor_share)
         console.print_json(json.dumps(preparation, default=str))
     if not measure:
         return

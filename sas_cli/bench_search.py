@@ -824,14 +824,24 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
 
 
 def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: BenchConfig,
-                    log: Callable[[str], None] = print, log_dir: Path | None = None) -> dict[str, Any]:
+                    log: Callable[[str], None] = print, log_dir: Path | None = None,
+                    gp_participation: float = 0.9, other_participation: float = 0.5, vendor_share: float = 0.95,
+                    harvest_processes: int = 4) -> dict[str, Any]:
     """Produce the national dataset through the real paths: generate the directory files (RPPS, FINESS,
     participation) → ``indexer.directory.load_directory`` → the vendor simulator (same latency settings
-    as the fan-out measurement) → ``indexer.harvest`` full harvest of every vendor over 7 days."""
+    as the fan-out measurement) → ``indexer.harvest`` full harvest of every vendor over 7 days, in
+    ``harvest_processes`` worker processes (``indexer.harvest_workers``).
+
+    Participation: the target state of the platform, most liberal doctors' online agendas aggregated
+    (``gp_participation`` of GPs and ``other_participation`` of other liberal doctors take part,
+    ``vendor_share`` of them through a vendor), which gives the ≥ 3 M slots over 7 days the benchmark
+    asks for with the simulator's realistic fill rates (~35 free slots per place and week)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from connectors.directory.generator import generate_directory
     from connectors.vendors.config import VendorConfig
     from indexer.directory import load_directory
-    from indexer.harvest import Harvester
+    from indexer.harvest_workers import HarvestWorkers
     from indexer.lifecycle import setup_indices
     from sas_core.es import make_client
 
@@ -840,7 +850,9 @@ def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: 
     setup_indices(es, prefix=settings.index_prefix)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    generated = generate_directory(out_dir=work_dir, places=places, seed=config.seed)
+    generated = generate_directory(out_dir=work_dir, places=places, seed=config.seed,
+                                   gp_participation=gp_participation, other_participation=other_participation,
+                                   vendor_share=vendor_share)
     timings["generate_s"] = round(time.perf_counter() - started, 1)
     log(f"generated {generated.to_dict()}")
     started = time.perf_counter()
@@ -863,18 +875,23 @@ def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: 
             vendors.append(VendorConfig(name=bucket["key"], base_url=f"http://127.0.0.1:{port}/{bucket['key']}/fhir",
                                         use_cases=use_cases or ["ps"], timeout_s=config.vendor_timeout_s,
                                         concurrency=32, rate_limit_per_s=None))
-        harvester = Harvester(es=es, settings=settings, vendors=vendors)
         started = time.perf_counter()
         runs = []
-        for vendor in vendors:
-            run = harvester.run(vendor, mode="full")
+
+        def harvest_one(vendor: VendorConfig) -> None:
+            run = workers.run(vendor, mode="full")
             runs.append({k: run.get(k) for k in ("vendor", "status", "requests", "read", "upserted", "rejected")})
             log(f"  harvested {vendor.name}: {runs[-1]}")
+
+        with HarvestWorkers(settings=settings, processes=harvest_processes, vendors=vendors) as workers, \
+                ThreadPoolExecutor(harvest_processes) as pool:
+            list(pool.map(harvest_one, vendors))
         timings["harvest_s"] = round(time.perf_counter() - started, 1)
     finally:
         simulator.stop()
     es.indices.refresh(index=f"{settings.index_prefix}-slots")
     return {"generated": generated.to_dict(), "directory": getattr(summary, "to_dict", lambda: str(summary))(),
+            "participation": {"gp": gp_participation, "other": other_participation, "vendor_share": vendor_share},
             "harvest_runs": runs, "timings": timings}
 
 

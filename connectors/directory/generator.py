@@ -330,12 +330,23 @@ def generate_directory(
     reference_dir: Path | str | None = None,
     extracted_at: datetime | None = None,
     zip_rpps: bool = False,
+    gp_participation: float = 0.45,
+    other_participation: float = 0.10,
+    vendor_share: float = 0.75,
 ) -> GeneratedDirectory:
     """Write RPPS, FINESS and participation files for ``places`` practice places (100 – 500,000).
 
     ``departements`` limits the data to those codes (``["14", "75"]``); ``reference_dir`` holds the
-    communes table (default: the settings' reference-data directory).
+    communes table (default: the settings' reference-data directory). Liberal doctors take part in the
+    SAS with probability ``gp_participation`` (general practice) or ``other_participation`` (other
+    specialties); ``vendor_share`` of participants publish their agenda through a vendor. The defaults
+    describe today's platform; the search benchmark raises them to the target state (most liberal
+    doctors' online agendas aggregated).
     """
+    for name, share in (("gp_participation", gp_participation), ("other_participation", other_participation),
+                        ("vendor_share", vendor_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, got {share}")
     import time
 
     if not 100 <= places <= 500_000:
@@ -481,7 +492,8 @@ def generate_directory(
         place_total = 1 if is_sos else next(place_iter)
         home = gen.commune()
         lines: list[list[str]] = []
-        participant = profession == "10" and mode == "L" and rng.random() < (0.45 if code in GP_CODES else 0.1)
+        participant = profession == "10" and mode == "L" and rng.random() < (
+            gp_participation if code in GP_CODES else other_participation)
         for p in range(place_total):
             written_places += 1
             if is_sos:
@@ -536,7 +548,7 @@ def generate_directory(
                 via = min(cpts_by_dept[dept],
                           key=lambda s: (s.commune.lat - home.lat) ** 2 + (s.commune.lon - home.lon) ** 2).ident
             beyond = rng.random() < 0.3
-            vendor = rng.choice(DEMO_VENDOR_IDS) if rng.random() < 0.75 else ""
+            vendor = rng.choice(DEMO_VENDOR_IDS) if rng.random() < vendor_share else ""
             sector_conv = "1" if rng.random() < 0.75 else ("2" if rng.random() < 0.9 else "3")
             if participant:
                 participation_rows.append(["ps", national, "1", via, "1" if beyond else "0",

@@ -81,3 +81,21 @@ def test_zip_output_and_bounds(tmp_path, reference_dir, specialties):
     assert sum(isinstance(i, PracticeRecord) for i in read_rpps(result.rpps, specialties=specialties)) == 100
     with pytest.raises(ValueError):
         generate_directory(out_dir=tmp_path, places=50, reference_dir=reference_dir)
+
+
+def test_participation_shares(tmp_path, reference_dir):
+    def participants(name: str, **shares) -> tuple[int, int]:
+        result = generate_directory(out_dir=tmp_path / name, places=1500, departements=["47"], seed=5,
+                                    reference_dir=reference_dir, extracted_at=MOMENT, **shares)
+        rows = [line.split(";") for line in result.participation.read_text(encoding="utf-8").splitlines()[1:]]
+        ps = [r for r in rows if r[0] == "ps"]
+        return len(ps), sum(1 for r in ps if r[6])
+
+    today, today_vendors = participants("today")
+    target, target_vendors = participants("target", gp_participation=0.9, other_participation=0.5, vendor_share=0.95)
+    assert target > 2 * today > 0
+    assert target_vendors / target > 0.9 > today_vendors / today > 0.6
+    assert participants("nobody", gp_participation=0.0, other_participation=0.0) == (0, 0)
+    with pytest.raises(ValueError):
+        generate_directory(out_dir=tmp_path / "bad", places=300, departements=["47"], reference_dir=reference_dir,
+                           vendor_share=1.5)
