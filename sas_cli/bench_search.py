@@ -825,7 +825,7 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
 
 def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: BenchConfig,
                     log: Callable[[str], None] = print, log_dir: Path | None = None,
-                    gp_participation: float = 0.9, other_participation: float = 0.5, vendor_share: float = 0.95,
+                    gp_participation: float = 0.95, other_participation: float = 0.65, vendor_share: float = 0.97,
                     harvest_processes: int = 4) -> dict[str, Any]:
     """Produce the national dataset through the real paths: generate the directory files (RPPS, FINESS,
     participation) → ``indexer.directory.load_directory`` → the vendor simulator (same latency settings
