@@ -27,6 +27,7 @@ from datetime import date, datetime, timezone
 from urllib.parse import urlencode
 
 import orjson
+from cachetools import LRUCache
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -57,6 +58,10 @@ class Faults:
     tls_required: bool = False
 
 
+#: Agendas kept in memory per vendor (~150 KB each).
+MAX_AGENDAS_PER_VENDOR = 2000
+
+
 @dataclass
 class SimVendor:
     """One simulated vendor: its roster, style, taken slots, faults and request log."""
@@ -66,7 +71,10 @@ class SimVendor:
     style: VendorStyle
     faults: Faults = field(default_factory=Faults)
     taken: dict[str, float] = field(default_factory=dict)          # slot id → when taken
-    agendas: dict[str, OwnerAgenda] = field(default_factory=dict)
+    #: Agendas built so far, least recently used dropped beyond a bound: an agenda is a function of the
+    #: roster and the day (slots taken through the API are kept in ``taken``), so a dropped one is built
+    #: again identically. Unbounded, 100,000 practitioners' agendas took 17 GB.
+    agendas: LRUCache = field(default_factory=lambda: LRUCache(maxsize=MAX_AGENDAS_PER_VENDOR))
     requests: deque = field(default_factory=lambda: deque(maxlen=500))
     #: Fixed bundles served whatever the request (the specification's examples): search → bundles.
     fixtures: dict[str, list[dict]] = field(default_factory=dict)
