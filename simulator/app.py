@@ -58,8 +58,8 @@ class Faults:
     tls_required: bool = False
 
 
-#: Agendas kept in memory per vendor (~150 KB each).
-MAX_AGENDAS_PER_VENDOR = 2000
+#: Agendas kept in memory per vendor (~350 KB each: a few thousand slots with their FHIR entries).
+MAX_AGENDAS_PER_VENDOR = 500
 
 
 @dataclass
