@@ -125,7 +125,9 @@ def _simulator_process(es_url: str, prefix: str, port: int, ready) -> None:
 
     es = Elasticsearch(es_url, request_timeout=120)
     rosters = load_rosters(es, prefix=prefix)
-    simulator = Simulator(rosters, public_url=f"http://127.0.0.1:{port}", taken_share=0.0)
+    # Every agenda built ahead and kept: the measured sweep must not pay for the simulator's agendas.
+    simulator = Simulator(rosters, public_url=f"http://127.0.0.1:{port}", taken_share=0.0,
+                          max_agendas_per_vendor=None)
     # Pre-build every agenda so that the measured harvest does not pay for the simulator's warm-up.
     for vendor in simulator.vendors.values():
         for key in list(vendor.roster.practitioners) + list(vendor.roster.associations):

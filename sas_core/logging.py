@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sys
+from logging.handlers import QueueHandler, QueueListener
 
 from asgi_correlation_id import CorrelationIdFilter
 from pythonjsonlogger.json import JsonFormatter
@@ -20,10 +23,38 @@ class DropQueryString(logging.Filter):
         return True
 
 
+class _DeferredQueueHandler(QueueHandler):
+    """Hands records to the writer thread as they are: formatting (JSON) and the write to stdout happen
+    there, not on the request's path (uvicorn writes its access line before the response goes out).
+    The request id is read here, by the filter, because it lives in the request's context."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_listener: QueueListener | None = None
+_queue: "queue.Queue[logging.LogRecord] | None" = None
+
+
+def flush_logs() -> None:
+    """Wait until every record logged so far is written (tests, and before a process exits)."""
+    if _queue is not None and _listener is not None:
+        _queue.join()
+
+
+def _stop_listener() -> None:
+    global _listener
+    if _listener is not None:
+        _listener.stop()   # writes what is queued, then ends the thread
+        _listener = None
+
+
 def configure_logging(*, level: str = "INFO", json_format: bool = True) -> None:
-    """Root logger → stdout, one JSON object per line with ``request_id`` when inside a request."""
+    """Root logger → stdout, one JSON object per line with ``request_id`` when inside a request; lines
+    are formatted and written by a background thread (``flush_logs`` waits for them)."""
+    global _listener, _queue
+    _stop_listener()
     handler = logging.StreamHandler(sys.stdout)
-    handler.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
     if json_format:
         handler.setFormatter(JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
@@ -31,8 +62,15 @@ def configure_logging(*, level: str = "INFO", json_format: bool = True) -> None:
         ))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s %(message)s"))
+    _queue = queue.Queue()
+    deferred = _DeferredQueueHandler(_queue)
+    deferred.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
+    _listener = QueueListener(_queue, handler)
+    _listener.start()
+    atexit.unregister(_stop_listener)
+    atexit.register(_stop_listener)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [deferred]
     root.setLevel(level.upper())
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, DropQueryString) for f in access.filters):

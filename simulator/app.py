@@ -74,7 +74,7 @@ class SimVendor:
     #: Agendas built so far, least recently used dropped beyond a bound: an agenda is a function of the
     #: roster and the day (slots taken through the API are kept in ``taken``), so a dropped one is built
     #: again identically. Unbounded, 100,000 practitioners' agendas took 17 GB.
-    agendas: LRUCache = field(default_factory=lambda: LRUCache(maxsize=MAX_AGENDAS_PER_VENDOR))
+    agendas: LRUCache | dict = field(default_factory=lambda: LRUCache(maxsize=MAX_AGENDAS_PER_VENDOR))
     requests: deque = field(default_factory=lambda: deque(maxlen=500))
     #: Fixed bundles served whatever the request (the specification's examples): search → bundles.
     fixtures: dict[str, list[dict]] = field(default_factory=dict)
@@ -92,7 +92,8 @@ class Simulator:
     """State of every simulated vendor and the ASGI app serving them."""
 
     def __init__(self, vendors: dict[str, Roster], *, public_url: str, canonical: set[str] | None = None,
-                 taken_share: float = 0.3, clock=time.time) -> None:
+                 taken_share: float = 0.3, clock=time.time,
+                 max_agendas_per_vendor: int | None = MAX_AGENDAS_PER_VENDOR) -> None:
         self.public_url = public_url.rstrip("/")
         self.clock = clock
         self.taken_share = taken_share
@@ -101,6 +102,10 @@ class Simulator:
         for name, roster in vendors.items():
             style = VendorStyle.for_vendor(name, canonical=name in (canonical or set()))
             self.vendors[name] = SimVendor(name=name, roster=roster, style=style)
+            if max_agendas_per_vendor is None:   # every agenda kept (built ahead by benchmarks)
+                self.vendors[name].agendas = {}
+            else:
+                self.vendors[name].agendas = LRUCache(maxsize=max_agendas_per_vendor)
         self.app = Starlette(routes=[
             Route("/{vendor}/fhir/Slot", self.slot_search, methods=["GET"]),
             Route("/{vendor}/fhir/Schedule", self.sos_search, methods=["GET"]),

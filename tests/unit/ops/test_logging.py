@@ -13,7 +13,7 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from sas_core.logging import configure_logging
+from sas_core.logging import configure_logging, flush_logs
 
 
 @pytest.fixture
@@ -36,6 +36,7 @@ def captured(monkeypatch):
 
 
 def lines(stream: io.StringIO) -> list[dict]:
+    flush_logs()   # lines are written by the logging thread
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
