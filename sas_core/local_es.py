@@ -296,7 +296,10 @@ def start(settings: Settings, *, timeout_s: float = 180.0) -> NodeStatus:
         command = ["runuser", "-u", user.pw_name, "--", *command]
     console = paths["logs"] / "console.log"
     with open(console, "ab") as out:
-        result = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=paths["home"])
+        # A session of its own: the node outlives the shell or job that started it (a terminal closed,
+        # a CI step's process group killed) and is stopped only by `sas es stop`.
+        result = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=paths["home"],
+                                start_new_session=True)
     if result.returncode != 0:
         raise ConfigurationError(
             f"Elasticsearch failed to start (exit {result.returncode}); see {console} and {log_file(settings)}"

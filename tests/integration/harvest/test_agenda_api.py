@@ -38,7 +38,9 @@ def test_effecteur_publishes_lists_and_deletes(api, es, settings, token_for):
     assert doc["source"] == "sas" and doc["offer_id"] == "agenda-own" and doc["practitioner_national_id"] == DOCTOR
     assert doc["location"] == {"lat": 44.2031, "lon": 0.6161} and doc["territory"] == "SAS-47"
     assert doc["modes"] == ["AMB", "VR"] and doc["types"] == ["SNP"] and doc["duration_min"] == 120
-    assert doc["date_range"]["gte"].startswith(start.strftime("%Y-%m-%dT")) and doc["bookable"] is True
+    # The second item starts an hour after ``start`` (the next day when the test runs after 20:00 UTC).
+    second_start = start + timedelta(hours=1)
+    assert datetime.fromisoformat(doc["date_range"]["gte"]) == second_start and doc["bookable"] is True
     visible = es.count(index=alias, query={"bool": {"filter": [
         {"term": {"offer_id": "agenda-own"}}, *visible_slot_filter(now=datetime.now(timezone.utc), stale_after_s=900)]}})
     assert visible["count"] == 2
