@@ -358,16 +358,15 @@ def _slot_static(record: SlotRecord, offer: dict) -> dict:
     }
 
 
-def slot_document(record: SlotRecord, offer: dict, *, static: dict | None = None) -> dict:
-    """The slot document of ``record`` at ``offer`` — without the run-dependent fields (``harvested_at``,
-    ``stale_since``) and the platform's own (``hidden``, ``booked_count``). ``static``: the place part
-    (``_slot_static``) when the caller caches it. Keys always come in the same order, so that the
-    serialisation can be hashed."""
+def _slot_identity(record: SlotRecord) -> dict:
+    """The first keys of a slot document (before the place part)."""
+    return {"id": record.id, "vendor_slot_id": record.resource_id}
+
+
+def _slot_own(record: SlotRecord, offer: dict) -> dict:
+    """The keys of a slot document that belong to the slot itself (after the place part)."""
     start, end = record.start.isoformat(), record.end.isoformat()
     return {
-        "id": record.id,
-        "vendor_slot_id": record.resource_id,
-        **(static if static is not None else _slot_static(record, offer)),
         "start": start,
         "end": end,
         "date_range": {"gte": start, "lt": end},
@@ -383,6 +382,15 @@ def slot_document(record: SlotRecord, offer: dict, *, static: dict | None = None
     }
 
 
+def slot_document(record: SlotRecord, offer: dict, *, static: dict | None = None) -> dict:
+    """The slot document of ``record`` at ``offer`` — without the run-dependent fields (``harvested_at``,
+    ``stale_since``) and the platform's own (``hidden``, ``booked_count``). ``static``: the place part
+    (``_slot_static``) when the caller caches it. Keys always come in the same order, so that the
+    serialisation can be hashed."""
+    return {**_slot_identity(record), **(static if static is not None else _slot_static(record, offer)),
+            **_slot_own(record, offer)}
+
+
 def static_part_bytes(static: dict) -> bytes:
     """The serialised static part of slot documents (``_slot_static``), without its braces: spliced by
     ``slot_document_bytes`` into every document of the place instead of being serialised per slot."""
@@ -392,23 +400,8 @@ def static_part_bytes(static: dict) -> bytes:
 def slot_document_bytes(record: SlotRecord, offer: dict, *, static_bytes: bytes) -> bytes:
     """``orjson.dumps(slot_document(record, offer))``, byte for byte, built from the place's serialised
     static part (``static_part_bytes``): the part shared by a place's slots is serialised once."""
-    start, end = record.start.isoformat(), record.end.isoformat()
-    own = orjson.dumps({
-        "start": start,
-        "end": end,
-        "date_range": {"gte": start, "lt": end},
-        "duration_min": int((record.end - record.start).total_seconds() // 60),
-        "types": record.types,
-        "modes": record.modes,
-        "motive": record.motive,
-        "specialties": record.specialties or list(offer.get("specialties") or []),
-        "specialty_texts": record.specialty_texts,
-        "bookable": record.bookable,
-        "booking_url": record.booking_url,
-        "cpts": record.cpts,
-    })
-    head = orjson.dumps({"id": record.id, "vendor_slot_id": record.resource_id})
-    return head[:-1] + b"," + static_bytes + b"," + own[1:]
+    head = orjson.dumps(_slot_identity(record))
+    return head[:-1] + b"," + static_bytes + b"," + orjson.dumps(_slot_own(record, offer))[1:]
 
 
 def content_hash(document: dict | bytes) -> str:

@@ -410,6 +410,11 @@ def _distance(origin: Origin | None, location: dict | None) -> float | None:
     return round(bodies.arc_distance_km(origin.lat, origin.lon, location["lat"], location["lon"]), 2)
 
 
+def _point(location: dict | None) -> dict | None:
+    """A stored geo_point as the answer's ``{"lat", "lon"}`` floats (the model's types), or ``None``."""
+    return {"lat": float(location["lat"]), "lon": float(location["lon"])} if location else None
+
+
 def _offer_out(offer: dict) -> dict:
     address = offer.get("address") or {}
     phones = offer.get("phones") or []
@@ -428,7 +433,7 @@ def _offer_out(offer: dict) -> dict:
         "address": text,
         "postcode": address.get("postcode"),
         "city": address.get("city"),
-        "location": {"lat": float(location["lat"]), "lon": float(location["lon"])} if location else None,
+        "location": _point(location),
         "geo_precision": offer.get("geo_precision"),
         "phone": phones[0] if phones else None,
         "convention_sector": offer.get("convention_sector"),
@@ -445,7 +450,7 @@ def _offer_from_slot(source: dict, slot_sources: list[dict]) -> dict:
     return {"id": source["offer_id"], "kind": source.get("offer_kind") or "ps", "national_id": None,
             "name": place.get("name"), "profession": None, "specialties": [], "specialty_labels": [],
             "address": place.get("address"), "postcode": None, "city": None,
-            "location": {"lat": float(location["lat"]), "lon": float(location["lon"])} if location else None,
+            "location": _point(location),
             "geo_precision": None, "phone": place.get("phone"), "convention_sector": None, "territory": None}
 
 

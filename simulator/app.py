@@ -101,11 +101,9 @@ class Simulator:
         self._lock = threading.Lock()
         for name, roster in vendors.items():
             style = VendorStyle.for_vendor(name, canonical=name in (canonical or set()))
-            self.vendors[name] = SimVendor(name=name, roster=roster, style=style)
-            if max_agendas_per_vendor is None:   # every agenda kept (built ahead by benchmarks)
-                self.vendors[name].agendas = {}
-            else:
-                self.vendors[name].agendas = LRUCache(maxsize=max_agendas_per_vendor)
+            # None: every agenda kept (benchmarks build them all ahead).
+            agendas = {} if max_agendas_per_vendor is None else LRUCache(maxsize=max_agendas_per_vendor)
+            self.vendors[name] = SimVendor(name=name, roster=roster, style=style, agendas=agendas)
         self.app = Starlette(routes=[
             Route("/{vendor}/fhir/Slot", self.slot_search, methods=["GET"]),
             Route("/{vendor}/fhir/Schedule", self.sos_search, methods=["GET"]),
