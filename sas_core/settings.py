@@ -184,6 +184,12 @@ class Settings(BaseSettings):
     account_sync_attempts: int = 3
     account_sync_timeout_s: float = 5.0
 
+    # --- INT_L01 contextual call (search_api/workflow/contextual.py) -------------------------------
+    #: The regulation software's ``origin`` values accepted (Hub Santé SAMU ids, ``fr.health.samu330``).
+    #: Empty: the SAMU of every département the platform knows (``sas_core.territories.known_samu_ids``);
+    #: set it to switch the contextual call off for the SAMU left out (they get a clear refusal).
+    contextual_origins: list[str] = []
+
     @field_validator("index_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:

@@ -24,7 +24,7 @@ from search_api.query import defaults
 from search_api.query.model import BeyondQuery
 from search_api.routes import agenda as agenda_routes
 from search_api.routes import dashboards as dashboard_routes
-from search_api.routes.contextual import contextual_results
+from search_api.routes.contextual import contextual_call, contextual_results
 from search_api.routes.orientations import filters_from
 from search_api.routes.search import SearchContext, build_slot_query, get_context, resolve_window
 from search_api.schemas.search import BeyondSearchOut, CptsCardOut, SearchOut
@@ -34,7 +34,7 @@ from search_api.web.render import render
 from search_api.web.session import (COOKIE, ROLE_LABELS, WebUser, check_csrf, current_user, page_roles,
                                     set_session)
 from search_api.workflow import csv_export
-from search_api.workflow.contextual import parse_contextual
+from search_api.workflow.contextual import CONTEXTUAL_PARAMETERS
 from search_api.workflow.declarations import PeriodIn, end_of_day
 from search_api.workflow.queries import DeclarationFilters
 from search_api.workflow.scope import scope_for
@@ -207,13 +207,23 @@ def search_page(request: Request, user: Searcher, context: Context, q: str | Non
                 secteur: Multi = None, types: Multi = None, reservables: bool = False, en_sus: bool = False,
                 territoire: str | None = None, page: Annotated[int, Query(ge=1, le=20)] = 1) -> Response:
     principal = user.principal
-    params = dict(request.query_params)
     # INT_L01 contextual call: the regulation software's parameters pre-fill the search.
     contextual = None
-    if any(k in params for k in ("adresse", "code_postal", "ville", "address", "postcode", "city")):
-        contextual = parse_contextual(params)
+    if any(k in request.query_params for k in CONTEXTUAL_PARAMETERS):
+        try:
+            contextual = contextual_call(context, request)
+            picked = select_values(context, contextual.specialties)
+        except SasError as exc:
+            # Refused call (unknown origin, a place that cannot be read): nothing is searched, the operator
+            # reads why in French; a full page answers 400, an htmx fragment 200 (htmx ignores 4xx bodies).
+            return render(request, "search_results.html" if is_htmx(request) else "search.html", user=user,
+                          state=_blank_state(), results=None, beyond=None, error=exc.message, page=1,
+                          chips=WINDOW_CHIPS, specialties=specialty_options(context), allowed_types=[],
+                          can_book=False, query_string="", own_doctor=None, notices=[],
+                          status_code=200 if is_htmx(request) else exc.status_code)
         q = q or contextual.q
-        specialite = specialite or list(contextual.specialties) or None
+        specialite = specialite or picked or None
+        territoire = territoire or contextual.territory
     allowed_types = sorted(visibility_types(principal))
     chosen_types = [t for t in (types or []) if t in allowed_types]
     state = {"q": q or "", "specialite": specialite or [], "fenetre": fenetre, "modes": modes or [],
@@ -225,13 +235,53 @@ def search_page(request: Request, user: Searcher, context: Context, q: str | Non
             results, beyond = run_search(context, principal, state=state, contextual=contextual, page=page)
         except SasError as exc:
             error = exc.message
+    notices = list(contextual.warnings) if contextual is not None and page == 1 else []
+    notices += own_doctor_notices((results or {}).get("own_doctor"))
     template = "search_results.html" if is_htmx(request) else "search.html"
     return render(request, template, user=user, state=state, results=results, beyond=beyond, error=error,
                   page=page, chips=WINDOW_CHIPS, specialties=specialty_options(context),
                   allowed_types=allowed_types, can_book=user.has(*BOOKERS),
                   query_string=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page"]),
-                  own_doctor=(results or {}).get("own_doctor") if results else None,
+                  own_doctor=(results or {}).get("own_doctor") if results else None, notices=notices,
                   status_code=200)
+
+
+def _blank_state() -> dict:
+    return {"q": "", "specialite": [], "fenetre": "", "modes": [], "kinds": [], "secteur": [], "types": [],
+            "reservables": False, "en_sus": False, "territoire": None}
+
+
+def select_values(context: SearchContext, specialties: tuple[str, ...]) -> list[str]:
+    """The contextual call's specialties as the page's select knows them: codes as given, a label as its
+    code (general practice as the "all general practice" option), so that the operator's next search
+    (a filter, a window) keeps the specialty the regulation software asked for."""
+    from search_api.query.defaults import GENERAL_PRACTICE_CODES
+
+    values: list[str] = []
+    for value in specialties:
+        if value.strip().upper() in context.specialties.labels:
+            values.append(value.strip().upper())
+            continue
+        codes = context.specialties.resolve([value])
+        if set(codes) == set(GENERAL_PRACTICE_CODES):
+            values.append("médecine générale")
+        else:
+            values.extend(codes)
+    return list(dict.fromkeys(values))
+
+
+def own_doctor_notices(own: dict | None) -> list[str]:
+    """What the operator is told about the patient's own doctor the regulation software named."""
+    if not own:
+        return []
+    if not own.get("known"):
+        return [("Le médecin traitant transmis n'est pas dans l'annuaire de la plateforme : les résultats suivent "
+                 "l'ordre habituel.")]
+    if not own.get("has_slots"):
+        return [("Le médecin traitant du patient n'a pas de créneau disponible dans la fenêtre de recherche : les "
+                 "résultats suivent l'ordre habituel.")]
+    return [("Le médecin traitant du patient a des créneaux : sa fiche est affichée en premier, les autres résultats "
+             "suivent l'ordre habituel.")]
 
 
 def visibility_types(principal: Principal) -> frozenset[str]:

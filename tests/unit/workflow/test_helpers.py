@@ -9,13 +9,17 @@ from datetime import datetime, timezone
 import pytest
 
 from connectors.lrm import appointment_content, envelope, samu_recipient
+from connectors.reference import Commune
 from connectors.vendor_appointments import PatientDetails, appointment_resource
 from connectors.vendors_accounts import fingerprint, practitioner_resource
 from sas_core.errors import BadRequest, Forbidden
+from sas_core.territories import known_samu_ids
 from search_api.auth import Principal, Role
 from search_api.workflow import csv_export
 from search_api.workflow.common import acting_territory, category_for_slot, idempotent_id, with_origin_sas
-from search_api.workflow.contextual import own_doctor_first, parse_contextual, territory_of_samu
+from search_api.workflow.contextual import (NOTICE_DEFAULT_SPECIALTY, NOTICE_DOCTOR_MISSING,
+                                           NOTICE_DOCTOR_UNIDENTIFIED, UnknownOrigin, own_doctor_first,
+                                           parse_contextual, territory_of_samu)
 from search_api.workflow.declarations import PeriodIn, check_periods, end_of_day
 
 ORIENTATION = {
@@ -90,18 +94,72 @@ def test_patient_details_never_print():
     assert body["slot"] == [{"reference": "Slot/s1"}]
 
 
+BORDEAUX = Commune(insee="33063", name="Bordeaux", departement="33", region="75",
+                   postcodes=("33000", "33100", "33200", "33300", "33800"), lat=44.85724, lon=-0.5737, population=1)
+COMMUNES = {"33063": BORDEAUX}
+CODES = {"SM54", "SM26", "SM53", "SM40"}
+
+
+def parse(params: dict) -> object:
+    return parse_contextual(params, communes=COMMUNES, specialty_codes=CODES)
+
+
 def test_contextual_parameters():
-    call = parse_contextual({"adresse": "12 rue Sainte-Catherine", "code_postal": "33000", "ville": "Bordeaux",
-                             "specialite": "SM54", "medecin_traitant": "10005681340", "samu": "330"})
+    call = parse({"adresse": "12 rue Sainte-Catherine", "code_postal": "33000", "ville": "Bordeaux",
+                  "specialite": "SM54", "medecin_traitant": "10005681340", "samu": "330"})
     assert call.q == "12 rue Sainte-Catherine, 33000 Bordeaux"
     assert call.own_doctor == "810005681340" and call.territory == "SAS-33" and call.samu == "330"
     assert call.search_parameters() == {"q": "12 rue Sainte-Catherine, 33000 Bordeaux", "specialty": ["SM54"]}
+    assert call.warnings == ()
     assert territory_of_samu("fr.health.samu470") == ("470", "SAS-47")
     assert territory_of_samu("2A") == ("2A0", "SAS-2A")
     for bad in ({"ville": "Agen", "code_postal": "4700"}, {}, {"ville": "Agen", "samu": "xyz"},
-                {"ville": "Agen", "medecin_traitant": "123"}):
+                {"ville": "Agen", "medecin_traitant": "123"}, {"ville": "Agen", "samu": "990"},
+                {"ville": "A\x00gen"}, {"ville": "x" * 81}):
         with pytest.raises(BadRequest):
-            parse_contextual(bad)
+            parse(bad)
+
+
+def test_contextual_parameters_of_the_national_platform():
+    call = parse({"origin": "fr.health.samu330", "streetnumber": "12 bis", "streetname": "rue Sainte-Catherine",
+                  "inseecode": "33063", "city": "ignored when the INSEE code is known",
+                  "specialty": "urn:oid:1.2.250.1.213.2.28|sm54",
+                  "practitioner": "urn:oid:1.2.250.1.71.4.2.1|810005681340"})
+    assert call.q == "12 bis rue Sainte-Catherine, 33000 Bordeaux" and call.insee == "33063"
+    assert (call.origin, call.samu, call.territory) == ("fr.health.samu330", "330", "SAS-33")
+    assert call.specialties == ("SM54",) and call.own_doctor == "810005681340" and call.warnings == ()
+    # A label, the city alone, a malformed doctor: the search still opens, the operator is told.
+    call = parse({"origin": "FR.HEALTH.SAMU2a0", "city": "Ajaccio", "specialty": "Pédiatrie",
+                  "practitioner": "urn:oid:1.2.250.1.213.3.6|b6e39355"})
+    assert call.territory == "SAS-2A" and call.q == "Ajaccio" and call.specialties == ("Pédiatrie",)
+    assert call.own_doctor is None and call.warnings == (NOTICE_DOCTOR_UNIDENTIFIED,)
+    # No specialty, no doctor from regulation software: general practice, and both said.
+    call = parse({"origin": "fr.health.samu974", "inseecode": "97411", "city": "Saint-Denis"})
+    assert call.specialties == ("SM54",) and call.q == "Saint-Denis"
+    assert NOTICE_DOCTOR_MISSING in call.warnings and NOTICE_DEFAULT_SPECIALTY in call.warnings
+    assert any("97411" in w for w in call.warnings)                      # unknown INSEE code, city used
+    # The French names keep their meaning: no default specialty without origin.
+    assert parse({"ville": "Bordeaux"}).specialties == ()
+    for bad in ({"origin": "fr.health.samu990", "city": "Bordeaux"}, {"origin": "", "city": "Bordeaux"},
+                {"origin": "samu330", "city": "Bordeaux"}):
+        with pytest.raises(UnknownOrigin):
+            parse(bad)
+    for bad in ({"streetnumber": "12", "inseecode": "33063"}, {"inseecode": "3306"}, {"inseecode": "99999"},
+                {"streetnumber": "bis", "streetname": "rue X", "city": "Bordeaux"},
+                {"city": "Bordeaux", "specialty": "urn:oid:1.2.3|SM99"}, {"city": "Bordeaux", "specialty": "urn:x"}):
+        with pytest.raises(BadRequest):
+            parse(bad)
+    with pytest.raises(UnknownOrigin):       # an id the deployment switched off
+        parse_contextual({"origin": "fr.health.samu330", "city": "Bordeaux"}, communes=COMMUNES,
+                         specialty_codes=CODES, origins={"fr.health.samu470": "SAS-47"})
+
+
+def test_known_samu_ids():
+    known = known_samu_ids()
+    assert len(known) == 101 and known["fr.health.samu330"] == "SAS-33" and known["fr.health.samu010"] == "SAS-01"
+    assert known["fr.health.samu2B0"] == "SAS-2B" and known["fr.health.samu976"] == "SAS-976"
+    assert "fr.health.samu200" not in known and "fr.health.samu975" not in known
+    assert all(samu_recipient(territory) == samu for samu, territory in known.items())   # the INT_L02 recipient
 
 
 def test_own_doctor_first():
