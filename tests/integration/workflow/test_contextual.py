@@ -12,7 +12,6 @@ import pytest
 import uvicorn
 from elasticsearch import helpers
 
-from mappings.registry import alias_name
 from sas_core.logging import configure_logging, flush_logs
 from simulator.server import free_port
 from tests.integration.workflow.conftest import ServerThread

@@ -17,9 +17,15 @@ from sas_core.territories import known_samu_ids
 from search_api.auth import Principal, Role
 from search_api.workflow import csv_export
 from search_api.workflow.common import acting_territory, category_for_slot, idempotent_id, with_origin_sas
-from search_api.workflow.contextual import (NOTICE_DEFAULT_SPECIALTY, NOTICE_DOCTOR_MISSING,
-                                           NOTICE_DOCTOR_UNIDENTIFIED, UnknownOrigin, own_doctor_first,
-                                           parse_contextual, territory_of_samu)
+from search_api.workflow.contextual import (
+    NOTICE_DEFAULT_SPECIALTY,
+    NOTICE_DOCTOR_MISSING,
+    NOTICE_DOCTOR_UNIDENTIFIED,
+    UnknownOrigin,
+    own_doctor_first,
+    parse_contextual,
+    territory_of_samu,
+)
 from search_api.workflow.declarations import PeriodIn, check_periods, end_of_day
 
 ORIENTATION = {
