@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 EXAMPLES = 20
 #: Parameters some pages read from the raw query string (INT_L01 contextual call) on top of their signature.
-EXTRA_PARAMETERS = {"/app/recherche": ["adresse", "code_postal", "ville", "specialite", "medecin_traitant", "samu"]}
+EXTRA_PARAMETERS = {"/app/recherche": ["adresse", "code_postal", "ville", "specialite", "medecin_traitant", "samu",
+                                       "origin", "streetnumber", "streetname", "inseecode", "city", "specialty",
+                                       "practitioner"]}
 NOT_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/metrics", "/static/{path:path}"}
 
 _values = st.one_of(

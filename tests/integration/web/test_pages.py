@@ -94,6 +94,45 @@ def test_search_page_errors_and_prefill(web):
     assert "Résultats pour la zone" in prefilled.text
 
 
+LRM_CALL = {"origin": "fr.health.samu330", "streetnumber": "8", "streetname": "place Gambetta", "inseecode": "33063",
+            "specialty": "urn:oid:1.2.250.1.213.2.28|SM54", "practitioner": "urn:oid:1.2.250.1.71.4.2.1|810000000018"}
+
+
+def test_contextual_call_with_the_national_parameter_names_prefills_the_page(web):
+    sign_in(web, "osnp", territories="SAS-33 SAS-47")
+    page = web.get("/app/recherche", params=LRM_CALL)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    # The address field: street from streetnumber + streetname, postcode and commune from the INSEE code.
+    assert 'value="8 place Gambetta, 33000 Bordeaux"' in page.text
+    assert 'value="SM54" selected' in page.text                     # the coded specialty, in the select
+    assert "<option selected>SAS-33</option>" in page.text           # booking for the calling SAMU's SAS
+    assert "Résultats pour la zone « 33000 Bordeaux »" in page.text
+    # The own doctor is not in this directory: the operator is told, the results keep their order.
+    assert 'id="appel-contextuel"' in page.text and "n&#39;est pas dans l&#39;annuaire" in page.text
+
+    # A label resolves to the select's option; an unidentifiable doctor and a missing one are said.
+    label = web.get("/app/recherche", params={**LRM_CALL, "specialty": "Pédiatrie",
+                                               "practitioner": "urn:oid:1.2.250.1.213.3.6|b6e39355"})
+    assert label.status_code == 200 and 'value="SM40" selected' in label.text
+    assert "n&#39;a pas pu être identifié" in label.text
+    bare = web.get("/app/recherche", params={"origin": "fr.health.samu330", "city": "Bordeaux"})
+    assert bare.status_code == 200 and 'value="Bordeaux"' in bare.text
+    assert "n&#39;a pas transmis de médecin traitant" in bare.text and "médecine générale" in bare.text
+    assert 'value="SM54" selected' in bare.text                      # the national platform's default
+
+    # An unknown SAMU: a French refusal on the page (not JSON), nothing searched.
+    refused = web.get("/app/recherche", params={**LRM_CALL, "origin": "fr.health.samu990"})
+    assert refused.status_code == 400 and refused.headers["content-type"].startswith("text/html")
+    assert "Origine inconnue" in refused.text and 'role="alert"' in refused.text
+    assert "Résultats pour la zone" not in refused.text and "Gambetta" not in refused.text
+    fragment = web.get("/app/recherche", params={**LRM_CALL, "origin": "fr.health.samu990"},
+                       headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "Origine inconnue" in fragment.text and "<html" not in fragment.text
+    incomplete = web.get("/app/recherche", params={"origin": "fr.health.samu330", "streetnumber": "8",
+                                                   "inseecode": "33063"})
+    assert incomplete.status_code == 400 and "streetname" in incomplete.text
+
+
 def test_suggestions_html_and_json(web, token_for):
     sign_in(web, "osnp")
     fragment = web.get("/app/suggestions", params={"q": "4700"})
