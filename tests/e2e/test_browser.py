@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -76,6 +77,29 @@ def test_search_book_and_see_orientation(base_url, new_page, shoot, wf_offers):
     # No horizontal scrolling at phone width.
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
     shoot(phone, "04-search-phone")
+
+
+def test_contextual_call_from_regulation_software(base_url, new_page, shoot, wf_offers):
+    """The regulation software opens the platform with the national platform's parameter names: the operator
+    signs in and lands on the pre-filled search, the patient's own doctor first and said so."""
+    own = wf_offers["medilib"][2]
+    call = urlencode({"origin": "fr.health.samu330", "streetnumber": "12", "streetname": "rue Sainte-Catherine",
+                      "inseecode": "33063", "specialty": "urn:oid:1.2.250.1.213.2.28|SM54",
+                      "practitioner": f"urn:oid:1.2.250.1.71.4.2.1|{own['national_id']}"})
+    page = new_page()
+    page.goto(f"{base_url}/app/recherche?{call}")
+    assert "/login" in page.url, page.url     # no session yet: the login keeps where the call was going
+    page.get_by_label("Rôle").select_option("osnp")
+    page.get_by_label("Territoire(s) SAS").fill("SAS-33")
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(re.compile(r"/app/recherche\?.*inseecode=33063"))
+    expect(page.get_by_label("Adresse du patient")).to_have_value("12 rue Sainte-Catherine, 33000 Bordeaux")
+    expect(page.get_by_label("Spécialité")).to_have_value("SM54")
+    expect(page.locator("#appel-contextuel")).to_contain_text("sa fiche est affichée en premier")
+    first = page.locator("ol.cards > li.card").first
+    expect(first.locator(".own-doctor")).to_have_text("Médecin traitant du patient")
+    expect(first.locator("h3")).to_contain_text(own["name"])
+    shoot(page, "05-contextual-call")
 
 
 UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
