@@ -41,6 +41,13 @@ class SpecialtyResolver:
         display = self.labels.get(code)
         return _SUFFIX.sub("", display) if display else None
 
+    def label_codes(self, text: str) -> tuple[str, ...] | None:
+        """The codes of exactly this label (official display, folded, without its suffix), else ``None``;
+        for labels holding a comma (``Psychiatrie, option enfant et adolescent``), which ``resolve``
+        would split."""
+        found = self._by_label.get(fold(_SUFFIX.sub("", text)))  # type: ignore[attr-defined]
+        return tuple(sorted(found)) if found else None
+
     def resolve(self, raw: list[str] | None) -> tuple[str, ...]:
         """Codes to search for the ``specialty`` values (each a code or a label; commas separate
         several); ``()`` when none is asked. Unknown values raise ``BadRequest`` with suggestions."""

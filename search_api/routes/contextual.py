@@ -43,7 +43,7 @@ def accepted_origins(context: SearchContext) -> dict[str, str]:
 def contextual_call(context: SearchContext, request: Request) -> ContextualCall:
     """The request's INT_L01 parameters checked against the gazetteer, TRE_R38 and the known SAMU."""
     return parse_contextual(contextual_parameters(request.query_params.multi_items()),
-                            communes=context.places.gazetteer.by_insee, specialty_codes=context.specialties.labels,
+                            communes=context.places.gazetteer.by_insee, specialties=context.specialties,
                             origins=accepted_origins(context))
 
 

@@ -17,7 +17,7 @@ Nothing here is stored or logged: the patient's address only lives in the reques
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -76,6 +76,12 @@ class CommuneLike(Protocol):
     name: str
     postcodes: tuple[str, ...]
     departement: str
+
+
+class SpecialtyLookup(Protocol):
+    labels: Mapping[str, str]                       # TRE_R38 code → display
+
+    def label_codes(self, text: str) -> tuple[str, ...] | None: ...
 
 
 @dataclass(frozen=True)
@@ -198,9 +204,15 @@ def _own_doctor(params: Mapping[str, str], warnings: list[str], *, lrm: bool) ->
     return "8" + value if len(value) == 11 else value
 
 
-def _specialties(params: Mapping[str, str], warnings: list[str], *, specialty_codes: Collection[str],
+def _specialties(params: Mapping[str, str], warnings: list[str], *, specialties: SpecialtyLookup,
                  lrm: bool) -> tuple[str, ...]:
     raw = _pick(params, "specialty")
+    if raw and "," in raw:
+        # One official label with a comma in it, as regulation software sends a label: its codes (the
+        # search would read the comma as a separator).
+        whole = specialties.label_codes(raw)
+        if whole:
+            return whole
     values: list[str] = []
     for part in (raw or "").split(","):
         part = part.strip()
@@ -209,7 +221,7 @@ def _specialties(params: Mapping[str, str], warnings: list[str], *, specialty_co
         coded = _CODED.match(part)
         if coded:
             code = coded.group(2).upper()
-            if code not in specialty_codes:
+            if code not in specialties.labels:
                 raise BadRequest(f"spécialité {part[:60]!r} : le code {code!r} n'est pas un code TRE_R38 connu "
                                  "(ex. urn:oid:…|SM54 pour la médecine générale)")
             values.append(code)
@@ -224,10 +236,10 @@ def _specialties(params: Mapping[str, str], warnings: list[str], *, specialty_co
 
 
 def parse_contextual(params: Mapping[str, str], *, communes: Mapping[str, CommuneLike],
-                     specialty_codes: Collection[str], origins: Mapping[str, str] | None = None) -> ContextualCall:
+                     specialties: SpecialtyLookup, origins: Mapping[str, str] | None = None) -> ContextualCall:
     """Validate the contextual call's parameters (a clear 400 for each problem).
 
-    ``communes``: INSEE code → commune (the gazetteer's); ``specialty_codes``: the TRE_R38 codes;
+    ``communes``: INSEE code → commune (the gazetteer's); ``specialties``: the TRE_R38 codes and labels;
     ``origins``: the SAMU ids accepted as ``origin`` → territory (default: every département's SAMU)."""
     origins = known_samu_ids() if origins is None else origins
     # ``origin`` makes it a call from regulation software: an unknown one is refused before anything else.
@@ -271,10 +283,10 @@ def parse_contextual(params: Mapping[str, str], *, communes: Mapping[str, Commun
                          "ville / city ou inseecode")
 
     own_doctor = _own_doctor(params, warnings, lrm=lrm)
-    specialties = _specialties(params, warnings, specialty_codes=specialty_codes, lrm=lrm)
+    wanted = _specialties(params, warnings, specialties=specialties, lrm=lrm)
     town = " ".join(p for p in (postcode, city) if p)
     q = ", ".join(p for p in (address, town) if p) or None
-    return ContextualCall(q=q, address=address, postcode=postcode, city=city, insee=insee, specialties=specialties,
+    return ContextualCall(q=q, address=address, postcode=postcode, city=city, insee=insee, specialties=wanted,
                           own_doctor=own_doctor, samu=samu, territory=territory, origin=origin,
                           warnings=tuple(warnings))
 

@@ -15,6 +15,7 @@ from connectors.vendors_accounts import fingerprint, practitioner_resource
 from sas_core.errors import BadRequest, Forbidden
 from sas_core.territories import known_samu_ids
 from search_api.auth import Principal, Role
+from search_api.specialties import SpecialtyResolver
 from search_api.workflow import csv_export
 from search_api.workflow.common import acting_territory, category_for_slot, idempotent_id, with_origin_sas
 from search_api.workflow.contextual import (
@@ -103,11 +104,13 @@ def test_patient_details_never_print():
 BORDEAUX = Commune(insee="33063", name="Bordeaux", departement="33", region="75",
                    postcodes=("33000", "33100", "33200", "33300", "33800"), lat=44.85724, lon=-0.5737, population=1)
 COMMUNES = {"33063": BORDEAUX}
-CODES = {"SM54", "SM26", "SM53", "SM40"}
+SPECIALTIES = SpecialtyResolver({"SM54": "Médecine générale (SM)", "SM26": "Qualifié en médecine générale (SM)",
+                                 "SM53": "Spécialiste en médecine générale (SM)", "SM40": "Pédiatrie (SM)",
+                                 "SM43": "Psychiatrie, option enfant et adolescent (SM)"})
 
 
 def parse(params: dict) -> object:
-    return parse_contextual(params, communes=COMMUNES, specialty_codes=CODES)
+    return parse_contextual(params, communes=COMMUNES, specialties=SPECIALTIES)
 
 
 def test_contextual_parameters():
@@ -144,6 +147,10 @@ def test_contextual_parameters_of_the_national_platform():
     assert call.specialties == ("SM54",) and call.q == "Saint-Denis"
     assert NOTICE_DOCTOR_MISSING in call.warnings and NOTICE_DEFAULT_SPECIALTY in call.warnings
     assert any("97411" in w for w in call.warnings)                      # unknown INSEE code, city used
+    # A label with a comma in it is one label; several values are still split on commas.
+    assert parse({"city": "Bordeaux", "specialty": "Psychiatrie, option enfant et adolescent"}).specialties == ("SM43",)
+    assert parse({"city": "Bordeaux", "specialty": "SM40, Médecine générale"}).specialties == \
+        ("SM40", "Médecine générale")
     # The French names keep their meaning: no default specialty without origin.
     assert parse({"ville": "Bordeaux"}).specialties == ()
     for bad in ({"origin": "fr.health.samu990", "city": "Bordeaux"}, {"origin": "", "city": "Bordeaux"},
@@ -157,7 +164,7 @@ def test_contextual_parameters_of_the_national_platform():
             parse(bad)
     with pytest.raises(UnknownOrigin):       # an id the deployment switched off
         parse_contextual({"origin": "fr.health.samu330", "city": "Bordeaux"}, communes=COMMUNES,
-                         specialty_codes=CODES, origins={"fr.health.samu470": "SAS-47"})
+                         specialties=SPECIALTIES, origins={"fr.health.samu470": "SAS-47"})
 
 
 def test_known_samu_ids():
