@@ -190,6 +190,18 @@ class Settings(BaseSettings):
     #: set it to switch the contextual call off for the SAMU left out (they get a clear refusal).
     contextual_origins: list[str] = []
 
+    @field_validator("contextual_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        from sas_core.territories import known_samu_ids, normalise_samu_id
+
+        ids = [normalise_samu_id(v) for v in value]
+        unknown = sorted(set(ids) - set(known_samu_ids()))
+        if unknown:
+            raise ValueError(f"SAS_CONTEXTUAL_ORIGINS: not the SAMU of a known département: {unknown} "
+                             "(expected fr.health.samu<département>0, e.g. fr.health.samu330, or fr.health.samu974)")
+        return ids
+
     @field_validator("index_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:

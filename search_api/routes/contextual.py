@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 
-from sas_core.territories import known_samu_ids, normalise_samu_id
+from sas_core.territories import known_samu_ids
 from search_api.auth import Principal, Role
 from search_api.deps import roles
 from search_api.routes.search import SearchContext, build_slot_query, get_context
@@ -36,8 +36,7 @@ def accepted_origins(context: SearchContext) -> dict[str, str]:
     chosen = context.settings.contextual_origins
     if not chosen:
         return known
-    wanted = {normalise_samu_id(o) for o in chosen}
-    return {samu: territory for samu, territory in known.items() if samu in wanted}
+    return {samu: territory for samu, territory in known.items() if samu in set(chosen)}
 
 
 def contextual_call(context: SearchContext, request: Request) -> ContextualCall:

@@ -196,3 +196,18 @@ def test_the_patients_address_is_neither_logged_nor_stored(logged_app, es, wf_se
         scanned += 1
         assert "quatrebarbes" not in json.dumps(hit["_source"], ensure_ascii=False).lower(), hit["_id"]
     assert scanned > 0
+
+
+def test_a_deployment_can_switch_the_contextual_call_off_for_a_samu(wf_settings, es, harvested, regulator_headers):
+    from fastapi.testclient import TestClient
+
+    from search_api.app import create_app
+
+    only_47 = wf_settings.model_copy(update={"contextual_origins": ["fr.health.samu470"]})
+    with TestClient(create_app(only_47, es=es)) as client:
+        refused = client.get("/recherche", params={"origin": "fr.health.samu330", "inseecode": "33063"},
+                             headers=regulator_headers)
+        assert refused.status_code == 400 and refused.json()["error"] == "unknown_origin", refused.text
+        allowed = client.get("/recherche", params={"origin": "fr.health.samu470", "inseecode": "33063", **WEEK},
+                             headers=regulator_headers)
+        assert allowed.status_code == 200 and allowed.json()["prefill"]["territory"] == "SAS-47", allowed.text

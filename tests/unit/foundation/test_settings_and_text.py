@@ -32,6 +32,14 @@ def test_bad_prefix_is_refused(bad):
         Settings(index_prefix=bad)
 
 
+def test_contextual_origins_are_known_samu_ids(monkeypatch):
+    monkeypatch.setenv("SAS_CONTEXTUAL_ORIGINS", '["FR.HEALTH.SAMU330", "fr.health.samu2a0"]')
+    assert Settings().contextual_origins == ["fr.health.samu330", "fr.health.samu2A0"]
+    for bad in (["fr.health.samu990"], ["330"], ["fr.health.samu200"]):
+        with pytest.raises(ValidationError):
+            Settings(contextual_origins=bad)
+
+
 def test_reference_data_dir_defaults_to_shared_data():
     settings = Settings()
     assert settings.reference_data_dir is not None
