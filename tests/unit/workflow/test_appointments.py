@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from search_api.workflow.appointments import (
-    FhirInvalid, operation_outcome, parse_appointment, parse_identifier_param,
+    FhirInvalid, IdentifierCondition, conditional_identifier, operation_outcome, parse_appointment,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "fhir" / "appointments"
@@ -102,10 +102,20 @@ def test_each_rule(mutate, fragment):
 
 
 def test_identifier_parameter():
-    assert parse_identifier_param("urn:oid:1.1|abc") == ("urn:oid:1.1", "abc")
-    for bad in (None, "", "abc", "|abc", "urn:x|"):
-        with pytest.raises(FhirInvalid):
-            parse_identifier_param(bad)
+    """``?identifier=``, ``?Identifier=`` (the guide's spelling), any case; a bare value (the guide's
+    ``?Identifier=[ID]``); no parameter → ``None`` (the body's identifier is the condition)."""
+    assert conditional_identifier([("identifier", "urn:oid:1.1|abc")]) == IdentifierCondition("urn:oid:1.1", "abc")
+    assert conditional_identifier([("Identifier", "urn:oid:1.1|abc"), ("_format", "json")]) == \
+        IdentifierCondition("urn:oid:1.1", "abc")
+    assert conditional_identifier([("IDENTIFIER", " abc ")]) == IdentifierCondition(None, "abc")
+    assert conditional_identifier([("identifier", "|abc")]) == IdentifierCondition(None, "abc")
+    assert conditional_identifier([]) is None and conditional_identifier([("_format", "json")]) is None
+    assert IdentifierCondition(None, "abc").matches("urn:any", "abc")
+    assert not IdentifierCondition("urn:oid:1.1", "abc").matches("urn:oid:1.2", "abc")
+    for bad in ([("identifier", "")], [("identifier", "urn:x|")], [("identifier", "a|b"), ("Identifier", "a|c")]):
+        with pytest.raises(FhirInvalid) as caught:
+            conditional_identifier(bad)
+        assert caught.value.status == 400
 
 
 def test_operation_outcome_shape():
