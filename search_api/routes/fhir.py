@@ -27,6 +27,8 @@ from search_api.auth import Role
 from search_api.tls import client_cert_subject
 from search_api.workflow.appointments import (
     FhirInvalid,
+    PROFILE,
+    SOS_PROFILE,
     Issue,
     conditional_identifier,
     operation_outcome,
@@ -181,8 +183,12 @@ def metadata(request: Request) -> Response:
                                                         exc.message)], headers)
     body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
             "format": [FHIR_JSON, "application/json+fhir"], "rest": [{"mode": "server", "resource": [
-                {"type": "Appointment", "supportedProfile": ["http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"],
-                 "interaction": [{"code": "create"}, {"code": "update"}], "conditionalUpdate": True}]}]}
+                {"type": "Appointment", "supportedProfile": [PROFILE, SOS_PROFILE],
+                 "interaction": [{"code": "create"}, {"code": "update"}], "conditionalUpdate": True,
+                 # An update naming an unknown appointment creates it (the guide's SOS CapabilityStatement).
+                 "updateCreate": True,
+                 "searchParam": [{"name": "identifier", "type": "token",
+                                  "definition": "http://hl7.org/fhir/SearchParameter/Appointment-identifier"}]}]}]}
     return Response(orjson.dumps(body), media_type=FHIR_JSON)
 
 

@@ -24,6 +24,7 @@ import orjson
 PROFILE = "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"
 #: Id of the SOS Médecins profile (``FrAppointmentSASSOS``): ``pending`` without a practitioner is valid there.
 SOS_PROFILE_ID = "sas-sos-appointment"
+SOS_PROFILE = f"https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/{SOS_PROFILE_ID}"
 OPERATOR_EXTENSION = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
 CATEGORY_EXTENSION_SUFFIX = "sas-categorie-orientation"
 ID_TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
