@@ -8,6 +8,7 @@ is told (INT_L02 update on RabbitMQ)."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 
 from mappings.registry import alias_name
@@ -117,3 +118,21 @@ def test_capability_statement_lists_both_profiles(vendor_client):
     assert "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS" in resource["supportedProfile"]
     assert "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/sas-sos-appointment" in \
         resource["supportedProfile"]
+
+
+def test_sos_doctor_named_later_with_the_usual_parameter(vendor_client, es, settings):
+    """The same completion with ``?identifier=<system>|<value>`` (the FHIR spelling) and a fresh
+    identifier: what completes the orientation is the named doctor, not the way the URL is written."""
+    client = vendor_client("conf-sos")
+    pending, completed = fixture("sos_pending.json"), fixture("sos_completed.json")
+    value = str(uuid.uuid4())
+    for body in (pending, completed):
+        body["identifier"][0]["value"] = value
+    created = client.put(query(pending), content=json.dumps(pending))
+    assert created.status_code == 201, created.text
+    assert not orientation(es, settings, created.headers["Location"])["effecteur"].get("national_id")
+    updated = client.put(query(completed), content=json.dumps(completed))
+    assert updated.status_code == 200, updated.text
+    doc = orientation(es, settings, updated.headers["Location"])
+    assert doc["status"] == "booked" and doc["effecteur"]["national_id"] == DOCTOR
+    assert doc["effecteur"]["family_name"] == "DUBERNET" and doc["effecteur"]["specialty"] == "SM54"
