@@ -122,7 +122,7 @@ def conditional_identifier(params: Iterable[tuple[str, str]]) -> IdentifierCondi
         raise FhirInvalid(400, [Issue("error", "value", "the identifier parameter is given several times, differently",
                                       "Appointment.identifier")])
     raw = values.pop()
-    system, bar, ident = raw.rpartition("|") if "|" in raw else ("", "", raw)
+    system, _, ident = raw.rpartition("|") if "|" in raw else ("", "", raw)
     system, ident = system.strip(), ident.strip()
     if not ident:
         raise FhirInvalid(400, [Issue("error", "value", "identifier must be <system>|<value> or <value>, with a value",

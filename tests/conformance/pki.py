@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -104,10 +105,13 @@ def client_context(ca: Authority, issued: Issued | None, *, minimum: ssl.TLSVers
     if legacy:
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
         context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    if minimum is not None:
-        context.minimum_version = minimum
-    if maximum is not None:
-        context.maximum_version = maximum
+    with warnings.catch_warnings():
+        # Setting TLS 1.0 / 1.1 is deprecated: here it is the point (the probes of refused versions).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if minimum is not None:
+            context.minimum_version = minimum
+        if maximum is not None:
+            context.maximum_version = maximum
     if issued is not None:
         context.load_cert_chain(str(issued.cert), str(issued.key))
     return context

@@ -98,13 +98,13 @@ def listener(pki, settings, tmp_path_factory):
 def handshake(port: int, context: ssl.SSLContext) -> str:
     """Complete a TLS handshake and one read (TLS 1.3 reports a refused client certificate only after
     the client's Finished): the negotiated version, or the ``ssl.SSLError`` / ``OSError`` raised."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            tls.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            answer = tls.recv(64)
-            if not answer:
-                raise ConnectionAbortedError("the server closed the connection without answering")
-            return str(tls.version())
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = tls.recv(64)
+        if not answer:
+            raise ConnectionAbortedError("the server closed the connection without answering")
+        return str(tls.version())
 
 
 @pytest.fixture(scope="package")

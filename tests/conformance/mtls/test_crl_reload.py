@@ -56,3 +56,22 @@ def test_a_resumed_tls_session_does_not_outlive_a_revocation(listener, pki, clie
         assert not answer.startswith(b"HTTP/1.1 200"), answer
     finally:
         ca.write_crl(crl, [certs["revoked"].serial])
+
+
+def test_an_unreadable_new_crl_keeps_the_last_good_one(listener, pki, client_for):
+    """A CRL file replaced by something that is not a CRL (a failed download) does not open the door:
+    the last CRL loaded stays in force, and the listener says so in its log."""
+    crl = pki["crl"]
+    good = crl.read_bytes()
+    try:
+        scratch = crl.with_suffix(".tmp")
+        scratch.write_bytes(b"<html>503 Service Unavailable</html>")
+        scratch.replace(crl)
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            handshake(listener["port"], client_for("revoked"))
+        assert handshake(listener["port"], client_for("good"))
+    finally:
+        scratch = crl.with_suffix(".tmp")
+        scratch.write_bytes(good)
+        scratch.replace(crl)
+    assert "reload failed" in listener["log"].read_text()
