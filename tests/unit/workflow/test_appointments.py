@@ -126,3 +126,25 @@ def test_operation_outcome_shape():
     body = operation_outcome(caught.value.issues)
     assert body["resourceType"] == "OperationOutcome"
     assert all(i["severity"] == "error" and i["diagnostics"] for i in body["issue"])
+
+
+def test_sos_profile_pending_without_practitioner_then_named():
+    """sas-sos-appointment (FrAppointmentSASSOS): pending, participant ADM / needs-action, no practitioner
+    is valid and read as an SOS orientation; the later update naming the doctor carries his id, the
+    participant's display and Appointment.specialty (TRE_R38)."""
+    pending = load("sos_pending.json")
+    report = parse_appointment(pending)
+    assert report.status == "pending" and report.practitioner_national_id is None
+    assert report.participant_status == "needs-action" and report.category == "SOS"
+    named = copy.deepcopy(pending)
+    named["status"] = "booked"
+    named["participant"] = [{"type": pending["participant"][0]["type"], "status": "accepted",
+                             "actor": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810100050075"},
+                                       "display": "Dr Hélène DUBERNET"}}]
+    named["specialty"] = [{"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/"
+                                                 "TRE-R38-SpecialiteOrdinale", "code": "SM54"}]}]
+    report = parse_appointment(named)
+    assert report.status == "booked" and report.practitioner_national_id == "810100050075"
+    assert report.practitioner_display == "Dr Hélène DUBERNET" and report.specialty == "SM54"
+    # Without the SOS profile nor category extension, no category is guessed by the parser.
+    assert parse_appointment(load("booked.json")).category is None
