@@ -189,6 +189,7 @@ class Settings(BaseSettings):
     #: ``SAS_FHIR_CLIENT_SUBJECTS='[{"vendor": "medilib", "cn": "sas.medilib.fr", "ou": "318751275100020"}]'``.
     #: A certificate of the right CA whose (CN, OU) is not listed gets a 403 OperationOutcome.
     fhir_client_subjects: list[FhirClientSubject] = []
+    # --- (end of INT_R03 mutual TLS) ----------------------------------------------------------------
     #: INT_L02: AMQP URL of the Hub Santé (or a local broker), exchange, sender id; off when no URL.
     lrm_amqp_url: str | None = None
     lrm_exchange: str = "sas.lrm"
