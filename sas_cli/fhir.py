@@ -19,8 +19,10 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="listen address (SAS_FHIR_HOST)")] = None,
     port: Annotated[Optional[int], typer.Option(help="listen port (SAS_FHIR_PORT)")] = None,
 ) -> None:
-    """Serve POST/PUT /fhir/Appointment on HTTPS, requiring a client certificate signed by
-    SAS_FHIR_TLS_CLIENT_CA (SAS_FHIR_TLS_CERT / SAS_FHIR_TLS_KEY: the server's own)."""
+    """Serve POST/PUT /fhir/Appointment on HTTPS (TLS 1.2 at least), requiring a client certificate
+    signed by SAS_FHIR_TLS_CLIENT_CA, not revoked in SAS_FHIR_TLS_CLIENT_CRL (re-read when it changes),
+    whose CN and OU are listed in SAS_FHIR_CLIENT_SUBJECTS (SAS_FHIR_TLS_CERT / SAS_FHIR_TLS_KEY: the
+    server's own)."""
     import uvicorn
 
     from sas_core.logging import configure_logging
@@ -34,5 +36,6 @@ def serve(
     except SasError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from None
-    console.print(f"INT_R03 listener on https://{config.host}:{config.port}/fhir (client certificates required)")
+    console.print(f"INT_R03 listener on https://{config.host}:{config.port}/fhir (client certificates required, "
+                  f"{len(settings.fhir_client_subjects)} accepted subject(s))")
     uvicorn.Server(config).run()

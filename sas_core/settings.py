@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository checkout this package runs from (editable install); ``../shared`` sits beside it.
@@ -26,6 +26,17 @@ def default_reference_data_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+class FhirClientSubject(BaseModel):
+    """One accepted INT_R03 client certificate subject: its CN, one of its OU values, and the vendor
+    (editors registry name) it authenticates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vendor: str = Field(min_length=1)
+    cn: str = Field(min_length=1)
+    ou: str = Field(min_length=1)
 
 
 class Settings(BaseSettings):
@@ -163,15 +174,22 @@ class Settings(BaseSettings):
     booking_appointment_timeout_s: float = 5.0
     #: A booking in progress holds its Idempotency-Key this long at most (crash safety).
     booking_lease_s: int = 30
-    #: INT_R03 mutual-TLS listener (``sas serve-fhir``): server certificate, key, the CA of the
-    #: vendors' client certificates (IGC-Santé in production), and its port.
+    # --- INT_R03 mutual TLS (issue 13, point 5: chain, CN + OU, revocation, TLS >= 1.2) -------------
+    #: INT_R03 mutual-TLS listener (``sas fhir serve``): server certificate, key, the CA of the
+    #: vendors' client certificates (IGC-Santé in production: its intermediate and root CAs), and its port.
     fhir_tls_cert: Path | None = None
     fhir_tls_key: Path | None = None
     fhir_tls_client_ca: Path | None = None
+    #: CRL(s) of that CA (PEM, several concatenated, or one DER), required: a revoked certificate fails
+    #: the handshake. Re-read when the file changes (replace it atomically), without restarting the listener.
+    fhir_tls_client_crl: Path | None = None
     fhir_host: str = "127.0.0.1"
     fhir_port: int = 8443
-    #: Client certificate subject CN → vendor name, when the CN is not the vendor's name itself.
-    fhir_client_vendors: dict[str, str] = {}
+    #: The client certificates accepted, each naming its vendor (the guide checks CN *and* OU), e.g.
+    #: ``SAS_FHIR_CLIENT_SUBJECTS='[{"vendor": "medilib", "cn": "sas.medilib.fr", "ou": "318751275100020"}]'``.
+    #: A certificate of the right CA whose (CN, OU) is not listed gets a 403 OperationOutcome.
+    fhir_client_subjects: list[FhirClientSubject] = []
+    # --- (end of INT_R03 mutual TLS) ----------------------------------------------------------------
     #: INT_L02: AMQP URL of the Hub Santé (or a local broker), exchange, sender id; off when no URL.
     lrm_amqp_url: str | None = None
     lrm_exchange: str = "sas.lrm"

@@ -88,5 +88,7 @@ def token_for(settings: Settings):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "tests/integration" in str(item.fspath) or "tests\\integration" in str(item.fspath):
+        path = str(item.fspath).replace("\\", "/")
+        # The conformance tests (tests/conformance) run real listeners against the real node too.
+        if "tests/integration" in path or "tests/conformance" in path:
             item.add_marker(pytest.mark.integration)

@@ -2,14 +2,16 @@
 
 - ``POST /fhir/Appointment`` → 201 ``Location: [base]/Appointment/<id>`` (200 when the vendor's
   identifier is known already: idempotent);
-- ``PUT /fhir/Appointment?identifier=<system>|<value>`` → 200 (201 when it creates);
+- ``PUT /fhir/Appointment?identifier=<system>|<value>`` → 200 (201 when it creates). The guide writes the
+  parameter ``?Identifier=`` and shows an example without query: the name is read in any case, a bare
+  ``<value>`` matches the body's value, and without the parameter the body's identifier is the condition;
 - errors: 400 malformed, 422 business rule, 401 / 403 not an authenticated vendor, 415 media type:
   always an ``OperationOutcome``.
 
-Who may call: a vendor presenting a client certificate on the mutual-TLS listener (``sas serve-fhir``;
-CN → vendor via ``SAS_FHIR_CLIENT_VENDORS`` or the CN itself, which must be in the editors registry);
-in dev mode also a bearer token with the ``vendor`` role (vendor = the token's ``name``), so that the
-rest of the suite can exercise INT_R03 without TLS.
+Who may call: a vendor presenting a client certificate on the mutual-TLS listener (``sas fhir serve``),
+whose CN and OU are one of ``SAS_FHIR_CLIENT_SUBJECTS`` (each naming a vendor of the editors registry);
+in dev mode, on the main app only, also a bearer token with the ``vendor`` role (vendor = the token's
+``name``), so that the rest of the suite can exercise INT_R03 without TLS.
 """
 
 from __future__ import annotations
@@ -22,8 +24,16 @@ import orjson
 from sas_core.errors import SasError
 from sas_core.settings import Settings
 from search_api.auth import Role
-from search_api.tls import client_cert_cn
-from search_api.workflow.appointments import FhirInvalid, Issue, operation_outcome, parse_appointment, parse_identifier_param
+from search_api.tls import client_cert_subject
+from search_api.workflow.appointments import (
+    FhirInvalid,
+    PROFILE,
+    SOS_PROFILE,
+    Issue,
+    conditional_identifier,
+    operation_outcome,
+    parse_appointment,
+)
 from search_api.workflow.wiring import get_workflow
 
 router = APIRouter(prefix="/fhir", tags=["INT_R03 (vendors)"])
@@ -58,12 +68,10 @@ def _identify_vendor(request: Request) -> str:
     workflow = get_workflow(request)
     settings: Settings = request.app.state.settings
     known = {v.name for v in workflow.vendors()}
-    cn = client_cert_cn(request.scope)
-    if cn:
-        name = settings.fhir_client_vendors.get(cn, cn)
-        if name not in known:
-            raise _Refused(403, "security", f"certificate CN {cn!r} is not a registered vendor")
-        return name
+    subject = client_cert_subject(request.scope)
+    if subject is not None:
+        # On the mutual-TLS listener the certificate alone decides (never a token beside it).
+        return _vendor_of_certificate(settings, subject, known)
     api_keys = getattr(request.app.state, "api_keys", None)
     if api_keys is not None and request.headers.get("x-api-key"):
         # An integrator key is a valid identity on the main app, but not a vendor's: 403 (401 if invalid).
@@ -89,9 +97,26 @@ def _identify_vendor(request: Request) -> str:
     raise _Refused(401, "login", "vendors authenticate with a client certificate (mutual TLS)")
 
 
+def _vendor_of_certificate(settings: Settings, subject, known: set[str]) -> str:
+    """The vendor whose configured (CN, OU) the certificate carries (securite.md: CN *and* OU checked)."""
+    matches = [s for s in settings.fhir_client_subjects if s.cn == subject.cn and s.ou in subject.ous]
+    if not matches:
+        same_cn = any(s.cn == subject.cn for s in settings.fhir_client_subjects)
+        what = (f"OU {list(subject.ous)!r} is not the one expected for CN {subject.cn!r}" if same_cn
+                else f"CN {subject.cn!r} is not an accepted vendor certificate")
+        raise _Refused(403, "security", f"client certificate refused: {what}")
+    vendors = {m.vendor for m in matches}
+    if len(vendors) > 1:      # a configuration mistake: never guess whose report this is
+        raise _Refused(403, "security", f"client certificate CN {subject.cn!r} names several vendors")
+    name = vendors.pop()
+    if name not in known:
+        raise _Refused(403, "security", f"vendor {name!r} of this certificate is not in the editors registry")
+    return name
+
+
 def _base(request: Request) -> str:
     settings: Settings = request.app.state.settings
-    if settings.public_base_url and not client_cert_cn(request.scope):
+    if settings.public_base_url and client_cert_subject(request.scope) is None:
         return settings.public_base_url.rstrip("/") + "/fhir"
     return str(request.base_url).rstrip("/") + "/fhir"
 
@@ -102,11 +127,15 @@ async def _handle(request: Request, *, conditional: bool) -> Response:
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type and content_type not in _ACCEPTED_TYPES:
             raise _Refused(415, "not-supported", f"media type {content_type!r}: send application/fhir+json")
-        identifier = parse_identifier_param(request.query_params.get("identifier")) if conditional else None
+        condition = conditional_identifier(request.query_params.multi_items()) if conditional else None
         report = parse_appointment(await request.body())
-        if identifier is not None and identifier != (report.system, report.value):
-            raise FhirInvalid(400, [Issue("error", "invalid", "the identifier of the URL and of the body differ",
-                                          "Appointment.identifier")])
+        identifier = None
+        if conditional:
+            # No parameter (the guide's own example): the body's identifier is the condition.
+            if condition is not None and not condition.matches(report.system, report.value):
+                raise FhirInvalid(400, [Issue("error", "invalid", "the identifier of the URL and of the body differ",
+                                              "Appointment.identifier")])
+            identifier = (report.system, report.value)
         workflow = get_workflow(request)
         document, created = await run_in_threadpool(workflow.reports.receive, vendor, report,
                                                     conditional=identifier)
@@ -154,8 +183,12 @@ def metadata(request: Request) -> Response:
                                                         exc.message)], headers)
     body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
             "format": [FHIR_JSON, "application/json+fhir"], "rest": [{"mode": "server", "resource": [
-                {"type": "Appointment", "supportedProfile": ["http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"],
-                 "interaction": [{"code": "create"}, {"code": "update"}], "conditionalUpdate": True}]}]}
+                {"type": "Appointment", "supportedProfile": [PROFILE, SOS_PROFILE],
+                 "interaction": [{"code": "create"}, {"code": "update"}], "conditionalUpdate": True,
+                 # An update naming an unknown appointment creates it (the guide's SOS CapabilityStatement).
+                 "updateCreate": True,
+                 "searchParam": [{"name": "identifier", "type": "token",
+                                  "definition": "http://hl7.org/fhir/SearchParameter/Appointment-identifier"}]}]}]}
     return Response(orjson.dumps(body), media_type=FHIR_JSON)
 
 

@@ -14,6 +14,7 @@ No patient element is read: an Appointment may carry a Patient participant; it i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,9 @@ from typing import Any
 import orjson
 
 PROFILE = "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"
+#: Id of the SOS Médecins profile (``FrAppointmentSASSOS``): ``pending`` without a practitioner is valid there.
+SOS_PROFILE_ID = "sas-sos-appointment"
+SOS_PROFILE = f"https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/{SOS_PROFILE_ID}"
 OPERATOR_EXTENSION = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
 CATEGORY_EXTENSION_SUFFIX = "sas-categorie-orientation"
 ID_TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
@@ -82,6 +86,10 @@ class AppointmentReport:
     category: str | None = None
     participant_status: str | None = None
     profiles: tuple[str, ...] = field(default_factory=tuple)
+    #: ``participant.actor.display`` of the practitioner, and the TRE_R38 code of ``Appointment.specialty``,
+    #: when the vendor gives them (the directory completes them otherwise).
+    practitioner_display: str | None = None
+    specialty: str | None = None
 
     @property
     def operator_national_id(self) -> str | None:
@@ -92,16 +100,35 @@ class AppointmentReport:
         return self.operator_value if self.operator_type == "INTRN" else None
 
 
-def parse_identifier_param(value: str | None) -> tuple[str, str]:
-    """``system|value`` of a conditional update; ``FhirInvalid(400)`` when it is not one."""
-    if not value or "|" not in value:
-        raise FhirInvalid(400, [Issue("error", "required", "the conditional update needs ?identifier=<system>|<value>",
+@dataclass(frozen=True)
+class IdentifierCondition:
+    """The identifier named by a conditional update: ``system`` ``None`` when only a value was given."""
+
+    system: str | None
+    value: str
+
+    def matches(self, system: str, value: str) -> bool:
+        return self.value == value and (self.system is None or self.system == system)
+
+
+def conditional_identifier(params: Iterable[tuple[str, str]]) -> IdentifierCondition | None:
+    """The identifier parameter of ``PUT Appointment?identifier=…``, its name read in any case (the guide
+    writes ``?Identifier=[ID]``); ``None`` without one (then the body's identifier is the condition).
+    ``<system>|<value>`` or a bare ``<value>``; ``FhirInvalid(400)`` when empty or given twice differently."""
+    values = {value.strip() for name, value in params if name.strip().lower() == "identifier"}
+    if not values:
+        return None
+    if len(values) > 1:
+        raise FhirInvalid(400, [Issue("error", "value", "the identifier parameter is given several times, differently",
                                       "Appointment.identifier")])
-    system, _, ident = value.partition("|")
-    if not system.strip() or not ident.strip():
-        raise FhirInvalid(400, [Issue("error", "value", "identifier must be <system>|<value>, both non-empty",
+    raw = values.pop()
+    system, _, ident = raw.rpartition("|") if "|" in raw else ("", "", raw)
+    system, ident = system.strip(), ident.strip()
+    if not ident:
+        raise FhirInvalid(400, [Issue("error", "value", "identifier must be <system>|<value> or <value>, with a value",
                                       "Appointment.identifier")])
-    return system.strip(), ident.strip()
+    # "|value" (FHIR: no system) is read like a bare value: the profile requires a system anyway.
+    return IdentifierCondition(system=system or None, value=ident)
 
 
 class _Checker:
@@ -261,6 +288,7 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
 
     # participants: the practitioner (no Patient element is ever read)
     national_id = None
+    display = None
     participant_status = None
     participants = check.lst(body.get("participant"), "Appointment.participant")
     if not participants:
@@ -276,6 +304,8 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
         ident_system = check.text(ident.get("system"), "Appointment.participant.actor.identifier.system")
         ident_value = check.text(ident.get("value"), "Appointment.participant.actor.identifier.value")
         if ident_value and (ident_system in (None, RPPS_SYSTEM)):
+            if national_id is None:
+                display = check.text(actor.get("display"), "Appointment.participant.actor.display")
             national_id = national_id or ident_value
             participant_status = participant_status or pstatus
         elif pstatus and participant_status is None:
@@ -292,6 +322,15 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
 
     profiles = tuple(p for p in (check.obj(body.get("meta"), "Appointment.meta") or {}).get("profile") or []
                      if isinstance(p, str))
+    if category is None and any(p.rstrip("/").endswith("/" + SOS_PROFILE_ID) for p in profiles):
+        category = "SOS"
+    specialty = None
+    for concept in check.lst(body.get("specialty"), "Appointment.specialty"):
+        concept = check.obj(concept, "Appointment.specialty") or {}
+        for coding in check.lst(concept.get("coding"), "Appointment.specialty.coding"):
+            if isinstance(coding, dict) and isinstance(coding.get("code"), str) and specialty is None and \
+                    "R38" in str(coding.get("system") or "TRE_R38"):
+                specialty = coding["code"].strip() or None
     if check.structure:
         raise FhirInvalid(400, check.structure + check.rules)
     if check.rules:
@@ -301,4 +340,5 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
         system=system, value=value, status=status, start=start, end=end, created=created,
         practitioner_national_id=national_id, operator_system=operator_system, operator_value=operator_value,
         operator_type=operator_type, category=category, participant_status=participant_status, profiles=profiles,
+        practitioner_display=display, specialty=specialty,
     )

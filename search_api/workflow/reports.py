@@ -48,7 +48,8 @@ class ReportService:
             linked = self.store.first("orientations", queries.by_vendor_appointment_body(
                 vendor=vendor, system=report.system, value=report.value))
             if linked is not None:
-                document, _ = self.orientations.change(linked.id, by=by, status=report.status, fields=fields)
+                document, _ = self.orientations.change(
+                    linked.id, by=by, status=report.status, fields={**fields, **self._effecteur_fields(linked.source, report)})
                 return document, False
             waiting = self.store.first("orientations", queries.redirect_match_body(
                 vendor=vendor, national_id=report.practitioner_national_id, start=report.start,
@@ -71,7 +72,8 @@ class ReportService:
         existing = self.store.get("orientations", orientation_id)
         if existing is not None:
             fields = {"consultation_start": report.start.isoformat(),
-                      "consultation_end": report.end.isoformat() if report.end else None}
+                      "consultation_end": report.end.isoformat() if report.end else None,
+                      **self._effecteur_fields(existing.source, report)}
             document, _ = self.orientations.change(orientation_id, by=by, status=report.status, fields=fields)
             return document, False
         now = self.clock()
@@ -83,11 +85,7 @@ class ReportService:
             name=" ".join(p for p in (account.get("given_name"), account.get("family_name")) if p) or None,
             family_name=account.get("family_name"), given_name=account.get("given_name"), email=account.get("email"),
             territory=territory)
-        specialties = offer.get("specialties") or []
-        effecteur = OrientationEffecteur(
-            national_id=report.practitioner_national_id, name=offer.get("name"), family_name=offer.get("last_name"),
-            given_name=offer.get("first_name"), specialty=specialties[0] if specialties else None,
-            profession_code=offer.get("profession_code"), territory=offer.get("territory"))
+        effecteur = self._effecteur(report, offer)
         category = report.category or KIND_CATEGORY.get(offer.get("kind") or "", None) or (
             "SOS" if report.status == "pending" and not report.practitioner_national_id else "PS")
         doc = OrientationDoc(
@@ -102,6 +100,29 @@ class ReportService:
         if not created:          # a simultaneous report created it first: apply ours as an update
             document, _ = self.orientations.change(orientation_id, by=by, status=report.status)
         return document, created
+
+    @staticmethod
+    def _effecteur(report: AppointmentReport, offer: dict) -> OrientationEffecteur:
+        specialties = offer.get("specialties") or []
+        return OrientationEffecteur(
+            national_id=report.practitioner_national_id, name=offer.get("name") or report.practitioner_display,
+            family_name=offer.get("last_name"), given_name=offer.get("first_name"),
+            specialty=report.specialty or (specialties[0] if specialties else None),
+            profession_code=offer.get("profession_code"), territory=offer.get("territory"))
+
+    def _effecteur_fields(self, current: dict, report: AppointmentReport) -> dict:
+        """``{"effecteur": …}`` when the report names a practitioner the orientation does not have yet (an
+        SOS Médecins appointment ``pending`` until the association assigns its doctor) or another one (the
+        vendor knows who sees the patient); ``{}`` otherwise: a report without practitioner never erases one."""
+        national_id = report.practitioner_national_id
+        if not national_id:
+            return {}
+        known = current.get("effecteur") or {}
+        if known.get("national_id") == national_id:
+            if report.specialty and not known.get("specialty"):
+                return {"effecteur": {**known, "specialty": report.specialty}}
+            return {}
+        return {"effecteur": self._effecteur(report, self._offer(national_id)).model_dump(mode="json")}
 
     def _account(self, report: AppointmentReport) -> dict:
         if report.operator_account_id:

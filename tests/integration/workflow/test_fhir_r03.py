@@ -82,8 +82,12 @@ def test_malformed_appointments_get_an_operation_outcome(wf_api, vendor_headers)
     booked = example("booked.json")
     mismatch = wf_api.put("/fhir/Appointment?identifier=urn:oid:1.1|other", content=json.dumps(booked), headers=headers)
     assert mismatch.status_code == 400
+    # The guide's update example has no query: the body's identifier is the condition (issue 13, point 4;
+    # this test expected a 400 before).
     no_param = wf_api.put("/fhir/Appointment", content=json.dumps(booked), headers=headers)
-    assert no_param.status_code == 400 and no_param.json()["resourceType"] == "OperationOutcome"
+    assert no_param.status_code in (200, 201) and no_param.json()["resourceType"] == "Appointment"
+    empty_param = wf_api.put("/fhir/Appointment?Identifier=", content=json.dumps(booked), headers=headers)
+    assert empty_param.status_code == 400 and empty_param.json()["resourceType"] == "OperationOutcome"
     xml = wf_api.post("/fhir/Appointment", content=b"<Appointment/>", headers={**vendor_headers["medilib"],
                                                                              "Content-Type": "application/xml"})
     assert xml.status_code == 415

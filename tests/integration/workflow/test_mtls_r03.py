@@ -1,18 +1,24 @@
 """INT_R03 over mutual TLS: the FHIR listener under uvicorn with client-certificate verification
-(certificates from a CA generated for the test). Vendors with a certificate of that CA get in and are
-known by their CN; no certificate, or one from another CA, fails the TLS handshake."""
+(certificates from a CA generated for the test). Vendors with a certificate of that CA whose CN and OU
+are configured (``SAS_FHIR_CLIENT_SUBJECTS``) get in; another CN or OU gets a 403 OperationOutcome; no
+certificate, or one from another CA, fails the TLS handshake. (Updated for issue 13: the guide checks the
+OU too, and the listener requires a CRL; the full test kit port is in ``tests/conformance/mtls``.)"""
 
 from __future__ import annotations
 
 import json
 import ssl
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
+from sas_core.settings import FhirClientSubject
 from search_api.routes.fhir import create_fhir_app
 from search_api.tls import fhir_server_config
 from simulator.server import free_port
@@ -29,6 +35,13 @@ def pki(tmp_path_factory):
     server.cert_chain_pems[0].write_to_path(folder / "server.pem")
     server.private_key_pem.write_to_path(folder / "server.key")
     ca.cert_pem.write_to_path(folder / "ca.pem")
+    # An empty CRL of the CA, signed with its key (trustme makes none).
+    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    now = datetime.now(timezone.utc)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject).last_update(now - timedelta(hours=1))
+           .next_update(now + timedelta(days=1)).sign(ca_key, hashes.SHA256()))
+    (folder / "crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
     return {"folder": folder, "ca": ca, "rogue": rogue_ca, "server": server}
 
 
@@ -37,7 +50,9 @@ def fhir_listener(pki, wf_settings, es, harvested):
     folder = pki["folder"]
     settings = wf_settings.model_copy(update={
         "fhir_tls_cert": folder / "server.pem", "fhir_tls_key": folder / "server.key",
-        "fhir_tls_client_ca": folder / "ca.pem", "fhir_client_vendors": {"agendax-prod-01": "agendax"}})
+        "fhir_tls_client_ca": folder / "ca.pem", "fhir_tls_client_crl": folder / "crl.pem",
+        "fhir_client_subjects": [FhirClientSubject(vendor="medilib", cn="medilib", ou="MEDILIB-SAS"),
+                                 FhirClientSubject(vendor="agendax", cn="agendax-prod-01", ou="AGENDAX-SAS")]})
     port = free_port()
     config = fhir_server_config(create_fhir_app(settings, es=es), settings, host="127.0.0.1", port=port,
                                 log_level="warning")
@@ -45,11 +60,14 @@ def fhir_listener(pki, wf_settings, es, harvested):
         yield f"https://127.0.0.1:{port}"
 
 
-def client(pki, *, issuer=None, common_name: str | None = None) -> httpx.Client:
+def client(pki, *, issuer=None, common_name: str | None = None, unit: str | None = "expected") -> httpx.Client:
     context = ssl.create_default_context()
     pki["ca"].configure_trust(context)
     if common_name is not None:
-        cert = (issuer or pki["ca"]).issue_cert(f"{common_name}.vendors.test", common_name=common_name)
+        if unit == "expected":
+            unit = {"medilib": "MEDILIB-SAS", "agendax-prod-01": "AGENDAX-SAS"}.get(common_name)
+        cert = (issuer or pki["ca"]).issue_cert(f"{common_name}.vendors.test", common_name=common_name,
+                                                organization_unit_name=unit)
         cert.configure_cert(context)
     return httpx.Client(verify=context, timeout=10, headers={"Content-Type": "application/fhir+json"})
 
@@ -69,10 +87,11 @@ def test_vendor_certificate_gets_in(fhir_listener, pki):
         assert mapped.post(f"{fhir_listener}/fhir/Appointment", content=appointment()).status_code == 201
 
 
-def test_unknown_vendor_cn_is_refused_with_an_outcome(fhir_listener, pki):
-    with client(pki, common_name="somebody-else") as stranger:
-        answer = stranger.post(f"{fhir_listener}/fhir/Appointment", content=appointment())
-    assert answer.status_code == 403 and answer.json()["resourceType"] == "OperationOutcome"
+def test_unknown_vendor_cn_or_ou_is_refused_with_an_outcome(fhir_listener, pki):
+    for cn, ou in (("somebody-else", "MEDILIB-SAS"), ("medilib", "AGENDAX-SAS"), ("medilib", None)):
+        with client(pki, common_name=cn, unit=ou) as stranger:
+            answer = stranger.post(f"{fhir_listener}/fhir/Appointment", content=appointment())
+        assert answer.status_code == 403 and answer.json()["resourceType"] == "OperationOutcome", (cn, ou)
 
 
 def test_no_certificate_or_foreign_ca_fails_the_handshake(fhir_listener, pki):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from search_api.workflow.appointments import (
-    FhirInvalid, operation_outcome, parse_appointment, parse_identifier_param,
+    FhirInvalid, IdentifierCondition, conditional_identifier, operation_outcome, parse_appointment,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "fhir" / "appointments"
@@ -102,10 +102,20 @@ def test_each_rule(mutate, fragment):
 
 
 def test_identifier_parameter():
-    assert parse_identifier_param("urn:oid:1.1|abc") == ("urn:oid:1.1", "abc")
-    for bad in (None, "", "abc", "|abc", "urn:x|"):
-        with pytest.raises(FhirInvalid):
-            parse_identifier_param(bad)
+    """``?identifier=``, ``?Identifier=`` (the guide's spelling), any case; a bare value (the guide's
+    ``?Identifier=[ID]``); no parameter → ``None`` (the body's identifier is the condition)."""
+    assert conditional_identifier([("identifier", "urn:oid:1.1|abc")]) == IdentifierCondition("urn:oid:1.1", "abc")
+    assert conditional_identifier([("Identifier", "urn:oid:1.1|abc"), ("_format", "json")]) == \
+        IdentifierCondition("urn:oid:1.1", "abc")
+    assert conditional_identifier([("IDENTIFIER", " abc ")]) == IdentifierCondition(None, "abc")
+    assert conditional_identifier([("identifier", "|abc")]) == IdentifierCondition(None, "abc")
+    assert conditional_identifier([]) is None and conditional_identifier([("_format", "json")]) is None
+    assert IdentifierCondition(None, "abc").matches("urn:any", "abc")
+    assert not IdentifierCondition("urn:oid:1.1", "abc").matches("urn:oid:1.2", "abc")
+    for bad in ([("identifier", "")], [("identifier", "urn:x|")], [("identifier", "a|b"), ("Identifier", "a|c")]):
+        with pytest.raises(FhirInvalid) as caught:
+            conditional_identifier(bad)
+        assert caught.value.status == 400
 
 
 def test_operation_outcome_shape():
@@ -116,3 +126,25 @@ def test_operation_outcome_shape():
     body = operation_outcome(caught.value.issues)
     assert body["resourceType"] == "OperationOutcome"
     assert all(i["severity"] == "error" and i["diagnostics"] for i in body["issue"])
+
+
+def test_sos_profile_pending_without_practitioner_then_named():
+    """sas-sos-appointment (FrAppointmentSASSOS): pending, participant ADM / needs-action, no practitioner
+    is valid and read as an SOS orientation; the later update naming the doctor carries his id, the
+    participant's display and Appointment.specialty (TRE_R38)."""
+    pending = load("sos_pending.json")
+    report = parse_appointment(pending)
+    assert report.status == "pending" and report.practitioner_national_id is None
+    assert report.participant_status == "needs-action" and report.category == "SOS"
+    named = copy.deepcopy(pending)
+    named["status"] = "booked"
+    named["participant"] = [{"type": pending["participant"][0]["type"], "status": "accepted",
+                             "actor": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810100050075"},
+                                       "display": "Dr Hélène DUBERNET"}}]
+    named["specialty"] = [{"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/"
+                                                 "TRE-R38-SpecialiteOrdinale", "code": "SM54"}]}]
+    report = parse_appointment(named)
+    assert report.status == "booked" and report.practitioner_national_id == "810100050075"
+    assert report.practitioner_display == "Dr Hélène DUBERNET" and report.specialty == "SM54"
+    # Without the SOS profile nor category extension, no category is guessed by the parser.
+    assert parse_appointment(load("booked.json")).category is None

@@ -1,0 +1,133 @@
+"""The guide's Appointment examples sent to the real INT_R03 listener (the ``sas fhir serve`` app and
+uvicorn configuration, mutual TLS with generated certificates) wired to the real Elasticsearch and to
+the real RabbitMQ (INT_L02 publication of every orientation change), by two vendors: a practitioners'
+agenda (``conf-ps``) and an SOS Médecins agenda (``conf-sos``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pika
+import pytest
+import yaml
+
+from mappings.accounts import AccountDoc
+from mappings.registry import alias_name
+from sas_core.settings import FhirClientSubject
+from search_api.routes.fhir import create_fhir_app
+from search_api.tls import fhir_server_config
+from simulator.server import free_port
+from tests.conformance.pki import Authority, client_context
+from tests.integration.workflow.conftest import ServerThread, bordeaux_offer
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+AMQP_URL = f"amqp://guest:guest@127.0.0.1:{int(os.environ.get('SAS_RABBITMQ_PORT', '5672'))}/%2F"
+DOCTOR = "810100050075"
+REGULATOR = "3456780581/11242343"
+SUBJECTS = {"conf-ps": ("sas-client.ps-editor.test", "111111111111111"),
+            "conf-sos": ("sas-client.sos-editor.test", "222222222222222")}
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="package")
+def directory(es, indices, settings):
+    """The practitioner of the examples in the directory, and the regulator's account (territory SAS-33)."""
+    offer = {**bordeaux_offer(0, vendor="conf-sos"), "id": f"conf-{DOCTOR}", "national_id": DOCTOR}
+    es.index(index=alias_name(settings.index_prefix, "offers"), id=offer["id"], document=offer, refresh=True)
+    now = datetime.now(timezone.utc)
+    account = AccountDoc(id=str(uuid.uuid4()), national_id=REGULATOR, family_name="RICART", given_name="Pauline",
+                         email="pauline.ricart@sas33.test", roles=["regulator"], territories=["SAS-33"],
+                         created_at=now, updated_at=now).model_dump(mode="json")
+    es.index(index=alias_name(settings.index_prefix, "accounts"), id=account["id"], document=account, refresh=True)
+    return {"offer": offer, "account": account}
+
+
+@pytest.fixture(scope="package")
+def lrm_messages():
+    """A fresh topic exchange with a queue receiving every message; ``receive(id, count)`` waits for the
+    ``appointment`` objects published for one orientation."""
+    exchange = f"sas.lrm.conformance.{uuid.uuid4().hex[:8]}"
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    channel.exchange_declare(exchange=exchange, exchange_type="topic", durable=True)
+    queue = channel.queue_declare(queue="", exclusive=True).method.queue
+    channel.queue_bind(queue=queue, exchange=exchange, routing_key="#")
+    seen: list[tuple[str, dict]] = []
+
+    def receive(orientation_id: str, count: int, timeout_s: float = 15.0) -> list[tuple[str, dict]]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            mine = [(key, a) for key, a in seen if a.get("appointmentId") == orientation_id]
+            if len(mine) >= count:
+                return mine
+            method, _, body = channel.basic_get(queue=queue, auto_ack=True)
+            if method is None:
+                connection.process_data_events(0.1)
+                continue
+            message = json.loads(body)
+            appointment = message["content"][0]["jsonContent"]["embeddedJsonContent"]["message"]["appointment"]
+            seen.append((method.routing_key, appointment))
+        return [(key, a) for key, a in seen if a.get("appointmentId") == orientation_id]
+
+    yield exchange, receive
+    channel.exchange_delete(exchange=exchange)
+    connection.close()
+
+
+@pytest.fixture(scope="package")
+def pki(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("appointments-pki")
+    ca = Authority(folder, "IGC-Sante test")
+    crl = folder / "crl.pem"
+    ca.write_crl(crl, [])
+    certs = {vendor: ca.issue(vendor, cn=cn, ou=ou) for vendor, (cn, ou) in SUBJECTS.items()}
+    return {"ca": ca, "crl": crl, "server": ca.issue("server", cn="sas-fhir.platform.test", server=True),
+            "certs": certs}
+
+
+@pytest.fixture(scope="package")
+def listener(pki, settings, es, indices, directory, lrm_messages, tmp_path_factory):
+    exchange, _ = lrm_messages
+    editors = tmp_path_factory.mktemp("appointments-editors") / "editors.yaml"
+    editors.write_text(yaml.safe_dump({"vendors": [
+        {"name": "conf-ps", "base_url": "https://fhir.ps-editor.test/sas", "use_cases": ["ps"]},
+        {"name": "conf-sos", "base_url": "https://fhir.sos-editor.test/sas", "use_cases": ["sos"]}]}))
+    listener_settings = settings.model_copy(update={
+        "editors_file": editors, "fhir_tls_cert": pki["server"].cert, "fhir_tls_key": pki["server"].key,
+        "fhir_tls_client_ca": pki["ca"].cert_path, "fhir_tls_client_crl": pki["crl"],
+        "fhir_client_subjects": [FhirClientSubject(vendor=v, cn=cn, ou=ou) for v, (cn, ou) in SUBJECTS.items()],
+        "lrm_amqp_url": AMQP_URL, "lrm_exchange": exchange, "lrm_sender_id": "fr.health.test.ptfsas"})
+    app = create_fhir_app(listener_settings, es=es)
+    port = free_port()
+    config = fhir_server_config(app, listener_settings, host="127.0.0.1", port=port, log_level="warning")
+    with ServerThread(config):
+        yield f"https://127.0.0.1:{port}"
+    workflow = getattr(app.state, "workflow", None)
+    if workflow is not None:
+        workflow.publisher.close()
+
+
+@pytest.fixture(scope="package")
+def vendor_client(pki, listener):
+    clients: list[httpx.Client] = []
+
+    def make(vendor: str) -> httpx.Client:
+        context = client_context(pki["ca"], pki["certs"][vendor], minimum=ssl.TLSVersion.TLSv1_2)
+        client = httpx.Client(base_url=listener, verify=context, timeout=15,
+                              headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"})
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
