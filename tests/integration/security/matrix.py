@@ -194,9 +194,10 @@ PREAMBLE = [
     "Integrator systems send `X-API-Key` (`sas apikey`, `/v1/admin/api-keys`): stored as a SHA-256 hash, "
     "revocable, scoped to territories. Claims: `roles`, `territories`, `national_id` (effecteurs), "
     "`structure_id` (structure managers: the CPTS FINESS).",
-    "- **Vendors (INT_R03)** authenticate with mutual TLS on the dedicated listener (`sas fhir serve`: client "
-    "certificate required and verified against `SAS_FHIR_TLS_CLIENT_CA`, subject CN mapped to a vendor by "
-    "`SAS_FHIR_CLIENT_VENDORS`); outbound vendor calls present the platform's client certificate (editors "
+    "- **Vendors (INT_R03)** authenticate with mutual TLS on the dedicated listener (`sas fhir serve`: TLS 1.2 "
+    "at least, client certificate required and verified against `SAS_FHIR_TLS_CLIENT_CA` and the CRL "
+    "`SAS_FHIR_TLS_CLIENT_CRL`, re-read when it changes; subject CN **and** OU matched to a vendor by "
+    "`SAS_FHIR_CLIENT_SUBJECTS`); outbound vendor calls present the platform's client certificate (editors "
     "file `tls`).",
     "- **Scope**: a regulator, OSNP or account manager sees the orientations, declarations and dashboards of "
     "their territories only; an effecteur their own orientations; a structure manager the orientations made "
