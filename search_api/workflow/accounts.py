@@ -90,7 +90,7 @@ class AccountService:
                 continue
             if check is not None:
                 check(current.source)
-            document = _completed({**current.source, **changes, "updated_at": now})
+            document = _completed({**current.source, **changes, "updated_at": now}, before=current.source)
             AccountDoc.model_validate(document)
             if self.store.replace(INDEX, current, document):
                 return document
@@ -267,10 +267,21 @@ def managed_accounts_body(*, territories: list[str] | None, blocked: bool, size:
 LABELS = {"name.family": "le nom", "name.given": "le prénom", "telecom.email": "l’adresse e-mail"}
 
 
-def _completed(document: dict) -> dict:
-    """``sync_missing`` kept in step with the account's fields (only synchronised roles are concerned)."""
+def _completed(document: dict, *, before: dict | None = None) -> dict:
+    """``sync_missing`` kept in step with the account's fields (only synchronised roles are concerned).
+
+    ``before`` (the stored version being replaced): vendor entries written before ``known_identifier``
+    existed get the identifier the account had then — what those pushes were sent under —, before a change
+    of the account (a national id added) makes the current one differ."""
     concerned = SYNCED_ROLES.intersection(document.get("roles") or [])
-    return {**document, "sync_missing": missing_elements(document) if concerned else []}
+    document = {**document, "sync_missing": missing_elements(document) if concerned else []}
+    if before is not None and any(s.get("synced_at") and not s.get("known_identifier")
+                                  for s in document.get("vendor_sync") or []):
+        legacy = identifier_key(*account_identifier(before)[:2])
+        document["vendor_sync"] = [
+            {**s, "known_identifier": legacy} if s.get("synced_at") and not s.get("known_identifier") else s
+            for s in document["vendor_sync"]]
+    return document
 
 
 def _known_identifier(entry: dict, account: dict) -> str | None:

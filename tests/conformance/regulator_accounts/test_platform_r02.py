@@ -225,3 +225,32 @@ def test_managers_see_the_missing_fields_in_the_api_and_on_the_accounts_page(r02
     assert "BLANC" in page.text
     assert "Non transmis aux éditeurs : il manque l’adresse e-mail" in page.text
     assert r02_api.get("/app/comptes", headers=token_for("regulator", territories=["SAS-33"])).status_code == 403
+
+
+def test_identifier_change_of_an_account_pushed_before_known_identifier_existed(r02_api, r02_settings, es, kit,
+                                                                                  strict_vendor, token_for):
+    """An account document of mapping v1 (its vendor entry has no ``known_identifier``): the vendor holds it
+    under the platform UUID it was pushed with; adding a national id still targets that UUID."""
+    from mappings.registry import alias_name
+
+    account_id, email, nid = str(uuid.uuid4()), f"{uuid.uuid4().hex[:6]}@test.com", rpps_id()
+    body = expected(4, value=account_id, email=email)
+    assert kit.post("Practitioner", json=body).status_code == 201             # what the old platform sent
+    now = "2026-11-01T08:00:00+00:00"
+    legacy = {"id": account_id, "family_name": "Loridon", "given_name": "Sébastien", "email": email,
+              "roles": ["regulator"], "territories": ["SAS-33"], "active": True, "created_at": now,
+              "updated_at": now, "vendor_sync": [{"vendor": "certif", "synced_at": now, "active": True,
+                                                  "fingerprint": "0123456789abcdef0123", "last_error": None}]}
+    es.index(index=alias_name(r02_settings.index_prefix, "accounts"), id=account_id, document=legacy, refresh=True)
+    manager = token_for("account_manager", territories=["SAS-33"])
+    answer = r02_api.put(f"/v1/accounts/{account_id}", headers=manager, json={
+        "family_name": "Loridon", "given_name": "Sébastien", "email": email, "national_id": nid,
+        "territories": ["SAS-33"]})
+    assert answer.status_code == 200, answer.text
+    results = {r["vendor"]: r for r in answer.json()["vendor_results"]}
+    assert results["certif"]["ok"] and results["certif"]["status"] == 200
+    certif = [r for r in received(strict_vendor) if r["method"] == "PUT"][-1]
+    assert certif["identifier"] == f"{PLATFORM}|{account_id}"
+    assert holding(strict_vendor, PLATFORM, account_id) == [] and len(holding(strict_vendor, RPPS, nid)) == 1
+    # certif-b never had it: a first push (POST) with the national id
+    assert results["certif-b"]["status"] == 201 and last_request(strict_vendor, "certif-b")["method"] == "POST"
