@@ -196,14 +196,16 @@ class AccountService:
                 continue
             entry = previous.get(vendor.name) or {}
             known = _known_identifier(entry, account)
-            if not active and known is None:
-                continue                      # removed, and this vendor never got the account: nothing to undo
+            if not active and known is None and not entry.get("last_attempt_at"):
+                # Removed, and never even tried at this vendor: nothing to undo. (A vendor tried without an
+                # accepted answer — a timeout — may hold it: it gets the deactivation, at worst as a create.)
+                continue
             if missing and active:
                 if entry.get("state") != "blocked" or entry.get("missing") != missing:
                     actions[vendor.name] = "block"
                 continue
-            if everyone or (entry.get("fingerprint") != wanted or entry.get("last_error")) and (
-                    entry.get("rejected_fingerprint") != wanted):
+            changed_or_failed = entry.get("fingerprint") != wanted or bool(entry.get("last_error"))
+            if everyone or (changed_or_failed and entry.get("rejected_fingerprint") != wanted):
                 actions[vendor.name] = "push"
         if not actions:
             return account, []

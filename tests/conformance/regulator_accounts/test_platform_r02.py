@@ -254,3 +254,24 @@ def test_identifier_change_of_an_account_pushed_before_known_identifier_existed(
     assert holding(strict_vendor, PLATFORM, account_id) == [] and len(holding(strict_vendor, RPPS, nid)) == 1
     # certif-b never had it: a first push (POST) with the national id
     assert results["certif-b"]["status"] == 201 and last_request(strict_vendor, "certif-b")["method"] == "POST"
+
+
+def test_removal_reaches_a_vendor_whose_push_failed(r02_api, strict_vendor, token_for):
+    """A vendor whose first push failed may still hold the account (a create applied, its answer lost):
+    the removal is sent there too — at worst a conditional update that creates a deactivated account."""
+    import httpx
+
+    faults = f"http://127.0.0.1:{strict_vendor.port}/_admin/vendors/certif-b/faults"
+    sub = str(uuid.uuid4())
+    headers = token_for("regulator", territories=["SAS-33"], sub=sub, name="Marc GIRAUD")
+    httpx.put(faults, json={"down": True, "tls_required": True}, timeout=10).raise_for_status()
+    try:
+        first = r02_api.post("/v1/accounts/login", headers=headers, json={"email": "marc.giraud@test.com"})
+    finally:
+        httpx.put(faults, json={"tls_required": True}, timeout=10).raise_for_status()
+    assert {r["vendor"]: r["ok"] for r in first.json()["vendor_results"]} == {"certif": True, "certif-b": False}
+    manager = token_for("account_manager", territories=["SAS-33"])
+    removed = r02_api.delete(f"/v1/accounts/{sub}", headers=manager)
+    assert {r["vendor"]: r["ok"] for r in removed.json()["vendor_results"]} == {"certif": True, "certif-b": True}
+    for vendor in VENDORS:
+        assert [p["active"] for p in holding(strict_vendor, PLATFORM, sub, vendor)] == [False]
