@@ -134,10 +134,10 @@ class AccountService:
         def keep_pushable(source: dict) -> None:
             # A vendor holding the account must keep receiving conformant bodies (updates, deactivation).
             holders = sorted(s["vendor"] for s in source.get("vendor_sync") or [] if s.get("known_identifier"))
-            lost = [LABELS[m] for m in missing_elements(changes) if m not in missing_elements(source)]
+            lost = [ENGLISH[m] for m in missing_elements(changes) if m not in missing_elements(source)]
             if holders and lost:
-                raise Unprocessable(f"{' and '.join(lost)} cannot be removed: vendors {', '.join(holders)} hold this "
-                                    "account and FrPractitionerRegul requires them")
+                raise Unprocessable(f"the {' and '.join(lost)} cannot be removed: vendors {', '.join(holders)} hold "
+                                    "this account and FrPractitionerRegul requires them")
 
         account = self._save(account_id, changes, create_defaults={"vendor_sync": []}, check=keep_pushable)
         return self.sync(account["id"])
@@ -161,7 +161,7 @@ class AccountService:
             return []
         hits = self.store.search(INDEX, managed_accounts_body(territories=territories, blocked=blocked,
                                                               size=size))["hits"]["hits"]
-        accounts = [hit["_source"] for hit in hits]
+        accounts = [_completed(hit["_source"]) for hit in hits]
         if territories is not None:
             # An account spanning a territory the manager does not manage is not his (as GET /{id}).
             accounts = [a for a in accounts if set(a.get("territories") or []) <= set(territories)]
@@ -265,8 +265,9 @@ def managed_accounts_body(*, territories: list[str] | None, blocked: bool, size:
             "query": {"bool": {"filter": filters, "must_not": [{"exists": {"field": "removed_at"}}]}}}
 
 
-#: French labels of the missing elements (web page and error messages).
+#: French labels of the missing elements (the accounts page), and English ones (API messages).
 LABELS = {"name.family": "le nom", "name.given": "le prénom", "telecom.email": "l’adresse e-mail"}
+ENGLISH = {"name.family": "family name", "name.given": "first name", "telecom.email": "e-mail"}
 
 
 def _completed(document: dict, *, before: dict | None = None) -> dict:
