@@ -5,6 +5,15 @@
   → 200 (or 201 when the vendor did not know the account: the update is idempotent);
 - removal is ``active = false`` (there is no DELETE).
 
+**Identifier change** (the guide's FAQ): the conditional update goes to the identifier the vendor *knows*
+(``upsert(resource, target=...)``), the new one travels in the body. An account known by its platform UUID
+that gains a national id is sent to ``?identifier=urn:oid:1.2.250.1.213.3.6|<uuid>``; sending it to the new
+id would make an idempotent vendor create a second account and leave the first one active.
+
+**Completeness**: FrPractitionerRegul requires ``name.family``, ``name.given`` and an e-mail ``telecom``;
+certified vendors refuse a body without them. ``missing_elements`` says what an account lacks: callers do
+not push such an account (``search_api.workflow.accounts``).
+
 The identifier is the regulator's national id (system ``urn:oid:1.2.250.1.71.4.2.1``, type IDNPS) or,
 without one, the platform UUID (system ``urn:oid:1.2.250.1.213.3.6``, type INTRN). Requests go over
 httpx with the vendor's mutual-TLS material (``connectors.vendors.client.ssl_context``) and are retried
@@ -15,11 +24,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import orjson
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from connectors.vendors.client import FHIR_ACCEPT, ssl_context
 from connectors.vendors.config import VendorConfig
@@ -27,7 +41,11 @@ from connectors.vendors.config import VendorConfig
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 PLATFORM_SYSTEM = "urn:oid:1.2.250.1.213.3.6"
 ID_TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
-PROFILE = "http://sas.fr/fhir/StructureDefinition/FrPractitionerRegul"
+#: The guide's canonical URL (``sushi-config.yaml``: ``canonical``) + ``StructureDefinition/FrPractitionerRegul``.
+PROFILE = "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/FrPractitionerRegul"
+#: Statuses by which a vendor refuses the body itself (the guide: 400 malformed, 422 business rule): the same
+#: body would be refused again, so it is not resent until it changes. Anything else may pass on a retry.
+REFUSALS = frozenset({400, 422})
 USER_AGENT = "sas-platform-accounts/1"
 
 
@@ -40,12 +58,39 @@ class AccountSyncError(Exception):
         self.status = status
         self.retryable = retryable
 
+    @property
+    def refused(self) -> bool:
+        """The vendor refused this body (not a transient or configuration failure)."""
+        return self.status in REFUSALS
+
 
 def account_identifier(account: dict[str, Any]) -> tuple[str, str, str]:
     """(system, value, type) identifying the account at vendors: national id first, else platform UUID."""
     if account.get("national_id"):
         return RPPS_SYSTEM, str(account["national_id"]), "IDNPS"
     return PLATFORM_SYSTEM, str(account["id"]), "INTRN"
+
+
+def identifier_key(system: str, value: str) -> str:
+    """``system|value``: the form of the conditional update's ``?identifier=`` and of ``known_identifier``."""
+    return f"{system}|{value}"
+
+
+def resource_key(resource: dict[str, Any]) -> str:
+    identifier = resource["identifier"][0]
+    return identifier_key(identifier["system"], identifier["value"])
+
+
+def missing_elements(account: dict[str, Any]) -> list[str]:
+    """The FrPractitionerRegul elements an account cannot fill (``[]``: it can be pushed)."""
+    missing = []
+    if not (account.get("family_name") or "").strip():
+        missing.append("name.family")
+    if not (account.get("given_name") or "").strip():
+        missing.append("name.given")
+    if not (account.get("email") or "").strip():
+        missing.append("telecom.email")
+    return missing
 
 
 def practitioner_resource(account: dict[str, Any], *, active: bool | None = None) -> dict[str, Any]:
@@ -94,7 +139,7 @@ class AccountsClient:
             headers={"Accept": FHIR_ACCEPT, "Content-Type": "application/fhir+json", "User-Agent": USER_AGENT},
         )
 
-    def __enter__(self) -> "AccountsClient":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -107,10 +152,11 @@ class AccountsClient:
         """``POST Practitioner``."""
         return self._with_retries("POST", "Practitioner", None, resource)
 
-    def upsert(self, resource: dict[str, Any]) -> PushResult:
-        """Conditional ``PUT Practitioner?identifier=system|value`` (creates when unknown)."""
-        identifier = resource["identifier"][0]
-        params = {"identifier": f"{identifier['system']}|{identifier['value']}"}
+    def upsert(self, resource: dict[str, Any], *, target: str | None = None) -> PushResult:
+        """Conditional ``PUT Practitioner?identifier=<target>`` (creates when unknown). ``target``
+        (``system|value``) is the identifier the vendor knows the account by, the body's by default: when
+        they differ the vendor changes the account's identifier (FAQ)."""
+        params = {"identifier": target or resource_key(resource)}
         return self._with_retries("PUT", "Practitioner", params, resource)
 
     def _with_retries(self, method: str, path: str, params, resource) -> PushResult:

@@ -4,14 +4,16 @@
   account and pushes it to the vendors that still need it;
 - ``PUT /v1/accounts/{id}`` / ``DELETE /v1/accounts/{id}``: account managers create, update, remove
   (removal pushes ``active=false`` to every vendor at once);
-- ``GET /v1/accounts/{id}``: the account and its per-vendor synchronisation state.
+- ``GET /v1/accounts/{id}``: the account and its per-vendor synchronisation state;
+- ``GET /v1/accounts``: account managers list the accounts of their territories (``blocked=true``: those
+  that cannot be pushed, with ``sync_missing`` naming the FrPractitionerRegul elements to fill in).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from search_api.auth import Principal, Role
@@ -24,6 +26,8 @@ Manager = Annotated[Principal, Depends(roles(Role.ACCOUNT_MANAGER, Role.ADMIN))]
 #: Only regulator and OSNP accounts are synchronised (declared here so that the role matrix is explicit).
 LoggingIn = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP))]
 AccountId = Annotated[str, Path(min_length=3, max_length=100, pattern=r"^[0-9A-Za-z._:@-]+$")]
+#: An address certified vendors accept (their ``telecom.value`` check): local part, @, dotted domain.
+EMAIL = r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
 
 
 class LoginIn(BaseModel):
@@ -31,7 +35,7 @@ class LoginIn(BaseModel):
 
     family_name: str | None = Field(None, max_length=100)
     given_name: str | None = Field(None, max_length=100)
-    email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str | None = Field(None, max_length=200, pattern=EMAIL)
 
 
 class AccountIn(BaseModel):
@@ -39,7 +43,7 @@ class AccountIn(BaseModel):
 
     family_name: str = Field(min_length=1, max_length=100)
     given_name: str | None = Field(None, max_length=100)
-    email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str | None = Field(None, max_length=200, pattern=EMAIL)
     national_id: str | None = Field(None, max_length=30)
     # Known roles only (a typo or an invented role is a 422, not a stored value pushed to vendors).
     roles: list[Role] = Field(default=[Role.REGULATOR], max_length=len(Role))
@@ -56,6 +60,14 @@ def login(principal: LoggingIn, workflow: WorkflowDep, body: LoginIn | None = No
     account, results = workflow.accounts.login(principal, family_name=body.family_name, given_name=body.given_name,
                                                email=body.email)
     return _answer(account, results)
+
+
+@router.get("", summary="Accounts of the manager's territories and their synchronisation state")
+def list_accounts(manager: Manager, workflow: WorkflowDep,
+                  blocked: Annotated[bool, Query(description="only accounts that cannot be pushed")] = False,
+                  size: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    items = workflow.accounts.list_managed(manager, blocked=blocked, size=size)
+    return {"items": items, "count": len(items)}
 
 
 @router.get("/{account_id}", summary="An account and its per-vendor synchronisation state")

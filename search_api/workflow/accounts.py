@@ -1,13 +1,30 @@
 """Regulator accounts and their synchronisation to vendors (INT_R02).
 
 - At **login** (``POST /v1/accounts/login``) the caller's account is created or updated from his token
-  and the details he gives, then pushed to every vendor that still needs it: never pushed, pushed with
-  different content (fingerprint), or last push failed. First push = ``POST Practitioner``; later ones
-  = conditional ``PUT Practitioner?identifier=…`` (idempotent: it creates when the vendor lost it).
-- On **removal** (``DELETE /v1/accounts/{id}``) ``active = false`` is pushed to every vendor at once.
+  and the details he gives, then pushed to every vendor that still needs it (see *When a vendor is
+  pushed to*). First push = ``POST Practitioner``; later ones = conditional ``PUT Practitioner?identifier=…``
+  (idempotent: it creates when the vendor lost it).
+- On **removal** (``DELETE /v1/accounts/{id}``) ``active = false`` is pushed at once to every vendor that
+  may hold the account.
 
-Each vendor's outcome is recorded in ``vendor_sync`` (time, fingerprint, error): a failed push is
-retried at the next login (and by ``sync`` callers); requests themselves are retried by the client.
+**Identifier change** (the guide's FAQ): each vendor's ``known_identifier`` (``system|value``) is the
+identifier it accepted last. The conditional update goes there, the new identifier in the body; so an
+account known by its platform UUID that gains a national id is sent to ``?identifier=<platform>|<uuid>``,
+and once accepted the vendor knows it by the national id, which later updates and the deactivation use.
+
+**When a vendor is pushed to** (the per-vendor ``state``):
+
+- the account lacks an element FrPractitionerRegul requires (first name, e-mail): nothing is sent
+  (certified vendors refuse it), ``sync_missing`` on the account and ``blocked`` + ``missing`` per vendor
+  say what to fill in; later logins send nothing either — the account is pushed as soon as it is
+  completed (its body changes);
+- the vendor accepted this very body (``fingerprint``): nothing to send;
+- the vendor refused this very body with 400 / 422 (``rejected``, ``rejected_fingerprint``): not resent —
+  it would be refused again — until the account changes;
+- otherwise (never pushed, changed, or last push failed transiently: ``failed``) it is pushed.
+
+A manager may not remove the first name or e-mail of an account a vendor holds: the vendor could then be
+sent neither the change nor, later, the deactivation.
 """
 
 from __future__ import annotations
@@ -18,9 +35,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from connectors.vendors.config import VendorConfig
-from connectors.vendors_accounts import AccountsClient, AccountSyncError, fingerprint, practitioner_resource
+from connectors.vendors_accounts import (
+    AccountsClient,
+    AccountSyncError,
+    account_identifier,
+    fingerprint,
+    identifier_key,
+    missing_elements,
+    practitioner_resource,
+    resource_key,
+)
 from mappings.accounts import AccountDoc
-from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound
+from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from sas_core.settings import Settings
 from sas_core.territories import is_territory
 from search_api.auth import Principal, Role
@@ -45,22 +71,26 @@ class AccountService:
         found = self.store.get(INDEX, account_id)
         if found is None:
             raise NotFound(f"no account {account_id}")
-        return found.source
+        return _completed(found.source)   # documents written before sync_missing existed get it too
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def _save(self, account_id: str, changes: dict, *, create_defaults: dict) -> dict:
-        """Create or update the account under compare-and-set."""
+    def _save(self, account_id: str, changes: dict, *, create_defaults: dict,
+              check=None) -> dict:
+        """Create or update the account under compare-and-set (``check(current_source)`` may refuse)."""
         for _ in range(10):
             now = self.clock().isoformat()
             current = self.store.get(INDEX, account_id)
             if current is None:
-                document = {**create_defaults, **changes, "id": account_id, "created_at": now, "updated_at": now}
+                document = _completed({**create_defaults, **changes, "id": account_id, "created_at": now,
+                                       "updated_at": now})
                 AccountDoc.model_validate(document)
                 if self.store.create(INDEX, account_id, document):
                     return document
                 continue
-            document = {**current.source, **changes, "updated_at": now}
+            if check is not None:
+                check(current.source)
+            document = _completed({**current.source, **changes, "updated_at": now}, before=current.source)
             AccountDoc.model_validate(document)
             if self.store.replace(INDEX, current, document):
                 return document
@@ -100,7 +130,16 @@ class AccountService:
         changes = {"family_name": family_name, "given_name": given_name, "email": email, "national_id": national_id,
                    "roles": sorted(set(roles)), "territories": sorted(set(territories)), "active": True,
                    "removed_at": None}
-        account = self._save(account_id, changes, create_defaults={"vendor_sync": []})
+
+        def keep_pushable(source: dict) -> None:
+            # A vendor holding the account must keep receiving conformant bodies (updates, deactivation).
+            holders = sorted(s["vendor"] for s in source.get("vendor_sync") or [] if s.get("known_identifier"))
+            lost = [ENGLISH[m] for m in missing_elements(changes) if m not in missing_elements(source)]
+            if holders and lost:
+                raise Unprocessable(f"the {' and '.join(lost)} cannot be removed: vendors {', '.join(holders)} hold "
+                                    "this account and FrPractitionerRegul requires them")
+
+        account = self._save(account_id, changes, create_defaults={"vendor_sync": []}, check=keep_pushable)
         return self.sync(account["id"])
 
     def remove(self, manager: Principal, account_id: str) -> tuple[dict, list[dict]]:
@@ -111,6 +150,22 @@ class AccountService:
         self._check_manager(manager, current.source.get("territories") or [])
         account = self._save(account_id, {"active": False, "removed_at": self.clock().isoformat()}, create_defaults={})
         return self.sync(account["id"], everyone=True)
+
+    def list_managed(self, manager: Principal, *, blocked: bool = False, size: int = 100) -> list[dict]:
+        """The accounts an account manager manages (all of their territories are his; admins: all),
+        current ones only; ``blocked``: only those that cannot be pushed (``sync_missing``)."""
+        if not manager.has_any(Role.ADMIN, Role.ACCOUNT_MANAGER):
+            raise Forbidden("only account managers manage regulator accounts")
+        territories = None if manager.has_any(Role.ADMIN) else sorted(manager.territories)
+        if territories == []:
+            return []
+        hits = self.store.search(INDEX, managed_accounts_body(territories=territories, blocked=blocked,
+                                                              size=size))["hits"]["hits"]
+        accounts = [_completed(hit["_source"]) for hit in hits]
+        if territories is not None:
+            # An account spanning a territory the manager does not manage is not his (as GET /{id}).
+            accounts = [a for a in accounts if set(a.get("territories") or []) <= set(territories)]
+        return accounts
 
     @staticmethod
     def _check_manager(manager: Principal, territories: list[str]) -> None:
@@ -125,45 +180,119 @@ class AccountService:
     # -- pushing ------------------------------------------------------------------------------------
 
     def sync(self, account_id: str, *, everyone: bool = False) -> tuple[dict, list[dict]]:
-        """Push the account to the vendors that need it (all of them with ``everyone``)."""
+        """Push the account to the vendors that need it (``everyone``: also those whose last push of this
+        very body was accepted or refused). Returns the saved account and one result per vendor acted on."""
         account = self.get(account_id)
-        if not SYNCED_ROLES.intersection(account.get("roles") or []) and account.get("active", True):
+        active = bool(account.get("active", True))
+        if not SYNCED_ROLES.intersection(account.get("roles") or []) and active:
             return account, []
         resource = practitioner_resource(account)
         wanted = fingerprint(resource)
+        missing = missing_elements(account)
         previous = {s["vendor"]: s for s in account.get("vendor_sync") or []}
-        targets = [v for v in self.vendors() if v.enabled and (
-            everyone or previous.get(v.name, {}).get("fingerprint") != wanted or previous[v.name].get("last_error"))]
-        if not targets:
+        actions: dict[str, str] = {}
+        for vendor in self.vendors():
+            if not vendor.enabled:
+                continue
+            entry = previous.get(vendor.name) or {}
+            known = _known_identifier(entry, account)
+            if not active and known is None and not entry.get("last_attempt_at"):
+                # Removed, and never even tried at this vendor: nothing to undo. (A vendor tried without an
+                # accepted answer — a timeout — may hold it: it gets the deactivation, at worst as a create.)
+                continue
+            if missing and active:
+                if entry.get("state") != "blocked" or entry.get("missing") != missing:
+                    actions[vendor.name] = "block"
+                continue
+            changed_or_failed = entry.get("fingerprint") != wanted or bool(entry.get("last_error"))
+            if everyone or (changed_or_failed and entry.get("rejected_fingerprint") != wanted):
+                actions[vendor.name] = "push"
+        if not actions:
             return account, []
+        targets = {v.name: v for v in self.vendors() if v.name in actions}
 
         def push(vendor: VendorConfig) -> dict:
             entry = dict(previous.get(vendor.name) or {"vendor": vendor.name})
+            if actions[vendor.name] == "block":
+                entry.update(state="blocked", missing=missing)
+                previous[vendor.name] = entry
+                return {"vendor": vendor.name, "ok": False, "blocked": True, "missing": missing}
             entry["last_attempt_at"] = self.clock().isoformat()
+            known = _known_identifier(entry, account)
             try:
                 with AccountsClient(vendor, attempts=self.settings.account_sync_attempts,
                                     timeout_s=self.settings.account_sync_timeout_s) as client:
-                    first = vendor.name not in previous or not previous[vendor.name].get("synced_at")
-                    try:
-                        result = client.create(resource) if first and account.get("active", True) \
-                            else client.upsert(resource)
-                    except AccountSyncError as exc:
-                        if not first or exc.status not in (400, 409, 412, 422):
-                            raise
-                        result = client.upsert(resource)   # the vendor knew the account already
-                entry.update(synced_at=self.clock().isoformat(), active=bool(account.get("active", True)),
-                             fingerprint=wanted, vendor_resource=result.location, last_error=None)
+                    if known is None and active:
+                        try:
+                            result = client.create(resource)
+                        except AccountSyncError as exc:
+                            if exc.status != 409:
+                                raise
+                            result = client.upsert(resource)   # the vendor knew the account already
+                    else:
+                        result = client.upsert(resource, target=known)
+                entry.update(state="synced", synced_at=self.clock().isoformat(), active=active, fingerprint=wanted,
+                             known_identifier=resource_key(resource), vendor_resource=result.location,
+                             last_error=None, rejected_fingerprint=None, missing=[])
                 return {"vendor": vendor.name, "ok": True, "status": result.status}
             except AccountSyncError as exc:
                 log.warning("account push failed", extra={"vendor": vendor.name, "account_id": account_id,
                                                           "reason": exc.reason})
-                entry["last_error"] = exc.reason
-                return {"vendor": vendor.name, "ok": False, "error": str(exc)}
+                entry.update(last_error=exc.reason, missing=[])
+                if exc.refused:
+                    entry.update(state="rejected", rejected_fingerprint=wanted)
+                else:
+                    entry["state"] = "failed"
+                return {"vendor": vendor.name, "ok": False, "status": exc.status, "error": str(exc)}
             finally:
                 previous[vendor.name] = entry
 
         with ThreadPoolExecutor(max_workers=min(PARALLEL_VENDORS, len(targets))) as pool:
-            results = list(pool.map(push, targets))
+            results = list(pool.map(push, targets.values()))
         account = self._save(account_id, {"vendor_sync": sorted(previous.values(), key=lambda s: s["vendor"])},
                              create_defaults={})
         return account, results
+
+
+def managed_accounts_body(*, territories: list[str] | None, blocked: bool, size: int) -> dict:
+    """Query of ``list_managed`` (pure): current accounts of ``territories`` (``None``: every territory)."""
+    filters: list[dict] = []
+    if territories is not None:
+        filters.append({"terms": {"territories": territories}})
+    if blocked:
+        filters.append({"exists": {"field": "sync_missing"}})
+    return {"size": size, "sort": [{"family_name": "asc"}, {"id": "asc"}],
+            "query": {"bool": {"filter": filters, "must_not": [{"exists": {"field": "removed_at"}}]}}}
+
+
+#: French labels of the missing elements (the accounts page), and English ones (API messages).
+LABELS = {"name.family": "le nom", "name.given": "le prénom", "telecom.email": "l’adresse e-mail"}
+ENGLISH = {"name.family": "family name", "name.given": "first name", "telecom.email": "e-mail"}
+
+
+def _completed(document: dict, *, before: dict | None = None) -> dict:
+    """``sync_missing`` kept in step with the account's fields (only synchronised roles are concerned).
+
+    ``before`` (the stored version being replaced): vendor entries written before ``known_identifier``
+    existed get the identifier the account had then — what those pushes were sent under —, before a change
+    of the account (a national id added) makes the current one differ."""
+    concerned = SYNCED_ROLES.intersection(document.get("roles") or [])
+    document = {**document, "sync_missing": missing_elements(document) if concerned else []}
+    if before is not None and any(s.get("synced_at") and not s.get("known_identifier")
+                                  for s in document.get("vendor_sync") or []):
+        legacy = identifier_key(*account_identifier(before)[:2])
+        document["vendor_sync"] = [
+            {**s, "known_identifier": legacy} if s.get("synced_at") and not s.get("known_identifier") else s
+            for s in document["vendor_sync"]]
+    return document
+
+
+def _known_identifier(entry: dict, account: dict) -> str | None:
+    """The identifier ``entry``'s vendor holds the account under; ``None`` if it never accepted it. Entries
+    written before ``known_identifier`` existed name the account's current identifier (what was sent then)."""
+    if entry.get("known_identifier"):
+        return entry["known_identifier"]
+    if entry.get("synced_at"):
+        system, value, _ = account_identifier(account)
+        return identifier_key(system, value)
+    return None

@@ -137,6 +137,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/v1/dashboards/harvest", DASHBOARDS, 200, scope="national (vendor health, no territory data)"),
     # -- accounts (INT_R02) ---------------------------------------------------------------------------------
     Probe("POST", "/v1/accounts/login", frozenset({REG, OSNP}), 200, json={"family_name": "MATRICE"}),
+    Probe("GET", "/v1/accounts", frozenset({AM, ADMIN}), 200, scope="account manager: own territories"),
     Probe("GET", "/v1/accounts/{account_id}", EVERYONE, 404, url="/v1/accounts/matrix-no-such-account",
           scope="own account; managers: their territories (404 otherwise)"),
     Probe("PUT", "/v1/accounts/{account_id}", frozenset({AM, ADMIN}), 200, url="/v1/accounts/matrix-account-1",
@@ -170,6 +171,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/app/tableaux/orientations.csv", DASHBOARDS, 200, anonymous=PAGE, scope="own territories; audited"),
     Probe("GET", "/app/tableaux/declarations", DASHBOARDS, 200, anonymous=PAGE, scope="own territories"),
     Probe("GET", "/app/tableaux/collecte", frozenset({ADMIN}), 200, anonymous=PAGE),
+    Probe("GET", "/app/comptes", frozenset({AM, ADMIN}), 200, anonymous=PAGE, scope="account manager: own territories"),
     Probe("GET", "/app/espace", frozenset({EFF}), 200, anonymous=PAGE, scope="own places and orientations; audited"),
     Probe("POST", "/app/espace/orientations/{orientation_id}/honoree", frozenset({EFF}), 303,
           url="/app/espace/orientations/matrix-no-such-orientation/honoree", anonymous=PAGE),

@@ -68,13 +68,15 @@ def test_a_failed_push_is_recorded_and_retried_at_next_login(wf_api, simulator, 
     headers = token_for("regulator", territories=["SAS-33"], sub=sub, name="Claire DUPUY")
     sim_admin(simulator, "PUT", "/_admin/vendors/agendax/faults", json={"down": True})
     try:
-        first = wf_api.post("/v1/accounts/login", headers=headers).json()
+        # An e-mail is required by FrPractitionerRegul (without one nothing is pushed at all).
+        first = wf_api.post("/v1/accounts/login", headers=headers, json={"email": "claire.dupuy@test.com"}).json()
     finally:
         sim_admin(simulator, "PUT", "/_admin/vendors/agendax/faults", json={})
     results = {r["vendor"]: r for r in first["vendor_results"]}
     assert results["medilib"]["ok"] is True and results["agendax"]["ok"] is False
     sync = {s["vendor"]: s for s in first["account"]["vendor_sync"]}
     assert sync["agendax"]["last_error"] == "http_503" and sync["medilib"]["last_error"] is None
+    assert (sync["agendax"]["state"], sync["medilib"]["state"]) == ("failed", "synced")
     second = wf_api.post("/v1/accounts/login", headers=headers).json()
     assert [(r["vendor"], r["ok"]) for r in second["vendor_results"]] == [("agendax", True)]
     assert sub in held(simulator, "agendax")
