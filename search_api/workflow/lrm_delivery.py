@@ -92,11 +92,15 @@ class DeliveryTracker:
 
     # -- figures ------------------------------------------------------------------------------------------
 
-    def undelivered(self) -> dict[str, dict[str, int]]:
-        """Territory → state → orientations whose latest message is not acknowledged."""
+    def undelivered(self, *, restriction: dict | None = None) -> dict[str, dict[str, int]]:
+        """Territory → state → orientations whose latest message is not acknowledged (within
+        ``restriction``, the caller's scope filter, when given)."""
+        filters: list[dict] = [{"terms": {"lrm_delivery.state": list(UNDELIVERED)}}]
+        if restriction is not None:
+            filters.append(restriction)
         body = {
             "size": 0,
-            "query": {"terms": {"lrm_delivery.state": list(UNDELIVERED)}},
+            "query": {"bool": {"filter": filters}},
             "aggs": {"territory": {"terms": {"field": "territory", "size": 200, "missing": "-"},
                                    "aggs": {"state": {"terms": {"field": "lrm_delivery.state", "size": 10}}}}},
         }

@@ -384,6 +384,17 @@ def test_a_rejection_by_the_regulation_software_is_recorded_and_counted(platform
     published_key = ("sas_lrm_messages_total", (("outcome", "published"),))
     assert after[published_key] >= before.get(published_key, 0) + 1
 
+    # The operators' page: the refusal on the orientation's row, the count per territory above the table.
+    platform.cookies.clear()
+    login = platform.post("/login", data={"role": "regulator", "territories": "SAS-33", "next": "/app/recherche"},
+                          follow_redirects=False)
+    assert login.status_code == 303
+    page = platform.get("/app/tableaux/orientations")
+    platform.cookies.clear()
+    assert page.status_code == 200
+    assert "Messages non acquittés par le logiciel de régulation" in page.text
+    assert "Refusé</span> <small>(409 : CONFLICT: appointment " in page.text
+
 
 def test_rejected_and_acknowledged_messages_side_by_side(platform, slow_lrm, free_slot, regulator_headers):
     """Some acknowledged, some rejected, decided before the LRM reads them: each orientation gets its own."""
