@@ -294,8 +294,14 @@ def delivery(client: TestClient, orientation_id: str, headers: dict) -> dict:
 
 
 def delivered_state(client, orientation_id, headers, state: str, timeout_s: float = 15.0) -> dict:
-    return wait_for(lambda: (d := delivery(client, orientation_id, headers)).get("state") == state and d,
-                    timeout_s, f"lrm_delivery.state = {state}")
+    """Wait for ``state``; a refusal while waiting for anything else fails at once, with the Hub's words."""
+    def check():
+        found = delivery(client, orientation_id, headers)
+        if found.get("state") == "refused" and state != "refused":
+            raise AssertionError(f"refused instead of {state}: {found.get('code')} {found.get('reason')}")
+        return found.get("state") == state and found
+
+    return wait_for(check, timeout_s, f"lrm_delivery.state = {state}")
 
 
 def book(client: TestClient, slot: dict, headers: dict) -> dict:
