@@ -273,7 +273,8 @@ class LrmPublisher:
         """Queue the message of ``orientation`` (never blocks; the oldest is dropped when full).
         Returns its distributionID."""
         content = appointment_content(orientation, method=method)
-        recipient = samu_recipient((orientation.get("regulator") or {}).get("territory") or orientation.get("territory"))
+        territory = (orientation.get("regulator") or {}).get("territory") or orientation.get("territory")
+        recipient = samu_recipient(territory)
         message = envelope(content, sender_id=self.sender_id, recipient=recipient, now=self.clock(), ttl_s=self.ttl_s,
                            message_id=message_id or self.new_message_id())
         item = (str(orientation["id"]), message)
@@ -473,7 +474,8 @@ class HubListener:
             self.handler(report)
         except Exception:  # noqa: BLE001 - kept in the queue: handled again after a pause
             self.failures += 1
-            log.exception("could not record a Hub report, will retry", extra={"distribution_id": report.distribution_id})
+            log.exception("could not record a Hub report, will retry",
+                          extra={"distribution_id": report.distribution_id})
             self._stop.wait(self.retry_pause_s)
             channel.basic_nack(method.delivery_tag, requeue=True)
             return

@@ -62,7 +62,8 @@ class DeliveryTracker:
     def _find(self, distribution_id: str, orientation_id: str | None) -> Versioned | None:
         if orientation_id is not None:
             return self.store.get(INDEX, orientation_id)
-        return self.store.first(INDEX, {"size": 1, "query": {"term": {"lrm_delivery.distribution_id": distribution_id}}})
+        query = {"term": {"lrm_delivery.distribution_id": distribution_id}}
+        return self.store.first(INDEX, {"size": 1, "query": query})
 
     def _advance(self, distribution_id: str, fields: dict, *, orientation_id: str | None = None) -> bool:
         state = fields["state"]

@@ -356,7 +356,8 @@ def test_redirect_is_pending_then_booked_when_the_vendor_confirms(platform, lrm_
 def slow_lrm(hub):
     """The regulation software not started yet: decisions are registered before it reads its queue."""
     decisions: dict[str, str] = {}
-    lrm = RegulationSoftware(lambda appointment: decisions.get(appointment["appointmentId"]))
+    lrm = RegulationSoftware(lambda appointment: decisions.get((appointment["appointmentId"], appointment["method"]))
+                             or decisions.get(appointment["appointmentId"]))
     yield lrm, decisions
     if lrm.is_alive():
         lrm.stop.set()
@@ -417,6 +418,27 @@ def test_rejected_and_acknowledged_messages_side_by_side(platform, slow_lrm, fre
     assert states[1]["code"] == "409" and "unknown practitioner" in states[1]["reason"]
 
 
+def test_only_the_latest_message_decides(platform, slow_lrm, free_slot, regulator_headers):
+    """A creation rejected then an update acknowledged: the update carries the whole appointment, so the
+    orientation ends acknowledged (a report about a superseded message changes nothing)."""
+    lrm, decisions = slow_lrm
+    orientation = book(platform, free_slot("agendax"), regulator_headers)
+    first = delivered_state(platform, orientation["id"], regulator_headers, "published")
+    decisions[(orientation["id"], "CreateAppointment")] = "not ready"
+    cancelled = platform.post(f"/v1/orientations/{orientation['id']}/cancel", headers=regulator_headers)
+    assert cancelled.status_code == 200, cancelled.text
+    second = wait_for(lambda: (d := delivery(platform, orientation["id"], regulator_headers)).get("state")
+                      == "published" and d["distribution_id"] != first["distribution_id"] and d, what="update")
+    lrm.start()
+    assert lrm.ready.wait(10) and lrm.error is None
+    wait_for(lambda: len([a for a in lrm.appointments() if a["appointmentId"] == orientation["id"]]) == 2,
+             what="both messages at the LRM")
+    final = delivered_state(platform, orientation["id"], regulator_headers, "acknowledged")
+    assert final["distribution_id"] == second["distribution_id"] and final["method"] == "UpdateAppointment"
+    statuses = [a["status"] for a in lrm.appointments() if a["appointmentId"] == orientation["id"]]
+    assert statuses == ["BOOKED", "CANCELLED"]
+
+
 @pytest.mark.parametrize("code", [102, 300, 400, 500])
 def test_hub_errors_are_recorded_with_their_code(platform, hub, lrm_decisions, free_slot, regulator_headers, code):
     """The Hub's technical errors on ``info`` (102, 300, 400, 500): refused, with the Hub's code and reason."""
@@ -440,7 +462,8 @@ def test_beyond_orientation_is_held_until_its_time_is_agreed(platform, lrm_decis
     held = delivery(platform, orientation["id"], regulator_headers)
     assert held["state"] == "held" and held["code"] == "start_unknown" and not held.get("distribution_id")
     dashboard = platform.get("/v1/dashboards/orientations", headers=regulator_headers).json()
-    assert next(t for t in dashboard["per_territory"] if t["territory"] == "SAS-33")["lrm_undelivered_states"]["held"] >= 1
+    bordeaux = next(t for t in dashboard["per_territory"] if t["territory"] == "SAS-33")
+    assert bordeaux["lrm_undelivered_states"]["held"] >= 1
     time.sleep(0.5)
     assert orientation["id"] not in {a["appointmentId"] for a in lrm.appointments()}
 
@@ -486,8 +509,9 @@ def test_publisher_survives_a_hub_it_cannot_reach_yet(broker):
                                 server_name="localhost")
     publisher = LrmPublisher(connection=unreachable, exchange=EXCHANGE, sender_id=CLIENT, ttl_s=60)
     try:
-        publisher.publish({"id": "o1", "status": "booked", "territory": "SAS-33", "consultation_start": "2030-01-01T10:00:00Z",
-                           "consultation_end": "2030-01-01T10:20:00Z"}, method="CreateAppointment")
+        publisher.publish({"id": "o1", "status": "booked", "territory": "SAS-33",
+                           "consultation_start": "2030-01-01T10:00:00Z", "consultation_end": "2030-01-01T10:20:00Z"},
+                          method="CreateAppointment")
         assert not publisher.flush(1.5)
         assert publisher.failures >= 1 and publisher.published == 0
     finally:

@@ -194,3 +194,16 @@ def test_declaration_periods():
                 [PeriodIn(datetime(2025, 6, 3))], []):
         with pytest.raises(BadRequest):
             check_periods(bad, now=now)
+
+
+def test_hub_settings_need_the_platform_certificate(tmp_path):
+    from sas_core.settings import Settings
+    from search_api.workflow.wiring import hub_connection
+
+    assert hub_connection(Settings(lrm_hub_host=None)) is None          # INT_L02 off
+    with pytest.raises(ValueError, match="SAS_LRM_TLS_CERT, SAS_LRM_TLS_KEY"):
+        hub_connection(Settings(lrm_hub_host="messaging.hub.esante.gouv.fr", lrm_tls_ca=tmp_path / "ca.pem"))
+    connection = hub_connection(Settings(lrm_hub_host="messaging.hub.esante.gouv.fr", lrm_tls_cert=tmp_path / "c.pem",
+                                         lrm_tls_key=tmp_path / "c.key", lrm_tls_ca=tmp_path / "ca.pem"))
+    # The Hub's values by default: AMQPS port, the vhost of its client examples.
+    assert (connection.port, connection.vhost) == (5671, "15-15_v2.0")
