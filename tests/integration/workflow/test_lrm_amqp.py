@@ -30,7 +30,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.lrm import HubConnection, LrmPublisher
+from connectors.lrm import HubConnection, HubListener, HubReport, LrmPublisher, hub_queues
 
 ROOT = Path(__file__).resolve().parents[3]
 TLS_PORT = int(os.environ.get("SAS_RABBITMQ_TLS_PORT", "5671"))
@@ -500,6 +500,36 @@ def test_transport_is_tls_with_client_certificates_and_the_hubs_routing(broker, 
     channel.basic_publish(EXCHANGE, CLIENT, b"{}", pika.BasicProperties(content_type="application/json",
                                                                          delivery_mode=2))   # its own id: accepted
     connection.close()
+
+
+def test_listener_keeps_a_report_it_could_not_record(broker, hub):
+    """A report the handler could not record (Elasticsearch down) stays in the queue and comes again;
+    one about nothing of ours is taken off and counted."""
+    calls: list[HubReport] = []
+
+    def handler(report: HubReport) -> None:
+        calls.append(report)
+        if len(calls) == 1:
+            raise ConnectionError("Elasticsearch is unreachable")
+
+    listener = HubListener(connection=connection_of(CLIENT), queues=hub_queues(CLIENT), handler=handler,
+                           retry_pause_s=0.2).start()
+    try:
+        assert listener.connected.wait(10)
+        ack = edxl(sender=LRM, recipient=CLIENT, kind="Ack", message={"reference": {"distributionID": f"{CLIENT}_x"}})
+        connection = blocking(DISPATCHER)
+        channel = connection.channel()
+        channel.basic_publish("distribution", f"{CLIENT}.ack", orjson.dumps(ack),
+                              pika.BasicProperties(content_type="application/json", delivery_mode=2))
+        channel.basic_publish("distribution", f"{CLIENT}.info", b"not an EDXL message",
+                              pika.BasicProperties(content_type="application/json", delivery_mode=2))
+        wait_for(lambda: listener.handled == 1 and listener.ignored == 1, what="the report recorded at last")
+        assert [c.distribution_id for c in calls] == [f"{CLIENT}_x", f"{CLIENT}_x"] and listener.failures == 1
+        time.sleep(0.3)
+        assert channel.queue_declare(f"{CLIENT}.ack", passive=True).method.message_count == 0
+        connection.close()
+    finally:
+        listener.close()
 
 
 def test_publisher_survives_a_hub_it_cannot_reach_yet(broker):
