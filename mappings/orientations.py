@@ -52,6 +52,24 @@ class OrientationStructure(Doc):
     name: str | None = None
 
 
+#: INT_L02 delivery of the latest message about an orientation: ``held`` (not sent: its time is not
+#: known yet), ``queued`` (waiting for the Hub), ``published`` (the Hub took it: AMQP confirm),
+#: ``acknowledged`` (the regulation software's final acknowledgement), ``refused`` (an error from the
+#: Hub or the regulation software, with its code and reason).
+LrmDeliveryState = Literal["held", "queued", "published", "acknowledged", "refused"]
+
+
+class LrmDelivery(Doc):
+    state: LrmDeliveryState
+    announced: bool = False            # a CreateAppointment was sent once: later messages are updates
+    distribution_id: str | None = None  # EDXL distributionID of the latest message
+    method: str | None = None          # CreateAppointment / UpdateAppointment
+    code: str | None = None            # why held (start_unknown...), or the error code (300, 409, UNROUTABLE)
+    reason: str | None = None          # the error's statusString and cause
+    by: str | None = None              # who acknowledged or refused (fr.health.samu330, fr.health.hub)
+    updated_at: datetime
+
+
 class StatusChange(Doc):
     status: OrientationStatus
     at: datetime
@@ -85,3 +103,4 @@ class OrientationDoc(Doc):
     #: "unmatched_report" (reported by a vendor without a platform booking to match), ...
     flags: list[str] = []
     cancellation_reason: str | None = None
+    lrm_delivery: LrmDelivery | None = None

@@ -27,6 +27,15 @@ HARVEST_DURATION = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
 HARVEST_LAST_SUCCESS = Gauge("sas_harvest_last_success_timestamp", "Unix time of the last successful harvest", ["vendor"])
+LRM_MESSAGES = Counter(
+    "sas_lrm_messages_total", "INT_L02 messages by outcome (held, queued, published, acknowledged, refused)",
+    ["outcome"],
+)
+LRM_REFUSALS = Counter("sas_lrm_refusals_total", "INT_L02 messages refused, by error code", ["code"])
+LRM_UNDELIVERED = Gauge(
+    "sas_lrm_undelivered", "Orientations whose latest INT_L02 message is not acknowledged, per territory and state",
+    ["territory", "state"],
+)
 CIRCUIT_STATE = Gauge("sas_vendor_circuit_state", "Circuit breaker per vendor: 0 closed, 1 half-open, 2 open", ["vendor"])
 
 

@@ -190,10 +190,26 @@ class Settings(BaseSettings):
     #: A certificate of the right CA whose (CN, OU) is not listed gets a 403 OperationOutcome.
     fhir_client_subjects: list[FhirClientSubject] = []
     # --- (end of INT_R03 mutual TLS) ----------------------------------------------------------------
-    #: INT_L02: AMQP URL of the Hub Santé (or a local broker), exchange, sender id; off when no URL.
-    lrm_amqp_url: str | None = None
-    lrm_exchange: str = "sas.lrm"
+    # -- INT_L02 / Hub Santé (orientation messages to the regulation software) -------------------------
+    #: The platform's client id on the Hub: EDXL senderID, distributionID prefix, routing key, the CN of
+    #: its client certificate and the prefix of its queues. ``fr.health.ptfsas`` in production only.
     lrm_sender_id: str = "fr.health.test.ptfsas"
+    #: The Hub's AMQPS endpoint (host; INT_L02 is off when empty), port and vhost (per environment and
+    #: use-case version; the Hub's client examples use ``15-15_v2.0``).
+    lrm_hub_host: str | None = None
+    lrm_hub_port: int = 5671
+    lrm_hub_vhost: str = "15-15_v2.0"
+    #: The Hub's exchange; the routing key is the sender id unless set (the Hub accepts no other).
+    lrm_exchange: str = "hubsante"
+    lrm_routing_key: str | None = None
+    #: Mutual TLS with the Hub: the platform's certificate (IGC-Santé) and key, the CA of the Hub's
+    #: certificate, and the name checked in it (default: the host). SASL EXTERNAL: no password.
+    lrm_tls_cert: Path | None = None
+    lrm_tls_key: Path | None = None
+    lrm_tls_ca: Path | None = None
+    lrm_tls_server_name: str | None = None
+    #: Consume ``{sender id}.ack`` / ``.info`` in the API process (the delivery state of each message).
+    lrm_listen: bool = True
     #: Messages not delivered within this delay are dropped by the Hub (EDXL dateTimeExpires).
     lrm_message_ttl_s: int = 24 * 3600
     #: Publications waiting in memory at most (a broker outage longer than that loses the oldest).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from asgi_correlation_id import CorrelationIdMiddleware
@@ -80,4 +81,10 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(roles(Role.ADMIN))])
     def metrics() -> Response:
         """Prometheus exposition (scraped with an admin bearer token)."""
+        from search_api.workflow.wiring import refresh_metrics
+
+        try:
+            refresh_metrics(app)
+        except Exception:  # noqa: BLE001 - the other figures are still worth serving
+            logging.getLogger(__name__).exception("could not refresh the INT_L02 figures")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

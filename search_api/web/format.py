@@ -16,6 +16,10 @@ KIND_LABELS = {"ps": "Professionnel de santé", "cpts": "CPTS", "sos": "SOS Méd
 SECTOR_LABELS = {"1": "Secteur 1", "2": "Secteur 2", "3": "Non conventionné"}
 STATUS_LABELS = {"oriented": "Orientée", "booked": "Confirmé", "pending": "En attente", "fulfilled": "Honoré",
                  "noshow": "Non honoré", "cancelled": "Annulé"}
+#: INT_L02 delivery of the latest message to the regulation software (``lrm_delivery.state``).
+LRM_DELIVERY_LABELS = {"held": "Non envoyé (horaire inconnu)", "queued": "En attente du Hub",
+                       "published": "Remis au Hub",
+                       "acknowledged": "Acquitté par le LRM", "refused": "Refusé"}
 DECLARATION_LABELS = {"unavailable": "Indisponible", "wrong_specialty": "Mauvaise spécialité", "other": "Autre"}
 SOURCE_LABELS = {"vendor": "Agenda éditeur", "platform_agenda": "Agenda de la plateforme",
                  "beyond_slots": "En sus (hors créneau)"}

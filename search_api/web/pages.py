@@ -37,7 +37,7 @@ from search_api.workflow import csv_export
 from search_api.workflow.contextual import CONTEXTUAL_PARAMETERS
 from search_api.workflow.declarations import PeriodIn, end_of_day
 from search_api.workflow.queries import DeclarationFilters
-from search_api.workflow.scope import scope_for
+from search_api.workflow.scope import orientation_scope_filter, scope_for
 from search_api.workflow.wiring import Workflow, get_workflow
 
 router = APIRouter(include_in_schema=False)
@@ -464,10 +464,16 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, con
         total, rows = workflow.orientations.list(scope_for(user.principal), filters, page=page, size=PAGE_SIZE)
     except SasError as exc:
         error = exc.message
+    undelivered: dict[str, dict[str, int]] = {}
+    if workflow.publisher.enabled and workflow.deliveries is not None and not error:
+        # INT_L02 messages the regulation software has not acknowledged, per territory of the viewer's scope.
+        restriction = orientation_scope_filter(scope_for(user.principal))
+        undelivered = workflow.deliveries.undelivered(restriction=restriction)
     today = datetime.now(fmt.PARIS).date().isoformat()
     query = urlencode({k: v for k, v in filters_state.items() if v})
     template = "fragments/orientations_table.html" if is_htmx(request) else "orientations.html"
     return render(request, template, user=user, rows=rows, total=total, page=page, size=PAGE_SIZE,
+                  undelivered=undelivered,
                   pages=max(1, -(-total // PAGE_SIZE)), f=filters_state, error=error, query=query,
                   statuses=fmt.STATUS_LABELS, today=today, territories=sorted(user.principal.territories),
                   specialty_labels=dict(specialty_options(context)))

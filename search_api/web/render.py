@@ -21,7 +21,8 @@ templates.env.filters.update(fmt.filters())
 templates.env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
 templates.env.globals.update(MODE_LABELS=fmt.MODE_LABELS, TYPE_LABELS=fmt.TYPE_LABELS, KIND_LABELS=fmt.KIND_LABELS,
                              SECTOR_LABELS=fmt.SECTOR_LABELS, STATUS_LABELS=fmt.STATUS_LABELS,
-                             DECLARATION_LABELS=fmt.DECLARATION_LABELS, SOURCE_LABELS=fmt.SOURCE_LABELS,
+                             LRM_DELIVERY_LABELS=fmt.LRM_DELIVERY_LABELS, DECLARATION_LABELS=fmt.DECLARATION_LABELS,
+                             SOURCE_LABELS=fmt.SOURCE_LABELS,
                              ROLE_LABELS={r.value: label for r, label in ROLE_LABELS.items()})
 
 

@@ -1,6 +1,7 @@
 """Dashboards: pure aggregation bodies (and the shaping of their answers) over the platform's indices.
 
-- orientations per day (Europe/Paris days), territory, status, category and source;
+- orientations per day (Europe/Paris days), territory, status, category and source, and per territory
+  the orientations whose latest INT_L02 message the regulation software did not acknowledge;
 - effecteurs taking part per territory (offers index: ``sas.participates``);
 - declarations per kind and territory, active or not;
 - per-vendor harvest health: last success, error rate, runs (``harvest_runs``) and, from the slots
@@ -19,6 +20,11 @@ from search_api.workflow.scope import Scope, declaration_scope_filter, orientati
 TIMEZONE = "Europe/Paris"
 MAX_BUCKETS = 200
 MAX_VENDORS = 100
+
+
+#: Latest INT_L02 message not acknowledged by the regulation software (``acknowledged`` is delivered;
+#: no state at all means INT_L02 was off when the orientation was made).
+LRM_UNDELIVERED_FILTER = {"terms": {"lrm_delivery.state": ["held", "queued", "published", "refused"]}}
 
 
 def _terms(field: str, size: int = MAX_BUCKETS) -> dict:
@@ -48,7 +54,11 @@ def orientations_body(scope: Scope, *, start: datetime, end: datetime, territori
                 },
                 "aggs": {"status": _terms("status", 10)},
             },
-            "territory": {**_terms("territory"), "aggs": {"status": _terms("status", 10)}},
+            "territory": {**_terms("territory"), "aggs": {
+                "status": _terms("status", 10),
+                "lrm_undelivered": {"filter": LRM_UNDELIVERED_FILTER,
+                                    "aggs": {"state": _terms("lrm_delivery.state", 10)}}}},
+            "lrm_delivery": _terms("lrm_delivery.state", 10),
             "status": _terms("status", 10),
             "category": _terms("category", 10),
             "source": _terms("source", 10),
@@ -169,8 +179,11 @@ def shape_orientations(response: dict) -> dict[str, Any]:
         "total": _total(response),
         "per_day": [{"day": b["key_as_string"], "count": int(b["doc_count"]), "status": _buckets(b.get("status"))}
                     for b in aggs.get("per_day", {}).get("buckets", [])],
-        "per_territory": [{"territory": b["key"], "count": int(b["doc_count"]), "status": _buckets(b.get("status"))}
+        "per_territory": [{"territory": b["key"], "count": int(b["doc_count"]), "status": _buckets(b.get("status")),
+                           "lrm_undelivered": int(b.get("lrm_undelivered", {}).get("doc_count", 0)),
+                           "lrm_undelivered_states": _buckets(b.get("lrm_undelivered", {}).get("state"))}
                           for b in aggs.get("territory", {}).get("buckets", [])],
+        "per_lrm_delivery": _buckets(aggs.get("lrm_delivery")),
         "per_status": _buckets(aggs.get("status")),
         "per_category": _buckets(aggs.get("category")),
         "per_source": _buckets(aggs.get("source")),

@@ -3,6 +3,10 @@
 Every creation and status change is published to the regulation software of the orienting SAS
 (INT_L02) after it is stored. Status changes are compare-and-set on the document, so that a vendor
 report and an operator's action arriving together both land in the history.
+
+The document also says what became of its latest INT_L02 message (``lrm_delivery``): written here with
+the document (``held`` when its time is not known yet, else ``queued`` with the distributionID chosen
+before the write), then moved forward by ``lrm_delivery.DeliveryTracker``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
+from connectors import lrm
 from mappings.orientations import OrientationDoc
+from sas_core.metrics import LRM_MESSAGES
 from sas_core.errors import BackendUnavailable, Conflict, Forbidden, NotFound
 from search_api.workflow import queries
 from search_api.workflow.common import utcnow
@@ -42,12 +48,13 @@ class OrientationService:
     def record(self, doc: OrientationDoc) -> tuple[dict, bool]:
         """Store a new orientation and publish it; ``(document, False)`` when the id existed already."""
         document = doc.model_dump(mode="json")
+        outgoing = self._outgoing(document, previous=None)
         if not self.store.create(INDEX, doc.id, document):
             existing = self.store.get(INDEX, doc.id)
             if existing is None:  # pragma: no cover - deleted in between
                 raise BackendUnavailable("orientation vanished while being recorded")
             return existing.source, False
-        self._publish(document, "CreateAppointment")
+        self._publish(document, outgoing)
         return document, True
 
     def change(self, orientation_id: str, *, by: str, status: str | None = None, fields: dict | None = None,
@@ -63,8 +70,9 @@ class OrientationService:
             updated, changed = self._apply(current, by=by, status=status, fields=fields or {})
             if not changed:
                 return current.source, False
+            outgoing = self._outgoing(updated, previous=current.source.get("lrm_delivery"))
             if self.store.replace(INDEX, current, updated):
-                self._publish(updated, "UpdateAppointment")
+                self._publish(updated, outgoing)
                 return updated, True
             time.sleep(0.01)
         raise Conflict(f"orientation {orientation_id} is being changed by others; retry")
@@ -87,9 +95,33 @@ class OrientationService:
             OrientationDoc.model_validate(updated)   # never write what the mapping would refuse
         return updated, changed
 
-    def _publish(self, document: dict, method: str) -> None:
+    def _outgoing(self, document: dict, *, previous: dict | None) -> tuple[str, str] | None:
+        """Set ``document["lrm_delivery"]`` for the message this write means; ``(method, distributionID)``
+        to publish once stored, or ``None`` (INT_L02 off, or held until the time is known)."""
+        if not getattr(self.publisher, "enabled", False):
+            return None
+        now = self.clock().isoformat()
+        announced = bool((previous or {}).get("announced"))
+        held = lrm.hold_reason(document)
+        if held is not None:
+            document["lrm_delivery"] = {"state": "held", "announced": announced, "code": held, "updated_at": now}
+            return None
+        # The first message sent is a creation, even when the orientation was recorded earlier (held).
+        method = lrm.UPDATE if announced else lrm.CREATE
+        distribution_id = self.publisher.new_message_id()
+        document["lrm_delivery"] = {"state": "queued", "announced": True, "distribution_id": distribution_id,
+                                    "method": method, "updated_at": now}
+        return method, distribution_id
+
+    def _publish(self, document: dict, outgoing: tuple[str, str] | None) -> None:
+        if outgoing is None:
+            if (document.get("lrm_delivery") or {}).get("state") == "held":
+                LRM_MESSAGES.labels("held").inc()
+            return
+        method, distribution_id = outgoing
         try:
-            self.publisher.publish(document, method=method)
+            self.publisher.publish(document, method=method, message_id=distribution_id)
+            LRM_MESSAGES.labels("queued").inc()
         except Exception:  # noqa: BLE001 - the orientation is stored; the message is best effort
             log.exception("could not queue the LRM message", extra={"orientation_id": document.get("id")})
 

@@ -83,9 +83,10 @@ def test_sos_pending_then_completed_with_the_doctor(vendor_client, listener, es,
     assert doc["status"] == "pending" and doc["category"] == "SOS" and doc["vendor"] == "conf-sos"
     assert not doc["effecteur"].get("national_id")
     first = receive(doc["id"], 1)
-    assert len(first) == 1 and first[0][1]["status"].lower() == "pending"
-    assert first[0][0] == "fr.health.samu330"                  # the regulator's SAS
-    assert "practitioner" not in first[0][1]
+    assert len(first) == 1 and first[0][2]["status"] == "PENDING"
+    assert first[0][0] == "fr.health.test.ptfsas"             # the Hub routes on the sender's id
+    assert first[0][1] == "fr.health.samu330"                 # addressed to the regulator's SAS
+    assert "practitioner" not in first[0][2]
 
     # The association names its doctor: the same appointment, now booked with the practitioner.
     updated = client.put(query(completed, name="Identifier"), content=json.dumps(completed))
@@ -101,8 +102,8 @@ def test_sos_pending_then_completed_with_the_doctor(vendor_client, listener, es,
 
     messages = receive(doc["id"], 2)
     assert len(messages) == 2, messages
-    update = messages[1][1]
-    assert update["method"].lower() == "updateappointment" and update["status"].lower() == "booked"
+    update = messages[1][2]
+    assert update["method"] == "UpdateAppointment" and update["status"] == "BOOKED"
     assert update["practitioner"]["rppsId"] == DOCTOR and update["practitioner"]["specialityCode"] == "SM54"
 
     # Reporting the pending state again never erases the doctor the orientation now has.

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from connectors.lrm import appointment_content, envelope, samu_recipient
+from connectors.lrm import appointment_content, envelope, hold_reason, parse_hub_report, samu_recipient
 from connectors.reference import Commune
 from connectors.vendor_appointments import PatientDetails, appointment_resource
 from connectors.vendors_accounts import fingerprint, practitioner_resource
@@ -45,7 +45,7 @@ def test_lrm_content_has_the_specified_fields():
     content = appointment_content(ORIENTATION, method="CreateAppointment")
     assert content == {
         "appointmentId": "2d2db05f-e2b0-4169-be8f-891806da2c74", "method": "CreateAppointment",
-        "created": "2025-06-17T10:15:00+02:00", "status": "booked", "orientationCategory": "PS",
+        "created": "2025-06-17T10:15:00+02:00", "status": "BOOKED", "orientationCategory": "PS",
         "start": "2025-06-17T14:00:00+02:00", "end": "2025-06-17T14:20:00+02:00",
         "practitioner": {
             "rppsId": "810005681340", "lastName": "MOREL", "firstName": "Didier", "specialityCode": "SM54",
@@ -55,6 +55,51 @@ def test_lrm_content_has_the_specified_fields():
         "regulator": {"regulatorId": "3620100057/70326SR", "regulatorName": "RICART", "regulatorFirstname": "Pauline",
                       "regulatorEmail": "pauline.ricart@ghsas.fr"},
     }
+
+
+@pytest.mark.parametrize(("internal", "guide"), [("oriented", "PENDING"), ("pending", "PENDING"), ("booked", "BOOKED"),
+                                               ("fulfilled", "FULFILLED"), ("noshow", "NOSHOW"),
+                                               ("cancelled", "CANCELLED")])
+def test_lrm_status_is_one_of_the_guide_list(internal, guide):
+    # The guide's list (PENDING, BOOKED, FULFILLED, NOSHOW, CANCELLED): a redirect is PENDING until confirmed.
+    assert appointment_content({**ORIENTATION, "status": internal}, method="UpdateAppointment")["status"] == guide
+
+
+def test_lrm_category_outside_the_guide_list_is_left_out_and_half_organizations_too():
+    content = appointment_content({**ORIENTATION, "category": "Medecin", "structure": {"id": "1330000001"}},
+                                  method="CreateAppointment")
+    assert "orientationCategory" not in content and "organization" not in content
+    sos = appointment_content({**ORIENTATION, "category": "SOS",
+                               "structure": {"id": "312345678900012", "name": "SOS Médecins Bordeaux"}},
+                              method="CreateAppointment")
+    assert sos["orientationCategory"] == "SOS"
+    assert sos["organization"] == {"organizationId": "312345678900012", "name": "SOS Médecins Bordeaux"}
+
+
+def test_lrm_hold_until_start_and_end_are_known():
+    assert hold_reason(ORIENTATION) is None
+    assert hold_reason({**ORIENTATION, "consultation_start": None, "consultation_end": None}) == "start_unknown"
+    assert hold_reason({**ORIENTATION, "consultation_end": None}) == "end_unknown"
+
+
+def test_hub_reports_are_parsed():
+    def wrap(kind, message, sender="fr.health.samu330"):
+        import orjson
+        return orjson.dumps({"distributionID": f"{sender}_1", "senderID": sender, "distributionKind": kind,
+                             "content": [{"jsonContent": {"embeddedJsonContent": {"message": message}}}]})
+
+    ack = parse_hub_report(wrap("Ack", {"kind": "Ack", "reference": {"distributionID": "fr.health.ptfsas_a"}}))
+    assert (ack.kind, ack.distribution_id, ack.refused, ack.sender) == ("ack", "fr.health.ptfsas_a", False,
+                                                                       "fr.health.samu330")
+    refused = parse_hub_report(wrap("Ack", {"reference": {"distributionID": "x_1", "refused": True}}))
+    assert refused.refused
+    error = parse_hub_report(wrap("Error", {"error": {
+        "errorCode": {"statusCode": 300, "statusString": "INVALID_MESSAGE"}, "errorCause": "bad category",
+        "sourceMessage": {"distributionID": "x_2"}}}, sender="fr.health.hub"))
+    assert (error.kind, error.code, error.status, error.distribution_id, error.sender) == (
+        "error", 300, "INVALID_MESSAGE", "x_2", "fr.health.hub")
+    assert parse_hub_report(b"not json") is None
+    assert parse_hub_report(wrap("Report", {"appointment": {}})) is None
 
 
 def test_lrm_envelope_and_recipient():
@@ -220,3 +265,16 @@ def test_declaration_periods():
                 [PeriodIn(datetime(2025, 6, 3))], []):
         with pytest.raises(BadRequest):
             check_periods(bad, now=now)
+
+
+def test_hub_settings_need_the_platform_certificate(tmp_path):
+    from sas_core.settings import Settings
+    from search_api.workflow.wiring import hub_connection
+
+    assert hub_connection(Settings(lrm_hub_host=None)) is None          # INT_L02 off
+    with pytest.raises(ValueError, match="SAS_LRM_TLS_CERT, SAS_LRM_TLS_KEY"):
+        hub_connection(Settings(lrm_hub_host="messaging.hub.esante.gouv.fr", lrm_tls_ca=tmp_path / "ca.pem"))
+    connection = hub_connection(Settings(lrm_hub_host="messaging.hub.esante.gouv.fr", lrm_tls_cert=tmp_path / "c.pem",
+                                         lrm_tls_key=tmp_path / "c.key", lrm_tls_ca=tmp_path / "ca.pem"))
+    # The Hub's values by default: AMQPS port, the vhost of its client examples.
+    assert (connection.port, connection.vhost) == (5671, "15-15_v2.0")
