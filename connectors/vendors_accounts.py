@@ -37,6 +37,7 @@ from tenacity import (
 
 from connectors.vendors.client import FHIR_ACCEPT, ssl_context
 from connectors.vendors.config import VendorConfig
+from sas_core.platform_ids import platform_uuid
 
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 PLATFORM_SYSTEM = "urn:oid:1.2.250.1.213.3.6"
@@ -68,7 +69,7 @@ def account_identifier(account: dict[str, Any]) -> tuple[str, str, str]:
     """(system, value, type) identifying the account at vendors: national id first, else platform UUID."""
     if account.get("national_id"):
         return RPPS_SYSTEM, str(account["national_id"]), "IDNPS"
-    return PLATFORM_SYSTEM, str(account["id"]), "INTRN"
+    return PLATFORM_SYSTEM, account.get("platform_id") or platform_uuid(str(account["id"])), "INTRN"
 
 
 def identifier_key(system: str, value: str) -> str:

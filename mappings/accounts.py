@@ -38,7 +38,9 @@ class VendorSync(Doc):
 
 
 class AccountDoc(Doc):
-    id: str                            # platform UUID (the token subject)
+    id: str                            # the token subject
+    #: The INTRN identifier vendors know the account by (a UUID: sas_core.platform_ids.platform_uuid(id)).
+    platform_id: str | None = None
     national_id: str | None = None
     family_name: str
     given_name: str | None = None

@@ -29,6 +29,7 @@ class OrientationRegulator(Doc):
     """Who oriented the patient (a regulator / OSNP account: staff, never the patient)."""
 
     id: str | None = None              # platform account id (token subject)
+    platform_id: str | None = None     # its INTRN identifier at vendors (a UUID), what INT_R03 reports name
     national_id: str | None = None
     name: str | None = None
     family_name: str | None = None

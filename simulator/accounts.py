@@ -107,8 +107,9 @@ def check_practitioner(body) -> tuple[int, list[tuple[str, str, str]]] | tuple[s
             rule("identifier.value", "identifier.value is required")
         elif system == RPPS and (not NATIONAL_ID.match(value) or UUID_FORM.match(value)):
             rule("identifier.value", f"{value[:40]!r} is not a national id (IDNPS)")
-        elif system == PLATFORM and any(c.isspace() for c in value):
-            rule("identifier.value", f"{value[:40]!r} is not a platform technical id")
+        elif system == PLATFORM and not UUID_FORM.match(value):
+            # The FAQ: the platform's technical id is a UUID, and vendors may check it with a regex.
+            rule("identifier.value", f"{value[:40]!r} is not a platform technical id (a UUID)")
         if isinstance(system, str) and _text(value):
             key = (system, value)
 

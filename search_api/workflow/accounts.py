@@ -47,6 +47,7 @@ from connectors.vendors_accounts import (
 )
 from mappings.accounts import AccountDoc
 from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from sas_core.territories import is_territory
 from search_api.auth import Principal, Role
@@ -82,7 +83,8 @@ class AccountService:
             now = self.clock().isoformat()
             current = self.store.get(INDEX, account_id)
             if current is None:
-                document = _completed({**create_defaults, **changes, "id": account_id, "created_at": now,
+                document = _completed({**create_defaults, **changes, "id": account_id,
+                                       "platform_id": platform_uuid(account_id), "created_at": now,
                                        "updated_at": now})
                 AccountDoc.model_validate(document)
                 if self.store.create(INDEX, account_id, document):
@@ -90,7 +92,8 @@ class AccountService:
                 continue
             if check is not None:
                 check(current.source)
-            document = _completed({**current.source, **changes, "updated_at": now}, before=current.source)
+            document = _completed({**current.source, **changes, "platform_id": platform_uuid(account_id),
+                                   "updated_at": now}, before=current.source)
             AccountDoc.model_validate(document)
             if self.store.replace(INDEX, current, document):
                 return document

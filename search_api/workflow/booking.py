@@ -49,6 +49,7 @@ from mappings.orientations import (
     OrientationDoc, OrientationEffecteur, OrientationRegulator, OrientationStructure, StatusChange,
 )
 from sas_core.errors import BackendUnavailable, BadRequest, Conflict, NotFound, SasError, Unprocessable
+from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from search_api.auth import Principal
 from search_api.workflow.common import (
@@ -171,7 +172,7 @@ class BookingService:
         src = account.source if account is not None else {}
         family, given = src.get("family_name"), src.get("given_name")
         name = principal.name or " ".join(p for p in (given, family) if p) or None
-        return OrientationRegulator(id=principal.sub, national_id=principal.national_id or src.get("national_id"),
+        return OrientationRegulator(id=principal.sub, platform_id=platform_uuid(principal.sub), national_id=principal.national_id or src.get("national_id"),
                                     name=name, family_name=family, given_name=given, email=src.get("email"),
                                     territory=territory)
 
@@ -366,7 +367,7 @@ class BookingService:
         if regulator.national_id:
             op = (RPPS_SYSTEM, regulator.national_id, "IDNPS")
         else:
-            op = (PLATFORM_SYSTEM, principal.sub, "INTRN")
+            op = (PLATFORM_SYSTEM, platform_uuid(principal.sub), "INTRN")
         resource = appointment_resource(
             vendor_slot_id=slot["vendor_slot_id"],
             start=datetime.fromisoformat(str(slot["start"]).replace("Z", "+00:00")),

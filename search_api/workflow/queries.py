@@ -122,7 +122,10 @@ def redirect_match_body(*, vendor: str, national_id: str | None, start: datetime
     if operator_national_id:
         filters.append({"term": {"regulator.national_id": operator_national_id}})
     elif operator_account_id:
-        filters.append({"term": {"regulator.id": operator_account_id}})
+        # The INTRN UUID vendors know the regulator by (regulator.id itself when the subject is a UUID).
+        filters.append({"bool": {"should": [{"term": {"regulator.platform_id": operator_account_id}},
+                                            {"term": {"regulator.id": operator_account_id}}],
+                                 "minimum_should_match": 1}})
     return {
         "size": 1,
         "query": {"bool": {"filter": filters, "must_not": [{"exists": {"field": "vendor_appointment_id"}}]}},

@@ -126,6 +126,11 @@ class ReportService:
 
     def _account(self, report: AppointmentReport) -> dict:
         if report.operator_account_id:
+            # Vendors name the account by its INTRN UUID; documents written before platform_id existed are
+            # keyed by it when the subject was a UUID.
+            hit = self.store.first("accounts", {"size": 1, "query": {"term": {"platform_id": report.operator_account_id}}})
+            if hit is not None:
+                return hit.source
             found = self.store.get("accounts", report.operator_account_id)
             return found.source if found is not None else {}
         if report.operator_national_id:

@@ -16,7 +16,8 @@ import uuid
 
 import pytest
 
-from connectors.vendors_accounts import AccountsClient, practitioner_resource
+from connectors.vendors_accounts import AccountSyncError, AccountsClient, practitioner_resource
+from sas_core.platform_ids import platform_uuid
 from tests.conformance.regulator_accounts.conftest import (
     PLATFORM,
     RPPS,
@@ -275,3 +276,28 @@ def test_removal_reaches_a_vendor_whose_push_failed(r02_api, strict_vendor, toke
     assert {r["vendor"]: r["ok"] for r in removed.json()["vendor_results"]} == {"certif": True, "certif-b": True}
     for vendor in VENDORS:
         assert [p["active"] for p in holding(strict_vendor, PLATFORM, sub, vendor)] == [False]
+
+
+def test_client_sends_a_uuid_for_a_subject_that_is_not_one(strict_vendor, pki):
+    """FAQ: the platform's technical id is a UUID (vendors may check it with a regex); an identity provider's
+    subject that is not one is sent as its name-based platform UUID, the same at every push."""
+    subject = f"psc-{uuid.uuid4().hex[:12]}"
+    account = {"id": subject, "family_name": "Loridon", "given_name": "Sébastien",
+               "email": f"{uuid.uuid4().hex[:6]}.sebastien.loridon@test.com", "active": True}
+    with AccountsClient(vendor_config(strict_vendor, pki), attempts=1) as client:
+        assert client.upsert(practitioner_resource(account)).status == 201
+        assert client.upsert(practitioner_resource({**account, "family_name": "Loridon-Martin"})).status == 200
+    sent = received(strict_vendor, "certif")[-2:]
+    values = {request["body"]["identifier"][0]["value"] for request in sent}
+    assert values == {platform_uuid(subject)} and uuid.UUID(platform_uuid(subject)).version == 5
+    assert len(holding(strict_vendor, PLATFORM, platform_uuid(subject))) == 1
+
+
+def test_vendor_refuses_a_platform_id_that_is_not_a_uuid(strict_vendor, pki):
+    """The strict vendor checks the INTRN value's form as the FAQ allows: a non-UUID is a 422."""
+    body = without_id(copy.deepcopy(example(4)))
+    body["identifier"][0]["value"] = f"psc-{uuid.uuid4().hex[:12]}"
+    with AccountsClient(vendor_config(strict_vendor, pki), attempts=1) as client:
+        with pytest.raises(AccountSyncError) as refused:
+            client.create(body)
+    assert refused.value.status == 422

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from sas_core.platform_ids import platform_uuid
 from tests.integration.workflow.conftest import sim_admin
 
 
@@ -79,4 +80,5 @@ def test_a_failed_push_is_recorded_and_retried_at_next_login(wf_api, simulator, 
     assert (sync["agendax"]["state"], sync["medilib"]["state"]) == ("failed", "synced")
     second = wf_api.post("/v1/accounts/login", headers=headers).json()
     assert [(r["vendor"], r["ok"]) for r in second["vendor_results"]] == [("agendax", True)]
-    assert sub in held(simulator, "agendax")
+    # The subject is not a UUID: vendors know the account by its name-based platform UUID (FAQ).
+    assert platform_uuid(sub) in held(simulator, "agendax") and sub not in held(simulator, "agendax")

@@ -129,3 +129,30 @@ def test_report_settles_the_redirect_orientation(wf_api, es, wf_settings, free_s
     assert honoured.status_code == 200
     doc = es.get(index=alias_name(wf_settings.index_prefix, "orientations"), id=orientation["id"])["_source"]
     assert doc["status"] == "fulfilled"
+
+
+def test_report_naming_the_platform_uuid_settles_the_orientation(wf_api, es, wf_settings, free_slot, token_for,
+                                                                 vendor_headers):
+    """A regulator without national id whose subject is not a UUID: vendors know him by his platform UUID
+    (INTRN, the FAQ's form), and a report naming it finds the redirect orientation he made."""
+    from sas_core.platform_ids import platform_uuid
+
+    subject = f"osnp-bordeaux-{uuid.uuid4().hex[:8]}"
+    headers = token_for("osnp", territories=["SAS-33"], sub=subject, name="Luc MARCHAND")
+    slot = free_slot("medilib")
+    booking = wf_api.post("/v1/bookings", json={"slot_id": slot["id"]},
+                          headers={**headers, "Idempotency-Key": f"r03-{uuid.uuid4()}"})
+    assert booking.status_code == 201, booking.text
+    orientation = booking.json()["orientation"]
+    report = copy.deepcopy(example("booked.json"))
+    report["identifier"][0] = {"system": "https://medilib.example/rdv", "value": str(uuid.uuid4())}
+    report["extension"][0]["valueReference"]["identifier"] = {
+        "system": "urn:oid:1.2.250.1.213.3.6", "value": platform_uuid(subject),
+        "type": {"coding": [{"system": "http://interopsante.org/fhir/CodeSystem/fr-v2-0203", "code": "INTRN"}]}}
+    report["start"], report["end"] = slot["start"], slot["end"]
+    report["participant"][0]["actor"]["identifier"]["value"] = slot["practitioner_national_id"]
+    answer = wf_api.post("/fhir/Appointment", content=json.dumps(report), headers={**vendor_headers["medilib"], **FHIR})
+    assert answer.status_code == 200, answer.text          # linked, not a new "reported" orientation
+    assert answer.headers["Location"].endswith(f"/Appointment/{orientation['id']}")
+    doc = es.get(index=alias_name(wf_settings.index_prefix, "orientations"), id=orientation["id"])["_source"]
+    assert doc["status"] == "booked" and doc["regulator"]["platform_id"] == platform_uuid(subject)
