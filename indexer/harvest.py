@@ -6,7 +6,8 @@ One run = one vendor, one window (``incremental``: the next 48 h; ``full``: the 
    the vendor (SOS: association SIRETs), and every offer of those practitioners, to match places.
 2. **existing** — ids, roster key, content hash and staleness of the vendor's indexed slots in the window
    (one scan, doc values only).
-3. **fetch** — the searches, 25 ids per request, concurrently (``connectors.vendors.client``).
+3. **fetch** — the searches (25 national ids, or 10 SOS SIRETs sent as ``3`` + SIRET, per request), concurrently
+   (``connectors.vendors.client``); SOS records come back with the bare SIRET the directory holds.
 4. **map** — bundle → ``SlotRecord`` (``connectors.vendors.mapping``), bad resources counted by reason.
 5. **place** — each record is matched to a directory offer (national id + postcode / city + street);
    an unknown place becomes a vendor-only offer, geocoded with the directory's geocoder.
@@ -52,6 +53,7 @@ from mappings.registry import alias_name
 from sas_core.errors import ConfigurationError
 from sas_core.metrics import ES_ERRORS, HARVEST_DURATION, HARVEST_LAST_SUCCESS, HARVEST_RUNS, HARVEST_SLOTS
 from sas_core.settings import Settings
+from sas_core.structure_ids import siret_bare
 from sas_core.territories import territory_for_departement
 from sas_core.text import fold
 
@@ -216,7 +218,7 @@ def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> 
     for hit in marked:
         source = hit["_source"]
         if source.get("kind") == "sos":
-            siret = (source.get("sos") or {}).get("association_siret")
+            siret = siret_bare((source.get("sos") or {}).get("association_siret"))
             if siret and "sos" in vendor.use_cases:
                 sos_ids.append(siret)
         elif source.get("national_id") and vendor.practitioner_search:
@@ -612,7 +614,8 @@ class Harvester:
         if vendor.practitioner_search:
             tasks += [(vendor.practitioner_search, b) for b in batches(practitioner_ids, vendor.batch_size)]
         if "sos" in vendor.use_cases:
-            tasks += [("sos", b) for b in batches(sos_ids, vendor.batch_size)]
+            # SOS Médecins: at most ``sos_batch_size`` SIRETs per request (10, the functional spec).
+            tasks += [("sos", b) for b in batches(sos_ids, vendor.sos_batch_size)]
         if not tasks:
             stats.error("empty_roster", f"{vendor.name}: nobody to ask for (no roster, no offer names this vendor)")
             return "failed"
