@@ -478,6 +478,17 @@ def check_bundle(bundle: dict, use_case: str) -> list[Issue]:
         issues.append(f"Bundle [{name}]: total: 0 found, 1..1 expected")
     if profile.single_link and len(as_list(bundle.get("link"))) != 1:
         issues.append(f"Bundle [{name}]: link: {len(as_list(bundle.get('link')))} found, 1..1 expected")
+    # Bundle bdl-7 (FHIR R4): fullUrl unique in a bundle (unless versions differ): a resource shared by two
+    # Schedules (the Practitioner of two places, the association of two SOS places) is sent once.
+    seen_urls: dict[str, int] = {}
+    for entry in as_list(bundle.get("entry")):
+        if isinstance(entry, dict) and entry.get("fullUrl"):
+            version = ((entry.get("resource") or {}).get("meta") or {}).get("versionId")
+            key = f"{entry['fullUrl']}|{version}"
+            seen_urls[key] = seen_urls.get(key, 0) + 1
+    for key, count in seen_urls.items():
+        if count > 1:
+            issues.append(f"Bundle [{name}]: bdl-7 fullUrl {key.split('|')[0]!r} appears {count} times")
     counts = {kind: 0 for kind in profile.slices}
     for index, entry in enumerate(as_list(bundle.get("entry"))):
         resource = entry.get("resource") if isinstance(entry, dict) else None

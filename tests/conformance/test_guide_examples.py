@@ -125,3 +125,10 @@ def test_checker_catches_appointment_and_regulator_rules(example):
     sos = example("appointment_sos_pending.json")
     sos["participant"][0]["status"] = "tentative"
     assert "sas-valueset-participant-status" in "\n".join(p.check_resource(sos, p.APPOINTMENT_SOS))
+
+
+def test_checker_catches_duplicate_entries(example):
+    """FHIR R4 Bundle invariant bdl-7: fullUrl unique in a bundle."""
+    bundle = example("bundle_sos.json")
+    bundle["entry"].append(bundle["entry"][3])
+    assert "bdl-7" in _issues(bundle, "sos")

@@ -1,0 +1,97 @@
+"""Guide rules the test kit does not cover: the SOS Médecins Schedule search
+(``specifications_techniques-sos-recherche_creneaux.md``, profiles ``input/fsh/profiles/SOS/**``) and the
+basic answers every search owes ("Réponse de base — Succès / Echec" of the three search pages)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from tests.conformance import profiles as p
+from tests.conformance.slots.conftest import SINGLE, SOS_LORIENT, SOS_RENNES
+
+SOS_IDS = ["3" + SOS_RENNES, "3" + SOS_LORIENT]
+KIT_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$")
+
+
+def test_sos_validate_bundle(bed):
+    """BundleAgregateurSOS and the SOS profiles (FrSlotAgregateurSOS, FrScheduleAgregateurSOS,
+    FrLocationAgregateurSOS, FrOrganizationAgregateurSOS with SIRET-invariant ^3[0-9]{14}$)."""
+    answer = bed.sos(SOS_IDS)
+    assert answer.status == 200 and answer.content_type.split(";")[0] == "application/fhir+json"
+    assert answer.of_type("Slot"), "no SOS slot in the next days"
+    issues = p.check_bundle(answer.body, "sos")
+    assert issues == [], "\n".join(issues[:40])
+
+
+def test_sos_search_by_prefixed_siret(bed):
+    """actor:Location.organization.identifier = urn:oid:1.2.250.1.71.4.2.2|3<SIRET> (SIRET avec préfixe
+    correspondant): both associations asked are answered, each Organization with the id asked for."""
+    answer = bed.sos(SOS_IDS)
+    organizations = answer.of_type("Organization")
+    assert sorted(i.get("value") for o in organizations for i in o.get("identifier") or []) == sorted(SOS_IDS)
+    assert answer.body.get("total") == len(answer.of_type("Slot"))
+
+
+def test_sos_validate_ref(bed):
+    """SOS graph (specifications_techniques-sos-recherche_creneaux.md): Slot.schedule → Schedule →
+    actor Location → managingOrganization Organization, all in the Bundle."""
+    answer = bed.sos(SOS_IDS)
+    slots = answer.of_type("Slot")
+    assert slots
+    for slot in slots:
+        schedule = answer.resolve((slot.get("schedule") or {}).get("reference"))
+        assert schedule and schedule["resourceType"] == "Schedule", slot["id"]
+        locations = [answer.resolve(a.get("reference")) for a in schedule.get("actor") or []]
+        assert locations and all(loc and loc["resourceType"] == "Location" for loc in locations), schedule["id"]
+        for location in locations:
+            organization = answer.resolve((location.get("managingOrganization") or {}).get("reference"))
+            assert organization and organization["resourceType"] == "Organization", location["id"]
+
+
+def test_sos_validate_dates(bed):
+    """validate_dates applied to SOS slots (the guide's SOS examples write …T09:00:00.000+02:00): in the
+    window, start < end, the kit's instant form."""
+    answer = bed.sos(SOS_IDS)
+    slots = answer.by_profile(p.SLOT_SOS)
+    assert slots
+    for slot in slots:
+        assert KIT_INSTANT.match(slot["start"]) and KIT_INSTANT.match(slot["end"]), (slot["start"], slot["end"])
+        start, end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
+        assert answer.sent_at <= start < end and start <= answer.window_end
+
+
+def test_sos_slot_has_url(bed):
+    """FrSlotAgregateurSOS: comment (booking URL) filled when appointmentType is ROUTINE."""
+    slots = bed.sos(SOS_IDS).by_profile(p.SLOT_SOS)
+    routine = [s for s in slots if (p.V2_0276, "ROUTINE") in p.codings(s, "appointmentType.coding")]
+    assert routine and all((s.get("comment") or "").startswith(("http://", "https://")) for s in routine)
+
+
+def test_sos_location_hours_of_operation(bed):
+    """FrLocationAgregateurSOS (guide SOS page, Location): opening hours with daysOfWeek, openingTime, closingTime."""
+    locations = bed.sos(SOS_IDS).of_type("Location")
+    assert locations
+    for location in locations:
+        hours = location.get("hoursOfOperation") or []
+        assert hours and all(h.get("daysOfWeek") and h.get("openingTime") and h.get("closingTime") for h in hours)
+
+
+def test_search_failure_is_operation_outcome(bed):
+    """Réponse de base — Echec: a search that cannot run (status=free missing) → HTTP 4XX with an
+    OperationOutcome."""
+    response = bed.client.get(f"{bed.base}/Slot", params=[
+        ("_include", "Slot:schedule"), ("_include:iterate", "Schedule:actor"),
+        ("schedule.actor:Practitioner.identifier", f"{p.RPPS_SYSTEM}|{SINGLE}"),
+        ("start", "ge2030-01-01T00:00:00.000+00:00"), ("start", "le2030-01-02T00:00:00.000+00:00")])
+    assert 400 <= response.status_code < 500
+    assert response.json().get("resourceType") == "OperationOutcome"
+
+
+def test_search_without_match_is_empty_searchset(bed):
+    """Réponse de base — Succès: no match is a success, a searchset with total 0."""
+    answer = bed.slots(["810000000000"], cpts=False, cached=False)
+    assert answer.status == 200
+    assert answer.body.get("type") == "searchset" and answer.body.get("total") == 0
+    assert not answer.of_type("Slot")
+
