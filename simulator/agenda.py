@@ -135,6 +135,9 @@ class OwnerAgenda:
     key: str
     slots: list[SimSlot] = field(default_factory=list)
     support: dict[str, list[bytes]] = field(default_factory=dict)        # schedule id → entries
+    #: The owner's own entry (Practitioner / SOS Organization), shared by all its Schedules: sent once
+    #: per Bundle (bdl-7: a fullUrl once; the kit: one Practitioner for a PS with two places).
+    owner: list[bytes] = field(default_factory=list)
     cpts_support: dict[str, list[bytes]] = field(default_factory=dict)   # CPTS FINESS → entries
     first_day: date | None = None
 
@@ -228,7 +231,7 @@ class AgendaBuilder:
                         "meta": {"profile": [PRACTITIONER]},
                         "identifier": [{"type": IDNPS_TYPE, "system": RPPS, "value": who.national_id}],
                         "name": [{"family": who.family, "given": [who.given] if who.given else []}]}
-        practitioner_entry = self._entry(practitioner, "include")
+        agenda.owner = [self._entry(practitioner, "include")]
         for finess, name, phone in who.cpts:
             # ``finess`` keys the CPTS inside the simulator; the Organization carries ``1`` + FINESS.
             hs_id, org_id = f"hs-{finess}", f"org-{finess}"
@@ -255,8 +258,7 @@ class AgendaBuilder:
                 role["telecom"] = [{"system": "phone", "value": fr_phone(place.phone)}]
             schedule = {"resourceType": "Schedule", "id": schedule_id, "meta": {"profile": [SCHEDULE]},
                         "actor": [self._ref("Practitioner", practitioner_id), self._ref("PractitionerRole", role_id)]}
-            agenda.support[schedule_id] = [self._entry(schedule, "include"), practitioner_entry,
-                                           self._entry(role, "include")]
+            agenda.support[schedule_id] = [self._entry(schedule, "include"), self._entry(role, "include")]
             self._practitioner_days(agenda, who, place, schedule_id, habits, rng, today)
         agenda.slots.sort(key=lambda s: s.start)
         return agenda
@@ -346,7 +348,7 @@ class AgendaBuilder:
         organization = {"resourceType": "Organization", "id": org_id, "meta": {"profile": [SOS_ORGANIZATION]},
                         "identifier": [{"type": SOS_IDNST_TYPE, "system": STRUCT, "value": siret_wire(who.siret)}],
                         "name": who.name}
-        organization_entry = self._entry(organization, "include")
+        agenda.owner = [self._entry(organization, "include")]
         for place in who.places:
             rng = random.Random(_seed(self.vendor, who.siret, place.key))
             location_id, schedule_id = f"lo-{who.siret}-{place.key}", f"sc-{who.siret}-{place.key}"
@@ -363,8 +365,7 @@ class AgendaBuilder:
             schedule = {"resourceType": "Schedule", "id": schedule_id, "meta": {"profile": [SOS_SCHEDULE]},
                         "actor": [self._ref("Location", location_id)]}
             # In the SOS search the Schedules are the matches and the Slots the includes.
-            agenda.support[schedule_id] = [self._entry(schedule, "match"), self._entry(location, "include"),
-                                           organization_entry]
+            agenda.support[schedule_id] = [self._entry(schedule, "match"), self._entry(location, "include")]
             minutes = rng.choice([15, 20])
             fill = rng.uniform(0.3, 0.7)
             for offset in range(-DAYS_BEFORE, DAYS_AFTER + 1):

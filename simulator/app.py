@@ -337,6 +337,7 @@ class Simulator:
 
         def support_of(slot):
             agenda = agendas[slot.id]
+            yield f"owner-{agenda.key}", agenda.owner
             yield slot.schedule_id, agenda.support[slot.schedule_id]
             for finess in slot.cpts:
                 yield f"cpts-{finess}", agenda.cpts_support.get(finess, [])
@@ -387,7 +388,9 @@ class Simulator:
         chosen = matches[page * count:(page + 1) * count]
 
         def support_of(slot):
-            yield slot.schedule_id, agendas[slot.id].support[slot.schedule_id]
+            agenda = agendas[slot.id]
+            yield f"owner-{agenda.key}", agenda.owner
+            yield slot.schedule_id, agenda.support[slot.schedule_id]
 
         return self._bundle(request, vendor, chosen, support_of, page, count, len(matches), profile=SOS_BUNDLE)
 

@@ -150,6 +150,8 @@ def check_bundle_head(response: httpx.Response, bundle: dict, profile: str) -> l
     # The test kit: the self link's query is the request's query.
     assert parse_qs(urlsplit(link["url"]).query) == parse_qs(urlsplit(str(response.request.url)).query)
     resources = [entry["resource"] for entry in bundle["entry"]]
+    full_urls = [entry["fullUrl"] for entry in bundle["entry"]]
+    assert len(full_urls) == len(set(full_urls))                              # bdl-7: each resource once
     assert all(entry["fullUrl"].endswith(f"/{entry['resource']['resourceType']}/{entry['resource']['id']}")
                for entry in bundle["entry"])
     slots = [r for r in resources if r["resourceType"] == "Slot"]
