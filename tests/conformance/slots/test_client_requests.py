@@ -18,7 +18,7 @@ from tests.conformance.slots.strict_vendor import Captured, StrictVendor, rule_v
 from tests.integration.harvest.conftest import luhn_national_id, practitioner_offer, sos_offer, write_offers
 
 PRACTITIONERS = [luhn_national_id(950_000 + i) for i in range(30)]       # 30 → two requests of ≤ 25
-SIRETS = ["34173748400020", "92080466300010"]                           # bare, as the directory holds them
+SIRETS = ["34173748400020", "92080466300010", *(f"{50_000_000_000_000 + i:014d}" for i in range(10))]   # bare (directory)
 
 
 def _harvest(es, settings, *, name: str, use_cases: list[str]) -> tuple[list[Captured], dict]:
@@ -101,6 +101,15 @@ def test_client_ids_per_request_within_limit(request, fixture):
     assert per_request and all(1 <= len(ids) <= 25 for ids in per_request)
     asked = sorted(t.split("|", 1)[1] for ids in per_request for t in ids)
     assert asked == sorted(PRACTITIONERS)
+
+
+def test_client_sos_ids_per_request_within_limit(cpts_sos_requests):
+    """SOS: 1 to 10 SIRET per request (specifications_fonctionnelles.md, "une liste de 1 à 10 SIRET"; the
+    technical table allows 1..25, ten satisfies both): 12 associations → two requests covering all once."""
+    requests, _ = cpts_sos_requests
+    per_request = [r.all("actor:Location.organization.identifier")[0].split(",") for r in _of(requests, "Schedule")]
+    assert len(per_request) >= 2 and all(1 <= len(ids) <= 10 for ids in per_request)
+    assert sorted(t for ids in per_request for t in ids) == sorted(f"{p.STRUCTURE_SYSTEM}|3{s}" for s in SIRETS)
 
 
 # -- the strict vendor's own judgement, proved on the guide's requests ----------------------------------------
