@@ -311,7 +311,8 @@ def regul_identifiers(resource: dict) -> Iterable[Issue]:
 
 def appointment_operator(type_rule: Rule) -> Rule:
     def rule(resource: dict) -> Iterable[Issue]:
-        operators = [e for e in as_list(resource.get("extension")) if isinstance(e, dict) and e.get("url") == APPOINTMENT_OPERATOR_EXT]
+        operators = [e for e in as_list(resource.get("extension"))
+                     if isinstance(e, dict) and e.get("url") == APPOINTMENT_OPERATOR_EXT]
         if not operators:
             yield "extension[appointmentOperator]: 0 found, 1..* expected"
         for extension in operators:

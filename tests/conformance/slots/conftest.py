@@ -95,7 +95,7 @@ class Answer:
     elapsed_s: float
     requested_ids: list[str]
     window_end: datetime
-    sent_at: datetime
+    sent_at: datetime             # the window's start: "now" when the search was sent
 
     @cached_property
     def resources(self) -> list[dict]:
@@ -124,8 +124,10 @@ class Answer:
         return {k: sorted(v) for k, v in parse_qs(urlsplit(self.url).query, keep_blank_values=True).items()}
 
 
-def _instant(moment: datetime, *, paris: bool = False) -> str:
+def _instant(moment: datetime, *, paris: bool = False, naive: bool = False) -> str:
     moment = moment.astimezone(PARIS if paris else timezone.utc)
+    if naive:
+        moment = moment.replace(tzinfo=None)
     return moment.isoformat(timespec="milliseconds")
 
 
@@ -138,8 +140,7 @@ class Bed:
         self.client = httpx.Client(timeout=30, headers={"Accept": "application/fhir+json"})
         self._cache: dict[tuple, Answer] = {}
 
-    def get(self, path: str, params: list[tuple[str, str]], *, ids: list[str], end: datetime) -> Answer:
-        sent_at = datetime.now(timezone.utc)
+    def get(self, path: str, params: list[tuple[str, str]], *, ids: list[str], start: datetime, end: datetime) -> Answer:
         began = time.perf_counter()
         response = self.client.get(f"{self.base}/{path}", params=params)
         elapsed = time.perf_counter() - began
@@ -149,11 +150,14 @@ class Bed:
             body = {}
         return Answer(url=str(response.request.url), status=response.status_code,
                       content_type=response.headers.get("content-type", ""), body=body, elapsed_s=elapsed,
-                      requested_ids=ids, window_end=end, sent_at=sent_at)
+                      requested_ids=ids, window_end=end, sent_at=start)
 
-    def slots(self, ids: list[str], *, cpts: bool, days: float = 7.0, cached: bool = True) -> Answer:
-        """INT_R01 (``cpts=False``: ig_launch_1) or INT_R04 (``cpts=True``: ig_launch_2) for ``ids``."""
-        key = ("slots", tuple(ids), cpts, days)
+    def slots(self, ids: list[str], *, cpts: bool, days: float = 7.0, cached: bool = True,
+              naive: bool = False) -> Answer:
+        """INT_R01 (``cpts=False``: ig_launch_1) or INT_R04 (``cpts=True``: ig_launch_2) for ``ids``;
+        ``naive``: the window written without offset, as the kit's ig_launch_2 setup and the guide's PS example
+        request do (``start=ge2021-01-02T10:00:00``: local time)."""
+        key = ("slots", tuple(ids), cpts, days, naive)
         if cached and key in self._cache:
             return self._cache[key]
         now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -162,9 +166,9 @@ class Bed:
         if cpts:
             params += [("_include", "Slot:service-type-reference"), ("_include:iterate", "HealthcareService:organization")]
         params += [("schedule.actor:Practitioner.identifier", ",".join(f"{p.RPPS_SYSTEM}|{i}" for i in ids)),
-                   ("start", "ge" + _instant(now, paris=cpts)), ("start", "le" + _instant(end, paris=cpts)),
-                   ("status", "free")]
-        answer = self.get("Slot", params, ids=ids, end=end)
+                   ("start", "ge" + _instant(now, paris=cpts or naive, naive=naive)),
+                   ("start", "le" + _instant(end, paris=cpts or naive, naive=naive)), ("status", "free")]
+        answer = self.get("Slot", params, ids=ids, start=now, end=end)
         self._cache[key] = answer
         return answer
 
@@ -182,7 +186,7 @@ class Bed:
                   ("_has:Slot:schedule:start", "le" + end.astimezone(PARIS).isoformat(timespec="seconds")),
                   ("_has:Slot:schedule:status", "free"),
                   ("actor:Location.organization.identifier", ",".join(f"{p.STRUCTURE_SYSTEM}|{s}" for s in sirets))]
-        answer = self.get("Schedule", params, ids=sirets, end=end)
+        answer = self.get("Schedule", params, ids=sirets, start=now, end=end)
         self._cache[key] = answer
         return answer
 

@@ -53,9 +53,9 @@ def _window(values: list[str], name: str) -> list[str]:
             problems.append(f"{name}: {value!r} is not a FHIR date/dateTime")
         else:
             moments.append(value[2:])
-    if len(moments) == 2 and all("T" in m and m[-6] in "+-" for m in moments):
-        if datetime.fromisoformat(moments[0]) >= datetime.fromisoformat(moments[1]):
-            problems.append(f"{name}: the window ends before it starts")
+    if (len(moments) == 2 and all("T" in m and m[-6] in "+-" for m in moments)
+            and datetime.fromisoformat(moments[0]) >= datetime.fromisoformat(moments[1])):
+        problems.append(f"{name}: the window ends before it starts")
     return problems
 
 
@@ -122,7 +122,7 @@ class StrictVendor:
             def log_message(self, *args) -> None:   # quiet
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's method name
                 parts = urlsplit(self.path)
                 # parse_qsl decodes %7C and '+': the tokens are compared decoded, as a FHIR server does.
                 captured = Captured(method="GET", path=unquote(parts.path), raw_query=parts.query,

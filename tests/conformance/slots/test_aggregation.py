@@ -16,7 +16,7 @@ import pytest
 
 from tests.conformance import profiles as p
 from tests.conformance.slots.conftest import (DECLARED_CONSULTATION_TYPES, DECLARED_SLOT_TYPES_CPTS,
-                                              DECLARED_SLOT_TYPES_PS, SINGLE)
+                                              DECLARED_SLOT_TYPES_PS, IN_CPTS, SINGLE)
 
 #: The kit's two launch versions of the single-location group: ig_launch_1 (INT_R01, FrSlotAgregateur) and
 #: ig_launch_2 (INT_R04, every Slot a sas-cpts-slot-aggregator).
@@ -46,6 +46,15 @@ def test_slot_search_setup(scenario, name):
     assert answer.body.get("resourceType") == "Bundle"
     assert answer.resources, "Le Bundle est vide."
     assert answer.content_type.split(";")[0].strip() == "application/fhir+json"
+
+
+def test_slot_search_setup_local_time_window(bed):
+    """slot_search_setup, ig_launch_2 form (setup_helper.rb: ``start=ge<local>.000`` without offset; the guide's
+    PS example request ``start=ge2021-01-02T10:00:00``): read as French local time, answered, nothing before."""
+    answer = bed.slots([IN_CPTS], cpts=True, naive=True)
+    assert answer.status == 200 and answer.body.get("resourceType") == "Bundle", answer.body
+    slots = answer.by_profile(p.SLOT_CPTS)
+    assert slots and all(datetime.fromisoformat(s["start"]) >= answer.sent_at for s in slots)
 
 
 # -- slot_group: "Vérification du Bundle par le validateur" ------------------------------------------------------
