@@ -49,7 +49,7 @@ MULTI = _nid(2)                  # two places
 PAIR = (_nid(3), _nid(4))        # two practitioners searched together
 IN_CPTS = _nid(5)                # one place, member of CPTS A
 TWO_CPTS = _nid(6)               # one place, member of CPTS A and CPTS B
-TOWN = [_nid(100 + i) for i in range(25)]     # a rich set for the options checks (25 = one request)
+TOWN = [_nid(100 + i) for i in range(15)]     # a rich set for the options checks, one page (< 1000 slots)
 
 
 def _offer(national_id: str, i: int, *, cpts=None, line: str | None = None, family: str = "MARTIN") -> dict:

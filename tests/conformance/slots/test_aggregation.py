@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.conformance import profiles as p
-from tests.conformance.slots.conftest import (DECLARED_CONSULTATION_TYPES, DECLARED_SLOT_TYPES_CPTS,
+from tests.conformance.slots.conftest import (CPTS_A, DECLARED_CONSULTATION_TYPES, DECLARED_SLOT_TYPES_CPTS,
                                               DECLARED_SLOT_TYPES_PS, IN_CPTS, SINGLE)
 
 #: The kit's two launch versions of the single-location group: ig_launch_1 (INT_R01, FrSlotAgregateur) and
@@ -203,6 +203,7 @@ def test_validate_cpts_id(scenario):
     organizations = scenario("single_location_cpts").by_profile(p.ORGANIZATION_CPTS)
     values = [i.get("value") for o in organizations for i in o.get("identifier") or []]
     assert values and all(re.fullmatch(r"1[0-9]{9}", v or "") for v in values), values
+    assert values == ["1" + CPTS_A[0]]        # the directory's FINESS, prefixed once
 
 
 # -- multi_lieux ---------------------------------------------------------------------------------------------

@@ -33,6 +33,15 @@ def test_sos_search_by_prefixed_siret(bed):
     assert answer.body.get("total") == len(answer.of_type("Slot"))
 
 
+def test_sos_search_by_bare_siret_matches_nothing(bed):
+    """Token search on actor:Location.organization.identifier (FHIR search, token = system|value, exact value):
+    the bare 14-digit SIRET is not the association's identifier (3 + SIRET), so it matches nothing — an empty
+    searchset, not an error."""
+    answer = bed.sos([SOS_RENNES, SOS_LORIENT])
+    assert answer.status == 200 and answer.body.get("type") == "searchset"
+    assert answer.body.get("total") == 0 and not answer.of_type("Slot")
+
+
 def test_sos_validate_ref(bed):
     """SOS graph (specifications_techniques-sos-recherche_creneaux.md): Slot.schedule → Schedule →
     actor Location → managingOrganization Organization, all in the Bundle."""
