@@ -85,10 +85,10 @@ APPOINTMENT_STATUS = {"proposed", "pending", "booked", "arrived", "fulfilled", "
                       "entered-in-error", "checked-in", "waitlist"}
 
 #: IDNST identifier types. The guide is not consistent: FrPractitionerRoleExerciceAgregateur fixes
-#: fr-v2-0203#IDNST, FrOrganizationAgregateurCPTS fixes fr-core-cs-v2-0203#IDNST while the CPTS page asks for
-#: fr-location-identifier-type#IDNST, and FrOrganizationAgregateurSOS fixes fr-location-identifier-type#IDNST.
-#: The code is what matters to the platform; any of these three systems is accepted.
-IDNST_SYSTEMS = {V2_0203, FR_CORE_V2_0203, LOCATION_ID_TYPE}
+#: fr-v2-0203#IDNST, FrOrganizationAgregateurCPTS fixes fr-core-cs-v2-0203#IDNST (alias $fr-v2-0203) while the CPTS
+#: page ("ID de la structure CPTS") asks for fr-location-identifier-type#IDNST, and FrOrganizationAgregateurSOS fixes
+#: fr-location-identifier-type#IDNST. Each profile gets its own system; the CPTS Organization either of its two.
+IDNST_CPTS_SYSTEMS = {FR_CORE_V2_0203, LOCATION_ID_TYPE}
 
 INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 FINESS_INVARIANT = re.compile(r"^1[0-9]{9}$")     # FrOrganizationAgregateurCPTS: FINESS-invariant
@@ -366,7 +366,7 @@ PROFILES: dict[str, list[Rule]] = {
     LOCATION: LOCATION_RULES,
     HEALTHCARE_SERVICE_CPTS: [card("id", 1, 1), card("providedBy", 1, 1), card("providedBy.reference", 1, 1),
                               references("providedBy", "Organization")],
-    ORGANIZATION_CPTS: [card("identifier", 1, 1), pattern_code("identifier.type", IDNST_SYSTEMS, "IDNST"),
+    ORGANIZATION_CPTS: [card("identifier", 1, 1), pattern_code("identifier.type", IDNST_CPTS_SYSTEMS, "IDNST"),
                         fixed("identifier.system", STRUCTURE_SYSTEM),
                         matches("identifier.value", FINESS_INVARIANT, "FINESS-invariant", required=True),
                         card("name", 0, 1)],
@@ -374,7 +374,7 @@ PROFILES: dict[str, list[Rule]] = {
                    pattern_code("identifier.type", {LOCATION_ID_TYPE}, "INTRN"), card("name", 1, 1), *LOCATION_RULES,
                    max_length("address.postalCode", 5), card("managingOrganization", 1, 1),
                    card("managingOrganization.reference", 1, 1), references("managingOrganization", "Organization")],
-    ORGANIZATION_SOS: [card("identifier", 1, 1), pattern_code("identifier.type", IDNST_SYSTEMS, "IDNST"),
+    ORGANIZATION_SOS: [card("identifier", 1, 1), pattern_code("identifier.type", {LOCATION_ID_TYPE}, "IDNST"),
                        fixed("identifier.system", STRUCTURE_SYSTEM),
                        matches("identifier.value", SIRET_INVARIANT, "SIRET-invariant", required=True)],
     APPOINTMENT: [appointment_operator(pattern_code("type", {V2_0203}, "IDNPS")),

@@ -132,3 +132,14 @@ def test_checker_catches_duplicate_entries(example):
     bundle = example("bundle_sos.json")
     bundle["entry"].append(bundle["entry"][3])
     assert "bdl-7" in _issues(bundle, "sos")
+
+
+def test_checker_catches_identifier_type_patterns(example):
+    """Identifier type patterns: FrOrganizationAgregateurSOS fr-location-identifier-type#IDNST,
+    FrPractitionerAgregateur fr-v2-0203#IDNPS."""
+    sos = example("bundle_sos.json")
+    _entry(sos, "Organization")["identifier"][0]["type"]["coding"][0]["system"] = p.FR_CORE_V2_0203
+    assert "identifier.type" in _issues(sos, "sos")
+    ps = example("bundle_ps_indiv.json")
+    _entry(ps, "Practitioner")["identifier"][0]["type"]["coding"][0]["code"] = "RPPS"
+    assert "pattern" in _issues(ps, "ps")
