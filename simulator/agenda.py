@@ -5,8 +5,9 @@ hours with a lunch break, a slot length of 10–30 min, a fill rate (most slots 
 practitioner's own patients), some SNP / PRO slots, home visits or teleconsultations for some, walk-in
 mornings for a few, and CPTS slots when the offer belongs to a CPTS. SOS Médecins places get evening and
 week-end consultation slots. Some free slots get taken as time passes (each has a deterministic
-``taken_at``). Vendors differ in FHIR style the way real ones do (``Z`` or ``+02:00`` instants, contained
-or included Locations, wrong ``search.mode``, identifiers without system, specialty as text only).
+``taken_at``). Every vendor answers as a certified one (the guide's profiles, identifier types, ids in the
+guide's wire form, ``+33`` phones, one ``self`` link); they differ only where the guide leaves a choice —
+instants in UTC or Paris time.
 
 Every slot's bundle entry is serialised once (orjson) when its day is generated; serving a search is
 then filtering and joining bytes, so the simulator stays cheap next to the harvester it feeds.
@@ -77,19 +78,19 @@ def _seed(*parts: str) -> int:
 @dataclass(frozen=True)
 class VendorStyle:
     """How a vendor writes FHIR. Certified vendors differ only where the guide leaves a choice: the
-    offset of instants (``Z``, ``+00:00`` or Paris time). Everything the profiles or the test kit fix —
+    offset of instants (``+00:00`` or Paris time; milliseconds, never ``Z``). Everything the profiles or the test kit fix —
     contained Locations, relative ``Type/id`` references, identifier systems and types, coded specialties,
     ``search.mode`` — is the same for all (the harvester's tolerance of non-conformant quirks is tested
     on fixture bundles, not through a simulator posing as a certified vendor)."""
 
-    instant: str = "utc"              # utc (+00:00), z (Z), paris (+01:00 / +02:00)
+    instant: str = "utc"              # utc (.000+00:00) or paris (.000+01:00 / .000+02:00)
 
     @classmethod
     def for_vendor(cls, name: str, *, canonical: bool = False) -> "VendorStyle":
         if canonical:
             return cls()
         rng = random.Random(_seed("style", name))
-        return cls(instant=rng.choice(["utc", "z", "paris"]))
+        return cls(instant=rng.choice(["utc", "paris"]))
 
 
 def fr_phone(value: str | None) -> str | None:
@@ -110,11 +111,10 @@ def fr_phone(value: str | None) -> str | None:
 
 
 def format_instant(moment: datetime, style: str) -> str:
-    if style == "z":
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if style == "paris":
-        return moment.astimezone(PARIS).isoformat(timespec="seconds")
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    """``2024-06-12T16:40:00.000+02:00``: milliseconds and a numeric offset, as every example of the guide
+    writes them and the test kit requires (``ps_validate_dates``: ``…T…:…:….000+0X:00``; no ``Z``)."""
+    zone = PARIS if style == "paris" else timezone.utc
+    return moment.astimezone(zone).isoformat(timespec="milliseconds")
 
 
 @dataclass(slots=True)

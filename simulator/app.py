@@ -2,9 +2,15 @@
 
 Per vendor, under ``/{vendor}/fhir``:
 
-* ``GET Slot?…`` — INT_R01 / INT_R04 slot searches (every parameter checked, ``_count`` paging with
-  ``link[next]``, CPTS slots only when the INT_R04 includes are asked for);
-* ``GET Schedule?…`` — the SOS Médecins search;
+* ``GET Slot?…`` — INT_R01 / INT_R04 slot searches (every required parameter checked: 400 +
+  OperationOutcome; ``_count`` paging with ``link[next]``, CPTS slots only when the INT_R04 includes are
+  asked for);
+* ``GET Schedule?…`` — the SOS Médecins search (at most ``sos_max_ids`` SIRETs, 10 by default);
+
+Strict like a certified vendor: an id that is not in the guide's wire form (``system|8…`` / ``system|0…``
+for practitioners, ``urn:oid:1.2.250.1.71.4.2.2|3<SIRET>`` for associations) matches nothing — a bare SIRET
+gets a 200 empty searchset, the failure a conformant vendor gives the platform — and answers carry the
+guide's profiles (``BundleAgregateur`` / ``sas-cpts-bundle-aggregator`` / ``sas-sos-bundle-aggregator``…).
 * ``POST Appointment`` — proxied booking (the slot is then taken);
 * ``GET metadata`` — a minimal CapabilityStatement;
 

@@ -31,6 +31,7 @@ LOCATION_TYPES = "http://interopsante.org/fhir/CodeSystem/fr-location-identifier
 RPPS = "urn:oid:1.2.250.1.71.4.2.1"
 STRUCT = "urn:oid:1.2.250.1.71.4.2.2"
 PHONE = re.compile(r"^\+33\d{9}$")
+KIT_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$")
 SOS_VENDOR = "sosguide"
 CERT_VENDOR = "certimed"
 
@@ -158,6 +159,8 @@ def check_bundle_head(response: httpx.Response, bundle: dict, profile: str) -> l
     assert slots and bundle["total"] == len(slots)
     for slot in slots:
         assert slot["status"] == "free" and slot["schedule"]["reference"].startswith("Schedule/")
+        # The kit's ps_validate_dates: milliseconds and a numeric offset, as the guide's examples.
+        assert KIT_INSTANT.match(slot["start"]) and KIT_INSTANT.match(slot["end"]), slot["start"]
     return resources
 
 
