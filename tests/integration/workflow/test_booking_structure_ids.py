@@ -167,6 +167,8 @@ def test_structure_ids_travel_in_the_guides_form_from_vendor_to_orientation_and_
                 answer = client.post("/v1/bookings", json={"slot_id": slot["id"]},
                                      headers={**headers, "Idempotency-Key": f"structure-{uuid.uuid4()}"})
                 assert answer.status_code == 201, answer.text
+                # The 2-second re-check found the slot at the vendor (searched again by its roster key).
+                assert "vendor_unverified" not in answer.json()["orientation"]["flags"]
                 orientations.append(answer.json()["orientation"])
             messages = receive(2)
     finally:
