@@ -6,13 +6,13 @@ Per vendor, under ``/{vendor}/fhir``:
   OperationOutcome; ``_count`` paging with ``link[next]``, CPTS slots only when the INT_R04 includes are
   asked for);
 * ``GET Schedule?…`` — the SOS Médecins search (at most ``sos_max_ids`` SIRETs, 10 by default);
+* ``POST Appointment`` — proxied booking (the slot is then taken);
+* ``GET metadata`` — a minimal CapabilityStatement;
 
 Strict like a certified vendor: an id that is not in the guide's wire form (``system|8…`` / ``system|0…``
 for practitioners, ``urn:oid:1.2.250.1.71.4.2.2|3<SIRET>`` for associations) matches nothing — a bare SIRET
 gets a 200 empty searchset, the failure a conformant vendor gives the platform — and answers carry the
 guide's profiles (``BundleAgregateur`` / ``sas-cpts-bundle-aggregator`` / ``sas-sos-bundle-aggregator``…).
-* ``POST Appointment`` — proxied booking (the slot is then taken);
-* ``GET metadata`` — a minimal CapabilityStatement;
 
 ``GET /{vendor}/rdv/{who}?slot=…`` is the booking page of redirect mode. Errors are OperationOutcomes.
 ``/_admin/…`` (not part of the specification) lists vendors, reads the request log, takes slots and sets
