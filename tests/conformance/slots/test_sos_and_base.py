@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 from tests.conformance import profiles as p
 from tests.conformance.slots.conftest import SINGLE, SOS_LORIENT, SOS_RENNES
@@ -104,3 +105,37 @@ def test_search_without_match_is_empty_searchset(bed):
     assert answer.body.get("type") == "searchset" and answer.body.get("total") == 0
     assert not answer.of_type("Slot")
 
+
+
+def test_sos_bundle_url_equal_url(bed):
+    """bundle_url_equal_url applied to the SOS search (BundleAgregateurSOS link 1..1, the example's self link
+    carries the query): link.url's query is the request's."""
+    answer = bed.sos(SOS_IDS)
+    links = answer.body.get("link") or []
+    assert len(links) == 1 and links[0].get("relation") == "self"
+    assert {k: sorted(v) for k, v in parse_qs(urlsplit(links[0]["url"]).query, keep_blank_values=True).items()} \
+        == answer.query
+
+
+def test_search_mode(scenario, bed):
+    """search.mode (FHIR search, the guide's examples and simplified answers): INT_R01 / INT_R04 Slots are
+    ``match`` and what they include ``include``; in the SOS Schedule search the Schedules are ``match`` and the
+    revincluded Slots, Locations, Organizations ``include``."""
+    for answer, matched in [(scenario("single_location"), "Slot"), (scenario("two_cpts"), "Slot"),
+                            (bed.sos(SOS_IDS), "Schedule")]:
+        for entry in answer.body.get("entry") or []:
+            kind = entry["resource"]["resourceType"]
+            expected = "match" if kind == matched else "include"
+            assert (entry.get("search") or {}).get("mode") == expected, (kind, entry.get("search"))
+
+
+def test_accept_header_as_the_guide_spells_it(bed):
+    """Caractéristiques de l'API: ``Accept: application/json+fhir`` (the guide's spelling) is answered with
+    FHIR JSON, as ``application/fhir+json`` is."""
+    response = bed.client.get(f"{bed.base}/Slot", headers={"Accept": "application/json+fhir"}, params=[
+        ("_include", "Slot:schedule"), ("_include:iterate", "Schedule:actor"),
+        ("schedule.actor:Practitioner.identifier", f"{p.RPPS_SYSTEM}|{SINGLE}"),
+        ("start", "ge2030-01-01T00:00:00.000+00:00"), ("start", "le2030-01-02T00:00:00.000+00:00"), ("status", "free")])
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] in ("application/fhir+json", "application/json+fhir")
+    assert response.json().get("resourceType") == "Bundle"
