@@ -6,6 +6,7 @@ per request. The offers come from the directory as it is loaded (bare FINESS / S
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
@@ -13,6 +14,7 @@ import pytest
 
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester
+from indexer.lifecycle import drop_prefix, setup_indices
 from tests.conformance import profiles as p
 from tests.conformance.slots.strict_vendor import Captured, StrictVendor, rule_violations
 from tests.integration.harvest.conftest import luhn_national_id, practitioner_offer, sos_offer, write_offers
@@ -40,13 +42,23 @@ def _harvest(es, settings, *, name: str, use_cases: list[str]) -> tuple[list[Cap
 
 
 @pytest.fixture(scope="module")
-def ps_requests(es, indices, settings):
-    return _harvest(es, settings, name="conf-client-ps", use_cases=["ps"])
+def client_settings(es, settings, test_prefix):
+    """Indices of their own (under the session's prefix): these offers in Agen and Rennes must not show up in
+    other suites' searches."""
+    prefix = f"{test_prefix}-conf{uuid.uuid4().hex[:4]}"
+    setup_indices(es, prefix=prefix)
+    yield settings.model_copy(update={"index_prefix": prefix})
+    drop_prefix(es, prefix=prefix)
 
 
 @pytest.fixture(scope="module")
-def cpts_sos_requests(es, indices, settings):
-    return _harvest(es, settings, name="conf-client-cpts", use_cases=["cpts", "sos"])
+def ps_requests(es, client_settings):
+    return _harvest(es, client_settings, name="conf-client-ps", use_cases=["ps"])
+
+
+@pytest.fixture(scope="module")
+def cpts_sos_requests(es, client_settings):
+    return _harvest(es, client_settings, name="conf-client-cpts", use_cases=["cpts", "sos"])
 
 
 def _of(requests: list[Captured], resource: str) -> list[Captured]:
