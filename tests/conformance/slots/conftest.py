@@ -81,6 +81,9 @@ def certification_offers() -> list[dict]:
                sos_offer(offer_id="conf-sos-lorient", siret=SOS_LORIENT, association="SOS Médecins Lorient et agglomération",
                          name="Centre de consultation Lorient", line="12 impasse Royer Dubail", postcode="56100",
                          city="Lorient", lat=47.7483, lon=-3.3700, departement="56", vendor=VENDOR)]
+    # Phones as the directory may write them (national form): the vendor writes +33… (FAQ erreur 2).
+    for offer, phone in zip(offers[-3:], ["02 99 00 00 01", "0299000002", "+33297000003"], strict=True):
+        offer["phones"] = [phone]
     return offers
 
 
