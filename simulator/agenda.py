@@ -205,9 +205,8 @@ class AgendaBuilder:
                              "resource": resource, "search": {"mode": mode}})
 
     def _location(self, rid: str, place: SimPlace, *, sos: bool = False) -> dict:
-        identifier = {"system": f"https://{self.vendor}.example/lieux", "value": rid}
-        if sos:
-            identifier = {"type": INTRN_TYPE, **identifier}
+        # The FAQ: identifier.system, .type and .value are required on Locations (the vendor's own id: INTRN).
+        identifier = {"type": INTRN_TYPE, "system": f"https://{self.vendor}.example/lieux", "value": rid}
         resource = {"resourceType": "Location", "id": rid, "meta": {"profile": [SOS_LOCATION if sos else LOCATION]},
                     "identifier": [identifier],
                     # address.line 1..1: one line.
@@ -329,7 +328,8 @@ class AgendaBuilder:
             "start": format_instant(start, self.style.instant), "end": format_instant(end, self.style.instant),
         }
         if not walk_in:
-            resource["comment"] = f"{self.public_url}/{self.vendor}/rdv/{who.national_id}?slot={slot_id}"
+            # The guide's FAQ: the URL of the practitioner's agenda (here: at this place), not of the slot.
+            resource["comment"] = f"{self.public_url}/{self.vendor}/rdv/{who.national_id}/{place.key}"
         agenda.slots.append(SimSlot(slot_id, start.timestamp(), end.timestamp(), self._taken_at(rng, start),
                                     schedule_id, cpts, self._entry(resource, "match")))
 

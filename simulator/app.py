@@ -14,7 +14,8 @@ for practitioners, ``urn:oid:1.2.250.1.71.4.2.2|3<SIRET>`` for associations) mat
 gets a 200 empty searchset, the failure a conformant vendor gives the platform — and answers carry the
 guide's profiles (``BundleAgregateur`` / ``sas-cpts-bundle-aggregator`` / ``sas-sos-bundle-aggregator``…).
 
-``GET /{vendor}/rdv/{who}?slot=…`` is the booking page of redirect mode. Errors are OperationOutcomes.
+``GET /{vendor}/rdv/{who}/{place}`` is the practitioner's agenda at a place (``Slot.comment``, the redirect of
+redirect mode; ``?slot=…`` on ``/{vendor}/rdv/{who}`` shows one slot). Errors are OperationOutcomes.
 ``/_admin/…`` (not part of the specification) lists vendors, reads the request log, takes slots and sets
 faults (latency, error / 429 / timeout / malformed / bad-resource rates, down, TLS required).
 """
@@ -147,6 +148,7 @@ class Simulator:
             Route("/{vendor}/fhir/Appointment", self.create_appointment, methods=["POST"]),
             Route("/{vendor}/fhir/metadata", self.metadata, methods=["GET"]),
             Route("/{vendor}/rdv/{who}", self.booking_page, methods=["GET"]),
+            Route("/{vendor}/rdv/{who}/{place}", self.booking_page, methods=["GET"]),
             Route("/_admin/vendors", self.admin_vendors, methods=["GET"]),
             Route("/_admin/vendors/{vendor}/faults", self.admin_faults, methods=["GET", "PUT"]),
             Route("/_admin/vendors/{vendor}/take", self.admin_take, methods=["POST"]),
@@ -476,8 +478,10 @@ class Simulator:
         if vendor is None:
             return HTMLResponse("<h1>Agenda inconnu</h1>", status_code=404)
         slot_id = request.query_params.get("slot", "")
-        slot = self._find_slot(vendor, slot_id) if slot_id else None
         who = html.escape(request.path_params["who"])
+        if not slot_id and "place" in request.path_params:
+            return self._agenda_page(request, vendor)
+        slot = self._find_slot(vendor, slot_id) if slot_id else None
         if slot is None:
             return HTMLResponse(f"<h1>{html.escape(vendor.name)}</h1><p>Créneau introuvable pour {who}.</p>", status_code=404)
         start = datetime.fromtimestamp(slot.start, PARIS).strftime("%d/%m/%Y %H:%M")
@@ -488,6 +492,25 @@ class Simulator:
             f"<h1>Rendez-vous du {start}</h1><p>Praticien {who}, créneau {html.escape(slot.id)}: "
             f"{'disponible' if free else 'déjà pris'}.</p><p>Origine : {origin or 'directe'}. "
             "Identifiez-vous pour confirmer la réservation pour le patient.</p></html>")
+
+    def _agenda_page(self, request: Request, vendor: SimVendor) -> Response:
+        """A practitioner's agenda at one place (what ``Slot.comment`` points to): its next free slots."""
+        who, place = request.path_params["who"], request.path_params["place"]
+        with self._lock:
+            agenda = self.agenda(vendor, who)
+            now = self.clock()
+            free = [s for s in self.free_slots(vendor, agenda, now, now + 48 * 3600, with_cpts=True)
+                    if s.schedule_id == f"sc-{who}-{place}"] if agenda else []
+        if agenda is None:
+            return HTMLResponse(f"<h1>{html.escape(vendor.name)}</h1><p>Agenda introuvable.</p>", status_code=404)
+        origin = html.escape(request.query_params.get("origin", ""))
+        items = "".join(f"<li>{datetime.fromtimestamp(s.start, PARIS):%d/%m/%Y %H:%M} ({html.escape(s.id)})</li>"
+                        for s in free[:20])
+        return HTMLResponse(
+            f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{html.escape(vendor.name)} – agenda</title>"
+            f"<h1>Agenda du praticien {html.escape(who)}</h1><p>{len(free)} créneau(x) disponible(s) dans les 48 h.</p>"
+            f"<ul>{items}</ul><p>Origine : {origin or 'directe'}. "
+            "Identifiez-vous pour réserver un créneau pour le patient.</p></html>")
 
     # -- admin ---------------------------------------------------------------------------------------
 
