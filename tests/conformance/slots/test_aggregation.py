@@ -282,37 +282,43 @@ def test_validate_schedule_cardinality_2(scenario):
 
 # -- practitioner_optionnel ----------------------------------------------------------------------------------
 
-def test_ps_validate_rpps(scenario):
+@pytest.mark.parametrize(("name", "slot_profile"), LAUNCHES)
+def test_ps_validate_rpps(scenario, name, slot_profile):
     """ps_validate_rpps: the RPPS returned is the one asked for, 8 + 11 digits."""
-    practitioner = _one(scenario("single_location").by_profile(p.PRACTITIONER), "Practitioner")
-    assert practitioner["identifier"][0]["value"] == SINGLE
-    assert re.fullmatch(r"8[0-9]{11}", SINGLE)
+    practitioner = _one(scenario(name).by_profile(p.PRACTITIONER), "Practitioner")
+    value = practitioner["identifier"][0]["value"]
+    assert value == scenario(name).requested_ids[0]
+    assert re.fullmatch(r"8[0-9]{11}", value)
 
 
-def test_ps_validate_name(scenario):
+@pytest.mark.parametrize(("name", "slot_profile"), LAUNCHES)
+def test_ps_validate_name(scenario, name, slot_profile):
     """ps_validate_name (FrPractitionerAgregateur name.family, nom d'exercice)."""
-    practitioner = _one(scenario("single_location").by_profile(p.PRACTITIONER), "Practitioner")
+    practitioner = _one(scenario(name).by_profile(p.PRACTITIONER), "Practitioner")
     assert p.values(practitioner, "name.family") and p.values(practitioner, "name.family")[0]
 
 
-def test_ps_validate_firstname(scenario):
+@pytest.mark.parametrize(("name", "slot_profile"), LAUNCHES)
+def test_ps_validate_firstname(scenario, name, slot_profile):
     """ps_validate_firstname (FrPractitionerAgregateur name.given, prénom)."""
-    practitioner = _one(scenario("single_location").by_profile(p.PRACTITIONER), "Practitioner")
+    practitioner = _one(scenario(name).by_profile(p.PRACTITIONER), "Practitioner")
     given = p.values(practitioner, "name.given")
     assert given and given[0]
 
 
-def test_ps_validate_phone(scenario):
+@pytest.mark.parametrize(("name", "slot_profile"), LAUNCHES)
+def test_ps_validate_phone(scenario, name, slot_profile):
     """ps_validate_phone (PractitionerRole telecom): +33 (or overseas +262/+590/+596/+594) and 9 digits."""
-    role = _one(scenario("single_location").by_profile(p.PRACTITIONER_ROLE), "PractitionerRole")
+    role = _one(scenario(name).by_profile(p.PRACTITIONER_ROLE), "PractitionerRole")
     phone = (p.values(role, "telecom.value") or [""])[0]
     assert re.fullmatch(r"\+(33|262|590|596|594)\d{9}", phone), phone
 
 
-def test_ps_validate_idnst(scenario):
+@pytest.mark.parametrize(("name", "slot_profile"), LAUNCHES)
+def test_ps_validate_idnst(scenario, name, slot_profile):
     """ps_validate_idnst (FrPractitionerRoleExerciceAgregateur organization.identifier, IDNST): present,
     1 + FINESS, 3 + SIRET or 4 + RPPS rang."""
-    role = _one(scenario("single_location").by_profile(p.PRACTITIONER_ROLE), "PractitionerRole")
+    role = _one(scenario(name).by_profile(p.PRACTITIONER_ROLE), "PractitionerRole")
     value = (p.values(role, "organization.identifier.value") or [""])[0]
     assert value, "L'identifiant de structure est manquant"
     assert re.fullmatch(r"1[0-9]{9}|3[0-9]{14}|4[0-9]{14}", value), value
