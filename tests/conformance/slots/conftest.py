@@ -10,6 +10,7 @@ practitioners do not work every day).
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -137,10 +138,10 @@ def _instant(moment: datetime, *, paris: bool = False, naive: bool = False) -> s
 class Bed:
     """The simulator and the kit's requests (``setup_helper.rb``: ``build_slot_search_params``)."""
 
-    def __init__(self, thread: SimulatorThread) -> None:
+    def __init__(self, thread: SimulatorThread, *, base: str | None = None, client: httpx.Client | None = None) -> None:
         self.thread = thread
-        self.base = f"http://127.0.0.1:{thread.port}/{VENDOR}/fhir"
-        self.client = httpx.Client(timeout=30, headers={"Accept": "application/fhir+json"})
+        self.base = base or f"http://127.0.0.1:{thread.port}/{VENDOR}/fhir"
+        self.client = client or httpx.Client(timeout=30, headers={"Accept": "application/fhir+json"})
         self._cache: dict[tuple, Answer] = {}
 
     def get(self, path: str, params: list[tuple[str, str]], *, ids: list[str], start: datetime, end: datetime) -> Answer:
@@ -206,6 +207,40 @@ def bed():
     try:
         yield Bed(thread)
     finally:
+        thread.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_bed(tmp_path_factory):
+    """The same vendor over HTTPS with mutual TLS only (the kit's ``mTLS = true`` input; guide
+    ``securite.md``): a server certificate and a platform client certificate from one test CA, plain HTTP
+    refused by the vendor (fault ``tls_required``)."""
+    import trustme
+
+    from simulator.server import ServerTls
+
+    folder = tmp_path_factory.mktemp("conformance-tls")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("sas-platform.example", common_name="sas-platform")
+    paths = {}
+    for label, blob in {"ca": ca.cert_pem, "server_cert": server.cert_chain_pems[0], "server_key": server.private_key_pem,
+                        "client_cert": client.cert_chain_pems[0], "client_key": client.private_key_pem}.items():
+        paths[label] = folder / f"{label}.pem"
+        blob.write_to_path(str(paths[label]))
+    port, https_port = free_port(), free_port()
+    rosters = rosters_from_offers(certification_offers())
+    simulator = Simulator(rosters, public_url=f"https://127.0.0.1:{https_port}", canonical={VENDOR}, taken_share=0.0)
+    thread = SimulatorThread(simulator, port=port, https_port=https_port,
+                             tls=ServerTls(paths["server_cert"], paths["server_key"], paths["ca"])).start()
+    httpx.put(f"http://127.0.0.1:{port}/_admin/vendors/{VENDOR}/faults", json={"tls_required": True}).raise_for_status()
+    context = ssl.create_default_context(cafile=str(paths["ca"]))
+    context.load_cert_chain(str(paths["client_cert"]), str(paths["client_key"]))
+    client = httpx.Client(timeout=30, headers={"Accept": "application/fhir+json"}, verify=context)
+    try:
+        yield Bed(thread, base=f"https://127.0.0.1:{https_port}/{VENDOR}/fhir", client=client)
+    finally:
+        client.close()
         thread.stop()
 
 

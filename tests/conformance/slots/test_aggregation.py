@@ -12,11 +12,12 @@ import re
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from tests.conformance import profiles as p
 from tests.conformance.slots.conftest import (CPTS_A, DECLARED_CONSULTATION_TYPES, DECLARED_SLOT_TYPES_CPTS,
-                                              DECLARED_SLOT_TYPES_PS, IN_CPTS, SINGLE)
+                                              DECLARED_SLOT_TYPES_PS, IN_CPTS, SINGLE, SOS_RENNES, VENDOR)
 
 #: The kit's two launch versions of the single-location group: ig_launch_1 (INT_R01, FrSlotAgregateur) and
 #: ig_launch_2 (INT_R04, every Slot a sas-cpts-slot-aggregator).
@@ -451,3 +452,22 @@ def test_capability_statement_read(bed):
     response = bed.client.get(f"{bed.base}/metadata")
     assert response.status_code == 200
     assert response.json().get("resourceType") == "CapabilityStatement"
+
+
+# -- the same searches over mutual TLS (the kit's mTLS input) ------------------------------------------------------
+
+@pytest.mark.parametrize("use_case", ["ps", "cpts", "sos"])
+def test_slot_search_setup_mtls(tls_bed, use_case):
+    """slot_search_setup with mTLS = true (guide securite.md: every exchange over mutual TLS): over HTTPS with
+    the platform's client certificate the answers are the same conformant Bundles; plain HTTP is refused."""
+    if use_case == "sos":
+        answer = tls_bed.sos(["3" + SOS_RENNES])
+    else:
+        answer = tls_bed.slots([IN_CPTS if use_case == "cpts" else SINGLE], cpts=use_case == "cpts")
+    assert answer.url.startswith("https://") and answer.status == 200, answer.body
+    assert answer.of_type("Slot")
+    issues = p.check_bundle(answer.body, use_case)
+    assert issues == [], "\n".join(issues[:20])
+    plain = httpx.get(f"http://127.0.0.1:{tls_bed.thread.port}/{VENDOR}/fhir/{'Schedule' if use_case == 'sos' else 'Slot'}",
+                      params=parse_qs(urlsplit(answer.url).query))
+    assert plain.status_code == 403 and plain.json().get("resourceType") == "OperationOutcome"
