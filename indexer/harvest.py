@@ -6,7 +6,8 @@ One run = one vendor, one window (``incremental``: the next 48 h; ``full``: the 
    the vendor (SOS: association SIRETs), and every offer of those practitioners, to match places.
 2. **existing** — ids, roster key, content hash and staleness of the vendor's indexed slots in the window
    (one scan, doc values only).
-3. **fetch** — the searches, 25 ids per request, concurrently (``connectors.vendors.client``).
+3. **fetch** — the searches (25 national ids, or 10 SOS SIRETs sent as ``3`` + SIRET, per request), concurrently
+   (``connectors.vendors.client``); SOS records come back with the bare SIRET the directory holds.
 4. **map** — bundle → ``SlotRecord`` (``connectors.vendors.mapping``), bad resources counted by reason.
 5. **place** — each record is matched to a directory offer (national id + postcode / city + street);
    an unknown place becomes a vendor-only offer, geocoded with the directory's geocoder.
@@ -52,6 +53,7 @@ from mappings.registry import alias_name
 from sas_core.errors import ConfigurationError
 from sas_core.metrics import ES_ERRORS, HARVEST_DURATION, HARVEST_LAST_SUCCESS, HARVEST_RUNS, HARVEST_SLOTS
 from sas_core.settings import Settings
+from sas_core.structure_ids import siret_bare, siret_wire
 from sas_core.territories import territory_for_departement
 from sas_core.text import fold
 
@@ -139,20 +141,20 @@ class OfferBook:
     def __init__(self, offers: Iterable[dict]) -> None:
         self.by_national_id: dict[str, list[dict]] = defaultdict(list)
         self.by_siret: dict[str, list[dict]] = defaultdict(list)
-        for offer in offers:
-            if offer.get("national_id"):
-                self.by_national_id[offer["national_id"]].append(offer)
-            siret = (offer.get("sos") or {}).get("association_siret")
-            if siret:
-                self.by_siret[siret].append(offer)
         self._cache: dict[tuple, dict | None] = {}
+        for offer in offers:
+            self._index(offer)
 
-    def add(self, offer: dict) -> None:
+    def _index(self, offer: dict) -> None:
         if offer.get("national_id"):
             self.by_national_id[offer["national_id"]].append(offer)
-        siret = (offer.get("sos") or {}).get("association_siret")
+        # Keyed by the bare SIRET, as SOS records are (a place written with ``3`` + SIRET still matches).
+        siret = siret_bare((offer.get("sos") or {}).get("association_siret"))
         if siret:
             self.by_siret[siret].append(offer)
+
+    def add(self, offer: dict) -> None:
+        self._index(offer)
         self._cache.clear()
 
     def match(self, record: SlotRecord) -> dict | None:
@@ -216,7 +218,7 @@ def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> 
     for hit in marked:
         source = hit["_source"]
         if source.get("kind") == "sos":
-            siret = (source.get("sos") or {}).get("association_siret")
+            siret = siret_bare((source.get("sos") or {}).get("association_siret"))
             if siret and "sos" in vendor.use_cases:
                 sos_ids.append(siret)
         elif source.get("national_id") and vendor.practitioner_search:
@@ -227,6 +229,9 @@ def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> 
     for field_name, ids in (("national_id", practitioner_ids), ("sos.association_siret", sos_ids)):
         for start in range(0, len(ids), 10_000):
             chunk = ids[start:start + 10_000]
+            if field_name == "sos.association_siret":
+                # Places written in the wire form (vendor-only places of older runs) are found too.
+                chunk = chunk + [siret_wire(siret) for siret in chunk]
             for hit in helpers.scan(es, index=offers_alias, size=5000, preserve_order=False,
                                     query={"query": {"terms": {field_name: chunk}}, "_source": _OFFER_FIELDS}):
                 offers.append(hit["_source"])
@@ -612,7 +617,8 @@ class Harvester:
         if vendor.practitioner_search:
             tasks += [(vendor.practitioner_search, b) for b in batches(practitioner_ids, vendor.batch_size)]
         if "sos" in vendor.use_cases:
-            tasks += [("sos", b) for b in batches(sos_ids, vendor.batch_size)]
+            # SOS Médecins: at most ``sos_batch_size`` SIRETs per request (10, the functional spec).
+            tasks += [("sos", b) for b in batches(sos_ids, vendor.sos_batch_size)]
         if not tasks:
             stats.error("empty_roster", f"{vendor.name}: nobody to ask for (no roster, no offer names this vendor)")
             return "failed"

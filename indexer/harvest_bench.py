@@ -103,7 +103,7 @@ def generate_offers(*, settings: Settings, config: BenchConfig, vendor_names: li
     sos_vendor = "sosplanning" if "sosplanning" in vendor_names else vendor_names[-1]
     for j in range(config.sos_places):
         commune = rng.choices(communes, weights=weights, k=1)[0]
-        siret = f"{334173748400000 + (j // 3) * 10:015d}"
+        siret = f"{34173748400000 + (j // 3) * 10:014d}"    # the directory's bare 14-digit SIRET
         dep = commune.departement
         yield {
             "id": f"bench-sos-{j}", "kind": "sos", "name": f"Centre de consultation SOS {commune.name}",

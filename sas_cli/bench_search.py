@@ -397,7 +397,9 @@ async def _fanout_run(*, es_url: str, offers_alias: str, simulator_url: str, job
                       stats: FanoutStats) -> None:
     import httpx
 
-    from connectors.vendors.queries import batches, practitioner_slot_search, sos_schedule_search
+    from connectors.vendors.queries import (
+        MAX_IDS_PER_REQUEST, SOS_IDS_PER_REQUEST, batches, practitioner_slot_search, sos_schedule_search,
+    )
 
     queue: asyncio.Queue = asyncio.Queue()
     for job in jobs:
@@ -427,7 +429,8 @@ async def _fanout_run(*, es_url: str, offers_alias: str, simulator_url: str, job
             calls = []
             for (vendor, kind), ids in by_vendor.items():
                 base = f"{simulator_url}/{vendor}/fhir"
-                for batch in batches(ids):
+                # SOS searches name 10 SIRETs at most (functional spec; the simulator refuses more).
+                for batch in batches(ids, SOS_IDS_PER_REQUEST if kind == "sos" else MAX_IDS_PER_REQUEST):
                     if kind == "sos":
                         calls.append(_vendor_slots(client, f"{base}/Schedule", sos_schedule_search(
                             association_ids=batch, start=now, end=end), timeout_s=vendor_timeout_s))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sas_core.structure_ids import finess_bare
 from search_api.auth import Principal, Role
 from search_api.query.defaults import SLOT_TYPES
 
@@ -53,7 +54,9 @@ def visibility_for(principal: Principal) -> SlotVisibility:
     if principal.has_any(Role.REGULATOR, Role.OSNP, Role.ADMIN):
         result = result.union(SlotVisibility(types=_ALL))
     if principal.has_any(Role.EFFECTEUR, Role.STRUCTURE_MANAGER):
-        own = frozenset({principal.structure_id}) if principal.structure_id else frozenset()
+        # Slots hold the directory's FINESS (``cpts.finess``); the claim may be given as ``1`` + FINESS.
+        claim = finess_bare(principal.structure_id)
+        own = frozenset({claim}) if claim else frozenset()
         result = result.union(SlotVisibility(types=_PRACTITIONER, cpts_finess=own))
     if principal.has_any(Role.INTEGRATOR):
         granted = frozenset(t for t in principal.slot_types if t in _ALL)

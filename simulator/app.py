@@ -2,13 +2,20 @@
 
 Per vendor, under ``/{vendor}/fhir``:
 
-* ``GET Slot?…`` — INT_R01 / INT_R04 slot searches (every parameter checked, ``_count`` paging with
-  ``link[next]``, CPTS slots only when the INT_R04 includes are asked for);
-* ``GET Schedule?…`` — the SOS Médecins search;
+* ``GET Slot?…`` — INT_R01 / INT_R04 slot searches (every required parameter checked: 400 +
+  OperationOutcome; ``_count`` paging with ``link[next]``, CPTS slots only when the INT_R04 includes are
+  asked for);
+* ``GET Schedule?…`` — the SOS Médecins search (at most ``sos_max_ids`` SIRETs, 10 by default);
 * ``POST Appointment`` — proxied booking (the slot is then taken);
 * ``GET metadata`` — a minimal CapabilityStatement;
 
-``GET /{vendor}/rdv/{who}?slot=…`` is the booking page of redirect mode. Errors are OperationOutcomes.
+Strict like a certified vendor: an id that is not in the guide's wire form (``system|8…`` / ``system|0…``
+for practitioners, ``urn:oid:1.2.250.1.71.4.2.2|3<SIRET>`` for associations) matches nothing — a bare SIRET
+gets a 200 empty searchset, the failure a conformant vendor gives the platform — and answers carry the
+guide's profiles (``BundleAgregateur`` / ``sas-cpts-bundle-aggregator`` / ``sas-sos-bundle-aggregator``…).
+
+``GET /{vendor}/rdv/{who}/{place}`` is the practitioner's agenda at a place (``Slot.comment``, the redirect of
+redirect mode; ``?slot=…`` on ``/{vendor}/rdv/{who}`` shows one slot). Errors are OperationOutcomes.
 ``/_admin/…`` (not part of the specification) lists vendors, reads the request log, takes slots and sets
 faults (latency, error / 429 / timeout / malformed / bad-resource rates, down, TLS required).
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import html
 import random
+import re
 import threading
 import time
 import uuid
@@ -33,14 +41,42 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from connectors.vendors.queries import RPPS_SYSTEM, STRUCTURE_SYSTEM, split_ids
+from connectors.vendors.queries import RPPS_SYSTEM, STRUCTURE_SYSTEM
 from simulator.accounts import AccountsBook
-from simulator.agenda import PARIS, AgendaBuilder, OwnerAgenda, VendorStyle
+from simulator.agenda import (
+    CPTS_BUNDLE, CPTS_SLOT_PROFILE_BYTES, PARIS, PS_BUNDLE, PS_SLOT_PROFILE_BYTES, SOS_BUNDLE, AgendaBuilder,
+    OwnerAgenda, VendorStyle,
+)
 from simulator.roster import Roster
 
 FHIR_JSON = "application/fhir+json"
+#: Ids per request the technical tables allow (INT_R01 / INT_R04).
 MAX_IDS = 25
+#: SIRETs per SOS search: the functional specification's "1 à 10 SIRET" (its technical table says 25).
+SOS_MAX_IDS = 10
 DEFAULT_COUNT = 1000
+#: The guide's wire forms of the ids a search names: ``8`` + RPPS (11 digits) or ``0`` + ADELI (9
+#: characters) under the RPPS system; ``3`` + SIRET (14 digits) under the structure system.
+_PRACTITIONER_ID = re.compile(r"^(8[0-9]{11}|0[0-9A-Za-z]{9})$")
+_SIRET_WIRE = re.compile(r"^3[0-9]{14}$")
+
+
+def wire_ids(value: str, *, system: str, pattern: re.Pattern) -> tuple[int, list[str]]:
+    """(tokens named, values in the guide's wire form) of a ``system|value,…`` token parameter.
+
+    Strict like a certified vendor: a token without its system, of another system, or whose value is
+    not in the guide's form (a bare SIRET) matches nothing — it is counted, never guessed at.
+    """
+    named, values = 0, []
+    for token in value.split(","):
+        token = token.strip()
+        if not token:
+            continue
+        named += 1
+        token_system, bar, token_value = token.partition("|")
+        if bar and token_system == system and pattern.match(token_value):
+            values.append(token_value)
+    return named, values
 
 
 @dataclass
@@ -93,8 +129,10 @@ class Simulator:
 
     def __init__(self, vendors: dict[str, Roster], *, public_url: str, canonical: set[str] | None = None,
                  taken_share: float = 0.3, clock=time.time,
-                 max_agendas_per_vendor: int | None = MAX_AGENDAS_PER_VENDOR) -> None:
+                 max_agendas_per_vendor: int | None = MAX_AGENDAS_PER_VENDOR, sos_max_ids: int = SOS_MAX_IDS) -> None:
         self.public_url = public_url.rstrip("/")
+        #: SIRETs an SOS search may name (more: 400 too-costly).
+        self.sos_max_ids = sos_max_ids
         self.clock = clock
         self.taken_share = taken_share
         self.vendors: dict[str, SimVendor] = {}
@@ -110,6 +148,7 @@ class Simulator:
             Route("/{vendor}/fhir/Appointment", self.create_appointment, methods=["POST"]),
             Route("/{vendor}/fhir/metadata", self.metadata, methods=["GET"]),
             Route("/{vendor}/rdv/{who}", self.booking_page, methods=["GET"]),
+            Route("/{vendor}/rdv/{who}/{place}", self.booking_page, methods=["GET"]),
             Route("/_admin/vendors", self.admin_vendors, methods=["GET"]),
             Route("/_admin/vendors/{vendor}/faults", self.admin_faults, methods=["GET", "PUT"]),
             Route("/_admin/vendors/{vendor}/take", self.admin_take, methods=["POST"]),
@@ -183,7 +222,8 @@ class Simulator:
         return vendor, None
 
     @staticmethod
-    def _window(values: list[str]) -> tuple[float, float] | str:
+    def _window(values: list[str], *, name: str = "start") -> tuple[float, float] | str:
+        """The [ge, le] window of the ``start`` parameters: each exactly once (cardinality 1..1)."""
         lower = upper = None
         for value in values:
             prefix, instant = value[:2], value[2:]
@@ -194,19 +234,23 @@ class Simulator:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=PARIS)
             if prefix in ("ge", "gt"):
+                if lower is not None:
+                    return f"{name}=ge… given twice (1..1)"
                 lower = moment.timestamp()
             elif prefix in ("le", "lt"):
+                if upper is not None:
+                    return f"{name}=le… given twice (1..1)"
                 upper = moment.timestamp()
             else:
                 return f"unsupported prefix in {value!r} (ge / le expected)"
         if lower is None or upper is None:
-            return "both start=ge… and start=le… are required"
+            return f"both {name}=ge… and {name}=le… are required"
         if upper < lower:
             return "the window ends before it starts"
         return lower, upper
 
     def _bundle(self, request: Request, vendor: SimVendor, matches: list, support_of, page: int, count: int,
-                total: int) -> Response:
+                total: int, *, profile: str, cpts_slots: bool = False) -> Response:
         base = self.base_url(vendor.name)
         entries: list[bytes] = []
         seen: set[str] = set()
@@ -217,18 +261,24 @@ class Simulator:
                 entries.append(orjson.dumps({"fullUrl": f"{base}/Slot/broken-{slot.id}", "resource": {
                     "resourceType": "Slot", "id": f"broken-{slot.id}", "status": "free",
                     "start": "not-a-date", "schedule": {"reference": "Schedule/nowhere"}}, "search": {"mode": "match"}}))
-            entries.append(slot.entry)
+            # INT_R04: every Slot is a FrSlotAgregateurCPTS (what the test kit's CPTS launch counts).
+            entries.append(slot.entry.replace(PS_SLOT_PROFILE_BYTES, CPTS_SLOT_PROFILE_BYTES, 1) if cpts_slots
+                           else slot.entry)
             for key, support in support_of(slot):
                 if key not in seen:
                     seen.add(key)
                     entries.extend(support)
+        # ``link`` 1..1 in the CPTS / SOS bundle profiles: ``self``, the request as received (the test kit
+        # compares its query with the request's). ``next`` is added only when the answer does not fit in
+        # one page (_count): a second link then, which the profiles' 1..1 does not foresee, but paging is
+        # how FHIR servers bound an answer and the harvester asks _count=1000.
         links = [{"relation": "self", "url": f"{base}/{request.url.path.rsplit('/', 1)[-1]}?{request.url.query}"}]
         if (page + 1) * count < total:
             params = [(k, v) for k, v in request.query_params.multi_items() if k != "_page"] + [("_page", str(page + 1))]
             links.append({"relation": "next", "url": f"{base}/{request.url.path.rsplit('/', 1)[-1]}?{urlencode(params)}"})
         head = orjson.dumps({"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "searchset", "total": total,
                              "meta": {"lastUpdated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                      "profile": ["http://sas.fr/fhir/StructureDefinition/BundleAgregateur"]},
+                                      "profile": [profile]},
                              "link": links})
         body = head[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
         if vendor.faults.malformed_rate and vendor.rng.random() < vendor.faults.malformed_rate:
@@ -249,12 +299,15 @@ class Simulator:
     # -- FHIR routes -------------------------------------------------------------------------------
 
     async def slot_search(self, request: Request) -> Response:
+        """INT_R01 / INT_R04. Every required parameter is checked (400 + OperationOutcome, as the guide's
+        "Réponse de base — Echec" says: the request cannot be executed); ids not in the guide's form
+        match nothing (200, empty searchset: a success with no match, as a certified vendor answers)."""
         vendor, failure = await self._gate(request)
         if failure is not None:
             return failure
         params = request.query_params
-        if params.get("status") != "free":
-            return outcome(400, "required", "status=free is required")
+        if params.getlist("status") != ["free"]:
+            return outcome(400, "required", "status=free is required (once)")
         includes = params.getlist("_include")
         iterate = params.getlist("_include:iterate")
         if "Slot:schedule" not in includes or "Schedule:actor" not in iterate:
@@ -262,12 +315,12 @@ class Simulator:
         with_cpts = "Slot:service-type-reference" in includes
         if with_cpts and "HealthcareService:organization" not in iterate:
             return outcome(400, "required", "INT_R04 needs _include:iterate=HealthcareService:organization")
-        actor = params.get("schedule.actor:Practitioner.identifier")
-        if not actor:
-            return outcome(400, "required", "schedule.actor:Practitioner.identifier is required")
-        ids = split_ids(actor, system=RPPS_SYSTEM)
-        if not 1 <= len(ids) <= MAX_IDS:
-            return outcome(400, "too-costly", f"1 to {MAX_IDS} practitioner identifiers per request, got {len(ids)}")
+        actors = params.getlist("schedule.actor:Practitioner.identifier")
+        if len(actors) != 1 or not actors[0].strip():
+            return outcome(400, "required", "schedule.actor:Practitioner.identifier is required (once)")
+        named, ids = wire_ids(actors[0], system=RPPS_SYSTEM, pattern=_PRACTITIONER_ID)
+        if not 1 <= named <= MAX_IDS:
+            return outcome(400, "too-costly", f"1 to {MAX_IDS} practitioner identifiers per request, got {named}")
         window = self._window(params.getlist("start"))
         if isinstance(window, str):
             return outcome(400, "invalid", window)
@@ -280,7 +333,7 @@ class Simulator:
         with self._lock:
             matches = []
             agendas: dict[str, OwnerAgenda] = {}
-            for national_id in ids:
+            for national_id in dict.fromkeys(ids):
                 agenda = self.agenda(vendor, national_id)
                 if agenda is None:
                     continue
@@ -292,28 +345,36 @@ class Simulator:
 
         def support_of(slot):
             agenda = agendas[slot.id]
+            yield f"owner-{agenda.key}", agenda.owner
             yield slot.schedule_id, agenda.support[slot.schedule_id]
             for finess in slot.cpts:
                 yield f"cpts-{finess}", agenda.cpts_support.get(finess, [])
 
-        return self._bundle(request, vendor, chosen, support_of, page, count, total)
+        return self._bundle(request, vendor, chosen, support_of, page, count, total,
+                            profile=CPTS_BUNDLE if with_cpts else PS_BUNDLE, cpts_slots=with_cpts)
 
     async def sos_search(self, request: Request) -> Response:
+        """The SOS Médecins search. Association ids count only as ``urn:oid:1.2.250.1.71.4.2.2|3<SIRET>``
+        (SIRET-invariant ``^3[0-9]{14}$``): a bare SIRET gets an empty searchset, not an error."""
         vendor, failure = await self._gate(request)
         if failure is not None:
             return failure
         params = request.query_params
-        if params.get("_revinclude") != "Slot:schedule" or "Schedule:actor:Location" not in params.getlist("_include"):
+        if params.getlist("_revinclude") != ["Slot:schedule"] or "Schedule:actor:Location" not in params.getlist("_include"):
             return outcome(400, "required", "_revinclude=Slot:schedule and _include=Schedule:actor:Location are required")
-        if params.get("_has:Slot:schedule:status") != "free":
-            return outcome(400, "required", "_has:Slot:schedule:status=free is required")
-        actor = params.get("actor:Location.organization.identifier")
-        if not actor:
-            return outcome(400, "required", "actor:Location.organization.identifier is required")
-        ids = split_ids(actor, system=STRUCTURE_SYSTEM)
-        if not 1 <= len(ids) <= MAX_IDS:
-            return outcome(400, "too-costly", f"1 to {MAX_IDS} association identifiers per request, got {len(ids)}")
-        window = self._window(params.getlist("_has:Slot:schedule:start"))
+        # The guide writes both ``Location:organization`` (its example) and ``Location:Organization``.
+        if not any(v.lower() == "location:organization" for v in params.getlist("_include:iterate")):
+            return outcome(400, "required", "_include:iterate=Location:organization is required")
+        if params.getlist("_has:Slot:schedule:status") != ["free"]:
+            return outcome(400, "required", "_has:Slot:schedule:status=free is required (once)")
+        actors = params.getlist("actor:Location.organization.identifier")
+        if len(actors) != 1 or not actors[0].strip():
+            return outcome(400, "required", "actor:Location.organization.identifier is required (once)")
+        named, wire = wire_ids(actors[0], system=STRUCTURE_SYSTEM, pattern=_SIRET_WIRE)
+        if not 1 <= named <= self.sos_max_ids:
+            return outcome(400, "too-costly",
+                           f"1 to {self.sos_max_ids} association identifiers per request, got {named}")
+        window = self._window(params.getlist("_has:Slot:schedule:start"), name="_has:Slot:schedule:start")
         if isinstance(window, str):
             return outcome(400, "invalid", window)
         paging = self._paging(request)
@@ -324,7 +385,8 @@ class Simulator:
             return self._fixture_bundle(vendor, ["sos"])
         with self._lock:
             matches, agendas = [], {}
-            for siret in ids:
+            # Agendas are keyed by the directory's bare SIRET.
+            for siret in dict.fromkeys(value[1:] for value in wire):
                 agenda = self.agenda(vendor, siret)
                 if agenda is None:
                     continue
@@ -334,9 +396,11 @@ class Simulator:
         chosen = matches[page * count:(page + 1) * count]
 
         def support_of(slot):
-            yield slot.schedule_id, agendas[slot.id].support[slot.schedule_id]
+            agenda = agendas[slot.id]
+            yield f"owner-{agenda.key}", agenda.owner
+            yield slot.schedule_id, agenda.support[slot.schedule_id]
 
-        return self._bundle(request, vendor, chosen, support_of, page, count, len(matches))
+        return self._bundle(request, vendor, chosen, support_of, page, count, len(matches), profile=SOS_BUNDLE)
 
     @staticmethod
     def _fixture_bundle(vendor: SimVendor, searches: list[str]) -> Response:
@@ -414,8 +478,10 @@ class Simulator:
         if vendor is None:
             return HTMLResponse("<h1>Agenda inconnu</h1>", status_code=404)
         slot_id = request.query_params.get("slot", "")
-        slot = self._find_slot(vendor, slot_id) if slot_id else None
         who = html.escape(request.path_params["who"])
+        if not slot_id and "place" in request.path_params:
+            return self._agenda_page(request, vendor)
+        slot = self._find_slot(vendor, slot_id) if slot_id else None
         if slot is None:
             return HTMLResponse(f"<h1>{html.escape(vendor.name)}</h1><p>Créneau introuvable pour {who}.</p>", status_code=404)
         start = datetime.fromtimestamp(slot.start, PARIS).strftime("%d/%m/%Y %H:%M")
@@ -426,6 +492,25 @@ class Simulator:
             f"<h1>Rendez-vous du {start}</h1><p>Praticien {who}, créneau {html.escape(slot.id)}: "
             f"{'disponible' if free else 'déjà pris'}.</p><p>Origine : {origin or 'directe'}. "
             "Identifiez-vous pour confirmer la réservation pour le patient.</p></html>")
+
+    def _agenda_page(self, request: Request, vendor: SimVendor) -> Response:
+        """A practitioner's agenda at one place (what ``Slot.comment`` points to): its next free slots."""
+        who, place = request.path_params["who"], request.path_params["place"]
+        with self._lock:
+            agenda = self.agenda(vendor, who)
+            now = self.clock()
+            free = [s for s in self.free_slots(vendor, agenda, now, now + 48 * 3600, with_cpts=True)
+                    if s.schedule_id == f"sc-{who}-{place}"] if agenda else []
+        if agenda is None:
+            return HTMLResponse(f"<h1>{html.escape(vendor.name)}</h1><p>Agenda introuvable.</p>", status_code=404)
+        origin = html.escape(request.query_params.get("origin", ""))
+        items = "".join(f"<li>{datetime.fromtimestamp(s.start, PARIS):%d/%m/%Y %H:%M} ({html.escape(s.id)})</li>"
+                        for s in free[:20])
+        return HTMLResponse(
+            f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{html.escape(vendor.name)} – agenda</title>"
+            f"<h1>Agenda du praticien {html.escape(who)}</h1><p>{len(free)} créneau(x) disponible(s) dans les 48 h.</p>"
+            f"<ul>{items}</ul><p>Origine : {origin or 'directe'}. "
+            "Identifiez-vous pour réserver un créneau pour le patient.</p></html>")
 
     # -- admin ---------------------------------------------------------------------------------------
 

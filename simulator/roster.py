@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sas_core.structure_ids import finess_wire, siret_wire
+
 
 @dataclass(slots=True)
 class SimPlace:
@@ -17,6 +19,9 @@ class SimPlace:
     city: str | None
     phone: str | None = None
     name: str | None = None
+    #: National structure id of the practice place in the guide's form (``1`` + FINESS, ``3`` + SIRET),
+    #: sent as ``PractitionerRole.organization.identifier`` when the directory knows it.
+    structure_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -33,7 +38,7 @@ class SimPractitioner:
 class SimAssociation:
     """An SOS Médecins association and its fixed consultation places."""
 
-    siret: str
+    siret: str                   # the directory's bare 14-digit SIRET (the agenda key)
     name: str
     places: list[SimPlace] = field(default_factory=list)
 
@@ -77,9 +82,11 @@ def rosters_from_offers(offers: Iterable[dict], *, vendors: Iterable[str] | None
             practitioner = roster.practitioners[national_id] = SimPractitioner(
                 national_id=national_id, family=offer.get("last_name") or offer.get("name") or "",
                 given=offer.get("first_name") or "", specialties=list(offer.get("specialties") or []))
+        structure = offer.get("structure") or {}
+        structure_id = finess_wire(structure.get("finess")) or siret_wire(structure.get("siret"))
         practitioner.places.append(SimPlace(key=str(len(practitioner.places)), line=address.get("line"),
                                             postcode=address.get("postcode"), city=address.get("city"),
-                                            phone=phones[0] if phones else None))
+                                            phone=phones[0] if phones else None, structure_id=structure_id))
         sas = offer.get("sas") or {}
         if sas.get("cpts_finess") and not any(c[0] == sas["cpts_finess"] for c in practitioner.cpts):
             practitioner.cpts.append((sas["cpts_finess"], sas.get("cpts_name") or "CPTS", sas.get("beyond_phone")))
@@ -97,5 +104,6 @@ def load_rosters(es, *, prefix: str, vendors: Iterable[str] | None = None) -> di
         query = {"terms": {"sas.vendor": list(vendors)}}
     hits = helpers.scan(es, index=alias_name(prefix, "offers"), size=5000, preserve_order=False,
                         query={"query": query, "_source": ["kind", "national_id", "last_name", "first_name", "name",
-                                                           "specialties", "address", "phones", "sas", "sos"]})
+                                                           "specialties", "address", "phones", "sas", "sos",
+                                                           "structure.finess", "structure.siret"]})
     return rosters_from_offers((hit["_source"] for hit in hits), vendors=vendors)

@@ -9,7 +9,7 @@ Example::
         base_url: https://fhir.acme.example/sas
         use_cases: [ps, cpts]      # any of ps, cpts, sos
         roster: ["810100050075"]   # national ids; optional when offers name this vendor (sas.vendor)
-        sos_roster: []             # SOS Médecins association SIRETs (use case sos)
+        sos_roster: []             # SOS Médecins association SIRETs (use case sos; bare or 3-prefixed)
         tls: {cert: /etc/sas/acme.crt, key: /etc/sas/acme.key, ca: /etc/sas/igc-sante.pem}
         timeout_s: 7
         concurrency: 4
@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sas_core.errors import ConfigurationError
+from sas_core.structure_ids import siret_bare
 
 UseCase = Literal["ps", "cpts", "sos"]
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -72,8 +73,11 @@ class VendorConfig(BaseModel):
     max_attempts: int = Field(default=4, ge=1, le=10)
     backoff_initial_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=8.0, ge=0)
-    #: Ids per request: the specification allows 1 to 25.
+    #: National ids per practitioner search (INT_R01 / INT_R04): the specification allows 1 to 25.
     batch_size: int = Field(default=25, ge=1, le=25)
+    #: SIRETs per SOS Médecins search: the functional specification says 1 to 10 (its technical table
+    #: 1 to 25, hence the bound); a vendor holding to the functional figure refuses more.
+    sos_batch_size: int = Field(default=10, ge=1, le=25)
     #: ``_count`` page size asked for (vendors commonly honour 1000).
     page_size: int = Field(default=1000, ge=1, le=5000)
     #: Pages followed through ``link[next]`` at most for one request (protects against loops).
@@ -130,10 +134,10 @@ class VendorConfig(BaseModel):
 
     @property
     def sos_ids(self) -> list[str]:
-        """SOS association SIRETs: ``sos_roster``, or ``roster`` when the vendor only does SOS."""
-        if self.sos_roster:
-            return self.sos_roster
-        return self.roster if self.use_cases == ["sos"] else []
+        """SOS association SIRETs in the directory's bare form (14 digits, whichever form the file
+        uses): ``sos_roster``, or ``roster`` when the vendor only does SOS. The query adds the prefix."""
+        ids = self.sos_roster or (self.roster if self.use_cases == ["sos"] else [])
+        return list(dict.fromkeys(siret_bare(i) for i in ids))
 
     @property
     def practitioner_ids(self) -> list[str]:

@@ -28,6 +28,7 @@ import orjson
 
 from connectors.directory.ids import check_adeli, check_rpps
 from connectors.vendors.queries import RPPS_SYSTEM, STRUCTURE_SYSTEM
+from sas_core.structure_ids import finess_bare, siret_bare
 from sas_core.text import fold
 
 SLOT_TYPE_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
@@ -159,7 +160,9 @@ def _opening_hours(location: Mapping[str, Any]) -> str | None:
     for entry in location.get("hoursOfOperation") or []:
         if not isinstance(entry, dict):
             continue
-        days = sorted({d for d in entry.get("daysOfWeek") or [] if d in _DAY_LABELS}, key=_DAY_ORDER.index)
+        # FHIR codes are lower case (``mon``); the guide's page writes them upper case (``MON``).
+        days = sorted({d.lower() for d in entry.get("daysOfWeek") or [] if isinstance(d, str) and d.lower() in _DAY_LABELS},
+                      key=_DAY_ORDER.index)
         if entry.get("allDay"):
             hours = "00:00-24:00"
         else:
@@ -466,14 +469,17 @@ class BundleMapper:
             siret = (ref.get("identifier") or {}).get("value") if isinstance(ref, dict) else None
         if not siret:
             return {"reason": "sos_without_association"}
+        # The guide sends ``3`` + SIRET; the directory (offers, the roster asked for) holds the bare
+        # SIRET: records carry the bare one, so that they match the batch and the directory's places.
+        siret = siret_bare(str(siret))
         place = Place()
         _address(location, place)
         sos = {
-            "association_siret": str(siret), "association_name": (organization or {}).get("name"),
+            "association_siret": siret, "association_name": (organization or {}).get("name"),
             "place_name": location.get("name"), "place_phone": _phone(location),
             "opening_hours": _opening_hours(location),
         }
-        return {"roster_key": str(siret), "national_id": None, "check_ok": True, "place": _place_dict(place),
+        return {"roster_key": siret, "national_id": None, "check_ok": True, "place": _place_dict(place),
                 "sos": sos, "organization": organization}
 
     def _fill_slot_details(self, slot: dict, record: SlotRecord, index: _Index, flags: Counter) -> None:
@@ -568,7 +574,8 @@ class BundleMapper:
             organization = index.resolve(healthcare.get("providedBy"), holder=healthcare, want="Organization")
             if organization is None:
                 continue
-            return {"finess": _identifier(organization, STRUCTURE_SYSTEM), "name": organization.get("name"),
+            # ``1`` + FINESS on the wire, the directory's FINESS in our indices (as ``sas.cpts_finess``).
+            return {"finess": finess_bare(_identifier(organization, STRUCTURE_SYSTEM)), "name": organization.get("name"),
                     "phone": _phone(organization)}
         return None
 

@@ -9,11 +9,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
+from sas_core.structure_ids import STRUCTURE_SYSTEM, siret_wire
+
 #: Identifier systems of the specification.
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"      # national practitioner ids (8 + RPPS, 0 + ADELI)
-STRUCTURE_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"  # FINESS (1 + FINESS) / SIRET (3 + SIRET) structures
+# STRUCTURE_SYSTEM (urn:oid:1.2.250.1.71.4.2.2): FINESS (1 + FINESS) / SIRET (3 + SIRET) structures.
 
+#: Ids per request the technical tables allow (INT_R01 / INT_R04 / SOS: 1..25).
 MAX_IDS_PER_REQUEST = 25
+#: The functional specification sends SOS Médecins searches 1 to 10 SIRETs (the default batch).
+SOS_IDS_PER_REQUEST = 10
 
 Search = Literal["ps", "cpts", "sos"]
 Params = list[tuple[str, str]]
@@ -73,7 +78,12 @@ def sos_schedule_search(
     *, association_ids: Sequence[str], start: datetime, end: datetime, page_size: int | None = 1000,
     offset: str = "+00:00",
 ) -> Params:
-    """``GET [base]/Schedule?`` of the SOS Médecins search (fixed consultation places' free slots)."""
+    """``GET [base]/Schedule?`` of the SOS Médecins search (fixed consultation places' free slots).
+
+    ``association_ids``: SIRETs, bare (the directory's 14 digits) or already prefixed; they are sent in the
+    guide's form ``urn:oid:1.2.250.1.71.4.2.2|3<SIRET>`` — a conformant vendor matches nothing else and
+    answers an empty searchset to a bare SIRET.
+    """
     _check_ids(association_ids)
     params: Params = [
         ("_revinclude", "Slot:schedule"),
@@ -82,7 +92,7 @@ def sos_schedule_search(
         ("_has:Slot:schedule:start", "ge" + fhir_instant(start, offset=offset)),
         ("_has:Slot:schedule:start", "le" + fhir_instant(end, offset=offset)),
         ("_has:Slot:schedule:status", "free"),
-        ("actor:Location.organization.identifier", ",".join(f"{STRUCTURE_SYSTEM}|{i}" for i in association_ids)),
+        ("actor:Location.organization.identifier", ",".join(f"{STRUCTURE_SYSTEM}|{siret_wire(i)}" for i in association_ids)),
     ]
     if page_size:
         params.append(("_count", str(page_size)))

@@ -51,6 +51,7 @@ from mappings.orientations import (
 from sas_core.errors import BackendUnavailable, BadRequest, Conflict, NotFound, SasError, Unprocessable
 from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
+from sas_core.structure_ids import finess_wire, siret_wire
 from search_api.auth import Principal
 from search_api.workflow.common import (
     KIND_CATEGORY, acting_territory, category_for_slot, idempotent_id, utcnow, with_origin_sas,
@@ -196,18 +197,20 @@ class BookingService:
 
     @staticmethod
     def _structure(slot: dict, offer: dict) -> OrientationStructure:
+        """The structure of the orientation, its id in the guide's wire form (``1`` + FINESS, ``3`` +
+        SIRET) exactly once: the helpers are idempotent, so an id already prefixed (a slot harvested
+        before the harvest kept the directory's form) is never prefixed twice."""
         structure = offer.get("structure") or {}
         if slot.get("sos"):
             sos = slot["sos"]
-            siret = sos.get("association_siret")
-            return OrientationStructure(id=f"3{siret}" if siret else None, name=sos.get("association_name"))
+            return OrientationStructure(id=siret_wire(sos.get("association_siret")), name=sos.get("association_name"))
         if slot.get("cpts"):
             cpts = slot["cpts"][0]
-            return OrientationStructure(id=f"1{cpts['finess']}" if cpts.get("finess") else None, name=cpts.get("name"))
+            return OrientationStructure(id=finess_wire(cpts.get("finess")), name=cpts.get("name"))
         if structure.get("finess"):
-            return OrientationStructure(id=f"1{structure['finess']}", name=structure.get("name"))
+            return OrientationStructure(id=finess_wire(structure["finess"]), name=structure.get("name"))
         if structure.get("siret"):
-            return OrientationStructure(id=f"3{structure['siret']}", name=structure.get("name"))
+            return OrientationStructure(id=siret_wire(structure["siret"]), name=structure.get("name"))
         return OrientationStructure(name=structure.get("name"))
 
     # -- booking a slot -------------------------------------------------------------------------------

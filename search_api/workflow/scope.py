@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sas_core.errors import Forbidden
+from sas_core.structure_ids import finess_wire
 from search_api.auth import Principal, Role
 
 
@@ -36,12 +37,8 @@ class Scope:
 def structure_ids_of(structure_id: str | None) -> frozenset[str]:
     """National structure ids of a ``structure_id`` claim: the FINESS prefixed with ``1`` (as orientations
     store it); a claim already given in that prefixed form is accepted as is."""
-    claim = (structure_id or "").strip()
-    if not claim:
-        return frozenset()
-    if len(claim) == 10 and claim.startswith("1"):
-        return frozenset({claim})
-    return frozenset({f"1{claim}"})
+    wire = finess_wire(structure_id)
+    return frozenset({wire}) if wire else frozenset()
 
 
 def scope_for(principal: Principal) -> Scope:

@@ -70,7 +70,7 @@ def town_offers(vendor: str, count: int, *, start: int) -> list[dict]:
     return [practitioner_offer(
         offer_id=f"{vendor}-{i}", national_id=luhn_national_id(start + i), vendor=vendor, line=f"{i + 1} rue Montesquieu",
         postcode="47000", city="Agen", lat=44.2033 + i / 10000, lon=0.6163, departement="47",
-        cpts=("1470000011", "CPTS du Grand Agen") if i % 3 == 0 else None) for i in range(count)]
+        cpts=("470000011", "CPTS du Grand Agen") if i % 3 == 0 else None) for i in range(count)]
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ def example_offers():
                            family="THOMAS", given="Sébastien"),
         practitioner_offer(offer_id="ex-foret", national_id="810002909371", vendor=None, line="25 chemin de Mounestié",
                            postcode="31840", city="Aussonne", lat=43.6817, lon=1.3236, departement="31",
-                           family="FORET", given="Pierre", cpts=("1950047225", "CPTS AXE MAJEUR")),
-        sos_offer(offer_id="ex-sos-rennes-nord", siret="334173748400020", association="SOS Médecins de Rennes",
+                           family="FORET", given="Pierre", cpts=("950047225", "CPTS AXE MAJEUR")),   # the directory's FINESS
+        sos_offer(offer_id="ex-sos-rennes-nord", siret="34173748400020",   # the directory's bare SIRET
+                  association="SOS Médecins de Rennes",
                   name="Centre de consultation Rennes Nord", line="320 avenue Général Georges Patton",
                   postcode="35700", city="Rennes", lat=48.1325, lon=-1.6602, departement="35"),
     ]
@@ -45,7 +46,7 @@ def test_spec_example_vendor_is_harvested_with_every_field(es, indices, settings
     sim = run_simulator(fixtures={VENDOR: fixtures})
     vendor = VendorConfig(name=VENDOR, base_url=f"http://127.0.0.1:{sim.port}/{VENDOR}/fhir",
                           use_cases=["ps", "cpts", "sos"], roster=["810100050075", "810002673899", "810002909371"],
-                          sos_roster=["334173748400020", "392080466300010"], backoff_initial_s=0.01)
+                          sos_roster=["34173748400020", "92080466300010"], backoff_initial_s=0.01)
     harvester = Harvester(es=es, settings=settings, vendors=[vendor])
     run = harvester.run(VENDOR, mode="full", start=datetime(2021, 11, 1, tzinfo=timezone.utc),
                         end=datetime(2024, 7, 1, tzinfo=timezone.utc), now=datetime(2021, 11, 1, tzinfo=timezone.utc))
@@ -68,6 +69,7 @@ def test_spec_example_vendor_is_harvested_with_every_field(es, indices, settings
         f"urn:oid:1.2.250.1.71.4.2.1|{i}" for i in ["810100050075", "810002673899", "810002909371"])
     sos_query = queries["Schedule"]
     assert ("_revinclude", "Slot:schedule") in sos_query and ("_has:Slot:schedule:status", "free") in sos_query
+    # The guide's form ``3`` + SIRET, from the directory's bare SIRETs.
     assert dict(sos_query)["actor:Location.organization.identifier"] == \
         "urn:oid:1.2.250.1.71.4.2.2|334173748400020,urn:oid:1.2.250.1.71.4.2.2|392080466300010"
 
@@ -109,19 +111,19 @@ def test_spec_example_vendor_is_harvested_with_every_field(es, indices, settings
     cpts2 = slots[f"{VENDOR}:ExampleSlotCPTS2"]
     assert cpts2["offer_id"] == "ex-foret" and cpts2["types"] == ["PUBLIC", "CPTS"]
     assert cpts2["cpts"] == [
-        {"finess": "1950047225", "name": "CPTS AXE MAJEUR", "phone": "+33102030405"},
-        {"finess": "1950046227", "name": "CPTS VAL D OISE CENTRE", "phone": "+33139599280"}]
+        {"finess": "950047225", "name": "CPTS AXE MAJEUR", "phone": "+33102030405"},
+        {"finess": "950046227", "name": "CPTS VAL D OISE CENTRE", "phone": "+33139599280"}]
     assert cpts2["start"] == "2024-06-12T14:40:00+00:00"
-    assert [c["finess"] for c in slots[f"{VENDOR}:ExampleSlotCPTS1"]["cpts"]] == ["1950047225"]
+    assert [c["finess"] for c in slots[f"{VENDOR}:ExampleSlotCPTS1"]["cpts"]] == ["950047225"]
 
     sos1 = slots[f"{VENDOR}:ExampleSlotSOS1"]
     assert sos1["offer_id"] == "ex-sos-rennes-nord" and sos1["offer_kind"] == "sos"
-    assert sos1["sos"] == {"association_siret": "334173748400020", "association_name": "SOS Médecins de Rennes",
+    assert sos1["sos"] == {"association_siret": "34173748400020", "association_name": "SOS Médecins de Rennes",
                            "place_name": "Centre de consultation Rennes Nord", "place_phone": "+33193246789",
                            "opening_hours": "mar-dim 08:00-19:00"}
     assert sos1["types"] == ["PUBLIC", "SNP"] and sos1["booking_url"] == "http://www.editeur.com/agenda-pfg/creneau1"
     lorient = slots[f"{VENDOR}:ExampleSlotSOS3"]
     lorient_place = es.get(index=alias_name(settings.index_prefix, "offers"), id=lorient["offer_id"])["_source"]
     assert lorient_place["kind"] == "sos" and lorient_place["departement"] == "56"
-    assert lorient_place["sos"]["association_siret"] == "392080466300010"
+    assert lorient_place["sos"]["association_siret"] == "92080466300010"   # a vendor-only place: bare too
     assert lorient["offer_kind"] == "sos" and lorient["territory"] == "SAS-56"

@@ -70,9 +70,10 @@ def test_cpts_through_two_communities(mapper):
     result = mapper.map_bundle(load("cpts_two_communities.json"), search="cpts")
     (slot,) = result.records
     assert slot.types == ["PUBLIC", "CPTS"]
+    # The guide's ``1`` + FINESS (1950047225) becomes the directory's FINESS, as ``sas.cpts_finess`` holds it.
     assert slot.cpts == [
-        {"finess": "1950047225", "name": "CPTS AXE MAJEUR", "phone": "+33102030405"},
-        {"finess": "1950046227", "name": "CPTS VAL D OISE CENTRE", "phone": "+33139599280"},
+        {"finess": "950047225", "name": "CPTS AXE MAJEUR", "phone": "+33102030405"},
+        {"finess": "950046227", "name": "CPTS VAL D OISE CENTRE", "phone": "+33139599280"},
     ]
     assert slot.start == datetime(2024, 6, 12, 14, 40, tzinfo=timezone.utc)   # +02:00 read correctly
     assert slot.place.city == "Aussonne" and slot.place.phone == "+33561855977"
@@ -87,8 +88,9 @@ def test_sos_medecins_example(mapper):
     slots = by_id(result)
     assert len(slots) == 4
     one = slots["ExampleSlotSOS1"]
-    assert one.roster_key == "334173748400020" and one.practitioner_national_id is None
-    assert one.sos == {"association_siret": "334173748400020", "association_name": "SOS Médecins de Rennes",
+    # ``3`` + SIRET on the wire, the directory's bare SIRET in the record (what the batch and offers hold).
+    assert one.roster_key == "34173748400020" and one.practitioner_national_id is None
+    assert one.sos == {"association_siret": "34173748400020", "association_name": "SOS Médecins de Rennes",
                        "place_name": "Centre de consultation Rennes Nord", "place_phone": "+33193246789",
                        "opening_hours": "mar-dim 08:00-19:00"}
     assert one.types == ["PUBLIC", "SNP"] and one.modes == ["AMB", "VR"]

@@ -37,7 +37,9 @@ def test_int_r04_adds_the_cpts_includes_and_local_offset():
 
 
 def test_sos_parameters():
-    params = sos_schedule_search(association_ids=["334173748400020", "392080466300010"], start=START, end=END)
+    # The directory's bare SIRETs go out in the guide's form ``3`` + SIRET (SIRET-invariant
+    # ``^3[0-9]{14}$``); an id already prefixed is not prefixed twice.
+    params = sos_schedule_search(association_ids=["34173748400020", "392080466300010"], start=START, end=END)
     assert params[:6] == [
         ("_revinclude", "Slot:schedule"),
         ("_include", "Schedule:actor:Location"),
@@ -86,7 +88,9 @@ def test_editors_file_defaults_and_validation(tmp_path):
     assert acme.practitioner_search == "cpts" and acme.practitioner_ids == ["810100050075"]
     assert acme.tls.cert == tmp_path / "certs" / "client.pem"          # relative to the file
     assert acme.incremental_every_min == 2 and acme.full_every_min == 60 and acme.batch_size == 25
-    assert sos.sos_ids == ["334173748400020"] and sos.practitioner_ids == [] and sos.practitioner_search is None
+    # SOS rosters are kept in the directory's bare form whichever form the file uses; 10 SIRETs per request.
+    assert sos.sos_ids == ["34173748400020"] and sos.practitioner_ids == [] and sos.practitioner_search is None
+    assert sos.sos_batch_size == 10 and acme.sos_batch_size == 10
     assert find_vendor([acme, sos], "sos-only") is sos
     with pytest.raises(ConfigurationError, match="unknown vendor"):
         find_vendor([acme], "nope")

@@ -23,7 +23,7 @@ def roster() -> Roster:
         places = [SimPlace(str(k), f"{k + 1} rue Pasteur", "47000", "Agen", "+33553000000") for k in range(1 + i % 2)]
         result.practitioners[national_id] = SimPractitioner(
             national_id, "MARTIN", "Claire", ["SM54"], places,
-            [("1470000011", "CPTS du Grand Agen", "+33553111111")] if i % 3 == 0 else [])
+            [("470000011", "CPTS du Grand Agen", "+33553111111")] if i % 3 == 0 else [])
     result.associations["33417374840002"] = SimAssociation("33417374840002", "SOS Médecins Agen",
                                                            [SimPlace("0", "2 avenue Foch", "47000", "Agen", "+33553222222")])
     return result
