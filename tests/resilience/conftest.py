@@ -107,7 +107,7 @@ def slot_ids(es, prefix: str, *, vendor: str | None = None) -> dict[str, dict]:
     es.indices.refresh(index=alias)
     query = {"term": {"vendor": vendor}} if vendor else {"match_all": {}}
     return {hit["_id"]: hit["_source"] for hit in helpers.scan(
-        es, index=alias, query={"query": query, "_source": ["vendor", "vendor_slot_id", "stale_since"]})}
+        es, index=alias, query={"query": query, "_source": ["vendor", "vendor_slot_id", "stale_since", "start"]})}
 
 
 def tls_material(folder: Path) -> dict[str, Path]:

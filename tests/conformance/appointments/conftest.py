@@ -6,16 +6,12 @@ agenda (``conf-ps``) and an SOS Médecins agenda (``conf-sos``)."""
 from __future__ import annotations
 
 import json
-import os
 import ssl
-import subprocess
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
-import pika
 import pytest
 import yaml
 
@@ -25,27 +21,11 @@ from sas_core.settings import FhirClientSubject
 from search_api.routes.fhir import create_fhir_app
 from search_api.tls import fhir_server_config
 from simulator.server import free_port
+from tests import hub
 from tests.conformance.pki import Authority, client_context
 from tests.integration.workflow.conftest import ServerThread, bordeaux_offer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ROOT = Path(__file__).resolve().parents[3]
-# The Hub Santé played by the local broker's AMQPS listener (scripts/rabbitmq.sh: PKI, vhost, users).
-HUB_PORT = int(os.environ.get("SAS_RABBITMQ_TLS_PORT", "5671"))
-HUB_TLS = Path(os.environ.get("SAS_RABBITMQ_HOME", "/var/lib/rabbitmq/sas")) / "tls"
-HUB_VHOST = os.environ.get("SAS_RABBITMQ_HUB_VHOST", "15-15_v2.0")
-HUB_EXCHANGE = "hubsante"
-HUB_DISPATCHER = "hub.dispatcher"
-PLATFORM_ID = "fr.health.test.ptfsas"
-
-
-def hub_parameters(cn: str) -> pika.ConnectionParameters:
-    """AMQPS with the client certificate of ``cn`` and SASL EXTERNAL, as the Hub wants."""
-    context = ssl.create_default_context(cafile=str(HUB_TLS / "ca.pem"))
-    context.load_cert_chain(str(HUB_TLS / "clients" / f"{cn}.pem"), str(HUB_TLS / "clients" / f"{cn}.key"))
-    return pika.ConnectionParameters(host="127.0.0.1", port=HUB_PORT, virtual_host=HUB_VHOST,
-                                     ssl_options=pika.SSLOptions(context, "localhost"),
-                                     credentials=pika.credentials.ExternalCredentials())
 DOCTOR = "810100050075"
 REGULATOR = "3456780581/11242343"
 SUBJECTS = {"conf-ps": ("sas-client.ps-editor.test", "111111111111111"),
@@ -71,37 +51,14 @@ def directory(es, indices, settings):
 
 @pytest.fixture(scope="package")
 def lrm_messages():
-    """What the platform publishes to the Hub: a queue of our own bound to the Hub's exchange on the AMQPS
-    listener of the real broker (scripts/rabbitmq.sh), read with the Hub dispatcher's certificate.
-    ``receive(id, count)`` waits for the (routing key, recipient, ``appointment``) of one orientation."""
-    subprocess.run(["bash", str(ROOT / "scripts" / "rabbitmq.sh")], check=True, capture_output=True, timeout=600)
-    connection = pika.BlockingConnection(hub_parameters(HUB_DISPATCHER))
-    channel = connection.channel()
-    channel.exchange_declare(exchange=HUB_EXCHANGE, exchange_type="topic", durable=True)
-    queue = channel.queue_declare(queue="", exclusive=True).method.queue
-    channel.queue_bind(queue=queue, exchange=HUB_EXCHANGE, routing_key="#")
-    seen: list[tuple[str, str, dict]] = []
+    """What the platform publishes to the Hub (tests/hub.py): ``receive(id, count)`` waits for the
+    (routing key, recipient, ``appointment``) of one orientation."""
+    with hub.published_messages() as published:
+        def receive(orientation_id: str, count: int, timeout_s: float = 15.0) -> list[tuple[str, str, dict]]:
+            found = published(lambda m: hub.appointment(m).get("appointmentId") == orientation_id, count, timeout_s)
+            return [(key, hub.recipient(m), hub.appointment(m)) for key, m in found]
 
-    def mine(orientation_id: str) -> list[tuple[str, str, dict]]:
-        return [item for item in seen if item[2].get("appointmentId") == orientation_id]
-
-    def receive(orientation_id: str, count: int, timeout_s: float = 15.0) -> list[tuple[str, str, dict]]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if len(mine(orientation_id)) >= count:
-                return mine(orientation_id)
-            method, _, body = channel.basic_get(queue=queue, auto_ack=True)
-            if method is None:
-                connection.process_data_events(0.1)
-                continue
-            message = json.loads(body)
-            recipient = message["descriptor"]["explicitAddress"]["explicitAddressValue"]
-            appointment = message["content"][0]["jsonContent"]["embeddedJsonContent"]["message"]["appointment"]
-            seen.append((method.routing_key, recipient, appointment))
-        return mine(orientation_id)
-
-    yield HUB_EXCHANGE, receive
-    connection.close()
+        yield hub.EXCHANGE, receive
 
 
 @pytest.fixture(scope="package")
@@ -126,11 +83,7 @@ def listener(pki, settings, es, indices, directory, lrm_messages, tmp_path_facto
         "editors_file": editors, "fhir_tls_cert": pki["server"].cert, "fhir_tls_key": pki["server"].key,
         "fhir_tls_client_ca": pki["ca"].cert_path, "fhir_tls_client_crl": pki["crl"],
         "fhir_client_subjects": [FhirClientSubject(vendor=v, cn=cn, ou=ou) for v, (cn, ou) in SUBJECTS.items()],
-        "lrm_hub_host": "127.0.0.1", "lrm_hub_port": HUB_PORT, "lrm_hub_vhost": HUB_VHOST,
-        "lrm_exchange": exchange, "lrm_sender_id": PLATFORM_ID, "lrm_listen": False,
-        "lrm_tls_cert": HUB_TLS / "clients" / f"{PLATFORM_ID}.pem",
-        "lrm_tls_key": HUB_TLS / "clients" / f"{PLATFORM_ID}.key",
-        "lrm_tls_ca": HUB_TLS / "ca.pem", "lrm_tls_server_name": "localhost"})
+        **hub.platform_settings(lrm_exchange=exchange)})
     app = create_fhir_app(listener_settings, es=es)
     port = free_port()
     config = fhir_server_config(app, listener_settings, host="127.0.0.1", port=port, log_level="warning")

@@ -8,31 +8,25 @@ same wire form — once prefixed, never ``11950047225``. The directory (offers) 
 
 from __future__ import annotations
 
-import json
-import os
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import httpx
-import pika
 import pytest
 import yaml
 
-from connectors.lrm import LrmPublisher
 from connectors.vendors.queries import practitioner_slot_search, sos_schedule_search
 from mappings.registry import alias_name
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import SimulatorThread, free_port
+from tests import hub
 from tests.integration.harvest.conftest import luhn_national_id, practitioner_offer, sos_offer
 
 VENDOR = "structmed"
 FINESS = "470000011"              # the CPTS, as the directory holds it
 SIRET = "44173748400020"          # the SOS association, as the directory holds it
-PORT = int(os.environ.get("SAS_RABBITMQ_PORT", "5672"))
-AMQP = f"amqp://guest:guest@127.0.0.1:{PORT}/%2F"
 
 
 @pytest.fixture(scope="module")
@@ -69,31 +63,11 @@ def bed(es, indices, settings, tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture
 def lrm(bed):
-    """A fresh exchange on the real broker, a queue bound as the Hub routes to the SAMU of Lot-et-Garonne."""
-    exchange = f"sas.lrm.structure.{uuid.uuid4().hex[:8]}"
-    try:
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP))
-    except pika.exceptions.AMQPConnectionError as exc:   # the rules run RabbitMQ on 5672: say so if it is not
-        raise AssertionError(f"RabbitMQ is not reachable on {AMQP}: {exc}") from exc
-    channel = connection.channel()
-    channel.exchange_declare(exchange=exchange, exchange_type="topic", durable=True)
-    queue = channel.queue_declare(queue="", exclusive=True).method.queue
-    channel.queue_bind(queue=queue, exchange=exchange, routing_key="fr.health.samu470")
-
-    def receive(count: int, timeout_s: float = 10.0) -> list[dict]:
-        messages: list[dict] = []
-        deadline = time.monotonic() + timeout_s
-        while len(messages) < count and time.monotonic() < deadline:
-            method, _, body = channel.basic_get(queue=queue, auto_ack=True)
-            if method is None:
-                connection.process_data_events(0.1)
-                continue
-            messages.append(json.loads(body))
-        return messages
-
-    yield exchange, receive
-    channel.exchange_delete(exchange=exchange)
-    connection.close()
+    """The test Hub (tests/hub.py): ``receive(count)`` waits for the messages addressed to the SAMU of
+    Lot-et-Garonne."""
+    with hub.published_messages() as published:
+        yield hub.EXCHANGE, lambda count, timeout_s=10.0: [
+            message for _, message in published(lambda m: hub.recipient(m) == "fr.health.samu470", count, timeout_s)]
 
 
 def organization_ids(message: dict) -> list[str]:
@@ -132,8 +106,7 @@ def test_structure_ids_travel_in_the_guides_form_from_vendor_to_orientation_and_
     from fastapi.testclient import TestClient
 
     from search_api.app import create_app
-    from search_api.executor import Executor
-    from search_api.workflow.wiring import build_workflow
+    from search_api.workflow.wiring import close_workflow
 
     settings = bed["settings"]
     # 1. The vendor: the guide's form on the wire (FINESS- and SIRET-invariants).
@@ -153,11 +126,8 @@ def test_structure_ids_travel_in_the_guides_form_from_vendor_to_orientation_and_
 
     # 3. The orientation and 4. the INT_L02 message on the broker: the wire form, exactly once prefixed.
     exchange, receive = lrm
-    settings = settings.model_copy(update={"lrm_amqp_url": AMQP, "lrm_exchange": exchange,
-                                           "lrm_sender_id": "fr.health.test.ptfsas"})
+    settings = settings.model_copy(update=hub.platform_settings(lrm_exchange=exchange))
     app = create_app(settings, es=es)
-    publisher = LrmPublisher(url=AMQP, exchange=exchange, sender_id=settings.lrm_sender_id, ttl_s=600)
-    app.state.workflow = build_workflow(settings, Executor(es=es, prefix=settings.index_prefix), publisher=publisher)
     headers = token_for("regulator", territories=["SAS-47"], sub="reg-agen-1", name="Julie MARTY",
                         national_id="810000000001")
     try:
@@ -172,7 +142,8 @@ def test_structure_ids_travel_in_the_guides_form_from_vendor_to_orientation_and_
                 orientations.append(answer.json()["orientation"])
             messages = receive(2)
     finally:
-        publisher.close()
+        if getattr(app.state, "workflow", None) is not None:
+            close_workflow(app.state.workflow)
     assert [o["structure"]["id"] for o in orientations] == ["1" + FINESS, "3" + SIRET]
     assert [o["structure"]["name"] for o in orientations] == ["CPTS du Grand Agen", "SOS Médecins Agen"]
     stored = [es.get(index=alias_name(settings.index_prefix, "orientations"), id=o["id"])["_source"]["structure"]["id"]
