@@ -21,45 +21,39 @@ FINESS_WIRE_RE = re.compile(r"^1[0-9]{9}$")
 SIRET_WIRE_RE = re.compile(r"^3[0-9]{14}$")
 
 
-def _clean(value: str | None) -> str:
-    return (value or "").strip()
+def _wire(value: str | None, *, prefix: str, wire_length: int) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) == wire_length and value.startswith(prefix):
+        return value
+    return prefix + value
+
+
+def _bare(value: str | None, *, prefix: str, wire_length: int) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) == wire_length and value.startswith(prefix):
+        return value[1:]
+    return value
 
 
 def finess_wire(value: str | None) -> str | None:
     """``1`` + FINESS (10 characters) of a bare (9) or already prefixed (10) FINESS; ``None`` for none."""
-    value = _clean(value)
-    if not value:
-        return None
-    if len(value) == 10 and value.startswith(FINESS_PREFIX):
-        return value
-    return FINESS_PREFIX + value
+    return _wire(value, prefix=FINESS_PREFIX, wire_length=10)
 
 
 def siret_wire(value: str | None) -> str | None:
     """``3`` + SIRET (15 characters) of a bare (14) or already prefixed (15) SIRET; ``None`` for none."""
-    value = _clean(value)
-    if not value:
-        return None
-    if len(value) == 15 and value.startswith(SIRET_PREFIX):
-        return value
-    return SIRET_PREFIX + value
+    return _wire(value, prefix=SIRET_PREFIX, wire_length=15)
 
 
 def finess_bare(value: str | None) -> str | None:
     """The directory's 9-character FINESS of a wire (``1`` + 9) or bare FINESS."""
-    value = _clean(value)
-    if not value:
-        return None
-    if len(value) == 10 and value.startswith(FINESS_PREFIX):
-        return value[1:]
-    return value
+    return _bare(value, prefix=FINESS_PREFIX, wire_length=10)
 
 
 def siret_bare(value: str | None) -> str | None:
     """The directory's 14-digit SIRET of a wire (``3`` + 14) or bare SIRET."""
-    value = _clean(value)
-    if not value:
-        return None
-    if len(value) == 15 and value.startswith(SIRET_PREFIX):
-        return value[1:]
-    return value
+    return _bare(value, prefix=SIRET_PREFIX, wire_length=15)

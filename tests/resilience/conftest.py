@@ -28,6 +28,7 @@ from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import ServerTls, SimulatorThread, free_port
 from tests.integration.harvest.conftest import town_offers, write_offers
+from tests.tls_files import vendor_tls_files
 
 #: Search point of every resilience search (Agen, where ``town_offers`` puts its practitioners).
 AGEN = {"lat": 44.2033, "lon": 0.6163, "radius_km": 10}
@@ -112,15 +113,7 @@ def slot_ids(es, prefix: str, *, vendor: str | None = None) -> dict[str, dict]:
 
 def tls_material(folder: Path) -> dict[str, Path]:
     """A CA, the simulator's server certificate and our client certificate (PEM files)."""
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("sas-platform.example", common_name="sas-platform")
-    paths: dict[str, Path] = {}
-    for label, blob in {"ca": ca.cert_pem, "server_cert": server.cert_chain_pems[0],
-                        "server_key": server.private_key_pem, "client_cert": client.cert_chain_pems[0],
-                        "client_key": client.private_key_pem}.items():
-        paths[label] = folder / f"{label}.pem"
-        blob.write_to_path(str(paths[label]))
+    paths = vendor_tls_files(folder)
     # A second, unrelated CA: a vendor presenting a certificate we cannot verify (TLS failure).
     other = folder / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other))

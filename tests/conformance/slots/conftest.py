@@ -215,19 +215,11 @@ def tls_bed(tmp_path_factory):
     """The same vendor over HTTPS with mutual TLS only (the kit's ``mTLS = true`` input; guide
     ``securite.md``): a server certificate and a platform client certificate from one test CA, plain HTTP
     refused by the vendor (fault ``tls_required``)."""
-    import trustme
-
     from simulator.server import ServerTls
+    from tests.tls_files import vendor_tls_files
 
     folder = tmp_path_factory.mktemp("conformance-tls")
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("sas-platform.example", common_name="sas-platform")
-    paths = {}
-    for label, blob in {"ca": ca.cert_pem, "server_cert": server.cert_chain_pems[0], "server_key": server.private_key_pem,
-                        "client_cert": client.cert_chain_pems[0], "client_key": client.private_key_pem}.items():
-        paths[label] = folder / f"{label}.pem"
-        blob.write_to_path(str(paths[label]))
+    paths = vendor_tls_files(folder)
     port, https_port = free_port(), free_port()
     rosters = rosters_from_offers(certification_offers())
     simulator = Simulator(rosters, public_url=f"https://127.0.0.1:{https_port}", canonical={VENDOR}, taken_share=0.0)

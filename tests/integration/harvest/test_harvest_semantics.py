@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-import pytest
-import trustme
 
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester, utcnow
@@ -16,6 +14,7 @@ from mappings.registry import alias_name
 from mappings.slots import visible_slot_filter
 from simulator.server import ServerTls
 from tests.integration.harvest.conftest import town_offers, write_offers
+from tests.tls_files import vendor_tls_files
 
 
 def vendor_config(name: str, port: int, **overrides) -> VendorConfig:
@@ -180,14 +179,7 @@ def test_mutual_tls(es, indices, settings, run_simulator, tmp_path):
     name = "sem-mtls"
     offers = town_offers(name, 5, start=6000)
     write_offers(es, settings, offers)
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("sas-platform.example", common_name="sas-platform")
-    paths = {}
-    for label, blob in {"ca": ca.cert_pem, "server_cert": server.cert_chain_pems[0], "server_key": server.private_key_pem,
-                        "client_cert": client.cert_chain_pems[0], "client_key": client.private_key_pem}.items():
-        paths[label] = tmp_path / f"{label}.pem"
-        blob.write_to_path(str(paths[label]))
+    paths = vendor_tls_files(tmp_path)
     sim = run_simulator(offers, https=ServerTls(paths["server_cert"], paths["server_key"], paths["ca"]))
     set_faults(sim, name, tls_required=True)
     https = f"https://127.0.0.1:{sim.https_port}/{name}/fhir"
