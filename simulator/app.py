@@ -90,6 +90,8 @@ class Faults:
     timeout_s: float = 30.0
     malformed_rate: float = 0.0
     bad_resource_rate: float = 0.0
+    #: A vendor-side bug: ``200`` with an empty searchset (``total`` 0, no entry) although slots exist.
+    empty_rate: float = 0.0
     down: bool = False
     tls_required: bool = False
 
@@ -340,6 +342,8 @@ class Simulator:
                 for slot in self.free_slots(vendor, agenda, *window, with_cpts=with_cpts):
                     matches.append(slot)
                     agendas[slot.id] = agenda
+        if vendor.faults.empty_rate and vendor.rng.random() < vendor.faults.empty_rate:
+            matches = []
         total = len(matches)
         chosen = matches[page * count:(page + 1) * count]
 
