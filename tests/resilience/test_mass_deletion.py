@@ -31,7 +31,7 @@ from tests.resilience.conftest import ApiServer, slot_ids
 # instance for this module, never the shared node on 9200.
 from tests.resilience.test_elasticsearch_restart import own_node  # noqa: F401 - a pytest fixture
 
-EMPTY, TAKEN = "res-empty", "res-taken"
+EMPTY, TAKEN, SMALL = "res-empty", "res-taken", "res-small"
 
 
 @dataclass
@@ -51,13 +51,13 @@ def guarded(own_node, test_prefix) -> Iterator[Guarded]:  # noqa: F811 - the imp
     prefix = f"{test_prefix}-wipe{uuid.uuid4().hex[:4]}"
     own = node.model_copy(update={"index_prefix": prefix})
     setup_indices(es, prefix=prefix)
-    offers = town_offers(EMPTY, 40, start=60_000) + town_offers(TAKEN, 20, start=61_000)
+    offers = town_offers(EMPTY, 40, start=60_000) + town_offers(TAKEN, 20, start=61_000) + town_offers(SMALL, 1, start=62_000)
     write_offers(es, own, offers)
     port = free_port()
     simulator = Simulator(rosters_from_offers(offers), public_url=f"http://127.0.0.1:{port}", taken_share=0.0)
     thread = SimulatorThread(simulator, port=port).start()
     vendors = {name: VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir", use_cases=["ps", "cpts"],
-                                  timeout_s=5.0, max_attempts=1, concurrency=2) for name in (EMPTY, TAKEN)}
+                                  timeout_s=5.0, max_attempts=1, concurrency=2) for name in (EMPTY, TAKEN, SMALL)}
     try:
         with ApiServer(own, es) as api:
             yield Guarded(prefix, own, f"http://127.0.0.1:{port}", vendors, es, api,
@@ -158,3 +158,29 @@ def test_a_few_slots_taken_are_deleted_at_once(guarded: Guarded, token_for):
     assert eventually(lambda: ("sas_harvest_deletions_held", (("vendor", TAKEN),)) in samples(
         httpx.get(f"{world.api.url}/metrics", headers=token_for("admin"), timeout=10).text))
     assert held_gauge(world, token_for, TAKEN) == 0
+
+
+@pytest.mark.timeout(120)
+def test_an_answer_contradicting_its_total_is_not_trusted_even_for_a_small_vendor(guarded: Guarded):
+    """Below the minimum count an emptied agenda is believed (a small vendor losing its few slots is
+    business), unless the answer itself announces matches it did not send (``Bundle.total``)."""
+    world, es = guarded, guarded.es
+    # A minimum count above the vendor's whole agenda (how many slots a day brings depends on the hour).
+    lenient = world.settings.model_copy(update={"harvest_mass_delete_min": 10_000})
+    harvester = Harvester(es=es, settings=lenient, vendors=[world.vendors[SMALL]])
+    faults(world, SMALL)
+    assert harvester.run(world.vendors[SMALL], mode="incremental")["status"] == "success"
+    before = slot_ids(es, world.prefix, vendor=SMALL)
+    assert 0 < len(before) < lenient.harvest_mass_delete_min, len(before)
+
+    faults(world, SMALL, empty_rate=1.0, empty_keeps_total=True)
+    run = harvester.run(world.vendors[SMALL], mode="incremental")
+    assert run["status"] == "partial" and run["deleted"] == 0, run
+    assert run["alerts"] == ["total_mismatch"] and run["deletions_held"] == len(before), run
+    after = slot_ids(es, world.prefix, vendor=SMALL)
+    assert set(after) == set(before) and all(source["stale_since"] for source in after.values())
+
+    faults(world, SMALL, empty_rate=1.0)                  # empty and consistent (total 0): believed
+    run = harvester.run(world.vendors[SMALL], mode="incremental")
+    assert run["status"] == "success" and run["deleted"] == len(before) and run["deletions_held"] == 0, run
+    assert slot_ids(es, world.prefix, vendor=SMALL) == {}
