@@ -15,12 +15,23 @@ One run = one vendor, one window (``incremental``: the next 48 h; ``full``: the 
    unchanged ones skipped (their ``content_hash`` matches), and the batch's indexed slots of the window
    that did not come back are deleted by id (taken or cancelled at the vendor). Per batch that failed:
    nothing is deleted; its slots of the window get ``stale_since`` (when not already set).
+   Deletions are held back until every batch answered, then checked against the mass-deletion guard
+   (below) and written.
 7. **report** — one ``harvest_runs`` document.
 
 Why the content hash rather than ``doc_as_upsert`` no-ops: an unchanged slot then costs nothing at all
 in Elasticsearch (no write, no version bump), and ``harvested_at`` can honestly say when the content was
 last written. When the vendor last confirmed a slot is the time of the vendor's last successful run
 (``harvest_runs``) — a per-slot "last seen" would rewrite every slot on every run.
+
+Mass-deletion guard: a vendor answering ``200`` with an empty searchset (a vendor-side bug) looks exactly
+like "every slot was taken". Deletions are therefore trusted only when they look like business: a batch
+that would delete more than ``harvest_mass_delete_share`` of the slots it had indexed (from
+``harvest_mass_delete_min`` deletions on), or whose own ``Bundle.total`` says more slots matched than it
+sent, keeps those slots and marks them stale instead; so does a whole run over the same limits. The run is
+then ``partial``, with ``deletions_held`` and ``alerts`` (the reasons) in its document, on the
+harvest-health page and in ``/metrics``. Stale slots leave the search after ``stale_after_s`` anyway; a
+later healthy answer clears them or deletes the ones really gone.
 """
 
 from __future__ import annotations
@@ -115,6 +126,9 @@ class RunStats:
     deleted: int = 0
     expired_deleted: int = 0
     stale_marked: int = 0
+    #: Deletions the mass-deletion guard held back (slots kept, marked stale), and why (reason → slots).
+    deletions_held: int = 0
+    alerts: Counter = field(default_factory=Counter)
     places_created: int = 0
     rejected: Counter = field(default_factory=Counter)
     flags: Counter = field(default_factory=Counter)
@@ -536,6 +550,8 @@ class _Existing:
 
     by_id: dict[str, tuple[str | None, str | None, bool]] = field(default_factory=dict)
     by_key: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Slots of answered batches that did not come back, deleted once every batch is in (the guard).
+    to_delete: list[str] = field(default_factory=list)
 
 
 class Harvester:
@@ -633,6 +649,7 @@ class Harvester:
         try:
             asyncio.run(self._fetch_and_write(vendor, window, tasks, book, places, existing, writer, stats,
                                               harvested_at))
+            self._write_deletions(vendor, existing, writer, stats, harvested_at)
             self._delete_expired(vendor, now, writer, stats)
         finally:
             writer.close()
@@ -652,7 +669,7 @@ class Harvester:
             stats.error_messages.append(message) if len(stats.error_messages) < _MAX_ERRORS else None
         if stats.batches_failed == stats.batches:
             return "failed"
-        if stats.batches_failed or writer.errors:
+        if stats.batches_failed or writer.errors or stats.deletions_held:
             return "partial"
         return "success"
 
@@ -724,9 +741,11 @@ class Harvester:
         # Map every page first: a broken page makes the whole batch a failure, never a partial truth.
         records: dict[str, SlotRecord] = {}
         seen: set[str] = set()
+        slots_seen = 0
         for page in pages:
             result = mapper.map_bundle(page, search=search, requested=batch, known_sources=known_sources)
             stats.read += result.slots_seen
+            slots_seen += result.slots_seen
             stats.rejected.update(result.rejected)
             stats.flags.update(result.flags)
             for record in result.records:
@@ -773,11 +792,48 @@ class Harvester:
                 stats.unchanged += 0 if known[2] else 1
             else:
                 stats.unchanged += 1
+        indexed = 0
+        gone: list[str] = []
         for key in batch:
             for slot_id in existing.by_key.get(key, ()):
+                indexed += 1
                 if slot_id not in records and slot_id not in seen:
-                    writer.delete(slot_id)
-                    stats.deleted += 1
+                    gone.append(slot_id)
+        if not gone:
+            return
+        total = pages[0].get("total") if pages else None
+        settings = self.settings
+        if isinstance(total, int) and total > slots_seen:
+            # The answer contradicts itself (more matches announced than Slots sent): not a truth to delete by.
+            self._hold(gone, "total_mismatch", existing, writer, stats, harvested_at)
+        elif len(gone) >= settings.harvest_mass_delete_min and len(gone) > settings.harvest_mass_delete_share * indexed:
+            self._hold(gone, "batch_mass_deletion", existing, writer, stats, harvested_at)
+        else:
+            existing.to_delete.extend(gone)
+
+    def _hold(self, slot_ids: list[str], reason: str, existing: _Existing, writer: BulkWriter, stats: RunStats,
+              now_iso: str) -> None:
+        """Mass-deletion guard: keep ``slot_ids`` and mark them stale (once) instead of deleting them."""
+        stats.deletions_held += len(slot_ids)
+        stats.alerts[reason] += len(slot_ids)
+        for slot_id in slot_ids:
+            if not existing.by_id[slot_id][2]:
+                writer.update(slot_id, {"stale_since": now_iso})
+                stats.stale_marked += 1
+
+    def _write_deletions(self, vendor: VendorConfig, existing: _Existing, writer: BulkWriter, stats: RunStats,
+                         now_iso: str) -> None:
+        """The run's deletions, unless together they wipe much more than usual of what the vendor had
+        indexed in the window (many small batches each under the per-batch minimum)."""
+        gone, settings = existing.to_delete, self.settings
+        if len(gone) >= settings.harvest_mass_delete_min and len(gone) > settings.harvest_mass_delete_share * len(existing.by_id):
+            log.warning("harvest of %s: %d of %d slots would be deleted; held and marked stale", vendor.name,
+                        len(gone), len(existing.by_id))
+            self._hold(gone, "run_mass_deletion", existing, writer, stats, now_iso)
+            return
+        for slot_id in gone:
+            writer.delete(slot_id)
+        stats.deleted += len(gone)
 
     def _batch_failed(self, batch: list[str], error: VendorError, existing: _Existing, writer: BulkWriter,
                       stats: RunStats, now_iso: str) -> None:
@@ -821,13 +877,18 @@ class Harvester:
         if stats.batches_failed:
             messages.insert(0, f"{stats.batches_failed} of {stats.batches} batches failed; their slots were kept "
                                f"and marked stale")
+        if stats.deletions_held:
+            detail = ", ".join(f"{reason}: {count}" for reason, count in sorted(stats.alerts.items()))
+            messages.insert(0, f"mass deletion held: {stats.deletions_held} slots the vendor no longer sent were kept "
+                               f"and marked stale instead of deleted ({detail})")
         return HarvestRunDoc(
             id=run_id, kind="harvest", vendor=vendor.name, mode=window.mode, started_at=started_at,
             ended_at=ended_at, duration_s=round(duration_s, 3), status=status, requests=stats.requests,
             read=stats.read, upserted=stats.created + stats.updated, deleted=stats.deleted + stats.expired_deleted,
             unchanged=stats.unchanged, rejected=sum(stats.rejected.values()),
             rejected_by_reason=[ReasonCount(reason=r, count=c) for r, c in sorted(reasons.items())],
-            errors=messages[:_MAX_ERRORS], stale_marked=stats.stale_marked,
+            errors=messages[:_MAX_ERRORS], stale_marked=stats.stale_marked, deletions_held=stats.deletions_held,
+            alerts=sorted(stats.alerts),
         ).model_dump(mode="json")
 
 
@@ -836,7 +897,7 @@ def _observe_run(vendor: str, status: str, document: dict) -> None:
     HARVEST_RUNS.labels(vendor, status).inc()
     HARVEST_DURATION.labels(vendor).observe(document["duration_s"])
     for action, key in (("upserted", "upserted"), ("deleted", "deleted"), ("rejected", "rejected"),
-                        ("stale", "stale_marked"), ("unchanged", "unchanged")):
+                        ("stale", "stale_marked"), ("unchanged", "unchanged"), ("held", "deletions_held")):
         HARVEST_SLOTS.labels(vendor, action).inc(document.get(key) or 0)
     if status == "success":
         HARVEST_LAST_SUCCESS.labels(vendor).set(time.time())

@@ -31,3 +31,7 @@ class HarvestRunDoc(Doc):
     rejected_by_reason: list[ReasonCount] = []
     errors: list[str] = []
     stale_marked: int = 0
+    #: Mass-deletion guard (``indexer.harvest``): slots kept and marked stale instead of deleted, and the
+    #: reasons (``batch_mass_deletion``, ``run_mass_deletion``, ``total_mismatch``).
+    deletions_held: int = 0
+    alerts: list[str] = []

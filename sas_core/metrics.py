@@ -26,6 +26,11 @@ HARVEST_DURATION = Histogram(
     "sas_harvest_duration_seconds", "Duration of one vendor harvest", ["vendor"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
+HARVEST_DELETIONS_HELD = Gauge(
+    "sas_harvest_deletions_held",
+    "Slots the latest harvest of a vendor kept (marked stale) instead of deleting: mass-deletion guard; 0 is normal",
+    ["vendor"],
+)
 HARVEST_LAST_SUCCESS = Gauge("sas_harvest_last_success_timestamp", "Unix time of the last successful harvest", ["vendor"])
 LRM_MESSAGES = Counter(
     "sas_lrm_messages_total", "INT_L02 messages by outcome (held, queued, published, acknowledged, refused)",

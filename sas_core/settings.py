@@ -163,6 +163,14 @@ class Settings(BaseSettings):
     scheduler_metrics_host: str = "127.0.0.1"
     #: Daily directory refresh (UTC hour) run by the scheduler's leader.
     directory_refresh_hour_utc: int = 3
+    # --- Harvest: mass-deletion guard (issue 14, point 2) --------------------------------------
+    #: A batch (or a whole run) that would delete more than this share of the vendor's slots it had
+    #: indexed is not trusted (an empty answer from a vendor-side bug would wipe the vendor): its
+    #: deletions are held, the slots marked stale, the run recorded ``partial`` with the reason.
+    harvest_mass_delete_share: float = Field(default=0.5, gt=0, le=1)
+    #: ... but only from this many deletions on (per batch, and per run): a vendor with 3 slots
+    #: losing 2 is normal business, deleted at once.
+    harvest_mass_delete_min: int = Field(default=20, ge=1)
 
     # --- Regulation workflow (bookings, orientations, INT_R02, INT_R03, INT_L02) ---------------
     #: Deadline of the "is this slot still free?" question asked to the vendor before a booking.

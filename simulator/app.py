@@ -90,6 +90,10 @@ class Faults:
     timeout_s: float = 30.0
     malformed_rate: float = 0.0
     bad_resource_rate: float = 0.0
+    #: A vendor-side bug: ``200`` with an empty searchset (``total`` 0, no entry) although slots exist.
+    empty_rate: float = 0.0
+    #: ... and that empty answer still announces the real ``Bundle.total`` (the matches it did not send).
+    empty_keeps_total: bool = False
     down: bool = False
     tls_required: bool = False
 
@@ -342,6 +346,9 @@ class Simulator:
                     agendas[slot.id] = agenda
         total = len(matches)
         chosen = matches[page * count:(page + 1) * count]
+        if vendor.faults.empty_rate and vendor.rng.random() < vendor.faults.empty_rate:
+            chosen = []
+            total = total if vendor.faults.empty_keeps_total else 0
 
         def support_of(slot):
             agenda = agendas[slot.id]

@@ -112,6 +112,32 @@ def declarations_body(scope: Scope, *, start: datetime, end: datetime, territori
     }
 
 
+#: The latest run of a vendor, for its mass-deletion alert (``deletions_held``, ``alerts``): the alert
+#: stands until a later run of the vendor is trusted again.
+LATEST_RUN_AGG = {"top_hits": {"size": 1, "sort": [{"started_at": {"order": "desc"}}],
+                               "_source": ["status", "started_at", "deletions_held", "alerts"]}}
+
+
+def latest_harvest_runs_body() -> dict:
+    """Per vendor, its latest harvest run (``/metrics``: ``sas_harvest_deletions_held``)."""
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [{"term": {"kind": "harvest"}}]}},
+        "aggs": {"vendor": {"terms": {"field": "vendor", "size": MAX_VENDORS, "order": {"_key": "asc"}},
+                            "aggs": {"latest": LATEST_RUN_AGG}}},
+    }
+
+
+def latest_runs(response: dict) -> dict[str, dict[str, Any]]:
+    """vendor → ``_source`` of its latest run (from ``LATEST_RUN_AGG``)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for bucket in response.get("aggregations", {}).get("vendor", {}).get("buckets", []):
+        hits = bucket.get("latest", {}).get("hits", {}).get("hits", [])
+        if hits:
+            latest[bucket["key"]] = hits[0].get("_source") or {}
+    return latest
+
+
 def harvest_runs_body(*, since: datetime) -> dict:
     """Per vendor: runs since ``since``, failed / partial ones, last run and last success."""
     return {
@@ -131,6 +157,7 @@ def harvest_runs_body(*, since: datetime) -> dict:
                                      "aggs": {"at": {"max": {"field": "ended_at"}}}},
                     "requests": {"sum": {"field": "requests"}},
                     "rejected": {"sum": {"field": "rejected"}},
+                    "latest": LATEST_RUN_AGG,
                 },
             }
         },
@@ -226,6 +253,7 @@ def _instant(value: Any) -> str | None:
 def shape_vendor_health(runs: dict, slots: dict, *, now: datetime, stale_after_s: int) -> list[dict[str, Any]]:
     """One row per vendor known from runs or slots."""
     rows: dict[str, dict[str, Any]] = {}
+    latest = latest_runs(runs)
     for bucket in runs.get("aggregations", {}).get("vendor", {}).get("buckets", []):
         count = int(bucket["doc_count"])
         failed = int(bucket["failed"]["doc_count"])
@@ -236,11 +264,14 @@ def shape_vendor_health(runs: dict, slots: dict, *, now: datetime, stale_after_s
             "last_run": _instant(bucket["last_run"]),
             "last_success": _instant(bucket["last_success"]["at"]),
             "requests": int(bucket["requests"]["value"] or 0), "rejected_resources": int(bucket["rejected"]["value"] or 0),
+            "deletions_held": int(latest.get(bucket["key"], {}).get("deletions_held") or 0),
+            "alerts": list(latest.get(bucket["key"], {}).get("alerts") or []),
         }
     for bucket in slots.get("aggregations", {}).get("vendor", {}).get("buckets", []):
         row = rows.setdefault(bucket["key"], {"vendor": bucket["key"], "runs": 0, "failed_runs": 0, "partial_runs": 0,
                                               "error_rate": None, "last_run": None, "last_success": None,
-                                              "requests": 0, "rejected_resources": 0})
+                                              "requests": 0, "rejected_resources": 0, "deletions_held": 0,
+                                              "alerts": []})
         row["slots_indexed"] = int(bucket["doc_count"])
         row["slots_served"] = int(bucket["served"]["doc_count"])
         row["slots_stale"] = int(bucket["stale"]["doc_count"])

@@ -110,7 +110,11 @@ def get_workflow(request: Request) -> Workflow:
 
 
 def refresh_metrics(app) -> None:
-    """Figures of ``/metrics`` read from the index at scrape time (undelivered INT_L02 messages)."""
+    """Figures of ``/metrics`` read from the index at scrape time (mass-deletion alerts of the harvests,
+    undelivered INT_L02 messages)."""
+    executor = getattr(app.state, "executor", None)
+    if executor is not None:
+        refresh_harvest_alerts(DocStore(executor))
     workflow = getattr(app.state, "workflow", None)
     if workflow is None:
         settings = getattr(app.state, "settings", None)
@@ -121,3 +125,15 @@ def refresh_metrics(app) -> None:
             app.state.workflow = workflow
     if workflow.deliveries is not None and workflow.publisher.enabled:
         workflow.deliveries.refresh_gauge()
+
+
+def refresh_harvest_alerts(store: DocStore) -> None:
+    """``sas_harvest_deletions_held`` per vendor from its latest run: the harvests may run in another
+    process (``sas scheduler``), the ``harvest_runs`` index is the record every process shares."""
+    from sas_core.metrics import HARVEST_DELETIONS_HELD
+    from search_api.workflow.dashboards import latest_harvest_runs_body, latest_runs
+
+    latest = latest_runs(store.search("harvest_runs", latest_harvest_runs_body()))
+    HARVEST_DELETIONS_HELD.clear()
+    for vendor, run in latest.items():
+        HARVEST_DELETIONS_HELD.labels(vendor).set(int(run.get("deletions_held") or 0))

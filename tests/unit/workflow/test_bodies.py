@@ -125,3 +125,18 @@ def test_vendor_health_shaping():
     assert acme["error_rate"] == 0.5 and acme["slots_served"] == 90 and acme["staleness_s"] == 600.0
     assert acme["stale"] is False
     assert nova["runs"] == 0 and nova["stale"] is True and nova["staleness_s"] is None and nova["slots_stale"] == 7
+    assert acme["deletions_held"] == 0 and acme["alerts"] == [] and nova["deletions_held"] == 0
+
+
+def test_vendor_health_carries_the_mass_deletion_alert_of_the_latest_run():
+    latest = {"hits": {"hits": [{"_source": {"status": "partial", "deletions_held": 907,
+                                             "alerts": ["batch_mass_deletion"]}}]}}
+    runs = {"aggregations": {"vendor": {"buckets": [{
+        "key": "acme", "doc_count": 1, "failed": {"doc_count": 0}, "partial": {"doc_count": 1},
+        "last_run": {"value": 1.0, "value_as_string": "2025-07-01T00:00:00.000Z"},
+        "last_success": {"doc_count": 0, "at": {"value": None}}, "requests": {"value": 4.0},
+        "rejected": {"value": 0.0}, "latest": latest}]}}}
+    [row] = dashboards.shape_vendor_health(runs, {}, now=T1, stale_after_s=900)
+    assert row["deletions_held"] == 907 and row["alerts"] == ["batch_mass_deletion"]
+    assert dashboards.latest_runs(runs) == {"acme": latest["hits"]["hits"][0]["_source"]}
+    assert dashboards.latest_harvest_runs_body()["aggs"]["vendor"]["aggs"]["latest"] == dashboards.LATEST_RUN_AGG
