@@ -88,6 +88,12 @@ class LoadSummary:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    #: Offers absent from the file but kept: a rejected line of this load names their professional.
+    kept_rejected: int = 0
+    #: Rejected lines whose national id could not be read (their offers are only protected by the cap).
+    rejected_unkeyed: int = 0
+    #: Harvested slots removed because the offer they belonged to was deleted by this load.
+    slots_removed: int = 0
     failed: int = 0                             # refused by Elasticsearch (see rejected_by_reason)
     rejected_by_reason: Counter = field(default_factory=Counter)
     not_geocoded_by_reason: Counter = field(default_factory=Counter)
@@ -139,6 +145,9 @@ class LoadSummary:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "deleted": self.deleted,
+            "kept_rejected": self.kept_rejected,
+            "rejected_unkeyed": self.rejected_unkeyed,
+            "slots_removed": self.slots_removed,
             "failed": self.failed,
             "rejected": self.rejected,
             "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
@@ -183,6 +192,10 @@ class _Run:
     cpts_names: dict[str, str] = field(default_factory=dict)
     validated: int = 0
     cpts_members: Counter | None = None
+    #: National ids named by rejected lines: their offers are not deletion candidates in this load.
+    protected: set[str] = field(default_factory=set)
+    #: Structure technical ids named by rejected lines (their key may be the broken part): same.
+    protected_places: set[str] = field(default_factory=set)
     #: Full loads: id → (content_hash, participation_hash, source) of every offer before the load.
     known: dict[str, tuple[str | None, str | None, str | None]] | None = None
 
@@ -234,6 +247,12 @@ def _triage(run: _Run, items: Iterable) -> Iterator[PracticeRecord | StructureRe
         elif cls is Rejection:
             s.lines_read += 1
             s.rejected_by_reason[item.reason] += 1
+            if item.key:
+                run.protected.add(item.key)
+            if item.place:
+                run.protected_places.add(item.place)
+            if not (item.key or item.place):
+                s.rejected_unkeyed += 1
         elif cls is Remark:
             if item.reason in _LINE_REMARKS:
                 s.lines_read += 1
@@ -661,12 +680,76 @@ def _refresh_setting(es: Elasticsearch, alias: str) -> str | None:
     return None
 
 
+def _protected_by_rejection(doc_id: str, run: _Run) -> bool:
+    # ``ps-<national id>-<place>`` / ``sos-<place>``: a rejected line of that professional, or at that
+    # place, may be this very offer. Erring on the side of keeping: a stale offer lives one load longer.
+    if doc_id.startswith("ps-"):
+        parts = doc_id.split("-", 2)
+        return len(parts) == 3 and (parts[1] in run.protected or parts[2] in run.protected_places)
+    if doc_id.startswith("sos-"):
+        return doc_id[4:] in run.protected_places
+    return False
+
+
 def _delete_disappeared(run: _Run, es: Elasticsearch, sources: list[str]) -> None:
-    """Full load: delete the offers of ``sources`` that were in the index before and not in this run."""
+    """Full load: delete the offers of ``sources`` that were in the index before and not in this run.
+
+    Only offers absent from the whole file are candidates: an offer whose professional is named by a
+    rejected line is kept (counted in ``kept_rejected``), since the line may be its own. What is left is
+    capped (``directory_max_delete_share`` of the offers of these sources, at least
+    ``directory_max_delete_floor``): beyond, nothing is deleted and the load fails, because a file that
+    lost that many places is far more likely broken (rejected lines that could not be keyed, a cut
+    extraction) than a true picture. The harvested slots of the deleted offers go with them.
+    """
     seen, wanted = run.seen, set(sources)
-    stale = [(doc_id, "delete") for doc_id, (_c, _p, source) in (run.known or {}).items()
-             if source in wanted and doc_id not in seen]
-    _bulk(run, es, (("delete", doc_id, None) for doc_id, _ in stale))
+    s, settings = run.summary, run.settings
+    of_sources = 0
+    stale: list[str] = []
+    for doc_id, (_c, _p, source) in (run.known or {}).items():
+        if source not in wanted:
+            continue
+        of_sources += 1
+        if doc_id in seen:
+            continue
+        if _protected_by_rejection(doc_id, run):
+            s.kept_rejected += 1
+        else:
+            stale.append(doc_id)
+    cap = max(settings.directory_max_delete_floor, int(settings.directory_max_delete_share * of_sources))
+    if len(stale) > cap:
+        raise DataQualityError(
+            f"directory load refused: it would delete {len(stale)} of the {of_sources} offers of "
+            f"{', '.join(sorted(wanted))} ({len(stale) / max(of_sources, 1):.1%}), more than the cap of {cap} "
+            f"(SAS_DIRECTORY_MAX_DELETE_SHARE={settings.directory_max_delete_share:.1%}, "
+            f"SAS_DIRECTORY_MAX_DELETE_FLOOR={settings.directory_max_delete_floor}); nothing was deleted. "
+            f"{s.rejected} rejected lines, {s.rejected_unkeyed} of them naming neither a professional nor a "
+            f"place: "
+            f"check the file; if the removals are real, raise the cap for this load"
+        )
+    _bulk(run, es, (("delete", doc_id, None) for doc_id in stale))
+    _remove_slots_of(run, es, stale)
+
+
+def _remove_slots_of(run: _Run, es: Elasticsearch, offer_ids: list[str]) -> None:
+    """Delete the harvested slots of offers that are gone: a slot without its offer would be shown as a
+    card with no name. They are not re-attached: the vendor's next harvest finds the offer again if the
+    professional comes back under a new place, and writes the slots afresh."""
+    if not offer_ids:
+        return
+    alias = alias_name(run.settings.index_prefix, "slots")
+    if not es.indices.exists_alias(name=alias):
+        return
+    es.indices.refresh(index=alias)
+    # A scan and bulk deletes rather than ``_delete_by_query``: the node may run without the reindex
+    # module, and the slots of a few deleted offers are few.
+    for start in range(0, len(offer_ids), 10_000):
+        hits = helpers.scan(es, index=alias, size=5000, preserve_order=False,
+                            query={"query": {"terms": {"offer_id": offer_ids[start:start + 10_000]}},
+                                   "_source": False})
+        actions = ({"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]} for hit in hits)
+        for ok, item in helpers.streaming_bulk(es, actions, chunk_size=2000, raise_on_error=False):
+            run.summary.slots_removed += ok and item["delete"].get("result") == "deleted"
+    es.indices.refresh(index=alias)
 
 
 def _record_run(es: Elasticsearch, settings: Settings, summary: LoadSummary) -> None:
