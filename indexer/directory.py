@@ -10,7 +10,9 @@ Idempotence: each offer has a stable id (``ps-<national id>-<structure technical
 ``cpts-<FINESS>``, ``sos-<technical id>``…) and a fingerprint of its content (``content_hash``). A
 **full** load first reads the fingerprints already in the index (a doc-values scan), sends only the
 documents that are new or changed, and then deletes by id the offers of the loaded sources that the
-files no longer have: a second load of the same files writes nothing and every ``_version`` stays as it
+files no longer have — except those a rejected line names (by national id or place), and never more
+than ``SAS_DIRECTORY_MAX_DELETE_SHARE`` of them (beyond, the load fails and deletes nothing); the
+harvested slots of deleted offers go with them. A second load of the same files writes nothing and every ``_version`` stays as it
 was. An **incremental** load never deletes and writes ``update`` + ``doc_as_upsert``, for which
 Elasticsearch itself answers ``noop`` when nothing changed. No "loaded at" time goes in the document for
 that reason; the extraction date of the file is the document's ``source_updated_at``. The index refresh
@@ -896,8 +898,10 @@ def load_directory(
 ) -> LoadSummary:
     """Parse → geocode → bulk index the RPPS extraction (+ FINESS, + SAS participation).
 
-    ``full=True`` also removes offers of the loaded sources that are no longer in the files. Raises
-    ``DataQualityError`` when the rejected share exceeds the threshold (nothing is deleted then), and
+    ``full=True`` also removes offers of the loaded sources that are no longer in the files (not those a
+    rejected line names; capped, see ``_delete_disappeared``). Raises ``DataQualityError`` when the
+    rejected share exceeds the threshold or the deletions the cap (nothing is deleted then), when the
+    FINESS file is in no known encoding or the RPPS zip is damaged, and
     ``ConfigurationError`` when the index or the reference data are missing. Returns the summary.
     """
     rpps_path = Path(rpps_path)

@@ -18,7 +18,7 @@ import shutil
 import socket
 import uuid
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ from sas_core import local_es
 from sas_core.errors import DataQualityError
 from tests.guard import GuardedElasticsearch
 
-EXTRACTED = datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)
+EXTRACTED = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 PLACES = 400
 BROKEN_SHARE = 0.16                # the figure: under the default reject threshold of 20 %
 
