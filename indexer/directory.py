@@ -730,12 +730,37 @@ def _delete_disappeared(run: _Run, es: Elasticsearch, sources: list[str]) -> Non
         )
     _bulk(run, es, (("delete", doc_id, None) for doc_id in stale))
     _remove_slots_of(run, es, stale)
+    gone = set(stale)
+    known = run.known or {}
+    _remove_slots_of(run, es, _orphan_slot_offers(
+        run, es, exists=lambda offer_id: (offer_id in known or offer_id in seen) and offer_id not in gone))
+
+
+def _orphan_slot_offers(run: _Run, es: Elasticsearch, *, exists) -> list[str]:
+    """Offer ids that slots point at but that no longer exist (left by loads before the slot clean-up
+    above, or by an offer deleted by hand): distinct ``offer_id`` values, paged with a composite
+    aggregation, so the cost follows the number of offers, not of slots."""
+    alias = alias_name(run.settings.index_prefix, "slots")
+    if not es.indices.exists_alias(name=alias):
+        return []
+    orphans: list[str] = []
+    after = None
+    while True:
+        composite = {"size": 10_000, "sources": [{"offer": {"terms": {"field": "offer_id"}}}]}
+        if after:
+            composite["after"] = after
+        answer = es.search(index=alias, size=0, aggs={"offers": {"composite": composite}})
+        agg = answer["aggregations"]["offers"]
+        orphans += [b["key"]["offer"] for b in agg["buckets"] if not exists(b["key"]["offer"])]
+        after = agg.get("after_key")
+        if not after or not agg["buckets"]:
+            return orphans
 
 
 def _remove_slots_of(run: _Run, es: Elasticsearch, offer_ids: list[str]) -> None:
     """Delete the harvested slots of offers that are gone: a slot without its offer would be shown as a
-    card with no name. They are not re-attached: the vendor's next harvest finds the offer again if the
-    professional comes back under a new place, and writes the slots afresh."""
+    card with no name. They are not re-attached to another offer: which place a slot belongs to is the
+    vendor's answer, and its next harvest writes the slots afresh against the offers that exist then."""
     if not offer_ids:
         return
     alias = alias_name(run.settings.index_prefix, "slots")

@@ -215,6 +215,10 @@ def test_offers_really_gone_take_their_slots_with_them(world, files, geocoder, t
             es.index(index=slots, id=slot_id, document={
                 "id": slot_id, "vendor": "v", "vendor_slot_id": slot_id, "offer_id": offer_of[nat],
                 "start": "2026-12-02T09:00:00+00:00"})
+    # A slot left pointing at nothing by an earlier load (before slots went with their offers).
+    orphan = "ps-810000000000-R99999999999999"
+    es.index(index=slots, id="v-orphan", document={"id": "v-orphan", "vendor": "v", "vendor_slot_id": "o",
+                                                   "offer_id": orphan, "start": "2026-12-02T10:00:00+00:00"})
     es.indices.refresh(index=slots)
     kept_lines = [line for index, line in enumerate(lines) if not any(index in by_national[nat] for nat in gone)]
     smaller = _write_rpps(tmp_path / "smaller", plain.rpps, header, kept_lines)
@@ -227,7 +231,7 @@ def test_offers_really_gone_take_their_slots_with_them(world, files, geocoder, t
     left = {h["_source"]["offer_id"] for h in helpers.scan(es, index=slots, query={"query": {"match_all": {}}})}
     assert left == {offer_of[nat] for nat in staying}        # no slot points at an offer that is gone
     assert left <= set(after)
-    assert summary.slots_removed == 6 and summary.kept_rejected == 0
+    assert summary.slots_removed == 6 + 1 and summary.kept_rejected == 0
 
 
 def _accented_finess(original: Path, folder: Path, *, encoding: str, extra: bytes = b"") -> Path:
