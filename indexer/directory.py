@@ -10,7 +10,9 @@ Idempotence: each offer has a stable id (``ps-<national id>-<structure technical
 ``cpts-<FINESS>``, ``sos-<technical id>``…) and a fingerprint of its content (``content_hash``). A
 **full** load first reads the fingerprints already in the index (a doc-values scan), sends only the
 documents that are new or changed, and then deletes by id the offers of the loaded sources that the
-files no longer have: a second load of the same files writes nothing and every ``_version`` stays as it
+files no longer have — except those a rejected line names (by national id or place), and never more
+than ``SAS_DIRECTORY_MAX_DELETE_SHARE`` of them (beyond, the load fails and deletes nothing); the
+harvested slots of deleted offers go with them. A second load of the same files writes nothing and every ``_version`` stays as it
 was. An **incremental** load never deletes and writes ``update`` + ``doc_as_upsert``, for which
 Elasticsearch itself answers ``noop`` when nothing changed. No "loaded at" time goes in the document for
 that reason; the extraction date of the file is the document's ``source_updated_at``. The index refresh
@@ -88,6 +90,12 @@ class LoadSummary:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    #: Offers absent from the file but kept: a rejected line of this load names their professional.
+    kept_rejected: int = 0
+    #: Rejected lines whose national id could not be read (their offers are only protected by the cap).
+    rejected_unkeyed: int = 0
+    #: Harvested slots removed because the offer they belonged to was deleted by this load.
+    slots_removed: int = 0
     failed: int = 0                             # refused by Elasticsearch (see rejected_by_reason)
     rejected_by_reason: Counter = field(default_factory=Counter)
     not_geocoded_by_reason: Counter = field(default_factory=Counter)
@@ -139,6 +147,9 @@ class LoadSummary:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "deleted": self.deleted,
+            "kept_rejected": self.kept_rejected,
+            "rejected_unkeyed": self.rejected_unkeyed,
+            "slots_removed": self.slots_removed,
             "failed": self.failed,
             "rejected": self.rejected,
             "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
@@ -183,6 +194,10 @@ class _Run:
     cpts_names: dict[str, str] = field(default_factory=dict)
     validated: int = 0
     cpts_members: Counter | None = None
+    #: National ids named by rejected lines: their offers are not deletion candidates in this load.
+    protected: set[str] = field(default_factory=set)
+    #: Structure technical ids named by rejected lines (their key may be the broken part): same.
+    protected_places: set[str] = field(default_factory=set)
     #: Full loads: id → (content_hash, participation_hash, source) of every offer before the load.
     known: dict[str, tuple[str | None, str | None, str | None]] | None = None
 
@@ -234,6 +249,12 @@ def _triage(run: _Run, items: Iterable) -> Iterator[PracticeRecord | StructureRe
         elif cls is Rejection:
             s.lines_read += 1
             s.rejected_by_reason[item.reason] += 1
+            if item.key:
+                run.protected.add(item.key)
+            if item.place:
+                run.protected_places.add(item.place)
+            if not (item.key or item.place):
+                s.rejected_unkeyed += 1
         elif cls is Remark:
             if item.reason in _LINE_REMARKS:
                 s.lines_read += 1
@@ -661,12 +682,101 @@ def _refresh_setting(es: Elasticsearch, alias: str) -> str | None:
     return None
 
 
+def _protected_by_rejection(doc_id: str, run: _Run) -> bool:
+    # ``ps-<national id>-<place>`` / ``sos-<place>``: a rejected line of that professional, or at that
+    # place, may be this very offer. Erring on the side of keeping: a stale offer lives one load longer.
+    if doc_id.startswith("ps-"):
+        parts = doc_id.split("-", 2)
+        return len(parts) == 3 and (parts[1] in run.protected or parts[2] in run.protected_places)
+    if doc_id.startswith("sos-"):
+        return doc_id[4:] in run.protected_places
+    return False
+
+
 def _delete_disappeared(run: _Run, es: Elasticsearch, sources: list[str]) -> None:
-    """Full load: delete the offers of ``sources`` that were in the index before and not in this run."""
+    """Full load: delete the offers of ``sources`` that were in the index before and not in this run.
+
+    Only offers absent from the whole file are candidates: an offer whose professional is named by a
+    rejected line is kept (counted in ``kept_rejected``), since the line may be its own. What is left is
+    capped (``directory_max_delete_share`` of the offers of these sources, at least
+    ``directory_max_delete_floor``): beyond, nothing is deleted and the load fails, because a file that
+    lost that many places is far more likely broken (rejected lines that could not be keyed, a cut
+    extraction) than a true picture. The harvested slots of the deleted offers go with them.
+    """
     seen, wanted = run.seen, set(sources)
-    stale = [(doc_id, "delete") for doc_id, (_c, _p, source) in (run.known or {}).items()
-             if source in wanted and doc_id not in seen]
-    _bulk(run, es, (("delete", doc_id, None) for doc_id, _ in stale))
+    s, settings = run.summary, run.settings
+    of_sources = 0
+    stale: list[str] = []
+    for doc_id, (_c, _p, source) in (run.known or {}).items():
+        if source not in wanted:
+            continue
+        of_sources += 1
+        if doc_id in seen:
+            continue
+        if _protected_by_rejection(doc_id, run):
+            s.kept_rejected += 1
+        else:
+            stale.append(doc_id)
+    cap = max(settings.directory_max_delete_floor, int(settings.directory_max_delete_share * of_sources))
+    if len(stale) > cap:
+        raise DataQualityError(
+            f"directory load refused: it would delete {len(stale)} of the {of_sources} offers of "
+            f"{', '.join(sorted(wanted))} ({len(stale) / max(of_sources, 1):.1%}), more than the cap of {cap} "
+            f"(SAS_DIRECTORY_MAX_DELETE_SHARE={settings.directory_max_delete_share:.1%}, "
+            f"SAS_DIRECTORY_MAX_DELETE_FLOOR={settings.directory_max_delete_floor}); nothing was deleted. "
+            f"{s.rejected} rejected lines, {s.rejected_unkeyed} of them naming neither a professional nor a "
+            f"place: "
+            f"check the file; if the removals are real, raise the cap for this load"
+        )
+    _bulk(run, es, (("delete", doc_id, None) for doc_id in stale))
+    _remove_slots_of(run, es, stale)
+    gone = set(stale)
+    known = run.known or {}
+    _remove_slots_of(run, es, _orphan_slot_offers(
+        run, es, exists=lambda offer_id: (offer_id in known or offer_id in seen) and offer_id not in gone))
+
+
+def _orphan_slot_offers(run: _Run, es: Elasticsearch, *, exists) -> list[str]:
+    """Offer ids that slots point at but that no longer exist (left by loads before the slot clean-up
+    above, or by an offer deleted by hand): distinct ``offer_id`` values, paged with a composite
+    aggregation, so the cost follows the number of offers, not of slots."""
+    alias = alias_name(run.settings.index_prefix, "slots")
+    if not es.indices.exists_alias(name=alias):
+        return []
+    orphans: list[str] = []
+    after = None
+    while True:
+        composite = {"size": 10_000, "sources": [{"offer": {"terms": {"field": "offer_id"}}}]}
+        if after:
+            composite["after"] = after
+        answer = es.search(index=alias, size=0, aggs={"offers": {"composite": composite}})
+        agg = answer["aggregations"]["offers"]
+        orphans += [b["key"]["offer"] for b in agg["buckets"] if not exists(b["key"]["offer"])]
+        after = agg.get("after_key")
+        if not after or not agg["buckets"]:
+            return orphans
+
+
+def _remove_slots_of(run: _Run, es: Elasticsearch, offer_ids: list[str]) -> None:
+    """Delete the harvested slots of offers that are gone: a slot without its offer would be shown as a
+    card with no name. They are not re-attached to another offer: which place a slot belongs to is the
+    vendor's answer, and its next harvest writes the slots afresh against the offers that exist then."""
+    if not offer_ids:
+        return
+    alias = alias_name(run.settings.index_prefix, "slots")
+    if not es.indices.exists_alias(name=alias):
+        return
+    es.indices.refresh(index=alias)
+    # A scan and bulk deletes rather than ``_delete_by_query``: the node may run without the reindex
+    # module, and the slots of a few deleted offers are few.
+    for start in range(0, len(offer_ids), 10_000):
+        hits = helpers.scan(es, index=alias, size=5000, preserve_order=False,
+                            query={"query": {"terms": {"offer_id": offer_ids[start:start + 10_000]}},
+                                   "_source": False})
+        actions = ({"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]} for hit in hits)
+        for ok, item in helpers.streaming_bulk(es, actions, chunk_size=2000, raise_on_error=False):
+            run.summary.slots_removed += ok and item["delete"].get("result") == "deleted"
+    es.indices.refresh(index=alias)
 
 
 def _record_run(es: Elasticsearch, settings: Settings, summary: LoadSummary) -> None:
@@ -813,8 +923,10 @@ def load_directory(
 ) -> LoadSummary:
     """Parse → geocode → bulk index the RPPS extraction (+ FINESS, + SAS participation).
 
-    ``full=True`` also removes offers of the loaded sources that are no longer in the files. Raises
-    ``DataQualityError`` when the rejected share exceeds the threshold (nothing is deleted then), and
+    ``full=True`` also removes offers of the loaded sources that are no longer in the files (not those a
+    rejected line names; capped, see ``_delete_disappeared``). Raises ``DataQualityError`` when the
+    rejected share exceeds the threshold or the deletions the cap (nothing is deleted then), when the
+    FINESS file is in no known encoding or the RPPS zip is damaged, and
     ``ConfigurationError`` when the index or the reference data are missing. Returns the summary.
     """
     rpps_path = Path(rpps_path)

@@ -27,8 +27,8 @@ def print_summary(summary) -> None:
     """The final summary of a load: counts, reasons, precision, duration and rate."""
     data = summary.to_dict()
     table = Table("what", "count", title=f"directory load {data['run_id']} ({data['mode']}): {data['status']}")
-    for key in ("lines_read", "places", "created", "updated", "unchanged", "deleted", "failed", "rejected",
-                "not_geocoded"):
+    for key in ("lines_read", "places", "created", "updated", "unchanged", "deleted", "kept_rejected",
+                "slots_removed", "failed", "rejected", "rejected_unkeyed", "not_geocoded"):
         table.add_row(key.replace("_", " "), f"{data[key]:,}")
     for kind, count in data["kinds"].items():
         table.add_row(f"  offers: {kind}", f"{count:,}")

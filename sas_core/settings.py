@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     #: The early rejected-share check waits for this many lines (the final check always runs).
     directory_reject_min_lines: int = 10_000
     directory_bulk_chunk: int = 2500
+    # --- Directory load safety (issue 14, point 4) -------------------------------------------------
+    #: A full load may delete at most this share of the offers of its sources (offers gone from the file);
+    #: beyond, it fails and deletes nothing. Weekly churn of the national extraction is well under 1 %.
+    directory_max_delete_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: ... but may always delete this many (small départemental loads, where one place is already >5 %).
+    directory_max_delete_floor: int = Field(default=50, ge=0)
     directory_bulk_threads: int = 2
     #: National address API (BAN) for geocoding, e.g. https://api-adresse.data.gouv.fr; off when empty.
     geocoder_ban_url: str | None = None

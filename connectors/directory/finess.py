@@ -25,6 +25,8 @@ from connectors.directory.nomenclatures import FINESS_KINDS
 from connectors.directory.records import Address, Rejection, Remark, StructureRecord
 from sas_core.errors import DataQualityError
 
+#: The published encoding. Latin-1 decodes any byte, so a file saved in UTF-8 by a tool on the way
+#: would read "successfully" with every accent garbled: the encoding is detected instead (``detect_encoding``).
 ENCODING = "latin-1"
 
 #: Columns of a ``structureet`` line after the tag.
@@ -85,6 +87,45 @@ def insee_of(departement: str, commune: str) -> str:
     return departement.zfill(2) + commune.zfill(3)
 
 
+def detect_encoding(path: Path | str) -> str:
+    """``utf-8`` or ``cp1252`` (a superset of Latin-1 for text), read from the bytes of the whole file.
+
+    Accented French in Latin-1 is practically never valid UTF-8, so a file that decodes as UTF-8 is
+    UTF-8. Otherwise it must decode as Windows-1252 (Latin-1 plus its printable 0x80-0x9F characters);
+    NUL bytes (UTF-16) or bytes undefined there make the file undecodable: ``DataQualityError``.
+    """
+    import codecs
+
+    path = Path(path)
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    cp1252 = codecs.getincrementaldecoder("cp1252")()
+    is_utf8, offset = True, 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            if b"\x00" in chunk:
+                raise DataQualityError(f"{path.name}: undecodable FINESS file (NUL bytes: UTF-16 or binary?), "
+                                       "expected Latin-1 or UTF-8 text")
+            if is_utf8:
+                try:
+                    utf8.decode(chunk)
+                except UnicodeDecodeError:
+                    is_utf8 = False
+            try:
+                cp1252.decode(chunk)
+            except UnicodeDecodeError as exc:
+                if not is_utf8:
+                    raise DataQualityError(
+                        f"{path.name}: undecodable FINESS file: neither UTF-8 nor Latin-1/Windows-1252 "
+                        f"(byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start})") from exc
+            offset += len(chunk)
+    if is_utf8:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            is_utf8 = False  # cut in the middle of a character: not UTF-8 after all
+    return "utf-8" if is_utf8 else "cp1252"
+
+
 def stock_date(path: Path | str) -> datetime | None:
     """The date in ``etalab-cs1100507-stock-20250106-0336.csv`` (UTC midnight)."""
     match = re.search(r"stock-(\d{8})", Path(path).name)
@@ -112,9 +153,10 @@ def read_finess(
         raise DataQualityError(f"FINESS file not found: {path}")
     kinds = categories or FINESS_KINDS
     kept: dict[str, StructureRecord] = {}
+    encoding = detect_encoding(path)  # the whole file decodes in it: no line can fail below
     with path.open("rb", buffering=1 << 20) as stream:
         first = stream.readline()
-        head = first.decode(ENCODING).rstrip("\r\n").split(";")
+        head = first.decode(encoding).lstrip("\ufeff").rstrip("\r\n").split(";")
         if not head or head[0] != "finess":
             raise DataQualityError(
                 f"{path.name}: not an Etalab FINESS stock file (first line should be 'finess;etalab;…')"
@@ -127,7 +169,7 @@ def read_finess(
             if on_bytes is not None and pending >= 1 << 20:
                 on_bytes(pending)
                 pending = 0
-            text = raw.decode(ENCODING).rstrip("\r\n")  # Latin-1 decodes any byte: never fails
+            text = raw.decode(encoding).rstrip("\r\n")  # the whole file decoded in detect_encoding
             if not text.strip():
                 yield Remark("blank_line", line_no)
                 continue

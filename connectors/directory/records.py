@@ -114,6 +114,11 @@ class Rejection:
     reason: str
     line_no: int
     detail: str = ""
+    #: National id (``8``+RPPS / ``0``+ADELI) the line names, when its key columns still read: the loader
+    #: then keeps that professional's offers instead of deleting them as gone from the file.
+    key: str = ""
+    #: Its structure technical id, when the line has the right columns (so the column is where it should be).
+    place: str = ""
 
 
 @dataclass(slots=True, frozen=True)

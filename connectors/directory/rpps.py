@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -28,6 +29,11 @@ FILE_GLOB = "PS_LibreAcces_Personne_activite_*.txt"
 _NAME_RE = re.compile(r"PS_LibreAcces_Personne_activite_(\d{12})\.txt$")
 _ZIP_DATE_RE = re.compile(r"PS_LibreAcces_(\d{8,12})")
 _NOT_DIGIT = re.compile(r"\D+")
+#: What a national id (``8``+RPPS, ``0``+ADELI) read from a rejected line must look like to be trusted.
+_KEY_RE = re.compile(r"^[08][0-9]{9,11}$")
+_PLACE_RE = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
+#: First bytes of a zip archive (local file header, empty archive, spanned archive).
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
 #: The header of the extraction, in the published order.
 HEADER: tuple[str, ...] = (
@@ -83,19 +89,56 @@ def open_extraction(path: Path | str):
     path = Path(path)
     if not path.is_file():
         raise DataQualityError(f"RPPS extraction not found: {path}")
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
+    with path.open("rb") as probe:
+        magic = probe.read(4)
+    if zipfile.is_zipfile(path) or magic in _ZIP_MAGIC or path.suffix.lower() == ".zip":
+        # A zip whose end (central directory) is missing is no zip for ``is_zipfile``: without the magic
+        # check it would be read as text and refused as "header is not UTF-8", hiding the real cause.
+        try:
+            archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataQualityError(_damaged(path, exc)) from exc
+        with archive:
             members = [i for i in archive.infolist() if _NAME_RE.search(Path(i.filename).name)]
             if not members:
                 raise DataQualityError(
                     f"{path.name}: no PS_LibreAcces_Personne_activite_<date>.txt inside the zip"
                 )
             info = members[0]
-            with archive.open(info) as raw:
-                yield io.BufferedReader(raw, buffer_size=1 << 20), info.file_size, info.filename
+            try:
+                with archive.open(info) as raw:
+                    yield _ZipMember(raw, path), info.file_size, info.filename
+            except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+                # A member cut or corrupted after its start fails while streaming (CRC, short read).
+                raise DataQualityError(_damaged(path, exc)) from exc
         return
     with path.open("rb", buffering=1 << 20) as raw:
         yield raw, path.stat().st_size, path.name
+
+
+def _damaged(path: Path, exc: BaseException) -> str:
+    return (f"{path.name}: damaged zip archive (archive zip endommagée, truncated or corrupted download?): "
+            f"{exc}; fetch the extraction again")
+
+
+class _ZipMember(io.BufferedReader):
+    """The zip member as a buffered line stream whose read errors name the damaged archive."""
+
+    def __init__(self, raw, path: Path) -> None:
+        super().__init__(raw, buffer_size=1 << 20)
+        self._path = path
+
+    def __next__(self) -> bytes:
+        try:
+            return super().__next__()
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise DataQualityError(_damaged(self._path, exc)) from exc
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return super().readline(size)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise DataQualityError(_damaged(self._path, exc)) from exc
 
 
 def _phone(value: str) -> str:
@@ -183,6 +226,23 @@ def parse_rpps_stream(
     labels = specialties.labels
     professions = PROFESSIONS
 
+    def key_of(fields: list[str]) -> str:
+        """The national id a rejected line names, when its key columns still read and check out."""
+        if len(fields) <= max(c_type, c_id, c_nat) or max(c_type, c_id, c_nat) >= n:
+            return ""
+        id_type, raw_id, national = fields[c_type].strip(), fields[c_id].strip(), fields[c_nat].strip()
+        if check_national(id_type, raw_id, national):
+            return ""
+        national = national or (id_type + raw_id)
+        return national if _KEY_RE.match(national) else ""
+
+    def place_of(fields: list[str]) -> str:
+        """The structure technical id of a rejected line that has the expected columns (else "")."""
+        if not (len(fields) == n + 1 and fields[-1] == "" or len(fields) == n) or c_tech >= n:
+            return ""
+        place = fields[c_tech].strip()
+        return place if _PLACE_RE.match(place) else ""
+
     group_id: str | None = None
     group: dict[str, PracticeRecord] = {}
     pending_bytes = len(header_line)
@@ -196,7 +256,9 @@ def parse_rpps_stream(
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            yield Rejection("encoding_error", line_no, "line is not valid UTF-8")
+            fields = raw.decode("latin-1").rstrip("\r\n").split("|")
+            yield Rejection("encoding_error", line_no, "line is not valid UTF-8", key=key_of(fields),
+                            place=place_of(fields))
             continue
         text = text.rstrip("\r\n")
         if not text.strip():
@@ -207,7 +269,8 @@ def parse_rpps_stream(
         if count == n + 1 and f[-1] == "":
             pass                      # the normal case: trailing "|"
         elif count != n:              # a missing trailing "|" alone is tolerated
-            yield Rejection("wrong_column_count", line_no, f"{count - 1 if f[-1] == '' else count} columns, expected {n}")
+            yield Rejection("wrong_column_count", line_no, f"{count - 1 if f[-1] == '' else count} columns, expected {n}",
+                            key=key_of(f))
             continue
         f.append("")                  # index n = absent optional column → always empty
         id_type = f[c_type].strip()
@@ -215,15 +278,17 @@ def parse_rpps_stream(
         national = f[c_nat].strip()
         reason = check_national(id_type, raw_id, national)
         if reason:
-            yield Rejection(reason, line_no, f"{id_type}|{raw_id}")
+            # The key itself failed its check: it names no offer safely (deletions are capped instead).
+            yield Rejection(reason, line_no, f"{id_type}|{raw_id}", place=place_of(f[:-1]))
             continue
         profession = f[c_prof].strip()
         if profession not in professions:
-            yield Rejection("unknown_profession", line_no, profession or "(empty)")
+            yield Rejection("unknown_profession", line_no, profession or "(empty)", key=key_of(f),
+                            place=place_of(f[:-1]))
             continue
         last_name = f[c_last].strip()
         if not last_name:
-            yield Rejection("missing_name", line_no)
+            yield Rejection("missing_name", line_no, key=key_of(f), place=place_of(f[:-1]))
             continue
         national = national or (id_type + raw_id)
 

@@ -41,3 +41,20 @@ def test_a_file_that_is_not_finess_is_refused(tmp_path):
     bad.write_text("hello;world\n", encoding="latin-1")
     with pytest.raises(DataQualityError, match="not an Etalab FINESS"):
         list(read_finess(bad))
+
+
+def test_the_encoding_is_detected_and_an_undecodable_file_refused(tmp_path):
+    from connectors.directory.finess import detect_encoding
+
+    text = FINESS_SAMPLE.read_text(encoding="latin-1")
+    assert any(ord(c) > 127 for c in text)  # the sample has accents: the check below means something
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_text(text, encoding="utf-8")
+    assert detect_encoding(FINESS_SAMPLE) == "cp1252" and detect_encoding(utf8) == "utf-8"
+    assert [r.name for r in read_finess(utf8) if isinstance(r, StructureRecord)] == \
+           [r.name for r in read_finess(FINESS_SAMPLE) if isinstance(r, StructureRecord)]
+    for name, blob in (("bad.csv", FINESS_SAMPLE.read_bytes().replace(b";", b";\x81", 1)),
+                       ("utf16.csv", text.encode("utf-16"))):
+        (tmp_path / name).write_bytes(blob)
+        with pytest.raises(DataQualityError, match="undecodable FINESS file"):
+            list(read_finess(tmp_path / name))

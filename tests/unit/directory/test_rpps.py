@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from connectors.directory.records import PracticeRecord, Rejection, Remark
-from connectors.directory.rpps import HEADER, extraction_date, parse_rpps_stream, read_rpps
+from connectors.directory.rpps import HEADER, extraction_date, open_extraction, parse_rpps_stream, read_rpps
 from sas_core.errors import DataQualityError
 from tests.unit.directory.conftest import RPPS_SAMPLE
 
@@ -92,3 +92,25 @@ def test_extraction_date_from_names():
     assert extraction_date(RPPS_SAMPLE) == datetime(2025, 1, 15, 8, 30, tzinfo=timezone.utc)
     assert extraction_date("PS_LibreAcces_202501150830.zip") == datetime(2025, 1, 15, 8, 30, tzinfo=timezone.utc)
     assert extraction_date("whatever.txt") is None
+
+
+def test_rejected_lines_name_their_professional_and_place_when_they_can(specialties):
+    # The loader keeps the offers a rejected line names instead of deleting them (issue 14, point 4).
+    rejections = {r.reason: r for r in read_rpps(RPPS_SAMPLE, specialties=specialties) if isinstance(r, Rejection)}
+    # Right columns, unknown profession: both its national id and its structure technical id read.
+    assert rejections["unknown_profession"].key and rejections["unknown_profession"].place
+    # Its RPPS number fails the check digit: it names no one, but its place column is where it should be.
+    assert rejections["invalid_rpps_key"].key == "" and rejections["invalid_rpps_key"].place
+    # Columns shifted: the identifier columns come first and still read; the place column may have moved.
+    assert rejections["wrong_column_count"].key and rejections["wrong_column_count"].place == ""
+
+
+def test_a_truncated_zip_is_a_damaged_archive_not_a_text_file(tmp_path):
+    path = tmp_path / "PS_LibreAcces_202501150830.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.write(RPPS_SAMPLE, RPPS_SAMPLE.name)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataQualityError, match=r"damaged zip archive \(archive zip endommagée"), \
+            open_extraction(path):
+        pass
