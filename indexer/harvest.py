@@ -536,6 +536,9 @@ class _Existing:
 
     by_id: dict[str, tuple[str | None, str | None, bool]] = field(default_factory=dict)
     by_key: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Hidden slots whose platform claim (a redirect booking with no INT_R03 report) has expired: the
+    #: vendor listing them free again releases them (back to search).
+    expired_claims: set[str] = field(default_factory=set)
 
 
 class Harvester:
@@ -625,7 +628,7 @@ class Harvester:
         # No refresh here: the vendor's previous run refreshed the index when it ended (``finally``
         # below), and nothing else writes the fields the scan reads. A refresh per run start, with
         # several vendors writing, only cut their in-flight documents into small segments to merge.
-        existing = self._existing(vendor, window)
+        existing = self._existing(vendor, window, now)
         writer = BulkWriter(self.es, index=self.slots_alias, chunk=self.settings.harvest_bulk_chunk,
                             threads=self.settings.harvest_bulk_threads)
         places = PlaceMaker(vendor=vendor.name, geocoder=self.geocoder)
@@ -656,7 +659,7 @@ class Harvester:
             return "partial"
         return "success"
 
-    def _existing(self, vendor: VendorConfig, window: Window) -> _Existing:
+    def _existing(self, vendor: VendorConfig, window: Window, now: datetime) -> _Existing:
         existing = _Existing()
         query = {"bool": {"filter": [
             {"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}},
@@ -670,6 +673,16 @@ class Harvester:
             existing.by_id[hit["_id"]] = (key, (fields.get("content_hash") or [None])[0], "stale_since" in fields)
             if key is not None:
                 existing.by_key[key].add(hit["_id"])
+        # A second, separate query rather than one more docvalue field on the scan above: expired claims
+        # are a handful at most (abandoned redirect bookings), the scan reads every slot of the window.
+        claims = {"bool": {"filter": [
+            {"term": {"vendor": vendor.name}}, {"term": {"hidden": True}},
+            {"range": {"claim_expires_at": {"lte": now.isoformat()}}},
+            {"range": {"start": {"gte": window.start.isoformat(), "lte": window.end.isoformat()}}},
+        ]}}
+        for hit in helpers.scan(self.es, index=self.slots_alias, size=10_000, preserve_order=False,
+                                query={"query": claims, "_source": False}):
+            existing.expired_claims.add(hit["_id"])
         return existing
 
     async def _fetch_and_write(self, vendor: VendorConfig, window: Window, tasks: list[tuple[str, list[str]]],
@@ -773,6 +786,12 @@ class Harvester:
                 stats.unchanged += 0 if known[2] else 1
             else:
                 stats.unchanged += 1
+        if existing.expired_claims:
+            # The vendor still lists these claimed slots free and nobody reported booking them (INT_R03)
+            # within the lease: the booking was abandoned, the slot goes back to search.
+            for slot_id in existing.expired_claims & (records.keys() | seen):
+                writer.update(slot_id, {"hidden": False, "claim_expires_at": None, "claimed_by": None})
+                stats.flags["claim_released"] += 1
         for key in batch:
             for slot_id in existing.by_key.get(key, ()):
                 if slot_id not in records and slot_id not in seen:
