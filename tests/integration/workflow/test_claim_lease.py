@@ -9,7 +9,8 @@ package) and the real app. Two apps share the index: ``wf_api`` (default lease, 
 - an abandoned redirect booking (no INT_R03 report) whose slot the vendor still lists free is shown
   again by the first harvest after the lease — not before (the default lease holds it);
 - a slot the vendor reported booked (INT_R03) stays hidden although the vendor still lists it; a slot
-  the vendor no longer lists is gone.
+  the vendor no longer lists is gone; one whose appointment the vendor reported cancelled comes back
+  with the next harvest, whatever the lease.
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ def book(client, slot: dict, headers: dict) -> dict:
     return answer.json()["orientation"]
 
 
+def appointment(slot: dict) -> dict:
+    """An INT_R03 ``booked`` Appointment of ``slot`` made by the test regulator at medilib."""
+    report = copy.deepcopy(example("booked.json"))
+    report["identifier"][0] = {"system": "https://medilib.example/rdv", "value": str(uuid.uuid4())}
+    report["extension"][0]["valueReference"]["identifier"]["value"] = "3620100057/70326SR"
+    report["start"], report["end"] = slot["start"], slot["end"]
+    report["participant"][0]["actor"]["identifier"]["value"] = slot["practitioner_national_id"]
+    return report
+
+
 def harvest(es, settings) -> dict:
     from indexer.harvest import run_harvest
 
@@ -88,7 +99,7 @@ def test_an_abandoned_redirect_claim_is_released_after_its_lease(wf_api, short_l
                                                                  simulator, regulator_headers, vendor_headers):
     client, settings = short_lease
     held = free_slot("medilib")          # default lease: a harvest must not release it
-    abandoned, reported, taken = free_slot("medilib"), free_slot("medilib"), free_slot("medilib")
+    abandoned, reported, taken, dropped = (free_slot("medilib") for _ in range(4))
     book(wf_api, held, regulator_headers)
     book(client, abandoned, regulator_headers)
     orientation = book(client, reported, regulator_headers)
@@ -96,18 +107,25 @@ def test_an_abandoned_redirect_claim_is_released_after_its_lease(wf_api, short_l
 
     # The vendor reports the appointment of ``reported`` (INT_R03) but, like any vendor whose listing lags,
     # still lists the slot free; ``taken`` is no longer listed.
-    report = copy.deepcopy(example("booked.json"))
-    report["identifier"][0] = {"system": "https://medilib.example/rdv", "value": str(uuid.uuid4())}
-    report["extension"][0]["valueReference"]["identifier"]["value"] = "3620100057/70326SR"
-    report["start"], report["end"] = reported["start"], reported["end"]
-    report["participant"][0]["actor"]["identifier"]["value"] = reported["practitioner_national_id"]
-    answer = client.post("/fhir/Appointment", content=json.dumps(report), headers={**vendor_headers["medilib"], **FHIR})
+    answer = client.post("/fhir/Appointment", content=json.dumps(appointment(reported)),
+                         headers={**vendor_headers["medilib"], **FHIR})
     assert answer.status_code == 200, answer.text
     assert answer.headers["Location"].endswith(f"/Appointment/{orientation['id']}")
+    # ``dropped`` (default lease): booked at the vendor, then cancelled there (INT_R03 ``cancelled``): its
+    # lease ends at once, the next harvest shows it again since the vendor lists it free.
+    dropped_orientation = book(wf_api, dropped, regulator_headers)
+    body = appointment(dropped)
+    booked = wf_api.post("/fhir/Appointment", content=json.dumps(body), headers={**vendor_headers["medilib"], **FHIR})
+    assert booked.headers["Location"].endswith(f"/Appointment/{dropped_orientation['id']}")
+    body["status"] = "cancelled"
+    identifier = body["identifier"][0]
+    cancelled = wf_api.put(f"/fhir/Appointment?identifier={identifier['system']}|{identifier['value']}",
+                           content=json.dumps(body), headers={**vendor_headers["medilib"], **FHIR})
+    assert cancelled.status_code == 200, cancelled.text
     gone = sim_admin(simulator, "POST", "/_admin/vendors/medilib/take", json={"slot_ids": [taken["vendor_slot_id"]]})
     assert gone.json()["taken"] == [taken["vendor_slot_id"]]
 
-    for slot in (held, abandoned, reported, taken):
+    for slot in (held, abandoned, reported, taken, dropped):
         assert slot_doc(es, wf_settings, slot["id"])["hidden"] is True
     time.sleep(LEASE_S + 0.5)
     run = harvest(es, settings)
@@ -118,7 +136,8 @@ def test_an_abandoned_redirect_claim_is_released_after_its_lease(wf_api, short_l
     assert slot_doc(es, wf_settings, reported["id"])["hidden"] is True          # the vendor booked it
     assert slot_doc(es, wf_settings, reported["id"])["claim_expires_at"] is None
     assert slot_doc(es, wf_settings, taken["id"]) is None                       # no longer listed: gone
-    assert {"reason": "flag:claim_released", "count": 1} in run["rejected_by_reason"]
+    assert slot_doc(es, wf_settings, dropped["id"])["hidden"] is False          # cancelled at the vendor
+    assert {"reason": "flag:claim_released", "count": 2} in run["rejected_by_reason"]
 
     # Released for real: another operator books it.
     book(client, abandoned, regulator_headers)
