@@ -552,6 +552,9 @@ class _Existing:
     by_key: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: Slots of answered batches that did not come back, deleted once every batch is in (the guard).
     to_delete: list[str] = field(default_factory=list)
+    #: Hidden slots whose platform claim (a redirect booking with no INT_R03 report) has expired: the
+    #: vendor listing them free again releases them (back to search).
+    expired_claims: set[str] = field(default_factory=set)
 
 
 class Harvester:
@@ -641,7 +644,7 @@ class Harvester:
         # No refresh here: the vendor's previous run refreshed the index when it ended (``finally``
         # below), and nothing else writes the fields the scan reads. A refresh per run start, with
         # several vendors writing, only cut their in-flight documents into small segments to merge.
-        existing = self._existing(vendor, window)
+        existing = self._existing(vendor, window, now)
         writer = BulkWriter(self.es, index=self.slots_alias, chunk=self.settings.harvest_bulk_chunk,
                             threads=self.settings.harvest_bulk_threads)
         places = PlaceMaker(vendor=vendor.name, geocoder=self.geocoder)
@@ -673,7 +676,7 @@ class Harvester:
             return "partial"
         return "success"
 
-    def _existing(self, vendor: VendorConfig, window: Window) -> _Existing:
+    def _existing(self, vendor: VendorConfig, window: Window, now: datetime) -> _Existing:
         existing = _Existing()
         query = {"bool": {"filter": [
             {"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}},
@@ -687,6 +690,18 @@ class Harvester:
             existing.by_id[hit["_id"]] = (key, (fields.get("content_hash") or [None])[0], "stale_since" in fields)
             if key is not None:
                 existing.by_key[key].add(hit["_id"])
+        # A second, separate query rather than one more docvalue field on the scan above: expired claims
+        # are a handful at most (abandoned redirect bookings), the scan reads every slot of the window.
+        claims = {"bool": {"filter": [
+            {"term": {"vendor": vendor.name}}, {"term": {"hidden": True}},
+            {"range": {"claim_expires_at": {"lte": now.isoformat()}}},
+            {"range": {"start": {"gte": window.start.isoformat(), "lte": window.end.isoformat()}}},
+        ]}}
+        # One plain search, not a scroll: a run costs one request more; more than 10 000 expired claims
+        # at one vendor would be released over several runs.
+        hits = self.es.search(index=self.slots_alias, query=claims, size=10_000, source=False,
+                              filter_path="hits.hits._id")
+        existing.expired_claims.update(hit["_id"] for hit in (hits.get("hits") or {}).get("hits") or [])
         return existing
 
     async def _fetch_and_write(self, vendor: VendorConfig, window: Window, tasks: list[tuple[str, list[str]]],
@@ -792,6 +807,12 @@ class Harvester:
                 stats.unchanged += 0 if known[2] else 1
             else:
                 stats.unchanged += 1
+        if existing.expired_claims:
+            # The vendor still lists these claimed slots free and nobody reported booking them (INT_R03)
+            # within the lease: the booking was abandoned, the slot goes back to search.
+            for slot_id in existing.expired_claims & (records.keys() | seen):
+                writer.update(slot_id, {"hidden": False, "claim_expires_at": None, "claimed_by": None})
+                stats.flags["claim_released"] += 1
         indexed = 0
         gone: list[str] = []
         for key in batch:

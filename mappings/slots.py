@@ -80,6 +80,10 @@ class SlotDoc(Doc):
     territory: str | None = None
     name_folded: str | None = None
     hidden: bool = False               # taken through the platform: hidden until the vendor confirms
+    #: End of the lease of a platform claim (redirect booking): past it, a harvest that still sees the
+    #: slot free at the vendor shows it again; ``None`` = no lease (confirmed by INT_R03, or not claimed).
+    claim_expires_at: datetime | None = None
+    claimed_by: str | None = None      # the orientation holding the claim (cancelling it releases only its own)
     published_by: str | None = None    # platform agenda: who published it (account id)
     content_hash: str | None = None    # vendor slots: hash of the harvested content (skip unchanged)
     harvested_at: datetime | None = None   # when this content was written (first seen or last changed)

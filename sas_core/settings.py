@@ -188,6 +188,12 @@ class Settings(BaseSettings):
     booking_appointment_timeout_s: float = 5.0
     #: A booking in progress holds its Idempotency-Key this long at most (crash safety).
     booking_lease_s: int = 30
+    # --- Redirect claim lease (issue 14, point 3) ---------------------------------------------------
+    #: A vendor slot claimed by a booking stays hidden this long at least without an INT_R03 report;
+    #: past it, the first harvest that still sees the slot free at the vendor shows it again (an
+    #: abandoned redirect booking no longer hides a free slot until it starts). 15 min: well beyond a
+    #: booking on the vendor's page plus its near-real-time report, short against a day of slots.
+    redirect_claim_lease_s: int = Field(900, ge=1)
     # --- INT_R03 mutual TLS (issue 13, point 5: chain, CN + OU, revocation, TLS >= 1.2) -------------
     #: INT_R03 mutual-TLS listener (``sas fhir serve``): server certificate, key, the CA of the
     #: vendors' client certificates (IGC-Santé in production: its intermediate and root CAs), and its port.

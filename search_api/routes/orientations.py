@@ -154,6 +154,8 @@ def cancel(orientation_id: OrientationId, workflow: WorkflowDep,
     def give_back(document: dict) -> None:
         if document.get("source") == "platform_agenda" and document.get("slot_id"):
             workflow.booking.release_agenda_place(document["slot_id"])
+        else:
+            workflow.booking.release_vendor_claim(document)
 
     return workflow.orientations.cancel(orientation_id, scope=scope, by=principal.sub,
                                         reason=body.reason if body else None, on_cancel=give_back)

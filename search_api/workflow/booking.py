@@ -325,8 +325,12 @@ class BookingService:
         mode = "appointment" if proxied_allowed and request.mode != "redirect" else "redirect"
         if mode == "redirect" and not slot.get("booking_url"):
             raise Unprocessable("this slot has no booking link at the vendor: call the practice")
-        # Claim: from here on, nobody else can proceed with this slot and search hides it.
-        if not self.store.patch("slots", current, {"hidden": True}, refresh=True):
+        # Claim: from here on, nobody else can proceed with this slot and search hides it. The claim is
+        # leased: without an INT_R03 report before ``claim_expires_at``, a harvest that still sees the
+        # slot free at the vendor shows it again (an abandoned redirect booking).
+        lease_end = self.clock() + timedelta(seconds=self.settings.redirect_claim_lease_s)
+        claim = {"hidden": True, "claim_expires_at": lease_end.isoformat(), "claimed_by": orientation_id}
+        if not self.store.patch("slots", current, claim, refresh=True):
             raise Conflict("this slot was just taken by another operator")
         flags: list[str] = []
         warnings: list[str] = []
@@ -362,8 +366,30 @@ class BookingService:
             raise exc.error from None
         except Exception:
             # Nothing was booked: the slot goes back to search.
-            self.store.patch_unconditional("slots", slot["id"], {"hidden": False}, refresh=True)
+            self.store.patch_unconditional("slots", slot["id"], {"hidden": False, "claim_expires_at": None,
+                                                                 "claimed_by": None}, refresh=True)
             raise
+
+    def release_vendor_claim(self, orientation: dict) -> None:
+        """A cancelled vendor orientation gives its slot back. Not linked to a vendor appointment (a
+        redirect booking nobody reported): shown again at once. Linked (the vendor reported or created
+        the appointment): the lease ends now, so the next harvest shows the slot only if the vendor
+        lists it free again — the platform's cancellation does not prove the vendor's one."""
+        slot_id = orientation.get("slot_id")
+        if orientation.get("source") != "vendor" or not slot_id:
+            return
+        if orientation.get("vendor_appointment_id"):
+            fields = {"claim_expires_at": self.clock().isoformat()}
+        else:
+            fields = {"hidden": False, "claim_expires_at": None, "claimed_by": None}
+        for _ in range(MAX_CAS_ATTEMPTS):
+            current = self.store.get("slots", slot_id)
+            # Another booking's claim (this one was released by a harvest, then the slot taken again)
+            # is not this orientation's to give back.
+            if current is None or current.source.get("claimed_by") not in (None, orientation.get("id")):
+                return
+            if self.store.patch("slots", current, fields, refresh=True):
+                return
 
     def _proxied(self, principal, request, orientation_id, territory, slot, offer, vendor, flags, warnings):
         regulator = self._regulator(principal, territory)
@@ -394,6 +420,8 @@ class BookingService:
                                 offer=offer, source="vendor", mode="appointment", status="booked", flags=flags,
                                 appointment=(outcome.system, outcome.value))
         document, _ = self.orientations.record(doc)
+        # The vendor confirmed the appointment: the claim is no longer leased (hidden until it goes).
+        self.store.patch_unconditional("slots", slot["id"], {"claim_expires_at": None}, refresh=True)
         return BookingResult(orientation=document, warnings=warnings)
 
     # -- beyond displayed slots ------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class ReportService:
             if linked is not None:
                 document, _ = self.orientations.change(
                     linked.id, by=by, status=report.status, fields={**fields, **self._effecteur_fields(linked.source, report)})
+                self._settle_claim(document)
                 return document, False
             waiting = self.store.first("orientations", queries.redirect_match_body(
                 vendor=vendor, national_id=report.practitioner_national_id, start=report.start,
@@ -61,11 +62,26 @@ class ReportService:
                 try:
                     document, _ = self.orientations.change(waiting.id, by=by, status=report.status, fields=fields,
                                                            guard=guard)
+                    self._settle_claim(document)
                     return document, False
                 except _Taken:
                     continue      # linked to another appointment meanwhile: look again
             return self._create(vendor, report, by=by)
         raise Conflict("could not settle this report among concurrent ones; retry")
+
+    def _settle_claim(self, orientation: dict) -> None:
+        """The report settles the lease of the slot the orientation claimed: an appointment the vendor
+        holds keeps the slot hidden for good (no lease); one it cancelled ends the lease now, so the next
+        harvest shows the slot again only if the vendor lists it free."""
+        slot_id = orientation.get("slot_id")
+        if orientation.get("source") != "vendor" or not slot_id:
+            return
+        expires = self.clock().isoformat() if orientation.get("status") == "cancelled" else None
+        current = self.store.get("slots", slot_id)
+        if current is None or current.source.get("claimed_by") not in (None, orientation.get("id")):
+            return
+        if current.source.get("hidden"):
+            self.store.patch_unconditional("slots", slot_id, {"claim_expires_at": expires}, refresh=True)
 
     def _create(self, vendor: str, report: AppointmentReport, *, by: str) -> tuple[dict, bool]:
         orientation_id = report_id(vendor, report.system, report.value)
