@@ -31,3 +31,10 @@ class HarvestRunDoc(Doc):
     rejected_by_reason: list[ReasonCount] = []
     errors: list[str] = []
     stale_marked: int = 0
+    #: Batches (searches of up to 25 ids) of the run, those that stayed failed, and retries of batches
+    #: that failed while the vendor was unavailable (retried once its circuit breaker half-opened).
+    batches: int = 0
+    batches_failed: int = 0
+    batches_retried: int = 0
+    #: When the run's budget ran out with batches still failing (outage), the catch-up run asked for.
+    catch_up_at: datetime | None = None
