@@ -686,8 +686,10 @@ class Harvester:
                                stats: RunStats, harvested_at: str) -> None:
         mapper = BundleMapper(vendor=vendor.name, specialty_codes=self.specialty_codes)
         # Everything after the first request counts against the run's budget (retries of batches that
-        # failed while the vendor was unavailable included).
-        deadline = time.monotonic() + vendor.run_budget_s
+        # failed while the vendor was unavailable included). Full sweeps only: an incremental run's
+        # retry is the next incremental run, minutes later, and it must not hold the vendor's lease.
+        deadline = time.monotonic() + (vendor.run_budget_s if window.mode == "full" else 0.0)
+        quiet_retries = 0   # retry rounds while the breaker stayed closed (scattered failures)
         stats.batches = len(tasks)
         async with VendorClient(vendor, breakers=self.breakers) as client:
             async def one(search: str, batch: list[str]):
@@ -720,9 +722,15 @@ class Harvester:
                     failed.append((batch, error))
                 if not retry:
                     break
-                # Wait for the breaker to let a probe through (or one backoff when it did not open), and
-                # only if the retry can still start within the budget.
-                wait = await self.breakers.half_open_in(vendor) or vendor.backoff_max_s
+                # Wait for the breaker to let a probe through, and only if the retry can still start
+                # within the budget. When it did not open (scattered failures, each already retried
+                # max_attempts times), one more round after a backoff, not a loop against a sick vendor.
+                wait = await self.breakers.half_open_in(vendor)
+                if not wait:
+                    if quiet_retries:
+                        break
+                    quiet_retries += 1
+                    wait = vendor.backoff_max_s
                 wait += 0.05   # purgatory half-opens strictly after opened_at + ttl
                 if time.monotonic() + wait > deadline:
                     stats.retry_pending = True

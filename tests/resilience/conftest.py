@@ -165,10 +165,8 @@ def world(es, settings, test_prefix, token_for, tmp_path_factory) -> Iterator[Wo
                              tls=ServerTls(tls["server_cert"], tls["server_key"], tls["ca"])).start()
     vendors = {}
     for name in FAULT_VENDORS:
-        # run_budget_s=0: these vendors fail for good; a run gives up at once instead of retrying after
-        # the breaker half-opens (that is test_breaker_retry's subject), keeping harvest rounds short.
         common = dict(name=name, use_cases=["ps", "cpts"], backoff_initial_s=0.02, backoff_max_s=0.1, max_attempts=2,
-                      breaker_reset_s=0.5, timeout_s=1.0, concurrency=2, run_budget_s=0)
+                      breaker_reset_s=0.5, timeout_s=1.0, concurrency=2)
         if name == "res-tls":
             vendors[name] = VendorConfig(base_url=f"https://127.0.0.1:{thread.https_port}/{name}/fhir",
                                          tls={"cert": tls["client_cert"], "key": tls["client_key"], "ca": tls["ca"]},
