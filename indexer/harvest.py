@@ -54,7 +54,7 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch, helpers
 from elastic_transport import TransportError
 
-from connectors.vendors.client import BreakerBoard, VendorClient, VendorError
+from connectors.vendors.client import BreakerBoard, CircuitOpen, VendorClient, VendorError, VendorUnavailable
 from connectors.vendors.config import VendorConfig, find_vendor, load_editors
 from connectors.vendors.mapping import BundleError, BundleMapper, SlotRecord, specialty_lookup
 from connectors.vendors.queries import batches
@@ -130,6 +130,9 @@ class RunStats:
     deletions_held: int = 0
     alerts: Counter = field(default_factory=Counter)
     places_created: int = 0
+    #: Batch retries after the vendor was unavailable, and whether some were still due when the budget ran out.
+    batches_retried: int = 0
+    retry_pending: bool = False
     rejected: Counter = field(default_factory=Counter)
     flags: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
@@ -619,7 +622,13 @@ class Harvester:
             stats.error("internal", f"{type(exc).__name__}: {exc}")
             log.exception("harvest of %s failed", vendor.name)
         ended = utcnow()
-        document = self._run_document(run_id, vendor, window, now, ended, time.perf_counter() - started, status, stats)
+        # A full sweep whose budget ran out during an outage asks for a catch-up once the breaker may
+        # let a probe through again, instead of leaving days 3-7 stale until the next hourly sweep
+        # (incremental runs come every few minutes anyway). The scheduler acts on it.
+        catch_up_at = (ended + timedelta(seconds=vendor.breaker_reset_s)
+                       if stats.retry_pending and window.mode == "full" else None)
+        document = self._run_document(run_id, vendor, window, now, ended, time.perf_counter() - started, status, stats,
+                                      catch_up_at=catch_up_at)
         try:
             self.es.index(index=alias_name(self.prefix, "harvest_runs"), id=run_id, document=document)
         except (ApiError, TransportError) as exc:
@@ -708,6 +717,12 @@ class Harvester:
                                book: OfferBook, places: PlaceMaker, existing: _Existing, writer: BulkWriter,
                                stats: RunStats, harvested_at: str) -> None:
         mapper = BundleMapper(vendor=vendor.name, specialty_codes=self.specialty_codes)
+        # Everything after the first request counts against the run's budget (retries of batches that
+        # failed while the vendor was unavailable included). Full sweeps only: an incremental run's
+        # retry is the next incremental run, minutes later, and it must not hold the vendor's lease.
+        deadline = time.monotonic() + (vendor.run_budget_s if window.mode == "full" else 0.0)
+        quiet_retries = 0   # retry rounds while the breaker stayed closed (scattered failures)
+        stats.batches = len(tasks)
         async with VendorClient(vendor, breakers=self.breakers) as client:
             async def one(search: str, batch: list[str]):
                 try:
@@ -715,20 +730,50 @@ class Harvester:
                 except VendorError as exc:
                     return search, batch, None, exc
 
-            pending = [asyncio.create_task(one(search, batch)) for search, batch in tasks]
-            for next_done in asyncio.as_completed(pending):
-                search, batch, answer, error = await next_done
-                stats.batches += 1
-                if answer is not None:
-                    try:
-                        self._write_batch(vendor, search, batch, answer.pages, mapper, book, places, existing,
-                                          writer, stats, harvested_at, window.mode)
-                        continue
-                    except BundleError as exc:
-                        error = VendorError("malformed_bundle", f"{vendor.name}: {exc}")
-                    except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the others
-                        log.exception("harvest of %s: batch failed while mapping", vendor.name)
-                        error = VendorError("mapping_failed", f"{vendor.name}: {type(exc).__name__}: {exc}")
+            todo = tasks
+            failed: list[tuple[list[str], VendorError]] = []
+            while True:
+                retry: list[tuple[str, list[str]]] = []
+                pending = [asyncio.create_task(one(search, batch)) for search, batch in todo]
+                for next_done in asyncio.as_completed(pending):
+                    search, batch, answer, error = await next_done
+                    if answer is not None:
+                        try:
+                            self._write_batch(vendor, search, batch, answer.pages, mapper, book, places, existing,
+                                              writer, stats, harvested_at, window.mode)
+                            continue
+                        except BundleError as exc:
+                            error = VendorError("malformed_bundle", f"{vendor.name}: {exc}")
+                        except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the others
+                            log.exception("harvest of %s: batch failed while mapping", vendor.name)
+                            error = VendorError("mapping_failed", f"{vendor.name}: {type(exc).__name__}: {exc}")
+                    # Unavailable vendor (breaker open, 5xx, timeouts): worth another try in this run.
+                    # Refused or malformed answers would come back the same: final at once.
+                    if isinstance(error, (CircuitOpen, VendorUnavailable)):
+                        retry.append((search, batch))
+                    failed.append((batch, error))
+                if not retry:
+                    break
+                # Wait for the breaker to let a probe through, and only if the retry can still start
+                # within the budget. When it did not open (scattered failures, each already retried
+                # max_attempts times), one more round after a backoff, not a loop against a sick vendor.
+                wait = await self.breakers.half_open_in(vendor)
+                if not wait:
+                    if quiet_retries:
+                        break
+                    quiet_retries += 1
+                    wait = vendor.backoff_max_s
+                wait += 0.05   # purgatory half-opens strictly after opened_at + ttl
+                if time.monotonic() + wait > deadline:
+                    stats.retry_pending = True
+                    break
+                await asyncio.sleep(wait)
+                stats.batches_retried += len(retry)
+                retried = {id(batch) for _, batch in retry}
+                failed = [(batch, error) for batch, error in failed if id(batch) not in retried]
+                todo = retry
+            # Stale only what stayed failed at the end of the run (a batch harvested on retry is fresh).
+            for batch, error in failed:
                 self._batch_failed(batch, error, existing, writer, stats, harvested_at)
             stats.requests += client.requests
         if places.pending:
@@ -888,7 +933,8 @@ class Harvester:
                     stats.error("place_write_failed", f"vendor-only place {result.get('_id')}: {result.get('error')}")
 
     def _run_document(self, run_id: str, vendor: VendorConfig, window: Window, started_at: datetime,
-                      ended_at: datetime, duration_s: float, status: str, stats: RunStats) -> dict:
+                      ended_at: datetime, duration_s: float, status: str, stats: RunStats, *,
+                      catch_up_at: datetime | None = None) -> dict:
         reasons = Counter(stats.rejected)
         for flag, count in stats.flags.items():
             reasons[f"flag:{flag}"] += count
@@ -909,7 +955,8 @@ class Harvester:
             unchanged=stats.unchanged, rejected=sum(stats.rejected.values()),
             rejected_by_reason=[ReasonCount(reason=r, count=c) for r, c in sorted(reasons.items())],
             errors=messages[:_MAX_ERRORS], stale_marked=stats.stale_marked, deletions_held=stats.deletions_held,
-            alerts=sorted(stats.alerts),
+            alerts=sorted(stats.alerts), batches=stats.batches, batches_failed=stats.batches_failed,
+            batches_retried=stats.batches_retried, catch_up_at=catch_up_at,
         ).model_dump(mode="json")
 
 

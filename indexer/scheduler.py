@@ -71,9 +71,12 @@ class HarvestJobs:
         self.harvester = harvester
         self.election = election or LeaderElection(es, prefix=settings.index_prefix, ttl_s=settings.leader_lock_ttl_s)
         self.runs: list[dict] = []
+        #: Set by ``register``: catch-up runs are added to it.
+        self.scheduler: BackgroundScheduler | None = None
 
     def register(self, scheduler: BackgroundScheduler) -> None:
         ttl = self.settings.leader_lock_ttl_s
+        self.scheduler = scheduler
         scheduler.add_job(self.election.tick, "interval", seconds=max(ttl / 3, 0.5), id="leader-lease",
                           name="leader lease", next_run_time=_now())
         for vendor in self.harvester.vendors:
@@ -86,7 +89,9 @@ class HarvestJobs:
                               next_run_time=_now() + timedelta(seconds=min(ttl / 3, 3)))
             scheduler.add_job(self.harvest, "interval", minutes=vendor.full_every_min,
                               args=[vendor.name, "full"], id=f"harvest-full-{vendor.name}",
-                              name=f"full sweep {vendor.name}")
+                              name=f"full sweep {vendor.name}",
+                              # soon after start, not one whole interval later (days 3-7 would wait an hour)
+                              next_run_time=_now() + timedelta(seconds=self.settings.harvest_first_full_delay_s))
         scheduler.add_job(self.refresh_directory, "cron", hour=self.settings.directory_refresh_hour_utc, minute=0,
                           id="directory-refresh", name="daily directory refresh")
         scheduler.add_listener(lambda _event: self.close(), EVENT_SCHEDULER_SHUTDOWN)
@@ -116,7 +121,22 @@ class HarvestJobs:
                 return None
             document = self.harvester.run(vendor, mode=mode)
             self.runs.append(document)
-            return document
+        self._schedule_catch_up(vendor, mode, document)
+        return document
+
+    def _schedule_catch_up(self, vendor: str, mode: str, document: dict) -> None:
+        """A run whose budget ran out during an outage names a catch-up time: run it then (one job per
+        vendor and mode, replaced by a newer request), not at the next regular sweep."""
+        when = document.get("catch_up_at")
+        if not when or self.scheduler is None:
+            return
+        from datetime import datetime
+
+        run_date = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+        self.scheduler.add_job(self.harvest, "date", run_date=run_date, args=[vendor, mode],
+                               id=f"harvest-catchup-{mode}-{vendor}", name=f"catch-up {mode} {vendor}",
+                               replace_existing=True)
+        log.info("harvest of %s (%s): catch-up run scheduled at %s", vendor, mode, run_date.isoformat())
 
     def refresh_directory(self) -> None:
         """Daily directory refresh (the directory capability's incremental update), leader only."""

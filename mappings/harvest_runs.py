@@ -35,3 +35,10 @@ class HarvestRunDoc(Doc):
     #: reasons (``batch_mass_deletion``, ``run_mass_deletion``, ``total_mismatch``).
     deletions_held: int = 0
     alerts: list[str] = []
+    #: Batches (searches of up to 25 ids) of the run, those that stayed failed, and retries of batches
+    #: that failed while the vendor was unavailable (retried once its circuit breaker half-opened).
+    batches: int = 0
+    batches_failed: int = 0
+    batches_retried: int = 0
+    #: When the run's budget ran out with batches still failing (outage), the catch-up run asked for.
+    catch_up_at: datetime | None = None

@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     #: ... but only from this many deletions on (per batch, and per run): a vendor with 3 slots
     #: losing 2 is normal business, deleted at once.
     harvest_mass_delete_min: int = Field(default=20, ge=1)
+    # --- Reliability: harvest after a vendor outage / a scheduler start (issue 14, point 5) -----
+    #: First full sweep of every vendor this long after the scheduler starts (then every
+    #: ``full_every_min``): a restart must not leave days 3-7 unharvested for an hour. 60 s lets the
+    #: leader lease settle and the first incremental runs (which come first, within seconds) finish.
+    harvest_first_full_delay_s: float = Field(default=60.0, ge=0)
 
     # --- Regulation workflow (bookings, orientations, INT_R02, INT_R03, INT_L02) ---------------
     #: Deadline of the "is this slot still free?" question asked to the vendor before a booking.

@@ -91,6 +91,14 @@ class BreakerBoard:
         """``closed``, ``opened`` or ``half-opened``."""
         return (await self.breaker(vendor)).context.state
 
+    async def half_open_in(self, vendor: VendorConfig) -> float:
+        """Seconds until the open breaker of ``vendor`` lets a probe through (0 when not open): the
+        harvester waits that long before retrying the batches the open breaker refused."""
+        context = (await self.breaker(vendor)).context
+        if context.state != "opened" or context.opened_at is None:
+            return 0.0
+        return max(0.0, context.opened_at + context.ttl - time.time())
+
 
 def _mtime(path) -> float | None:
     try:

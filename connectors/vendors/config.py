@@ -85,6 +85,13 @@ class VendorConfig(BaseModel):
     #: Circuit breaker: consecutive failed requests that open it, and how long it stays open.
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=60.0, gt=0)
+    #: Time budget of one full sweep (seconds from its first request): batches that failed because the
+    #: vendor was unavailable (breaker open, 5xx, timeouts) are retried once the breaker half-opens, as
+    #: long as the retry can start within the budget. 150 s leaves room for two half-open probes with
+    #: the default 60 s breaker (a one-minute outage is recovered in the same run) and stays well under
+    #: the hourly sweep and the run lease; a longer outage ends the run, which asks for a catch-up run.
+    #: Incremental runs do not retry (the next one, minutes later, does). 0: no retry.
+    run_budget_s: float = Field(default=150.0, ge=0)
     #: Schedule: incremental harvest (next ``incremental_window_h`` hours) every N minutes, full sweep.
     incremental_every_min: float = Field(default=2.0, gt=0)
     incremental_window_h: float = Field(default=48.0, gt=0)

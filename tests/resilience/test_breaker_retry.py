@@ -1,0 +1,142 @@
+"""A vendor's short outage during a full sweep (issue 14, point 5): the batches that failed while its
+circuit breaker was open are retried once it half-opens, within the run's budget, and the run ends
+with every batch harvested; an outage longer than the budget ends the run with a catch-up run asked
+for, recorded in the run document and scheduled by the scheduler.
+
+Real parts: the harvester, the vendor simulator over HTTP (outage through its admin faults endpoint),
+Elasticsearch. Breaker and backoff settings are short so that the test takes seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from connectors.vendors.config import VendorConfig
+from indexer.harvest import Harvester
+from indexer.leader import LeaderElection
+from indexer.lifecycle import drop_prefix, setup_indices
+from indexer.scheduler import HarvestJobs
+from mappings.registry import alias_name
+from simulator.app import Simulator
+from simulator.roster import rosters_from_offers
+from simulator.server import SimulatorThread, free_port
+from tests.integration.harvest.conftest import town_offers, write_offers
+from tests.resilience.conftest import slot_ids
+
+NAME = "res-outage"
+PRACTITIONERS = 24
+BATCH = 2            # 12 batches: most of them are refused by the open breaker during the outage
+
+
+@pytest.fixture
+def outage_world(es, settings, test_prefix):
+    prefix = f"{test_prefix}-out{uuid.uuid4().hex[:4]}"
+    world_settings = settings.model_copy(update={"index_prefix": prefix})
+    setup_indices(es, prefix=prefix)
+    offers = town_offers(NAME, PRACTITIONERS, start=60_000)
+    write_offers(es, world_settings, offers)
+    port = free_port()
+    simulator = Simulator(rosters_from_offers(offers), public_url=f"http://127.0.0.1:{port}", taken_share=0.0)
+    thread = SimulatorThread(simulator, port=port).start()
+    yield world_settings, thread
+    thread.stop()
+    drop_prefix(es, prefix=prefix)
+
+
+def vendor_config(port: int, *, run_budget_s: float) -> VendorConfig:
+    # Breaker opens after 2 failures and half-opens 0.5 s later; one attempt per request, so that the
+    # breaker (not the per-request retries) is what rides out the outage.
+    return VendorConfig(name=NAME, base_url=f"http://127.0.0.1:{port}/{NAME}/fhir", use_cases=["ps"],
+                        batch_size=BATCH, concurrency=2, max_attempts=1, backoff_initial_s=0.02,
+                        backoff_max_s=0.1, breaker_threshold=2, breaker_reset_s=0.5, timeout_s=2.0,
+                        rate_limit_per_s=None, run_budget_s=run_budget_s)
+
+
+def set_faults(port: int, **faults) -> None:
+    httpx.put(f"http://127.0.0.1:{port}/_admin/vendors/{NAME}/faults", json=faults, timeout=5).raise_for_status()
+
+
+def run_document(es, prefix: str, run_id: str) -> dict:
+    return es.get(index=alias_name(prefix, "harvest_runs"), id=run_id)["_source"]
+
+
+@pytest.mark.timeout(60)
+def test_batches_refused_by_the_open_breaker_are_retried_in_the_same_run(es, outage_world):
+    world_settings, sim = outage_world
+    vendor = vendor_config(sim.port, run_budget_s=20.0)
+    harvester = Harvester(es=es, settings=world_settings, vendors=[vendor])
+    first = harvester.run(vendor, mode="full")
+    assert first["status"] == "success" and first["batches"] == PRACTITIONERS // BATCH, first
+    before = slot_ids(es, world_settings.index_prefix, vendor=NAME)
+    assert len(before) > 50
+
+    # A 2-second outage that begins as the sweep starts (HTTP 503 on every request).
+    set_faults(sim.port, down=True)
+    healed = threading.Timer(2.0, lambda: set_faults(sim.port))
+    healed.start()
+    try:
+        began = time.monotonic()
+        run = harvester.run(vendor, mode="full")
+        elapsed = time.monotonic() - began
+    finally:
+        healed.cancel()
+        set_faults(sim.port)
+
+    assert elapsed >= 1.5, "the run must have waited for the vendor to come back"
+    assert run["status"] == "success", run
+    assert run["batches"] == PRACTITIONERS // BATCH
+    assert run["batches_failed"] == 0
+    assert run["batches_retried"] >= PRACTITIONERS // BATCH - 2, "batches refused while the breaker was open"
+    assert run["stale_marked"] == 0
+    assert run["catch_up_at"] is None
+    assert run["deleted"] == 0
+    recorded = run_document(es, world_settings.index_prefix, run["id"])
+    assert recorded["batches_retried"] == run["batches_retried"] and recorded["status"] == "success"
+
+    # Every slot is still there and fresh: nothing was left stale (and later hidden) by the outage.
+    after = slot_ids(es, world_settings.index_prefix, vendor=NAME)
+    assert set(before) <= set(after)
+    assert all(source["stale_since"] is None for source in after.values())
+
+
+@pytest.mark.timeout(60)
+def test_an_outage_longer_than_the_budget_schedules_a_catch_up_run(es, outage_world):
+    world_settings, sim = outage_world
+    vendor = vendor_config(sim.port, run_budget_s=1.5)
+    harvester = Harvester(es=es, settings=world_settings, vendors=[vendor])
+    assert harvester.run(vendor, mode="full")["status"] == "success"
+
+    jobs = HarvestJobs(settings=world_settings, es=es, harvester=harvester,
+                       election=LeaderElection(es, prefix=world_settings.index_prefix, ttl_s=30, holder="catch-up"))
+    scheduler = BackgroundScheduler(timezone="UTC")
+    jobs.register(scheduler)
+    scheduler.start(paused=True)           # jobs get their run times, none runs by itself
+    try:
+        jobs.election.tick()
+        assert jobs.election.is_leader
+        set_faults(sim.port, down=True)     # down for the whole run
+        began = time.monotonic()
+        run = jobs.harvest(NAME, "full")
+        elapsed = time.monotonic() - began
+        set_faults(sim.port)
+        assert run is not None
+        assert elapsed < 10, "the run keeps to its budget"
+        assert run["status"] == "failed" and run["batches_failed"] == run["batches"], run
+        assert run["batches_retried"] > 0, "retried while within the budget"
+        assert run["stale_marked"] > 0 and run["deleted"] == 0
+        catch_up_at = datetime.fromisoformat(run["catch_up_at"].replace("Z", "+00:00"))
+        assert 0 < (catch_up_at - datetime.now(timezone.utc)).total_seconds() <= vendor.breaker_reset_s + 1
+        assert run_document(es, world_settings.index_prefix, run["id"])["catch_up_at"] == run["catch_up_at"]
+        job = scheduler.get_job(f"harvest-catchup-full-{NAME}")
+        assert job is not None, [j.id for j in scheduler.get_jobs()]
+        assert job.args == (NAME, "full")
+        assert abs((job.next_run_time - catch_up_at).total_seconds()) < 1
+    finally:
+        scheduler.shutdown(wait=False)
