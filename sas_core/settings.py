@@ -249,6 +249,19 @@ class Settings(BaseSettings):
     #: set it to switch the contextual call off for the SAMU left out (they get a clear refusal).
     contextual_origins: list[str] = []
 
+    # --- Probes and load shedding (issue 14, point 6) -----------------------------------------------
+    #: ``/readyz`` answers from the last readiness probe younger than this (its own client and thread,
+    #: never the request thread pool); an older one is refreshed in the background and still served
+    #: up to ``readiness_stale_s``; past that (or at the first call) the probe is awaited at most
+    #: ``readiness_wait_s`` before answering 503.
+    readiness_cache_s: float = Field(default=1.0, ge=0)
+    readiness_stale_s: float = Field(default=15.0, ge=0)
+    readiness_wait_s: float = Field(default=1.0, gt=0)
+    #: Searches admitted at once by one API process (in the thread pool or waiting for it); the next one
+    #: gets 503 + Retry-After at once instead of queueing until p99 reaches seconds. 0: no limit.
+    max_concurrent_searches: int = Field(default=64, ge=0)
+    search_shed_retry_after_s: int = Field(default=1, ge=1)
+
     @field_validator("contextual_origins")
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:
