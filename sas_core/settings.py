@@ -160,9 +160,10 @@ class Settings(BaseSettings):
     #: CPU-bound Python, so one process uses one core at most. 0: every run in the scheduler's process.
     #: A national deployment sets it to ``harvest_max_parallel_vendors``.
     harvest_worker_processes: int = Field(default=0, ge=0, le=64)
-    #: Leader lease of the scheduler (renewed every third of it) and per-vendor run lease.
+    #: Leader lease of the scheduler (renewed every third of it) and per-vendor run lease (also renewed
+    #: every third of it while the run goes on: a killed run blocks its vendor this long at most).
     leader_lock_ttl_s: int = 30
-    harvest_run_lock_ttl_s: int = 120
+    harvest_run_lock_ttl_s: int = Field(default=30, ge=3)
     #: ``sas scheduler`` serves its own Prometheus metrics (per-vendor harvest figures) on this port; off
     #: when unset. (``sas serve`` with the scheduler in-process shows them on the API's ``/metrics``.)
     scheduler_metrics_port: int | None = None
