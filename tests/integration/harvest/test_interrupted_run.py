@@ -110,3 +110,14 @@ def test_killed_harvest_blocks_its_vendor_one_lease_and_is_recorded_interrupted(
     assert dead["status"] == "interrupted" and dead["ended_at"]
     assert any("interrupted" in message for message in dead["errors"])
     assert [r["status"] for r in by_id.values()] == [document["status"]]   # the new run, recorded as usual
+    # The vendor-health dashboard counts the killed run as a failed one (not as a success-less nothing).
+    from datetime import UTC, datetime, timedelta
+
+    from search_api.workflow.dashboards import harvest_runs_body
+
+    body = harvest_runs_body(since=datetime.now(UTC) - timedelta(hours=1))
+    body["query"]["bool"]["filter"].append({"term": {"vendor": VENDOR}})
+    buckets = es.search(index=alias_name(settings.index_prefix, "harvest_runs"), body=body)["aggregations"]
+    (bucket,) = buckets["vendor"]["buckets"]
+    assert bucket["doc_count"] == 2
+    assert bucket["failed"]["doc_count"] == 1 + (document["status"] == "failed")
