@@ -51,7 +51,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import orjson
-from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch import ApiError, ConflictError, Elasticsearch, helpers
 from elastic_transport import TransportError
 
 from connectors.vendors.client import BreakerBoard, CircuitOpen, VendorClient, VendorError, VendorUnavailable
@@ -609,6 +609,7 @@ class Harvester:
         if start is not None or end is not None:
             window = Window(mode, start or window.start, end or window.end)
         run_id = f"harvest-{vendor.name}-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self._record_running(run_id, vendor, window, now)
         started = time.perf_counter()
         stats = RunStats()
         status = "failed"
@@ -932,6 +933,16 @@ class Harvester:
                 if result.get("status") != 409:  # already created by an earlier run: fine
                     stats.error("place_write_failed", f"vendor-only place {result.get('_id')}: {result.get('error')}")
 
+    def _record_running(self, run_id: str, vendor: VendorConfig, window: Window, started_at: datetime) -> None:
+        """The run's document, ``running`` until its end overwrites it: a run killed meanwhile leaves it,
+        and the next run marks it ``interrupted`` (``mark_interrupted_runs``) instead of no trace at all."""
+        document = HarvestRunDoc(id=run_id, kind="harvest", vendor=vendor.name, mode=window.mode,
+                                 started_at=started_at, status="running").model_dump(mode="json")
+        try:
+            self.es.index(index=alias_name(self.prefix, "harvest_runs"), id=run_id, document=document)
+        except (ApiError, TransportError) as exc:
+            log.error("harvest run %s: its start could not be recorded: %s", run_id, exc)
+
     def _run_document(self, run_id: str, vendor: VendorConfig, window: Window, started_at: datetime,
                       ended_at: datetime, duration_s: float, status: str, stats: RunStats, *,
                       catch_up_at: datetime | None = None) -> dict:
@@ -985,3 +996,35 @@ def iter_vendor_names(vendors: Iterable[VendorConfig]) -> Iterator[str]:
     for vendor in vendors:
         if vendor.enabled:
             yield vendor.name
+
+
+def mark_interrupted_runs(es: Elasticsearch, *, prefix: str, vendor: str, now: datetime | None = None) -> int:
+    """Mark ``interrupted`` every ``running`` harvest document of ``vendor``; returns how many.
+
+    Call it only while holding the vendor's run lease: no other run of the vendor can then be going on,
+    so a ``running`` document is the trace of a run that died (killed, machine lost) before its end."""
+    ended = (now or utcnow()).isoformat()
+    alias = alias_name(prefix, "harvest_runs")
+    message = "interrupted: the run ended without recording its outcome (process killed or lost); its lease expired"
+    count = 0
+    try:
+        # Search and compare-and-set updates (a handful of documents): no dependency on the reindex
+        # module that ``_update_by_query`` needs.
+        es.indices.refresh(index=alias)
+        hits = es.search(index=alias, size=100, seq_no_primary_term=True, _source=["errors"], query={
+            "bool": {"filter": [{"term": {"kind": "harvest"}}, {"term": {"vendor": vendor}},
+                                {"term": {"status": "running"}}]}})["hits"]["hits"]
+        for hit in hits:
+            errors = [*(hit["_source"].get("errors") or []), message][:_MAX_ERRORS]
+            try:
+                es.update(index=hit["_index"], id=hit["_id"], if_seq_no=hit["_seq_no"],
+                          if_primary_term=hit["_primary_term"],
+                          doc={"status": "interrupted", "ended_at": ended, "errors": errors})
+                count += 1
+            except ConflictError:
+                pass  # rewritten meanwhile: not ours to mark
+    except (ApiError, TransportError) as exc:
+        log.error("harvest runs of %s: interrupted runs could not be marked: %s", vendor, exc)
+    if count:
+        log.warning("harvest of %s: %d earlier run(s) marked interrupted", vendor, count)
+    return count

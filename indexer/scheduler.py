@@ -105,6 +105,7 @@ class HarvestJobs:
 
     def harvest(self, vendor: str, mode: str) -> dict | None:
         """Harvest ``vendor`` if this process leads and nobody else is harvesting it right now."""
+        from indexer.harvest import mark_interrupted_runs
         from indexer.leader import LeaseLock
 
         if not self.election.is_leader:
@@ -119,6 +120,8 @@ class HarvestJobs:
                 return None
             if not self.election.is_leader:   # lost leadership while waiting for the vendor lease
                 return None
+            # We hold the vendor's lease: a run still "running" is one that died without recording its end.
+            mark_interrupted_runs(self.es, prefix=self.settings.index_prefix, vendor=vendor)
             document = self.harvester.run(vendor, mode=mode)
             self.runs.append(document)
         self._schedule_catch_up(vendor, mode, document)

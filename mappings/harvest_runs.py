@@ -21,7 +21,9 @@ class HarvestRunDoc(Doc):
     started_at: datetime
     ended_at: datetime | None = None
     duration_s: float | None = None
-    status: Literal["running", "success", "partial", "failed"]
+    #: ``running`` is written when a harvest starts; a run killed before its end stays ``running`` until the
+    #: next run of the vendor, holding the vendor's lease, marks it ``interrupted`` (issue 14, point 6).
+    status: Literal["running", "success", "partial", "failed", "interrupted"]
     requests: int = 0
     read: int = 0
     upserted: int = 0

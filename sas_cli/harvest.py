@@ -27,7 +27,7 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="run even if the vendor's lease is held elsewhere")] = False,
 ) -> None:
     """Harvest one vendor (or every enabled vendor) now, taking the same per-vendor lease as the scheduler."""
-    from indexer.harvest import Harvester
+    from indexer.harvest import Harvester, mark_interrupted_runs
     from indexer.leader import LeaseLock
     from sas_core.es import make_client
 
@@ -50,6 +50,8 @@ def run(
             if not got and not force:
                 console.print(f"[yellow]{vendor.name}: a harvest is already running (lease held); skipped[/yellow]")
                 continue
+            if got:  # holding the vendor's lease: a run still "running" died without recording its end
+                mark_interrupted_runs(es, prefix=settings.index_prefix, vendor=vendor.name)
             doc = harvester.run(vendor, mode="full" if full else "incremental")
         failed |= doc["status"] == "failed"
         table.add_row(vendor.name, doc["mode"], doc["status"], str(doc["requests"]), str(doc["read"]),

@@ -70,6 +70,12 @@ class BackendUnavailable(SasError):
         self.retry_after_s = retry_after_s
 
 
+class Overloaded(BackendUnavailable):
+    """This API process already runs as many searches as it may: retry shortly (or on another replica)."""
+
+    code = "overloaded"
+
+
 class BackendTimeout(SasError):
     status_code = 504
     code = "backend_timeout"

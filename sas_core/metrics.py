@@ -17,6 +17,7 @@ SEARCH_RESULTS = Histogram(
     "sas_search_results", "Offers returned by a search", ["endpoint"],
     buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200),
 )
+SEARCHES_SHED = Counter("sas_searches_shed_total", "Searches refused with 503 past SAS_MAX_CONCURRENT_SEARCHES")
 ES_ERRORS = Counter("sas_elasticsearch_errors_total", "Elasticsearch errors seen by the API and jobs", ["kind"])
 HARVEST_RUNS = Counter("sas_harvest_runs_total", "Harvest runs by vendor and outcome", ["vendor", "status"])
 HARVEST_SLOTS = Counter(

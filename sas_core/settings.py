@@ -160,9 +160,10 @@ class Settings(BaseSettings):
     #: CPU-bound Python, so one process uses one core at most. 0: every run in the scheduler's process.
     #: A national deployment sets it to ``harvest_max_parallel_vendors``.
     harvest_worker_processes: int = Field(default=0, ge=0, le=64)
-    #: Leader lease of the scheduler (renewed every third of it) and per-vendor run lease.
+    #: Leader lease of the scheduler (renewed every third of it) and per-vendor run lease (also renewed
+    #: every third of it while the run goes on: a killed run blocks its vendor this long at most).
     leader_lock_ttl_s: int = 30
-    harvest_run_lock_ttl_s: int = 120
+    harvest_run_lock_ttl_s: int = Field(default=30, ge=3)
     #: ``sas scheduler`` serves its own Prometheus metrics (per-vendor harvest figures) on this port; off
     #: when unset. (``sas serve`` with the scheduler in-process shows them on the API's ``/metrics``.)
     scheduler_metrics_port: int | None = None
@@ -248,6 +249,19 @@ class Settings(BaseSettings):
     #: Empty: the SAMU of every département the platform knows (``sas_core.territories.known_samu_ids``);
     #: set it to switch the contextual call off for the SAMU left out (they get a clear refusal).
     contextual_origins: list[str] = []
+
+    # --- Probes and load shedding (issue 14, point 6) -----------------------------------------------
+    #: ``/readyz`` answers from the last readiness probe younger than this (its own client and thread,
+    #: never the request thread pool); an older one is refreshed in the background and still served
+    #: up to ``readiness_stale_s``; past that (or at the first call) the probe is awaited at most
+    #: ``readiness_wait_s`` before answering 503.
+    readiness_cache_s: float = Field(default=1.0, ge=0)
+    readiness_stale_s: float = Field(default=15.0, ge=0)
+    readiness_wait_s: float = Field(default=1.0, gt=0)
+    #: Searches admitted at once by one API process (in the thread pool or waiting for it); the next one
+    #: gets 503 + Retry-After at once instead of queueing until p99 reaches seconds. 0: no limit.
+    max_concurrent_searches: int = Field(default=64, ge=0)
+    search_shed_retry_after_s: int = Field(default=1, ge=1)
 
     @field_validator("contextual_origins")
     @classmethod

@@ -13,6 +13,8 @@ from search_api.ratelimit import PrincipalRateLimiter
 from search_api.errors import install_error_handlers
 from search_api.executor import Executor
 from search_api.middleware import install_middleware
+from search_api.readiness import ReadinessProbe
+from search_api.shedding import SearchAdmission
 from search_api.routes import agenda, api_keys, health, me
 from search_api.routes import audit as audit_routes
 from search_api.routes import cpts as cpts_routes, search as search_routes
@@ -39,6 +41,14 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     # 11th concurrent search waited for a connection inside the API.
     app.state.executor = Executor(es=es or make_client(settings, connections_per_node=API_ES_CONNECTIONS),
                                   prefix=settings.index_prefix)
+    # /readyz probes with a client of its own (2 connections): the API's pool blocks when every connection
+    # is taken by a search, and a probe waiting there made a saturated but healthy API look dead.
+    app.state.readiness = ReadinessProbe(
+        executor=Executor(es=make_client(settings, request_timeout=5, connections_per_node=2),
+                          prefix=settings.index_prefix),
+        cache_s=settings.readiness_cache_s, stale_s=settings.readiness_stale_s, wait_s=settings.readiness_wait_s)
+    app.state.search_admission = SearchAdmission(limit=settings.max_concurrent_searches,
+                                                 retry_after_s=settings.search_shed_retry_after_s)
     app.state.token_verifier = TokenVerifier(settings)
     app.state.api_keys = ApiKeyStore(executor=app.state.executor, cache_s=settings.api_key_cache_s)
     app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)

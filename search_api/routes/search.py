@@ -28,11 +28,13 @@ from search_api.query import defaults
 from search_api.query.model import BeyondQuery, Origin, SlotQuery, Window
 from search_api.schemas.search import BeyondSearchOut, SearchOut
 from search_api.search_service import SearchService
+from search_api.shedding import admit_search
 from search_api.specialties import SpecialtyResolver
 from search_api.validation import check_moment
 from search_api.visibility import visibility_for
 
-router = APIRouter(prefix="/v1", tags=["search"])
+# Every search route is admitted under the process-wide concurrency limit (503 + Retry-After past it).
+router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Depends(admit_search)])
 
 #: Who may search (everyone of the regulation chain, practitioners, CPTS coordinators, integrators).
 SEARCH_ROLES = (Role.OSNP, Role.REGULATOR, Role.EFFECTEUR, Role.STRUCTURE_MANAGER, Role.INTEGRATOR, Role.ADMIN)

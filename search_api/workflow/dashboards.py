@@ -150,7 +150,8 @@ def harvest_runs_body(*, since: datetime) -> dict:
             "vendor": {
                 "terms": {"field": "vendor", "size": MAX_VENDORS, "order": {"_key": "asc"}},
                 "aggs": {
-                    "failed": {"filter": {"term": {"status": "failed"}}},
+                    # A run killed before its end (marked ``interrupted`` by the next one) failed too.
+                    "failed": {"filter": {"terms": {"status": ["failed", "interrupted"]}}},
                     "partial": {"filter": {"term": {"status": "partial"}}},
                     "last_run": {"max": {"field": "started_at"}},
                     "last_success": {"filter": {"term": {"status": "success"}},
