@@ -26,7 +26,8 @@ def download(
 ) -> None:
     """Download the official communes and TRE_R38 files and build the tables the platform reads.
 
-    Needs internet access (not available on the development machines, where ../shared/data is used).
+    Needs internet access (not available on the development machines, which use the project's own copy in
+    connectors/reference_data/). Pass --to a folder of the deployment and point SAS_REFERENCE_DATA_DIR at it.
     """
     from connectors.reference import download_reference
 

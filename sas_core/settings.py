@@ -13,19 +13,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The repository checkout this package runs from (editable install); ``../shared`` sits beside it.
+#: The repository checkout this package runs from (editable install).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The reference tables the project carries (communes with every postal code, TRE_R38): a bare clone runs
+#: with nothing beside it; deployments refresh their own copy (``sas reference download --to``).
+PACKAGED_REFERENCE_DATA_DIR = PROJECT_ROOT / "connectors" / "reference_data"
 
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 
 
-def default_reference_data_dir() -> Path | None:
-    """``../shared/data`` seen from the working directory, else from the project root, if it exists."""
-    for base in (Path.cwd(), PROJECT_ROOT):
-        candidate = (base / ".." / "shared" / "data").resolve()
-        if candidate.is_dir():
-            return candidate
-    return None
+def default_reference_data_dir() -> Path:
+    """The project's own copy of the reference tables (never a folder beside the checkout)."""
+    return PACKAGED_REFERENCE_DATA_DIR
 
 
 class FhirClientSubject(BaseModel):

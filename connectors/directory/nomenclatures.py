@@ -1,7 +1,7 @@
 """Code lists used by the directory: professions (TRE_G15), ordinal specialties (TRE_R38), exercise
 modes (TRE_R23), FINESS categories of the structures the SAS shows (TRE_R66).
 
-The TRE_R38 table is packaged (``data/specialites_tre_r38.csv``); a newer official copy downloaded by
+The TRE_R38 table is packaged (``connectors/reference_data/specialites_tre_r38.csv``); a newer official copy downloaded by
 ``sas reference download`` into the reference-data directory takes precedence.
 """
 
@@ -100,5 +100,5 @@ def load_specialties(reference_dir: Path | None = None) -> Specialties:
         candidate = Path(reference_dir) / SPECIALTIES_FILE
         if candidate.is_file():
             return Specialties(read_specialties_csv(candidate), str(candidate))
-    packaged = resources.files("connectors.directory").joinpath("data", SPECIALTIES_FILE)
+    packaged = resources.files("connectors").joinpath("reference_data", SPECIALTIES_FILE)
     return Specialties(read_specialties_csv(packaged.read_text(encoding="utf-8-sig")), "packaged")

@@ -40,10 +40,27 @@ def test_contextual_origins_are_known_samu_ids(monkeypatch):
             Settings(contextual_origins=bad)
 
 
-def test_reference_data_dir_defaults_to_shared_data():
+def test_reference_data_is_the_projects_own_copy(tmp_path, monkeypatch):
+    """A bare clone runs with nothing beside it: the default reference tables are the project's copy, even
+    when a ``../shared/data`` (here a decoy with a broken table) sits beside the working directory."""
+    from connectors.reference import load_communes
+    from sas_core.settings import PROJECT_ROOT
+
+    decoy = tmp_path / "shared" / "data"
+    decoy.mkdir(parents=True)
+    (decoy / "communes_fr.csv").write_text("not;the;table\n", encoding="utf-8")
+    work = tmp_path / "main"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("SAS_REFERENCE_DATA_DIR", raising=False)
     settings = Settings()
-    assert settings.reference_data_dir is not None
-    assert (settings.reference_data_dir / "communes_fr.csv").is_file()
+    assert settings.reference_data_dir == PROJECT_ROOT / "connectors" / "reference_data"
+    communes = load_communes(settings.reference_data_dir)
+    assert len(communes) > 34_000
+    rennes = next(c for c in communes if c.insee == "35238")
+    assert set(rennes.postcodes) == {"35000", "35200", "35700"}        # every postal code of the commune
+    assert (settings.reference_data_dir / "specialites_tre_r38.csv").is_file()
+    assert (settings.reference_data_dir / "SOURCE.md").read_text(encoding="utf-8").count("Licence Ouverte") == 1
 
 
 @pytest.mark.parametrize(
