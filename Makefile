@@ -24,8 +24,11 @@ es: install
 es-stop: install
 	$(BIN)/sas es stop
 
+# Creates what is missing, then moves existing aliases to the current mapping versions (a checkout
+# updated over an earlier `make run` keeps its data; nothing else writes while this runs).
 setup: es
 	$(BIN)/sas setup
+	$(BIN)/sas migrate
 
 demo: setup
 	$(BIN)/sas demo load
