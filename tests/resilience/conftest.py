@@ -8,6 +8,9 @@ about four minutes on the 2-core development machine.
 from __future__ import annotations
 
 import asyncio
+import random
+import shutil
+import socket
 import statistics
 import threading
 import time
@@ -24,9 +27,11 @@ import uvicorn
 from connectors.vendors.config import VendorConfig
 from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
+from sas_core import local_es
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import ServerTls, SimulatorThread, free_port
+from tests.guard import GuardedElasticsearch
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.tls_files import vendor_tls_files
 
@@ -209,3 +214,43 @@ def background() -> Iterator[Callable]:
     for stop, thread in runners:
         stop.set()
         thread.join(timeout=60)
+
+
+# -- an Elasticsearch node of the module's own ----------------------------------------------------------------
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_node_port() -> int:
+    """An HTTP port in 9250-9299 whose transport port (+100, see ``local_es``) is free too. Several test
+    sessions may run this suite at once: each gets its own node, never another session's."""
+    candidates = list(range(9250, 9300))
+    random.shuffle(candidates)
+    for port in candidates:
+        if _port_is_free(port) and _port_is_free(port + 100):
+            return port
+    raise RuntimeError("no free port pair for the test node in 9250-9299")
+
+
+@pytest.fixture(scope="module")
+def own_node(settings, test_prefix):
+    """A separate node (never the shared one), with its own home under /tmp, 512 MB heap, started for the
+    module, stopped and removed at its end: ``(settings of the node, guarded client)``."""
+    home = Path(f"/tmp/sas-es-resilience-{test_prefix}")
+    node = settings.model_copy(update={"es_url": f"http://127.0.0.1:{_free_node_port()}", "es_home": home,
+                                       "es_heap": "512m", "harvest_bulk_chunk": 200})
+    assert node.es_port != settings.es_port, "a resilience test must never stop the shared node"
+    status = local_es.start(node, timeout_s=180)
+    assert status.managed_pid is not None, f"{node.es_url} answered but is not this session's node"
+    client = GuardedElasticsearch(node.es_url, allowed_prefix=test_prefix, request_timeout=30, max_retries=0)
+    yield node, client
+    client.close()
+    local_es.stop(node)
+    shutil.rmtree(home, ignore_errors=True)

@@ -14,8 +14,6 @@ names read right whatever the encoding; a damaged zip is reported as such.
 from __future__ import annotations
 
 import random
-import shutil
-import socket
 import uuid
 import zipfile
 from datetime import UTC, datetime
@@ -28,48 +26,11 @@ from connectors.directory.generator import generate_directory
 from indexer.directory import build_directory_geocoder, load_directory
 from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
-from sas_core import local_es
 from sas_core.errors import DataQualityError
-from tests.guard import GuardedElasticsearch
 
 EXTRACTED = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 PLACES = 400
 BROKEN_SHARE = 0.16                # the issue's figure: under the default reject threshold of 20 %
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_node_port() -> int:
-    # An HTTP port in 9250-9299 whose transport port (+100, see ``local_es``) is free too.
-    candidates = list(range(9250, 9300))
-    random.shuffle(candidates)
-    for port in candidates:
-        if _port_is_free(port) and _port_is_free(port + 100):
-            return port
-    raise RuntimeError("no free port pair for the test node in 9250-9299")
-
-
-@pytest.fixture(scope="module")
-def node(settings, test_prefix):
-    """This module's own node (never the shared one): own home under /tmp, 512 MB heap, removed after."""
-    home = Path(f"/tmp/sas-es-dirload-{test_prefix}")
-    node_settings = settings.model_copy(update={"es_url": f"http://127.0.0.1:{_free_node_port()}", "es_home": home,
-                                                "es_heap": "512m"})
-    assert node_settings.es_port != settings.es_port
-    status = local_es.start(node_settings, timeout_s=180)
-    assert status.managed_pid is not None, f"{node_settings.es_url} answered but is not this session's node"
-    client = GuardedElasticsearch(node_settings.es_url, allowed_prefix=test_prefix, request_timeout=30, max_retries=0)
-    yield node_settings, client
-    client.close()
-    local_es.stop(node_settings)
-    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +49,9 @@ def geocoder(settings):
 
 
 @pytest.fixture
-def world(node, test_prefix):
+def world(own_node, test_prefix):
     """A fresh prefix on the own node; ``(settings, es)``."""
-    node_settings, es = node
+    node_settings, es = own_node
     prefix = f"{test_prefix}-dl{uuid.uuid4().hex[:4]}"
     setup_indices(es, prefix=prefix)
     yield node_settings.model_copy(update={"index_prefix": prefix}), es

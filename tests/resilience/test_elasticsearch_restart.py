@@ -11,14 +11,10 @@ simulator's truth (what a harvest into an empty index finds): none duplicated, n
 
 from __future__ import annotations
 
-import random
-import shutil
-import socket
 import threading
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,48 +27,10 @@ from sas_core import local_es
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import SimulatorThread, free_port
-from tests.guard import GuardedElasticsearch
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.resilience.conftest import AGEN, ApiServer, slot_ids
 
 VENDOR = "res-es"
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_node_port() -> int:
-    """An HTTP port in 9250-9299 whose transport port (+100, see ``local_es``) is free too. Several test
-    sessions may run this suite at once: each gets its own node, never another session's."""
-    candidates = list(range(9250, 9300))
-    random.shuffle(candidates)
-    for port in candidates:
-        if _port_is_free(port) and _port_is_free(port + 100):
-            return port
-    raise RuntimeError("no free port pair for the test node in 9250-9299")
-
-
-@pytest.fixture(scope="module")
-def own_node(settings, test_prefix):
-    """A separate node (never the shared one), with its own home under /tmp, started here, stopped and
-    removed at the end."""
-    home = Path(f"/tmp/sas-es-resilience-{test_prefix}")
-    node = settings.model_copy(update={"es_url": f"http://127.0.0.1:{_free_node_port()}", "es_home": home,
-                                       "es_heap": "512m", "harvest_bulk_chunk": 200})
-    assert node.es_port != settings.es_port, "the restart test must never stop the shared node"
-    status = local_es.start(node, timeout_s=180)
-    assert status.managed_pid is not None, f"{node.es_url} answered but is not this session's node"
-    client = GuardedElasticsearch(node.es_url, allowed_prefix=test_prefix, request_timeout=30, max_retries=0)
-    yield node, client
-    client.close()
-    local_es.stop(node)
-    shutil.rmtree(home, ignore_errors=True)
 
 
 def _vendor(port: int) -> VendorConfig:

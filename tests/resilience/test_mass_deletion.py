@@ -27,9 +27,9 @@ from simulator.server import SimulatorThread, free_port
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.integration.ops.test_metrics import samples, value
 from tests.resilience.conftest import ApiServer, slot_ids
+
 # The resilience suite's own node (free port in 9250-9299, home under /tmp, removed afterwards): one
 # instance for this module, never the shared node on 9200.
-from tests.resilience.test_elasticsearch_restart import own_node  # noqa: F401 - a pytest fixture
 
 EMPTY, TAKEN, SMALL = "res-empty", "res-taken", "res-small"
 
@@ -46,7 +46,7 @@ class Guarded:
 
 
 @pytest.fixture(scope="module")
-def guarded(own_node, test_prefix) -> Iterator[Guarded]:  # noqa: F811 - the imported fixture
+def guarded(own_node, test_prefix) -> Iterator[Guarded]:
     node, es = own_node
     prefix = f"{test_prefix}-wipe{uuid.uuid4().hex[:4]}"
     own = node.model_copy(update={"index_prefix": prefix})
