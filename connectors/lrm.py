@@ -37,6 +37,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from sas_core.territories import samu_id
+
 log = logging.getLogger(__name__)
 
 SPECIALTY_URL = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
@@ -44,11 +46,11 @@ PROFESSION_URL = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TR
 
 
 def samu_recipient(territory: str | None) -> str:
-    """Hub Santé address of the SAMU of a territory: ``SAS-33`` → ``fr.health.samu330``."""
-    code = (territory or "").upper().removeprefix("SAS-")
-    if not code:
+    """Hub Santé address of the SAMU of a territory: ``SAS-33`` → ``fr.health.samu330`` (one formula with
+    INT_L01's ``origin``: ``sas_core.territories.samu_id``)."""
+    if not (territory or "").strip().upper().removeprefix("SAS-"):
         return "fr.health.samu000"
-    return f"fr.health.samu{code if len(code) == 3 else code + '0'}"
+    return samu_id(territory)
 
 
 PARIS = ZoneInfo("Europe/Paris")
