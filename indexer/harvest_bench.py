@@ -29,7 +29,7 @@ from elasticsearch import Elasticsearch, helpers
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester, utcnow
 from indexer.harvest_workers import HarvestWorkers
-from indexer.lifecycle import drop_prefix, setup_indices
+from indexer.lifecycle import drop_prefix, indices_behind, setup_indices
 from mappings.registry import alias_name
 from mappings.slots import visible_slot_filter
 from sas_core.es import make_client
@@ -59,6 +59,9 @@ class BenchConfig:
     parallel_vendors: int = 4
     #: Harvester worker processes (``indexer.harvest_workers``); 0: every run in this process (threads).
     worker_processes: int = 4
+    #: Extra cold sweeps comparing translog durabilities, alternating ``async`` and ``request`` (the mapping's);
+    #: each pair rebuilds the slots index empty. 0: no comparison.
+    durability_rounds: int = 2
     keep: bool = False
     output: Path = Path("bench/results/harvest.json")
 
@@ -239,6 +242,44 @@ def _run_all(harvester: Harvester | HarvestWorkers, vendors: list[VendorConfig],
         return list(pool.map(lambda v: harvester.run(v, mode=mode), vendors))
 
 
+def _cold_sweep(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
+                vendors: list[VendorConfig], config: BenchConfig, *, translog: dict) -> float:
+    """Slots per second of a cold full sweep into a slots index rebuilt empty with ``translog`` settings."""
+    slots_alias = alias_name(settings.index_prefix, "slots")
+    for index in indices_behind(es, slots_alias):
+        es.indices.delete(index=index)
+    setup_indices(es, prefix=settings.index_prefix, overrides={"slots": {"translog": translog}})
+    began = time.perf_counter()
+    runs = _run_all(harvester, vendors, "full", config.parallel_vendors)
+    es.indices.refresh(index=slots_alias)
+    seconds = time.perf_counter() - began
+    failed = [r["vendor"] for r in runs if r["status"] != "success"]
+    if failed:
+        raise RuntimeError(f"durability comparison: sweep not successful for {failed}")
+    return sum(r["upserted"] for r in runs) / seconds
+
+
+def _compare_durabilities(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
+                          vendors: list[VendorConfig], config: BenchConfig, log) -> dict:
+    """What syncing the translog before answering (``request``, the mapping's) costs a cold sweep, against
+    ``async`` every 5 s (the setting before slots v4): alternating sweeps in this one run, so both see the
+    same machine load. The last sweep is ``request``: the freshness phase runs on the real setting."""
+    rates: dict[str, list[float]] = {"async": [], "request": []}
+    for _ in range(config.durability_rounds):
+        for mode, translog in (("async", {"durability": "async", "sync_interval": "5s"}),
+                               ("request", {"durability": "request"})):
+            rates[mode].append(_cold_sweep(es, harvester, settings, vendors, config, translog=translog))
+            log(f"cold sweep, translog {mode}: {rates[mode][-1]:,.0f} slots/s")
+    medians = {mode: statistics.median(values) for mode, values in rates.items()}
+    cost = 1 - medians["request"] / medians["async"]
+    log(f"durability: request {medians['request']:,.0f} vs async {medians['async']:,.0f} slots/s "
+        f"(median of {config.durability_rounds}); cost {cost:.1%} (target ≤ 10 %)")
+    return {"rounds": config.durability_rounds,
+            "slots_per_s": {mode: [round(v, 1) for v in values] for mode, values in rates.items()},
+            "median_slots_per_s": {mode: round(v, 1) for mode, v in medians.items()},
+            "request_cost_share": round(cost, 4), "target_cost_share": 0.10}
+
+
 def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings, vendors: list[VendorConfig], port: int,
              config: BenchConfig, log, pids: dict[str, list[int | None]]) -> dict:
     slots_alias = alias_name(settings.index_prefix, "slots")
@@ -257,6 +298,7 @@ def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings:
     log(f"cold full sweep: {slots} slots ({indexed} in the index) in {seconds:.1f}s = {slots / seconds:,.0f} slots/s"
         + (f"; not successful: {failed}" if failed else ""))
     log(f"CPU seconds during the sweep: {cpu}")
+    durability = _compare_durabilities(es, harvester, settings, vendors, config, log) if config.durability_rounds else None
 
     # Freshness: incremental passes every interval, slots taken at random moments in between.
     pending: dict[str, float] = {}
@@ -359,4 +401,5 @@ def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings:
         "incremental_vendor_run_s_max": round(max(passes), 2) if passes else None,
         "incremental_unchanged_mean": round(statistics.mean(r["unchanged"] for r in incremental_runs), 1)
         if incremental_runs else None,
+        "durability_comparison": durability,
     }

@@ -27,6 +27,8 @@ def harvest(
     parallel_vendors: Annotated[int, typer.Option(help="vendors harvested at once")] = 4,
     worker_processes: Annotated[int, typer.Option(
         help="harvester worker processes (SAS_HARVEST_WORKER_PROCESSES); 0: one process, threads")] = 4,
+    durability_rounds: Annotated[int, typer.Option(
+        help="extra cold sweeps pairs comparing translog durability async / request (0: none)")] = 2,
     keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/harvest.json"),
 ) -> None:
@@ -35,7 +37,8 @@ def harvest(
 
     config = BenchConfig(places=places, practitioners=practitioners, sos_places=sos_places, vendors=vendors,
                          interval_s=interval_s, rounds=rounds, takes_per_round=takes_per_round,
-                         parallel_vendors=parallel_vendors, worker_processes=worker_processes, keep=keep,
+                         parallel_vendors=parallel_vendors, worker_processes=worker_processes,
+                         durability_rounds=durability_rounds, keep=keep,
                          output=output)
     result = run_bench(settings=Settings(), config=config, log=console.print)
     console.print_json(json.dumps(result))
