@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["incremental", "full"]
 _OFFER_FIELDS = ["id", "kind", "national_id", "name", "name_folded", "last_name", "first_name", "specialties",
-                 "address", "departement", "territory", "location", "sas.vendor", "sos"]
+                 "address", "departement", "territory", "location", "sas.vendor", "sos", "convention_sector"]
 #: Errors kept verbatim in a run document (the rest are only counted).
 _MAX_ERRORS = 20
 
@@ -376,6 +376,8 @@ def _slot_static(record: SlotRecord, offer: dict) -> dict:
         "location": offer.get("location"),
         "departement": offer.get("departement"),
         "territory": offer.get("territory"),
+        # The search's ``sector`` filter reads it on the slot (the card shows the offer's).
+        "convention_sector": offer.get("convention_sector"),
         "name_folded": offer.get("name_folded") or (fold(name) or None),
     }
 
