@@ -149,3 +149,21 @@ def test_declaration_listing_deep_pages_get_a_plain_message(api, token_for, offe
     assert "page × size may not exceed 10000" in message
     assert "result window" not in message.lower() and "elasticsearch" not in message.lower()
     assert api.get("/v1/declarations", headers=regulator, params={"page": 50, "size": 200}).status_code == 200
+
+
+def test_the_declarations_page_shows_who_hid_whom_and_cancels(api, token_for, offers):
+    both = token_for("osnp", territories=["SAS-47", "SAS-33"], sub="decl-sec-osnp-both", name="Odile PASSERELLE")
+    report = api.post("/v1/declarations/reports", headers=both, json={"kind": "unavailable", "offer_id": BORDEAUX}).json()
+    bordeaux = token_for("regulator", territories=["SAS-33"], sub="decl-sec-reg-33-web")
+    page = api.get("/app/tableaux/declarations", headers=bordeaux, params={"actives": "true"})
+    assert page.status_code == 200
+    row = next(line for line in page.text.split("<tr>") if f"/app/tableaux/declarations/{report['id']}/annuler" in line)
+    assert "Odile PASSERELLE" in row and "SAS-33, SAS-47" in row and "Jean BORDELAIS" in row and "OSNP" in row
+    # An account manager of SAS-33 sees it but may not cancel (the service answers as for an unknown id).
+    manager = token_for("account_manager", territories=["SAS-33"], sub="decl-sec-am-33")
+    refused = api.post(f"/app/tableaux/declarations/{report['id']}/annuler", headers=manager, follow_redirects=False)
+    assert refused.status_code == 303 and "erreur=" in refused.headers["location"]
+    done = api.post(f"/app/tableaux/declarations/{report['id']}/annuler", headers=bordeaux, follow_redirects=False)
+    assert done.status_code == 303 and "message=" in done.headers["location"], done.headers
+    listed = api.get("/v1/declarations", headers=bordeaux, params={"offer_id": BORDEAUX, "active": "false"}).json()
+    assert report["id"] in {d["id"] for d in listed["results"]}
