@@ -16,6 +16,7 @@ practitioner — within a second. Cancelling sets ``active = false`` the same wa
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,9 @@ class DeclarationService:
         self.clock = clock
         self.max_report_hours = max_report_hours
         self.reports_per_hour = reports_per_hour
+        # One lock per author (a few thousand regulators at most): see ``report``.
+        self._author_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     def _offer(self, offer_id: str) -> dict:
         found = self.store.get("offers", offer_id)
@@ -151,8 +155,29 @@ class DeclarationService:
             periods = [DeclarationPeriod(start=checked.start, end=checked.end)]
         elif kind == "other" and not comment:
             raise BadRequest("say what the problem is in 'comment'")
-        self._check_report_rate(principal, now=now)
-        doc = DeclarationDoc(
+        # One author's reports are counted and written one at a time in this process, so parallel requests
+        # cannot all pass the count before any is written (the count reads written reports only). A second
+        # report while one is being filed is refused at once rather than queued: queued requests would hold
+        # the thread pool (a person never files two reports in the same second).
+        lock = self._author_lock(principal.sub)
+        if not lock.acquire(blocking=False):
+            raise TooManyRequests("one of your reports is being filed: send the next one when it is done",
+                                  retry_after_s=1)
+        try:
+            self._check_report_rate(principal, now=self.clock())
+            return self._write(self._report_doc(principal, kind=kind, offer=offer, offer_id=offer_id,
+                                                territory=territory, periods=periods, comment=comment, now=now))
+        finally:
+            lock.release()
+
+    def _author_lock(self, author: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._author_locks.setdefault(author, threading.Lock())
+
+    @staticmethod
+    def _report_doc(principal: Principal, *, kind: str, offer: dict, offer_id: str, territory: str | None,
+                    periods: list[DeclarationPeriod], comment: str | None, now: datetime) -> DeclarationDoc:
+        return DeclarationDoc(
             id=uuid.uuid4().hex, kind=kind, scope="place", declared_by_role="regulator", declared_by=principal.sub,
             declared_by_name=principal.name,
             declared_by_roles=sorted(r.value for r in principal.roles
@@ -163,13 +188,14 @@ class DeclarationService:
             place_address=(offer.get("address") or {}).get("text"), territory=territory, periods=periods,
             comment=comment, created_at=now,
         )
-        return self._write(doc)
 
     def _check_report_rate(self, principal: Principal, *, now: datetime) -> None:
         """``TooManyRequests`` when the author already filed ``reports_per_hour`` reports in the last hour.
 
         Counted in the index (reports are written with ``wait_for``), so the limit holds across API
-        replicas and restarts; requests racing in parallel may overshoot by the number in flight."""
+        replicas and restarts; within one process an author's reports are serialised (``report``), so
+        only requests spread over several replicas at the same instant may overshoot (by one per
+        other replica)."""
         since = now - RATE_WINDOW
         response = self.store.search(INDEX, queries.reports_by_author_body(author=principal.sub, since=since))
         count = int(response["hits"]["total"]["value"])

@@ -125,7 +125,8 @@ PROBES: tuple[Probe, ...] = (
     # -- declarations ---------------------------------------------------------------------------------------
     Probe("POST", "/v1/declarations/unavailability", frozenset({EFF, ADMIN}), 404, json="unavailability",
           ok_for={ADMIN: 403}, scope="effecteur: own places (needs a national id: admin 403)"),
-    Probe("POST", "/v1/declarations/reports", OPERATORS, 404, json={"kind": "other", "offer_id": "matrix-no-such-offer"},
+    Probe("POST", "/v1/declarations/reports", OPERATORS, 404,
+          json={"kind": "other", "offer_id": "matrix-no-such-offer"},
           scope="places of own territories (403 elsewhere); filed under the offer's territory"),
     Probe("GET", "/v1/declarations", frozenset({REG, OSNP, AM, EFF, ADMIN}), 200,
           scope="territories; effecteur: about himself"),
@@ -221,7 +222,7 @@ PREAMBLE = [
     "offer's territory, whose regulators and OSNP list and cancel it; an `unavailable` report ends at most "
     "`SAS_REPORT_MAX_HOURS` (72) hours from now (422 past that; longer absences are the practitioner's own "
     "declaration); each author files at most `SAS_REPORTS_PER_HOUR` (30) reports per rolling hour, cancelled "
-    "ones included (429 + `Retry-After`); `GET /v1/dashboards/declarations` (`hiding`) and "
+    "ones included, one at a time (429 + `Retry-After`); `GET /v1/dashboards/declarations` (`hiding`) and "
     "`/app/tableaux/declarations` show who hides whom: author, roles, territories, practitioner, place, until when.",
     "- **Bounded writes and listings**: `GET /v1/declarations` refuses page × size over 10000 (400, a plain "
     "message; Elasticsearch's own refusals are logged, never echoed); the platform agenda (`POST /v1/agenda/slots`) "

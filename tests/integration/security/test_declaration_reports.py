@@ -153,7 +153,8 @@ def test_declaration_listing_deep_pages_get_a_plain_message(api, token_for, offe
 
 def test_the_declarations_page_shows_who_hid_whom_and_cancels(api, token_for, offers):
     both = token_for("osnp", territories=["SAS-47", "SAS-33"], sub="decl-sec-osnp-both", name="Odile PASSERELLE")
-    report = api.post("/v1/declarations/reports", headers=both, json={"kind": "unavailable", "offer_id": BORDEAUX}).json()
+    report = api.post("/v1/declarations/reports", headers=both,
+                      json={"kind": "unavailable", "offer_id": BORDEAUX}).json()
     bordeaux = token_for("regulator", territories=["SAS-33"], sub="decl-sec-reg-33-web")
     page = api.get("/app/tableaux/declarations", headers=bordeaux, params={"actives": "true"})
     assert page.status_code == 200
@@ -167,3 +168,28 @@ def test_the_declarations_page_shows_who_hid_whom_and_cancels(api, token_for, of
     assert done.status_code == 303 and "message=" in done.headers["location"], done.headers
     listed = api.get("/v1/declarations", headers=bordeaux, params={"offer_id": BORDEAUX, "active": "false"}).json()
     assert report["id"] in {d["id"] for d in listed["results"]}
+
+
+def test_parallel_reports_do_not_slip_past_the_limit(settings, es, indices, token_for, offers):
+    """A script firing its reports all at once: the count must not be read before the others are written."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from search_api.app import create_app
+
+    limited = settings.model_copy(update={"reports_per_hour": 3})
+    script = token_for("regulator", territories=["SAS-33"], sub="decl-sec-parallel")
+    with TestClient(create_app(limited, es=es)) as client:
+        def fire(_: int) -> int:
+            return client.post("/v1/declarations/reports", headers=script,
+                               json={"kind": "wrong_specialty", "offer_id": BORDEAUX}).status_code
+
+        for _ in range(3):   # waves of parallel requests, until the hour's allowance is spent
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                codes = list(pool.map(fire, range(8)))
+            assert set(codes) <= {201, 429}, codes
+        assert client.get("/v1/declarations", headers=script,
+                          params={"offer_id": BORDEAUX, "kind": "wrong_specialty"}).status_code == 200
+    filed = [d for d in _reports_about(es, settings, BORDEAUX) if d["declared_by"] == "decl-sec-parallel"]
+    assert len(filed) == 3
