@@ -8,7 +8,8 @@ the vendor's.
 
 Bounds (issue 15, point 14; settings ``SAS_AGENDA_*``): at most ``agenda_max_items`` items per call
 (default 100), slots starting within ``agenda_horizon_days`` (default 90) from now, and at most
-``agenda_max_future_slots`` (default 1000) future platform-agenda slots per offer; dates are bounded
+``agenda_max_future_slots`` (default 1000) future platform-agenda slots per offer (one call per offer
+at a time in a process, so parallel calls cannot pass the count together); dates are bounded
 years (``Moment``), so a date near 9999 is a 422, not an overflow. Each call still refreshes the slots
 index once: the author's page lists the slots right after publishing and search shows them at once
 (the index refreshes only every 30 s on its own); the bounds above keep that refresh cheap.
@@ -16,6 +17,7 @@ index once: the author's page lists the slots right after publishing and search 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
@@ -24,7 +26,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
 from mappings.slots import SlotDoc
-from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 from sas_core.settings import Settings
 from search_api.auth import Principal, Role
 from search_api.deps import ExecutorDep, SettingsDep, roles
@@ -122,6 +124,16 @@ def slot_from_offer(*, offer: dict, item: AgendaItem, published_by: str) -> dict
     return document.model_dump(mode="json")
 
 
+#: One lock per offer publishing in this process (offers without a vendor: a bounded set); see ``publish``.
+_offer_locks: dict[str, threading.Lock] = {}
+_offer_locks_guard = threading.Lock()
+
+
+def _offer_lock(offer_id: str) -> threading.Lock:
+    with _offer_locks_guard:
+        return _offer_locks.setdefault(offer_id, threading.Lock())
+
+
 def future_sas_slots_body(*, offer_id: str, now: datetime) -> dict:
     """Count of the platform-agenda slots of ``offer_id`` not over at ``now`` (the per-offer cap)."""
     return {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": [
@@ -157,18 +169,26 @@ def publish(body: AgendaPublish, principal: AgendaUser, executor: ExecutorDep,
     late = [i for i, item in enumerate(body.items) if item.end <= now - PAST_TOLERANCE]
     if late:
         raise BadRequest(f"items {late[:10]} are already over", details={"items": late})
-    # Every write below refreshes the index, so this count sees all earlier calls (parallel calls for one
-    # offer may overshoot by what is in flight).
-    held = int(executor.search(index="slots", body=future_sas_slots_body(offer_id=offer["id"], now=now))
-               ["hits"]["total"]["value"])
-    if held + len(body.items) > settings.agenda_max_future_slots:
-        raise Unprocessable(f"this offer already holds {held} future slots in the platform agenda; at most "
-                            f"{settings.agenda_max_future_slots}: delete some or publish later",
-                            details={"held": held, "max_future_slots": settings.agenda_max_future_slots})
-    documents = [slot_from_offer(offer=offer, item=item, published_by=principal.sub) for item in body.items]
-    # Read-your-writes: the slots index refreshes every 30 s on its own; the author's page and search show
-    # these at once. One refresh per (bounded) call.
-    executor.index_documents(index="slots", documents=documents, refresh="true")
+    # Every write below refreshes the index, so the count sees all earlier calls; one offer's calls are
+    # counted and written one at a time in this process (a parallel one is refused at once, not queued on
+    # the thread pool), so parallel calls cannot all pass the count before any is written.
+    lock = _offer_lock(offer["id"])
+    if not lock.acquire(blocking=False):
+        raise TooManyRequests("slots of this offer are being published: send the next call when it is done",
+                              retry_after_s=1)
+    try:
+        held = int(executor.search(index="slots", body=future_sas_slots_body(offer_id=offer["id"], now=now))
+                   ["hits"]["total"]["value"])
+        if held + len(body.items) > settings.agenda_max_future_slots:
+            raise Unprocessable(f"this offer already holds {held} future slots in the platform agenda; at most "
+                                f"{settings.agenda_max_future_slots}: delete some or publish later",
+                                details={"held": held, "max_future_slots": settings.agenda_max_future_slots})
+        documents = [slot_from_offer(offer=offer, item=item, published_by=principal.sub) for item in body.items]
+        # Read-your-writes: the slots index refreshes every 30 s on its own; the author's page and search show
+        # these at once. One refresh per (bounded) call.
+        executor.index_documents(index="slots", documents=documents, refresh="true")
+    finally:
+        lock.release()
     return AgendaPublished(created=[_out(d) for d in documents])
 
 

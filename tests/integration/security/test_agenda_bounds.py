@@ -102,3 +102,29 @@ def test_future_slots_per_offer_are_capped(settings, es, indices, token_for, off
         assert len(listed) == 5
         for slot in listed:
             assert client.delete(f"/v1/agenda/slots/{slot['id']}", headers=me).status_code == 204
+
+
+def test_parallel_publishing_does_not_slip_past_the_cap(settings, es, indices, token_for, offer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from search_api.app import create_app
+
+    capped = settings.model_copy(update={"agenda_max_future_slots": 6})
+    me = token_for("effecteur", national_id=DOCTOR)
+    start = _tomorrow() + timedelta(days=5)
+    with TestClient(create_app(capped, es=es)) as client:
+        def fire(i: int) -> int:
+            return client.post("/v1/agenda/slots", headers=me, json={
+                "offer_id": OFFER, "items": _items(2, start=start + timedelta(hours=i))}).status_code
+
+        for wave in range(3):
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                codes = list(pool.map(fire, range(wave * 8, wave * 8 + 8)))
+            assert set(codes) <= {201, 422, 429}, codes
+        listed = client.get("/v1/agenda/slots", headers=me, params={
+            "offer_id": OFFER, "from": start.isoformat(), "to": (start + timedelta(days=2)).isoformat()}).json()
+        assert len(listed) == 6
+        for slot in listed:
+            assert client.delete(f"/v1/agenda/slots/{slot['id']}", headers=me).status_code == 204
