@@ -207,6 +207,32 @@ class DeclarationService:
             raise TooManyRequests(f"at most {self.reports_per_hour} reports per hour per author: try again later "
                                   "or ask the territory's managers", retry_after_s=max(1, int(retry) + 1))
 
+    def refile_reports(self) -> list[dict]:
+        """Move regulators' reports filed under another territory than their offer's (before issue 15, a
+        SAS-47 regulator's report about a SAS-33 place was filed under SAS-47, out of SAS-33's sight) to the
+        offer's territory, keeping the territory they were filed under as the author's
+        (``declared_by_territories``) when none was recorded. Idempotent; returns what was moved
+        (``sas declarations refile-reports``)."""
+        moved: list[dict] = []
+        hits = list(self.store.scan(INDEX, queries.regulator_reports_body()))
+        for start in range(0, len(hits), 500):
+            chunk = [h["_source"] for h in hits[start:start + 500]]
+            ids = [d["offer_id"] for d in chunk if d.get("offer_id")]
+            offers = self.store.executor.mget_sources(index="offers", ids=ids, source=["territory"])
+            for doc in chunk:
+                territory = (offers.get(doc.get("offer_id") or "") or {}).get("territory")
+                if not territory or territory == doc.get("territory"):
+                    continue
+                fields: dict = {"territory": territory}
+                if not doc.get("declared_by_territories") and doc.get("territory"):
+                    fields["declared_by_territories"] = [doc["territory"]]
+                self.store.patch_unconditional(INDEX, doc["id"], fields, refresh=False)
+                moved.append({"id": doc["id"], "offer_id": doc.get("offer_id"), "from": doc.get("territory"),
+                              "to": territory})
+        if moved:
+            self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
+        return moved
+
     def _write(self, doc: DeclarationDoc) -> dict:
         document = doc.model_dump(mode="json")
         self.store.create(INDEX, doc.id, document, refresh="wait_for")

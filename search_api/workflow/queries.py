@@ -209,3 +209,9 @@ def reports_by_author_body(*, author: str, since: datetime) -> dict:
             {"range": {"created_at": {"gte": iso(since)}}},
         ]}},
     }
+
+
+def regulator_reports_body() -> dict:
+    """Every regulator's report (active or not), in a stable order for ``DocStore.scan``."""
+    return {"size": 500, "sort": [{"id": "asc"}], "_source": ["id", "offer_id", "territory", "declared_by_territories"],
+            "query": {"bool": {"filter": [{"term": {"declared_by_role": "regulator"}}]}}}

@@ -223,7 +223,9 @@ PREAMBLE = [
     "`SAS_REPORT_MAX_HOURS` (72) hours from now (422 past that; longer absences are the practitioner's own "
     "declaration); each author files at most `SAS_REPORTS_PER_HOUR` (30) reports per rolling hour, cancelled "
     "ones included, one at a time (429 + `Retry-After`); `GET /v1/dashboards/declarations` (`hiding`) and "
-    "`/app/tableaux/declarations` show who hides whom: author, roles, territories, practitioner, place, until when.",
+    "`/app/tableaux/declarations` show who hides whom: author, roles, territories, practitioner, place, until when; "
+    "`sas declarations refile-reports` moves reports filed by earlier versions under the author's territory to "
+    "the offer's.",
     "- **Bounded writes and listings**: `GET /v1/declarations` refuses page × size over 10000 (400, a plain "
     "message; Elasticsearch's own refusals are logged, never echoed); the platform agenda (`POST /v1/agenda/slots`) "
     "takes at most `SAS_AGENDA_MAX_ITEMS` (100) items per call, slots starting within `SAS_AGENDA_HORIZON_DAYS` "

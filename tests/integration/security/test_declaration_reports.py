@@ -193,3 +193,34 @@ def test_parallel_reports_do_not_slip_past_the_limit(settings, es, indices, toke
                           params={"offer_id": BORDEAUX, "kind": "wrong_specialty"}).status_code == 200
     filed = [d for d in _reports_about(es, settings, BORDEAUX) if d["declared_by"] == "decl-sec-parallel"]
     assert len(filed) == 3
+
+
+def test_reports_filed_under_the_authors_territory_before_are_refiled(api, es, settings, token_for, offers):
+    """A report made by the old code (SAS-47 regulator, SAS-33 place, filed under SAS-47, 2199 end) is moved to
+    SAS-33 by ``sas declarations refile-reports`` (run here through its service): SAS-33 sees and cancels it."""
+    import uuid
+
+    from mappings.declarations import DeclarationDoc, DeclarationPeriod
+    from search_api.executor import Executor
+    from search_api.workflow.declarations import DeclarationService
+    from search_api.workflow.store import DocStore
+
+    now = datetime.now(timezone.utc)
+    legacy = DeclarationDoc(
+        id=uuid.uuid4().hex, kind="unavailable", declared_by_role="regulator", declared_by="decl-sec-old-47",
+        subject_national_id=BORDEAUX_DOCTOR, offer_id=BORDEAUX, territory="SAS-47",
+        periods=[DeclarationPeriod(start=now, end=datetime(2199, 12, 31, 22, tzinfo=timezone.utc))], created_at=now,
+    ).model_dump(mode="json")
+    es.index(index=alias_name(settings.index_prefix, "declarations"), id=legacy["id"], document=legacy, refresh=True)
+    bordeaux = token_for("regulator", territories=["SAS-33"], sub="decl-sec-reg-33-refile")
+    assert api.delete(f"/v1/declarations/{legacy['id']}", headers=bordeaux).status_code == 404
+
+    service = DeclarationService(store=DocStore(Executor(es=es, prefix=settings.index_prefix)))
+    moved = service.refile_reports()
+    assert {"id": legacy["id"], "offer_id": BORDEAUX, "from": "SAS-47", "to": "SAS-33"} in moved
+    assert legacy["id"] not in {m["id"] for m in service.refile_reports()}   # idempotent
+
+    board = api.get("/v1/dashboards/declarations", headers=bordeaux).json()["hiding"]
+    row = next(r for r in board if r["id"] == legacy["id"])
+    assert row["author_territories"] == ["SAS-47"] and row["until"].startswith("2199-12-31")
+    assert api.delete(f"/v1/declarations/{legacy['id']}", headers=bordeaux).status_code == 200
