@@ -224,3 +224,17 @@ def test_reports_filed_under_the_authors_territory_before_are_refiled(api, es, s
     row = next(r for r in board if r["id"] == legacy["id"])
     assert row["author_territories"] == ["SAS-47"] and row["until"].startswith("2199-12-31")
     assert api.delete(f"/v1/declarations/{legacy['id']}", headers=bordeaux).status_code == 200
+
+
+def test_elasticsearch_refusals_are_not_echoed(es, settings, indices, caplog):
+    """Issue 15, point 14, whatever the route: a query Elasticsearch refuses becomes a plain 400 message; its
+    own text (exception type, index names, limits) goes to the server log only."""
+    from sas_core.errors import BadRequest
+    from search_api.executor import Executor
+
+    executor = Executor(es=es, prefix=settings.index_prefix)
+    with caplog.at_level("WARNING", logger="search_api.executor"), pytest.raises(BadRequest) as refused:
+        executor.search(index="declarations", body={"from": 20_000, "size": 200, "query": {"match_all": {}}})
+    assert "elasticsearch" not in refused.value.message.lower()
+    assert "exception" not in refused.value.message.lower() and settings.index_prefix not in refused.value.message
+    assert any("refused by Elasticsearch" in r.getMessage() for r in caplog.records)
