@@ -262,6 +262,19 @@ class Settings(BaseSettings):
     max_concurrent_searches: int = Field(default=64, ge=0)
     search_shed_retry_after_s: int = Field(default=1, ge=1)
 
+    # --- Declarations and the platform agenda: abuse bounds (issue 15, points 1 and 14) ------------
+    #: A regulator's / OSNP's "unavailable" report hides a practitioner at most this long from now
+    #: (a report ending later is refused with 422; only the practitioner declares himself away for longer).
+    report_max_hours: int = Field(default=72, ge=1, le=24 * 31)
+    #: Reports (every kind) one author may file per rolling hour; the next one gets 429.
+    reports_per_hour: int = Field(default=30, ge=1)
+    #: Platform agenda (POST /v1/agenda/slots): items per call, how far ahead a slot may start, and how
+    #: many future platform-agenda slots one offer may hold at once.
+    agenda_max_items: int = Field(default=100, ge=1, le=500)
+    agenda_horizon_days: int = Field(default=90, ge=1, le=366)
+    agenda_max_future_slots: int = Field(default=1000, ge=1)
+    # --- (end of declarations and agenda bounds) ------------------------------------------------------
+
     @field_validator("contextual_origins")
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:

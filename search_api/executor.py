@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,6 +16,15 @@ from sas_core.metrics import ES_ERRORS
 from sas_core.errors import BackendTimeout, BackendUnavailable, BadRequest, NotFound, SasError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def _refused(reason: Any) -> BadRequest:
+    """A query Elasticsearch refused: our query builders validate what callers send, so this is a bound
+    we missed; the caller gets a plain message, Elasticsearch's own text (index names, internals) goes
+    to the log only (issue 15, point 14)."""
+    log.warning("query refused by Elasticsearch: %s", str(reason)[:500])
+    return BadRequest("query refused by the search backend: check the parameters' ranges (page, size, dates)")
 
 
 def translate_error(exc: Exception) -> SasError:
@@ -28,7 +38,7 @@ def translate_error(exc: Exception) -> SasError:
         if status in (429, 503):
             return BackendUnavailable(f"Elasticsearch is overloaded: {exc.message}", retry_after_s=2)
         if status == 400:
-            return BadRequest(f"query refused by Elasticsearch: {exc.message}")
+            return _refused(exc.message)
         if status == 504:
             return BackendTimeout(f"Elasticsearch timed out: {exc.message}")
         return BackendUnavailable(f"Elasticsearch error {status}: {exc.message}")
@@ -156,7 +166,7 @@ def search_item_error(status: int, error: Any) -> SasError:
     if status in (429, 503):
         return BackendUnavailable(f"Elasticsearch is overloaded: {reason}", retry_after_s=2)
     if status == 400:
-        return BadRequest(f"query refused by Elasticsearch: {reason}")
+        return _refused(reason)
     if status == 504:
         return BackendTimeout(f"Elasticsearch timed out: {reason}")
     return BackendUnavailable(f"Elasticsearch error {status}: {reason}")
@@ -174,5 +184,5 @@ def check_search_response(response: dict[str, Any]) -> None:
         reason = failures[0].get("reason", {}).get("reason") if failures else "unknown"
         status = int(failures[0].get("status", 503)) if failures else 503
         if status == 400:
-            raise BadRequest(f"query refused by Elasticsearch: {reason}")
+            raise _refused(reason)
         raise BackendUnavailable(f"{shards['failed']} of {shards.get('total')} shards failed: {reason}", retry_after_s=2)

@@ -5,10 +5,19 @@ They are stored as slot documents with ``source = "sas"`` next to the vendors' a
 them. An effecteur manages the agenda of the offers carrying their own national id; an admin any offer.
 An offer whose agenda is fed by a vendor (``sas.vendor``) cannot get manual slots: they would duplicate
 the vendor's.
+
+Bounds (issue 15, point 14; settings ``SAS_AGENDA_*``): at most ``agenda_max_items`` items per call
+(default 100), slots starting within ``agenda_horizon_days`` (default 90) from now, and at most
+``agenda_max_future_slots`` (default 1000) future platform-agenda slots per offer (one call per offer
+at a time in a process, so parallel calls cannot pass the count together); dates are bounded
+years (``Moment``), so a date near 9999 is a 422, not an overflow. Each call still refreshes the slots
+index once: the author's page lists the slots right after publishing and search shows them at once
+(the index refreshes only every 30 s on its own); the bounds above keep that refresh cheap.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
@@ -17,13 +26,16 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
 from mappings.slots import SlotDoc
-from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound
+from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
+from sas_core.settings import Settings
 from search_api.auth import Principal, Role
-from search_api.deps import ExecutorDep, roles
+from search_api.deps import ExecutorDep, SettingsDep, roles
+from search_api.validation import Moment, check_moment
 
 router = APIRouter(prefix="/v1/agenda", tags=["agenda"])
 AgendaUser = Annotated[Principal, Depends(roles(Role.EFFECTEUR, Role.ADMIN))]
 
+#: Hard ceiling of items per call (the schema's); ``Settings.agenda_max_items`` (default 100) is the rule.
 MAX_ITEMS = 500
 MAX_LENGTH = timedelta(hours=12)
 PAST_TOLERANCE = timedelta(minutes=5)
@@ -32,8 +44,9 @@ PAST_TOLERANCE = timedelta(minutes=5)
 class AgendaItem(BaseModel):
     """One slot (``capacity`` absent: one patient) or one time range taking up to ``capacity`` patients."""
 
-    start: datetime = Field(description="ISO 8601 with offset, e.g. 2026-03-02T14:00:00+01:00")
-    end: datetime
+    # Moment: bounded years, so that the UTC conversion of a date near 9999 cannot overflow (422, not 500).
+    start: Moment = Field(description="ISO 8601 with offset, e.g. 2026-03-02T14:00:00+01:00")
+    end: Moment
     capacity: int | None = Field(default=None, ge=1, le=100, description="time range: maximum number of patients")
     modes: list[Literal["AMB", "HH", "VR"]] = Field(default_factory=lambda: ["AMB"], min_length=1)
     types: list[Literal["PUBLIC", "PRO", "SNP", "CPTS"]] = Field(default_factory=lambda: ["SNP"], min_length=1)
@@ -52,7 +65,8 @@ class AgendaItem(BaseModel):
 
 class AgendaPublish(BaseModel):
     offer_id: str = Field(min_length=1, max_length=200)
-    items: list[AgendaItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    items: list[AgendaItem] = Field(min_length=1, max_length=MAX_ITEMS,
+                                    description="At most SAS_AGENDA_MAX_ITEMS (default 100) per call")
 
 
 class AgendaSlotOut(BaseModel):
@@ -110,20 +124,71 @@ def slot_from_offer(*, offer: dict, item: AgendaItem, published_by: str) -> dict
     return document.model_dump(mode="json")
 
 
+#: One lock per offer publishing in this process (offers without a vendor: a bounded set); see ``publish``.
+_offer_locks: dict[str, threading.Lock] = {}
+_offer_locks_guard = threading.Lock()
+
+
+def _offer_lock(offer_id: str) -> threading.Lock:
+    with _offer_locks_guard:
+        return _offer_locks.setdefault(offer_id, threading.Lock())
+
+
+def future_sas_slots_body(*, offer_id: str, now: datetime) -> dict:
+    """Count of the platform-agenda slots of ``offer_id`` not over at ``now`` (the per-offer cap)."""
+    return {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": [
+        {"term": {"source": "sas"}}, {"term": {"offer_id": offer_id}}, {"range": {"end": {"gt": now.isoformat()}}}]}}}
+
+
+def check_bounds(items: list[AgendaItem], *, now: datetime, settings: Settings) -> None:
+    """``Unprocessable`` for a call over the per-call or horizon bounds (before anything is written)."""
+    if len(items) > settings.agenda_max_items:
+        raise Unprocessable(f"at most {settings.agenda_max_items} slots or time ranges per call, got {len(items)}: "
+                            "publish in several calls", details={"max_items": settings.agenda_max_items})
+    horizon = now + timedelta(days=settings.agenda_horizon_days)
+    far = [i for i, item in enumerate(items) if item.start > horizon]
+    if far:
+        raise Unprocessable(f"items {far[:10]} start more than {settings.agenda_horizon_days} days ahead "
+                            f"(after {horizon.date().isoformat()}): publish them later",
+                            details={"items": far, "horizon_days": settings.agenda_horizon_days})
+
+
 @router.post("/slots", status_code=201, response_model=AgendaPublished,
-             summary="Publish slots or time ranges in the platform's own agenda")
-def publish(body: AgendaPublish, principal: AgendaUser, executor: ExecutorDep) -> AgendaPublished:
+             summary="Publish slots or time ranges in the platform's own agenda",
+             description="At most SAS_AGENDA_MAX_ITEMS items per call (100), each starting within "
+                         "SAS_AGENDA_HORIZON_DAYS (90) days, and at most SAS_AGENDA_MAX_FUTURE_SLOTS (1000) future "
+                         "slots per offer: 422 otherwise.")
+def publish(body: AgendaPublish, principal: AgendaUser, executor: ExecutorDep,
+            settings: SettingsDep) -> AgendaPublished:
+    now = datetime.now(timezone.utc)
+    check_bounds(body.items, now=now, settings=settings)
     offer = _own_offer(executor, principal, body.offer_id)
     vendor = (offer.get("sas") or {}).get("vendor")
     if vendor:
         raise Conflict(f"the agenda of this offer is fed by the vendor {vendor!r}: publish there instead")
-    now = datetime.now(timezone.utc)
     late = [i for i, item in enumerate(body.items) if item.end <= now - PAST_TOLERANCE]
     if late:
         raise BadRequest(f"items {late[:10]} are already over", details={"items": late})
-    documents = [slot_from_offer(offer=offer, item=item, published_by=principal.sub) for item in body.items]
-    # The slots index refreshes every 30 s on its own: make these visible to search now.
-    executor.index_documents(index="slots", documents=documents, refresh="true")
+    # Every write below refreshes the index, so the count sees all earlier calls; one offer's calls are
+    # counted and written one at a time in this process (a parallel one is refused at once, not queued on
+    # the thread pool), so parallel calls cannot all pass the count before any is written.
+    lock = _offer_lock(offer["id"])
+    if not lock.acquire(blocking=False):
+        raise TooManyRequests("slots of this offer are being published: send the next call when it is done",
+                              retry_after_s=1)
+    try:
+        held = int(executor.search(index="slots", body=future_sas_slots_body(offer_id=offer["id"], now=now))
+                   ["hits"]["total"]["value"])
+        if held + len(body.items) > settings.agenda_max_future_slots:
+            raise Unprocessable(f"this offer already holds {held} future slots in the platform agenda; at most "
+                                f"{settings.agenda_max_future_slots}: delete some or publish later",
+                                details={"held": held, "max_future_slots": settings.agenda_max_future_slots})
+        documents = [slot_from_offer(offer=offer, item=item, published_by=principal.sub) for item in body.items]
+        # Read-your-writes: the slots index refreshes every 30 s on its own; the author's page and search show
+        # these at once. One refresh per (bounded) call.
+        executor.index_documents(index="slots", documents=documents, refresh="true")
+    finally:
+        lock.release()
     return AgendaPublished(created=[_out(d) for d in documents])
 
 
@@ -134,9 +199,10 @@ def list_slots(
     start: Annotated[datetime | None, Query(alias="from", description="default: now")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="default: 7 days after from")] = None,
 ) -> list[AgendaSlotOut]:
+    # Bounded years first: 7 days after a date near 9999 does not exist (OverflowError, a 500).
+    start = check_moment(start, name="from") if start else datetime.now(timezone.utc)
+    end = check_moment(end, name="to") if end else start + timedelta(days=7)
     _own_offer(executor, principal, offer_id)
-    start = start or datetime.now(timezone.utc)
-    end = end or start + timedelta(days=7)
     body = {"size": 1000, "sort": [{"start": "asc"}], "query": {"bool": {"filter": [
         {"term": {"source": "sas"}}, {"term": {"offer_id": offer_id}},
         {"range": {"end": {"gt": start.isoformat()}}}, {"range": {"start": {"lt": end.isoformat()}}}]}}}

@@ -68,12 +68,19 @@ def participation(principal: Viewer, workflow: WorkflowDep, territory: Territory
     return dashboards.shape_participation(workflow.store.search("offers", body))
 
 
-@router.get("/declarations", summary="Declarations per kind and territory")
+@router.get("/declarations", summary="Declarations per kind and territory; who hides whom now",
+            description="`hiding`: active unavailability declarations in force or to come, whenever filed (at most "
+                        f"{dashboards.MAX_HIDING_ROWS}, newest first; `hiding_total` counts them all): author, "
+                        "role(s) and territories, practitioner and place, territory, until when (null: indefinitely).")
 def declarations(principal: Viewer, workflow: WorkflowDep, from_: From = None, to: To = None,
                  territory: Territory = None) -> dict[str, Any]:
     start, end = period(from_, to)
-    body = dashboards.declarations_body(scope_for(principal), start=start, end=end, territories=tuple(territory or ()))
-    return {"from": start, "to": end, **dashboards.shape_declarations(workflow.store.search("declarations", body))}
+    scope, wanted = scope_for(principal), tuple(territory or ())
+    body = dashboards.declarations_body(scope, start=start, end=end, territories=wanted)
+    now = datetime.now(timezone.utc)
+    hiding = workflow.store.search("declarations", dashboards.hiding_body(scope, now=now, territories=wanted))
+    return {"from": start, "to": end, **dashboards.shape_declarations(workflow.store.search("declarations", body)),
+            **dashboards.shape_hiding(hiding)}
 
 
 @router.get("/harvest", summary="Per-vendor harvest health: last success, error rate, staleness, slots served")

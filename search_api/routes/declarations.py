@@ -11,11 +11,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from sas_core.errors import BadRequest
 from search_api.auth import Principal, Role
 from search_api.deps import roles
 from search_api.validation import Moment
 from search_api.workflow.declarations import MAX_PERIODS_PER_PLACE, PeriodIn
-from search_api.workflow.queries import MAX_PAGE_SIZE, DeclarationFilters
+from search_api.workflow.queries import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, DeclarationFilters
 from search_api.workflow.scope import scope_for
 from search_api.workflow.wiring import Workflow, get_workflow
 
@@ -64,7 +65,11 @@ def declare_unavailability(body: UnavailabilityIn, workflow: WorkflowDep,
         comment=body.comment)
 
 
-@router.post("/reports", status_code=201, summary="A regulator reports a problem about a practitioner at a place")
+@router.post("/reports", status_code=201,
+             summary="A regulator reports a problem about a practitioner at a place of his territories",
+             description="Filed under the offer's territory (its SAS sees and may cancel it); a place of another "
+                         "territory: 403. 'unavailable' ends at most SAS_REPORT_MAX_HOURS (72 h) from now (422 "
+                         "otherwise); at most SAS_REPORTS_PER_HOUR (30) reports per author and hour (429).")
 def report(body: ReportIn, workflow: WorkflowDep,
            principal: Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.ADMIN))]) -> dict:
     period = None
@@ -91,13 +96,18 @@ def list_declarations(
     page: Annotated[int, Query(ge=1, le=100)] = 1,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> DeclarationPage:
+    if page * size > MAX_RESULT_WINDOW:
+        # Checked here rather than left to Elasticsearch, whose refusal would name its internals.
+        raise BadRequest(f"page × size may not exceed {MAX_RESULT_WINDOW}: narrow the filters (kind, territory, "
+                         "offer_id, national_id, active)")
     filters = DeclarationFilters(kinds=tuple(kind or ()), active=active, national_id=national_id, offer_id=offer_id,
                                  territories=tuple(territory or ()))
     total, results = workflow.declarations.list(scope_for(principal), filters, page=page, size=size)
     return DeclarationPage(total=total, page=page, size=size, results=results)
 
 
-@router.delete("/{declaration_id}", summary="Cancel a declaration (its author, the practitioner, an admin)")
+@router.delete("/{declaration_id}", summary="Cancel a declaration (its author, the practitioner, the regulators of "
+                                           "the offer's territory for reports, an admin)")
 def cancel_declaration(declaration_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], workflow: WorkflowDep,
                        principal: Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.EFFECTEUR,
                                                                      Role.ADMIN))]) -> dict:

@@ -489,13 +489,29 @@ def orientations_csv(user: Viewer, workflow: WorkflowDep, statut: str | None = N
 
 
 @router.get("/app/tableaux/declarations", response_class=HTMLResponse)
-def declarations_page(request: Request, user: Viewer, workflow: WorkflowDep, actives: bool = False) -> Response:
+def declarations_page(request: Request, user: Viewer, workflow: WorkflowDep, actives: bool = False,
+                      message: str | None = None, erreur: str | None = None) -> Response:
     filters = DeclarationFilters(active=True if actives else None)
     total, rows = workflow.declarations.list(scope_for(user.principal), filters, page=1, size=100)
     regulators = [r for r in rows if r.get("declared_by_role") != "effecteur"]
     practitioners = [r for r in rows if r.get("declared_by_role") == "effecteur"]
+    # Regulators and OSNP cancel the reports of their territories (the service checks each one).
+    can_cancel = user.principal.has_any(Role.REGULATOR, Role.OSNP, Role.ADMIN)
     return render(request, "declarations.html", user=user, regulators=regulators, practitioners=practitioners,
-                  total=total, actives=actives, now=datetime.now(timezone.utc))
+                  total=total, actives=actives, now=datetime.now(timezone.utc), can_cancel=can_cancel,
+                  message=message, error=erreur, report_max_hours=workflow.settings.report_max_hours,
+                  role_labels=ROLE_LABELS)
+
+
+@router.post("/app/tableaux/declarations/{declaration_id}/annuler")
+async def cancel_report(request: Request, declaration_id: str, user: Viewer, workflow: WorkflowDep) -> Response:
+    await check_csrf(request, user)
+    target = "/app/tableaux/declarations?"
+    try:
+        await run_in_threadpool(workflow.declarations.cancel, user.principal, declaration_id)
+    except SasError as exc:
+        return RedirectResponse(target + urlencode({"erreur": exc.message}), status_code=303)
+    return RedirectResponse(target + urlencode({"message": "Signalement annulé."}), status_code=303)
 
 
 @router.get("/app/tableaux/collecte", response_class=HTMLResponse)
@@ -612,7 +628,7 @@ async def publish_slot(request: Request, user: Practitioner) -> Response:
         item = agenda_routes.AgendaItem(start=start, end=end, capacity=int(capacity) if capacity else None,
                                         modes=modes, types=["SNP"])
         await run_in_threadpool(agenda_routes.publish, agenda_routes.AgendaPublish(offer_id=str(form.get("offer_id") or ""), items=[item]),
-                              user.principal, request.app.state.executor)
+                              user.principal, request.app.state.executor, request.app.state.settings)
     except SasError as exc:
         return _back(error=exc.message, anchor="#agenda")
     except ValueError as exc:

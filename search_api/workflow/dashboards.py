@@ -3,7 +3,8 @@
 - orientations per day (Europe/Paris days), territory, status, category and source, and per territory
   the orientations whose latest INT_L02 message the regulation software did not acknowledge;
 - effecteurs taking part per territory (offers index: ``sas.participates``);
-- declarations per kind and territory, active or not;
+- declarations per kind and territory, active or not, and who hides whom now (active unavailability:
+  author, role and territories, practitioner and place, until when);
 - per-vendor harvest health: last success, error rate, runs (``harvest_runs``) and, from the slots
   index, slots served, stale slots and the age of the freshest write.
 
@@ -110,6 +111,67 @@ def declarations_body(scope: Scope, *, start: datetime, end: datetime, territori
             "active": {"filter": {"term": {"active": True}}},
         },
     }
+
+
+#: Rows of "who hides whom" (active unavailability, newest first); the total says when there are more.
+MAX_HIDING_ROWS = 200
+HIDING_FIELDS = ["id", "declared_by", "declared_by_name", "declared_by_role", "declared_by_roles",
+                 "declared_by_territories", "subject_name", "subject_national_id", "offer_id", "place_address",
+                 "territory", "scope", "periods", "created_at"]
+
+
+def hiding_body(scope: Scope, *, now: datetime, territories: tuple[str, ...] = ()) -> dict:
+    """Active unavailability declarations still hiding (or about to hide) a practitioner at ``now``,
+    whenever they were filed: who hides whom, from which role and territory, until when."""
+    filters: list[dict] = [
+        {"term": {"kind": "unavailable"}},
+        {"term": {"active": True}},
+        {"nested": {"path": "periods", "query": {"bool": {"should": [
+            {"bool": {"must_not": {"exists": {"field": "periods.end"}}}},
+            {"range": {"periods.end": {"gt": now.isoformat()}}},
+        ], "minimum_should_match": 1}}}},
+    ]
+    restriction = declaration_scope_filter(scope)
+    if restriction is not None:
+        filters.append(restriction)
+    if territories:
+        filters.append({"terms": {"territory": sorted(set(territories))}})
+    return {
+        "size": MAX_HIDING_ROWS,
+        "track_total_hits": True,
+        "sort": [{"created_at": "desc"}, {"id": "asc"}],
+        "_source": HIDING_FIELDS,
+        "query": {"bool": {"filter": filters}},
+        "aggs": {"author_role": _terms("declared_by_role", 10)},
+    }
+
+
+def _until(periods: list[dict]) -> str | None:
+    """End of the last period (``None``: indefinitely); ends may carry different offsets."""
+    ends = [p.get("end") for p in periods or []]
+    if not ends or any(e is None for e in ends):
+        return None
+    return max(ends, key=datetime.fromisoformat)
+
+
+def shape_hiding(response: dict) -> dict[str, Any]:
+    rows = []
+    for hit in response.get("hits", {}).get("hits", []):
+        d = hit.get("_source") or {}
+        rows.append({
+            "id": d.get("id"), "author": d.get("declared_by"), "author_name": d.get("declared_by_name"),
+            "author_role": d.get("declared_by_role"),
+            # Reports filed before the author's roles were recorded show the author role alone.
+            "author_roles": d.get("declared_by_roles") or [d.get("declared_by_role")],
+            "author_territories": d.get("declared_by_territories") or [],
+            "practitioner_name": d.get("subject_name"), "practitioner_national_id": d.get("subject_national_id"),
+            "offer_id": d.get("offer_id"), "place_address": d.get("place_address"), "territory": d.get("territory"),
+            "scope": d.get("scope"), "since": (d.get("periods") or [{}])[0].get("start"),
+            "until": _until(d.get("periods") or []), "created_at": d.get("created_at"),
+        })
+    return {"hiding_total": _total(response),
+            "hiding_per_author_role": _buckets(response.get("aggregations", {}).get("author_role")),
+            "hiding": rows}
 
 
 #: The latest run of a vendor, for its mass-deletion alert (``deletions_held``, ``alerts``): the alert

@@ -3,9 +3,11 @@
 - An **effecteur** declares himself unavailable at one of his places (``offer_id``) or everywhere: up to
   3 periods per place (bounded), or one period "indefinitely from a date" (no end). The place must be
   his (the offer's national id is his token's ``national_id``).
-- A **regulator / OSNP** reports about a practitioner at a place: ``unavailable`` (hides him there for
-  the period given, by default until the end of the day, Europe/Paris), ``wrong_specialty`` or
-  ``other`` (information for the territory's managers: they do not change search).
+- A **regulator / OSNP** reports about a practitioner at a place of his own territories: ``unavailable``
+  (hides him there for the period given, by default until the end of the day, Europe/Paris, at most
+  ``SAS_REPORT_MAX_HOURS`` from now), ``wrong_specialty`` or ``other`` (information for the territory's
+  managers: they do not change search). Reports are filed under the offer's territory (its SAS sees and
+  cancels them) and limited per author (``SAS_REPORTS_PER_HOUR``).
 
 Declarations are written with ``refresh="wait_for"``: once the answer is sent, the next search (which
 reads active unavailability declarations, ``search_api.query.search.declarations_body``) excludes the
@@ -14,6 +16,7 @@ practitioner — within a second. Cancelling sets ``active = false`` the same wa
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from mappings.declarations import DeclarationDoc, DeclarationPeriod
-from sas_core.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from sas_core.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unprocessable
 from search_api.auth import Principal, Role
 from search_api.workflow import queries
 from search_api.workflow.common import utcnow
@@ -31,6 +34,8 @@ from search_api.workflow.store import DocStore
 INDEX = "declarations"
 MAX_PERIODS_PER_PLACE = 3
 PARIS = ZoneInfo("Europe/Paris")
+#: Window of the per-author report limit (``Settings.reports_per_hour``).
+RATE_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,15 @@ def check_periods(periods: list[PeriodIn], *, now: datetime) -> list[PeriodIn]:
 
 
 class DeclarationService:
-    def __init__(self, *, store: DocStore, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, *, store: DocStore, clock: Callable[[], datetime] = utcnow,
+                 max_report_hours: int = 72, reports_per_hour: int = 30) -> None:
         self.store = store
         self.clock = clock
+        self.max_report_hours = max_report_hours
+        self.reports_per_hour = reports_per_hour
+        # One lock per author (a few thousand regulators at most): see ``report``.
+        self._author_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     def _offer(self, offer_id: str) -> dict:
         found = self.store.get("offers", offer_id)
@@ -110,13 +121,24 @@ class DeclarationService:
 
     def report(self, principal: Principal, *, kind: str, offer_id: str, period: PeriodIn | None = None,
                comment: str | None = None) -> dict:
-        """A regulator's report about a practitioner at a place."""
+        """A regulator's report about a practitioner at a place of one of his territories.
+
+        The report is filed under the offer's territory (never the author's): the practitioner's own SAS
+        sees it in its declarations and dashboards and may cancel it. A SAS-47 regulator cannot hide a
+        SAS-33 practitioner: 403 (he calls SAS-33, which reports if needed). "unavailable" hides the
+        practitioner at most ``report_max_hours`` from now; an author files at most ``reports_per_hour``
+        reports per rolling hour (429 past that), so a script cannot hide a territory's offers."""
         if not principal.has_any(Role.REGULATOR, Role.OSNP, Role.ADMIN):
             raise Forbidden("only regulators and OSNP report problems about practitioners")
         if kind not in ("unavailable", "wrong_specialty", "other"):
             raise BadRequest("kind must be unavailable, wrong_specialty or other")
         now = self.clock()
         offer = self._offer(offer_id)
+        territory = offer.get("territory")
+        if not principal.has_any(Role.ADMIN) and (not territory or territory not in principal.territories):
+            # Offers are searchable nationally, so their existence is no secret: a clear 403 rather than 404.
+            raise Forbidden(f"this place belongs to {territory or 'no territory'}, not to your territories "
+                            f"({', '.join(sorted(principal.territories)) or 'none'}): ask that SAS to report it")
         periods: list[DeclarationPeriod] = []
         if kind == "unavailable":
             chosen = period or PeriodIn(start=now, end=end_of_day(now))
@@ -124,22 +146,92 @@ class DeclarationService:
                 raise BadRequest("a regulator's unavailability report needs an end (only the practitioner "
                                  "declares himself unavailable indefinitely)")
             (checked,) = check_periods([chosen], now=now)
+            limit = now + timedelta(hours=self.max_report_hours)
+            if checked.end > limit:
+                # Refused rather than shortened: the regulator must know how long the hiding lasts.
+                raise Unprocessable(f"a regulator's unavailability report lasts at most {self.max_report_hours} h: "
+                                    f"end it by {limit.isoformat(timespec='minutes')} (the practitioner declares "
+                                    "longer absences himself)", details={"max_end": limit.isoformat()})
             periods = [DeclarationPeriod(start=checked.start, end=checked.end)]
         elif kind == "other" and not comment:
             raise BadRequest("say what the problem is in 'comment'")
-        territory = offer.get("territory")
-        if not principal.has_any(Role.ADMIN) and principal.territories and territory not in principal.territories:
-            # A regulator may report about a practitioner of a neighbouring territory: it is filed under
-            # his own territory so that he keeps seeing it.
-            territory = sorted(principal.territories)[0]
-        doc = DeclarationDoc(
+        # One author's reports are counted and written one at a time in this process, so parallel requests
+        # cannot all pass the count before any is written (the count reads written reports only). A second
+        # report while one is being filed is refused at once rather than queued: queued requests would hold
+        # the thread pool (a person never files two reports in the same second).
+        lock = self._author_lock(principal.sub)
+        if not lock.acquire(blocking=False):
+            raise TooManyRequests("one of your reports is being filed: send the next one when it is done",
+                                  retry_after_s=1)
+        try:
+            self._check_report_rate(principal, now=self.clock())
+            return self._write(self._report_doc(principal, kind=kind, offer=offer, offer_id=offer_id,
+                                                territory=territory, periods=periods, comment=comment, now=now))
+        finally:
+            lock.release()
+
+    def _author_lock(self, author: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._author_locks.setdefault(author, threading.Lock())
+
+    @staticmethod
+    def _report_doc(principal: Principal, *, kind: str, offer: dict, offer_id: str, territory: str | None,
+                    periods: list[DeclarationPeriod], comment: str | None, now: datetime) -> DeclarationDoc:
+        return DeclarationDoc(
             id=uuid.uuid4().hex, kind=kind, scope="place", declared_by_role="regulator", declared_by=principal.sub,
-            declared_by_name=principal.name, subject_national_id=offer.get("national_id"),
+            declared_by_name=principal.name,
+            declared_by_roles=sorted(r.value for r in principal.roles
+                                     if r in (Role.REGULATOR, Role.OSNP, Role.ADMIN)),
+            declared_by_territories=sorted(principal.territories),
+            subject_national_id=offer.get("national_id"),
             subject_name=offer.get("name"), national_id=None, offer_id=offer_id,
             place_address=(offer.get("address") or {}).get("text"), territory=territory, periods=periods,
             comment=comment, created_at=now,
         )
-        return self._write(doc)
+
+    def _check_report_rate(self, principal: Principal, *, now: datetime) -> None:
+        """``TooManyRequests`` when the author already filed ``reports_per_hour`` reports in the last hour.
+
+        Counted in the index (reports are written with ``wait_for``), so the limit holds across API
+        replicas and restarts; within one process an author's reports are serialised (``report``), so
+        only requests spread over several replicas at the same instant may overshoot (by one per
+        other replica)."""
+        since = now - RATE_WINDOW
+        response = self.store.search(INDEX, queries.reports_by_author_body(author=principal.sub, since=since))
+        count = int(response["hits"]["total"]["value"])
+        if count >= self.reports_per_hour:
+            oldest = response["hits"]["hits"][0]["_source"]["created_at"] if response["hits"]["hits"] else None
+            retry = RATE_WINDOW.total_seconds()
+            if oldest:
+                retry = (datetime.fromisoformat(oldest) + RATE_WINDOW - now).total_seconds()
+            raise TooManyRequests(f"at most {self.reports_per_hour} reports per hour per author: try again later "
+                                  "or ask the territory's managers", retry_after_s=max(1, int(retry) + 1))
+
+    def refile_reports(self) -> list[dict]:
+        """Move regulators' reports filed under another territory than their offer's (before issue 15, a
+        SAS-47 regulator's report about a SAS-33 place was filed under SAS-47, out of SAS-33's sight) to the
+        offer's territory, keeping the territory they were filed under as the author's
+        (``declared_by_territories``) when none was recorded. Idempotent; returns what was moved
+        (``sas declarations refile-reports``)."""
+        moved: list[dict] = []
+        hits = list(self.store.scan(INDEX, queries.regulator_reports_body()))
+        for start in range(0, len(hits), 500):
+            chunk = [h["_source"] for h in hits[start:start + 500]]
+            ids = [d["offer_id"] for d in chunk if d.get("offer_id")]
+            offers = self.store.executor.mget_sources(index="offers", ids=ids, source=["territory"])
+            for doc in chunk:
+                territory = (offers.get(doc.get("offer_id") or "") or {}).get("territory")
+                if not territory or territory == doc.get("territory"):
+                    continue
+                fields: dict = {"territory": territory}
+                if not doc.get("declared_by_territories") and doc.get("territory"):
+                    fields["declared_by_territories"] = [doc["territory"]]
+                self.store.patch_unconditional(INDEX, doc["id"], fields, refresh=False)
+                moved.append({"id": doc["id"], "offer_id": doc.get("offer_id"), "from": doc.get("territory"),
+                              "to": territory})
+        if moved:
+            self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
+        return moved
 
     def _write(self, doc: DeclarationDoc) -> dict:
         document = doc.model_dump(mode="json")
@@ -147,6 +239,8 @@ class DeclarationService:
         return document
 
     def list(self, scope: Scope, filters: queries.DeclarationFilters, *, page: int, size: int) -> tuple[int, list[dict]]:
+        if page < 1 or size < 1 or page * size > queries.MAX_RESULT_WINDOW:
+            raise BadRequest(f"page × size may not exceed {queries.MAX_RESULT_WINDOW}: narrow the filters")
         response = self.store.search(INDEX, queries.declaration_list_body(scope, filters, page=page, size=size))
         return int(response["hits"]["total"]["value"]), [h["_source"] for h in response["hits"]["hits"]]
 

@@ -193,3 +193,25 @@ def active_unavailability_body(*, offer_id: str | None, national_id: str, now: d
             not_over,
         ]}},
     }
+
+
+def reports_by_author_body(*, author: str, since: datetime) -> dict:
+    """Regulators' reports filed by ``author`` since ``since`` (cancelled ones count too: filing and
+    cancelling in a loop must not bypass the limit), oldest first (when the window frees a place)."""
+    return {
+        "size": 1,
+        "sort": [{"created_at": "asc"}],
+        "_source": ["created_at"],
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [
+            {"term": {"declared_by": author}},
+            {"term": {"declared_by_role": "regulator"}},
+            {"range": {"created_at": {"gte": iso(since)}}},
+        ]}},
+    }
+
+
+def regulator_reports_body() -> dict:
+    """Every regulator's report (active or not), in a stable order for ``DocStore.scan``."""
+    return {"size": 500, "sort": [{"id": "asc"}], "_source": ["id", "offer_id", "territory", "declared_by_territories"],
+            "query": {"bool": {"filter": [{"term": {"declared_by_role": "regulator"}}]}}}

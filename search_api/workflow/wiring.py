@@ -78,7 +78,8 @@ def build_workflow(settings: Settings, executor: Executor, *, publisher=None) ->
     workflow = Workflow(
         settings=settings, store=store, publisher=publisher, orientations=orientations,
         booking=BookingService(store=store, orientations=orientations, settings=settings, vendors=vendors),
-        declarations=DeclarationService(store=store),
+        declarations=DeclarationService(store=store, max_report_hours=settings.report_max_hours,
+                                        reports_per_hour=settings.reports_per_hour),
         reports=ReportService(store=store, orientations=orientations),
         accounts=AccountService(store=store, settings=settings, vendors=vendors),
         deliveries=deliveries, listener=listener,

@@ -125,15 +125,18 @@ PROBES: tuple[Probe, ...] = (
     # -- declarations ---------------------------------------------------------------------------------------
     Probe("POST", "/v1/declarations/unavailability", frozenset({EFF, ADMIN}), 404, json="unavailability",
           ok_for={ADMIN: 403}, scope="effecteur: own places (needs a national id: admin 403)"),
-    Probe("POST", "/v1/declarations/reports", OPERATORS, 404, json={"kind": "other", "offer_id": "matrix-no-such-offer"}),
+    Probe("POST", "/v1/declarations/reports", OPERATORS, 404,
+          json={"kind": "other", "offer_id": "matrix-no-such-offer"},
+          scope="places of own territories (403 elsewhere); filed under the offer's territory"),
     Probe("GET", "/v1/declarations", frozenset({REG, OSNP, AM, EFF, ADMIN}), 200,
           scope="territories; effecteur: about himself"),
     Probe("DELETE", "/v1/declarations/{declaration_id}", frozenset({REG, OSNP, EFF, ADMIN}), 404,
-          url="/v1/declarations/" + "0" * 32, scope="author, practitioner concerned, admin"),
+          url="/v1/declarations/" + "0" * 32,
+          scope="author, practitioner concerned, regulators/OSNP of the offer's territory (reports), admin"),
     # -- dashboards -----------------------------------------------------------------------------------------
     Probe("GET", "/v1/dashboards/orientations", DASHBOARDS, 200, scope="own territories"),
     Probe("GET", "/v1/dashboards/participation", DASHBOARDS, 200, scope="own territories"),
-    Probe("GET", "/v1/dashboards/declarations", DASHBOARDS, 200, scope="own territories"),
+    Probe("GET", "/v1/dashboards/declarations", DASHBOARDS, 200, scope="own territories; who hides whom"),
     Probe("GET", "/v1/dashboards/harvest", DASHBOARDS, 200, scope="national (vendor health, no territory data)"),
     # -- accounts (INT_R02) ---------------------------------------------------------------------------------
     Probe("POST", "/v1/accounts/login", frozenset({REG, OSNP}), 200, json={"family_name": "MATRICE"}),
@@ -170,6 +173,9 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/app/tableaux/orientations", DASHBOARDS, 200, anonymous=PAGE, scope="own territories; audited"),
     Probe("GET", "/app/tableaux/orientations.csv", DASHBOARDS, 200, anonymous=PAGE, scope="own territories; audited"),
     Probe("GET", "/app/tableaux/declarations", DASHBOARDS, 200, anonymous=PAGE, scope="own territories"),
+    Probe("POST", "/app/tableaux/declarations/{declaration_id}/annuler", DASHBOARDS, 303,
+          url="/app/tableaux/declarations/0123456789abcdef0123456789abcdef/annuler", anonymous=PAGE,
+          scope="reports of own territories (regulators, OSNP)"),
     Probe("GET", "/app/tableaux/collecte", frozenset({ADMIN}), 200, anonymous=PAGE),
     Probe("GET", "/app/comptes", frozenset({AM, ADMIN}), 200, anonymous=PAGE, scope="account manager: own territories"),
     Probe("GET", "/app/espace", frozenset({EFF}), 200, anonymous=PAGE, scope="own places and orientations; audited"),
@@ -210,6 +216,21 @@ PREAMBLE = [
     "- **Audit**: every view, list page and CSV export of orientations writes a `sas.audit` log record and a "
     "document in the `audit` index (who, roles, territories, orientation ids and count, filters, request id; "
     "never patient data); admins read it with `GET /v1/admin/audit`.",
+    # -- Declarations and agenda bounds (issue 15, points 1 and 14; sec-decl) --
+    "- **Reports about practitioners**: a regulator / OSNP reports (`POST /v1/declarations/reports`) about places "
+    "of their own territories only (403 elsewhere, also without territory); the report is filed under the "
+    "offer's territory, whose regulators and OSNP list and cancel it; an `unavailable` report ends at most "
+    "`SAS_REPORT_MAX_HOURS` (72) hours from now (422 past that; longer absences are the practitioner's own "
+    "declaration); each author files at most `SAS_REPORTS_PER_HOUR` (30) reports per rolling hour, cancelled "
+    "ones included, one at a time (429 + `Retry-After`); `GET /v1/dashboards/declarations` (`hiding`) and "
+    "`/app/tableaux/declarations` show who hides whom: author, roles, territories, practitioner, place, until when; "
+    "`sas declarations refile-reports` moves reports filed by earlier versions under the author's territory to "
+    "the offer's.",
+    "- **Bounded writes and listings**: `GET /v1/declarations` refuses page × size over 10000 (400, a plain "
+    "message; Elasticsearch's own refusals are logged, never echoed); the platform agenda (`POST /v1/agenda/slots`) "
+    "takes at most `SAS_AGENDA_MAX_ITEMS` (100) items per call, slots starting within `SAS_AGENDA_HORIZON_DAYS` "
+    "(90) days, and at most `SAS_AGENDA_MAX_FUTURE_SLOTS` (1000) future slots per offer (422 each); each call "
+    "refreshes the slots index once so that the author and search see the slots at once.",
     "- **Bad input**: 4xx with a message (`{\"error\", \"message\"}`; an OperationOutcome on `/fhir`), never 500; "
     "`tests/integration/security/test_fuzz.py` runs schemathesis over the OpenAPI schema in `make test` (every "
     "operation, valid and invalid examples, bounded and derandomized, about a minute), `test_fuzz_pages.py` does "
