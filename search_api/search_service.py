@@ -99,8 +99,10 @@ def offers_count(answer: dict) -> int:
 class SearchService:
     """Runs searches through the executor (the only thing here that talks to Elasticsearch)."""
 
-    def __init__(self, *, executor: Executor, timeout_s: float = defaults.SEARCH_TIMEOUT_S) -> None:
+    def __init__(self, *, executor: Executor, report_max_hours: int,
+                 timeout_s: float = defaults.SEARCH_TIMEOUT_S) -> None:
         self.executor = executor
+        self.report_max_hours = report_max_hours
         self.timeout_s = timeout_s
         self._declarations: tuple[float, Window, list[dict]] | None = None
         self._declarations_lock = threading.Lock()
@@ -119,7 +121,7 @@ class SearchService:
         then at most ``DECLARATIONS_CACHE_S`` plus one read old)."""
         _, span, hits = self._shared_declarations()
         if window.end > span.end:
-            answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(window),
+            answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(window, report_max_hours=self.report_max_hours),
                                                   timeout_s=self.timeout_s)
             hits = answer["hits"]["hits"]
         return bodies.exclusions_from(hits, window)
@@ -137,7 +139,8 @@ class SearchService:
             if cached is None or time.monotonic() - cached[0] > defaults.DECLARATIONS_CACHE_S:
                 now = datetime.now(timezone.utc)
                 span = Window(start=now, end=now + defaults.DECLARATIONS_SPAN)
-                answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(span),
+                answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(
+                    span, report_max_hours=self.report_max_hours),
                                                       timeout_s=self.timeout_s)
                 cached = self._declarations = (time.monotonic(), span, answer["hits"]["hits"])
             return cached

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from functools import lru_cache
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from search_api.query import clauses, defaults
@@ -232,10 +232,17 @@ def parse_datetime(text: str) -> datetime:
 # --- Declarations -----------------------------------------------------------------------------------------
 
 
-def declarations_body(window: Window) -> dict:
+def declarations_body(window: Window, *, report_max_hours: int) -> dict:
     """Active unavailability declarations with a period overlapping the window (or without period:
-    unavailable from now on)."""
+    unavailable from now on).
+
+    A regulator's report may hide a practitioner ``report_max_hours`` at most from its filing (the
+    workflow refuses a later end); a report filed longer ago than that before the window — one filed
+    before the cap existed, with an end in 2199 — hides nothing any more, whatever period it names."""
     start, end = clauses.iso(window.start), clauses.iso(window.end)
+    expired_report = {"bool": {"filter": [
+        {"term": {"declared_by_role": "regulator"}},
+        {"range": {"created_at": {"lt": clauses.iso(window.start - timedelta(hours=report_max_hours))}}}]}}
     overlapping = {
         "nested": {
             "path": "periods",
@@ -262,7 +269,7 @@ def declarations_body(window: Window) -> dict:
                     {"term": {"active": True}},
                     {"bool": {"should": [overlapping, without_period], "minimum_should_match": 1}},
                 ],
-                "must_not": [{"exists": {"field": "cancelled_at"}}],
+                "must_not": [{"exists": {"field": "cancelled_at"}}, expired_report],
             }
         },
     }

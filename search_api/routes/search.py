@@ -76,7 +76,7 @@ def _build_context(app: Any) -> SearchContext:
             context = SearchContext(
                 places=PlaceResolver.from_settings(settings),
                 specialties=SpecialtyResolver(load_specialties(settings.reference_data_dir).labels),
-                service=SearchService(executor=app.state.executor),
+                service=SearchService(executor=app.state.executor, report_max_hours=settings.report_max_hours),
                 settings=settings,
             )
             app.state.search_context = context

@@ -238,3 +238,37 @@ def test_elasticsearch_refusals_are_not_echoed(es, settings, indices, caplog):
     assert "elasticsearch" not in refused.value.message.lower()
     assert "exception" not in refused.value.message.lower() and settings.index_prefix not in refused.value.message
     assert any("refused by Elasticsearch" in r.getMessage() for r in caplog.records)
+
+
+def test_a_report_filed_before_the_cap_stops_hiding_once_the_cap_has_passed(api, es, settings, token_for, indices):
+    """Reports filed before the cap existed ran to 2199: search ignores a regulator's report filed more than
+    ``report_max_hours`` before the window, whatever end it names; a fresh report still hides."""
+    import time
+    import uuid
+
+    from tests.integration.workflow.conftest import agenda_slot
+
+    offer = practitioner_offer(offer_id="decl-sec-33-old", national_id="810009991182", vendor=None,
+                               line="3 place Pey-Berland", postcode="33000", city="Bordeaux", lat=44.8378, lon=-0.5768,
+                               departement="33", family="ANCIEN", given="Paul")
+    write_offers(es, settings, [offer])
+    agenda_slot(es, settings, offer, capacity=None, hours_ahead=3)
+    filed = datetime.now(timezone.utc) - timedelta(hours=settings.report_max_hours + 24)
+    es.index(index=alias_name(settings.index_prefix, "declarations"), id=uuid.uuid4().hex, refresh=True, document={
+        "id": uuid.uuid4().hex, "kind": "unavailable", "scope": "place", "declared_by_role": "regulator",
+        "declared_by": "decl-sec-old-reg", "national_id": offer["national_id"], "offer_id": offer["id"],
+        "territory": "SAS-33", "periods": [{"start": filed.isoformat(), "end": "2199-12-31T23:00:00+00:00"}],
+        "created_at": filed.isoformat(), "active": True})
+    bordeaux = token_for("regulator", territories=["SAS-33"], sub="decl-sec-old-viewer")
+
+    def shown() -> bool:
+        time.sleep(1.1)   # the search shares its read of the declarations for half a second
+        answer = api.get("/v1/search", headers=bordeaux, params={"lat": 44.8378, "lon": -0.5768, "radius_km": 1,
+                                                                 "size": 50})
+        assert answer.status_code == 200, answer.text
+        return offer["id"] in {card["offer"]["id"] for card in answer.json()["results"]}
+
+    assert shown(), "a report filed before the cap, past its 72 h, still hides the practitioner"
+    fresh = api.post("/v1/declarations/reports", headers=bordeaux, json={"kind": "unavailable", "offer_id": offer["id"]})
+    assert fresh.status_code == 201, fresh.text
+    assert not shown()

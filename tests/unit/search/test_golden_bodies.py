@@ -51,7 +51,7 @@ CASES = {
         _osnp_query(sort="nearest", visibility=SlotVisibility(types=frozenset({"PUBLIC"}))),
         radius_km=40.0, exclusions=EXCLUSIONS),
     "probe_10km": lambda: bodies.probe_body(_osnp_query(), radius_km=10.0, exclusions=Exclusions()),
-    "declarations": lambda: bodies.declarations_body(WINDOW),
+    "declarations": lambda: bodies.declarations_body(WINDOW, report_max_hours=72),
     "beyond_gp": lambda: bodies.beyond_body(BeyondQuery(origin=AGEN, radius_km=20.0, specialties=GP, kinds=("ps", "cpts"),
                                                         now=NOW), exclusions=EXCLUSIONS),
     "cpts_lookup": lambda: bodies.cpts_lookup_body("470012345"),
