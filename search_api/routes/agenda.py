@@ -119,6 +119,7 @@ def slot_from_offer(*, offer: dict, item: AgendaItem, published_by: str) -> dict
         place={"name": offer.get("name"), "address": address.get("text") or address.get("line"),
                "phone": (offer.get("phones") or [None])[0]},
         location=offer.get("location"), departement=offer.get("departement"), territory=offer.get("territory"),
+        convention_sector=offer.get("convention_sector"),
         name_folded=offer.get("name_folded"), published_by=published_by, harvested_at=datetime.now(timezone.utc),
     )
     return document.model_dump(mode="json")

@@ -13,8 +13,9 @@ DOCTOR = "810000000702"
 
 def test_effecteur_publishes_lists_and_deletes(api, es, settings, token_for):
     write_offers(es, settings, [
-        practitioner_offer(offer_id="agenda-own", national_id=DOCTOR, vendor=None, line="3 place Jasmin",
-                           postcode="47000", city="Agen", lat=44.2031, lon=0.6161, departement="47"),
+        {**practitioner_offer(offer_id="agenda-own", national_id=DOCTOR, vendor=None, line="3 place Jasmin",
+                              postcode="47000", city="Agen", lat=44.2031, lon=0.6161, departement="47"),
+         "convention_sector": "2"},
         practitioner_offer(offer_id="agenda-vendor", national_id=DOCTOR, vendor="agendomed", line="8 rue Voltaire",
                            postcode="47000", city="Agen", lat=44.2035, lon=0.6165, departement="47"),
         practitioner_offer(offer_id="agenda-other", national_id="810000000710", vendor=None, line="5 rue Palissy",
@@ -37,6 +38,7 @@ def test_effecteur_publishes_lists_and_deletes(api, es, settings, token_for):
     doc = es.get(index=alias, id=slots[1]["id"])["_source"]
     assert doc["source"] == "sas" and doc["offer_id"] == "agenda-own" and doc["practitioner_national_id"] == DOCTOR
     assert doc["location"] == {"lat": 44.2031, "lon": 0.6161} and doc["territory"] == "SAS-47"
+    assert doc["convention_sector"] == "2"      # the search's sector filter reads it on the slot
     assert doc["modes"] == ["AMB", "VR"] and doc["types"] == ["SNP"] and doc["duration_min"] == 120
     # The second item starts an hour after ``start`` (the next day when the test runs after 20:00 UTC).
     second_start = start + timedelta(hours=1)
