@@ -108,6 +108,24 @@ def by_vendor_appointment_body(*, vendor: str, system: str, value: str) -> dict:
     }
 
 
+def practitioner_offers_body(*, national_id: str) -> dict:
+    """The offers of a practitioner (INT_R03: which vendor serves him, which SOS association he works for)."""
+    return {"size": 50, "_source": ["sas.vendor", "sos.association_siret"],
+            "query": {"bool": {"filter": [{"term": {"national_id": national_id}}]}}}
+
+
+def vendor_sos_association_body(*, vendor: str, sirets: list[str]) -> dict:
+    """An SOS Médecins offer naming ``vendor`` of one of these associations (bare or wire SIRETs)."""
+    return {"size": 1, "_source": ["id"], "query": {"bool": {"filter": [
+        {"term": {"kind": "sos"}}, {"term": {"sas.vendor": vendor}}, {"terms": {"sos.association_siret": sirets}}]}}}
+
+
+def vendor_practitioner_slot_body(*, vendor: str, national_id: str) -> dict:
+    """A slot ``vendor`` published for practitioner ``national_id`` (its agenda is that vendor's)."""
+    return {"size": 1, "_source": ["id"], "query": {"bool": {"filter": [
+        {"term": {"vendor": vendor}}, {"term": {"practitioner_national_id": national_id}}]}}}
+
+
 def redirect_match_body(*, vendor: str, national_id: str | None, start: datetime,
                         operator_national_id: str | None = None, operator_account_id: str | None = None) -> dict:
     """A redirect-mode orientation waiting for its vendor report: same vendor, practitioner and

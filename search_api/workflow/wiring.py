@@ -79,7 +79,7 @@ def build_workflow(settings: Settings, executor: Executor, *, publisher=None) ->
         settings=settings, store=store, publisher=publisher, orientations=orientations,
         booking=BookingService(store=store, orientations=orientations, settings=settings, vendors=vendors),
         declarations=DeclarationService(store=store),
-        reports=ReportService(store=store, orientations=orientations),
+        reports=ReportService(store=store, orientations=orientations, vendors=vendors),
         accounts=AccountService(store=store, settings=settings, vendors=vendors),
         deliveries=deliveries, listener=listener,
     )
