@@ -5,6 +5,7 @@ No clock, no I/O: the same inputs always give the same body (golden tests in tes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -106,6 +107,17 @@ def by_vendor_appointment_body(*, vendor: str, system: str, value: str) -> dict:
         ]}},
         "sort": [{"created_at": "asc"}, {"id": "asc"}],
     }
+
+
+#: A FINESS in the directory's form: 9 characters, digits, or 2A / 2B (Corsica) then 7 digits.
+FINESS_RE = re.compile(r"^(?:[0-9]{2}|2[AB])[0-9]{7}$")
+
+
+def cpts_offer_body(*, finess: str) -> dict:
+    """The directory's CPTS of this (bare) FINESS: ``cpts-<FINESS>``, or an offer of kind ``cpts`` carrying it."""
+    return {"size": 1, "_source": ["id", "name", "structure.name", "structure.finess"], "sort": [{"id": "asc"}],
+            "query": {"bool": {"filter": [{"term": {"kind": "cpts"}}], "minimum_should_match": 1, "should": [
+                {"ids": {"values": [f"cpts-{finess}"]}}, {"term": {"structure.finess": finess}}]}}}
 
 
 def practitioner_offers_body(*, national_id: str) -> dict:
