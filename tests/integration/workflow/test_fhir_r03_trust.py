@@ -111,3 +111,58 @@ def test_an_update_cannot_move_the_appointment_to_another_vendors_practitioner(w
     refused(moved, "is not served by")
     [doc] = orientations_of(es, wf_settings, body)
     assert doc["effecteur"]["national_id"] == wf_offers["medilib"][3]["national_id"]
+
+
+# -- SOS Médecins: the doctors of the associations a vendor serves ---------------------------------------------
+
+SOS_ROSTER_SIRET = "42000000700011"      # in the vendor's sos_roster (editors file)
+SOS_OFFER_SIRET = "42000000800019"       # an SOS place of this association names the vendor (sas.vendor)
+SOS_OTHER_SIRET = "42000000900017"       # served by nobody here
+
+
+def sos_offer(i: int, *, national_id: str | None, siret: str, vendor: str | None) -> dict:
+    from mappings.offers import OfferDoc
+    from tests.integration.workflow.conftest import bordeaux_offer
+
+    base = bordeaux_offer(60 + i, vendor=vendor)
+    return OfferDoc.model_validate({
+        **base, "id": f"sos-trust-{i}", "kind": "sos", "national_id": national_id,
+        "sos": {"association_siret": siret, "association_name": f"SOS Médecins test {i}"}}).model_dump(mode="json")
+
+
+def test_an_sos_vendor_reports_the_doctors_of_its_associations(wf_settings, es, harvested, token_for,
+                                                              tmp_path_factory):
+    import yaml
+    from elasticsearch import helpers
+    from fastapi.testclient import TestClient
+
+    from search_api.app import create_app
+
+    doctors = {"roster": "810009871230", "offer": "810009871231", "other": "810009871232"}
+    offers = [sos_offer(0, national_id=doctors["roster"], siret=SOS_ROSTER_SIRET, vendor=None),
+              sos_offer(1, national_id=doctors["offer"], siret=SOS_OFFER_SIRET, vendor=None),
+              sos_offer(2, national_id=None, siret=SOS_OFFER_SIRET, vendor="sos-trust"),
+              sos_offer(3, national_id=doctors["other"], siret=SOS_OTHER_SIRET, vendor=None)]
+    index = alias_name(wf_settings.index_prefix, "offers")
+    helpers.bulk(es, ({"_index": index, "_id": o["id"], "_source": o} for o in offers), refresh=True)
+    editors = tmp_path_factory.mktemp("sos-trust") / "editors.yaml"
+    editors.write_text(yaml.safe_dump({"vendors": [
+        {"name": "sos-trust", "base_url": "https://fhir.sos.test/sas", "use_cases": ["sos"],
+         "sos_roster": [f"3{SOS_ROSTER_SIRET}"]},                     # the guide's wire form is accepted too
+        {"name": "ps-trust", "base_url": "https://fhir.ps.test/sas", "use_cases": ["ps"]}]}))
+    settings = wf_settings.model_copy(update={"editors_file": editors})
+    sos = {**token_for("vendor", sub="vendor-sos-trust", name="sos-trust"), **FHIR}
+    ps = {**token_for("vendor", sub="vendor-ps-trust", name="ps-trust"), **FHIR}
+    pending = json.loads((DATA / "sos_pending.json").read_text(encoding="utf-8"))
+    with TestClient(create_app(settings, es=es)) as client:
+        for doctor in ("roster", "offer"):
+            body = report(practitioner=doctors[doctor])
+            answer = client.post("/fhir/Appointment", content=json.dumps(body), headers=sos)
+            assert answer.status_code == 201, (doctor, answer.text)
+        refused(client.post("/fhir/Appointment", content=json.dumps(report(practitioner=doctors["other"])),
+                            headers=sos), "is not served by")
+        # A pending SOS appointment naming no doctor yet: from the SOS vendor only.
+        pending["identifier"][0]["value"] = str(uuid.uuid4())
+        assert client.post("/fhir/Appointment", content=json.dumps(pending), headers=sos).status_code == 201
+        pending["identifier"][0]["value"] = str(uuid.uuid4())
+        refused(client.post("/fhir/Appointment", content=json.dumps(pending), headers=ps), "does not serve SOS")
