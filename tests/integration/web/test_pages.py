@@ -281,7 +281,8 @@ def test_practitioner_cannot_enrol_in_a_made_up_cpts(web, es, settings):
             "cpts_name": "=HYPERLINK(\"http://evil\")"})
         assert "message=" in done.headers["location"], done.headers["location"]
         sas = es.get(index=alias_name(settings.index_prefix, "offers"), id=offer["id"])["_source"]["sas"]
-        assert (sas["participates"], sas["cpts_finess"], sas["cpts_name"]) == (True, "330055552", "CPTS Bordeaux Bastide")
+        assert (sas["participates"], sas["cpts_finess"], sas["cpts_name"]) == (
+            True, "330055552", "CPTS Bordeaux Bastide")
     assert "CPTS de l’annuaire : CPTS Bordeaux Bastide" in web.get("/app/espace").text
 
 

@@ -95,7 +95,8 @@ def test_a_removal_by_another_territorys_manager_does_not_lock_the_holder_out(wf
     login = wf_api.post("/v1/accounts/login", json={"email": "paul.martin@chu-bordeaux.fr"},
                         headers=token_for("regulator", territories=["SAS-33"], sub=victim, name="Paul MARTIN"))
     assert login.status_code == 200, login.text                                # before: 403 "removed"
-    assert login.json()["account"]["active"] is True and login.json()["account"]["email"] == "paul.martin@chu-bordeaux.fr"
+    account = login.json()["account"]
+    assert account["active"] is True and account["email"] == "paul.martin@chu-bordeaux.fr"
 
 
 def test_a_manager_of_his_territory_pre_fills_what_the_login_leaves_empty(wf_api, token_for):

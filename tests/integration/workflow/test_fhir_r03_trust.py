@@ -76,8 +76,8 @@ def test_the_regulator_must_be_a_known_account(wf_api, es, wf_settings, wf_offer
     medilib = {**vendor_headers["medilib"], **FHIR}
     practitioner = wf_offers["medilib"][1]["national_id"]
     for body in (report(practitioner=practitioner, operator="9999999999/FORGED"),
-                 report(practitioner=practitioner, operator=str(uuid.uuid4()), operator_system="urn:oid:1.2.250.1.213.3.6",
-                        operator_type="INTRN")):
+                 report(practitioner=practitioner, operator=str(uuid.uuid4()),
+                        operator_system="urn:oid:1.2.250.1.213.3.6", operator_type="INTRN")):
         refused(wf_api.post("/fhir/Appointment", content=json.dumps(body), headers=medilib), "is not an account")
         assert orientations_of(es, wf_settings, body) == []
 
