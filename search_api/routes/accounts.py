@@ -3,7 +3,8 @@
 - ``POST /v1/accounts/login``: called by the web client when a regulator / OSNP logs in: records the
   account and pushes it to the vendors that still need it;
 - ``PUT /v1/accounts/{id}`` / ``DELETE /v1/accounts/{id}``: account managers create, update, remove
-  (removal pushes ``active=false`` to every vendor at once);
+  (removal pushes ``active=false`` to every vendor at once); an account outside their territories answers
+  404 as on ``GET``, and the identity fields of an account that has logged in are its holder's (409);
 - ``GET /v1/accounts/{id}``: the account and its per-vendor synchronisation state;
 - ``GET /v1/accounts``: account managers list the accounts of their territories (``blocked=true``: those
   that cannot be pushed, with ``sync_missing`` naming the FrPractitionerRegul elements to fill in).
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from search_api.auth import Principal, Role
 from search_api.deps import CurrentPrincipal, roles
+from search_api.workflow.accounts import IDENTITY_FIELDS
 from search_api.workflow.wiring import Workflow, get_workflow
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts (INT_R02)"])
@@ -39,9 +41,12 @@ class LoginIn(BaseModel):
 
 
 class AccountIn(BaseModel):
+    """A manager's PUT. The identity fields (names, e-mail, national id) are the holder's once he has logged
+    in: then leave them out (or send them unchanged); ``family_name`` is required until then."""
+
     model_config = ConfigDict(extra="forbid")
 
-    family_name: str = Field(min_length=1, max_length=100)
+    family_name: str | None = Field(None, min_length=1, max_length=100)
     given_name: str | None = Field(None, max_length=100)
     email: str | None = Field(None, max_length=200, pattern=EMAIL)
     national_id: str | None = Field(None, max_length=30)
@@ -76,19 +81,18 @@ def get_account(account_id: AccountId, principal: CurrentPrincipal, workflow: Wo
 
     account = workflow.accounts.get(account_id)
     mine = principal.sub == account_id
-    manages = principal.has_any(Role.ADMIN) or (principal.has_any(Role.ACCOUNT_MANAGER) and set(
-        account.get("territories") or []) <= set(principal.territories))
-    if not (mine or manages):
+    # An account without territory is nobody's (admins only), not every manager's.
+    if not (mine or workflow.accounts.manages(principal, account.get("territories") or [])):
         raise NotFound(f"no account {account_id}")
     return account
 
 
 @router.put("/{account_id}", summary="Create or update an account (account managers), then push it")
 def put_account(account_id: AccountId, body: AccountIn, manager: Manager, workflow: WorkflowDep) -> dict[str, Any]:
-    account, results = workflow.accounts.upsert(manager, account_id, family_name=body.family_name,
-                                                given_name=body.given_name, email=body.email,
-                                                national_id=body.national_id, roles=[r.value for r in body.roles],
-                                                territories=body.territories)
+    # Only the identity fields the manager sent (absent ones are left to the holder's login).
+    identity = {name: getattr(body, name) for name in IDENTITY_FIELDS if name in body.model_fields_set}
+    account, results = workflow.accounts.upsert(manager, account_id, identity=identity,
+                                                roles=[r.value for r in body.roles], territories=body.territories)
     return _answer(account, results)
 
 

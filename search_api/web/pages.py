@@ -693,11 +693,21 @@ async def participation(request: Request, user: Practitioner, workflow: Workflow
         accepts = bool(form.get("en_sus"))
         if accepts and not phone:
             raise BadRequest("donnez un numéro pour les patients en sus de vos disponibilités")
-        cpts = str(form.get("cpts_finess") or "").strip() or None
-        if mode == "cpts" and not (cpts and cpts.isdigit() and len(cpts) == 9):
-            raise BadRequest("le numéro FINESS de la CPTS a 9 chiffres")
-        sas = {"participates": mode != "non", "cpts_finess": cpts if mode == "cpts" else None,
-               "cpts_name": (str(form.get("cpts_name") or "").strip() or None) if mode == "cpts" else None,
+        cpts, cpts_name = None, None
+        if mode == "cpts":
+            # Security (issue 15, point 7): the CPTS must be one of the directory's, and its name is the
+            # directory's (a typed name is ignored): no enrolment in a made-up CPTS.
+            from sas_core.structure_ids import finess_bare
+            from search_api.workflow.queries import FINESS_RE, cpts_offer_body
+
+            cpts = finess_bare("".join(str(form.get("cpts_finess") or "").split()).upper())
+            if not (cpts and FINESS_RE.match(cpts)):
+                raise BadRequest("le numéro FINESS de la CPTS a 9 caractères (chiffres, ou 2A / 2B en Corse)")
+            found = await run_in_threadpool(workflow.store.first, "offers", cpts_offer_body(finess=cpts))
+            if found is None:
+                raise BadRequest(f"aucune CPTS de numéro FINESS {cpts} dans l’annuaire")
+            cpts_name = found.source.get("name") or (found.source.get("structure") or {}).get("name")
+        sas = {"participates": mode != "non", "cpts_finess": cpts, "cpts_name": cpts_name,
                "accepts_beyond": accepts, "beyond_phone": phone}
         await run_in_threadpool(workflow.store.patch, "offers", current, {"sas": sas})
     except SasError as exc:

@@ -25,6 +25,20 @@ and once accepted the vendor knows it by the national id, which later updates an
 
 A manager may not remove the first name or e-mail of an account a vendor holds: the vendor could then be
 sent neither the change nor, later, the deactivation.
+
+**Who owns what** (security, issue 15 point 5):
+
+- the identity fields (``IDENTITY_FIELDS``: names, e-mail, national id) are the holder's: once he has logged
+  in, the login (his token, and what he gives at login) is their only source — a manager's ``PUT`` may not
+  change them (409) and sends the rest only;
+- an account a manager pre-created (never logged in) keeps the manager's identity values at the first login
+  only where the login gives none *and* that manager managed every territory the login brings (the login's
+  territories within the account's): a manager of another territory who pre-created someone's subject
+  leaves nothing behind — neither his e-mail or national id, nor his removal;
+- an account without territory is nobody's: only an admin manages it (the empty set is a subset of every
+  manager's territories);
+- an account outside a manager's territories does not exist for him: ``GET``, ``PUT`` and ``DELETE`` all
+  answer 404 (a 403 there would tell that the subject exists).
 """
 
 from __future__ import annotations
@@ -58,6 +72,8 @@ log = logging.getLogger(__name__)
 INDEX = "accounts"
 SYNCED_ROLES = {"regulator", "osnp"}
 PARALLEL_VENDORS = 8
+#: Fields that describe the person: set by his login, never overwritten by a manager once he has logged in.
+IDENTITY_FIELDS = ("family_name", "given_name", "email", "national_id")
 
 
 class AccountService:
@@ -78,7 +94,8 @@ class AccountService:
 
     def _save(self, account_id: str, changes: dict, *, create_defaults: dict,
               check=None) -> dict:
-        """Create or update the account under compare-and-set (``check(current_source)`` may refuse)."""
+        """Create or update the account under compare-and-set (``check(current_source)`` may refuse, or
+        return the changes to apply to that very version instead of ``changes``)."""
         for _ in range(10):
             now = self.clock().isoformat()
             current = self.store.get(INDEX, account_id)
@@ -90,9 +107,9 @@ class AccountService:
                 if self.store.create(INDEX, account_id, document):
                     return document
                 continue
-            if check is not None:
-                check(current.source)
-            document = _completed({**current.source, **changes, "platform_id": platform_uuid(account_id),
+            decided = check(current.source) if check is not None else None
+            applied = decided if isinstance(decided, dict) else changes
+            document = _completed({**current.source, **applied, "platform_id": platform_uuid(account_id),
                                    "updated_at": now}, before=current.source)
             AccountDoc.model_validate(document)
             if self.store.replace(INDEX, current, document):
@@ -104,54 +121,112 @@ class AccountService:
         """The login hook: record the caller's account, then push it where needed."""
         if not principal.has_any(Role.REGULATOR, Role.OSNP):
             raise Forbidden("only regulator and OSNP accounts are synchronised to vendors")
-        existing = self.store.get(INDEX, principal.sub)
-        source = existing.source if existing is not None else {}
+        for _ in range(10):
+            existing = self.store.get(INDEX, principal.sub)
+            changes = self._login_changes(principal, existing.source if existing is not None else {},
+                                          family_name=family_name, given_name=given_name, email=email)
+            read = existing.source.get("updated_at") if existing is not None else None
+
+            def unchanged_since_read(current: dict, read: str | None = read) -> None:
+                # The changes were decided on the version read: a manager's write in between is looked at again.
+                if current.get("updated_at") != read:
+                    raise _Reread()
+
+            try:
+                account = self._save(principal.sub, changes, create_defaults={"vendor_sync": []},
+                                     check=unchanged_since_read)
+            except _Reread:
+                continue
+            return self.sync(account["id"])
+        raise Conflict(f"account {principal.sub} is being changed by others; retry")
+
+    def _login_changes(self, principal: Principal, source: dict, *, family_name: str | None,
+                       given_name: str | None, email: str | None) -> dict:
+        logged_in_before = bool(source.get("last_login_at"))
+        if not logged_in_before and source and not _pre_created_by_his_manager(source, principal):
+            # Pre-created under this subject by a manager (or an admin) of other territories: nothing he wrote
+            # about the person is kept — not his identity values, nor his removal (a lock-out).
+            source = {}
         if source.get("removed_at"):
             raise Forbidden("this account was removed")
-        family = family_name or source.get("family_name") or (principal.name.split()[-1] if principal.name else None)
+        words = principal.name.split() if principal.name else []
+        token_family = words[-1] if words else None
+        token_given = " ".join(words[:-1]) if len(words) > 1 else None
+        if logged_in_before:
+            # The stored values are this person's own earlier logins: they stay unless he gives others.
+            family = family_name or source.get("family_name") or token_family
+            given = given_name or source.get("given_name") or token_given
+        else:
+            # The login's values win over those a manager pre-filled (kept only where the login has none).
+            family = family_name or token_family or source.get("family_name")
+            given = given_name or token_given or source.get("given_name")
         if not family:
             raise BadRequest("family_name is needed the first time (the token carries no name)")
-        given = given_name or source.get("given_name") or (
-            " ".join(principal.name.split()[:-1]) if principal.name and len(principal.name.split()) > 1 else None)
-        changes = {"family_name": family, "given_name": given, "email": email or source.get("email"),
-                   "national_id": principal.national_id or source.get("national_id"),
-                   "roles": sorted(r.value for r in principal.roles), "territories": sorted(principal.territories),
-                   "active": True, "last_login_at": self.clock().isoformat()}
-        account = self._save(principal.sub, changes, create_defaults={"vendor_sync": []})
-        return self.sync(account["id"])
+        return {"family_name": family, "given_name": given, "email": email or source.get("email"),
+                "national_id": principal.national_id or source.get("national_id"),
+                "roles": sorted(r.value for r in principal.roles), "territories": sorted(principal.territories),
+                "active": True, "removed_at": None, "last_login_at": self.clock().isoformat()}
 
-    def upsert(self, manager: Principal, account_id: str, *, family_name: str, given_name: str | None,
-               email: str | None, national_id: str | None, roles: list[str], territories: list[str]) -> tuple[dict, list[dict]]:
-        """An account manager creates or updates an account of his territories, then pushes it."""
+    def upsert(self, manager: Principal, account_id: str, *, identity: dict[str, str | None], roles: list[str],
+               territories: list[str]) -> tuple[dict, list[dict]]:
+        """An account manager creates or updates an account of his territories, then pushes it.
+
+        ``identity``: the ``IDENTITY_FIELDS`` the manager sent (absent: not sent). For an account that has
+        logged in they are the holder's: absent or equal is fine, another value is a 409. Otherwise the
+        ``PUT`` replaces them (absent = none) and ``family_name`` is required."""
         self._check_manager(manager, territories)
         for territory in territories:
             if not is_territory(territory):
                 raise BadRequest(f"not a territory code: {territory!r}")
-        current = self.store.get(INDEX, account_id)
-        if current is not None:
-            self._check_manager(manager, current.source.get("territories") or [])
-        changes = {"family_name": family_name, "given_name": given_name, "email": email, "national_id": national_id,
-                   "roles": sorted(set(roles)), "territories": sorted(set(territories)), "active": True,
-                   "removed_at": None}
+        unknown = set(identity) - set(IDENTITY_FIELDS)
+        if unknown:
+            raise BadRequest(f"not identity fields: {', '.join(sorted(unknown))}")
+        base = {"roles": sorted(set(roles)), "territories": sorted(set(territories)), "active": True,
+                "removed_at": None}
 
-        def keep_pushable(source: dict) -> None:
+        def changes_for(source: dict | None) -> dict:
+            if source is not None and source.get("last_login_at"):
+                changed = sorted(f for f, v in identity.items() if v != source.get(f))
+                if changed:
+                    raise Conflict(f"{', '.join(changed)} of account {account_id} come from its holder's login "
+                                   "(identity provider) and cannot be changed by a manager")
+                return base
+            if not identity.get("family_name"):
+                raise Unprocessable("family_name is required (the account has not logged in yet)")
+            return {**base, **{f: identity.get(f) for f in IDENTITY_FIELDS}}
+
+        def allowed(source: dict) -> dict:
+            if not self.manages(manager, source.get("territories") or []):
+                raise NotFound(f"no account {account_id}")      # like GET: not his, so not there for him
+            changes = changes_for(source)
             # A vendor holding the account must keep receiving conformant bodies (updates, deactivation).
             holders = sorted(s["vendor"] for s in source.get("vendor_sync") or [] if s.get("known_identifier"))
-            lost = [ENGLISH[m] for m in missing_elements(changes) if m not in missing_elements(source)]
+            lost = [ENGLISH[m] for m in missing_elements({**source, **changes}) if m not in missing_elements(source)]
             if holders and lost:
                 raise Unprocessable(f"the {' and '.join(lost)} cannot be removed: vendors {', '.join(holders)} hold "
                                     "this account and FrPractitionerRegul requires them")
+            return changes
 
-        account = self._save(account_id, changes, create_defaults={"vendor_sync": []}, check=keep_pushable)
+        current = self.store.get(INDEX, account_id)
+        changes = allowed(current.source) if current is not None else changes_for(None)
+        account = self._save(account_id, changes, create_defaults={"vendor_sync": []}, check=allowed)
         return self.sync(account["id"])
 
     def remove(self, manager: Principal, account_id: str) -> tuple[dict, list[dict]]:
         """Deactivate the account and push ``active = false`` to every vendor now."""
+        if not manager.has_any(Role.ADMIN, Role.ACCOUNT_MANAGER):
+            raise Forbidden("only account managers manage regulator accounts")
+
+        def allowed(source: dict) -> None:
+            if not self.manages(manager, source.get("territories") or []):
+                raise NotFound(f"no account {account_id}")      # like GET (no existence oracle)
+
         current = self.store.get(INDEX, account_id)
         if current is None:
             raise NotFound(f"no account {account_id}")
-        self._check_manager(manager, current.source.get("territories") or [])
-        account = self._save(account_id, {"active": False, "removed_at": self.clock().isoformat()}, create_defaults={})
+        allowed(current.source)
+        account = self._save(account_id, {"active": False, "removed_at": self.clock().isoformat()}, create_defaults={},
+                             check=allowed)
         return self.sync(account["id"], everyone=True)
 
     def list_managed(self, manager: Principal, *, blocked: bool = False, size: int = 100) -> list[dict]:
@@ -167,15 +242,27 @@ class AccountService:
         accounts = [_completed(hit["_source"]) for hit in hits]
         if territories is not None:
             # An account spanning a territory the manager does not manage is not his (as GET /{id}).
-            accounts = [a for a in accounts if set(a.get("territories") or []) <= set(territories)]
+            accounts = [a for a in accounts if self.manages(manager, a.get("territories") or [])]
         return accounts
 
     @staticmethod
+    def manages(principal: Principal, territories: list[str] | set[str] | frozenset[str]) -> bool:
+        """Whether ``principal`` manages an account of ``territories``: admins every account; an account
+        manager those whose territories are all his — and never one without territory (nobody's)."""
+        if principal.has_any(Role.ADMIN):
+            return True
+        return (principal.has_any(Role.ACCOUNT_MANAGER) and bool(territories)
+                and set(territories) <= set(principal.territories))
+
+    @staticmethod
     def _check_manager(manager: Principal, territories: list[str]) -> None:
+        """The territories a manager asks for (the body, not the stored account: no existence is told)."""
         if manager.has_any(Role.ADMIN):
             return
         if not manager.has_any(Role.ACCOUNT_MANAGER):
             raise Forbidden("only account managers manage regulator accounts")
+        if not territories:
+            raise Forbidden("an account without territory is managed by admins only")
         outside = set(territories) - set(manager.territories)
         if outside:
             raise Forbidden(f"you do not manage {', '.join(sorted(outside))}")
@@ -288,6 +375,29 @@ def _completed(document: dict, *, before: dict | None = None) -> dict:
             {**s, "known_identifier": legacy} if s.get("synced_at") and not s.get("known_identifier") else s
             for s in document["vendor_sync"]]
     return document
+
+
+def trusted_identity(source: dict | None, principal: Principal) -> dict:
+    """The stored account ``source`` of ``principal`` as far as it describes him: the whole of it once he has
+    logged in, or when a manager of his pre-created it; ``{}`` when someone of other territories wrote it
+    under his subject (their e-mail or national id must not reach his orientations and appointments)."""
+    if not source:
+        return {}
+    if source.get("last_login_at") or _pre_created_by_his_manager(source, principal):
+        return source
+    return {}
+
+
+def _pre_created_by_his_manager(source: dict, principal: Principal) -> bool:
+    """Whether a never-logged-in account was written by someone who manages the person logging in: whoever
+    wrote it managed every territory it names, so when the login's territories are among them the writer
+    was his manager (or an admin). An account without territory, or a login bringing others: no."""
+    territories = set(source.get("territories") or [])
+    return bool(territories) and bool(principal.territories) and set(principal.territories) <= territories
+
+
+class _Reread(Exception):
+    """The account changed between the read a login decided on and its write: decide again."""
 
 
 def _known_identifier(entry: dict, account: dict) -> str | None:

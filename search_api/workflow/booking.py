@@ -53,6 +53,7 @@ from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from sas_core.structure_ids import finess_wire, siret_wire
 from search_api.auth import Principal
+from search_api.workflow.accounts import trusted_identity
 from search_api.workflow.common import (
     KIND_CATEGORY, acting_territory, category_for_slot, idempotent_id, utcnow, with_origin_sas,
 )
@@ -170,7 +171,9 @@ class BookingService:
 
     def _regulator(self, principal: Principal, territory: str | None) -> OrientationRegulator:
         account = self.store.get("accounts", principal.sub)
-        src = account.source if account is not None else {}
+        # Security (issue 15, point 5): an account pre-created under his subject by a manager of other
+        # territories says nothing about him (its e-mail / national id would reach the vendor).
+        src = trusted_identity(account.source if account is not None else None, principal)
         family, given = src.get("family_name"), src.get("given_name")
         name = principal.name or " ".join(p for p in (given, family) if p) or None
         return OrientationRegulator(id=principal.sub, platform_id=platform_uuid(principal.sub), national_id=principal.national_id or src.get("national_id"),

@@ -5,6 +5,7 @@ No clock, no I/O: the same inputs always give the same body (golden tests in tes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -106,6 +107,35 @@ def by_vendor_appointment_body(*, vendor: str, system: str, value: str) -> dict:
         ]}},
         "sort": [{"created_at": "asc"}, {"id": "asc"}],
     }
+
+
+#: A FINESS in the directory's form: 9 characters, digits, or 2A / 2B (Corsica) then 7 digits.
+FINESS_RE = re.compile(r"^(?:[0-9]{2}|2[AB])[0-9]{7}$")
+
+
+def cpts_offer_body(*, finess: str) -> dict:
+    """The directory's CPTS of this (bare) FINESS: ``cpts-<FINESS>``, or an offer of kind ``cpts`` carrying it."""
+    return {"size": 1, "_source": ["id", "name", "structure.name", "structure.finess"], "sort": [{"id": "asc"}],
+            "query": {"bool": {"filter": [{"term": {"kind": "cpts"}}], "minimum_should_match": 1, "should": [
+                {"ids": {"values": [f"cpts-{finess}"]}}, {"term": {"structure.finess": finess}}]}}}
+
+
+def practitioner_offers_body(*, national_id: str) -> dict:
+    """The offers of a practitioner (INT_R03: which vendor serves him, which SOS association he works for)."""
+    return {"size": 50, "_source": ["sas.vendor", "sos.association_siret"],
+            "query": {"bool": {"filter": [{"term": {"national_id": national_id}}]}}}
+
+
+def vendor_sos_association_body(*, vendor: str, sirets: list[str]) -> dict:
+    """An SOS Médecins offer naming ``vendor`` of one of these associations (bare or wire SIRETs)."""
+    return {"size": 1, "_source": ["id"], "query": {"bool": {"filter": [
+        {"term": {"kind": "sos"}}, {"term": {"sas.vendor": vendor}}, {"terms": {"sos.association_siret": sirets}}]}}}
+
+
+def vendor_practitioner_slot_body(*, vendor: str, national_id: str) -> dict:
+    """A slot ``vendor`` published for practitioner ``national_id`` (its agenda is that vendor's)."""
+    return {"size": 1, "_source": ["id"], "query": {"bool": {"filter": [
+        {"term": {"vendor": vendor}}, {"term": {"practitioner_national_id": national_id}}]}}}
 
 
 def redirect_match_body(*, vendor: str, national_id: str | None, start: datetime,

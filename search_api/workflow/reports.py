@@ -10,6 +10,13 @@ Matching, in order:
    derived from the vendor's identifier, so that two simultaneous reports create only one.
 
 Nothing about the patient is read from the Appointment.
+
+**What a vendor may report** (security, issue 15 point 6): only appointments of practitioners it serves —
+its roster in the editors file, the offers naming it (``sas.vendor``, or the SOS Médecins association of its
+``sos_roster`` / of its offers), the slots it published (``slots.vendor``) — and booked by a regulator the
+platform knows (an account, by national id — IDNPS — or platform UUID — INTRN). A pending SOS Médecins
+appointment that names no doctor yet needs a vendor doing SOS Médecins. Otherwise: 422 (OperationOutcome,
+``business-rule``). The same holds when an update names another practitioner than the orientation's.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from connectors.vendors.config import VendorConfig
 from mappings.orientations import OrientationDoc, OrientationEffecteur, OrientationRegulator, StatusChange
 from sas_core.errors import Conflict, Unprocessable
 from search_api.workflow import queries
-from search_api.workflow.appointments import AppointmentReport
+from sas_core.structure_ids import siret_bare, siret_wire
+from search_api.workflow.appointments import AppointmentReport, FhirInvalid, Issue
 from search_api.workflow.common import KIND_CATEGORY, report_id, utcnow
 from search_api.workflow.orientations import OrientationService
 from search_api.workflow.store import DocStore
@@ -28,9 +37,10 @@ from search_api.workflow.store import DocStore
 
 class ReportService:
     def __init__(self, *, store: DocStore, orientations: OrientationService,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 vendors: Callable[[], list[VendorConfig]] = list, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.orientations = orientations
+        self.vendors = vendors
         self.clock = clock
 
     def receive(self, vendor: str, report: AppointmentReport, *,
@@ -92,8 +102,12 @@ class ReportService:
                       **self._effecteur_fields(existing.source, report)}
             document, _ = self.orientations.change(orientation_id, by=by, status=report.status, fields=fields)
             return document, False
-        now = self.clock()
+        # A new orientation: the vendor must serve the practitioner, and the regulator must be a known account
+        # (else a vendor could fabricate orientations for any practitioner, regulator or territory).
+        self._check_served(vendor, report.practitioner_national_id)
         account = self._account(report)
+        self._check_operator(account, report)
+        now = self.clock()
         offer = self._offer(report.practitioner_national_id)
         territory = next(iter(sorted(account.get("territories") or [])), None) or offer.get("territory")
         regulator = OrientationRegulator(
@@ -138,7 +152,60 @@ class ReportService:
             if report.specialty and not known.get("specialty"):
                 return {"effecteur": {**known, "specialty": report.specialty}}
             return {}
+        vendor = str(current.get("vendor") or "")
+        self._check_served(vendor, national_id)     # naming another practitioner: one this vendor serves too
         return {"effecteur": self._effecteur(report, self._offer(national_id)).model_dump(mode="json")}
+
+    # -- what a vendor may report -----------------------------------------------------------------------
+
+    def _check_served(self, vendor: str, national_id: str | None) -> None:
+        config = next((v for v in self.vendors() if v.name == vendor), None)
+        if national_id is None:
+            # A pending SOS Médecins appointment whose doctor the association has not assigned yet.
+            if config is None or "sos" not in config.use_cases:
+                raise FhirInvalid(422, [Issue("error", "business-rule",
+                                              f"vendor {vendor!r} does not serve SOS Médecins: the appointment "
+                                              "must name its practitioner", "Appointment.participant.actor")])
+            return
+        if not self.serves(vendor, national_id, config=config):
+            raise FhirInvalid(422, [Issue(
+                "error", "business-rule",
+                f"practitioner {national_id} is not served by vendor {vendor!r} (not in its roster, offers or slots)",
+                "Appointment.participant.actor.identifier.value")])
+
+    def serves(self, vendor: str, national_id: str, *, config: VendorConfig | None = None) -> bool:
+        """Whether the platform knows ``vendor`` as the agenda of practitioner ``national_id``."""
+        if config is not None and national_id in config.practitioner_ids:
+            return True
+        offers = self.store.search("offers", queries.practitioner_offers_body(national_id=national_id))["hits"]["hits"]
+        associations: set[str] = set()
+        for hit in offers:
+            source = hit["_source"]
+            if (source.get("sas") or {}).get("vendor") == vendor:
+                return True
+            siret = siret_bare((source.get("sos") or {}).get("association_siret"))
+            if siret:
+                associations.add(siret)
+        if associations and config is not None and associations.intersection(config.sos_ids):
+            return True
+        if associations and self.store.first("offers", queries.vendor_sos_association_body(
+                vendor=vendor, sirets=sorted(associations | {siret_wire(s) for s in associations}))) is not None:
+            return True
+        return self.store.first("slots", queries.vendor_practitioner_slot_body(
+            vendor=vendor, national_id=national_id)) is not None
+
+    @staticmethod
+    def _check_operator(account: dict, report: AppointmentReport) -> None:
+        identifier = report.operator_national_id or report.operator_account_id
+        if not account:
+            raise FhirInvalid(422, [Issue("error", "business-rule",
+                                          f"the regulator {identifier} ({report.operator_type}) is not an account "
+                                          "of the platform", "Appointment.extension.valueReference.identifier")])
+        removed = account.get("removed_at")
+        if removed and not (report.created and report.created <= datetime.fromisoformat(str(removed))):
+            # Vendors were told this account is inactive (INT_R02): only an appointment made before counts.
+            raise FhirInvalid(422, [Issue("error", "business-rule", f"the regulator {identifier} was removed",
+                                          "Appointment.extension.valueReference.identifier")])
 
     def _account(self, report: AppointmentReport) -> dict:
         if report.operator_account_id:

@@ -80,7 +80,7 @@ def build_workflow(settings: Settings, executor: Executor, *, publisher=None) ->
         booking=BookingService(store=store, orientations=orientations, settings=settings, vendors=vendors),
         declarations=DeclarationService(store=store, max_report_hours=settings.report_max_hours,
                                         reports_per_hour=settings.reports_per_hour),
-        reports=ReportService(store=store, orientations=orientations),
+        reports=ReportService(store=store, orientations=orientations, vendors=vendors),
         accounts=AccountService(store=store, settings=settings, vendors=vendors),
         deliveries=deliveries, listener=listener,
     )

@@ -77,7 +77,9 @@ def listener(pki, settings, es, indices, directory, lrm_messages, tmp_path_facto
     exchange, _ = lrm_messages
     editors = tmp_path_factory.mktemp("appointments-editors") / "editors.yaml"
     editors.write_text(yaml.safe_dump({"vendors": [
-        {"name": "conf-ps", "base_url": "https://fhir.ps-editor.test/sas", "use_cases": ["ps"]},
+        # conf-ps serves the examples' practitioner through its roster (the directory's offer names conf-sos):
+        # a vendor reports only its own practitioners' appointments (issue 15, point 6).
+        {"name": "conf-ps", "base_url": "https://fhir.ps-editor.test/sas", "use_cases": ["ps"], "roster": [DOCTOR]},
         {"name": "conf-sos", "base_url": "https://fhir.sos-editor.test/sas", "use_cases": ["sos"]}]}))
     listener_settings = settings.model_copy(update={
         "editors_file": editors, "fhir_tls_cert": pki["server"].cert, "fhir_tls_key": pki["server"].key,

@@ -144,12 +144,13 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/v1/accounts/{account_id}", EVERYONE, 404, url="/v1/accounts/matrix-no-such-account",
           scope="own account; managers: their territories (404 otherwise)"),
     Probe("PUT", "/v1/accounts/{account_id}", frozenset({AM, ADMIN}), 200, url="/v1/accounts/matrix-account-1",
-          json={"family_name": "LEMAIRE", "territories": ["SAS-92"]}, scope="account manager: own territories"),
+          json={"family_name": "LEMAIRE", "territories": ["SAS-92"]},
+          scope="account manager: own territories (404 otherwise); identity: the holder's login"),
     Probe("DELETE", "/v1/accounts/{account_id}", frozenset({AM, ADMIN}), 404, url="/v1/accounts/matrix-no-such-account",
-          scope="account manager: own territories"),
+          scope="account manager: own territories (404 otherwise)"),
     # -- INT_R03 (vendors; mutual TLS on the dedicated listener, vendor token in dev mode) ---------------------
     Probe("POST", "/fhir/Appointment", frozenset({VENDOR}), 400, json={}, headers=FHIR,
-          scope="OperationOutcome on every error"),
+          scope="OperationOutcome on every error; own practitioners, known regulators (422 otherwise)"),
     Probe("PUT", "/fhir/Appointment", frozenset({VENDOR}), 400, url="/fhir/Appointment?identifier=urn:x|1", json={},
           headers=FHIR, scope="OperationOutcome on every error"),
     Probe("GET", "/fhir/metadata", frozenset({VENDOR}), 200),
@@ -210,6 +211,19 @@ PREAMBLE = [
     "- **Scope**: a regulator, OSNP or account manager sees the orientations, declarations and dashboards of "
     "their territories only; an effecteur their own orientations; a structure manager the orientations made "
     "through their structure and only their own CPTS card (404 elsewhere, as for an unknown id).",
+    # -- issue 15, points 5-7 (sec-trust): accounts, vendor reports, CPTS membership --------------------------
+    "- **Accounts (INT_R02)**: an account's names, e-mail and national id are its holder's once he has logged in "
+    "(a manager's `PUT` changing them: 409); at the first login of an account pre-created by a manager of other "
+    "territories than the login's, nothing that manager wrote is kept (values, removal): the login's values win; "
+    "an account without territory is managed by admins only; `PUT` / `DELETE` outside a manager's territories "
+    "answer 404 like `GET`.",
+    "- **Vendor reports (INT_R03)**: a new appointment must name a practitioner the vendor serves (editors-file "
+    "`roster` / `sos_roster`, offers naming it, slots it published) and a regulator with an account (IDNPS or "
+    "INTRN; a removed one only for appointments created before); an SOS appointment without doctor only from a "
+    "vendor doing SOS; an update may not move it to another vendor's practitioner; otherwise 422 "
+    "OperationOutcome (`business-rule`).",
+    "- **CPTS membership** (practitioner space): only a CPTS of the directory (FINESS, bare or `1`+FINESS); the "
+    "membership carries the directory's name, never a typed one.",
     "- **Abuse and exposure**: per token / API key / vendor rate limit (`SAS_RATE_LIMIT`, 429 + `Retry-After`; "
     "an OperationOutcome on `/fhir`); "
     "security headers on every answer; CORS allow-list `SAS_CORS_ALLOW_ORIGINS`; `/metrics` for admins.",

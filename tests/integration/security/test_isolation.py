@@ -205,9 +205,10 @@ def test_account_managers_manage_their_territories_only(api, token_for):
     assert created.status_code == 200, created.text
     # the SAS-92 manager can neither read, take over, nor remove it, nor create accounts elsewhere
     assert api.get(f"/v1/accounts/{account}", headers=manager92).status_code == 404
+    # 404 like GET (issue 15, point 5: these answered 403, telling that the account exists)
     assert api.put(f"/v1/accounts/{account}", headers=manager92,
-                   json={"family_name": "GARNIER", "territories": ["SAS-92"]}).status_code == 403
-    assert api.delete(f"/v1/accounts/{account}", headers=manager92).status_code == 403
+                   json={"family_name": "GARNIER", "territories": ["SAS-92"]}).status_code == 404
+    assert api.delete(f"/v1/accounts/{account}", headers=manager92).status_code == 404
     assert api.put(f"/v1/accounts/iso-acc-{uuid.uuid4().hex[:8]}", headers=manager92,
                    json={"family_name": "X", "territories": ["SAS-47"]}).status_code == 403
     assert api.get(f"/v1/accounts/{account}", headers=manager47).status_code == 200

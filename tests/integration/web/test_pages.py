@@ -232,6 +232,60 @@ def _csrf(page_html: str) -> str:
     return page_html.split('data-csrf="', 1)[1].split('"', 1)[0]
 
 
+def directory_cpts(es, settings, finess: str, name: str) -> dict:
+    """A CPTS of the directory (``cpts-<FINESS>``, as the FINESS load writes it)."""
+    from mappings.offers import OfferDoc, OfferStructure
+    from mappings.registry import alias_name
+    from sas_core.text import fold
+
+    offer = OfferDoc(id=f"cpts-{finess}", kind="cpts", name=name, name_folded=fold(name), departement="33",
+                     territory="SAS-33", structure=OfferStructure(name=name, finess=finess),
+                     source="finess").model_dump(mode="json")
+    es.index(index=alias_name(settings.index_prefix, "offers"), id=offer["id"], document=offer, refresh=True)
+    return offer
+
+
+def test_practitioner_cannot_enrol_in_a_made_up_cpts(web, es, settings):
+    """Security (issue 15, point 7): the CPTS must exist in the directory, and the membership shows the
+    directory's name, never a typed one (before: any 9 digits and any name were stored)."""
+    from urllib.parse import unquote_plus
+
+    from mappings.registry import alias_name
+    from tests.integration.workflow.conftest import bordeaux_offer
+
+    offer = {**bordeaux_offer(41, vendor=None), "id": "web-practitioner-41"}
+    es.index(index=alias_name(settings.index_prefix, "offers"), id=offer["id"], document=offer, refresh=True)
+    sign_in(web, "effecteur", territories="", national_id=offer["national_id"], name=offer["name"])
+    csrf = _csrf(web.get("/app/espace").text)
+    before = es.get(index=alias_name(settings.index_prefix, "offers"), id=offer["id"])["_source"]["sas"]
+
+    made_up = web.post("/app/espace/participation", data={
+        "csrf": csrf, "offer_id": offer["id"], "participation": "cpts", "cpts_finess": "339999998",
+        "cpts_name": "CPTS Imaginaire"})
+    assert made_up.status_code == 303
+    assert "aucune CPTS de numéro FINESS 339999998 dans l’annuaire" in unquote_plus(made_up.headers["location"])
+    assert es.get(index=alias_name(settings.index_prefix, "offers"), id=offer["id"])["_source"]["sas"] == before
+    # An MSP's FINESS is not a CPTS either.
+    msp = {**directory_cpts(es, settings, "330077771", "MSP Bastide"), "kind": "msp", "id": "msp-330077771"}
+    es.index(index=alias_name(settings.index_prefix, "offers"), id=msp["id"], document=msp, refresh=True)
+    es.delete(index=alias_name(settings.index_prefix, "offers"), id="cpts-330077771", refresh=True)
+    not_cpts = web.post("/app/espace/participation", data={
+        "csrf": csrf, "offer_id": offer["id"], "participation": "cpts", "cpts_finess": "330077771"})
+    assert "erreur=" in not_cpts.headers["location"]
+
+    # A real CPTS (given in the guide's wire form 1 + FINESS, too): the directory's name, whatever was typed.
+    directory_cpts(es, settings, "330055552", "CPTS Bordeaux Bastide")
+    for typed in ("330055552", "1330055552"):
+        done = web.post("/app/espace/participation", data={
+            "csrf": csrf, "offer_id": offer["id"], "participation": "cpts", "cpts_finess": typed,
+            "cpts_name": "=HYPERLINK(\"http://evil\")"})
+        assert "message=" in done.headers["location"], done.headers["location"]
+        sas = es.get(index=alias_name(settings.index_prefix, "offers"), id=offer["id"])["_source"]["sas"]
+        assert (sas["participates"], sas["cpts_finess"], sas["cpts_name"]) == (
+            True, "330055552", "CPTS Bordeaux Bastide")
+    assert "CPTS de l’annuaire : CPTS Bordeaux Bastide" in web.get("/app/espace").text
+
+
 def test_practitioner_participation_phone_and_unavailability(web, es, settings):
     from mappings.registry import alias_name
     from tests.integration.workflow.conftest import bordeaux_offer
@@ -246,6 +300,7 @@ def test_practitioner_participation_phone_and_unavailability(web, es, settings):
     bad = web.post("/app/espace/participation", data={"csrf": csrf, "offer_id": offer["id"], "participation": "cpts",
                                                        "cpts_finess": "12"})
     assert bad.status_code == 303 and "erreur=" in bad.headers["location"]
+    directory_cpts(es, settings, "330012345", "CPTS Bordeaux Rive Gauche")   # the CPTS is the directory's (issue 15)
     done = web.post("/app/espace/participation", data={
         "csrf": csrf, "offer_id": offer["id"], "participation": "cpts", "cpts_finess": "330012345",
         "cpts_name": "CPTS Bordeaux Rive Gauche", "en_sus": "1", "telephone": "05 56 12 34 56"})

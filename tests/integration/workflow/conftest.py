@@ -17,6 +17,7 @@ import uvicorn
 import yaml
 from elasticsearch import helpers
 
+from mappings.accounts import AccountDoc
 from mappings.common import GeoPoint
 from mappings.offers import OfferAddress, OfferDoc, OfferSas
 from mappings.registry import alias_name
@@ -28,6 +29,11 @@ from simulator.server import SimulatorThread, free_port
 from tests.integration.harvest.conftest import luhn_national_id
 
 VENDORS = ("medilib", "agendax")
+#: The practitioner and the regulator of the guide's INT_R03 examples (``tests/data/fhir/appointments``): both
+#: vendors serve the practitioner (editors-file roster) and the regulator has an account of SAS-33, or INT_R03
+#: refuses the examples (a vendor reports only its practitioners' appointments, by known regulators).
+GUIDE_PRACTITIONER = "810100050075"
+GUIDE_REGULATOR = "3456780581/11242343"
 STREETS = ["12 rue Sainte-Catherine", "4 cours de l'Intendance", "31 rue du Palais Gallien", "8 place Gambetta",
            "55 cours Victor Hugo", "17 rue Judaïque"]
 NAMES = [("DUBERNET", "Hélène"), ("LAFARGUE", "Thomas"), ("CAZENAVE", "Marion"), ("LABORDE", "Julien"),
@@ -99,8 +105,8 @@ def wf_settings(settings, simulator, tmp_path_factory):
     editors = folder / "editors.yaml"
     base = f"http://127.0.0.1:{simulator.port}"
     editors.write_text(yaml.safe_dump({"defaults": {"timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200},
-                                       "vendors": [{"name": v, "base_url": f"{base}/{v}/fhir", "use_cases": ["ps"]}
-                                                   for v in VENDORS]}))
+                                       "vendors": [{"name": v, "base_url": f"{base}/{v}/fhir", "use_cases": ["ps"],
+                                                    "roster": [GUIDE_PRACTITIONER]} for v in VENDORS]}))
     return settings.model_copy(update={"editors_file": editors, "booking_appointment_vendors": ["agendax"]})
 
 
@@ -115,6 +121,12 @@ def harvested(es, indices, wf_settings, wf_offers, simulator):
     runs = [run for vendor in VENDORS for run in run_harvest(es=es, settings=wf_settings, vendor=vendor, mode="full")]
     assert all(run["status"] == "success" for run in runs), runs
     es.indices.refresh(index=alias_name(wf_settings.index_prefix, "slots"))
+    now = datetime.now(timezone.utc)
+    account = AccountDoc(id="wf-guide-regulator", national_id=GUIDE_REGULATOR, family_name="RICART",
+                         given_name="Pauline", email="pauline.ricart@sas33.test", roles=["regulator"],
+                         territories=["SAS-33"], created_at=now, updated_at=now, last_login_at=now)
+    es.index(index=alias_name(wf_settings.index_prefix, "accounts"), id=account.id,
+             document=account.model_dump(mode="json"), refresh=True)
     return runs
 
 

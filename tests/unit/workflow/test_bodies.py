@@ -44,6 +44,13 @@ CASES = {
     "r03_by_identifier": lambda: queries.by_vendor_appointment_body(vendor="acme", system="urn:oid:1.1", value="x"),
     "r03_redirect_match": lambda: queries.redirect_match_body(vendor="acme", national_id="810100050075", start=T0,
                                                               operator_national_id="3456780581/11242343"),
+    # issue 15, point 6: which vendor serves a practitioner; point 7: the directory's CPTS of a FINESS
+    "r03_practitioner_offers": lambda: queries.practitioner_offers_body(national_id="810100050075"),
+    "r03_vendor_sos_association": lambda: queries.vendor_sos_association_body(
+        vendor="acme", sirets=["42000000100017", "342000000100017"]),
+    "r03_vendor_practitioner_slot": lambda: queries.vendor_practitioner_slot_body(vendor="acme",
+                                                                               national_id="810100050075"),
+    "participation_cpts_offer": lambda: queries.cpts_offer_body(finess="330012345"),
     "declarations_regulator": lambda: queries.declaration_list_body(REGULATOR, queries.DeclarationFilters(
         kinds=("unavailable",), national_id="810100050075"), page=1, size=50),
     "declarations_active_unavailability": lambda: queries.active_unavailability_body(
@@ -140,3 +147,9 @@ def test_vendor_health_carries_the_mass_deletion_alert_of_the_latest_run():
     assert row["deletions_held"] == 907 and row["alerts"] == ["batch_mass_deletion"]
     assert dashboards.latest_runs(runs) == {"acme": latest["hits"]["hits"][0]["_source"]}
     assert dashboards.latest_harvest_runs_body()["aggs"]["vendor"]["aggs"]["latest"] == dashboards.LATEST_RUN_AGG
+
+
+def test_finess_form_of_the_participation_page():
+    # 9 characters: digits, or Corsica's 2A / 2B then 7 digits (issue 15, point 7)
+    assert all(queries.FINESS_RE.match(f) for f in ("330012345", "2A0001234", "2B0001234"))
+    assert not any(queries.FINESS_RE.match(f) for f in ("12", "3300123456", "1330012345", "2C0001234", "33001234x"))
