@@ -86,8 +86,6 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/readyz", None, 200),
     Probe("GET", "/openapi.json", None, 200),
     Probe("GET", "/docs", None, 200),
-    Probe("GET", "/docs/oauth2-redirect", None, 200),
-    Probe("GET", "/redoc", None, 200),
     # -- identity, administration ---------------------------------------------------------------------------
     Probe("GET", "/metrics", frozenset({ADMIN}), 200),
     Probe("GET", "/v1/me", EVERYONE, 200),
@@ -155,7 +153,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/", None, 303),
     Probe("GET", "/static/{path:path}", None, 200, url="/static/css/app.css"),
     Probe("GET", "/login", None, 200),
-    Probe("POST", "/login", None, 400, scope="dev mode: role and territory picked on the page"),
+    Probe("POST", "/login", None, 403, scope="dev mode: the form's CSRF token, role and territory"),
     Probe("GET", "/login/oidc", None, 303),
     Probe("GET", "/login/callback", None, 400),
     Probe("POST", "/logout", None, 303),
