@@ -212,6 +212,22 @@ PREAMBLE = [
     "`tests/integration/security/test_fuzz.py` runs schemathesis over the OpenAPI schema in `make test` (every "
     "operation, valid and invalid examples, bounded and derandomized, about a minute), `test_fuzz_pages.py` does "
     "the same for the web pages' query strings; dates are accepted between years 1900 and 2200.",
+    # -- web sessions, hosts, docs, exports (issue 15, points 2, 4, 9-12: sec-session) -----------------------
+    "- **Web sessions** are server-side (`web_sessions` index): the HttpOnly, SameSite=Lax cookie holds only a "
+    "signed random session id; the session keeps the claims verified at login (never the token), its CSRF token "
+    "and its times, under the id's SHA-256. Logout deletes it (a copied cookie then gets the login page); it ends "
+    "after `SAS_WEB_SESSION_IDLE_S` (30 min) without a request, `SAS_WEB_SESSION_MAX_S` (12 h) after login, or at "
+    "the token's expiry. Cookies are `Secure` in OIDC mode or with `SAS_WEB_COOKIE_SECURE` (set in "
+    "`compose.yaml`); `SAS_WEB_SESSION_SECRET` needs 32 characters. Dev `POST /login` needs the login form's "
+    "CSRF token (double-submit cookie `sas_login_csrf`), `POST /logout` the session's (403 otherwise).",
+    "- **Pages are rate limited** by the API's limiter under the same key (the principal's subject): a French "
+    "429 page with `Retry-After`.",
+    "- **Own URLs never come from `Host`**: OIDC mode refuses to start without an https `SAS_PUBLIC_BASE_URL` "
+    "(OIDC `redirect_uri`, FHIR `Location`); `SAS_ALLOWED_HOSTS` (optional, e.g. `[\"sas.example.fr\"]`) "
+    "answers 400 to any other `Host` on the API and the mutual-TLS listener.",
+    "- **No third-party script**: `/docs` runs the pinned, vendored `swagger-ui-dist` under its own CSP "
+    "(no `/redoc`); map tooltips take names as text; CSV export cells starting with `= + - @`, tab or CR get a "
+    "leading `'` (formula injection).",
 ]
 
 
