@@ -19,7 +19,8 @@ def test_sas_serve_refuses_oidc_without_a_public_base_url(monkeypatch, tmp_path)
     for name, value in {**OIDC, "SAS_CACHE_DIR": str(tmp_path), "SAS_INDEX_PREFIX": "tunitserve"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SAS_PUBLIC_BASE_URL", raising=False)
-    result = CliRunner().invoke(app, ["serve", "--no-scheduler", "--host", "256.0.0.1"]  # never binds)
+    # an address that cannot be bound: before this fix the command would fail there, not with exit 2
+    result = CliRunner().invoke(app, ["serve", "--no-scheduler", "--host", "256.0.0.1"])
     assert result.exit_code == 2, result.output
     assert "SAS_PUBLIC_BASE_URL" in " ".join(result.output.split())
 
