@@ -31,7 +31,9 @@ def install(app: FastAPI) -> None:
 
     async def rate_limited(request: Request, exc: PageRateLimited) -> Response:
         seconds = exc.retry_after_s
-        response = render(request, "rate_limited.html", status_code=429, seconds=seconds)
+        # An htmx request gets the message alone, swapped where its answer would go (static/js/app.js).
+        template = "fragments/rate_limited.html" if request.headers.get("HX-Request") == "true" else "rate_limited.html"
+        response = render(request, template, status_code=429, seconds=seconds)
         response.headers["Retry-After"] = str(seconds)
         return response
 

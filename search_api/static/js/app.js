@@ -7,6 +7,14 @@
     if (token) { event.detail.headers["X-CSRF-Token"] = token; }
   });
 
+  // htmx leaves 4xx answers unswapped; a 429 (rate limit) carries a French message worth showing.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 429) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   var map = null;
 
   function drawMap() {

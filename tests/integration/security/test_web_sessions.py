@@ -149,6 +149,8 @@ def test_pages_share_the_api_rate_limit(settings, es, indices, token_for):
         refused = client.get("/app/recherche")
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
         assert "Trop de requêtes" in refused.text and refused.headers["content-type"].startswith("text/html")
+        fragment = client.get("/app/recherche", params={"q": "92000"}, headers={"HX-Request": "true"})
+        assert fragment.status_code == 429 and "Trop de requêtes" in fragment.text and "<html" not in fragment.text
         # Same key as the API: the session's subject. Its bearer token is refused too, and the other way round.
         _, doc = _session_doc(es, settings, cookie)
         same_user = token_for("regulator", territories=["SAS-92"], sub=doc["sub"])
