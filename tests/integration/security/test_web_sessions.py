@@ -194,3 +194,15 @@ def test_allowed_hosts_refuse_a_forged_host(settings, es, indices):
     with TestClient(create_fhir_app(strict, es=es), base_url="http://sas.test") as listener:
         assert listener.get("/fhir/metadata", headers={"Host": "evil.example"}).status_code == 400
         assert listener.get("/fhir/metadata").status_code != 400
+
+
+def test_expired_sessions_are_swept_at_a_login(settings, es, indices):
+    index = alias_name(settings.index_prefix, "web_sessions")
+    past = datetime.now(UTC) - timedelta(days=2)
+    stale = {"id": "0" * 64, "sub": "sweep-test", "roles": ["osnp"], "territories": ["SAS-92"], "csrf": "c" * 32,
+             "created_at": past.isoformat(), "last_seen_at": past.isoformat(),
+             "expires_at": (past + timedelta(hours=1)).isoformat()}
+    es.index(index=index, id=stale["id"], document=stale, refresh=True)
+    with TestClient(create_app(settings, es=es), follow_redirects=False) as client:   # a fresh store sweeps at once
+        _sign_in(client)
+    assert not es.exists(index=index, id=stale["id"])
