@@ -25,6 +25,7 @@ from mappings.locks import LockDoc
 from mappings.offers import OfferDoc
 from mappings.orientations import OrientationDoc
 from mappings.slots import SlotDoc
+from mappings.web_sessions import WebSessionDoc
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ INDICES: tuple[IndexSpec, ...] = (
     IndexSpec("locks", LockDoc),
     IndexSpec("api_keys", ApiKeyDoc),
     IndexSpec("audit", AuditDoc),
+    IndexSpec("web_sessions", WebSessionDoc),
 )
 
 

@@ -207,12 +207,17 @@ def serve(
 
     settings = _settings()
     configure_logging(level=settings.log_level, json_format=settings.log_json)
+    try:
+        api = create_app(settings)
+    except SasError as exc:   # e.g. OIDC mode without SAS_PUBLIC_BASE_URL: say so, no traceback
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
     scheduler = None
     if not no_scheduler:
         scheduler = build_scheduler(settings=settings, es=_client(settings))
         scheduler.start()
     try:
-        uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
+        uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port,
                     log_config=None, access_log=True)
     finally:
         if scheduler is not None:

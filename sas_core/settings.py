@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     #: Map tiles (Leaflet URL template, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); no tiles when empty.
     web_tile_url: str | None = None
     web_tile_attribution: str = ""
+    # --- Web sessions and host checks (issue 15, points 10 and 11: sec-session) ----------------------
+    #: Server-side web sessions (index ``web_sessions``): one ends after this many seconds without a request…
+    web_session_idle_s: int = Field(default=30 * 60, ge=60)
+    #: …and at the latest this long after login (or when the token it was opened with expires, if sooner).
+    web_session_max_s: int = Field(default=12 * 3600, ge=60)
+    #: ``Host`` values the API answers (Starlette TrustedHostMiddleware, ``*.example.fr`` allowed; others get
+    #: 400); empty: no check. OIDC mode needs ``SAS_PUBLIC_BASE_URL`` (start-up error otherwise).
+    allowed_hosts: list[str] = []
 
     # --- Directory / harvest (refined by later capabilities) -----------------------------------
     editors_file: Path | None = None

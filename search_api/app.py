@@ -12,6 +12,7 @@ from search_api.auth import TokenVerifier
 from search_api.ratelimit import PrincipalRateLimiter
 from search_api.errors import install_error_handlers
 from search_api.executor import Executor
+from search_api.hosts import install_host_checks
 from search_api.middleware import install_middleware
 from search_api.readiness import ReadinessProbe
 from search_api.shedding import SearchAdmission
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     """Build the API. ``es`` may be injected (tests pass a guarded real client)."""
     settings = settings or Settings()
     app = FastAPI(
+        docs_url=None, redoc_url=None,  # /docs is served by the web interface with local assets (web/docs.py)
         title="SAS platform API",
         version="1",
         description=(
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     app.state.api_keys = ApiKeyStore(executor=app.state.executor, cache_s=settings.api_key_cache_s)
     app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)
     install_error_handlers(app)
+    install_host_checks(app, settings)  # before the headers middleware, so that its 400 gets them too
     install_middleware(app, settings)
     app.include_router(health.router)
     app.include_router(me.router)

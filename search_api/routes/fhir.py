@@ -205,5 +205,9 @@ def create_fhir_app(settings: Settings, *, es=None) -> FastAPI:
     from search_api.ratelimit import PrincipalRateLimiter
 
     app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)
+    if settings.allowed_hosts:   # the Host header builds this listener's Location (search_api/hosts.py)
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False)
     app.include_router(router)
     return app

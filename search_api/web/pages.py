@@ -8,6 +8,7 @@ htmx requests (``HX-Request``) get the page's fragment only, so results update w
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import uuid
 from datetime import datetime, time, timedelta, timezone
 from typing import Annotated, Any
@@ -31,8 +32,9 @@ from search_api.schemas.search import BeyondSearchOut, CptsCardOut, SearchOut
 from search_api.web import format as fmt
 from search_api.web import oidc
 from search_api.web.render import render
-from search_api.web.session import (COOKIE, ROLE_LABELS, WebUser, check_csrf, current_user, page_roles,
-                                    set_session)
+from search_api.web.session import (CSRF_FIELD, CSRF_HEADER, ROLE_LABELS, PageForbidden, WebUser, check_csrf,
+                                    close_session, cookie_secure, login_csrf, login_csrf_matches, open_session,
+                                    page_roles, read_session, set_login_csrf)
 from search_api.workflow import csv_export
 from search_api.workflow.contextual import CONTEXTUAL_PARAMETERS
 from search_api.workflow.declarations import PeriodIn, end_of_day
@@ -81,21 +83,36 @@ def root() -> RedirectResponse:
     return RedirectResponse("/app/recherche", status_code=303)
 
 
+LOGIN_ROLES = [(r.value, ROLE_LABELS[r]) for r in Role if r not in (Role.VENDOR, Role.INTEGRATOR)]
+FORM_EXPIRED = "Jeton de formulaire invalide : rechargez la page et recommencez."
+
+
+def _login_form(request: Request, *, next_url: str, error: str | None = None, status_code: int = 200) -> Response:
+    """The login page, with the pre-session CSRF token in its form and in a cookie (double submit)."""
+    settings = request.app.state.settings
+    token = login_csrf(request)
+    response = render(request, "login.html", user=None, next=next_url, mode=settings.auth_mode, error=error,
+                      roles=LOGIN_ROLES, login_csrf=token, status_code=status_code)
+    set_login_csrf(request, response, token)
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str | None = None) -> Response:
-    settings = request.app.state.settings
-    return render(request, "login.html", user=None, next=safe_next(next), mode=settings.auth_mode,
-                  roles=[(r.value, ROLE_LABELS[r]) for r in Role if r not in (Role.VENDOR, Role.INTEGRATOR)])
+    return _login_form(request, next_url=safe_next(next))
 
 
 @router.post("/login")
 async def login_dev(request: Request) -> Response:
-    """Dev mode: mint a dev token for the chosen role and territory."""
+    """Dev mode: mint a dev token for the chosen role and territory (the form's CSRF token required: another
+    site must not sign a browser in under an account of its choosing)."""
     settings = request.app.state.settings
     form = await request.form()
     next_url = safe_next(str(form.get("next") or ""))
     if settings.auth_mode != "dev":
         return RedirectResponse("/login/oidc?" + urlencode({"next": next_url}), status_code=303)
+    if not login_csrf_matches(request, form.get(CSRF_FIELD)):
+        return _login_form(request, next_url=next_url, error=FORM_EXPIRED, status_code=403)
     role = str(form.get("role") or "")
     territories = [t.strip().upper() for t in str(form.get("territories") or "").replace(",", " ").split() if t.strip()]
     try:
@@ -104,14 +121,15 @@ async def login_dev(request: Request) -> Response:
                                 national_id=str(form.get("national_id") or "").strip() or None,
                                 structure_id=str(form.get("structure_id") or "").strip() or None)
     except ValueError as exc:
-        return render(request, "login.html", user=None, next=next_url, mode="dev", error=str(exc), status_code=400,
-                      roles=[(r.value, ROLE_LABELS[r]) for r in Role if r not in (Role.VENDOR, Role.INTEGRATOR)])
+        return _login_form(request, next_url=next_url, error=str(exc), status_code=400)
     response = RedirectResponse(next_url, status_code=303)
-    set_session(response, settings, token=token)
+    await run_in_threadpool(open_session, request, response, token=token)
     return response
 
 
 def _callback_url(request: Request) -> str:
+    # OIDC mode refuses to start without SAS_PUBLIC_BASE_URL (search_api/hosts.py): the redirect_uri sent to
+    # the identity provider never comes from the request's Host header there.
     base = request.app.state.settings.public_base_url or str(request.base_url).rstrip("/")
     return base.rstrip("/") + "/login/callback"
 
@@ -143,7 +161,7 @@ def login_oidc(request: Request, next: str | None = None) -> Response:
     response = RedirectResponse(auth.url, status_code=303)
     pending = serializer(settings).dumps({"state": auth.state, "verifier": auth.verifier, "next": safe_next(next)})
     response.set_cookie("sas_oidc", pending, max_age=600, httponly=True, samesite="lax",
-                        secure=settings.web_cookie_secure, path="/login")
+                        secure=cookie_secure(settings), path="/login")
     return response
 
 
@@ -164,17 +182,24 @@ def login_callback(request: Request, code: str | None = None, state: str | None 
     if not code or not state or state != pending.get("state"):
         raise BadRequest("login state mismatch: start again")
     token = oidc.exchange_code(settings, code=code, verifier=pending["verifier"], redirect_uri=_callback_url(request))
-    request.app.state.token_verifier.verify(token)  # a token the API would refuse makes no session
     response = RedirectResponse(safe_next(pending.get("next")), status_code=303)
     response.delete_cookie("sas_oidc", path="/login")
-    set_session(response, settings, token=token)
+    open_session(request, response, token=token)   # verifies the token as the API would
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+async def logout(request: Request) -> Response:
+    """Close the session server-side (a copy of the cookie is then worth nothing) and drop the cookie.
+
+    With a live session the form's CSRF token is required: another site must not sign users out."""
+    session = await run_in_threadpool(read_session, request)
+    if session is not None:
+        sent = request.headers.get(CSRF_HEADER) or (await request.form()).get(CSRF_FIELD)
+        if not isinstance(sent, str) or not secrets.compare_digest(sent.encode(), session.csrf.encode()):
+            raise PageForbidden(FORM_EXPIRED)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    await run_in_threadpool(close_session, request, response)
     return response
 
 

@@ -12,6 +12,15 @@ PARIS = ZoneInfo("Europe/Paris")
 COLUMNS = ("date d'orientation", "date de consultation", "créneau", "régulateur", "territoire", "effecteur",
            "RPPS", "spécialité", "adresse", "statut")
 BOM = "\ufeff"
+#: A cell starting with one of these is read as a formula by spreadsheet software (OWASP "CSV injection"):
+#: a regulator's name comes from a token or the login form, a place's address from a vendor or the
+#: directory, so neither is trusted. Such a cell gets a leading single quote, which shows the text as is.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """``value`` made inert for spreadsheets (prefixed with ``'`` when it would start a formula)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _local(value: str | None, fmt: str) -> str:
@@ -30,7 +39,7 @@ def row(doc: dict) -> list[str]:
     regulator = doc.get("regulator") or {}
     effecteur = doc.get("effecteur") or {}
     rpps = effecteur.get("national_id") or ""
-    return [
+    return [neutralise(cell) for cell in (
         _local(doc.get("created_at"), "%d/%m/%Y %H:%M"),
         _local(start, "%d/%m/%Y"),
         slot,
@@ -41,7 +50,7 @@ def row(doc: dict) -> list[str]:
         effecteur.get("specialty") or "",
         doc.get("place_address") or "",
         doc.get("status") or "",
-    ]
+    )]
 
 
 def stream(docs: Iterable[dict]) -> Iterator[str]:

@@ -27,6 +27,7 @@ from simulator.server import SimulatorThread, free_port
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.integration.ops.test_metrics import samples, value
 from tests.resilience.conftest import ApiServer, slot_ids
+from tests.weblogin import post_login
 
 # The resilience suite's own node (free port in 9250-9299, home under /tmp, removed afterwards): one
 # instance for this module, never the shared node on 9200.
@@ -73,7 +74,7 @@ def faults(world: Guarded, vendor: str, **values) -> None:
 
 def health_page(world: Guarded) -> str:
     with httpx.Client(base_url=world.api.url, timeout=10, follow_redirects=False) as client:
-        login = client.post("/login", data={"role": "admin", "territories": "SAS-47", "next": "/app/recherche"})
+        login = post_login(client, {"role": "admin", "territories": "SAS-47", "next": "/app/recherche"})
         assert login.status_code == 303, login.text
         page = client.get("/app/tableaux/collecte")
     assert page.status_code == 200, page.text

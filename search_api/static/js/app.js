@@ -7,6 +7,14 @@
     if (token) { event.detail.headers["X-CSRF-Token"] = token; }
   });
 
+  // htmx leaves 4xx answers unswapped; a 429 (rate limit) carries a French message worth showing.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 429) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   var map = null;
 
   function drawMap() {
@@ -27,7 +35,11 @@
       var marker = m.origin
         ? L.circleMarker(point, { radius: 8, color: "#ce0500", fillOpacity: 0.8 })
         : L.circleMarker(point, { radius: 7, color: "#000091", fillOpacity: 0.7 });
-      marker.bindTooltip(m.label);
+      // Leaflet reads a string tooltip as HTML; names come from the directory and vendors, so the tooltip
+      // gets a text node: "<img onerror=…>" in a name stays text.
+      var label = document.createElement("span");
+      label.textContent = m.label == null ? "" : String(m.label);
+      marker.bindTooltip(label);
       if (m.target) {
         marker.on("click", function () {
           var card = document.getElementById(m.target);

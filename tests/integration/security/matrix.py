@@ -86,8 +86,6 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/readyz", None, 200),
     Probe("GET", "/openapi.json", None, 200),
     Probe("GET", "/docs", None, 200),
-    Probe("GET", "/docs/oauth2-redirect", None, 200),
-    Probe("GET", "/redoc", None, 200),
     # -- identity, administration ---------------------------------------------------------------------------
     Probe("GET", "/metrics", frozenset({ADMIN}), 200),
     Probe("GET", "/v1/me", EVERYONE, 200),
@@ -159,7 +157,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/", None, 303),
     Probe("GET", "/static/{path:path}", None, 200, url="/static/css/app.css"),
     Probe("GET", "/login", None, 200),
-    Probe("POST", "/login", None, 400, scope="dev mode: role and territory picked on the page"),
+    Probe("POST", "/login", None, 403, scope="dev mode: the form's CSRF token, role and territory"),
     Probe("GET", "/login/oidc", None, 303),
     Probe("GET", "/login/callback", None, 400),
     Probe("POST", "/logout", None, 303),
@@ -249,6 +247,22 @@ PREAMBLE = [
     "`tests/integration/security/test_fuzz.py` runs schemathesis over the OpenAPI schema in `make test` (every "
     "operation, valid and invalid examples, bounded and derandomized, about a minute), `test_fuzz_pages.py` does "
     "the same for the web pages' query strings; dates are accepted between years 1900 and 2200.",
+    # -- web sessions, hosts, docs, exports (issue 15, points 2, 4, 9-12: sec-session) -----------------------
+    "- **Web sessions** are server-side (`web_sessions` index): the HttpOnly, SameSite=Lax cookie holds only a "
+    "signed random session id; the session keeps the claims verified at login (never the token), its CSRF token "
+    "and its times, under the id's SHA-256. Logout deletes it (a copied cookie then gets the login page); it ends "
+    "after `SAS_WEB_SESSION_IDLE_S` (30 min) without a request, `SAS_WEB_SESSION_MAX_S` (12 h) after login, or at "
+    "the token's expiry. Cookies are `Secure` in OIDC mode or with `SAS_WEB_COOKIE_SECURE` (set in "
+    "`compose.yaml`); `SAS_WEB_SESSION_SECRET` needs 32 characters. Dev `POST /login` needs the login form's "
+    "CSRF token (double-submit cookie `sas_login_csrf`), `POST /logout` the session's (403 otherwise).",
+    "- **Pages are rate limited** by the API's limiter under the same key (the principal's subject): a French "
+    "429 page with `Retry-After`.",
+    "- **Own URLs never come from `Host`**: OIDC mode refuses to start without an https `SAS_PUBLIC_BASE_URL` "
+    "(OIDC `redirect_uri`, FHIR `Location`); `SAS_ALLOWED_HOSTS` (optional, e.g. `[\"sas.example.fr\"]`) "
+    "answers 400 to any other `Host` on the API and the mutual-TLS listener.",
+    "- **No third-party script**: `/docs` runs the pinned, vendored `swagger-ui-dist` under its own CSP "
+    "(no `/redoc`); map tooltips take names as text; CSV export cells starting with `= + - @`, tab or CR get a "
+    "leading `'` (formula injection).",
 ]
 
 

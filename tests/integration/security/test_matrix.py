@@ -42,7 +42,7 @@ def test_every_route_has_exactly_one_entry(api):
 
 def test_only_probes_and_docs_are_public():
     public = {probe.path for probe in PROBES if probe.allowed is None}
-    assert public == {"/healthz", "/readyz", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc",
+    assert public == {"/healthz", "/readyz", "/docs", "/openapi.json",
                       # the web interface's entry, login steps and its own static files
                       "/", "/login", "/login/oidc", "/login/callback", "/logout", "/static/{path:path}"}
 

@@ -22,6 +22,7 @@ def oidc_app(settings, es, indices):
     oidc_settings = settings.model_copy(update={
         "auth_mode": "oidc", "oidc_issuer": "https://idp.test", "oidc_audience": "sas-api",
         "oidc_jwks_url": jwks.url, "jwt_leeway_s": 30, "oidc_jwks_refresh_cooldown_s": 0,
+        "public_base_url": "https://sas.test",   # OIDC mode refuses to start without it (issue 15, point 11)
     })
     with TestClient(create_app(oidc_settings, es=es)) as client:
         yield jwks, client

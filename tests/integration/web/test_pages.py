@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from search_api.app import create_app
+from tests.weblogin import post_login
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +31,8 @@ def web(settings, es, indices):
 
 def sign_in(client: TestClient, role: str, **fields) -> TestClient:
     client.cookies.clear()
-    answer = client.post("/login", data={"role": role, "territories": fields.pop("territories", "SAS-33"),
-                                         "next": "/app/recherche", **fields})
+    answer = post_login(client, {"role": role, "territories": fields.pop("territories", "SAS-33"),
+                                 "next": "/app/recherche", **fields})
     assert answer.status_code == 303 and answer.headers["location"] == "/app/recherche"
     assert "sas_session" in answer.cookies or client.cookies.get("sas_session")
     return client
@@ -54,9 +55,9 @@ def test_root_and_login_page(web):
     page = web.get("/login")
     assert page.status_code == 200 and "Connexion" in page.text and 'name="role"' in page.text
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
-    bad = web.post("/login", data={"role": "regulator", "territories": "Gironde"})
+    bad = post_login(web, {"role": "regulator", "territories": "Gironde"})
     assert bad.status_code == 400 and "not a territory code" in bad.text
-    hostile = web.post("/login", data={"role": "osnp", "territories": "SAS-33", "next": "//evil.example/"})
+    hostile = post_login(web, {"role": "osnp", "territories": "SAS-33", "next": "//evil.example/"})
     assert hostile.headers["location"] == "/app/recherche"
 
 
@@ -204,7 +205,8 @@ def test_oidc_login_end_to_end(settings, es, indices, idp):
         "oidc_client_id": "sas-web", "oidc_client_secret": SecretStr("web-secret"),
         "oidc_authorize_url": f"{idp}/authorize", "oidc_token_url": f"{idp}/token",
         "web_session_secret": SecretStr("x" * 40), "public_base_url": "https://sas.example"})
-    with TestClient(create_app(oidc_settings, es=es), follow_redirects=False) as client:
+    # https: the session cookie is Secure in OIDC mode, a client on http would not send it back.
+    with TestClient(create_app(oidc_settings, es=es), base_url="https://testserver", follow_redirects=False) as client:
         assert "fournisseur d'identité" in client.get("/login").text
         start = client.get("/login/oidc", params={"next": "/app/tableaux/orientations"})
         assert start.status_code == 303
@@ -219,6 +221,9 @@ def test_oidc_login_end_to_end(settings, es, indices, idp):
         assert refused.status_code == 400 and "invalid_grant" in refused.text
         done = client.get("/login/callback", params={"code": "c1", "state": params["state"]})
         assert done.status_code == 303 and done.headers["location"] == "/app/tableaux/orientations"
+        # OIDC mode: the session cookie is Secure and HttpOnly (issue 15, point 10).
+        session_cookie = [v for k, v in done.headers.multi_items() if k == "set-cookie" and "sas_session=" in v]
+        assert session_cookie and "Secure" in session_cookie[0] and "HttpOnly" in session_cookie[0]
         page = client.get("/app/tableaux/orientations")
         assert page.status_code == 200 and "Jeanne OIDC" in page.text
         # The dev login form does not exist in OIDC mode.

@@ -31,6 +31,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.lrm import HubConnection, HubListener, HubReport, LrmPublisher, hub_queues
+from tests.weblogin import post_login
 
 ROOT = Path(__file__).resolve().parents[3]
 TLS_PORT = int(os.environ.get("SAS_RABBITMQ_TLS_PORT", "5671"))
@@ -393,8 +394,8 @@ def test_a_rejection_by_the_regulation_software_is_recorded_and_counted(platform
 
     # The operators' page: the refusal on the orientation's row, the count per territory above the table.
     platform.cookies.clear()
-    login = platform.post("/login", data={"role": "regulator", "territories": "SAS-33", "next": "/app/recherche"},
-                          follow_redirects=False)
+    login = post_login(platform, {"role": "regulator", "territories": "SAS-33", "next": "/app/recherche"},
+                       follow_redirects=False)
     assert login.status_code == 303
     page = platform.get("/app/tableaux/orientations")
     platform.cookies.clear()
