@@ -262,6 +262,19 @@ class Settings(BaseSettings):
     max_concurrent_searches: int = Field(default=64, ge=0)
     search_shed_retry_after_s: int = Field(default=1, ge=1)
 
+    # --- Request bodies and failed authentication (issue 15, points 3 and 13: sec-transport) --------
+    #: Largest request body (bytes) of a JSON command or a web form; larger: 413 before the body is read
+    #: (``Content-Length``) or as soon as the streamed bytes pass it (chunked).
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: ``/v1/agenda/*``: one call publishes up to 500 slots (about 200 KB with 200-character motives).
+    max_agenda_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: ``/fhir/*`` (INT_R03, main app and ``sas fhir serve``): one Appointment resource.
+    max_fhir_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Failed authentications (bad bearer token or API key) allowed per client address in the ``limits``
+    #: notation; past that, credentials not verified lately get 429 + Retry-After without being checked.
+    #: Empty: no throttling.
+    auth_failure_limit: str = "20/minute"
+
     @field_validator("contextual_origins")
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:
