@@ -266,8 +266,9 @@ class Settings(BaseSettings):
     #: Largest request body (bytes) of a JSON command or a web form; larger: 413 before the body is read
     #: (``Content-Length``) or as soon as the streamed bytes pass it (chunked).
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
-    #: ``/v1/agenda/*``: one call publishes up to 500 slots (about 200 KB with 200-character motives).
-    max_agenda_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: ``/v1/agenda/*``: one call publishes up to 500 slots (680 KB with 200-character motives written
+    #: as ``\\u`` escapes, the largest legitimate call).
+    max_agenda_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: ``/fhir/*`` (INT_R03, main app and ``sas fhir serve``): one Appointment resource.
     max_fhir_body_bytes: int = Field(default=64 * 1024, ge=1024)
     #: Failed authentications (bad bearer token or API key) allowed per client address in the ``limits``
