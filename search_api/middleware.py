@@ -159,10 +159,12 @@ class BodyLimitMiddleware:
 
         async def counting_receive() -> Message:
             nonlocal received, refused
+            if refused:
+                raise _BodyTooLarge()  # an app reading on after the refusal gets no more of the body
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit and not refused:
+                if received > limit:
                     refused = True
                     if not response_started:
                         await self._refuse(scope, send, PayloadTooLarge(
