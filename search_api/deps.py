@@ -37,7 +37,8 @@ AUTHENTICATED_PRINCIPAL = "sas.authenticated_principal"
 
 
 def client_address(scope) -> str | None:
-    """The caller's address as the server saw it (uvicorn ``--proxy-headers`` puts the forwarded one)."""
+    """The caller's address as the server saw it (uvicorn puts there the ``X-Forwarded-For`` of a proxy
+    listed in ``FORWARDED_ALLOW_IPS``, by default 127.0.0.1 only)."""
     client = scope.get("client")
     return client[0] if client else None
 
@@ -48,7 +49,8 @@ async def authenticate(state, *, api_key: str | None, bearer: str | None, addres
     Credentials verified lately come from the verifiers' caches (no I/O, on the event loop). Others are
     verified in the thread pool (Elasticsearch read, key file, JWKS: never on the event loop), unless the
     address has failed too often lately (``SAS_AUTH_FAILURE_LIMIT``): then 429 without checking them.
-    Rate limiting per principal is the caller's business (``get_principal``)."""
+    Rate limiting per principal is the caller's business (``get_principal``). Every way in that accepts
+    these credentials should come through here, so that its failures count too."""
     if api_key:
         store = state.api_keys
         credential = api_key
