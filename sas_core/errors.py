@@ -50,6 +50,13 @@ class Unprocessable(SasError):
     code = "unprocessable"
 
 
+class PayloadTooLarge(SasError):
+    """The request body exceeds what the route accepts (refused before it is read, when possible)."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
 class TooManyRequests(SasError):
     status_code = 429
     code = "rate_limited"

@@ -282,6 +282,19 @@ class Settings(BaseSettings):
     agenda_horizon_days: int = Field(default=90, ge=1, le=366)
     agenda_max_future_slots: int = Field(default=1000, ge=1)
     # --- (end of declarations and agenda bounds) ------------------------------------------------------
+    # --- Request bodies and failed authentication (issue 15, points 3 and 13: sec-transport) --------
+    #: Largest request body (bytes) of a JSON command or a web form; larger: 413 before the body is read
+    #: (``Content-Length``) or as soon as the streamed bytes pass it (chunked).
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: ``/v1/agenda/*``: one call publishes up to 500 slots (680 KB with 200-character motives written
+    #: as ``\\u`` escapes, the largest legitimate call).
+    max_agenda_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: ``/fhir/*`` (INT_R03, main app and ``sas fhir serve``): one Appointment resource.
+    max_fhir_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Failed authentications (bad bearer token or API key) allowed per client address in the ``limits``
+    #: notation; past that, credentials not verified lately get 429 + Retry-After without being checked.
+    #: Empty: no throttling.
+    auth_failure_limit: str = "20/minute"
 
     @field_validator("contextual_origins")
     @classmethod

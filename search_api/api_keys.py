@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from search_api.auth import Principal, Role
 from search_api.executor import Executor
 
 KEY_PREFIX = "sas_"
+_KEY_ID = re.compile(r"[0-9a-f]{1,64}")
 _SLOT_TYPES = {"PUBLIC", "PRO", "SNP", "CPTS"}
 
 
@@ -31,7 +33,8 @@ def _split(raw: str) -> tuple[str, str]:
     if not raw.startswith(KEY_PREFIX) or raw.count("_") < 2:
         raise Unauthenticated("malformed API key")
     key_id, _, secret = raw[len(KEY_PREFIX):].partition("_")
-    if not key_id or not secret:
+    # Ids are hexadecimal (``create``): anything else is refused without an Elasticsearch read.
+    if not key_id or not secret or not _KEY_ID.fullmatch(key_id):
         raise Unauthenticated("malformed API key")
     return key_id, secret
 
@@ -41,7 +44,11 @@ class ApiKeyStore:
 
     def __init__(self, *, executor: Executor, cache_s: float) -> None:
         self._executor = executor
-        self._cache: TTLCache[str, Principal] = TTLCache(maxsize=10_000, ttl=cache_s) if cache_s > 0 else None
+        # key id → (secret digest, principal) of what the index said lately: an active key, or
+        # (None, None) for an id that is unknown or revoked, so that the same wrong key sent again costs no
+        # Elasticsearch read either (random ones are left to the per-address failure throttle).
+        self._cache: TTLCache[str, tuple[str | None, Principal | None]] | None = (
+            TTLCache(maxsize=10_000, ttl=cache_s) if cache_s > 0 else None)
 
     def create(self, *, name: str, territories: list[str], slot_types: list[str] | None = None,
                created_by: str | None = None) -> tuple[str, ApiKeyDoc]:
@@ -59,6 +66,8 @@ class ApiKeyStore:
                         slot_types=granted, created_at=datetime.now(UTC), created_by=created_by)
         self._executor.call(lambda es: es.create(index=self._executor.alias("api_keys"), id=key_id,
                                                  document=doc.model_dump(mode="json"), refresh="wait_for"))
+        if self._cache is not None:
+            self._cache.pop(key_id, None)
         return f"{KEY_PREFIX}{key_id}_{secret}", doc
 
     def list(self) -> list[ApiKeyDoc]:
@@ -89,7 +98,7 @@ class ApiKeyStore:
         except Unauthenticated:
             return None
         cached = self._cache.get(key_id)
-        if cached is not None and hmac.compare_digest(cached[0], _digest(secret)):
+        if cached is not None and cached[0] is not None and hmac.compare_digest(cached[0], _digest(secret)):
             return cached[1]
         return None
 
@@ -97,10 +106,14 @@ class ApiKeyStore:
         """The principal of a valid, active key; ``Unauthenticated`` otherwise."""
         key_id, secret = _split(raw)
         cached = self._cache.get(key_id) if self._cache is not None else None
-        if cached is not None and hmac.compare_digest(cached[0], _digest(secret)):
-            return cached[1]
+        if cached is not None:
+            if cached[0] is not None and hmac.compare_digest(cached[0], _digest(secret)):
+                return cached[1]
+            raise Unauthenticated("invalid or revoked API key")
         doc = self._get(key_id)
-        if doc is None or not doc.active or not hmac.compare_digest(doc.secret_sha256, _digest(secret)):
+        if doc is None or not doc.active:
+            if self._cache is not None:
+                self._cache[key_id] = (None, None)
             raise Unauthenticated("invalid or revoked API key")
         principal = Principal(
             sub=f"apikey:{doc.id}", roles=frozenset(Role(r) for r in doc.roles if r in Role.__members__.values()),
@@ -108,6 +121,8 @@ class ApiKeyStore:
         )
         if self._cache is not None:
             self._cache[key_id] = (doc.secret_sha256, principal)
+        if not hmac.compare_digest(doc.secret_sha256, _digest(secret)):
+            raise Unauthenticated("invalid or revoked API key")
         return principal
 
     def _get(self, key_id: str) -> ApiKeyDoc | None:

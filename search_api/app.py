@@ -9,7 +9,7 @@ from sas_core.es import make_client
 from sas_core.settings import Settings
 from search_api.api_keys import ApiKeyStore
 from search_api.auth import TokenVerifier
-from search_api.ratelimit import PrincipalRateLimiter
+from search_api.ratelimit import AuthFailureThrottle, PrincipalRateLimiter
 from search_api.errors import install_error_handlers
 from search_api.executor import Executor
 from search_api.hosts import install_host_checks
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     app.state.token_verifier = TokenVerifier(settings)
     app.state.api_keys = ApiKeyStore(executor=app.state.executor, cache_s=settings.api_key_cache_s)
     app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)
+    app.state.auth_failures = AuthFailureThrottle(settings.auth_failure_limit)  # per client address
     install_error_handlers(app)
     install_host_checks(app, settings)  # before the headers middleware, so that its 400 gets them too
     install_middleware(app, settings)

@@ -193,23 +193,46 @@ def _until_expiry(_token: str, entry: tuple[Principal, float], now: float) -> fl
 
 
 def principal_from_claims(claims: dict) -> Principal:
-    """Map verified claims to a ``Principal`` (unknown roles are ignored, not trusted)."""
-    raw_roles = claims.get("roles") or []
-    if isinstance(raw_roles, str):
-        raw_roles = raw_roles.split()
+    """Map verified claims to a ``Principal`` (unknown roles are ignored, not trusted).
+
+    A signed token may still carry claims of the wrong type (an identity provider mapping a number or a
+    list into ``national_id``): ``Unauthenticated`` naming the claim, never a 500 further down."""
+    raw_roles = _words(claims, "roles")
     roles = frozenset(Role(r) for r in raw_roles if r in Role.__members__.values())
-    territories = claims.get("territories") or []
-    if isinstance(territories, str):
-        territories = territories.split()
+    territories = _words(claims, "territories")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise Unauthenticated("token claim 'sub' must be a non-empty string")
     return Principal(
-        sub=str(claims["sub"]),
+        sub=claims["sub"],
         roles=roles,
-        territories=frozenset(t for t in territories if isinstance(t, str) and is_territory(t)),
-        national_id=claims.get("national_id"),
-        name=claims.get("name"),
-        structure_id=claims.get("structure_id"),
+        territories=frozenset(t for t in territories if is_territory(t)),
+        national_id=_text_claim(claims, "national_id"),
+        name=_text_claim(claims, "name"),
+        structure_id=_text_claim(claims, "structure_id"),
         slot_types=_slot_types(claims.get("slot_types")),
     )
+
+
+def _words(claims: dict, name: str) -> list[str]:
+    """A claim holding a list of strings or one space-separated string (absent: empty)."""
+    raw = claims.get(name)
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return raw.split()
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return raw
+    raise Unauthenticated(f"token claim {name!r} must be a list of strings or a space-separated string")
+
+
+def _text_claim(claims: dict, name: str) -> str | None:
+    """An optional string claim (``None`` when absent or empty)."""
+    raw = claims.get(name)
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise Unauthenticated(f"token claim {name!r} must be a string, not {type(raw).__name__}")
+    return raw
 
 
 def _slot_types(raw) -> frozenset[str]:

@@ -31,6 +31,56 @@ async def get_executor(request: Request) -> Executor:
     return request.app.state.executor
 
 
+#: Key of ``scope["state"]`` where ``BodyLimitMiddleware`` leaves the principal it authenticated before
+#: letting the body be read (the route then does not verify the credentials a second time).
+AUTHENTICATED_PRINCIPAL = "sas.authenticated_principal"
+
+
+def client_address(scope) -> str | None:
+    """The caller's address as the server saw it (uvicorn puts there the ``X-Forwarded-For`` of a proxy
+    listed in ``FORWARDED_ALLOW_IPS``, by default 127.0.0.1 only)."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+async def authenticate(state, *, api_key: str | None, bearer: str | None, address: str | None) -> Principal:
+    """The principal of an API key or bearer token, 401 when they are not valid.
+
+    Credentials verified lately come from the verifiers' caches (no I/O, on the event loop). Others are
+    verified in the thread pool (Elasticsearch read, key file, JWKS: never on the event loop), unless the
+    address has failed too often lately (``SAS_AUTH_FAILURE_LIMIT``): then 429 without checking them.
+    Rate limiting per principal is the caller's business (``get_principal``). Every way in that accepts
+    these credentials should come through here, so that its failures count too."""
+    if api_key:
+        store = state.api_keys
+        credential = api_key
+    elif bearer:
+        store = state.token_verifier
+        credential = bearer
+    else:
+        raise Unauthenticated("missing bearer token or API key")
+    known = store.cached(credential)
+    if known is not None:
+        return known
+    throttle = getattr(state, "auth_failures", None)
+    if throttle is not None:
+        throttle.check(address)
+    try:
+        return await run_in_threadpool(store.verify, credential)
+    except Unauthenticated:
+        if throttle is not None:
+            throttle.failed(address)
+        raise
+
+
+def bearer_of(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (``None`` for another scheme or none)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
 async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -38,13 +88,11 @@ async def get_principal(
 ) -> Principal:
     """The caller, from a valid bearer token or integrator API key (401 otherwise), rate limited (429)."""
     state = request.app.state
-    if api_key:
-        principal = state.api_keys.cached(api_key) or await run_in_threadpool(state.api_keys.verify, api_key)
-    elif credentials is not None and credentials.scheme.lower() == "bearer" and credentials.credentials:
-        token = credentials.credentials
-        principal = state.token_verifier.cached(token) or await run_in_threadpool(state.token_verifier.verify, token)
-    else:
-        raise Unauthenticated("missing bearer token or API key")
+    principal = request.scope.get("state", {}).get(AUTHENTICATED_PRINCIPAL)
+    if principal is None:
+        bearer = (credentials.credentials or None) if credentials is not None \
+            and credentials.scheme.lower() == "bearer" else None
+        principal = await authenticate(state, api_key=api_key, bearer=bearer, address=client_address(request.scope))
     # In memory, no I/O: on the event loop.
     state.rate_limiter.check(principal.sub)
     return principal

@@ -17,13 +17,18 @@ def _body(code: str, message: str, details: dict | None = None) -> dict:
     return body
 
 
-async def _sas_error(_: Request, exc: SasError) -> JSONResponse:
-    headers: dict[str, str] = {}
+def sas_error_response(exc: SasError, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON answer of ``exc`` (also sent by the ASGI middleware, before any route runs)."""
+    headers = dict(headers or {})
     if isinstance(exc, (BackendUnavailable, TooManyRequests)):
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="sas"'
     return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=headers)
+
+
+async def _sas_error(_: Request, exc: SasError) -> JSONResponse:
+    return sas_error_response(exc)
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

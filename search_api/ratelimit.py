@@ -44,3 +44,31 @@ class PrincipalRateLimiter:
                 reset_at, _ = self._limiter.get_window_stats(limit, key)
                 retry_after = max(1, math.ceil(reset_at - time.time()))
                 raise TooManyRequests(f"rate limit {limit} exceeded", retry_after_s=retry_after)
+
+
+class AuthFailureThrottle:
+    """Failed authentications per client address (moving window, in memory per API replica).
+
+    Each unknown API key costs an Elasticsearch read and each bad token a signature check: past
+    ``spec`` failures, an address gets 429 for credentials not verified lately (those in the verifiers'
+    caches still pass, so colleagues behind the same address keep working while a script guesses)."""
+
+    def __init__(self, spec: str) -> None:
+        self._limits = parse_many(spec) if spec.strip() else []
+        self._limiter = MovingWindowRateLimiter(_SweepingMemoryStorage())
+
+    def check(self, address: str | None) -> None:
+        """``TooManyRequests`` when ``address`` has used up a failure budget (records nothing)."""
+        key = f"authfail:{address or 'unknown'}"
+        for limit in self._limits:
+            if not self._limiter.test(limit, key):
+                reset_at, _ = self._limiter.get_window_stats(limit, key)
+                retry_after = max(1, math.ceil(reset_at - time.time()))
+                raise TooManyRequests(f"too many failed authentications from this address ({limit})",
+                                      retry_after_s=retry_after)
+
+    def failed(self, address: str | None) -> None:
+        """Record one failed authentication of ``address``."""
+        key = f"authfail:{address or 'unknown'}"
+        for limit in self._limits:
+            self._limiter.hit(limit, key)

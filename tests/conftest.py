@@ -31,6 +31,8 @@ def settings(test_prefix: str, tmp_path_factory) -> Settings:
         dev_signing_key=f"test-key-{uuid.uuid4().hex}",
         # functional tests call fast and often with one token; the limiter has its own test
         rate_limit="100000/second",
+        # the suite sends bad credentials on purpose from one address; the throttle has its own test
+        auth_failure_limit="100000/minute",
     )
 
 

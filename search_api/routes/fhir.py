@@ -21,9 +21,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 import orjson
-from sas_core.errors import SasError
+from sas_core.errors import SasError, Unauthenticated
 from sas_core.settings import Settings
 from search_api.auth import Role
+from search_api.deps import client_address
 from search_api.tls import client_cert_subject
 from search_api.workflow.appointments import (
     FhirInvalid,
@@ -39,8 +40,8 @@ from search_api.workflow.wiring import get_workflow
 router = APIRouter(prefix="/fhir", tags=["INT_R03 (vendors)"])
 FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = ("application/fhir+json", "application/json+fhir", "application/json")
-_SAS_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict", 422: "business-rule",
-              429: "throttled", 503: "transient", 504: "timeout"}
+SAS_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict", 422: "business-rule",
+              413: "too-long", 429: "throttled", 503: "transient", 504: "timeout"}
 
 
 class _Refused(Exception):
@@ -76,8 +77,8 @@ def _identify_vendor(request: Request) -> str:
     if api_keys is not None and request.headers.get("x-api-key"):
         # An integrator key is a valid identity on the main app, but not a vendor's: 403 (401 if invalid).
         try:
-            api_keys.verify(request.headers["x-api-key"])
-        except SasError as exc:
+            _verified(request, api_keys, request.headers["x-api-key"])
+        except Unauthenticated as exc:
             raise _Refused(401, "login", exc.message) from None
         raise _Refused(403, "forbidden", "only vendors report appointments")
     if settings.auth_mode == "dev":
@@ -85,8 +86,8 @@ def _identify_vendor(request: Request) -> str:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token:
             try:
-                principal = request.app.state.token_verifier.verify(token)
-            except SasError as exc:
+                principal = _verified(request, request.app.state.token_verifier, token)
+            except Unauthenticated as exc:
                 raise _Refused(401, "login", exc.message) from None
             if Role.VENDOR not in principal.roles:
                 raise _Refused(403, "forbidden", "only vendors report appointments")
@@ -95,6 +96,24 @@ def _identify_vendor(request: Request) -> str:
                 raise _Refused(403, "security", f"{name!r} is not a registered vendor")
             return name
     raise _Refused(401, "login", "vendors authenticate with a client certificate (mutual TLS)")
+
+
+def _verified(request: Request, store, credential: str):
+    """``store.verify(credential)`` (blocking: called in the thread pool), refused with 429 without being
+    checked from an address that failed too often lately, each failure counted (issue 15, point 13)."""
+    known = store.cached(credential)
+    if known is not None:
+        return known
+    throttle = getattr(request.app.state, "auth_failures", None)
+    address = client_address(request.scope)
+    if throttle is not None:
+        throttle.check(address)  # TooManyRequests: a 429 OperationOutcome with Retry-After
+    try:
+        return store.verify(credential)
+    except Unauthenticated:
+        if throttle is not None:
+            throttle.failed(address)
+        raise
 
 
 def _vendor_of_certificate(settings: Settings, subject, known: set[str]) -> str:
@@ -123,7 +142,8 @@ def _base(request: Request) -> str:
 
 async def _handle(request: Request, *, conditional: bool) -> Response:
     try:
-        vendor = calling_vendor(request)
+        # Off the event loop: an API key is read from Elasticsearch, a token's key from its file.
+        vendor = await run_in_threadpool(calling_vendor, request)
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type and content_type not in _ACCEPTED_TYPES:
             raise _Refused(415, "not-supported", f"media type {content_type!r}: send application/fhir+json")
@@ -146,7 +166,7 @@ async def _handle(request: Request, *, conditional: bool) -> Response:
         return outcome_response(exc.status, [Issue("error", exc.code, exc.text)], headers)
     except SasError as exc:
         headers = {"Retry-After": str(exc.retry_after_s)} if hasattr(exc, "retry_after_s") else None
-        return outcome_response(exc.status_code, [Issue("error", _SAS_CODES.get(exc.status_code, "exception"),
+        return outcome_response(exc.status_code, [Issue("error", SAS_CODES.get(exc.status_code, "exception"),
                                                         exc.message)], headers)
     location = f"{_base(request)}/Appointment/{document['id']}"
     body = {"resourceType": "Appointment", "id": document["id"], "status": _fhir_status(document["status"]),
@@ -179,7 +199,7 @@ def metadata(request: Request) -> Response:
         return outcome_response(exc.status, [Issue("error", exc.code, exc.text)], headers)
     except SasError as exc:  # rate limited
         headers = {"Retry-After": str(exc.retry_after_s)} if hasattr(exc, "retry_after_s") else None
-        return outcome_response(exc.status_code, [Issue("error", _SAS_CODES.get(exc.status_code, "exception"),
+        return outcome_response(exc.status_code, [Issue("error", SAS_CODES.get(exc.status_code, "exception"),
                                                         exc.message)], headers)
     body = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
             "format": [FHIR_JSON, "application/json+fhir"], "rest": [{"mode": "server", "resource": [
@@ -202,12 +222,17 @@ def create_fhir_app(settings: Settings, *, es=None) -> FastAPI:
     app.state.settings = settings
     app.state.executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
     app.state.token_verifier = TokenVerifier(settings)
-    from search_api.ratelimit import PrincipalRateLimiter
+    from search_api.middleware import BodyLimitMiddleware, MetricsAndHeadersMiddleware
+    from search_api.ratelimit import AuthFailureThrottle, PrincipalRateLimiter
 
     app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)
     if settings.allowed_hosts:   # the Host header builds this listener's Location (search_api/hosts.py)
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False)
+    app.state.auth_failures = AuthFailureThrottle(settings.auth_failure_limit)
+    # Bounded bodies and the security headers on this listener too (500s included).
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(MetricsAndHeadersMiddleware)
     app.include_router(router)
     return app

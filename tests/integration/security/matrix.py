@@ -225,6 +225,24 @@ PREAMBLE = [
     "- **Abuse and exposure**: per token / API key / vendor rate limit (`SAS_RATE_LIMIT`, 429 + `Retry-After`; "
     "an OperationOutcome on `/fhir`); "
     "security headers on every answer; CORS allow-list `SAS_CORS_ALLOW_ORIGINS`; `/metrics` for admins.",
+    # --- issue 15, points 3, 13, 8 (sec-transport) ---
+    "- **Request bodies**: at most `SAS_MAX_BODY_BYTES` (16 KiB) for JSON commands and web forms, "
+    "`SAS_MAX_AGENDA_BODY_BYTES` (1 MiB) on `/v1/agenda`, `SAS_MAX_FHIR_BODY_BYTES` (64 KiB) on `/fhir` (main "
+    "app and `sas fhir serve`): a larger declared `Content-Length` gets 413 before any byte is read, a chunked "
+    "body a 413 once past the limit (JSON on the API, OperationOutcome `too-long` on `/fhir`, a French page on "
+    "the web pages), and the connection is closed. On `/v1` a request with a body is authenticated (401 / 429) "
+    "before the body is read or parsed.",
+    "- **Failed authentication**: `SAS_AUTH_FAILURE_LIMIT` (default `20/minute`) bad tokens or API keys per "
+    "client address; past it, credentials not verified lately get 429 + `Retry-After` without being checked "
+    "(those verified lately keep working; other addresses are not concerned). An unknown API key id is "
+    "remembered `SAS_API_KEY_CACHE_S` (no second Elasticsearch read); keys and tokens are verified in the "
+    "thread pool, never on the event loop (`/fhir` too). The address is the one uvicorn sees: behind a reverse "
+    "proxy set `FORWARDED_ALLOW_IPS` to the proxy so that its `X-Forwarded-For` counts (default: 127.0.0.1 "
+    "only).",
+    "- **Claims and 500s**: a token claim of the wrong type (`national_id`, `name`, `structure_id` not a "
+    "string; `roles`, `territories` not strings) is a 401 naming the claim; an unhandled exception answers 500 "
+    "with the security headers and the request id (an OperationOutcome on `/fhir`).",
+    # --- end sec-transport ---
     "- **Audit**: every view, list page and CSV export of orientations writes a `sas.audit` log record and a "
     "document in the `audit` index (who, roles, territories, orientation ids and count, filters, request id; "
     "never patient data); admins read it with `GET /v1/admin/audit`.",
