@@ -51,14 +51,7 @@ async def authenticate(state, *, api_key: str | None, bearer: str | None, addres
     address has failed too often lately (``SAS_AUTH_FAILURE_LIMIT``): then 429 without checking them.
     Rate limiting per principal is the caller's business (``get_principal``). Every way in that accepts
     these credentials should come through here, so that its failures count too."""
-    if api_key:
-        store = state.api_keys
-        credential = api_key
-    elif bearer:
-        store = state.token_verifier
-        credential = bearer
-    else:
-        raise Unauthenticated("missing bearer token or API key")
+    store, credential = _credential_store(state, api_key=api_key, bearer=bearer)
     known = store.cached(credential)
     if known is not None:
         return known
@@ -71,6 +64,32 @@ async def authenticate(state, *, api_key: str | None, bearer: str | None, addres
         if throttle is not None:
             throttle.failed(address)
         raise
+
+
+def authenticate_in_thread(state, *, api_key: str | None, bearer: str | None, address: str | None) -> Principal:
+    """``authenticate`` for callers already off the event loop (the web pages' sync dependencies): the
+    same caches, the same failure throttle per address."""
+    store, credential = _credential_store(state, api_key=api_key, bearer=bearer)
+    known = store.cached(credential)
+    if known is not None:
+        return known
+    throttle = getattr(state, "auth_failures", None)
+    if throttle is not None:
+        throttle.check(address)
+    try:
+        return store.verify(credential)
+    except Unauthenticated:
+        if throttle is not None:
+            throttle.failed(address)
+        raise
+
+
+def _credential_store(state, *, api_key: str | None, bearer: str | None):
+    if api_key:
+        return state.api_keys, api_key
+    if bearer:
+        return state.token_verifier, bearer
+    raise Unauthenticated("missing bearer token or API key")
 
 
 def bearer_of(authorization: str | None) -> str | None:

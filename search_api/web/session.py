@@ -29,6 +29,7 @@ from sas_core.errors import ConfigurationError, NotFound, SasError, TooManyReque
 from sas_core.settings import Settings
 from search_api.auth import Principal, Role, dev_signing_key
 from search_api.executor import Executor
+from search_api.deps import authenticate_in_thread, bearer_of, client_address
 
 COOKIE = "sas_session"
 #: The login form's pre-session CSRF token (double-submit: this cookie and the form's field must match).
@@ -271,7 +272,8 @@ def current_user(request: Request) -> WebUser:
         authorization = request.headers.get("Authorization", "")
         api_key = request.headers.get("X-API-Key")
         if api_key or authorization:
-            principal = _header_principal(state, api_key=api_key, authorization=authorization)
+            principal = authenticate_in_thread(state, api_key=api_key, bearer=bearer_of(authorization),
+                                               address=client_address(request.scope))
             _charge(state, principal)
             return WebUser(principal=principal, csrf="", header_auth=True)
         raise LoginRequired(_next_url(request))
@@ -285,16 +287,6 @@ def _charge(state, principal: Principal) -> None:
         state.rate_limiter.check(principal.sub)
     except TooManyRequests as exc:
         raise PageRateLimited(exc.retry_after_s) from None
-
-
-def _header_principal(state, *, api_key: str | None, authorization: str) -> Principal:
-    from sas_core.errors import Unauthenticated
-
-    if api_key:
-        return state.api_keys.verify(api_key)
-    if authorization.lower().startswith("bearer ") and authorization[7:].strip():
-        return state.token_verifier.verify(authorization[7:].strip())
-    raise Unauthenticated("missing bearer token or API key")
 
 
 def page_roles(*allowed: Role):

@@ -289,7 +289,7 @@ def oidc_client(settings, es, indices):
     jwks = _Jwks()
     oidc_settings = settings.model_copy(update={
         "auth_mode": "oidc", "oidc_issuer": "https://idp.test", "oidc_audience": "sas-api",
-        "oidc_jwks_url": jwks.url, "oidc_jwks_refresh_cooldown_s": 0})
+        "oidc_jwks_url": jwks.url, "oidc_jwks_refresh_cooldown_s": 0, "public_base_url": "https://sas.test"})
     with TestClient(create_app(oidc_settings, es=es), raise_server_exceptions=False) as client:
         yield jwks, client
     jwks.server.shutdown()
@@ -334,3 +334,14 @@ def test_an_unhandled_exception_answers_500_with_the_security_headers(settings, 
         _assert_security_headers(fhir)
         assert fhir.json()["resourceType"] == "OperationOutcome"
         assert fhir.json()["issue"][0]["code"] == "exception"
+
+
+def test_bad_keys_on_the_pages_count_against_the_same_address(api_process):
+    """Pages accept API credentials too (without a session cookie): their failures feed the same
+    throttle, so guessing keys through ``/app/*`` is no way around it."""
+    with httpx.Client(base_url=api_process.url, timeout=10,
+                      transport=httpx.HTTPTransport(local_address="127.0.0.5")) as client:
+        statuses = [client.get("/app/recherche", headers={"X-API-Key": _bad_key()}).status_code for _ in range(10)]
+        assert statuses == [401] * 10
+        assert client.get("/app/recherche", headers={"X-API-Key": _bad_key()}).status_code == 429
+        assert client.get("/v1/me", headers={"X-API-Key": _bad_key()}).status_code == 429
