@@ -35,7 +35,10 @@ def test_listing_scope_csv_and_honour(wf_api, free_slot, regulator_headers, toke
     assert all(o["territory"] == "SAS-33" for o in mine.json()["results"])
 
     elsewhere = token_for("regulator", territories=["SAS-92"])
-    assert wf_api.get("/v1/orientations", headers=elsewhere).json()["total"] == 0
+    # Other tests of the package book in SAS-92 too: what SAS-92 sees is its own, never a SAS-33 orientation.
+    seen_elsewhere = wf_api.get("/v1/orientations", params={"size": 200}, headers=elsewhere).json()["results"]
+    assert all(o["territory"] == "SAS-92" for o in seen_elsewhere)
+    assert orientation["id"] not in {o["id"] for o in seen_elsewhere}
     assert wf_api.get(f"/v1/orientations/{orientation['id']}", headers=elsewhere).status_code == 404
 
     effecteur = token_for("effecteur", national_id=orientation["effecteur"]["national_id"], sub="eff-1")
