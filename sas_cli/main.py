@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sas_cli import addresses as addresses_cli
 from sas_cli import bench, harvest, simulate, snapshot
 from sas_cli import directory as directory_cli
 from sas_cli import reference as reference_cli
@@ -32,6 +33,7 @@ app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(directory_cli.app, name="directory")
 app.add_typer(reference_cli.app, name="reference")
 app.add_typer(kibana_cli.app, name="kibana")
+app.add_typer(addresses_cli.app, name="addresses")  # issue 16: the BAN address base
 console = Console()
 
 
