@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     # --- Addresses: the national address base in the `addresses` index (issue 16, points 2-3) ------
     #: Bulk requests of the BAN load: lines per request and requests in flight.
     addresses_bulk_chunk: int = Field(default=5000, ge=100, le=50_000)
-    addresses_bulk_threads: int = Field(default=2, ge=1, le=16)
+    addresses_bulk_threads: int = Field(default=3, ge=1, le=16)
     #: A BAN file whose rejected share exceeds this is refused (after what was already written).
     addresses_reject_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
     #: The directory load looks practice places up in the `addresses` index this many at a time.

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import re
 
-from connectors.addresses import address_key, street_key
+from connectors.addresses import address_key, normalize_number, street_key
 from sas_core.errors import SasError
 from sas_core.text import fold
-from search_api.query.addresses import locate_body, suggest_body
+from search_api.query.addresses import locate_body, numbers_body, suggest_body
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,20 @@ class AddressSearch:
         return [hit["_source"] for hit in answer.get("hits", {}).get("hits", [])]
 
     def suggest(self, text: str, *, limit: int) -> list[dict]:
-        """Numbered addresses or streets matching what was typed, best first."""
-        body = suggest_body(text, limit=limit)
+        """Numbered addresses (a number typed first) or streets matching what was typed, best first."""
+        number, rep, street = split_number(text)
+        body = suggest_body(street if number else text, limit=limit * 3 if number else limit)
         if body is None:
             return []
+        found = self._search(body)
+        if number:
+            # The typed number on each street found, in the streets' order; streets without it drop out.
+            wanted = normalize_number(number, rep)
+            keys = [f"{src['street_key']}|{wanted}" for src in found if src.get("street_key")]
+            numbered = {src["address_key"]: src for src in self._search(numbers_body(keys))} if keys else {}
+            found = [numbered[key] for key in keys if key in numbered][:limit]
         out = []
-        for src in self._search(body):
+        for src in found:
             loc = src.get("location") or {}
             out.append({"label": src["label"], "kind": src["kind"], "insee": src.get("insee"),
                         "postcode": src.get("postcode") or "", "city": src.get("city"),

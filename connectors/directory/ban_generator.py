@@ -16,6 +16,7 @@ are met changes nothing):
   lies in the commune's neighbourhood, hence in its département, never across a border or out at sea
   beyond the commune's own extent); otherwise another draw, and after a few failed draws the centroid.
 
+Each street also gets a few more numbers than the directory uses (2 to 13), as real streets have.
 Some addresses are left out on purpose, as in the real base (new buildings, lieux-dits): about 5 % of
 the numbers (their street is still there, with a neighbouring number) and 3 % of the streets, so that a
 load shows the three precisions ``address``, ``street`` and ``municipality``.
@@ -47,6 +48,8 @@ _REP_WORDS = {"B": "bis", "T": "ter", "Q": "quater", "C": "quinquies"}
 _KM_PER_DEG = 111.32
 NUMBER_OMITTED_SHARE = 0.05
 STREET_OMITTED_SHARE = 0.03
+#: Up to this many more numbers per street (besides the ones the directory uses).
+EXTRA_NUMBERS = 12
 
 
 def commune_radius_km(commune: Commune) -> float:
@@ -108,6 +111,24 @@ class _NearestCentroid:
             if c.insee in PLM_PARENTS:
                 continue  # the whole city's centroid would take its arrondissements' points
             self.cells.setdefault((math.floor(c.lat * 10), math.floor(c.lon * 10)), []).append(c)
+        self._gaps: dict[str, float] = {}
+
+    def half_gap(self, commune: Commune) -> float:
+        """Half the distance (in the same squared-degree units as ``nearest``, square-rooted) from a
+        commune's centroid to its nearest neighbour's: a point closer than that to the centroid is nearer
+        it than any other centroid (triangle inequality), with no scan."""
+        gap = self._gaps.get(commune.insee)
+        if gap is None:
+            i, j = math.floor(commune.lat * 10), math.floor(commune.lon * 10)
+            scale = math.cos(math.radians(commune.lat))
+            best = float("inf")
+            for di in (-1, 0, 1):
+                for dj in (-1, 0, 1):
+                    for c in self.cells.get((i + di, j + dj), ()):
+                        if c.insee != commune.insee:
+                            best = min(best, (c.lat - commune.lat) ** 2 + ((c.lon - commune.lon) * scale) ** 2)
+            gap = self._gaps[commune.insee] = math.sqrt(best) / 2 if best != float("inf") else 0.05
+        return gap
 
     def nearest(self, lat: float, lon: float) -> Commune | None:
         i, j = math.floor(lat * 10), math.floor(lon * 10)
@@ -128,10 +149,14 @@ class AddressBook:
     def __init__(self, communes: list[Commune]) -> None:
         self._nearest = _NearestCentroid(communes)
         self._streets: dict[tuple[str, str], _Street] = {}
+        self._by_raw: dict[tuple[str, str, str], _Street] = {}
         self._fantoirs: dict[str, set[str]] = {}
 
     # -- placement ---------------------------------------------------------------------------------
     def _inside(self, commune: Commune, lat: float, lon: float) -> bool:
+        scale = math.cos(math.radians(lat))
+        if math.hypot(lat - commune.lat, (lon - commune.lon) * scale) <= self._nearest.half_gap(commune):
+            return True
         nearest = self._nearest.nearest(lat, lon)
         return nearest is not None and nearest.insee == commune.insee
 
@@ -141,6 +166,13 @@ class AddressBook:
                 lon + east_km / (_KM_PER_DEG * max(0.2, math.cos(math.radians(lat)))))
 
     def _street(self, commune: Commune, type_label: str, street: str) -> _Street:
+        raw = (commune.insee, type_label, street)
+        found = self._by_raw.get(raw)
+        if found is None:
+            found = self._by_raw[raw] = self._new_street(commune, type_label, street)
+        return found
+
+    def _new_street(self, commune: Commune, type_label: str, street: str) -> _Street:
         label = street_label(type_label, street)
         norm = normalize_street(label)
         key = (commune.insee, norm)
@@ -151,7 +183,7 @@ class AddressBook:
         radius = commune_radius_km(commune)
         lat, lon = commune.lat, commune.lon
         for _ in range(12):
-            distance = 0.8 * radius * math.sqrt(rng.random())
+            distance = 0.6 * radius * math.sqrt(rng.random())
             angle = rng.random() * 2 * math.pi
             candidate = self._offset(commune.lat, commune.lon, distance * math.cos(angle), distance * math.sin(angle))
             if self._inside(commune, *candidate):
@@ -167,7 +199,7 @@ class AddressBook:
             seed += 7
         found = self._streets[key] = _Street(
             commune=commune, label=label, fantoir=fantoir, lat=round(lat, 6), lon=round(lon, 6),
-            bearing=rng.random() * math.pi, half_length_km=min(0.6, 0.45 * radius),
+            bearing=rng.random() * math.pi, half_length_km=min(0.6, 0.4 * radius),
             omitted=rng.random() < STREET_OMITTED_SHARE, numbers={}, reps={})
         return found
 
@@ -213,6 +245,13 @@ class AddressBook:
                         entries[nkey] = (nkey, "", self._number_point(s, neighbour, neighbour % 2 == 1))
                     continue
                 entries[key] = (numero, word, point)
+            # Other numbers of the street, as the real base has them (about a dozen a street): the
+            # operator's box can suggest them, and a load handles numbers as many as streets need.
+            extra_rng = random.Random(_crc(f"{insee}|{s.fantoir}|extra"))
+            for _ in range(2 + extra_rng.randrange(EXTRA_NUMBERS)):
+                number = extra_rng.randint(1, 180)
+                if str(number) not in entries and str(number) not in s.numbers:
+                    entries[str(number)] = (str(number), "", self._number_point(s, number, number % 2 == 1))
             departement = c.departement
             for _key, (numero, word, (lat, lon)) in sorted(entries.items(),
                                                           key=lambda e: (int(e[1][0]), e[1][1])):
