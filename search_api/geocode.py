@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 
 from connectors.geocoding import Gazetteer, GeoResult, normalize_city
-from sas_core.text import fold
 from connectors.reference import Commune, load_communes
 from sas_core.errors import BadRequest
 from sas_core.settings import Settings
+from sas_core.text import fold
 from search_api.query.model import Origin
 
 _POSTCODE_CITY = re.compile(r"(?:^|[\s,])(\d{5})(?:\s+([^\d,][^,]*))?\s*$")

@@ -10,6 +10,7 @@ number is looked up by key on the streets found (``12`` + ``33063|rue sainte cat
 from __future__ import annotations
 
 from connectors.addresses import suggest_text
+from sas_core.text import fold
 
 SUGGEST_SOURCE = ["kind", "label", "postcode", "insee", "city", "location", "street_key", "address_key"]
 #: Below this many characters a prefix matches too much to be useful (the communes list still answers).
@@ -20,7 +21,8 @@ def suggest_body(text: str, *, limit: int) -> dict | None:
     """Streets matching what the operator typed (the street part: a leading number is looked up on the
     streets found, see ``numbers_body``); ``None`` when there is nothing to ask."""
     folded = suggest_text(text)
-    if len(folded.replace(" ", "")) < MIN_CHARS or limit <= 0:
+    # Counted on what was typed ("r" expands to "rue", still one character typed).
+    if len(fold(text).replace(" ", "")) < MIN_CHARS or not folded or limit <= 0:
         return None
     return {
         "size": limit,

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from connectors.addresses import (BAN_HEADER, AddressRecord, address_key, normalize_street, read_ban,
-                                  street_key, suggest_text)
+from connectors.addresses import (
+    BAN_HEADER,
+    AddressRecord,
+    address_key,
+    normalize_street,
+    read_ban,
+    street_key,
+    suggest_text,
+)
 from connectors.directory.ban_generator import commune_radius_km
 from connectors.directory.records import Rejection
 from sas_core.errors import DataQualityError
