@@ -5,7 +5,6 @@ operator types, from the ``addresses`` index (accents folded in Python, prefixes
 from __future__ import annotations
 
 import pytest
-from elasticsearch import helpers
 
 pytestmark = pytest.mark.integration
 
@@ -15,10 +14,9 @@ HEADERS = {"territories": ["SAS-33", "SAS-47", "SAS-75"]}
 @pytest.fixture(scope="module")
 def bordeaux_address(es, demo_world) -> dict:
     """A numbered address of Bordeaux in the loaded base, on a street with several words."""
-    hits = helpers.scan(es, index=demo_world.alias("addresses"),
-                        query={"query": {"bool": {"filter": [{"term": {"insee": "33063"}},
-                                                             {"term": {"kind": "address"}}]}}})
-    for hit in hits:
+    hits = es.search(index=demo_world.alias("addresses"), size=500,
+                     query={"bool": {"filter": [{"term": {"insee": "33063"}}, {"term": {"kind": "address"}}]}})
+    for hit in hits["hits"]["hits"]:
         src = hit["_source"]
         if len(src["street"].split()) >= 3 and not src.get("rep"):
             return src
