@@ -35,7 +35,7 @@ def origin_from_coordinates(lat: float, lon: float) -> Origin:
 
 @dataclass
 class PlaceResolver:
-    """Places ``q`` and ``insee`` at commune level with the communes gazetteer."""
+    """Places ``q`` and ``insee`` with the communes gazetteer, and a typed street at its address (``addresses``)."""
 
     gazetteer: Gazetteer
     #: The national address base (``search_api.addresses.AddressSearch``); None: communes only.
