@@ -56,6 +56,7 @@ class AddressLoadSummary:
     lines_read: int = 0
     addresses: int = 0                  # numbered addresses written
     streets: int = 0                    # street documents written
+    deleted: int = 0                    # documents gone from the files (``prune``)
     failed: int = 0                     # refused by Elasticsearch
     rejected_by_reason: Counter = field(default_factory=Counter)
     status: str = "running"
@@ -78,6 +79,7 @@ class AddressLoadSummary:
         return {
             "run_id": self.run_id, "status": self.status, "error": self.error, "files": self.files,
             "lines_read": self.lines_read, "addresses": self.addresses, "streets": self.streets,
+            "deleted": self.deleted,
             "failed": self.failed, "rejected": self.rejected,
             "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
             "started_at": self.started_at.isoformat(),
@@ -190,12 +192,21 @@ def _check_alias(es: Elasticsearch, alias: str) -> None:
 
 
 def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | str],
-                   threshold: float | None = None) -> AddressLoadSummary:
+                   threshold: float | None = None, prune: bool = False,
+                   max_delete_share: float | None = None) -> AddressLoadSummary:
     """Load BAN ``adresses-*.csv[.gz]`` files into the ``addresses`` index (see module doc).
+
+    ``prune``: the files are the whole truth of their départements — afterwards, the documents of those
+    départements the files no longer have (addresses removed from the base) are deleted by id, unless they
+    exceed ``max_delete_share`` (default ``SAS_ADDRESSES_MAX_DELETE_SHARE``) of the département's documents
+    (at least ``DELETE_FLOOR`` may always go): beyond, nothing is deleted and the load fails, since a
+    truncated export is far likelier than a département losing that many addresses. Pruning holds the
+    ids of the départements read (about 70 bytes each: 100 MB for the largest).
 
     Raises ``DataQualityError`` for a file that is not a BAN export or whose rejected share exceeds
     ``SAS_ADDRESSES_REJECT_THRESHOLD`` (what was read before is kept: addresses are independent of each
-    other, and a reload of a corrected file overwrites them), ``ConfigurationError`` without the index.
+    other, and a reload of a corrected file overwrites them; nothing is pruned), ``ConfigurationError``
+    without the index.
     """
     alias = alias_name(settings.index_prefix, "addresses")
     _check_alias(es, alias)
@@ -213,10 +224,14 @@ def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | 
     index_json = orjson.dumps(alias).decode()
     dumps = orjson.dumps
 
+    seen: dict[str, set[str]] = {}
+
     def actions() -> Iterator[tuple[bytes, bytes]]:
         for path in paths:
             before_lines, before_rejected = summary.lines_read, summary.rejected
             for doc in _documents(summary, read_ban(path)):
+                if prune:
+                    seen.setdefault(doc["departement"], set()).add(doc["id"])
                 # BAN ids are [0-9A-Za-z_]: the action line needs no escaping beyond the JSON dump.
                 # Nulls are left out of the source: a smaller request for the same document.
                 body = dumps({k: v for k, v in doc.items() if v is not None})
@@ -247,6 +262,10 @@ def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | 
                 summary.streets += 1
             else:
                 summary.addresses += 1
+        if prune and not summary.failed:
+            es.indices.refresh(index=alias)
+            _prune(es, alias, seen, summary, settings.addresses_max_delete_share if max_delete_share is None
+                   else max_delete_share)
         summary.status = "success" if not summary.failed else "partial"
     except Exception as exc:
         summary.status = "failed"
@@ -257,6 +276,37 @@ def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | 
         es.indices.refresh(index=alias)
         summary.ended_at = datetime.now(timezone.utc)
     return summary
+
+
+#: A prune may always delete this many documents of a département, whatever the share.
+DELETE_FLOOR = 50
+
+
+def _prune(es: Elasticsearch, alias: str, seen: dict[str, set[str]], summary: AddressLoadSummary,
+           max_share: float) -> None:
+    """Delete, per département read, the documents the files no longer have (see ``load_addresses``)."""
+    stale_by_dept: dict[str, list[str]] = {}
+    for departement, ids in sorted(seen.items()):
+        stale: list[str] = []
+        total = 0
+        # The département's documents by INSEE prefix (2A/2B, 971… included), ids only.
+        for hit in helpers.scan(es, index=alias, size=10_000, preserve_order=False,
+                                query={"query": {"prefix": {"insee": departement}}, "_source": False}):
+            total += 1
+            if hit["_id"] not in ids:
+                stale.append(hit["_id"])
+        cap = max(DELETE_FLOOR, int(max_share * total))
+        if len(stale) > cap:
+            raise DataQualityError(
+                f"BAN prune refused for département {departement}: it would delete {len(stale)} of its {total} "
+                f"documents, more than the cap of {cap} (SAS_ADDRESSES_MAX_DELETE_SHARE={max_share:.1%}); "
+                f"nothing was deleted — check the file (a truncated export?)")
+        stale_by_dept[departement] = stale
+    for stale in stale_by_dept.values():
+        actions = ({"_op_type": "delete", "_index": alias, "_id": doc_id} for doc_id in stale)
+        for ok, item in helpers.streaming_bulk(es, actions, chunk_size=5000, raise_on_error=False):
+            summary.deleted += ok and item["delete"].get("result") == "deleted"
+    es.indices.refresh(index=alias)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     addresses_bulk_threads: int = Field(default=3, ge=1, le=16)
     #: A BAN file whose rejected share exceeds this is refused (after what was already written).
     addresses_reject_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: `sas addresses load --prune` deletes at most this share of a département's documents (else fails).
+    addresses_max_delete_share: float = Field(default=0.05, ge=0.0, le=1.0)
     #: The directory load looks practice places up in the `addresses` index this many at a time.
     addresses_lookup_batch: int = Field(default=2000, ge=1, le=5000)
     #: Whether the directory load places practice places at their address when the index has addresses.

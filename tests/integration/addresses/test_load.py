@@ -113,3 +113,24 @@ def test_directory_offers_sit_at_their_ban_point(es, demo_world):
             assert offer["location"] == by_key[key], offer["id"]
             checked += 1
     assert checked > 0.9 * len(offers)
+
+
+def test_prune_deletes_what_the_base_lost_within_a_cap(es, local, tmp_path):
+    path = tmp_path / "adresses-14.csv"
+    many = [line(f"14118_0900_{n:05d}", str(n), "Rue Longue", 49.18 + n / 100_000, -0.37) for n in range(1, 121)]
+    path.write_text("\n".join([*CAEN, *many]) + "\n", encoding="utf-8")
+    load_addresses(settings=local, es=es, paths=[path])
+    assert address_count(es, local) == {"address": 124, "street": 3}
+    # Number 3 of rue de la Paix left the base; everything else is still there.
+    path.write_text("\n".join([CAEN[0], CAEN[1], *CAEN[3:], *many]) + "\n", encoding="utf-8")
+    kept = load_addresses(settings=local, es=es, paths=[path])          # without --prune: nothing deleted
+    assert kept.deleted == 0 and address_count(es, local)["address"] == 124
+    pruned = load_addresses(settings=local, es=es, paths=[path], prune=True)
+    assert pruned.deleted == 1 and address_count(es, local) == {"address": 123, "street": 3}
+    alias = f"{local.index_prefix}-addresses"
+    assert not es.exists(index=alias, id="14118_0420_00003")
+    # A truncated export (most of rue Longue gone) is refused and deletes nothing.
+    path.write_text("\n".join([*CAEN, *many[:10]]) + "\n", encoding="utf-8")
+    with pytest.raises(DataQualityError, match=r"prune refused for département 14: it would delete 110"):
+        load_addresses(settings=local, es=es, paths=[path], prune=True)
+    assert address_count(es, local) == {"address": 124, "street": 3}   # the 3 came back, none deleted
