@@ -13,8 +13,10 @@ are met changes nothing):
   Bordeaux 3.9 km; Paris / Lyon / Marseille arrondissements from their own population, 0.6 – 1.8 km),
   and a bearing; its numbers are spread along it (odd and even on either side);
 * a point is kept only if the nearest commune centroid of the whole table is its own commune's (so it
-  lies in the commune's neighbourhood, hence in its département, never across a border or out at sea
-  beyond the commune's own extent); otherwise another draw, and after a few failed draws the centroid.
+  lies in the commune's neighbourhood, hence in its département), and, when it lies towards a side where
+  no other commune centroid is found within 8 km (its 30° sector and an adjacent one empty: the sea, or a
+  national border), only if it is within 400 m of the centroid — centroids are on land, coastal towns
+  spread inland; otherwise another draw, and after a few failed draws the centroid.
 
 Each street also gets a few more numbers than the directory uses (2 to 13), as real streets have.
 Some addresses are left out on purpose, as in the real base (new buildings, lieux-dits): about 5 % of
@@ -48,6 +50,10 @@ _REP_WORDS = {"B": "bis", "T": "ter", "Q": "quater", "C": "quinquies"}
 _KM_PER_DEG = 111.32
 NUMBER_OMITTED_SHARE = 0.05
 STREET_OMITTED_SHARE = 0.03
+#: Neighbouring centroids are looked for this far; towards a side with none (the sea, a border), points
+#: stay within ``SHORE_KM`` of the centroid.
+NEIGHBOUR_KM = 8.0
+SHORE_KM = 0.4
 #: Up to this many more numbers per street (besides the ones the directory uses).
 EXTRA_NUMBERS = 12
 
@@ -112,6 +118,7 @@ class _NearestCentroid:
                 continue  # the whole city's centroid would take its arrondissements' points
             self.cells.setdefault((math.floor(c.lat * 10), math.floor(c.lon * 10)), []).append(c)
         self._gaps: dict[str, float] = {}
+        self._sectors: dict[str, tuple[bool, ...]] = {}
 
     def half_gap(self, commune: Commune) -> float:
         """Half the distance (in the same squared-degree units as ``nearest``, square-rooted) from a
@@ -129,6 +136,25 @@ class _NearestCentroid:
                             best = min(best, (c.lat - commune.lat) ** 2 + ((c.lon - commune.lon) * scale) ** 2)
             gap = self._gaps[commune.insee] = math.sqrt(best) / 2 if best != float("inf") else 0.05
         return gap
+
+    def open_sectors(self, commune: Commune) -> tuple[bool, ...]:
+        """For each of 12 directions (30° sectors, from north clockwise): whether no other commune
+        centroid lies that way within ``NEIGHBOUR_KM`` — the sea, or a national border, is there."""
+        sectors = self._sectors.get(commune.insee)
+        if sectors is None:
+            filled = [False] * 12
+            i, j = math.floor(commune.lat * 10), math.floor(commune.lon * 10)
+            scale = math.cos(math.radians(commune.lat))
+            for di in (-1, 0, 1):
+                for dj in (-1, 0, 1):
+                    for c in self.cells.get((i + di, j + dj), ()):
+                        north = (c.lat - commune.lat) * _KM_PER_DEG
+                        east = (c.lon - commune.lon) * _KM_PER_DEG * scale
+                        if c.insee == commune.insee or math.hypot(north, east) > NEIGHBOUR_KM:
+                            continue
+                        filled[int((math.degrees(math.atan2(east, north)) % 360) // 30) % 12] = True
+            sectors = self._sectors[commune.insee] = tuple(not f for f in filled)
+        return sectors
 
     def nearest(self, lat: float, lon: float) -> Commune | None:
         i, j = math.floor(lat * 10), math.floor(lon * 10)
@@ -155,6 +181,14 @@ class AddressBook:
     # -- placement ---------------------------------------------------------------------------------
     def _inside(self, commune: Commune, lat: float, lon: float) -> bool:
         scale = math.cos(math.radians(lat))
+        north, east = (lat - commune.lat) * _KM_PER_DEG, (lon - commune.lon) * _KM_PER_DEG * scale
+        if math.hypot(north, east) > SHORE_KM:
+            # Towards a side with no neighbouring commune (sea, border) — its sector empty and one of the
+            # adjacent ones too, a 60° gap — only the first few hundred metres from the centroid are taken.
+            sector = int((math.degrees(math.atan2(east, north)) % 360) // 30) % 12
+            sectors = self._nearest.open_sectors(commune)
+            if sectors[sector] and (sectors[(sector - 1) % 12] or sectors[(sector + 1) % 12]):
+                return False
         if math.hypot(lat - commune.lat, (lon - commune.lon) * scale) <= self._nearest.half_gap(commune):
             return True
         nearest = self._nearest.nearest(lat, lon)

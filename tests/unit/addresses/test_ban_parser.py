@@ -133,3 +133,31 @@ def test_generated_addresses_lie_inside_their_commune(tmp_path):
     again = generate_directory(out_dir=tmp_path / "again", places=600, departements=["47", "33", "75"], seed=7)
     assert (tmp_path / "again" / "adresses-33.csv").read_bytes() == (tmp_path / "adresses-33.csv").read_bytes()
     assert again.addresses
+
+
+def test_coastal_addresses_stay_ashore():
+    """Towards the sea (no commune centroid that way), Biarritz's addresses stay near its centroid, while
+    Bordeaux's spread over the town: the generator never throws a practice place into the Atlantic."""
+    from connectors.directory.ban_generator import SHORE_KM, AddressBook
+    from connectors.reference import load_communes
+    from sas_core.settings import Settings
+
+    communes = load_communes(Settings().reference_data_dir)
+    by_insee = {c.insee: c for c in communes}
+    book = AddressBook(communes)
+    spread = {}
+    for insee in ("64122", "33063"):
+        c = by_insee[insee]
+        furthest_west = 0.0
+        furthest = 0.0
+        for n in range(300):
+            lat, lon = book.register(c, str(1 + n % 180), "", "Rue", f"TEST {n}")
+            north = (lat - c.lat) * 111.32
+            east = (lon - c.lon) * 111.32 * math.cos(math.radians(c.lat))
+            furthest = max(furthest, math.hypot(north, east))
+            bearing = math.degrees(math.atan2(east, north)) % 360
+            if 250 <= bearing <= 340:                 # west-north-west: the ocean at Biarritz
+                furthest_west = max(furthest_west, math.hypot(north, east))
+        spread[insee] = (furthest_west, furthest)
+    assert spread["64122"][0] <= SHORE_KM + 0.02, spread
+    assert spread["33063"][1] > 2.0, spread                  # Bordeaux's addresses cover the town
