@@ -45,6 +45,7 @@ from pathlib import Path
 import orjson
 from elasticsearch import Elasticsearch, helpers
 
+from connectors.addresses import address_key, street_key
 from connectors.directory.finess import read_finess, stock_date
 from connectors.directory.nomenclatures import Specialties, load_specialties
 from connectors.directory.participation import ParticipationTable, SasParticipation, read_participation
@@ -52,6 +53,7 @@ from connectors.directory.records import PracticeRecord, Rejection, Remark, Stru
 from connectors.directory.rpps import extraction_date, open_extraction, read_rpps
 from connectors.geocoding import GeoFailure, Geocoder, GeoResult, build_geocoder, departements_of_postcode
 from connectors.reference import load_communes
+from indexer.addresses import AddressLocator
 from mappings.offers import OfferDoc
 from mappings.registry import alias_name, spec
 from sas_core.errors import ConfigurationError, DataQualityError
@@ -200,6 +202,8 @@ class _Run:
     protected_places: set[str] = field(default_factory=set)
     #: Full loads: id → (content_hash, participation_hash, source) of every offer before the load.
     known: dict[str, tuple[str | None, str | None, str | None]] | None = None
+    #: The national address base in the ``addresses`` index (None when it is empty or switched off).
+    locator: AddressLocator | None = None
 
 
 def _departement(value: str) -> str:
@@ -266,8 +270,11 @@ def _triage(run: _Run, items: Iterable) -> Iterator[PracticeRecord | StructureRe
 
 
 def _geocode(run: _Run, records: Iterable) -> Iterator[tuple]:
-    """Attach a position (or the reason there is none) to each record."""
+    """Attach a position (or the reason there is none) to each record: the commune first (gazetteer, or
+    BAN's API when configured), then, in batches, the address in the ``addresses`` index."""
     geocoder = run.geocoder
+    batch: list[tuple] = []
+    size = max(1, run.settings.addresses_lookup_batch)
     for record in records:
         if type(record) is StructureRecord and record.lat is not None:
             geo = GeoResult(record.lat, record.lon, "address", "finess", record.address.insee or None,
@@ -275,7 +282,49 @@ def _geocode(run: _Run, records: Iterable) -> Iterator[tuple]:
                             record.departement or None)
         else:
             geo = geocoder.geocode(record.address, departement=_departement(record.departement))
-        yield record, geo
+        if run.locator is None:
+            yield record, geo
+            continue
+        batch.append((record, geo))
+        if len(batch) >= size:
+            yield from _at_addresses(run, batch)
+            batch = []
+    if batch:
+        yield from _at_addresses(run, batch)
+
+
+def _match_keys(record, geo) -> tuple[str, str]:
+    """(address key, street key) of a record placed at its commune's centroid; empty when it has none."""
+    if type(geo) is not GeoResult or geo.source != "gazetteer" or geo.precision != "municipality" or not geo.insee:
+        return "", ""
+    a = record.address
+    if not a.street:
+        return "", ""
+    street = f"{a.street_type} {a.street}" if a.street_type else a.street
+    return address_key(geo.insee, street, a.number, a.repetition), street_key(geo.insee, street)
+
+
+def _at_addresses(run: _Run, batch: list[tuple]) -> Iterator[tuple]:
+    """Refine a batch's commune-level points to the address (number + street matched, ``address``) or
+    the street (``street``); what the base does not have stays at the commune centroid."""
+    keys = [_match_keys(record, geo) for record, geo in batch]
+    numbers, streets = run.locator.lookup(address_keys={k[0] for k in keys if k[0]},
+                                          street_keys={k[1] for k in keys if k[1]})
+    stats = run.geocoder.stats
+    for (record, geo), (a_key, s_key) in zip(batch, keys):
+        if not s_key:
+            yield record, geo
+            continue
+        hit, precision = numbers.get(a_key) if a_key else None, "address"
+        if hit is None:
+            hit, precision = streets.get(s_key), "street"
+        if hit is None:
+            stats["addresses_no_match"] += 1
+            yield record, geo
+            continue
+        stats[f"addresses_{precision}"] += 1
+        yield record, GeoResult(hit.lat, hit.lon, precision, "addresses", geo.insee, hit.postcode or geo.postcode,
+                                geo.city, geo.departement)
 
 
 def _documents(run: _Run, pairs: Iterable[tuple]) -> Iterator[dict]:
@@ -840,6 +889,7 @@ def run_pipeline(
         threshold=settings.directory_reject_threshold if threshold is None else threshold,
         min_lines=settings.directory_reject_min_lines,
         cpts_names=cpts_names or {},
+        locator=AddressLocator.for_settings(es, settings),
     )
     if participation is not None:
         summary.lines_read += participation.lines

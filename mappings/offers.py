@@ -71,7 +71,7 @@ class OfferDoc(Doc):
     territory: str | None = None       # SAS-47
     location: GeoPoint | None = None
     geo_precision: GeoPrecision | None = None
-    geo_source: Literal["gazetteer", "ban", "finess"] | None = None
+    geo_source: Literal["gazetteer", "ban", "finess", "addresses"] | None = None  # addresses: the BAN file index
     phones: list[str] = []
     structure: OfferStructure = OfferStructure()
     convention_sector: str | None = None   # "1", "2", "3" (non conventionné) when known

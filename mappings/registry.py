@@ -17,6 +17,7 @@ from importlib import resources
 from pydantic import BaseModel
 
 from mappings.accounts import AccountDoc
+from mappings.addresses import AddressDoc
 from mappings.api_keys import ApiKeyDoc
 from mappings.audit import AuditDoc
 from mappings.declarations import DeclarationDoc
@@ -77,6 +78,7 @@ INDICES: tuple[IndexSpec, ...] = (
     IndexSpec("api_keys", ApiKeyDoc),
     IndexSpec("audit", AuditDoc),
     IndexSpec("web_sessions", WebSessionDoc),
+    IndexSpec("addresses", AddressDoc),  # issue 16: the national address base (BAN)
 )
 
 

@@ -114,3 +114,22 @@ def directory(
     console.print_json(json.dumps(result))
     if not result["meets_target"]:
         console.print(f"[yellow]below the target of {result['target_places_per_s']:,} places/s[/yellow]")
+
+
+@app.command("addresses")
+def addresses(
+    places: Annotated[int, typer.Option(help="practice places to generate (their addresses make the BAN files)")] = 300_000,
+    departement: Annotated[list[str], typer.Option("--departement", "-d", help="limit to these départements")] = [],
+    seed: Annotated[int, typer.Option(help="generator seed")] = 20240522,
+    prefix: Annotated[Optional[str], typer.Option(help="bench index prefix (default <SAS_INDEX_PREFIX>bench)")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
+    output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/addresses.json"),
+) -> None:
+    """BAN address load rate (lines/s), then a directory load: share of places at each precision."""
+    from indexer.addresses_bench import run_addresses_bench
+
+    result = run_addresses_bench(settings=Settings(), places=places, departements=departement or None, seed=seed,
+                                 prefix=prefix, keep=keep, output=output, log=console.print)
+    console.print_json(json.dumps(result))
+    if not result["meets_target"]:
+        console.print(f"[yellow]below the target of {result['target_lines_per_s']:,} lines/s[/yellow]")

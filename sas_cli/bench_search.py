@@ -844,6 +844,7 @@ def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: 
 
     from connectors.directory.generator import generate_directory
     from connectors.vendors.config import VendorConfig
+    from indexer.addresses import load_addresses
     from indexer.directory import load_directory
     from indexer.harvest_workers import HarvestWorkers
     from indexer.lifecycle import setup_indices
@@ -859,6 +860,10 @@ def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: 
                                    vendor_share=vendor_share)
     timings["generate_s"] = round(time.perf_counter() - started, 1)
     log(f"generated {generated.to_dict()}")
+    started = time.perf_counter()
+    # The generated addresses first (issue 16): places then sit at their addresses, not their commune centres.
+    load_addresses(settings=settings, es=es, paths=generated.addresses)
+    timings["addresses_load_s"] = round(time.perf_counter() - started, 1)
     started = time.perf_counter()
     summary = load_directory(settings=settings, es=es, rpps_path=generated.rpps, finess_path=generated.finess,
                              participation_path=generated.participation, full=True, progress=False)

@@ -54,7 +54,7 @@ def generate(
     date: Annotated[Optional[str], typer.Option(help="extraction date YYYY-MM-DD (default: today)")] = None,
     zip_rpps: Annotated[bool, typer.Option("--zip", help="write the RPPS file inside its published zip")] = False,
 ) -> None:
-    """Write realistic RPPS, FINESS and SAS participation files in the real national formats."""
+    """Write realistic RPPS, FINESS, SAS participation and BAN address files in the real national formats."""
     from connectors.directory.generator import generate_directory
 
     settings = Settings()

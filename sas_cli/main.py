@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sas_cli import addresses as addresses_cli
 from sas_cli import bench, harvest, simulate, snapshot
 from sas_cli import declarations as declarations_cli
 from sas_cli import directory as directory_cli
@@ -34,6 +35,7 @@ app.add_typer(directory_cli.app, name="directory")
 app.add_typer(reference_cli.app, name="reference")
 app.add_typer(kibana_cli.app, name="kibana")
 app.add_typer(declarations_cli.app, name="declarations")   # issue 15, point 1: refile older reports
+app.add_typer(addresses_cli.app, name="addresses")  # issue 16: the BAN address base
 console = Console()
 
 

@@ -27,12 +27,13 @@ def _demo_dir(settings: Settings) -> Path:
     return settings.cache_dir / "demo"
 
 
-def _offer_count(settings: Settings) -> int:
+def _offer_count(settings: Settings, index: str = "offers") -> int:
+    """Documents in ``index`` (a demo loaded before the address base came is loaded again, with it)."""
     from mappings.registry import alias_name
     from sas_core.es import make_client
 
     es = make_client(settings)
-    return es.count(index=alias_name(settings.index_prefix, "offers"))["count"]
+    return es.count(index=alias_name(settings.index_prefix, index))["count"]
 
 
 @demo_app.command("load")
@@ -43,17 +44,23 @@ def demo_load(
 ) -> None:
     """Generate a realistic directory of a few départements (real formats) and load it, once."""
     from connectors.directory.generator import generate_directory
+    from indexer.addresses import load_addresses
     from indexer.directory import load_directory
     from sas_core.es import make_client
 
     settings = Settings()
-    if not reload and _offer_count(settings) > 0:
+    if not reload and _offer_count(settings) > 0 and _offer_count(settings, "addresses") > 0:
         console.print("demo directory already loaded (use --reload to load it again)")
         return
     out = _demo_dir(settings)
     generated = generate_directory(out_dir=out, places=places, departements=departement or DEMO_DEPARTEMENTS)
     console.print(f"generated {generated.places} practice places in {generated.rpps.parent}")
-    summary = load_directory(settings=settings, es=make_client(settings, request_timeout=120),
+    es = make_client(settings, request_timeout=120)
+    # The invented addresses first, through the real BAN loading path: the directory load then places
+    # each practice place at its address (issue 16).
+    addresses = load_addresses(settings=settings, es=es, paths=generated.addresses)
+    console.print(f"addresses: {addresses.addresses} numbers and {addresses.streets} streets loaded")
+    summary = load_directory(settings=settings, es=es,
                              rpps_path=generated.rpps, finess_path=generated.finess,
                              participation_path=generated.participation, full=True, progress=False)
     console.print(f"loaded: {summary}")

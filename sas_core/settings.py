@@ -150,6 +150,20 @@ class Settings(BaseSettings):
     geocoder_ban_min_score: float = 0.5
     #: SQLite cache of BAN answers (default ``<cache_dir>/geocode-ban.sqlite``).
     geocoder_cache_path: Path | None = None
+    # --- Addresses: the national address base in the `addresses` index (issue 16, points 2-3) ------
+    #: Bulk requests of the BAN load: lines per request and requests in flight.
+    addresses_bulk_chunk: int = Field(default=5000, ge=100, le=50_000)
+    addresses_bulk_threads: int = Field(default=3, ge=1, le=16)
+    #: A BAN file whose rejected share exceeds this is refused (after what was already written).
+    addresses_reject_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: `sas addresses load --prune` deletes at most this share of a département's documents (else fails).
+    addresses_max_delete_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    #: The directory load looks practice places up in the `addresses` index this many at a time.
+    addresses_lookup_batch: int = Field(default=2000, ge=1, le=5000)
+    #: Whether the directory load places practice places at their address when the index has addresses.
+    addresses_geocode_directory: bool = True
+    #: Suggestions of the operator's address box: how many addresses / streets at most.
+    addresses_suggest_limit: int = Field(default=6, ge=0, le=20)
     #: Annuaire Santé FHIR API (incremental directory updates), e.g. https://gateway.api.esante.gouv.fr/fhir/v2
     annuaire_fhir_url: str | None = None
     annuaire_fhir_api_key: SecretStr | None = None

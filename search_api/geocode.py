@@ -2,8 +2,11 @@
 
 ``q`` and ``insee`` are placed with the directory's communes gazetteer (``connectors.geocoding``), the
 same one that placed the practice places, so that a patient and a doctor in the same commune are
-placed the same way. The precision of the point is reported with every distance: a commune centroid
-(``municipality``) or the mean of a postcode's communes (``postcode``) is less exact than coordinates.
+placed the same way. When ``q`` names a street (and number) before its commune and the national address
+base is loaded (``addresses`` index), the point is that address (``address``) or street (``street``), the
+way the directory load placed the practice places. The precision of the point is reported with every
+distance: a commune centroid (``municipality``) or the mean of a postcode's communes (``postcode``) is
+less exact than an address.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from connectors.geocoding import Gazetteer, GeoResult, normalize_city
 from connectors.reference import Commune, load_communes
 from sas_core.errors import BadRequest
 from sas_core.settings import Settings
+from sas_core.text import fold
 from search_api.query.model import Origin
 
 _POSTCODE_CITY = re.compile(r"(?:^|[\s,])(\d{5})(?:\s+([^\d,][^,]*))?\s*$")
@@ -31,18 +35,20 @@ def origin_from_coordinates(lat: float, lon: float) -> Origin:
 
 @dataclass
 class PlaceResolver:
-    """Places ``q`` and ``insee`` at commune level with the communes gazetteer."""
+    """Places ``q`` and ``insee`` with the communes gazetteer, and a typed street at its address (``addresses``)."""
 
     gazetteer: Gazetteer
+    #: The national address base (``search_api.addresses.AddressSearch``); None: communes only.
+    addresses: object | None = None
 
     @classmethod
-    def from_communes(cls, communes: list[Commune]) -> "PlaceResolver":
-        return cls(Gazetteer(communes))
+    def from_communes(cls, communes: list[Commune], *, addresses=None) -> "PlaceResolver":
+        return cls(Gazetteer(communes), addresses)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "PlaceResolver":
+    def from_settings(cls, settings: Settings, *, addresses=None) -> "PlaceResolver":
         """Load the communes table of ``settings.reference_data_dir`` (about 35,000 rows, once)."""
-        return cls.from_communes(load_communes(settings.reference_data_dir))
+        return cls.from_communes(load_communes(settings.reference_data_dir), addresses=addresses)
 
     # -- INSEE --------------------------------------------------------------------------------------
 
@@ -70,7 +76,9 @@ class PlaceResolver:
             city = (match.group(2) or "").strip() if match.re is _POSTCODE_CITY else ""
             found = self.gazetteer.locate(postcode=postcode, city=city)
             if isinstance(found, GeoResult):
-                return self._result_origin(found, fallback_label=text)
+                street = text[:match.start()].strip(" ,") if match.re is _POSTCODE_CITY else ""
+                at_address = self._at_address(found.insee, street) if street and found.insee else None
+                return at_address or self._result_origin(found, fallback_label=text)
             # Not a postcode La Poste knows: maybe an INSEE code typed in q.
             if text == postcode and postcode in self.gazetteer.by_insee:
                 return self._commune_origin(self.gazetteer.by_insee[postcode])
@@ -92,8 +100,31 @@ class PlaceResolver:
                 communes = self.gazetteer.by_name.get(key)
                 if communes:
                     best = max(communes, key=lambda c: (c.population or 0, c.insee))
-                    return self._commune_origin(best)
+                    # What comes before the commune's name may be its street: "12 rue X, Agen".
+                    if candidate is text:
+                        # normalize_city drops numbers and "cedex": count the commune's words from the end.
+                        words = fold(text).split()
+                        street = " ".join(words[:-len(key.split())]) if start and len(words) > len(key.split()) else ""
+                    else:
+                        street = ", ".join(p for p in parts if p is not candidate)
+                    return (self._at_address(best.insee, street) if street else None) or self._commune_origin(best)
         return None
+
+    def _at_address(self, insee: str, street: str) -> Origin | None:
+        """The address (or street) ``street`` of commune ``insee`` in the address base, if it has it."""
+        if self.addresses is None or not street:
+            return None
+        found = self.addresses.locate(insee=insee, street_text=street)
+        if found is None:
+            return None
+        src, precision = found
+        loc = src["location"]
+        return Origin(lat=loc["lat"], lon=loc["lon"], precision=precision, label=src.get("label"),  # type: ignore[arg-type]
+                      insee=src.get("insee") or insee, departement=self._departement(insee))
+
+    def _departement(self, insee: str) -> str | None:
+        commune = self.gazetteer.by_insee.get(insee)
+        return commune.departement if commune else None
 
     # -- Helpers --------------------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ Writes, for all of France or chosen départements:
 * ``etalab-cs1100507-stock-<YYYYMMDD>-0336.csv`` — the FINESS stock file (``;``, Latin-1, metadata line,
   ``structureet`` then ``geolocalisation`` lines in Lambert-93 / UTM metres);
 * ``sas-participation-<YYYYMMDD>.csv`` — the SAS participation companion file
-  (see ``participation.py``; in production it comes from the platform's own registrations).
+  (see ``participation.py``; in production it comes from the platform's own registrations);
+* ``adresses-<dép>.csv`` — the invented street addresses in the national address base's export format
+  (``ban_generator.py``: each placed inside its commune), which FINESS positions agree with.
 
 Built on the real communes table (places spread by commune population), with realistic French names, a
 specialty mix where general practice is the majority, several places for some practitioners, valid RPPS
@@ -41,6 +43,7 @@ from pathlib import Path
 
 from pyproj import Transformer
 
+from connectors.directory.ban_generator import AddressBook
 from connectors.directory.finess import STRUCTURE_COLUMNS
 from connectors.directory.ids import luhn_key
 from connectors.directory.nomenclatures import (ACTIVITY_SECTORS, EXERCISE_MODES, FINESS_CATEGORY_LABELS,
@@ -176,9 +179,12 @@ class GeneratedDirectory:
     structures: Counter = field(default_factory=Counter)   # FINESS establishments by kind, SOS places
     participants: int = 0
     seconds: float = 0.0
+    #: BAN-format address files, one per département (``adresses-<dép>.csv``).
+    addresses: list[Path] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"rpps": str(self.rpps), "finess": str(self.finess), "participation": str(self.participation),
+                "addresses": [str(p) for p in self.addresses],
                 "places": self.places, "practitioners": self.practitioners, "rpps_lines": self.rpps_lines,
                 "structures": dict(self.structures), "participants": self.participants,
                 "seconds": round(self.seconds, 2)}
@@ -244,6 +250,7 @@ class _Gen:
         self.spec_cum = list(accumulate(w for _, w in DOCTOR_SPECIALTIES))
         self.technical_seq = 0
         self.siret_seq = 0
+        self.book: AddressBook | None = None
 
     @staticmethod
     def _big_cities(communes, departements, by_insee, districts) -> list[tuple[Commune, int]]:
@@ -360,6 +367,7 @@ def generate_directory(
     wanted = {d.strip().upper().zfill(2) for d in departements} if departements else None
     specialties = load_specialties(Path(reference_dir) if reference_dir else None).labels
     gen = _Gen(communes=communes, departements=wanted, seed=seed, specialties=specialties)
+    gen.book = AddressBook(communes)
     rng = gen.rng
     moment = (extracted_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     out = Path(out_dir)
@@ -573,7 +581,8 @@ def generate_directory(
         rpps_path = zip_path
 
     finess_path = out / f"etalab-cs1100507-stock-{day}-0336.csv"
-    _write_finess(finess_path, structures, rng=rng, day=moment)
+    _write_finess(finess_path, structures, rng=rng, day=moment, book=gen.book)
+    address_paths = gen.book.write(out, projections={d: epsg for d, (epsg, _label) in PROJECTION.items()})
     participation_path = out / f"sas-participation-{day}.csv"
     with participation_path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter=";", lineterminator="\n")
@@ -582,7 +591,7 @@ def generate_directory(
     return GeneratedDirectory(
         rpps=rpps_path, finess=finess_path, participation=participation_path, places=written_places,
         practitioners=n_practitioners, rpps_lines=rpps_lines, structures=counts,
-        participants=len(participation_rows), seconds=time.perf_counter() - started,
+        participants=len(participation_rows), seconds=time.perf_counter() - started, addresses=address_paths,
     )
 
 
@@ -637,6 +646,8 @@ def _rpps_line(gen: _Gen, national: str, id_type: str, raw: str, profession: str
     if rng.random() < 0.04:
         f[29] = rng.choice(("B", "T"))
     f[30], f[31], f[32] = stype[0], stype[1], street
+    if gen.book is not None:
+        gen.book.register(commune, number, f[29], stype[1], street)  # its BAN line (no draw from gen.rng)
     postcode = commune.postcodes[0]
     city = _city_label(rng, commune)
     if rng.random() < 0.015:
@@ -657,7 +668,8 @@ def _rpps_line(gen: _Gen, national: str, id_type: str, raw: str, profession: str
     return f
 
 
-def _write_finess(path: Path, structures: list[_Structure], *, rng: random.Random, day: datetime) -> None:
+def _write_finess(path: Path, structures: list[_Structure], *, rng: random.Random, day: datetime,
+                  book: AddressBook | None = None) -> None:
     transformers: dict[int, Transformer] = {}
     lines: list[str] = []
     positions: list[str] = []
@@ -699,6 +711,9 @@ def _write_finess(path: Path, structures: list[_Structure], *, rng: random.Rando
         # A few hundred metres around the commune centroid: the building is somewhere in town.
         lat = c.lat + rng.uniform(-0.003, 0.003)
         lon = c.lon + rng.uniform(-0.004, 0.004) / max(0.2, math.cos(math.radians(c.lat)))
+        if book is not None:
+            # FINESS geolocates at the address: the same point as the address file's.
+            lat, lon = book.register(c, s.number, "", s.street_type[1], s.street)
         x, y = transformer.transform(lon, lat)
         positions.append(f"geolocalisation;{s.ident};{x:.1f};{y:.1f};1,ATLASANTE,100,IGN,BD_ADRESSE,V2.2,{label};{date}")
     with path.open("w", encoding="latin-1", errors="replace", newline="\n") as handle:

@@ -71,10 +71,12 @@ def _build_context(app: Any) -> SearchContext:
         context = getattr(app.state, "search_context", None)
         if context is None:
             from connectors.directory.nomenclatures import load_specialties
+            from search_api.addresses import AddressSearch
 
             settings: Settings = app.state.settings
             context = SearchContext(
-                places=PlaceResolver.from_settings(settings),
+                # Issue 16: typed addresses placed with the national address base when it is loaded.
+                places=PlaceResolver.from_settings(settings, addresses=AddressSearch(app.state.executor)),
                 specialties=SpecialtyResolver(load_specialties(settings.reference_data_dir).labels),
                 service=SearchService(executor=app.state.executor, report_max_hours=settings.report_max_hours),
                 settings=settings,

@@ -1,5 +1,6 @@
-"""``GET /v1/geocode/suggest?q=``: commune suggestions for the address field, from the platform's own
-communes gazetteer (the one search uses to place ``q``), never an outside service."""
+"""``GET /v1/geocode/suggest?q=``: suggestions for the address field, from the platform's own data, never an
+outside service: numbered addresses and streets of the national address base (``addresses`` index, when
+loaded) and communes of the gazetteer (the one search uses to place ``q``)."""
 
 from __future__ import annotations
 
@@ -52,15 +53,43 @@ class SuggestionIndex:
         return out
 
 
-def _index(request: Request, context) -> SuggestionIndex:
+class CombinedSuggestions:
+    """Addresses / streets and communes in one list. Communes come first when the text reads as a commune
+    (a postcode, or a commune name's prefix: "Bord"); addresses first when it starts with a number or
+    matches no commune ("12 rue Sainte-Cath", "rue Sainte-Catherine")."""
+
+    def __init__(self, communes: SuggestionIndex, addresses, *, address_limit: int) -> None:
+        self.communes = communes
+        self.addresses = addresses
+        self.address_limit = address_limit
+
+    def suggest(self, text: str, *, limit: int) -> list[dict]:
+        communes = [dict(c, kind="municipality") for c in self.communes.suggest(text, limit=limit)]
+        stripped = text.strip()
+        if self.addresses is None or self.address_limit <= 0 or stripped.isdigit():
+            return communes[:limit]
+        addresses = self.addresses.suggest(text, limit=min(limit, self.address_limit))
+        first, second = (communes, addresses) if communes and not stripped[:1].isdigit() else (addresses, communes)
+        out, seen = [], set()
+        for item in first + second:
+            if item["label"] not in seen:
+                seen.add(item["label"])
+                out.append(item)
+        return out[:limit]
+
+
+def _index(request: Request, context) -> CombinedSuggestions:
     index = getattr(request.app.state, "suggestion_index", None)
     if index is None:
-        index = SuggestionIndex(context.places.gazetteer.by_insee.values())
+        settings = getattr(request.app.state, "settings", None)
+        index = CombinedSuggestions(SuggestionIndex(context.places.gazetteer.by_insee.values()),
+                                    context.places.addresses,
+                                    address_limit=settings.addresses_suggest_limit if settings else 6)
         request.app.state.suggestion_index = index
     return index
 
 
-@router.get("/suggest", summary="Commune suggestions (postcode or name prefix) from the platform's gazetteer")
+@router.get("/suggest", summary="Address, street and commune suggestions from the platform's own address base and gazetteer")
 def suggest(request: Request, context: Context,
             principal: Annotated[Principal, Depends(roles(*SEARCH_ROLES))],
             q: Annotated[str, Query(min_length=1, max_length=100)],
