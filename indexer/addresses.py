@@ -213,14 +213,13 @@ def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | 
     limit = settings.addresses_reject_threshold if threshold is None else threshold
     summary = AddressLoadSummary(run_id=f"addresses-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
                                  files=[str(p) for p in paths])
-    previous = es.indices.get_settings(index=alias, name="index.refresh_interval,index.translog.durability").body
+    previous = es.indices.get_settings(index=alias, name="index.refresh_interval").body
     previous_index = next(iter(previous.values()), {}).get("settings", {}).get("index", {})
-    restore = {"refresh_interval": previous_index.get("refresh_interval"),
-               "translog": {"durability": (previous_index.get("translog") or {}).get("durability")}}
-    # A bulk load of a whole base: no refresh and an fsync per bulk request rather than per operation
-    # while it runs (a crash mid-load loses at most the last requests, which a reload writes again).
-    es.indices.put_settings(index=alias, settings={"index": {"refresh_interval": "-1",
-                                                             "translog": {"durability": "async"}}})
+    restore = {"refresh_interval": previous_index.get("refresh_interval")}
+    # No refresh while a whole base is written. The translog stays synced per bulk request (the index's
+    # ``request`` durability): a load reported ``success`` is on disk, and the fsync of one bulk request
+    # costs ~0.15 ms here (the slots index measured no difference on its cold sweep).
+    es.indices.put_settings(index=alias, settings={"index": {"refresh_interval": "-1"}})
     index_json = orjson.dumps(alias).decode()
     dumps = orjson.dumps
 

@@ -28,8 +28,8 @@ from mappings.web_sessions import WebSessionDoc
 from sas_core.errors import ConfigurationError, NotFound, SasError, TooManyRequests
 from sas_core.settings import Settings
 from search_api.auth import Principal, Role, dev_signing_key
-from search_api.executor import Executor
 from search_api.deps import authenticate_in_thread, bearer_of, client_address
+from search_api.executor import Executor
 
 COOKIE = "sas_session"
 #: The login form's pre-session CSRF token (double-submit: this cookie and the form's field must match).

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.weblogin import post_login
+
 pytestmark = pytest.mark.integration
 
 HEADERS = {"territories": ["SAS-33", "SAS-47", "SAS-75"]}
@@ -56,7 +58,7 @@ def test_a_street_without_number_suggests_the_street(demo_api, token_for, bordea
 def test_session_suggestions_fragment_lists_addresses(demo_api, bordeaux_address):
     a = bordeaux_address
     demo_api.cookies.clear()
-    assert demo_api.post("/login", data={"role": "osnp", "territories": "SAS-33",
+    assert post_login(demo_api, {"role": "osnp", "territories": "SAS-33",
                                          "next": "/app/recherche"}).status_code == 303
     fragment = demo_api.get("/app/suggestions", params={"q": f"{a['number']} {a['street'][:-2]}"})
     assert fragment.status_code == 200 and f'value="{a["label"]}"' in fragment.text.replace("&#39;", "'")
@@ -76,7 +78,7 @@ def test_search_is_centred_on_the_picked_address(demo_api, token_for, bordeaux_a
         assert precise, "no card measured address to address"
     # The card shows it as an exact distance, without the commune-centre caveat.
     demo_api.cookies.clear()
-    demo_api.post("/login", data={"role": "osnp", "territories": "SAS-33", "next": "/app/recherche"})
+    post_login(demo_api, {"role": "osnp", "territories": "SAS-33", "next": "/app/recherche"})
     page = demo_api.get("/app/recherche", params={"q": a["label"]})
     assert page.status_code == 200
     assert 'title="Distance depuis l&#39;adresse"' in page.text or "title=\"Distance depuis l'adresse\"" in page.text

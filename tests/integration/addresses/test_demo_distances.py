@@ -13,6 +13,8 @@ import re
 
 import pytest
 
+from tests.weblogin import post_login
+
 pytestmark = pytest.mark.integration
 
 #: q, search radius (km): Agen is smaller, its cards come from a wider circle.
@@ -66,7 +68,7 @@ def test_commune_search_cards_have_distinct_plausible_distances(demo_api, token_
 def test_map_gets_distinct_markers_and_cards_say_approximate(demo_api, demo_world, city):
     q, _radius = CITIES[city]
     demo_api.cookies.clear()
-    login = demo_api.post("/login", data={"role": "osnp", "territories": "SAS-33,SAS-47,SAS-75",
+    login = post_login(demo_api, {"role": "osnp", "territories": "SAS-33,SAS-47,SAS-75",
                                            "next": "/app/recherche"})
     assert login.status_code == 303
     page = demo_api.get("/app/recherche", params={"q": q})
