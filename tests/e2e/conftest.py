@@ -62,7 +62,9 @@ def base_url(wf_settings, es, harvested):
 
 
 @pytest.fixture(scope="package")
-def browser():
+def browser(base_url):
+    """Chromium through Playwright's sync API, whose event loop then runs in this thread: the test bed
+    (whose harvest runs its own ``asyncio.run``) is built first, whichever test of the package comes first."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).is_file():
