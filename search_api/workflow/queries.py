@@ -132,6 +132,14 @@ def vendor_sos_association_body(*, vendor: str, sirets: list[str]) -> dict:
         {"term": {"kind": "sos"}}, {"term": {"sas.vendor": vendor}}, {"terms": {"sos.association_siret": sirets}}]}}}
 
 
+def operator_account_body(*, national_id: str) -> dict:
+    """The account a vendor's report names by national id. Several accounts may carry it (a manager may
+    pre-create one with any national id): the holder's own — the one that logged in, most recently — comes
+    first, then the oldest id, so that a copy never outranks the account whose login proved the identity."""
+    return {"size": 1, "query": {"term": {"national_id": national_id}},
+            "sort": [{"last_login_at": {"order": "desc", "missing": "_last"}}, {"id": "asc"}]}
+
+
 def vendor_practitioner_slot_body(*, vendor: str, national_id: str) -> dict:
     """A slot ``vendor`` published for practitioner ``national_id`` (its agenda is that vendor's)."""
     return {"size": 1, "_source": ["id"], "query": {"bool": {"filter": [

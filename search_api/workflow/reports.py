@@ -217,7 +217,7 @@ class ReportService:
             found = self.store.get("accounts", report.operator_account_id)
             return found.source if found is not None else {}
         if report.operator_national_id:
-            hit = self.store.first("accounts", {"size": 1, "query": {"term": {"national_id": report.operator_national_id}}})
+            hit = self.store.first("accounts", queries.operator_account_body(national_id=report.operator_national_id))
             return hit.source if hit is not None else {}
         return {}
 

@@ -166,3 +166,27 @@ def test_an_sos_vendor_reports_the_doctors_of_its_associations(wf_settings, es, 
         assert client.post("/fhir/Appointment", content=json.dumps(pending), headers=sos).status_code == 201
         pending["identifier"][0]["value"] = str(uuid.uuid4())
         refused(client.post("/fhir/Appointment", content=json.dumps(pending), headers=ps), "does not serve SOS")
+
+
+def test_a_pre_created_copy_of_a_regulators_national_id_does_not_capture_his_reports(wf_api, es, wf_settings,
+                                                                                     wf_offers, vendor_headers):
+    """A manager may pre-create an account with any national id (it never logged in). A report naming that
+    national id belongs to the account whose login proved it, whatever the ids' order."""
+    now = datetime.now(timezone.utc)
+    national_id = f"3{uuid.uuid4().int % 10**9:09d}/HOLDER"
+    index = alias_name(wf_settings.index_prefix, "accounts")
+    holder = AccountDoc(id="zz-holder", national_id=national_id, family_name="VRAI", given_name="Hélène",
+                        email="helene.vrai@sas33.test", roles=["regulator"], territories=["SAS-33"],
+                        created_at=now - timedelta(days=10), updated_at=now, last_login_at=now - timedelta(hours=2))
+    copy_ = AccountDoc(id="aa-precreated", national_id=national_id, family_name="FAUX", given_name="Eve",
+                       email="eve@attacker.test", roles=["regulator"], territories=["SAS-33"],
+                       created_at=now, updated_at=now)
+    for account in (copy_, holder):    # the copy first: without a rule it would be the first hit
+        es.index(index=index, id=account.id, document=account.model_dump(mode="json"), refresh=True)
+    medilib = {**vendor_headers["medilib"], **FHIR}
+    body = report(practitioner=wf_offers["medilib"][3]["national_id"], operator=national_id)
+    answer = wf_api.post("/fhir/Appointment", content=json.dumps(body), headers=medilib)
+    assert answer.status_code == 201, answer.text
+    [orientation] = orientations_of(es, wf_settings, body)
+    assert orientation["regulator"]["id"] == "zz-holder"
+    assert orientation["regulator"]["email"] == "helene.vrai@sas33.test"

@@ -45,6 +45,7 @@ CASES = {
     "r03_redirect_match": lambda: queries.redirect_match_body(vendor="acme", national_id="810100050075", start=T0,
                                                               operator_national_id="3456780581/11242343"),
     # issue 15, point 6: which vendor serves a practitioner; point 7: the directory's CPTS of a FINESS
+    "r03_operator_account": lambda: queries.operator_account_body(national_id="3456780581/11242343"),
     "r03_practitioner_offers": lambda: queries.practitioner_offers_body(national_id="810100050075"),
     "r03_vendor_sos_association": lambda: queries.vendor_sos_association_body(
         vendor="acme", sirets=["42000000100017", "342000000100017"]),
