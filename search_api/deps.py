@@ -50,26 +50,23 @@ async def authenticate(state, *, api_key: str | None, bearer: str | None, addres
     verified in the thread pool (Elasticsearch read, key file, JWKS: never on the event loop), unless the
     address has failed too often lately (``SAS_AUTH_FAILURE_LIMIT``): then 429 without checking them.
     Rate limiting per principal is the caller's business (``get_principal``). Every way in that accepts
-    these credentials should come through here, so that its failures count too."""
+    these credentials should come through here (or ``authenticate_in_thread``), so that its failures count too."""
     store, credential = _credential_store(state, api_key=api_key, bearer=bearer)
     known = store.cached(credential)
     if known is not None:
         return known
-    throttle = getattr(state, "auth_failures", None)
-    if throttle is not None:
-        throttle.check(address)
-    try:
-        return await run_in_threadpool(store.verify, credential)
-    except Unauthenticated:
-        if throttle is not None:
-            throttle.failed(address)
-        raise
+    return await run_in_threadpool(verify_throttled, state, store, credential, address)
 
 
 def authenticate_in_thread(state, *, api_key: str | None, bearer: str | None, address: str | None) -> Principal:
-    """``authenticate`` for callers already off the event loop (the web pages' sync dependencies): the
-    same caches, the same failure throttle per address."""
+    """``authenticate`` for callers already off the event loop (the web pages' sync dependencies)."""
     store, credential = _credential_store(state, api_key=api_key, bearer=bearer)
+    return verify_throttled(state, store, credential, address)
+
+
+def verify_throttled(state, store, credential: str, address: str | None) -> Principal:
+    """``store.verify(credential)`` (blocking), from the store's cache when verified lately; refused with 429
+    unchecked from an address that failed too often lately, each failure counted (issue 15, point 13)."""
     known = store.cached(credential)
     if known is not None:
         return known

@@ -24,7 +24,7 @@ import orjson
 from sas_core.errors import SasError, Unauthenticated
 from sas_core.settings import Settings
 from search_api.auth import Role
-from search_api.deps import client_address
+from search_api.deps import client_address, verify_throttled
 from search_api.tls import client_cert_subject
 from search_api.workflow.appointments import (
     FhirInvalid,
@@ -99,21 +99,9 @@ def _identify_vendor(request: Request) -> str:
 
 
 def _verified(request: Request, store, credential: str):
-    """``store.verify(credential)`` (blocking: called in the thread pool), refused with 429 without being
-    checked from an address that failed too often lately, each failure counted (issue 15, point 13)."""
-    known = store.cached(credential)
-    if known is not None:
-        return known
-    throttle = getattr(request.app.state, "auth_failures", None)
-    address = client_address(request.scope)
-    if throttle is not None:
-        throttle.check(address)  # TooManyRequests: a 429 OperationOutcome with Retry-After
-    try:
-        return store.verify(credential)
-    except Unauthenticated:
-        if throttle is not None:
-            throttle.failed(address)
-        raise
+    """``store.verify(credential)`` (blocking: called in the thread pool) behind the failed-authentication
+    throttle of every way in (a 429 OperationOutcome with Retry-After)."""
+    return verify_throttled(request.app.state, store, credential, client_address(request.scope))
 
 
 def _vendor_of_certificate(settings: Settings, subject, known: set[str]) -> str:

@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from search_api.app import create_app
 from search_api.middleware import SECURITY_HEADERS
-from tests.integration.security.transport_server import ApiProcess, DelayingProxy, exchange
+from tests.integration.security.transport_server import ApiProcess, exchange
+from tests.slow_proxy import SlowProxy
 
 MIB = 1024 * 1024
 
@@ -227,7 +228,7 @@ def slow_es_process(settings, indices, tmp_path_factory):
     """The API, without the failure throttle, whose Elasticsearch answers 200 ms late: each API key it
     has to look up takes that long, and what is measured is where that wait happens."""
     upstream = urlparse(settings.es_url)
-    with DelayingProxy((upstream.hostname, upstream.port or 9200), delay_s=0.2) as proxy, \
+    with SlowProxy((upstream.hostname, upstream.port or 9200), delay_s=0.2) as proxy, \
             ApiProcess(settings, tmp_path_factory.mktemp("transport-loop"), SAS_AUTH_FAILURE_LIMIT="",
                        SAS_ES_URL=f"http://127.0.0.1:{proxy.port}") as server:
         yield server
