@@ -501,15 +501,18 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, con
                   undelivered=undelivered,
                   pages=max(1, -(-total // PAGE_SIZE)), f=filters_state, error=error, query=query,
                   statuses=fmt.STATUS_LABELS, today=today, territories=sorted(user.principal.territories),
-                  specialty_labels=dict(specialty_options(context)))
+                  # The labels the CSV export writes too (issue 17, point 11): without their "(SM)" suffix.
+                  specialty_labels={c: context.specialties.label(c) or label for c, label in specialty_options(context)})
 
 
 @router.get("/app/tableaux/orientations.csv")
-def orientations_csv(user: Viewer, workflow: WorkflowDep, statut: str | None = None, territoire: str | None = None,
-                     du: str | None = None, au: str | None = None, periode: str = "created") -> StreamingResponse:
+def orientations_csv(user: Viewer, workflow: WorkflowDep, context: Context, statut: str | None = None,
+                     territoire: str | None = None, du: str | None = None, au: str | None = None,
+                     periode: str = "created") -> StreamingResponse:
     filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
     docs = workflow.orientations.export(scope_for(user.principal), filters)
-    return StreamingResponse(csv_export.stream(docs), media_type="text/csv; charset=utf-8",
+    # The screen's labels (issue 17, point 11): the table and the CSV read the same.
+    return StreamingResponse(csv_export.stream(docs, specialty_label=context.specialties.label), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
 
 

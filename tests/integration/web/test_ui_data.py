@@ -1,0 +1,183 @@
+"""Issue 17, the data shown by the operators' screens (points 5 tables, 7, 8, 10, 11), through the real app on
+the real Elasticsearch, under an index prefix of their own (no other test's documents on these pages).
+
+Each test names the defect it proves gone; each failed on the code before the fix."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from html import unescape
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexer.lifecycle import drop_prefix, setup_indices
+from mappings.orientations import OrientationDoc
+from mappings.registry import alias_name
+from search_api.app import create_app
+from tests.integration.search.conftest import AGEN, SearchWorld, offer, slot
+from tests.weblogin import post_login
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ui_prefix(test_prefix: str) -> str:
+    return f"{test_prefix}-uid{uuid.uuid4().hex[:4]}"
+
+
+@pytest.fixture(scope="module")
+def ui_world(es, ui_prefix):
+    setup_indices(es, prefix=ui_prefix)
+    yield SearchWorld(es, ui_prefix)
+    drop_prefix(es, prefix=ui_prefix)
+
+
+@pytest.fixture(scope="module")
+def ui_settings(settings, ui_prefix):
+    return settings.model_copy(update={"index_prefix": ui_prefix})
+
+
+@pytest.fixture(scope="module")
+def web(ui_settings, es, ui_world):
+    with TestClient(create_app(ui_settings, es=es), follow_redirects=False) as client:
+        yield client
+
+
+def sign_in(client: TestClient, role: str, **fields) -> str:
+    """Signs ``client`` in; returns the session's CSRF token (from a page's ``data-csrf``)."""
+    client.cookies.clear()
+    answer = post_login(client, {"role": role, "territories": fields.pop("territories", "SAS-47"),
+                                 "next": "/app/recherche", **fields})
+    assert answer.status_code == 303, answer.text[:300]
+    page = client.get("/app/recherche")
+    return page.text.split('data-csrf="', 1)[1].split('"', 1)[0]
+
+
+def text_of(html: str) -> str:
+    """The visible text of a page (tags dropped, entities decoded, spaces collapsed)."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def soon(hours: float) -> datetime:
+    return datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(hours=hours)
+
+
+# --- Point 10: a card's specialties ----------------------------------------------------------------------------
+
+
+def test_card_names_the_specialty_its_slots_matched_and_the_directorys(web, ui_world, token_for):
+    """A pneumologist (directory: SM41) whose vendor slot is coded SM54 matched a general-practice search:
+    the card showed only "Pneumologie (SM)" (the directory's label); it now names both."""
+    lung = offer("ui10-pneumo", name="Dr Paul SOUFFLE", lat=AGEN["lat"] + 0.002, lon=AGEN["lon"],
+                 national_id="810000001010", specialties=("SM41",))
+    lung["specialty_labels"] = ["Pneumologie (SM)"]          # as the directory load writes it
+    ui_world.put("offers", [lung])
+    ui_world.put("slots", [slot("v:ui10-1", of=lung, start=soon(3), specialties=("SM54",))])
+    sign_in(web, "osnp")
+    page = web.get("/app/recherche", params={"q": "47000", "specialite": "médecine générale"},
+                   headers={"HX-Request": "true"})
+    assert page.status_code == 200, page.text[:300]
+    card = page.text.split('id="carte-', 1)[1].split("</li>\n", 1)[0] if 'id="carte-' in page.text else ""
+    assert "Dr Paul SOUFFLE" in card, page.text[:2000]
+    meta = text_of(card.split('class="meta">', 1)[1].split("</p>", 1)[0])
+    assert meta.startswith("Médecine générale, Pneumologie"), meta
+    assert "(SM)" not in meta
+    # The JSON API's card says the same (codes and labels, the matched one first).
+    api = web.get("/v1/search", params={"q": "47000", "specialty": "SM54"},
+                  headers=token_for("osnp", territories=["SAS-47"]))
+    assert api.status_code == 200, api.text[:300]
+    found = [c["offer"] for c in api.json()["results"] if c["offer"]["id"] == "ui10-pneumo"]
+    assert found and found[0]["specialties"] == ["SM54", "SM41"], found
+    assert found[0]["specialty_labels"] == ["Médecine générale", "Pneumologie"]
+    ui_world.delete("slots", ["v:ui10-1"])
+    ui_world.delete("offers", ["ui10-pneumo"])
+
+
+# --- Point 11: screen and CSV agree ----------------------------------------------------------------------------
+
+
+def _orientation(es, prefix: str, **fields) -> dict:
+    now = datetime.now(timezone.utc)
+    doc = OrientationDoc.model_validate({
+        "id": f"ui-{uuid.uuid4().hex[:12]}", "created_at": now, "updated_at": now,
+        "consultation_start": fields.pop("start", soon(2)), "consultation_end": fields.pop("end", None),
+        "regulator": {"id": "reg-ui", "name": "Claire RÉGUL", "territory": "SAS-47"},
+        "effecteur": {"national_id": "810000001111", "name": "Dr Jean MOREAU", "specialty": "SM54"},
+        "offer_id": "ui-offer", "place_address": "1 rue Mme Delmas, 47000 Agen", "territory": "SAS-47",
+        "category": "PS", "source": "vendor", "vendor": "editeur-a", "status": "oriented", **fields,
+    }).model_dump(mode="json", exclude_none=True)
+    es.index(index=alias_name(prefix, "orientations"), id=doc["id"], document=doc, refresh=True)
+    return doc
+
+
+def test_csv_export_is_worded_as_the_orientations_table(web, es, ui_prefix):
+    """The CSV said ``oriented`` / ``fulfilled``, ``SM54`` and ``09:10`` where the table says Orientée,
+    Honoré, Médecine générale and 09h10."""
+    start = datetime(2026, 12, 1, 8, 10, tzinfo=timezone.utc)        # 09h10 in Paris
+    one = _orientation(es, ui_prefix, start=start, end=start + timedelta(minutes=20), status="fulfilled")
+    two = _orientation(es, ui_prefix, start=start, status="oriented")
+    sign_in(web, "regulator")
+    table = text_of(web.get("/app/tableaux/orientations", params={"du": "2026-12-01", "au": "2026-12-01",
+                                                                  "periode": "consultation"}).text)
+    for shown in ("09h10-09h30", "Honoré", "Orientée", "Médecine générale"):
+        assert shown in table, shown
+    answer = web.get("/app/tableaux/orientations.csv", params={"du": "2026-12-01", "au": "2026-12-01",
+                                                               "periode": "consultation"})
+    assert answer.status_code == 200
+    rows = {r["statut"]: r for r in csv.DictReader(io.StringIO(answer.text.lstrip("\ufeff")), delimiter=";")}
+    assert set(rows) == {"Honoré", "Orientée"}, rows
+    assert rows["Honoré"]["créneau"] == "09h10-09h30" and rows["Orientée"]["créneau"] == "09h10"
+    assert rows["Honoré"]["spécialité"] == "Médecine générale"
+    assert rows["Honoré"]["date de consultation"] == "01/12/2026"
+    assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\dh\d\d", rows["Honoré"]["date d'orientation"])
+    for doc in (one, two):
+        es.delete(index=alias_name(ui_prefix, "orientations"), id=doc["id"], refresh=True)
+
+
+def test_csv_keeps_neutralising_formulas_with_french_labels():
+    from search_api.workflow import csv_export
+
+    text = "".join(csv_export.stream([{"status": "cancelled", "regulator": {"name": "=1+1"},
+                                       "place_address": "@SUM(A1)", "effecteur": {"specialty": "SM54"}}],
+                                     specialty_label={"SM54": "Médecine générale"}.get))
+    row = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))[1]
+    assert row[3] == "'=1+1" and row[8] == "'@SUM(A1)" and row[9] == "Annulé" and row[7] == "Médecine générale"
+
+
+def test_one_day_unavailability_reads_as_that_day(web, ui_world, es, ui_prefix):
+    """Entered "Du 01/12 Au (inclus) 01/12", it was listed "Du 01/12 au 02/12" (the stored end is the next
+    midnight); now "Le 01/12/…", and two days "Du … au … inclus", on the practitioner's and the regulators'
+    pages."""
+    doctor = offer("ui11-doc", name="Dr Anne JOUR", lat=AGEN["lat"], lon=AGEN["lon"], national_id="810000001129")
+    ui_world.put("offers", [doctor])
+    csrf = sign_in(web, "effecteur", territories="", national_id=doctor["national_id"], name=doctor["name"])
+    day = (datetime.now(timezone.utc) + timedelta(days=2)).date()
+    after = day + timedelta(days=1)
+    for until in (day, after):
+        done = web.post("/app/espace/indisponibilites", data={"csrf": csrf, "offer_id": doctor["id"],
+                                                             "du": day.isoformat(), "au": until.isoformat()})
+        assert "message=" in done.headers["location"], done.headers["location"]
+    page = text_of(web.get("/app/espace").text)
+    fr = day.strftime("%d/%m/%Y")
+    assert f"Le {fr}" in page
+    assert f"Du {fr} au {after.strftime('%d/%m/%Y')} inclus" in page
+    assert f"au {(after + timedelta(days=1)).strftime('%d/%m/%Y')}" not in page
+    sign_in(web, "regulator")
+    declarations = text_of(web.get("/app/tableaux/declarations").text)
+    assert f"Le {fr}" in declarations and f"Du {fr} au {after.strftime('%d/%m/%Y')} inclus" in declarations
+    assert f"au {(after + timedelta(days=1)).strftime('%d/%m/%Y')}" not in declarations
+
+
+def test_beyond_list_heading_names_what_it_lists():
+    """The list of offers accepting patients beyond their slots was headed "Créneaux en sus des
+    disponibilités" although it holds no slot; the shared label says what it lists."""
+    from search_api.web.format import BEYOND_TITLE
+    from search_api.web.render import templates
+
+    assert "créneau" not in BEYOND_TITLE.lower() and "en sus" in BEYOND_TITLE
+    assert templates.env.globals["BEYOND_TITLE"] == BEYOND_TITLE
