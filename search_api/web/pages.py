@@ -546,7 +546,10 @@ async def cancel_report(request: Request, declaration_id: str, user: Viewer, wor
 def harvest_page(request: Request, user: Admin, workflow: WorkflowDep,
                  jours: Annotated[int, Query(ge=1, le=90)] = 7) -> Response:
     health = dashboard_routes.harvest(user.principal, workflow, days=jours)
-    return render(request, "harvest.html", user=user, health=health, jours=jours)
+    # Vendors that are down first (issue 17, point 8): the administrator sees them without scrolling.
+    vendors = sorted(health["vendors"], key=lambda v: (not v.get("down"), v["vendor"]))
+    return render(request, "harvest.html", user=user, health=health, vendors=vendors, jours=jours,
+                  served_help=fmt.SERVED_HELP)
 
 
 # --- Regulator accounts (INT_R02) -----------------------------------------------------------------------------

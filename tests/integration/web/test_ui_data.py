@@ -181,3 +181,46 @@ def test_beyond_list_heading_names_what_it_lists():
 
     assert "créneau" not in BEYOND_TITLE.lower() and "en sus" in BEYOND_TITLE
     assert templates.env.globals["BEYOND_TITLE"] == BEYOND_TITLE
+
+
+# --- Point 8: the harvest-health page ---------------------------------------------------------------------------
+
+
+def _run(es, prefix: str, *, vendor: str, status: str, minutes_ago: int, errors: list[str] | None = None) -> None:
+    from mappings.harvest_runs import HarvestRunDoc
+
+    started = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    doc = HarvestRunDoc(id=f"run-{uuid.uuid4().hex[:10]}", kind="harvest", vendor=vendor, mode="incremental",
+                        started_at=started, ended_at=started + timedelta(seconds=20), status=status, requests=3,
+                        errors=errors or []).model_dump(mode="json")
+    es.index(index=alias_name(prefix, "harvest_runs"), id=doc["id"], document=doc, refresh=True)
+
+
+def test_harvest_page_puts_a_down_vendor_first_with_its_last_error(web, es, ui_prefix, token_for):
+    """A vendor that is down was neither highlighted nor moved first, showed no last error, and "Servis" was
+    unexplained."""
+    _run(es, ui_prefix, vendor="aaa-en-forme", status="success", minutes_ago=2)
+    _run(es, ui_prefix, vendor="zzz-en-panne", status="success", minutes_ago=300)
+    _run(es, ui_prefix, vendor="zzz-en-panne", status="failed", minutes_ago=40,
+         errors=["batch 1: HTTP 503 from https://zzz.example/fhir/Slot"])
+    _run(es, ui_prefix, vendor="zzz-en-panne", status="failed", minutes_ago=1,
+         errors=["batch 1: connection refused (zzz.example:443)"])
+    sign_in(web, "admin")
+    page = web.get("/app/tableaux/collecte")
+    assert page.status_code == 200
+    rows = page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr")[1:]
+    assert "zzz-en-panne" in rows[0] and "aaa-en-forme" in rows[1]            # down first, whatever its name
+    assert "En panne" in text_of(rows[0]) and "En panne" not in text_of(rows[1])
+    assert "vendor-down" in rows[0]
+    assert "connection refused (zzz.example:443)" in rows[0] and "503" not in rows[0]   # the latest error
+    assert "1 éditeur en panne : zzz-en-panne" in text_of(page.text)
+    # "Servis" is explained (caption and the header's title).
+    head = page.text.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    assert re.search(r'<th scope="col" title="Créneaux que la recherche peut afficher[^"]+">Servis', head)
+    assert "« Servis » : créneaux que la recherche peut afficher" in text_of(page.text)
+    # The JSON dashboard carries the same facts.
+    api = web.get("/v1/dashboards/harvest", headers=token_for("admin"))
+    assert api.status_code == 200, api.text[:300]
+    by_vendor = {v["vendor"]: v for v in api.json()["vendors"]}
+    assert by_vendor["zzz-en-panne"]["down"] is True and by_vendor["aaa-en-forme"]["down"] is False
+    assert by_vendor["zzz-en-panne"]["last_error"] == "batch 1: connection refused (zzz.example:443)"
