@@ -118,6 +118,17 @@ def km(distance: float | None) -> str:
     return f"{distance * 1000:.0f} m" if distance < 1 else f"{distance:.1f} km".replace(".", ",")
 
 
+def with_q(query_string: str | None, q: str | None) -> str:
+    """The search's query string for a link that keeps it (the CPTS page and back), with ``q`` added when the
+    search came from a contextual call (its place is then in other parameters)."""
+    from urllib.parse import parse_qsl, urlencode
+
+    pairs = parse_qsl(str(query_string or ""), keep_blank_values=False)
+    if q and not any(k == "q" for k, _ in pairs):
+        pairs.append(("q", q))
+    return urlencode([(k, v) for k, v in pairs if k != "page"])
+
+
 def filters() -> dict:
     """The Jinja2 filters this module provides."""
     return {"fr_date": fr_date, "fr_time": fr_time, "fr_datetime": fr_datetime, "fr_phone": fr_phone,

@@ -224,3 +224,72 @@ def test_harvest_page_puts_a_down_vendor_first_with_its_last_error(web, es, ui_p
     by_vendor = {v["vendor"]: v for v in api.json()["vendors"]}
     assert by_vendor["zzz-en-panne"]["down"] is True and by_vendor["aaa-en-forme"]["down"] is False
     assert by_vendor["zzz-en-panne"]["last_error"] == "batch 1: connection refused (zzz.example:443)"
+
+
+# --- Point 7: the CPTS page ---------------------------------------------------------------------------------------
+
+
+def test_cpts_page_keeps_the_search_sorts_by_distance_maps_and_sets_other_specialties_apart(web, ui_world):
+    """"Retour à la recherche" lost the specialty and the window; members were not sorted by distance and had no
+    map; a neurologist appeared among general practitioners."""
+    import json
+
+    finess = "470077777"
+    cpts = offer(f"cpts-{finess}", name="CPTS Agen Garonne", kind="cpts", lat=AGEN["lat"], lon=AGEN["lon"],
+                 finess=finess, specialties=(), phone="+33553000000")
+    far = offer("ui7-far", name="Dr Loïc LOIN", national_id="810000007001", lat=AGEN["lat"] + 0.04, lon=AGEN["lon"],
+                cpts_finess=finess, cpts_name="CPTS Agen Garonne")
+    near = offer("ui7-near", name="Dr Nina PRES", national_id="810000007002", lat=AGEN["lat"] + 0.003,
+                 lon=AGEN["lon"], cpts_finess=finess, cpts_name="CPTS Agen Garonne")
+    neuro = offer("ui7-neuro", name="Dr Noé NEURONE", national_id="810000007003", lat=AGEN["lat"] + 0.001,
+                  lon=AGEN["lon"], specialties=("SM32",), cpts_finess=finess, cpts_name="CPTS Agen Garonne")
+    ui_world.put("offers", [cpts, far, near, neuro])
+    # The far one has the earliest slot: the old order (earliest slot first) put it first.
+    ui_world.put("slots", [slot("v:ui7-far", of=far, start=soon(1)), slot("v:ui7-near", of=near, start=soon(3)),
+                           slot("v:ui7-neuro", of=neuro, start=soon(2))])
+    sign_in(web, "regulator")
+    search = {"q": "47000", "specialite": "médecine générale", "fenetre": "0-4h", "modes": "AMB"}
+    results = web.get("/app/recherche", params=search, headers={"HX-Request": "true"})
+    assert results.status_code == 200
+    links = set(re.findall(r'href="(/app/cpts/[^"]+)"', results.text))
+    assert links, results.text[:3000]
+    for link in links:                                     # the card's link carries the whole search
+        for key in ("specialite=m%C3%A9decine+g%C3%A9n%C3%A9rale", "fenetre=0-4h", "q=47000", "modes=AMB"):
+            assert key in unescape(link), link
+    page = web.get(unescape(sorted(links)[0]))
+    assert page.status_code == 200, page.text[:500]
+    back = unescape(re.search(r'<a href="([^"]*)">Retour à la recherche</a>', page.text).group(1))
+    assert back.startswith("/app/recherche?")
+    for key in ("specialite=m%C3%A9decine+g%C3%A9n%C3%A9rale", "fenetre=0-4h", "q=47000", "modes=AMB"):
+        assert key in back, back
+    main, apart = page.text.split('<ol class="cards">', 1)[1].split('id="autres-specialites"', 1)
+    assert "Dr Noé NEURONE" not in main and "Dr Noé NEURONE" in apart      # not among general practitioners
+    assert main.index("Dr Nina PRES") < main.index("Dr Loïc LOIN")         # nearest first
+    # The map: the search point and every member, numbered like the cards, their names as data (text).
+    markers = json.loads(unescape(re.search(r"id=\"carte-cpts\"[^>]*data-markers='([^']*)'", page.text).group(1)))
+    assert markers[0]["origin"] is True
+    assert [(m["label"], m["target"]) for m in markers[1:]] == [
+        ("1. Dr Nina PRES", "carte-1"), ("2. Dr Loïc LOIN", "carte-2"), ("3. Dr Noé NEURONE", "carte-3")]
+    assert 'id="carte-1"' in main and 'id="carte-3"' in apart
+    # Without a specialty (reached from a bare link), everyone is in one list, still nearest first.
+    plain = web.get(f"/app/cpts/{finess}", params={"q": "47000"})
+    assert "autres-specialites" not in plain.text
+    names = ["Dr Noé NEURONE", "Dr Nina PRES", "Dr Loïc LOIN"]
+    cards = plain.text.split('<ol class="cards">', 1)[1]
+    assert sorted(names, key=cards.index) == names
+    # A search parameter edited into nonsense: a French message, not a 500.
+    odd = web.get(f"/app/cpts/{finess}", params={"q": "47000", "fenetre": "demain-soir"})
+    assert odd.status_code == 200 and 'role="alert"' in odd.text and "Dr Nina PRES" in odd.text
+    ui_world.delete("slots", ["v:ui7-far", "v:ui7-near", "v:ui7-neuro"])
+    ui_world.delete("offers", [cpts["id"], "ui7-far", "ui7-near", "ui7-neuro"])
+
+
+def test_app_js_draws_the_cpts_map_with_text_labels_in_its_own_function():
+    from pathlib import Path
+
+    import search_api
+
+    script = (Path(search_api.__file__).parent / "static" / "js" / "app.js").read_text(encoding="utf-8")
+    cpts_part = script.split("function drawCptsMap()", 1)[1].split("\n  }\n", 1)[0]
+    assert 'getElementById("carte-cpts")' in cpts_part and "textContent" in cpts_part
+    assert "innerHTML" not in script
