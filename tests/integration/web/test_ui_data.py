@@ -54,7 +54,7 @@ def sign_in(client: TestClient, role: str, **fields) -> str:
     answer = post_login(client, {"role": role, "territories": fields.pop("territories", "SAS-47"),
                                  "next": "/app/recherche", **fields})
     assert answer.status_code == 303, answer.text[:300]
-    page = client.get("/app/recherche")
+    page = client.get("/app/tableaux/orientations" if role == "account_manager" else "/app/recherche")
     return page.text.split('data-csrf="', 1)[1].split('"', 1)[0]
 
 
@@ -293,3 +293,76 @@ def test_app_js_draws_the_cpts_map_with_text_labels_in_its_own_function():
     cpts_part = script.split("function drawCptsMap()", 1)[1].split("\n  }\n", 1)[0]
     assert 'getElementById("carte-cpts")' in cpts_part and "textContent" in cpts_part
     assert "innerHTML" not in script
+
+
+# --- Point 5 (tables): cancel from the Orientations and Déclarations tables, confirmed -------------------------
+
+
+def test_orientations_table_cancels_after_a_confirmation(web, es, ui_prefix):
+    """The Orientations table had no cancel although ``POST /v1/orientations/{id}/cancel`` allows it."""
+    index = alias_name(ui_prefix, "orientations")
+    open_one = _orientation(es, ui_prefix, status="booked", start=soon(30))
+    honoured = _orientation(es, ui_prefix, status="fulfilled", start=soon(31))
+    csrf = sign_in(web, "regulator")
+    table = web.get("/app/tableaux/orientations").text
+    confirm_link = f"/app/tableaux/orientations/{open_one['id']}/annuler"
+    assert f'href="{confirm_link}"' in table                       # an open orientation can be cancelled
+    assert f"/app/tableaux/orientations/{honoured['id']}/annuler" not in table   # an honoured one cannot
+    # One click opens a confirmation (no JavaScript needed); nothing is cancelled yet.
+    confirm = web.get(confirm_link)
+    assert confirm.status_code == 200 and "Annuler cette orientation ?" in confirm.text
+    assert "Dr Jean MOREAU" in text_of(confirm.text) and "Confirmer l'annulation" in text_of(confirm.text)
+    assert f'action="{confirm_link}"' in confirm.text and f'name="csrf" value="{csrf}"' in confirm.text
+    assert es.get(index=index, id=open_one["id"])["_source"]["status"] == "booked"
+    # Without the form's token: refused, nothing changes.
+    forged = web.post(confirm_link, data={"csrf": "forged"})
+    assert forged.status_code == 403 and es.get(index=index, id=open_one["id"])["_source"]["status"] == "booked"
+    done = web.post(confirm_link, data={"csrf": csrf})
+    assert done.status_code == 303 and done.headers["location"].startswith("/app/tableaux/orientations?message=")
+    assert es.get(index=index, id=open_one["id"])["_source"]["status"] == "cancelled"
+    shown = text_of(web.get(done.headers["location"]).text)
+    assert "Orientation annulée." in shown
+    # Twice, or an honoured one: a French refusal on the table, never a 500.
+    again = web.get(confirm_link)
+    assert again.status_code == 303 and "erreur=" in again.headers["location"]
+    assert "ne peut plus être annulée" in text_of(web.get(again.headers["location"]).text)
+    late = web.post(f"/app/tableaux/orientations/{honoured['id']}/annuler", data={"csrf": csrf})
+    assert late.status_code == 303
+    assert "ne peut plus être annulée" in text_of(web.get(late.headers["location"]).text)
+    assert es.get(index=index, id=honoured["id"])["_source"]["status"] == "fulfilled"
+    bad = web.get("/app/tableaux/orientations/x%3Cb%3E/annuler")
+    assert bad.status_code == 303 and "erreur=" in bad.headers["location"]
+    # Another SAS's regulator sees no cancel and cannot cancel.
+    other_csrf = sign_in(web, "regulator", territories="SAS-33")
+    other = web.post(f"/app/tableaux/orientations/{honoured['id']}/annuler", data={"csrf": other_csrf})
+    assert "introuvable" in text_of(web.get(other.headers["location"]).text)
+    # An account manager reads the table but has no cancel.
+    sign_in(web, "account_manager")
+    assert "/annuler" not in web.get("/app/tableaux/orientations").text
+    for doc in (open_one, honoured):
+        es.delete(index=index, id=doc["id"], refresh=True)
+
+
+def test_declarations_table_cancels_a_report_after_a_confirmation(web, ui_world, es, ui_prefix):
+    """The Déclarations table cancelled a report in one click (it unhides the practitioner for everyone)."""
+    doctor = offer("ui5-doc", name="Dr Marc SIGNALÉ", lat=AGEN["lat"], lon=AGEN["lon"], national_id="810000005005")
+    ui_world.put("offers", [doctor])
+    csrf = sign_in(web, "regulator")
+    reported = web.post("/app/signaler", data={"csrf": csrf, "offer_id": doctor["id"], "kind": "unavailable"})
+    assert reported.status_code == 200, reported.text[:300]
+    page = web.get("/app/tableaux/declarations").text
+    found = re.search(r'href="(/app/tableaux/declarations/([0-9a-zA-Z_-]+)/annuler)"', page)
+    assert found, page[:3000]
+    link, declaration_id = found.group(1), found.group(2)
+    assert f'<form method="post" action="{link}"' not in page          # no one-click cancel left
+    index = alias_name(ui_prefix, "declarations")
+    confirm = web.get(link)
+    assert confirm.status_code == 200 and "Annuler ce signalement ?" in confirm.text
+    assert "Dr Marc SIGNALÉ" in confirm.text and "de nouveau proposé dans la recherche" in confirm.text
+    assert es.get(index=index, id=declaration_id)["_source"]["active"] is True
+    done = web.post(link, data={"csrf": csrf})
+    assert done.status_code == 303 and "message=" in done.headers["location"]
+    assert es.get(index=index, id=declaration_id)["_source"]["active"] is False
+    assert "Signalement annulé." in text_of(web.get(done.headers["location"]).text)
+    assert "déjà annulé" in text_of(web.get(web.get(link).headers["location"]).text)
+    ui_world.delete("offers", [doctor["id"]])
