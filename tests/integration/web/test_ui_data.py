@@ -9,7 +9,7 @@ import csv
 import io
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -64,7 +64,7 @@ def text_of(html: str) -> str:
 
 
 def soon(hours: float) -> datetime:
-    return datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(hours=hours)
+    return datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=hours)
 
 
 # --- Point 10: a card's specialties ----------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_card_names_the_specialty_its_slots_matched_and_the_directorys(web, ui_w
 
 
 def _orientation(es, prefix: str, **fields) -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     doc = OrientationDoc.model_validate({
         "id": f"ui-{uuid.uuid4().hex[:12]}", "created_at": now, "updated_at": now,
         "consultation_start": fields.pop("start", soon(2)), "consultation_end": fields.pop("end", None),
@@ -118,7 +118,7 @@ def _orientation(es, prefix: str, **fields) -> dict:
 def test_csv_export_is_worded_as_the_orientations_table(web, es, ui_prefix):
     """The CSV said ``oriented`` / ``fulfilled``, ``SM54`` and ``09:10`` where the table says Orientée,
     Honoré, Médecine générale and 09h10."""
-    start = datetime(2026, 12, 1, 8, 10, tzinfo=timezone.utc)        # 09h10 in Paris
+    start = datetime(2026, 12, 1, 8, 10, tzinfo=UTC)        # 09h10 in Paris
     one = _orientation(es, ui_prefix, start=start, end=start + timedelta(minutes=20), status="fulfilled")
     two = _orientation(es, ui_prefix, start=start, status="oriented")
     sign_in(web, "regulator")
@@ -156,7 +156,7 @@ def test_one_day_unavailability_reads_as_that_day(web, ui_world, es, ui_prefix):
     doctor = offer("ui11-doc", name="Dr Anne JOUR", lat=AGEN["lat"], lon=AGEN["lon"], national_id="810000001129")
     ui_world.put("offers", [doctor])
     csrf = sign_in(web, "effecteur", territories="", national_id=doctor["national_id"], name=doctor["name"])
-    day = (datetime.now(timezone.utc) + timedelta(days=2)).date()
+    day = (datetime.now(UTC) + timedelta(days=2)).date()
     after = day + timedelta(days=1)
     for until in (day, after):
         done = web.post("/app/espace/indisponibilites", data={"csrf": csrf, "offer_id": doctor["id"],
@@ -189,7 +189,7 @@ def test_beyond_list_heading_names_what_it_lists():
 def _run(es, prefix: str, *, vendor: str, status: str, minutes_ago: int, errors: list[str] | None = None) -> None:
     from mappings.harvest_runs import HarvestRunDoc
 
-    started = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    started = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     doc = HarvestRunDoc(id=f"run-{uuid.uuid4().hex[:10]}", kind="harvest", vendor=vendor, mode="incremental",
                         started_at=started, ended_at=started + timedelta(seconds=20), status=status, requests=3,
                         errors=errors or []).model_dump(mode="json")
@@ -256,7 +256,7 @@ def test_cpts_page_keeps_the_search_sorts_by_distance_maps_and_sets_other_specia
     for link in links:                                     # the card's link carries the whole search
         for key in ("specialite=m%C3%A9decine+g%C3%A9n%C3%A9rale", "fenetre=0-4h", "q=47000", "modes=AMB"):
             assert key in unescape(link), link
-    page = web.get(unescape(sorted(links)[0]))
+    page = web.get(unescape(min(links)))
     assert page.status_code == 200, page.text[:500]
     back = unescape(re.search(r'<a href="([^"]*)">Retour à la recherche</a>', page.text).group(1))
     assert back.startswith("/app/recherche?")
