@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 from functools import lru_cache
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -100,8 +101,11 @@ class SearchService:
     """Runs searches through the executor (the only thing here that talks to Elasticsearch)."""
 
     def __init__(self, *, executor: Executor, report_max_hours: int,
-                 timeout_s: float = defaults.SEARCH_TIMEOUT_S) -> None:
+                 timeout_s: float = defaults.SEARCH_TIMEOUT_S,
+                 specialty_label: Callable[[str], str | None] | None = None) -> None:
         self.executor = executor
+        #: TRE_R38 code → label (without its "(SM)" suffix), for the specialties a card shows.
+        self.specialty_label = specialty_label
         self.report_max_hours = report_max_hours
         self.timeout_s = timeout_s
         self._declarations: tuple[float, Window, list[dict]] | None = None
@@ -303,9 +307,11 @@ class SearchService:
         slots_by_offer = _slots_by_offer(answer)
         member_cards = []
         for offer_id, offer in members.items():
-            slots, _, slot_count = slots_by_offer.get(offer_id, ([], [], 0))
+            slots, sources, slot_count = slots_by_offer.get(offer_id, ([], [], 0))
+            member_out = _offer_out(offer)
+            self._with_slot_specialties(member_out, sources)
             member_cards.append({
-                "offer": _offer_out(offer),
+                "offer": member_out,
                 "distance_km": _distance(query.origin, offer.get("location")) if with_distances else None,
                 "slots": slots,
                 "slot_count": slot_count,
@@ -355,6 +361,7 @@ class SearchService:
         location = source.get("location") or (offer or {}).get("location")
         distance = _distance(query.origin, location)
         offer_out = _offer_out(offer) if offer else _offer_from_slot(source, inner_sources)
+        self._with_slot_specialties(offer_out, inner_sources)
         card: dict[str, Any] = {
             "offer": offer_out,
             "distance_km": distance,
@@ -367,6 +374,23 @@ class SearchService:
             "explain": _explain(hit, query=query, radius_km=radius_km, location=location) if query.explain else None,
         }
         return card
+
+    def _with_slot_specialties(self, offer_out: dict, slot_sources: list[dict]) -> None:
+        """The card's specialties: those of its shown slots (what the search matched: a pneumologist's
+        general-practice slot) first, then the directory's; labels from TRE_R38 for every code, so that a
+        place created from one vendor slot (no labels of its own) or a directory label with its "(SM)"
+        suffix reads the same everywhere."""
+        codes = list(dict.fromkeys(
+            [code for source in slot_sources for code in source.get("specialties") or []] + offer_out["specialties"]))
+        if codes == offer_out["specialties"] and (self.specialty_label is None or not codes):
+            return
+        directory = dict(zip(offer_out["specialties"], offer_out["specialty_labels"]))
+        labels = []
+        for code in codes:
+            label = (self.specialty_label(code) if self.specialty_label else None) or directory.get(code) or code
+            if label not in labels:
+                labels.append(label)
+        offer_out["specialties"], offer_out["specialty_labels"] = codes, labels
 
     def _beyond_cards(self, answer: dict, *, origin: Origin) -> list[dict]:
         cards = []

@@ -40,7 +40,7 @@ from search_api.query.model import BeyondQuery, Exclusions, Origin, PartialExclu
 #: Slot fields returned for each slot of a card.
 SLOT_CARD_FIELDS: tuple[str, ...] = (
     "id", "start", "end", "modes", "types", "bookable", "booking_url", "motive", "source", "vendor", "capacity",
-    "cpts", "sos",
+    "cpts", "sos", "specialties",
 )
 #: Fields of the collapsed (representative) slot: enough to place and explain the card.
 CARD_HIT_FIELDS: tuple[str, ...] = ("offer_id", "offer_kind", "start", "location")

@@ -74,11 +74,14 @@ def _build_context(app: Any) -> SearchContext:
             from search_api.addresses import AddressSearch
 
             settings: Settings = app.state.settings
+            specialties = SpecialtyResolver(load_specialties(settings.reference_data_dir).labels)
             context = SearchContext(
                 # Issue 16: typed addresses placed with the national address base when it is loaded.
                 places=PlaceResolver.from_settings(settings, addresses=AddressSearch(app.state.executor)),
-                specialties=SpecialtyResolver(load_specialties(settings.reference_data_dir).labels),
-                service=SearchService(executor=app.state.executor, report_max_hours=settings.report_max_hours),
+                specialties=specialties,
+                # Issue 17 (10): cards name every specialty of their slots and of the directory.
+                service=SearchService(executor=app.state.executor, report_max_hours=settings.report_max_hours,
+                                      specialty_label=specialties.label),
                 settings=settings,
             )
             app.state.search_context = context

@@ -23,6 +23,12 @@ LRM_DELIVERY_LABELS = {"held": "Non envoyé (horaire inconnu)", "queued": "En at
 DECLARATION_LABELS = {"unavailable": "Indisponible", "wrong_specialty": "Mauvaise spécialité", "other": "Autre"}
 SOURCE_LABELS = {"vendor": "Agenda éditeur", "platform_agenda": "Agenda de la plateforme",
                  "beyond_slots": "En sus (hors créneau)"}
+#: Heading of the list of offers accepting patients beyond their displayed slots (the list has no slots:
+#: issue 17, point 11; it was "Créneaux en sus des disponibilités").
+BEYOND_TITLE = "Professionnels acceptant des patients en sus de leurs disponibilités"
+#: Harvest page: what the "Servis" column counts (``slots_served`` of ``/v1/dashboards/harvest``).
+SERVED_HELP = ("Créneaux que la recherche peut afficher maintenant : à venir, non masqués, et rafraîchis depuis "
+               "moins que le délai de péremption")
 
 
 def local(moment: datetime | str | None) -> datetime | None:
@@ -48,6 +54,27 @@ def fr_time(moment: datetime | str | None) -> str:
 def fr_datetime(moment: datetime | str | None) -> str:
     value = local(moment)
     return f"{fr_date(value)} {fr_time(value)}" if value else ""
+
+
+def fr_period(period: dict | None) -> str:
+    """A declared period as the practitioner entered it: ``Le 01/12/2026``, ``Du 01/12/2026 au 03/12/2026
+    inclus``, ``À partir du 01/12/2026``. A period ending at midnight ends the day before (the form's "Au
+    (inclus) 01/12" is stored as ending on 02/12 at 00h00): never shown as "au 02/12"."""
+    if not period:
+        return ""
+    start, end = local(period.get("start")), local(period.get("end"))
+    if start is None:
+        return ""
+    if end is None:
+        return f"À partir du {fr_date(start)}"
+    if (end.hour, end.minute, end.second, end.microsecond) != (0, 0, 0, 0) or \
+            (start.hour, start.minute) != (0, 0):
+        # Hours given (an API declaration): shown with them.
+        return f"Du {fr_datetime(start)} au {fr_datetime(end)}"
+    last = (end - timedelta(days=1)).date()
+    if last <= start.date():
+        return f"Le {fr_date(start)}"
+    return f"Du {fr_date(start)} au {last.strftime('%d/%m/%Y')} inclus"
 
 
 def fr_day(day: date, *, today: date | None = None) -> str:
@@ -91,7 +118,18 @@ def km(distance: float | None) -> str:
     return f"{distance * 1000:.0f} m" if distance < 1 else f"{distance:.1f} km".replace(".", ",")
 
 
+def with_q(query_string: str | None, q: str | None) -> str:
+    """The search's query string for a link that keeps it (the CPTS page and back), with ``q`` added when the
+    search came from a contextual call (its place is then in other parameters)."""
+    from urllib.parse import parse_qsl, urlencode
+
+    pairs = parse_qsl(str(query_string or ""), keep_blank_values=False)
+    if q and not any(k == "q" for k, _ in pairs):
+        pairs.append(("q", q))
+    return urlencode([(k, v) for k, v in pairs if k != "page"])
+
+
 def filters() -> dict:
     """The Jinja2 filters this module provides."""
     return {"fr_date": fr_date, "fr_time": fr_time, "fr_datetime": fr_datetime, "fr_phone": fr_phone,
-            "tel_href": tel_href, "km": km, "by_day": by_day}
+            "tel_href": tel_href, "km": km, "by_day": by_day, "fr_period": fr_period}

@@ -372,25 +372,57 @@ def specialty_options(context: SearchContext) -> list[tuple[str, str]]:
 
 
 @router.get("/app/cpts/{cpts_id}", response_class=HTMLResponse)
-def cpts_page(request: Request, cpts_id: str, user: Searcher, context: Context, q: str | None = None) -> Response:
+def cpts_page(request: Request, cpts_id: str, user: Searcher, context: Context, q: str | None = None,
+              specialite: Multi = None, fenetre: str = "", modes: Multi = None) -> Response:
+    """A CPTS and its members in the context of the search the operator came from (issue 17, point 7):
+    the search's window and modes, members nearest the search point first, a map, and the members of
+    other specialties than the one searched apart; "Retour à la recherche" goes back to that search."""
     from search_api.query.model import Origin, SlotQuery
+    from search_api.routes.cpts import sees_cpts_members
     from search_api.visibility import visibility_for
 
     now = datetime.now(timezone.utc)
-    origin = context.places.by_text(q) if q else None
+    error = None
+    try:
+        origin = context.places.by_text(q) if q else None
+        start, end, within = window_bounds(fenetre, now=now)
+        wanted = context.specialties.resolve(specialite or None)
+    except SasError as exc:
+        # A search parameter that no longer reads (edited by hand): the members, unfiltered, and why.
+        origin, start, end, within, wanted, error = None, None, None, None, (), exc.message
+    if start is None and end is None and within is None:
+        end = (now + timedelta(days=7)).isoformat()       # no window chosen: the coming week, as before
     query = SlotQuery(origin=origin or Origin(lat=0.0, lon=0.0),
-                      window=resolve_window(now=now, start=None, end=(now + timedelta(days=7)).isoformat(), within=None),
+                      window=resolve_window(now=now, start=start, end=end, within=within),
                       now=now, visibility=visibility_for(user.principal), slots_per_card=8,
+                      modes=tuple(m for m in (modes or []) if m in defaults.MODES),
                       stale_after_s=context.settings.stale_after_s)
     answer = context.service.cpts(cpts_id, query, with_distances=origin is not None)
-    from search_api.routes.cpts import sees_cpts_members
-
     if not sees_cpts_members(user.principal, answer.get("finess")):
         # Security (issue 7): a structure manager sees his own CPTS's members only, as on /v1/cpts.
         raise NotFound(f"no CPTS with id or FINESS {cpts_id!r}")
     card = CptsCardOut.model_validate(answer)
+    members = sorted(card.members, key=lambda m: (m.distance_km is None, m.distance_km or 0.0))
+    matching = [m for m in members if not wanted or set(m.offer.specialties) & set(wanted)]
+    others = [m for m in members if wanted and not set(m.offer.specialties) & set(wanted)]
+    search_query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page"])
     return render(request, "cpts.html", user=user, card=card, q=q or "", can_book=user.has(*BOOKERS),
-                  state={"territoire": _territory_choice(user.principal, None)})
+                  matching=matching, others=others, error=error, query_string=search_query,
+                  specialty_names=[label for code, label in specialty_options(context) if code in (specialite or [])],
+                  markers=cpts_markers(origin, matching + others),
+                  state={"q": q or "", "territoire": _territory_choice(user.principal, None)})
+
+
+def cpts_markers(origin, members: list) -> list[dict]:
+    """Map markers of the CPTS page: the search point (when there is one), then the members in the page's
+    numbering (the same ``carte-<n>`` targets as the cards)."""
+    points = [{"lat": origin.lat, "lon": origin.lon, "label": origin.label or "Point de recherche", "origin": True}] \
+        if origin is not None else []
+    for index, member in enumerate(members, start=1):
+        if member.offer.location:
+            points.append({"lat": member.offer.location.lat, "lon": member.offer.location.lon,
+                           "label": f"{index}. {member.offer.name or ''}", "target": f"carte-{index}"})
+    return points
 
 
 # --- Actions from the results: book, orient beyond slots, report -------------------------------------------------
@@ -480,7 +512,8 @@ def _orientation_filters(*, statut, territoire, du, au, periode):
 def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, context: Context,
                       statut: str | None = None,
                       territoire: str | None = None, du: str | None = None, au: str | None = None,
-                      periode: str = "created", page: Annotated[int, Query(ge=1, le=400)] = 1) -> Response:
+                      periode: str = "created", page: Annotated[int, Query(ge=1, le=400)] = 1,
+                      message: str | None = None, erreur: str | None = None) -> Response:
     filters_state = {"statut": statut or "", "territoire": territoire or "", "du": du or "", "au": au or "",
                      "periode": periode}
     error, total, rows = None, 0, []
@@ -498,19 +531,107 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, con
     query = urlencode({k: v for k, v in filters_state.items() if v})
     template = "fragments/orientations_table.html" if is_htmx(request) else "orientations.html"
     return render(request, template, user=user, rows=rows, total=total, page=page, size=PAGE_SIZE,
-                  undelivered=undelivered,
+                  undelivered=undelivered, message=message[:200] if message else None,
+                  action_error=erreur[:300] if erreur else None, can_cancel=user.has(*CANCELLERS),
+                  open_statuses=OPEN_STATUSES,
                   pages=max(1, -(-total // PAGE_SIZE)), f=filters_state, error=error, query=query,
                   statuses=fmt.STATUS_LABELS, today=today, territories=sorted(user.principal.territories),
-                  specialty_labels=dict(specialty_options(context)))
+                  # The labels the CSV export writes too (issue 17, point 11): without their "(SM)" suffix.
+                  specialty_labels={c: context.specialties.label(c) or label for c, label in specialty_options(context)})
 
 
 @router.get("/app/tableaux/orientations.csv")
-def orientations_csv(user: Viewer, workflow: WorkflowDep, statut: str | None = None, territoire: str | None = None,
-                     du: str | None = None, au: str | None = None, periode: str = "created") -> StreamingResponse:
+def orientations_csv(user: Viewer, workflow: WorkflowDep, context: Context, statut: str | None = None,
+                     territoire: str | None = None, du: str | None = None, au: str | None = None,
+                     periode: str = "created") -> StreamingResponse:
     filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
     docs = workflow.orientations.export(scope_for(user.principal), filters)
-    return StreamingResponse(csv_export.stream(docs), media_type="text/csv; charset=utf-8",
+    # The screen's labels (issue 17, point 11): the table and the CSV read the same.
+    return StreamingResponse(csv_export.stream(docs, specialty_label=context.specialties.label), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
+
+
+# --- Cancelling from the tables (issue 17, point 5): a confirmation page, then a CSRF-checked POST ---------------
+
+#: Who may cancel an orientation (the roles of ``POST /v1/orientations/{id}/cancel`` that see this table).
+CANCELLERS = (Role.REGULATOR, Role.OSNP, Role.ADMIN)
+Canceller = Annotated[WebUser, Depends(page_roles(*CANCELLERS))]
+OPEN_STATUSES = ("oriented", "booked", "pending")
+_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
+
+
+def _checked_id(value: str, *, what: str) -> str:
+    """An orientation or declaration id as the API accepts it (8 to 64 letters, digits, ``_`` or ``-``)."""
+    if not 8 <= len(value) <= 64 or not set(value) <= _ID_CHARS:
+        raise BadRequest(f"identifiant {what} invalide : revenez au tableau et choisissez la ligne à annuler")
+    return value
+
+
+def _to_orientations(message: str | None = None, error: str | None = None) -> RedirectResponse:
+    query = urlencode({k: v for k, v in (("message", message), ("erreur", error)) if v})
+    return RedirectResponse("/app/tableaux/orientations" + (f"?{query}" if query else ""), status_code=303)
+
+
+@router.get("/app/tableaux/orientations/{orientation_id}/annuler", response_class=HTMLResponse)
+def confirm_cancel_orientation(request: Request, orientation_id: str, user: Canceller,
+                               workflow: WorkflowDep, context: Context) -> Response:
+    """The confirmation page of a cancel (works without JavaScript): what is cancelled, and the button."""
+    try:
+        document = workflow.orientations.get(_checked_id(orientation_id, what="d'orientation"),
+                                             scope_for(user.principal))
+    except SasError as exc:
+        return _to_orientations(error=exc.message if exc.status_code != 404 else
+                                "Orientation introuvable dans vos territoires : elle a pu être supprimée.")
+    if document.get("status") not in OPEN_STATUSES:
+        return _to_orientations(error=f"Cette orientation est « {fmt.STATUS_LABELS.get(document.get('status'), '')} » : "
+                                      "elle ne peut plus être annulée.")
+    specialty = (document.get("effecteur") or {}).get("specialty")
+    return render(request, "confirm_cancel.html", user=user, kind="orientation", document=document,
+                  specialty=context.specialties.label(specialty) if specialty else None,
+                  action=f"/app/tableaux/orientations/{orientation_id}/annuler",
+                  back="/app/tableaux/orientations")
+
+
+@router.post("/app/tableaux/orientations/{orientation_id}/annuler")
+async def cancel_orientation(request: Request, orientation_id: str, user: Canceller, workflow: WorkflowDep) -> Response:
+    """Cancel as ``POST /v1/orientations/{id}/cancel`` does (same service, same rules: open orientations of
+    the user's territories; the platform agenda's place or the vendor claim is given back)."""
+    from search_api.routes.orientations import cancel as cancel_route
+
+    await check_csrf(request, user)
+    try:
+        await run_in_threadpool(cancel_route, _checked_id(orientation_id, what="d'orientation"), workflow,
+                                user.principal, None)
+    except SasError as exc:
+        if exc.status_code == 409:
+            return _to_orientations(error="Cette orientation n'est plus en cours (honorée, non honorée ou déjà "
+                                          "traitée) : elle ne peut plus être annulée.")
+        if exc.status_code == 404:
+            return _to_orientations(error="Orientation introuvable dans vos territoires : elle a pu être supprimée.")
+        return _to_orientations(error=exc.message)
+    return _to_orientations("Orientation annulée. Prévenez le professionnel si le patient ne viendra pas.")
+
+
+@router.get("/app/tableaux/declarations/{declaration_id}/annuler", response_class=HTMLResponse)
+def confirm_cancel_report(request: Request, declaration_id: str, user: Viewer, workflow: WorkflowDep) -> Response:
+    target = "/app/tableaux/declarations?"
+    try:
+        found = workflow.store.get("declarations", _checked_id(declaration_id, what="de déclaration"))
+    except SasError as exc:
+        return RedirectResponse(target + urlencode({"erreur": exc.message}), status_code=303)
+    principal = user.principal
+    source = found.source if found is not None else {}
+    # Shown only to who may cancel it (the service checks again on the POST).
+    visible = found is not None and (principal.has_any(Role.ADMIN) or source.get("declared_by") == principal.sub or (
+        principal.has_any(Role.REGULATOR, Role.OSNP) and source.get("declared_by_role") == "regulator"
+        and source.get("territory") in principal.territories))
+    if not visible:
+        return RedirectResponse(target + urlencode({"erreur": "Signalement introuvable dans vos territoires."}),
+                                status_code=303)
+    if not source.get("active", True):
+        return RedirectResponse(target + urlencode({"message": "Ce signalement est déjà annulé."}), status_code=303)
+    return render(request, "confirm_cancel.html", user=user, kind="declaration", document=source, specialty=None,
+                  action=f"/app/tableaux/declarations/{declaration_id}/annuler", back="/app/tableaux/declarations")
 
 
 @router.get("/app/tableaux/declarations", response_class=HTMLResponse)
@@ -543,7 +664,10 @@ async def cancel_report(request: Request, declaration_id: str, user: Viewer, wor
 def harvest_page(request: Request, user: Admin, workflow: WorkflowDep,
                  jours: Annotated[int, Query(ge=1, le=90)] = 7) -> Response:
     health = dashboard_routes.harvest(user.principal, workflow, days=jours)
-    return render(request, "harvest.html", user=user, health=health, jours=jours)
+    # Vendors that are down first (issue 17, point 8): the administrator sees them without scrolling.
+    vendors = sorted(health["vendors"], key=lambda v: (not v.get("down"), v["vendor"]))
+    return render(request, "harvest.html", user=user, health=health, vendors=vendors, jours=jours,
+                  served_help=fmt.SERVED_HELP)
 
 
 # --- Regulator accounts (INT_R02) -----------------------------------------------------------------------------

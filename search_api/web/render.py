@@ -22,7 +22,7 @@ templates.env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_as
 templates.env.globals.update(MODE_LABELS=fmt.MODE_LABELS, TYPE_LABELS=fmt.TYPE_LABELS, KIND_LABELS=fmt.KIND_LABELS,
                              SECTOR_LABELS=fmt.SECTOR_LABELS, STATUS_LABELS=fmt.STATUS_LABELS,
                              LRM_DELIVERY_LABELS=fmt.LRM_DELIVERY_LABELS, DECLARATION_LABELS=fmt.DECLARATION_LABELS,
-                             SOURCE_LABELS=fmt.SOURCE_LABELS,
+                             SOURCE_LABELS=fmt.SOURCE_LABELS, BEYOND_TITLE=fmt.BEYOND_TITLE, with_q=fmt.with_q,
                              ROLE_LABELS={r.value: label for r, label in ROLE_LABELS.items()})
 
 

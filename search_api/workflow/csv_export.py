@@ -1,14 +1,15 @@
-"""CSV export of orientations, for Excel: UTF-8 with BOM, ``;`` separator, French column names."""
+"""CSV export of orientations, for Excel: UTF-8 with BOM, ``;`` separator, French column names, and the
+screen's wording (issue 17, point 11): status and specialty labels, times as ``09h10``, dates as ``01/12/2026``
+(the labels and formats come from ``search_api.web.format``, shared with the pages)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Iterable, Iterator
 
-PARIS = ZoneInfo("Europe/Paris")
+from search_api.web.format import STATUS_LABELS, fr_date, fr_datetime, fr_time
+
 COLUMNS = ("date d'orientation", "date de consultation", "créneau", "régulateur", "territoire", "effecteur",
            "RPPS", "spécialité", "adresse", "statut")
 BOM = "\ufeff"
@@ -23,37 +24,35 @@ def neutralise(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def _local(value: str | None, fmt: str) -> str:
-    if not value:
-        return ""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment.astimezone(PARIS).strftime(fmt)
-
-
-def row(doc: dict) -> list[str]:
-    """One CSV row of an orientation document (local Paris times)."""
+def row(doc: dict, *, specialty_label: Callable[[str], str | None] | None = None) -> list[str]:
+    """One CSV row of an orientation document (Paris times), worded as the orientations table is;
+    ``specialty_label``: TRE_R38 code → label (the code itself when it has none)."""
     start, end = doc.get("consultation_start"), doc.get("consultation_end")
     slot = ""
-    if start:
-        slot = _local(start, "%H:%M") + (f"-{_local(end, '%H:%M')}" if end else "")
+    if doc.get("source") == "beyond_slots":
+        slot = "En sus (hors créneau)"
+    elif start:
+        slot = fr_time(start) + (f"-{fr_time(end)}" if end else "")
+    specialty = (doc.get("effecteur") or {}).get("specialty") or ""
+    status = doc.get("status") or ""
     regulator = doc.get("regulator") or {}
     effecteur = doc.get("effecteur") or {}
     rpps = effecteur.get("national_id") or ""
     return [neutralise(cell) for cell in (
-        _local(doc.get("created_at"), "%d/%m/%Y %H:%M"),
-        _local(start, "%d/%m/%Y"),
+        fr_datetime(doc.get("created_at")),
+        fr_date(start),
         slot,
         regulator.get("name") or regulator.get("id") or "",
         doc.get("territory") or "",
         effecteur.get("name") or "",
         rpps[1:] if rpps.startswith("8") and len(rpps) == 12 else rpps,
-        effecteur.get("specialty") or "",
+        ((specialty_label(specialty) if specialty_label and specialty else None) or specialty),
         doc.get("place_address") or "",
-        doc.get("status") or "",
+        STATUS_LABELS.get(status, status),
     )]
 
 
-def stream(docs: Iterable[dict]) -> Iterator[str]:
+def stream(docs: Iterable[dict], *, specialty_label: Callable[[str], str | None] | None = None) -> Iterator[str]:
     """The CSV text, chunk by chunk: BOM and header first."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
@@ -62,7 +61,7 @@ def stream(docs: Iterable[dict]) -> Iterator[str]:
     buffer.seek(0)
     buffer.truncate()
     for count, doc in enumerate(docs, start=1):
-        writer.writerow(row(doc))
+        writer.writerow(row(doc, specialty_label=specialty_label))
         if count % 200 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -221,6 +221,12 @@ def harvest_runs_body(*, since: datetime) -> dict:
                     "requests": {"sum": {"field": "requests"}},
                     "rejected": {"sum": {"field": "rejected"}},
                     "latest": LATEST_RUN_AGG,
+                    # The latest run that reported errors: the harvest page shows its first error (issue 17).
+                    "last_failure": {"filter": {"bool": {
+                        "filter": [{"terms": {"status": ["failed", "interrupted", "partial"]}}],
+                        "must": [{"exists": {"field": "errors"}}]}},
+                        "aggs": {"run": {"top_hits": {"size": 1, "sort": [{"started_at": {"order": "desc"}}],
+                                                      "_source": ["status", "started_at", "errors"]}}}},
                 },
             }
         },
@@ -329,12 +335,15 @@ def shape_vendor_health(runs: dict, slots: dict, *, now: datetime, stale_after_s
             "requests": int(bucket["requests"]["value"] or 0), "rejected_resources": int(bucket["rejected"]["value"] or 0),
             "deletions_held": int(latest.get(bucket["key"], {}).get("deletions_held") or 0),
             "alerts": list(latest.get(bucket["key"], {}).get("alerts") or []),
+            "last_status": latest.get(bucket["key"], {}).get("status"),
+            **_last_error(bucket),
         }
     for bucket in slots.get("aggregations", {}).get("vendor", {}).get("buckets", []):
         row = rows.setdefault(bucket["key"], {"vendor": bucket["key"], "runs": 0, "failed_runs": 0, "partial_runs": 0,
                                               "error_rate": None, "last_run": None, "last_success": None,
                                               "requests": 0, "rejected_resources": 0, "deletions_held": 0,
-                                              "alerts": []})
+                                              "alerts": [], "last_status": None, "last_error": None,
+                                              "last_error_at": None})
         row["slots_indexed"] = int(bucket["doc_count"])
         row["slots_served"] = int(bucket["served"]["doc_count"])
         row["slots_stale"] = int(bucket["stale"]["doc_count"])
@@ -353,4 +362,15 @@ def shape_vendor_health(runs: dict, slots: dict, *, now: datetime, stale_after_s
         row["staleness_s"] = round(age, 1) if age is not None else None
         # A vendor is stale when its last success is older than the stale limit (or it never succeeded).
         row["stale"] = age is None or age > stale_after_s
+        # Down: its latest run failed (or was killed), or nothing succeeded within the stale limit.
+        row["down"] = row["last_status"] in ("failed", "interrupted") or row["stale"]
     return sorted(rows.values(), key=lambda r: r["vendor"])
+
+
+def _last_error(bucket: dict) -> dict[str, Any]:
+    """``last_error`` (first error of the latest run that reported some) and ``last_error_at`` (its start)."""
+    hits = bucket.get("last_failure", {}).get("run", {}).get("hits", {}).get("hits", [])
+    source = (hits[0].get("_source") or {}) if hits else {}
+    errors = source.get("errors") or []
+    return {"last_error": str(errors[0])[:300] if errors else None,
+            "last_error_at": source.get("started_at") if errors else None}

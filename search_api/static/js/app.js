@@ -51,7 +51,40 @@
     if (bounds.length === 1) { map.setView(bounds[0], 13); } else { map.fitBounds(bounds, { padding: [24, 24], maxZoom: 14 }); }
   }
 
+  // The CPTS page's map (issue 17, point 7): its own element and function, the results map is untouched.
+  // Markers come from a data attribute; names are set as text, never as HTML.
+  function drawCptsMap() {
+    var element = document.getElementById("carte-cpts");
+    if (!element || typeof L === "undefined") { return; }
+    var markers = JSON.parse(element.getAttribute("data-markers") || "[]");
+    if (!markers.length) { return; }
+    var cptsMap = L.map(element, { scrollWheelZoom: false });
+    var tiles = element.getAttribute("data-tiles");
+    if (tiles) {
+      L.tileLayer(tiles, { maxZoom: 18, attribution: element.getAttribute("data-attribution") || "" }).addTo(cptsMap);
+    }
+    var bounds = [];
+    markers.forEach(function (m) {
+      var point = [m.lat, m.lon];
+      bounds.push(point);
+      var marker = L.circleMarker(point, m.origin ? { radius: 8, color: "#ce0500", fillOpacity: 0.8 }
+                                                 : { radius: 7, color: "#000091", fillOpacity: 0.7 });
+      var label = document.createElement("span");
+      label.textContent = m.label == null ? "" : String(m.label);
+      marker.bindTooltip(label);
+      if (m.target) {
+        marker.on("click", function () {
+          var card = document.getElementById(m.target);
+          if (card) { card.scrollIntoView({ behavior: "smooth", block: "center" }); card.focus(); }
+        });
+      }
+      marker.addTo(cptsMap);
+    });
+    if (bounds.length === 1) { cptsMap.setView(bounds[0], 13); } else { cptsMap.fitBounds(bounds, { padding: [24, 24], maxZoom: 14 }); }
+  }
+
   document.addEventListener("DOMContentLoaded", drawMap);
+  document.addEventListener("DOMContentLoaded", drawCptsMap);
   document.addEventListener("htmx:afterSettle", function (event) {
     if (event.detail.target && event.detail.target.id === "resultats") { drawMap(); }
   });

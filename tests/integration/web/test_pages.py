@@ -322,7 +322,8 @@ def test_practitioner_participation_phone_and_unavailability(web, es, settings):
                                                                "au": tomorrow})
     assert declared.status_code == 303 and "message=" in declared.headers["location"], declared.headers["location"]
     page = web.get("/app/espace")
-    assert f"Du {tomorrow[8:10]}/{tomorrow[5:7]}/{tomorrow[:4]}" in page.text
+    # One day entered "Au (inclus)" the same day reads as that day (issue 17, point 11), not "au <next day>".
+    assert f"Le {tomorrow[8:10]}/{tomorrow[5:7]}/{tomorrow[:4]}" in page.text
     declaration_id = page.text.split("/app/espace/indisponibilites/", 1)[1].split("/annuler", 1)[0]
     cancelled = web.post(f"/app/espace/indisponibilites/{declaration_id}/annuler", data={"csrf": csrf})
     assert "message=" in cancelled.headers["location"]

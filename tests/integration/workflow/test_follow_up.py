@@ -56,7 +56,7 @@ def test_listing_scope_csv_and_honour(wf_api, free_slot, regulator_headers, toke
     text = export.content.decode("utf-8")
     assert text.startswith("\ufeffdate d'orientation;date de consultation;créneau;régulateur;territoire;")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
-    assert len(rows) >= 2 and all(r[9] == "fulfilled" and r[4] == "SAS-33" for r in rows[1:])
+    assert len(rows) >= 2 and all(r[9] == "Honoré" and r[4] == "SAS-33" for r in rows[1:])   # the screen's label (issue 17)
     assert orientation["effecteur"]["national_id"][1:] in {r[6] for r in rows[1:]}
 
     bad = wf_api.get("/v1/orientations", params={"status": "lost"}, headers=regulator_headers)

@@ -134,6 +134,22 @@ def test_vendor_health_shaping():
     assert acme["stale"] is False
     assert nova["runs"] == 0 and nova["stale"] is True and nova["staleness_s"] is None and nova["slots_stale"] == 7
     assert acme["deletions_held"] == 0 and acme["alerts"] == [] and nova["deletions_held"] == 0
+    # Issue 17 (8): a stale vendor is down; no run reported an error here.
+    assert (acme["down"], nova["down"]) == (False, True) and acme["last_error"] is None
+
+
+def test_vendor_health_down_with_the_last_error():
+    latest = {"hits": {"hits": [{"_source": {"status": "failed"}}]}}
+    failure = {"doc_count": 2, "run": {"hits": {"hits": [{"_source": {
+        "status": "failed", "started_at": "2025-06-30T23:59:00Z", "errors": ["HTTP 503", "HTTP 502"]}}]}}}
+    runs = {"aggregations": {"vendor": {"buckets": [{
+        "key": "acme", "doc_count": 3, "failed": {"doc_count": 2}, "partial": {"doc_count": 0},
+        "last_run": {"value": 1.0, "value_as_string": "2025-06-30T23:59:00.000Z"},
+        "last_success": {"doc_count": 1, "at": {"value": 1.0, "value_as_string": "2025-06-30T23:58:00.000Z"}},
+        "requests": {"value": 4.0}, "rejected": {"value": 0.0}, "latest": latest, "last_failure": failure}]}}}
+    [row] = dashboards.shape_vendor_health(runs, {}, now=T1, stale_after_s=900)
+    assert row["stale"] is False and row["down"] is True and row["last_status"] == "failed"
+    assert (row["last_error"], row["last_error_at"]) == ("HTTP 503", "2025-06-30T23:59:00Z")
 
 
 def test_vendor_health_carries_the_mass_deletion_alert_of_the_latest_run():

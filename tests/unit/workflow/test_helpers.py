@@ -230,12 +230,13 @@ def test_own_doctor_first():
 
 
 def test_csv_is_excel_friendly():
-    text = "".join(csv_export.stream([ORIENTATION]))
+    text = "".join(csv_export.stream([ORIENTATION], specialty_label={"SM54": "Médecine générale"}.get))
     assert text.startswith("\ufeffdate d'orientation;date de consultation;créneau;régulateur;territoire;effecteur;"
                            "RPPS;spécialité;adresse;statut\r\n")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
-    assert rows[1] == ["17/06/2025 10:15", "17/06/2025", "14:00-14:20", "u-1", "SAS-33", "Didier MOREL",
-                       "10005681340", "SM54", "12 rue Sainte-Catherine, 33000 Bordeaux", "booked"]
+    # Issue 17 (11): the screen's wording and formats (was "10:15", "SM54", "booked").
+    assert rows[1] == ["17/06/2025 10h15", "17/06/2025", "14h00-14h20", "u-1", "SAS-33", "Didier MOREL",
+                       "10005681340", "Médecine générale", "12 rue Sainte-Catherine, 33000 Bordeaux", "Confirmé"]
 
 
 def test_booking_helpers():
