@@ -518,6 +518,10 @@ def declarations_page(request: Request, user: Viewer, workflow: WorkflowDep, act
                       message: str | None = None, erreur: str | None = None) -> Response:
     filters = DeclarationFilters(active=True if actives else None)
     total, rows = workflow.declarations.list(scope_for(user.principal), filters, page=1, size=100)
+    for row in rows:
+        # A practitioner-wide unavailability spanning several territories lists them (issue 17, point 6).
+        if isinstance(row.get("territory"), list):
+            row["territory"] = ", ".join(row["territory"])
     regulators = [r for r in rows if r.get("declared_by_role") != "effecteur"]
     practitioners = [r for r in rows if r.get("declared_by_role") == "effecteur"]
     # Regulators and OSNP cancel the reports of their territories (the service checks each one).
