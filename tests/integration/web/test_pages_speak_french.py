@@ -199,3 +199,40 @@ def test_the_json_api_keeps_its_messages_for_integrators(web, token_for):
     assert answer.status_code == 400 and answer.json()["message"].startswith("cannot place q=")
     assert web.get("/v1/search", params={"q": "33000", "page": "0"},
                    headers=token_for("osnp", territories=["SAS-33"])).headers["content-type"] == "application/json"
+
+
+def test_a_replayed_booking_says_so_in_french(web, es, settings):
+    """A double click (the same button's key twice) books once and says so, never a bare "replayed"."""
+    offer = {**bordeaux_offer(74, vendor=None), "id": "web-french-74"}
+    es.index(index=alias_name(settings.index_prefix, "offers"), id=offer["id"], document=offer, refresh=True)
+    csrf = sign_in(web, "effecteur", territories="", national_id=offer["national_id"], name=offer["name"])
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date().isoformat()
+    published = web.post("/app/espace/agenda", data={"csrf": csrf, "offer_id": offer["id"], "date": tomorrow,
+                                                      "debut": "15:00", "fin": "15:20"})
+    assert "message=" in published.headers["location"], published.headers["location"]
+    page = web.get("/app/espace").text
+    slot_id = html.unescape(page.split("/app/espace/agenda/", 1)[1].split("/supprimer", 1)[0])
+
+    csrf = sign_in(web, "regulator")
+    key = "cle-double-clic-0001"
+    first = read(web, web.post("/app/reserver", data={"csrf": csrf, "slot_id": slot_id, "cle": key},
+                               headers={"HX-Request": "true"}), what="first booking")
+    assert "Orientation enregistrée" in first and "déjà enregistrée" not in first
+    again = read(web, web.post("/app/reserver", data={"csrf": csrf, "slot_id": slot_id, "cle": key},
+                               headers={"HX-Request": "true"}), what="replayed booking")
+    assert "Cette orientation était déjà enregistrée" in again and "replayed" not in again
+
+
+@pytest.mark.parametrize("role, paths", [
+    ("regulator", ["/app/recherche", "/app/recherche?q=33000", "/app/tableaux/orientations",
+                   "/app/tableaux/declarations", "/app/tableaux/declarations?actives=true", "/app/cpts/cpts-330012345",
+                   "/app/espace", "/app/tableaux/collecte"]),
+    ("admin", ["/app/tableaux/collecte", "/app/comptes", "/app/comptes?bloques=true"]),
+    ("account_manager", ["/app/comptes", "/app/recherche"]),
+    ("effecteur", ["/app/espace", "/app/recherche?q=Bordeaux"]),
+])
+def test_every_page_as_each_role_reads_french(web, role, paths):
+    """Each page as it normally shows (and the 403 page where the role has no access)."""
+    sign_in(web, role, **({"national_id": "810000000009"} if role == "effecteur" else {}))
+    for path in paths:
+        read(web, web.get(path), what=f"{role} {path}")
