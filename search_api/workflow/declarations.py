@@ -255,6 +255,31 @@ class DeclarationService:
             self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
         return moved
 
+    def refile_unavailability(self) -> list[dict]:
+        """File practitioner-wide unavailability declared before issue 17 (point 6) without territory under
+        the territories of the practitioner's places, and name him as the directory does. Idempotent;
+        returns what was changed (``sas declarations refile-unavailability``)."""
+        changed: list[dict] = []
+        body = {"size": 500, "sort": [{"id": "asc"}], "_source": ["id", "subject_national_id", "subject_name"],
+                "query": {"bool": {"filter": [{"term": {"scope": "practitioner"}},
+                                              {"term": {"declared_by_role": "effecteur"}}],
+                                   "must_not": [{"exists": {"field": "territory"}}]}}}
+        for hit in list(self.store.scan(INDEX, body)):
+            doc = hit["_source"]
+            places = self._places_of(doc["subject_national_id"]) if doc.get("subject_national_id") else []
+            territory = self._territory_of(places)
+            if territory is None:
+                continue                # no place in the directory any more: nothing to file it under
+            fields: dict = {"territory": territory}
+            name = next((p.get("name") for p in places if p.get("name")), None)
+            if name and name != doc.get("subject_name"):
+                fields["subject_name"] = name
+            self.store.patch_unconditional(INDEX, doc["id"], fields, refresh=False)
+            changed.append({"id": doc["id"], **fields})
+        if changed:
+            self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
+        return changed
+
     def _write(self, doc: DeclarationDoc) -> dict:
         document = doc.model_dump(mode="json")
         self.store.create(INDEX, doc.id, document, refresh="wait_for")

@@ -81,3 +81,32 @@ def test_places_in_two_territories_give_one_declaration_both_sas_see(web, es, se
     assert post_login(web, {"role": "regulator", "territories": "SAS-47", "next": "/app/recherche"}).status_code == 303
     page = web.get("/app/tableaux/declarations").text
     assert first["name"] in page and "[&#39;SAS" not in page and "['SAS" not in page
+
+
+def test_every_place_unavailability_filed_without_territory_before_is_refiled(web, es, settings, token_for):
+    """A declaration the old code wrote (practitioner-wide, no territory, the login's name) is filed under his
+    places' territory by ``sas declarations refile-unavailability`` (run here through its service)."""
+    import uuid
+
+    from mappings.declarations import DeclarationDoc, DeclarationPeriod
+    from search_api.executor import Executor
+    from search_api.workflow.declarations import DeclarationService
+    from search_api.workflow.store import DocStore
+
+    offer = _place(es, settings, 64, territory="SAS-33")
+    now = datetime.now(timezone.utc)
+    legacy = DeclarationDoc(
+        id=uuid.uuid4().hex, kind="unavailable", scope="practitioner", declared_by_role="effecteur",
+        declared_by="old-login", declared_by_name="Dr Pseudo", subject_national_id=offer["national_id"],
+        subject_name="Dr Pseudo", national_id=offer["national_id"], territory=None,
+        periods=[DeclarationPeriod(start=now, end=now + timedelta(days=2))], created_at=now,
+    ).model_dump(mode="json")
+    es.index(index=alias_name(settings.index_prefix, "declarations"), id=legacy["id"], document=legacy, refresh=True)
+    assert _seen_by(web, token_for, "SAS-33", offer["national_id"]) == []
+
+    service = DeclarationService(store=DocStore(Executor(es=es, prefix=settings.index_prefix)))
+    changed = service.refile_unavailability()
+    assert {"id": legacy["id"], "territory": "SAS-33", "subject_name": offer["name"]} in changed
+    assert legacy["id"] not in {c["id"] for c in service.refile_unavailability()}      # idempotent
+    (seen,) = _seen_by(web, token_for, "SAS-33", offer["national_id"])
+    assert (seen["id"], seen["territory"], seen["subject_name"]) == (legacy["id"], "SAS-33", offer["name"])
