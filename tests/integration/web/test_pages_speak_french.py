@@ -138,6 +138,9 @@ def test_operator_actions_with_bad_input_answer_in_french(web, es, settings):
     assert "Commentaire" in said[("/app/signaler", (("kind", "other"), ("offer_id", here["id"])))]
     assert "SAS-47" in said[("/app/signaler", (("kind", "unavailable"), ("offer_id", elsewhere["id"])))]
     assert "relancez la recherche" in said[("/app/reserver", (("slot_id", "nowhere:slot-0"),))]
+    too_large = web.post("/app/signaler", data={"csrf": csrf, "kind": "other", "offer_id": here["id"],
+                                                "comment": "x" * 40_000})
+    assert too_large.status_code == 413 and "Revenez à la page précédente" in read(web, too_large, what="413")
 
     for path, params in (("/app/tableaux/orientations", {"du": "hier", "au": "2026-13-45"}),
                          ("/app/tableaux/orientations", {"statut": "perdu", "territoire": "SAS-99"}),
