@@ -155,8 +155,8 @@ RULES: list[_Rule] = [
 #: The French sentence of an error whose message is not known, by its kind (the most specific first).
 BY_KIND: list[tuple[type[SasError], str]] = [
     (Unauthenticated, "Votre session a expiré : reconnectez-vous."),
-    (Forbidden, "Cette action ne vous est pas permise avec votre rôle ou vos territoires : demandez-la à un "
-                "responsable de votre SAS."),
+    (Forbidden, ("Cette action ne vous est pas permise avec votre rôle ou vos territoires : demandez-la à un "
+                 "responsable de votre SAS.")),
     (NotFound, "Élément introuvable (il a peut-être été supprimé) : " + RELOAD),
     (Conflict, "Cet élément vient d'être modifié par quelqu'un d'autre : " + RELOAD),
     (TooManyRequests, "Trop de demandes en peu de temps : attendez un instant puis recommencez."),

@@ -61,7 +61,7 @@ def visible(page: str) -> str:
     return " ".join(parser.parts)
 
 
-ALERT = re.compile(r'role="alert"[^>]*>(.*?)</', re.S)
+ALERT = re.compile(r'role="alert"[^>]*>(.*?)</', re.DOTALL)
 
 
 def alerts(page: str) -> list[str]:
