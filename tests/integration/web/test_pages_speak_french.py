@@ -234,8 +234,12 @@ def test_a_replayed_booking_says_so_in_french(web, es, settings):
     ("account_manager", ["/app/comptes", "/app/recherche"]),
     ("effecteur", ["/app/espace", "/app/recherche?q=Bordeaux"]),
 ])
-def test_every_page_as_each_role_reads_french(web, role, paths):
-    """Each page as it normally shows (and the 403 page where the role has no access)."""
+def test_every_page_as_each_role_reads_french(web, es, settings, role, paths):
+    """Each page as it normally shows (and the 403 page where the role has no access). The CPTS has no address
+    in the directory: its page used to print Python's "None"."""
+    from tests.integration.web.test_pages import directory_cpts
+
+    directory_cpts(es, settings, "330012345", "CPTS Bordeaux Rive Gauche")
     sign_in(web, role, **({"national_id": "810000000009"} if role == "effecteur" else {}))
     for path in paths:
         read(web, web.get(path), what=f"{role} {path}")
