@@ -41,7 +41,9 @@ class DeclarationDoc(Doc):
     national_id: str | None = None     # set only for practitioner-wide declarations (every place)
     offer_id: str | None = None
     place_address: str | None = None
-    territory: str | None = None
+    #: The offer's territory; a practitioner-wide unavailability whose places span several territories lists
+    #: them all (a keyword array: each SAS's ``terms`` filter matches it).
+    territory: str | list[str] | None = None
     periods: list[DeclarationPeriod] = []
     comment: str | None = None         # about the practitioner only: never patient details
     created_at: datetime

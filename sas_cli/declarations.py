@@ -32,3 +32,25 @@ def refile_reports() -> None:
     for row in moved:
         console.print(f"{row['id']} (offer {row['offer_id']}): {row['from']} → {row['to']}")
     console.print(f"{len(moved)} report(s) refiled")
+
+
+@app.command("refile-unavailability")
+def refile_unavailability() -> None:
+    """File practitioners' "every place" unavailability declared without territory (before issue 17) under
+    the territories of their places, with the directory's name. Safe to run again."""
+    from sas_core.es import make_client
+    from search_api.executor import Executor
+    from search_api.workflow.declarations import DeclarationService
+    from search_api.workflow.store import DocStore
+
+    settings = Settings()
+    service = DeclarationService(store=DocStore(Executor(es=make_client(settings), prefix=settings.index_prefix)))
+    try:
+        changed = service.refile_unavailability()
+    except SasError as exc:
+        console.print(f"[red]{exc.message}[/red] (is SAS_INDEX_PREFIX {settings.index_prefix!r} set up?)")
+        raise typer.Exit(1) from exc
+    for row in changed:
+        territory = row["territory"] if isinstance(row["territory"], str) else ", ".join(row["territory"])
+        console.print(f"{row['id']}: {territory}")
+    console.print(f"{len(changed)} declaration(s) refiled")

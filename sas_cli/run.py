@@ -103,6 +103,31 @@ def _first_harvest(settings: Settings) -> None:
     console.print(f"first harvest: {total} slots from {len(harvester.vendors)} simulated vendors")
 
 
+def port_clash(*, host: str, port: int) -> bool:
+    """Whether ``host:port`` is already taken: bound like uvicorn binds it (``SO_REUSEADDR``, so a socket
+    left in TIME_WAIT by an earlier run does not count), then released at once."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(wanted: list[tuple[str, str, int, str]]) -> None:
+    """Stop with one line naming the port and the setting that moves it when a port is taken (before
+    anything starts: a clash used to end in a traceback, after the simulator and the first harvest)."""
+    for what, host, port, setting in wanted:
+        if port_clash(host=host, port=port):
+            typer.echo(f"sas run: port {port} ({what}, {host}) is already in use: stop what uses it or choose "
+                       f"another port with {setting}", err=True)
+            raise typer.Exit(code=1)
+
+
 def run(
     host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
     port: Annotated[Optional[int], typer.Option(help="listen port")] = None,
@@ -120,6 +145,10 @@ def run(
     settings = Settings()
     host = host or settings.api_host
     port = port or settings.api_port
+    wanted = [("API", host, port, "SAS_API_PORT=… or --port")]
+    if not no_simulator:
+        wanted.append(("vendor simulator", settings.simulator_host, settings.simulator_port, "SAS_SIMULATOR_PORT=…"))
+    check_ports(wanted)
     simulator = None
     if not no_simulator:
         editors = settings.editors_file or (_demo_dir(settings) / "editors.yaml")
@@ -140,8 +169,13 @@ def run(
         console.print("Dev token (osnp + regulator, demo territories), for `Authorization: Bearer …`:")
         typer.echo(token)
         console.print(f"Try: curl -H \"Authorization: Bearer $TOKEN\" '{base}/v1/search?q=47000&specialty=SM54'")
+    log_file = _demo_dir(settings) / "sas-run.log"
+    console.print(f"Logs          : {log_file} (warnings and errors also here)")
     console.rule()
-    configure_logging(level=settings.log_level, json_format=settings.log_json)
+    # The periodic harvests log at INFO every few minutes: to the file, so that the URL and the token
+    # above stay on screen; what needs attention (warnings, errors) still reaches the console.
+    configure_logging(level=settings.log_level, json_format=settings.log_json, log_file=log_file,
+                      console_level="WARNING")
     scheduler = build_scheduler(settings=settings, es=make_client(settings))
     scheduler.start()
     try:

@@ -7,6 +7,7 @@ import logging
 import queue
 import sys
 from logging.handlers import QueueHandler, QueueListener
+from pathlib import Path
 
 from asgi_correlation_id import CorrelationIdFilter
 from pythonjsonlogger.json import JsonFormatter
@@ -49,12 +50,18 @@ def _stop_listener() -> None:
         _listener = None
 
 
-def configure_logging(*, level: str = "INFO", json_format: bool = True) -> None:
+def configure_logging(*, level: str = "INFO", json_format: bool = True, log_file: Path | None = None,
+                      console_level: str | None = None) -> None:
     """Root logger → stdout, one JSON object per line with ``request_id`` when inside a request; lines
-    are formatted and written by a background thread (``flush_logs`` waits for them)."""
+    are formatted and written by a background thread (``flush_logs`` waits for them).
+
+    ``log_file``: every record at ``level`` also goes to that file, and the console gets ``console_level``
+    and above only (``sas run``: the periodic harvest lines must not scroll away the printed URL and token)."""
     global _listener, _queue
     _stop_listener()
     handler = logging.StreamHandler(sys.stdout)
+    if console_level:
+        handler.setLevel(console_level.upper())
     if json_format:
         handler.setFormatter(JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
@@ -62,10 +69,16 @@ def configure_logging(*, level: str = "INFO", json_format: bool = True) -> None:
         ))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s %(message)s"))
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(handler.formatter)
+        handlers.append(to_file)
     _queue = queue.Queue()
     deferred = _DeferredQueueHandler(_queue)
     deferred.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
-    _listener = QueueListener(_queue, handler)
+    _listener = QueueListener(_queue, *handlers, respect_handler_level=True)
     _listener.start()
     atexit.unregister(_stop_listener)
     atexit.register(_stop_listener)

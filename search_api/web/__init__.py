@@ -37,6 +37,37 @@ def install(app: FastAPI) -> None:
         response.headers["Retry-After"] = str(seconds)
         return response
 
+    from fastapi.exceptions import RequestValidationError
+
+    from sas_core.errors import SasError
+    from search_api import errors as api_errors
+    from search_api.web import messages
+
+    def is_page(request: Request) -> bool:
+        path = request.url.path
+        return path == "/" or path.startswith(("/app/", "/login", "/logout"))
+
+    def page_error(request: Request, message: str, status_code: int) -> Response:
+        """A page's error in French: the fragment alone for htmx (200: htmx drops 4xx bodies), else a page."""
+        if request.headers.get("HX-Request") == "true":
+            return render(request, "fragments/action_error.html", user=None, message=message, status_code=200)
+        return render(request, "action_page.html", user=None, fragment="fragments/action_error.html",
+                      message=message, status_code=status_code)
+
+    # Issue 17 (point 4): the JSON API keeps its English messages; on pages the same errors read in French.
+    async def sas_error(request: Request, exc: SasError) -> Response:
+        if not is_page(request):
+            return api_errors.sas_error_response(exc)
+        return page_error(request, messages.french(exc), exc.status_code)
+
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if not is_page(request):
+            return await api_errors._validation_error(request, exc)
+        text = messages.validation_message(exc.errors(), labels=messages.QUERY_LABELS, subject="Adresse de page incorrecte")
+        return page_error(request, text + " Revenez à la page précédente et utilisez ses boutons et filtres.", 400)
+
+    app.add_exception_handler(SasError, sas_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(PageForbidden, forbidden)
     app.add_exception_handler(PageRateLimited, rate_limited)

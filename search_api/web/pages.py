@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from sas_core.errors import BadRequest, NotFound, SasError
@@ -30,6 +31,7 @@ from search_api.routes.orientations import filters_from
 from search_api.routes.search import SearchContext, build_slot_query, get_context, resolve_window
 from search_api.schemas.search import BeyondSearchOut, CptsCardOut, SearchOut
 from search_api.web import format as fmt
+from search_api.web import messages
 from search_api.web import oidc
 from search_api.web.render import render
 from search_api.web.session import (CSRF_FIELD, CSRF_HEADER, ROLE_LABELS, PageForbidden, WebUser, check_csrf,
@@ -121,7 +123,7 @@ async def login_dev(request: Request) -> Response:
                                 national_id=str(form.get("national_id") or "").strip() or None,
                                 structure_id=str(form.get("structure_id") or "").strip() or None)
     except ValueError as exc:
-        return _login_form(request, next_url=next_url, error=str(exc), status_code=400)
+        return _login_form(request, next_url=next_url, error=messages.french(exc), status_code=400)
     response = RedirectResponse(next_url, status_code=303)
     await run_in_threadpool(open_session, request, response, token=token)
     return response
@@ -216,7 +218,7 @@ def window_bounds(chip: str, *, now: datetime) -> tuple[str | None, str | None, 
     if chip in defaults.WITHIN_BUCKETS_H:
         return None, None, chip
     if chip:
-        raise BadRequest(f"fenêtre inconnue : {chip!r}")
+        raise BadRequest(f"fenêtre inconnue « {chip[:20]} » : choisissez une fenêtre dans la liste")
     return None, None, None
 
 
@@ -242,7 +244,7 @@ def search_page(request: Request, user: Searcher, context: Context, q: str | Non
             # Refused call (unknown origin, a place that cannot be read): nothing is searched, the operator
             # reads why in French; a full page answers 400, an htmx fragment 200 (htmx ignores 4xx bodies).
             return render(request, "search_results.html" if is_htmx(request) else "search.html", user=user,
-                          state=_blank_state(), results=None, beyond=None, error=exc.message, page=1,
+                          state=_blank_state(), results=None, beyond=None, error=messages.french(exc), page=1,
                           chips=WINDOW_CHIPS, specialties=specialty_options(context), allowed_types=[],
                           can_book=False, query_string="", own_doctor=None, notices=[],
                           status_code=200 if is_htmx(request) else exc.status_code)
@@ -259,7 +261,7 @@ def search_page(request: Request, user: Searcher, context: Context, q: str | Non
         try:
             results, beyond = run_search(context, principal, state=state, contextual=contextual, page=page)
         except SasError as exc:
-            error = exc.message
+            error = _search_error(request, context, q, exc)
     notices = list(contextual.warnings) if contextual is not None and page == 1 else []
     notices += own_doctor_notices((results or {}).get("own_doctor"))
     template = "search_results.html" if is_htmx(request) else "search.html"
@@ -269,6 +271,21 @@ def search_page(request: Request, user: Searcher, context: Context, q: str | Non
                   query_string=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page"]),
                   own_doctor=(results or {}).get("own_doctor") if results else None, notices=notices,
                   status_code=200)
+
+
+def _search_error(request: Request, context: SearchContext, q: str, exc: SasError) -> str:
+    """The search's error in French; a place the gazetteer cannot read offers the closest communes."""
+    from search_api.web.suggest import _index
+
+    text = messages.french(exc)
+    if text != messages.PLACE_UNKNOWN:
+        return text
+    closest = _index(request, context).communes.closest(q, limit=4)
+    if not closest:
+        return text
+    names = ", ".join(c["label"] for c in closest)
+    return (f"Lieu « {' '.join(q.split())[:60]} » introuvable. Communes proches : {names}. "
+            "Saisissez l'une d'elles, un code postal ou une adresse avec sa commune.")
 
 
 def _blank_state() -> dict:
@@ -432,7 +449,7 @@ def _identifier(form, name: str, label: str) -> str:
     """A slot or offer id from a form, checked as the JSON API checks it (3 to 300 characters)."""
     value = str(form.get(name) or "").strip()
     if not 3 <= len(value) <= 300:
-        raise BadRequest(f"{label} manquant ou invalide")
+        raise BadRequest(f"{label} manquant ou invalide : rechargez la page puis recommencez")
     return value
 
 
@@ -448,6 +465,16 @@ def _action_answer(request: Request, user: WebUser, template: str, **values: Any
     return render(request, "action_page.html", user=user, fragment=template, **values)
 
 
+#: Booking warnings (``BookingResult.warnings``) as the operator reads them.
+BOOKING_WARNINGS = {"replayed": "Cette orientation était déjà enregistrée (double clic ou page renvoyée) : "
+                                "elle n'a été faite qu'une fois."}
+
+
+def _french_warnings(result):
+    warnings = [BOOKING_WARNINGS.get(w) or messages.french(w) for w in result.warnings or []]
+    return dataclasses.replace(result, warnings=warnings)
+
+
 @router.post("/app/reserver", response_class=HTMLResponse)
 async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Response:
     from search_api.workflow.booking import BookingRequest
@@ -460,8 +487,8 @@ async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Respons
             slot_id=_identifier(form, "slot_id", "créneau"), idempotency_key=_key(form),
             territory=str(form.get("territoire") or "") or None, mode="auto"))
     except SasError as exc:
-        return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
-    return _action_answer(request, user, "fragments/booked.html", result=result)
+        return _action_answer(request, user, "fragments/action_error.html", message=messages.french(exc))
+    return _action_answer(request, user, "fragments/booked.html", result=_french_warnings(result))
 
 
 @router.post("/app/adresser", response_class=HTMLResponse)
@@ -473,8 +500,8 @@ async def orient_beyond(request: Request, user: Booker, workflow: WorkflowDep) -
             workflow.booking.book_beyond, user.principal, offer_id=_identifier(form, "offer_id", "professionnel"), idempotency_key=_key(form),
             territory=str(form.get("territoire") or "") or None, consultation_start=None)
     except SasError as exc:
-        return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
-    return _action_answer(request, user, "fragments/booked.html", result=result)
+        return _action_answer(request, user, "fragments/action_error.html", message=messages.french(exc))
+    return _action_answer(request, user, "fragments/booked.html", result=_french_warnings(result))
 
 
 @router.post("/app/signaler", response_class=HTMLResponse)
@@ -494,7 +521,7 @@ async def report(request: Request, user: Booker, workflow: WorkflowDep) -> Respo
         declaration = await run_in_threadpool(workflow.declarations.report, user.principal, kind=kind, offer_id=_identifier(form, "offer_id", "professionnel"),
                                                    period=period, comment=str(form.get("comment") or "")[:500] or None)
     except SasError as exc:
-        return _action_answer(request, user, "fragments/action_error.html", message=exc.message)
+        return _action_answer(request, user, "fragments/action_error.html", message=messages.french(exc))
     return _action_answer(request, user, "fragments/reported.html", declaration=declaration)
 
 
@@ -521,7 +548,7 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, con
         filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
         total, rows = workflow.orientations.list(scope_for(user.principal), filters, page=page, size=PAGE_SIZE)
     except SasError as exc:
-        error = exc.message
+        error = messages.french(exc)
     undelivered: dict[str, dict[str, int]] = {}
     if workflow.publisher.enabled and workflow.deliveries is not None and not error:
         # INT_L02 messages the regulation software has not acknowledged, per territory of the viewer's scope.
@@ -639,6 +666,10 @@ def declarations_page(request: Request, user: Viewer, workflow: WorkflowDep, act
                       message: str | None = None, erreur: str | None = None) -> Response:
     filters = DeclarationFilters(active=True if actives else None)
     total, rows = workflow.declarations.list(scope_for(user.principal), filters, page=1, size=100)
+    for row in rows:
+        # A practitioner-wide unavailability spanning several territories lists them (issue 17, point 6).
+        if isinstance(row.get("territory"), list):
+            row["territory"] = ", ".join(row["territory"])
     regulators = [r for r in rows if r.get("declared_by_role") != "effecteur"]
     practitioners = [r for r in rows if r.get("declared_by_role") == "effecteur"]
     # Regulators and OSNP cancel the reports of their territories (the service checks each one).
@@ -656,7 +687,7 @@ async def cancel_report(request: Request, declaration_id: str, user: Viewer, wor
     try:
         await run_in_threadpool(workflow.declarations.cancel, user.principal, declaration_id)
     except SasError as exc:
-        return RedirectResponse(target + urlencode({"erreur": exc.message}), status_code=303)
+        return RedirectResponse(target + urlencode({"erreur": messages.french(exc)}), status_code=303)
     return RedirectResponse(target + urlencode({"message": "Signalement annulé."}), status_code=303)
 
 
@@ -735,7 +766,7 @@ def _day_after(day: str) -> str:
     try:
         moment = datetime.fromisoformat(day)
     except ValueError:
-        raise BadRequest(f"date invalide : {day[:20]!r}") from None
+        raise BadRequest(f"date invalide « {day[:20]} » : saisissez-la au format JJ/MM/AAAA") from None
     return (check_moment(moment, name="la date") + timedelta(days=1)).date().isoformat()
 
 
@@ -752,7 +783,7 @@ async def honour(request: Request, orientation_id: str, user: Practitioner, work
     try:
         await run_in_threadpool(honour_route, orientation_id, workflow, user.principal)
     except SasError as exc:
-        return _back(error=exc.message, anchor="#orientations")
+        return _back(error=messages.french(exc), anchor="#orientations")
     return _back("Consultation marquée comme honorée.", anchor="#orientations")
 
 
@@ -760,9 +791,14 @@ def _local_moment(day: str, hour: str) -> datetime:
     try:
         moment = datetime.combine(datetime.fromisoformat(day).date(), time.fromisoformat(hour), tzinfo=fmt.PARIS)
     except ValueError:
-        raise BadRequest("date ou heure invalide") from None
+        raise BadRequest("date ou heure invalide : saisissez la date (JJ/MM/AAAA) et l'heure (HH:MM)") from None
     # Security (issue 7): bounded years, or adding a day to 9999-12-31 overflows (a 500).
     return check_moment(moment, name="la date")
+
+
+#: Form labels of the agenda form's fields (``AgendaItem``), for the French validation messages.
+SLOT_FIELDS = {"start": "Début", "end": "Fin", "capacity": "Capacité", "modes": "Modes de consultation",
+               "types": "Publics", "motive": "Motif", "offer_id": "Lieu d'exercice", "items": "Créneau"}
 
 
 @router.post("/app/espace/agenda")
@@ -779,9 +815,14 @@ async def publish_slot(request: Request, user: Practitioner) -> Response:
         await run_in_threadpool(agenda_routes.publish, agenda_routes.AgendaPublish(offer_id=str(form.get("offer_id") or ""), items=[item]),
                               user.principal, request.app.state.executor, request.app.state.settings)
     except SasError as exc:
-        return _back(error=exc.message, anchor="#agenda")
-    except ValueError as exc:
-        return _back(error=f"créneau invalide : {exc}", anchor="#agenda")
+        return _back(error=messages.french(exc), anchor="#agenda")
+    except ValidationError as exc:
+        # A doctor reads which field to correct, in French (never pydantic's report).
+        return _back(error=messages.validation_message(exc, labels=SLOT_FIELDS, subject="Créneau non publié"),
+                     anchor="#agenda")
+    except ValueError:
+        return _back(error="Créneau non publié : la capacité est un nombre entier de patients (1 à 100).",
+                     anchor="#agenda")
     return _back("Créneau publié : il apparaît dans la recherche.", anchor="#agenda")
 
 
@@ -791,7 +832,7 @@ async def delete_slot(request: Request, slot_id: str, user: Practitioner) -> Res
     try:
         await run_in_threadpool(agenda_routes.delete_slot, slot_id, user.principal, request.app.state.executor)
     except SasError as exc:
-        return _back(error=exc.message, anchor="#agenda")
+        return _back(error=messages.french(exc), anchor="#agenda")
     return _back("Créneau supprimé.", anchor="#agenda")
 
 
@@ -806,7 +847,7 @@ async def declare_unavailability(request: Request, user: Practitioner, workflow:
             workflow.declarations.declare_unavailability, user.principal, offer_id=str(form.get("offer_id") or "") or None, periods=[PeriodIn(start, end)],
             comment=str(form.get("comment") or "")[:500] or None)
     except SasError as exc:
-        return _back(error=exc.message, anchor="#indisponibilites")
+        return _back(error=messages.french(exc), anchor="#indisponibilites")
     return _back("Indisponibilité enregistrée.", anchor="#indisponibilites")
 
 
@@ -817,7 +858,7 @@ async def cancel_unavailability(request: Request, declaration_id: str, user: Pra
     try:
         await run_in_threadpool(workflow.declarations.cancel, user.principal, declaration_id)
     except SasError as exc:
-        return _back(error=exc.message, anchor="#indisponibilites")
+        return _back(error=messages.french(exc), anchor="#indisponibilites")
     return _back("Indisponibilité annulée.", anchor="#indisponibilites")
 
 
@@ -838,7 +879,7 @@ async def participation(request: Request, user: Practitioner, workflow: Workflow
         mode = str(form.get("participation") or "non")
         phone = " ".join(str(form.get("telephone") or "").split()) or None
         if phone and not all(c.isdigit() or c in "+ .()-" for c in phone):
-            raise BadRequest("numéro de téléphone invalide")
+            raise BadRequest("numéro de téléphone invalide : saisissez des chiffres, par exemple 05 56 12 34 56")
         accepts = bool(form.get("en_sus"))
         if accepts and not phone:
             raise BadRequest("donnez un numéro pour les patients en sus de vos disponibilités")
@@ -860,7 +901,7 @@ async def participation(request: Request, user: Practitioner, workflow: Workflow
                "accepts_beyond": accepts, "beyond_phone": phone}
         await run_in_threadpool(workflow.store.patch, "offers", current, {"sas": sas})
     except SasError as exc:
-        return _back(error=exc.message, anchor="#participation")
+        return _back(error=messages.french(exc), anchor="#participation")
     return _back("Participation enregistrée.", anchor="#participation")
 
 

@@ -18,6 +18,8 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(fmt.filters())
+# Issue 17 (point 4): a missing value (a CPTS without address…) prints nothing, never Python's "None".
+templates.env.finalize = lambda value: "" if value is None else value
 templates.env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
 templates.env.globals.update(MODE_LABELS=fmt.MODE_LABELS, TYPE_LABELS=fmt.TYPE_LABELS, KIND_LABELS=fmt.KIND_LABELS,
                              SECTOR_LABELS=fmt.SECTOR_LABELS, STATUS_LABELS=fmt.STATUS_LABELS,

@@ -52,6 +52,27 @@ class SuggestionIndex:
                 break
         return out
 
+    def closest(self, text: str, *, limit: int) -> list[dict]:
+        """Communes whose name is closest to a misspelt one ("Bordaux" → Bordeaux): names sharing its first
+        two letters, by similarity then population (the page offers them when ``q`` places nowhere)."""
+        from difflib import SequenceMatcher
+
+        name = normalize_city(text.split(",")[-1])
+        if len(name) < 3:
+            return []
+        low = bisect.bisect_left(self._keys, name[:2])
+        high = bisect.bisect_right(self._keys, name[:2] + "\uffff")
+        scored: dict[str, tuple[float, int, object]] = {}
+        for key, rank, commune in self._entries[low:high]:
+            if key.isdigit():
+                continue
+            ratio = SequenceMatcher(None, name, key).ratio()
+            if ratio >= 0.7 and (commune.insee not in scored or scored[commune.insee][0] < ratio):
+                scored[commune.insee] = (ratio, rank, commune)
+        best = sorted(scored.values(), key=lambda s: (-round(s[0], 2), s[1]))[:limit]
+        return [{"label": f"{(c.postcodes or [''])[0]} {c.name}".strip(), "insee": c.insee, "city": c.name,
+                 "postcode": (c.postcodes or [""])[0]} for _, _, c in best]
+
 
 class CombinedSuggestions:
     """Addresses / streets and communes in one list. Communes come first when the text reads as a commune

@@ -96,6 +96,12 @@ class DeclarationService:
         offer = self._offer(offer_id) if offer_id else {}
         if offer_id and offer.get("national_id") != national_id:
             raise Forbidden("this place is not yours")
+        # Issue 17 (point 6): a declaration for every place ("Tous mes lieux") is filed under the territories
+        # of all his places, or his SAS's regulators never see it; the name is the directory's, not the
+        # login's display name.
+        places = [offer] if offer_id else self._places_of(national_id)
+        territory = self._territory_of(places)
+        directory_name = next((p.get("name") for p in places if p.get("name")), None)
         existing = self.store.search(INDEX, queries.active_unavailability_body(
             offer_id=offer_id, national_id=national_id, now=now))["hits"]["hits"]
         current = 0
@@ -111,13 +117,29 @@ class DeclarationService:
         doc = DeclarationDoc(
             id=uuid.uuid4().hex, kind="unavailable", scope="place" if offer_id else "practitioner",
             declared_by_role="effecteur", declared_by=principal.sub, declared_by_name=principal.name,
-            subject_national_id=national_id, subject_name=offer.get("name") or principal.name,
+            subject_national_id=national_id, subject_name=directory_name or principal.name,
             # The search excludes by national id (every place) only for practitioner-wide declarations.
             national_id=None if offer_id else national_id, offer_id=offer_id,
-            place_address=(offer.get("address") or {}).get("text"), territory=offer.get("territory"),
+            place_address=(offer.get("address") or {}).get("text"), territory=territory,
             periods=[DeclarationPeriod(start=p.start, end=p.end) for p in ordered], comment=comment, created_at=now,
         )
         return self._write(doc)
+
+    def _places_of(self, national_id: str) -> list[dict]:
+        """The practitioner's places in the directory (a practitioner has a handful; 200 is generous)."""
+        body = {"size": 200, "sort": [{"id": "asc"}], "_source": ["id", "name", "territory"],
+                "query": {"term": {"national_id": national_id}}}
+        return [hit["_source"] for hit in self.store.search("offers", body)["hits"]["hits"]]
+
+    @staticmethod
+    def _territory_of(places: list[dict]) -> str | list[str] | None:
+        """One territory as a string (every existing reader expects one); places in several territories
+        give a sorted list: one document, which each of those SAS sees (a ``terms`` filter matches any value
+        of a keyword array), cancels once, and counts once against the per-place limit."""
+        found = sorted({p["territory"] for p in places if p.get("territory")})
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else found
 
     def report(self, principal: Principal, *, kind: str, offer_id: str, period: PeriodIn | None = None,
                comment: str | None = None) -> dict:
@@ -232,6 +254,31 @@ class DeclarationService:
         if moved:
             self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
         return moved
+
+    def refile_unavailability(self) -> list[dict]:
+        """File practitioner-wide unavailability declared before issue 17 (point 6) without territory under
+        the territories of the practitioner's places, and name him as the directory does. Idempotent;
+        returns what was changed (``sas declarations refile-unavailability``)."""
+        changed: list[dict] = []
+        body = {"size": 500, "sort": [{"id": "asc"}], "_source": ["id", "subject_national_id", "subject_name"],
+                "query": {"bool": {"filter": [{"term": {"scope": "practitioner"}},
+                                              {"term": {"declared_by_role": "effecteur"}}],
+                                   "must_not": [{"exists": {"field": "territory"}}]}}}
+        for hit in list(self.store.scan(INDEX, body)):
+            doc = hit["_source"]
+            places = self._places_of(doc["subject_national_id"]) if doc.get("subject_national_id") else []
+            territory = self._territory_of(places)
+            if territory is None:
+                continue                # no place in the directory any more: nothing to file it under
+            fields: dict = {"territory": territory}
+            name = next((p.get("name") for p in places if p.get("name")), None)
+            if name and name != doc.get("subject_name"):
+                fields["subject_name"] = name
+            self.store.patch_unconditional(INDEX, doc["id"], fields, refresh=False)
+            changed.append({"id": doc["id"], **fields})
+        if changed:
+            self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
+        return changed
 
     def _write(self, doc: DeclarationDoc) -> dict:
         document = doc.model_dump(mode="json")

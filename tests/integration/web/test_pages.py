@@ -56,7 +56,7 @@ def test_root_and_login_page(web):
     assert page.status_code == 200 and "Connexion" in page.text and 'name="role"' in page.text
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     bad = post_login(web, {"role": "regulator", "territories": "Gironde"})
-    assert bad.status_code == 400 and "not a territory code" in bad.text
+    assert bad.status_code == 400 and "n&#39;est pas un code de territoire" in bad.text   # French on pages (issue 17)
     hostile = post_login(web, {"role": "osnp", "territories": "SAS-33", "next": "//evil.example/"})
     assert hostile.headers["location"] == "/app/recherche"
 
@@ -85,7 +85,7 @@ def test_forms_need_the_csrf_token(web):
 def test_search_page_errors_and_prefill(web):
     sign_in(web, "osnp")
     unknown = web.get("/app/recherche", params={"q": "99999"}, headers={"HX-Request": "true"})
-    assert unknown.status_code == 200 and "unknown postcode" in unknown.text and "<html" not in unknown.text
+    assert unknown.status_code == 200 and "Le code postal 99999 n&#39;existe pas" in unknown.text and "<html" not in unknown.text
     # INT_L01 parameters pre-fill the address field.
     prefilled = web.get("/app/recherche", params={"adresse": "8 place Gambetta", "code_postal": "33000",
                                                  "ville": "Bordeaux", "specialite": "SM54"})
@@ -152,7 +152,7 @@ def test_csv_export_of_the_dashboard(web):
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     assert answer.content.startswith(b"\xef\xbb\xbf")                      # BOM for spreadsheet software
     bad = web.get("/app/tableaux/orientations", params={"statut": "perdu"})
-    assert bad.status_code == 200 and "unknown status" in bad.text
+    assert bad.status_code == 200 and "Valeur de filtre inconnue" in bad.text
 
 
 # --- OIDC authorisation-code flow against a local identity provider -------------------------------------------
@@ -218,7 +218,7 @@ def test_oidc_login_end_to_end(settings, es, indices, idp):
         assert client.get("/login/callback", params={"code": "c1", "state": "forged"}).status_code == 400
         _IdP.codes["c1"] = params["state"]
         refused = client.get("/login/callback", params={"code": "unknown", "state": params["state"]})
-        assert refused.status_code == 400 and "invalid_grant" in refused.text
+        assert refused.status_code == 400 and "a refusé le code de connexion" in refused.text
         done = client.get("/login/callback", params={"code": "c1", "state": params["state"]})
         assert done.status_code == 303 and done.headers["location"] == "/app/tableaux/orientations"
         # OIDC mode: the session cookie is Secure and HttpOnly (issue 15, point 10).
@@ -268,7 +268,7 @@ def test_practitioner_cannot_enrol_in_a_made_up_cpts(web, es, settings):
         "csrf": csrf, "offer_id": offer["id"], "participation": "cpts", "cpts_finess": "339999998",
         "cpts_name": "CPTS Imaginaire"})
     assert made_up.status_code == 303
-    assert "aucune CPTS de numéro FINESS 339999998 dans l’annuaire" in unquote_plus(made_up.headers["location"])
+    assert "Aucune CPTS de numéro FINESS 339999998 dans l’annuaire" in unquote_plus(made_up.headers["location"])
     assert es.get(index=alias_name(settings.index_prefix, "offers"), id=offer["id"])["_source"]["sas"] == before
     # An MSP's FINESS is not a CPTS either.
     msp = {**directory_cpts(es, settings, "330077771", "MSP Bastide"), "kind": "msp", "id": "msp-330077771"}
