@@ -21,6 +21,8 @@
   var fold = document.querySelector(".filters-fold .fr-accordion__btn");
   if (fold && window.matchMedia("(max-width: 767.98px)").matches && !fold.hasAttribute("data-actifs")) {
     fold.setAttribute("aria-expanded", "false");
+    var folded = document.getElementById(fold.getAttribute("aria-controls"));
+    if (folded) { folded.classList.remove("fr-collapse--expanded"); }   // served open for the no-JS case
   }
 
   // "Annuler" of a confirmation step (point 5): empties the answer area, nothing is sent.
