@@ -171,3 +171,16 @@ def test_unavailable_report_asks_first(base_url, new_page, shoot):
     expect(card.get_by_role("heading", name="Confirmer l'indisponibilité ?")).to_have_count(0)
     page.get_by_role("button", name="Rechercher").click()
     expect(page.locator("ol.cards > li.card h3", has_text=name)).not_to_have_count(0)
+
+
+def test_cpts_tag_and_badges_have_enough_contrast(base_url, new_page):
+    """The CPTS tag was #6a6af4 on white (4.21:1). The e2e directory has no CPTS member with slots, so the
+    card's tag markup is added to a real results page (DOM only, no script) and axe measures it there."""
+    page = new_page()
+    login(page, base_url, role="osnp", name="Contraste")
+    search_bordeaux(page)
+    page.locator("ol.cards > li.card .fr-card__content").first.evaluate("""content => content.insertAdjacentHTML(
+        'afterbegin', '<div class="card-tags"><p class="fr-tag fr-tag--sm cpts-tag">CPTS Bordeaux Rive Droite</p>'
+        + '<p class="fr-badge fr-badge--success fr-badge--sm own-doctor">Médecin traitant du patient</p></div>')""")
+    expect(page.locator(".cpts-tag")).to_be_visible()
+    assert_accessible(page, "CPTS tag")
