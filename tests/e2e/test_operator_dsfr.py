@@ -29,6 +29,7 @@ def test_dsfr_layout_and_information_pages(base_url, new_page, shoot, viewport):
     # The Marianne font of the vendored DSFR is what the page is drawn with (served under the page CSP).
     assert page.evaluate("document.fonts.check('16px Marianne')")
     assert "Marianne" in page.evaluate("getComputedStyle(document.body).fontFamily")
+    shoot(page, f"09-login-{viewport}")
     footer = page.get_by_role("contentinfo")
     for link, heading in (("Mentions légales", "Mentions légales"), ("Données personnelles", "Données personnelles"),
                           ("Accessibilité : non conforme", "Déclaration d'accessibilité")):
