@@ -14,7 +14,20 @@ cp node_modules/leaflet/dist/images/*.png "$dest/leaflet/images/"
 # /docs (search_api/web/docs.py): Swagger UI's bundle and style only, served from our own origin.
 cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
    node_modules/swagger-ui-dist/LICENSE "$dest/swagger-ui/"
-for pkg in htmx.org leaflet swagger-ui-dist; do
+# Système de design de l'État (issue 17, point 1): the compiled style and scripts, the Marianne fonts (woff2:
+# every browser we support reads it) and only the component icons dsfr.min.css refers to, plus its licence.
+dsfr=node_modules/@gouvfr/dsfr
+mkdir -p "$dest/dsfr/fonts"
+cp "$dsfr/dist/dsfr.min.css" "$dsfr/dist/dsfr.module.min.js" "$dsfr/dist/dsfr.nomodule.min.js" "$dsfr/LICENSE.md" "$dest/dsfr/"
+cp "$dsfr"/dist/fonts/Marianne-*.woff2 "$dest/dsfr/fonts/"
+grep -o 'url(icons/[^)]*)' "$dsfr/dist/dsfr.min.css" | sed 's/^url(//; s/)$//' | sort -u | while read -r icon; do
+  mkdir -p "$dest/dsfr/$(dirname "$icon")" && cp "$dsfr/dist/$icon" "$dest/dsfr/$icon"
+done
+# axe-core runs in the browser tests only (tests/e2e), injected as a file under the pages' real CSP: it is
+# vendored next to them, never served by the app.
+mkdir -p ../tests/e2e/vendor/axe-core
+cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE ../tests/e2e/vendor/axe-core/
+for pkg in htmx.org leaflet swagger-ui-dist @gouvfr/dsfr axe-core; do
   node -e "const p=require('./node_modules/$pkg/package.json');console.log(p.name+' '+p.version)"
 done > "$dest/VERSIONS.txt"
 echo "vendored: $(tr '\n' ' ' < "$dest/VERSIONS.txt")"

@@ -8,6 +8,7 @@ htmx requests (``HX-Request``) get the page's fragment only, so results update w
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 import uuid
 from datetime import datetime, time, timedelta, timezone
@@ -127,6 +128,22 @@ async def login_dev(request: Request) -> Response:
     response = RedirectResponse(next_url, status_code=303)
     await run_in_threadpool(open_session, request, response, token=token)
     return response
+
+
+# --- Public information pages (issue 17, point 1): linked from every page's footer, no sign-in needed ----------
+
+LEGAL_PAGES = {"/mentions-legales": "legal_notice.html", "/donnees-personnelles": "personal_data.html",
+               "/accessibilite": "accessibility.html"}
+
+
+def _legal_page(template: str):
+    def page(request: Request) -> Response:
+        return render(request, template, user=None)
+    return page
+
+
+for _path, _template in LEGAL_PAGES.items():
+    router.add_api_route(_path, _legal_page(_template), methods=["GET"], response_class=HTMLResponse)
 
 
 def _callback_url(request: Request) -> str:
@@ -371,7 +388,8 @@ def markers(model: SearchOut) -> list[dict]:
     for index, card in enumerate(model.results, start=1):
         if card.offer.location:
             points.append({"lat": card.offer.location.lat, "lon": card.offer.location.lon,
-                           "label": f"{index}. {card.offer.name or ''}", "target": f"carte-{index}"})
+                           "label": f"{index}. {card.offer.name or ''}", "target": f"carte-{index}",
+                           "number": index})   # issue 17, point 12: the marker shows its card's number
     return points
 
 
@@ -481,6 +499,13 @@ async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Respons
 
     await check_csrf(request, user)
     form = await request.form()
+    slot_id = str(form.get("slot_id") or "").strip()
+    if not confirmed(form) and 3 <= len(slot_id) <= 300:
+        # Issue 17, point 5: a click on a slot only asks; the booking is made by the "Confirmer" form this
+        # answer carries (a plain form: the same two steps work without JavaScript).
+        return _action_answer(request, user, "fragments/confirm_booking.html", slot_id=slot_id,
+                              summary=str(form.get("libelle") or "")[:300], territory=str(form.get("territoire") or ""),
+                              key=_key(form), target=_target(form), htmx=is_htmx(request))
     try:
         # Services block (Elasticsearch, vendors) and may run their own event loop: off the server's loop.
         result = await run_in_threadpool(workflow.booking.book, user.principal, BookingRequest(
@@ -488,7 +513,18 @@ async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Respons
             territory=str(form.get("territoire") or "") or None, mode="auto"))
     except SasError as exc:
         return _action_answer(request, user, "fragments/action_error.html", message=messages.french(exc))
-    return _action_answer(request, user, "fragments/booked.html", result=_french_warnings(result))
+    return _action_answer(request, user, "fragments/booked.html", result=_french_warnings(result), slot_id=slot_id)
+
+
+def _target(form) -> str:
+    """The id of the element an answer replaces (``reponse-3``), echoed by the confirmation form; anything else: none."""
+    value = str(form.get("cible") or "")
+    return value if re.fullmatch(r"[a-z0-9-]{1,40}", value) else ""
+
+
+def confirmed(form) -> bool:
+    """The second step of an irreversible action: its form carries ``confirmer=oui``."""
+    return str(form.get("confirmer") or "") == "oui"
 
 
 @router.post("/app/adresser", response_class=HTMLResponse)
@@ -512,6 +548,12 @@ async def report(request: Request, user: Booker, workflow: WorkflowDep) -> Respo
     try:
         if kind not in fmt.DECLARATION_LABELS:
             raise BadRequest("choisissez le motif du signalement")
+        if kind == "unavailable" and not confirmed(form):
+            # Issue 17, point 5: "unavailable" hides the practitioner for every operator until tonight: asked first.
+            return _action_answer(request, user, "fragments/confirm_report.html", kind=kind,
+                                  offer_id=_identifier(form, "offer_id", "professionnel"),
+                                  comment=str(form.get("comment") or "")[:500], practitioner=str(form.get("nom") or "")[:200],
+                                  target=_target(form), htmx=is_htmx(request))
         period = None
         if kind == "unavailable":
             from search_api.workflow.common import utcnow

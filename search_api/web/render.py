@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ templates.env.filters.update(fmt.filters())
 # Issue 17 (point 4): a missing value (a CPTS without address…) prints nothing, never Python's "None".
 templates.env.finalize = lambda value: "" if value is None else value
 templates.env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
+# A slot id (vendor text: ':' '/' '|' …) as a safe, stable DOM id: the booked slot's answer removes it by id.
+templates.env.filters["dom_id"] = lambda value: hashlib.sha256(str(value).encode()).hexdigest()[:16]
 templates.env.globals.update(MODE_LABELS=fmt.MODE_LABELS, TYPE_LABELS=fmt.TYPE_LABELS, KIND_LABELS=fmt.KIND_LABELS,
                              SECTOR_LABELS=fmt.SECTOR_LABELS, STATUS_LABELS=fmt.STATUS_LABELS,
                              LRM_DELIVERY_LABELS=fmt.LRM_DELIVERY_LABELS, DECLARATION_LABELS=fmt.DECLARATION_LABELS,

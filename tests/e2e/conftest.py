@@ -110,6 +110,9 @@ def login(page, base_url: str, *, role: str, territories: str = "SAS-33", name: 
     """Sign in through the dev login page, as a user would."""
     page.goto(f"{base_url}{next_path}")
     assert "/login" in page.url, page.url   # no session: sent to the login page
+    from tests.e2e.axe import assert_accessible
+
+    assert_accessible(page, "login")        # issue 17, point 2: every page a journey visits
     page.get_by_label("Rôle").select_option(role)
     page.get_by_label("Territoire(s) SAS").fill(territories)
     page.get_by_label("Nom affiché").fill(name)

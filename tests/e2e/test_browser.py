@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import login
 
 pytestmark = pytest.mark.integration
@@ -29,6 +30,13 @@ def search_bordeaux(page) -> None:
     # Results came as a fragment: the page was not reloaded, the URL was pushed.
     assert page.evaluate("window.performance.getEntriesByType('navigation').length") == 1
     assert page.url != url_before and "q=33000" in page.url
+    assert_accessible(page, "search results")
+
+
+def book(page, card, slot) -> None:
+    """Issue 17, point 5: a slot click asks; "Confirmer la réservation" books."""
+    slot.click()
+    card.get_by_role("button", name="Confirmer la réservation").click()
 
 
 def test_search_book_and_see_orientation(base_url, new_page, shoot, wf_offers):
@@ -47,8 +55,9 @@ def test_search_book_and_see_orientation(base_url, new_page, shoot, wf_offers):
     practitioner = card.locator("h3").inner_text().split(" ", 1)[1].strip()
     first_slot = card.locator("button.slot").first
     slot_label = first_slot.get_attribute("aria-label")
-    first_slot.click()
+    book(page, card, first_slot)
     expect(card.get_by_text("Orientation enregistrée")).to_be_visible()
+    assert_accessible(page, "booked")
     shoot(page, "02-booked")
 
     page.get_by_role("link", name="Orientations", exact=True).click()
@@ -58,6 +67,7 @@ def test_search_book_and_see_orientation(base_url, new_page, shoot, wf_offers):
     expect(row).to_contain_text("SAS-33")
     expect(row).to_contain_text(re.compile("Orientée|Confirmé|En attente"))
     assert page.get_by_role("link", name="Exporter en CSV").get_attribute("href").startswith("/app/tableaux/orientations.csv")
+    assert_accessible(page, "orientations")
     shoot(page, "03-dashboard-orientations")
     assert slot_label and practitioner in slot_label
 
@@ -76,6 +86,7 @@ def test_search_book_and_see_orientation(base_url, new_page, shoot, wf_offers):
     expect(phone.locator("ol.cards > li.card").first).to_be_visible()
     # No horizontal scrolling at phone width.
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    assert_accessible(phone, "search results, phone")
     shoot(phone, "04-search-phone")
 
 
@@ -99,6 +110,7 @@ def test_contextual_call_from_regulation_software(base_url, new_page, shoot, wf_
     first = page.locator("ol.cards > li.card").first
     expect(first.locator(".own-doctor")).to_have_text("Médecin traitant du patient")
     expect(first.locator("h3")).to_contain_text(own["name"])
+    assert_accessible(page, "contextual call")
     shoot(page, "05-contextual-call")
 
 
@@ -127,11 +139,13 @@ def test_report_a_practitioner(base_url, new_page, shoot):
     card.get_by_label("Commentaire (jamais de données patient)").fill("Pédiatre, pas généraliste")
     card.get_by_role("button", name="Envoyer le signalement").click()
     expect(card.get_by_text("Signalement enregistré")).to_be_visible()
+    assert_accessible(page, "reported")
 
     page.get_by_role("link", name="Déclarations", exact=True).click()
     row = page.locator("table.data").first.locator("tbody tr", has_text="Mauvaise spécialité").first
     expect(row).to_contain_text(practitioner)
     expect(row).to_contain_text("Claude Monnez")
+    assert_accessible(page, "declarations")
     shoot(page, "05-declarations")
 
 
@@ -158,8 +172,9 @@ def test_practitioner_publishes_a_slot_seen_in_search(base_url, new_page, shoot,
     shoot(regulator, "07-published-slot-in-search")
 
     # The regulator books it; the practitioner sees the orientation and confirms the consultation.
-    card = regulator.locator("ol.cards > li.card", has=slot)
-    slot.click()
+    # The card by its id: the booked slot leaves it, so a "has=slot" locator would no longer match it.
+    card = regulator.locator("#" + regulator.locator("ol.cards > li.card", has=slot).get_attribute("id"))
+    book(regulator, card, slot)
     expect(card.get_by_text("Orientation enregistrée")).to_be_visible()
     page.reload()
     row = page.locator("#orientations tbody tr", has_text="06h05")
@@ -167,4 +182,5 @@ def test_practitioner_publishes_a_slot_seen_in_search(base_url, new_page, shoot,
     row.get_by_role("button", name="Marquer honorée").click()
     expect(page.get_by_text("Consultation marquée comme honorée.")).to_be_visible()
     expect(page.locator("#orientations tbody tr", has_text="06h05")).to_contain_text("Honoré")
+    assert_accessible(page, "practitioner space")
     shoot(page, "08-practitioner-honoured")

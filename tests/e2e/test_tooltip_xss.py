@@ -46,8 +46,10 @@ def test_offer_name_with_markup_is_text_in_the_map_tooltip(base_url, wf_settings
     page.goto(f"{base_url}/app/recherche?q=33000+Bordeaux&specialite=SM40")
     card = page.locator("ol.cards > li.card").first
     expect(card.locator("h3")).to_contain_text("<img src=x onerror=")      # the card: escaped text
-    markers = page.locator("#carte path.leaflet-interactive")
-    expect(markers).to_have_count(2)                                       # the search point + this place
+    # The search point (a circle) + this place (issue 17: a numbered divIcon marker, its number as text).
+    markers = page.locator("#carte .leaflet-interactive")
+    expect(markers).to_have_count(2)
+    expect(page.locator("#carte .map-num")).to_have_text("1")
     for index in range(markers.count()):
         markers.nth(index).dispatch_event("mouseover")
     tooltips = page.locator(".leaflet-tooltip")

@@ -15,7 +15,33 @@
     }
   });
 
+  // Issue 17, point 9: on the phone the period and filters are folded (DSFR accordion) so that the results
+  // come first, unless one of them is in use. Runs before the DSFR script (deferred, earlier in the page),
+  // which then reads the button's aria-expanded. Without JavaScript the accordion stays open.
+  var fold = document.querySelector(".filters-fold .fr-accordion__btn");
+  if (fold && window.matchMedia("(max-width: 767.98px)").matches && !fold.hasAttribute("data-actifs")) {
+    fold.setAttribute("aria-expanded", "false");
+    var folded = document.getElementById(fold.getAttribute("aria-controls"));
+    if (folded) { folded.classList.remove("fr-collapse--expanded"); }   // served open for the no-JS case
+  }
+
+  // "Annuler" of a confirmation step (point 5): empties the answer area, nothing is sent.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-annuler]") : null;
+    if (!button) { return; }
+    var area = document.getElementById(button.getAttribute("data-annuler"));
+    if (area) { area.textContent = ""; }
+  });
+
   var map = null;
+
+  // Issue 17, point 12: a numbered marker, the card's number drawn as text (textContent, never HTML from data).
+  function numberedIcon(number) {
+    var badge = document.createElement("span");
+    badge.className = "map-num";
+    badge.textContent = String(number);
+    return L.divIcon({ html: badge, className: "map-marker", iconSize: [28, 28], iconAnchor: [14, 14] });
+  }
 
   function drawMap() {
     var element = document.getElementById("carte");
@@ -34,7 +60,9 @@
       bounds.push(point);
       var marker = m.origin
         ? L.circleMarker(point, { radius: 8, color: "#ce0500", fillOpacity: 0.8 })
-        : L.circleMarker(point, { radius: 7, color: "#000091", fillOpacity: 0.7 });
+        : (typeof m.number === "number"
+          ? L.marker(point, { icon: numberedIcon(m.number), keyboard: false, title: "" })
+          : L.circleMarker(point, { radius: 7, color: "#000091", fillOpacity: 0.7 }));
       // Leaflet reads a string tooltip as HTML; names come from the directory and vendors, so the tooltip
       // gets a text node: "<img onerror=…>" in a name stays text.
       var label = document.createElement("span");

@@ -157,6 +157,10 @@ PROBES: tuple[Probe, ...] = (
     Probe("GET", "/", None, 303),
     Probe("GET", "/static/{path:path}", None, 200, url="/static/css/app.css"),
     Probe("GET", "/login", None, 200),
+    # issue 17, point 1: the footer's information pages, public
+    Probe("GET", "/mentions-legales", None, 200),
+    Probe("GET", "/donnees-personnelles", None, 200),
+    Probe("GET", "/accessibilite", None, 200),
     Probe("POST", "/login", None, 403, scope="dev mode: the form's CSRF token, role and territory"),
     Probe("GET", "/login/oidc", None, 303),
     Probe("GET", "/login/callback", None, 400),

@@ -44,7 +44,9 @@ def test_only_probes_and_docs_are_public():
     public = {probe.path for probe in PROBES if probe.allowed is None}
     assert public == {"/healthz", "/readyz", "/docs", "/openapi.json",
                       # the web interface's entry, login steps and its own static files
-                      "/", "/login", "/login/oidc", "/login/callback", "/logout", "/static/{path:path}"}
+                      "/", "/login", "/login/oidc", "/login/callback", "/logout", "/static/{path:path}",
+                      # issue 17: the footer's legal notice, personal data and accessibility statement
+                      "/mentions-legales", "/donnees-personnelles", "/accessibilite"}
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: f"{p.method} {p.path}")

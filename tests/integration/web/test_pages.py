@@ -78,7 +78,8 @@ def test_forms_need_the_csrf_token(web):
     assert refused.status_code == 403 and "Jeton de formulaire invalide" in refused.text
     page = web.get("/app/recherche")
     csrf = page.text.split('data-csrf="', 1)[1].split('"', 1)[0]
-    answer = web.post("/app/reserver", data={"slot_id": "nowhere:slot-0", "csrf": csrf}, headers={"HX-Request": "true"})
+    answer = web.post("/app/reserver", data={"slot_id": "nowhere:slot-0", "csrf": csrf, "confirmer": "oui"},
+                      headers={"HX-Request": "true"})   # issue 17: the booking is the confirmed second step
     assert answer.status_code == 200 and 'role="alert"' in answer.text       # unknown slot: a clear message
 
 
