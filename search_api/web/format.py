@@ -129,6 +129,14 @@ def with_q(query_string: str | None, q: str | None) -> str:
     return urlencode([(k, v) for k, v in pairs if k != "page"])
 
 
+#: Why a harvest held its deletions (``harvest_runs.alerts``), for the harvest-health page.
+HARVEST_ALERT_LABELS = {
+    "batch_mass_deletion": "un lot aurait supprimé bien plus que d'habitude",
+    "run_mass_deletion": "la collecte aurait supprimé bien plus que d'habitude",
+    "total_mismatch": "la réponse annonçait plus de créneaux qu'elle n'en contenait",
+}
+
+
 def filters() -> dict:
     """The Jinja2 filters this module provides."""
     return {"fr_date": fr_date, "fr_time": fr_time, "fr_datetime": fr_datetime, "fr_phone": fr_phone,

@@ -240,3 +240,35 @@ def validation_message(error: ValidationError | list, *, labels: dict[str, str],
         if phrase not in problems:
             problems.append(phrase)
     return f"{subject} : " + " ; ".join(problems) + "." if problems else f"{subject} : vérifiez les champs."
+
+
+# --- The harvest's own diagnostics (the admin's harvest-health page) ------------------------------------------
+
+_HARVEST_RULES: list[_Rule] = [
+    _rule(r"^(\d+) of (\d+) batches failed", lambda m: f"{m.group(1)} lot(s) de requêtes sur {m.group(2)} en échec : "
+          "leurs créneaux sont conservés et marqués périmés ; l'éditeur sera relancé à la prochaine collecte."),
+    _rule(r"^mass deletion held: (\d+) slots", lambda m: f"Suppression massive retenue : {m.group(1)} créneaux que "
+          "l'éditeur n'envoie plus sont conservés (marqués périmés) ; vérifiez sa réponse avant de les supprimer."),
+    _rule(r"^bulk request failed", "Écriture dans Elasticsearch refusée : vérifiez l'état du cluster."),
+    _rule(r"circuit breaker|breaker open", "L'éditeur ne répond plus (coupe-circuit ouvert) : la collecte reprend "
+          "d'elle-même dès qu'il répond."),
+    _rule(r"timed? ?out|timeout", "L'éditeur n'a pas répondu à temps : la collecte reprend à la prochaine exécution."),
+    _rule(r"\b(5\d\d)\b", lambda m: f"L'éditeur a répondu en erreur (HTTP {m.group(1)}) : la collecte reprend à la "
+          "prochaine exécution ; prévenez-le si cela dure."),
+    _rule(r"ssl|tls|certificate", "Échec de la connexion sécurisée à l'éditeur (certificat) : vérifiez les "
+          "certificats de l'éditeur et de la plateforme."),
+]
+
+HARVEST_UNKNOWN = "Erreur de collecte : le détail technique (en anglais) suit, pour l'équipe d'exploitation."
+
+
+def harvest_diagnostic(text: str | None) -> dict:
+    """A run's error in French for the harvest-health page: ``{"french", "technical"}``. The raw text is kept
+    as ``technical`` (shown quoted, marked as English) only when no rule describes it."""
+    if not text:
+        return {"french": "", "technical": None}
+    for pattern, answer in _HARVEST_RULES:
+        match = pattern.search(text)
+        if match:
+            return {"french": answer(match), "technical": None}
+    return {"french": HARVEST_UNKNOWN, "technical": text}

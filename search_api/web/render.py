@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from search_api.web import format as fmt
+from search_api.web import messages
 from search_api.web.session import ROLE_LABELS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -28,6 +29,8 @@ templates.env.globals.update(MODE_LABELS=fmt.MODE_LABELS, TYPE_LABELS=fmt.TYPE_L
                              SECTOR_LABELS=fmt.SECTOR_LABELS, STATUS_LABELS=fmt.STATUS_LABELS,
                              LRM_DELIVERY_LABELS=fmt.LRM_DELIVERY_LABELS, DECLARATION_LABELS=fmt.DECLARATION_LABELS,
                              SOURCE_LABELS=fmt.SOURCE_LABELS, BEYOND_TITLE=fmt.BEYOND_TITLE, with_q=fmt.with_q,
+                             HARVEST_ALERT_LABELS=fmt.HARVEST_ALERT_LABELS,
+                             harvest_diagnostic=messages.harvest_diagnostic,
                              ROLE_LABELS={r.value: label for r, label in ROLE_LABELS.items()})
 
 

@@ -205,14 +205,23 @@ def test_harvest_page_puts_a_down_vendor_first_with_its_last_error(web, es, ui_p
          errors=["batch 1: HTTP 503 from https://zzz.example/fhir/Slot"])
     _run(es, ui_prefix, vendor="zzz-en-panne", status="failed", minutes_ago=1,
          errors=["batch 1: connection refused (zzz.example:443)"])
+    _run(es, ui_prefix, vendor="mmm-lots", status="partial", minutes_ago=10,
+         errors=["6 of 6 batches failed; their slots were kept and marked stale"])
+    _run(es, ui_prefix, vendor="mmm-lots", status="success", minutes_ago=1)
     sign_in(web, "admin")
     page = web.get("/app/tableaux/collecte")
     assert page.status_code == 200
     rows = page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr")[1:]
-    assert "zzz-en-panne" in rows[0] and "aaa-en-forme" in rows[1]            # down first, whatever its name
-    assert "En panne" in text_of(rows[0]) and "En panne" not in text_of(rows[1])
+    assert "zzz-en-panne" in rows[0] and {"aaa-en-forme", "mmm-lots"} == {
+        name for name in ("aaa-en-forme", "mmm-lots") if any(name in row for row in rows[1:3])}   # down first
+    assert "En panne" in text_of(rows[0]) and not any("En panne" in text_of(row) for row in rows[1:3])
     assert "vendor-down" in rows[0]
     assert "connection refused (zzz.example:443)" in rows[0] and "503" not in rows[0]   # the latest error
+    # Said in French; a diagnostic no rule describes is quoted as it came, marked as English (RGAA 8.7).
+    assert "Erreur de collecte" in text_of(rows[0])
+    assert '<code lang="en">batch 1: connection refused (zzz.example:443)</code>' in rows[0]
+    lots = next(row for row in rows if "mmm-lots" in row)
+    assert "6 lot(s) de requêtes sur 6 en échec" in text_of(lots) and "batches" not in lots
     assert "1 éditeur en panne : zzz-en-panne" in text_of(page.text)
     # "Servis" is explained (caption and the header's title).
     head = page.text.split("<thead>", 1)[1].split("</thead>", 1)[0]
@@ -348,7 +357,8 @@ def test_declarations_table_cancels_a_report_after_a_confirmation(web, ui_world,
     doctor = offer("ui5-doc", name="Dr Marc SIGNALÉ", lat=AGEN["lat"], lon=AGEN["lon"], national_id="810000005005")
     ui_world.put("offers", [doctor])
     csrf = sign_in(web, "regulator")
-    reported = web.post("/app/signaler", data={"csrf": csrf, "offer_id": doctor["id"], "kind": "unavailable"})
+    reported = web.post("/app/signaler", data={"csrf": csrf, "offer_id": doctor["id"], "kind": "unavailable",
+                                              "confirmer": "oui"})   # the confirmed step (ui-dsfr)
     assert reported.status_code == 200, reported.text[:300]
     page = web.get("/app/tableaux/declarations").text
     found = re.search(r'href="(/app/tableaux/declarations/([0-9a-zA-Z_-]+)/annuler)"', page)
