@@ -247,8 +247,8 @@ def validation_message(error: ValidationError | list, *, labels: dict[str, str],
 _HARVEST_RULES: list[_Rule] = [
     _rule(r"^(\d+) of (\d+) batches failed", lambda m: f"{m.group(1)} lot(s) de requêtes sur {m.group(2)} en échec : "
           "leurs créneaux sont conservés et marqués périmés ; l'éditeur sera relancé à la prochaine collecte."),
-    _rule(r"^mass deletion held: (\d+) slots", lambda m: f"Suppression massive retenue : {m.group(1)} créneaux que "
-          "l'éditeur n'envoie plus sont conservés (marqués périmés) ; vérifiez sa réponse avant de les supprimer."),
+    _rule(r"^mass deletion held: (\d+) slots", lambda m: f"{m.group(1)} créneaux que l'éditeur n'envoyait plus ont "
+          "été conservés (marqués périmés) au lieu d'être supprimés : vérifiez sa réponse."),
     _rule(r"^bulk request failed", "Écriture dans Elasticsearch refusée : vérifiez l'état du cluster."),
     _rule(r"circuit breaker|breaker open", "L'éditeur ne répond plus (coupe-circuit ouvert) : la collecte reprend "
           "d'elle-même dès qu'il répond."),

@@ -38,29 +38,37 @@ class _Visible(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._hidden = 0
-        self._codes: list[bool] = []   # open <code> elements: whether each is marked English
+        # The element being skipped and how deep in elements of its name we are: a name or code the page
+        # declares as not French — ``translate="no"`` (a vendor's identifier) or a ``<code lang="en">`` quotation
+        # of a raw diagnostic after its French description (RGAA 8.7) — is data, not page text.
+        self._skipping: list = []
 
     def handle_starttag(self, tag, attrs):
-        # A quotation marked as English (``lang="en"``: the raw diagnostic of a vendor's failure on the admin's
-        # harvest page, after its French description) is declared as such, as RGAA 8.7 asks; not page text.
-        if tag == "code":
-            english = (dict(attrs).get("lang") or "").startswith("en")
-            self._codes.append(english)
-            self._hidden += english
+        values = dict(attrs)
+        if self._skipping:
+            if tag == self._skipping[0]:
+                self._skipping[1] += 1
+        elif values.get("translate") == "no" or (tag == "code" and (values.get("lang") or "").startswith("en")):
+            self._skipping = [tag, 1]
+            return
         if tag in ("script", "style"):
             self._hidden += 1
+        if self._skipping:
+            return
         for name, value in attrs:
             if name in ("aria-label", "title", "placeholder", "alt") and value:
                 self.parts.append(value)
 
     def handle_endtag(self, tag):
-        if tag == "code" and self._codes and self._codes.pop():
-            self._hidden -= 1
+        if self._skipping and tag == self._skipping[0]:
+            self._skipping[1] -= 1
+            if not self._skipping[1]:
+                self._skipping = []
         if tag in ("script", "style") and self._hidden:
             self._hidden -= 1
 
     def handle_data(self, data):
-        if not self._hidden and data.strip():
+        if not self._hidden and not self._skipping and data.strip():
             self.parts.append(data.strip())
 
 
@@ -254,3 +262,21 @@ def test_every_page_as_each_role_reads_french(web, es, settings, role, paths):
     sign_in(web, role, **({"national_id": "810000000009"} if role == "effecteur" else {}))
     for path in paths:
         read(web, web.get(path), what=f"{role} {path}")
+
+
+def test_the_harvest_page_describes_vendor_failures_in_french(web, es, settings):
+    """The harvest-health page showed a run's raw diagnostic ("6 of 6 batches failed…", an exception's text) and
+    vendors' names read as English words ("acme-vendor"). Diagnostics are described in French; one no rule knows
+    is quoted as is, marked as English; names are marked as not to be translated."""
+    from tests.integration.web.test_ui_data import _run
+
+    _run(es, settings.index_prefix, vendor="acme-vendor", status="failed", minutes_ago=1,
+         errors=["batch 2: the server sent garbage (unexpected token at offset 17)"])
+    _run(es, settings.index_prefix, vendor="acme-other-vendor", status="partial", minutes_ago=1,
+         errors=["3 of 8 batches failed; their slots were kept and marked stale"])
+    sign_in(web, "admin")
+    text = read(web, web.get("/app/tableaux/collecte"), what="admin /app/tableaux/collecte")
+    assert "3 lot(s) de requêtes sur 8 en échec" in text and "Erreur de collecte" in text
+    page = web.get("/app/tableaux/collecte").text
+    assert '<code lang="en">batch 2: the server sent garbage (unexpected token at offset 17)</code>' in page
+    assert '<th scope="row" translate="no">acme-vendor</th>' in page
