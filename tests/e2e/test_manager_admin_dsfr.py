@@ -136,3 +136,28 @@ def test_cancel_confirmation(base_url, new_page, shoot, viewport):
     expect(page.locator(".fr-alert--success")).to_be_visible()
     assert_accessible(page, "orientation cancelled")
     shoot(page, f"26-cancelled-{viewport}")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_practitioner_space(base_url, new_page, shoot, viewport, wf_offers):
+    from datetime import date, timedelta
+
+    offer = wf_offers["agenda"][1]
+    page = new_page(*VIEWPORTS[viewport])
+    login(page, base_url, role="effecteur", territories="", name=offer["name"], national_id=offer["national_id"],
+          next_path="/app/espace")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mon espace effecteur")
+    _dsfr_tables(page, 1)
+    expect(page.locator("#agenda").get_by_label("Date")).to_have_class(re.compile(r"\bfr-input\b"))
+    expect(page.get_by_role("button", name="Publier le créneau")).to_have_class(re.compile(r"\bfr-btn\b"))
+    assert_accessible(page, "espace")
+    shoot(page, f"27-practitioner-space-{viewport}")
+    # A period that ends before it starts is refused in a DSFR alert, nothing stored.
+    form = page.locator("#indisponibilites form").last
+    form.get_by_label("Du", exact=True).fill((date.today() + timedelta(days=3)).isoformat())
+    form.get_by_label("Au (inclus)").fill((date.today() + timedelta(days=1)).isoformat())
+    form.get_by_role("button", name="Déclarer l'indisponibilité").click()
+    expect(page.locator(".fr-alert--error")).to_be_visible()
+    expect(page.locator("#indisponibilites li", has_text="Aucune indisponibilité en cours.")).to_have_count(1)
+    assert_accessible(page, "espace, refused period")
+    shoot(page, f"28-practitioner-refused-{viewport}")
