@@ -79,7 +79,7 @@ def test_admin_harvest_journey(base_url, new_page, shoot, viewport):
 def agen_cpts(es, wf_settings, base_url):
     """A CPTS in Agen and three members (one of another specialty), written to the e2e directory and slots
     indices: far from Bordeaux, so the other journeys' results are unchanged."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta
 
     from elasticsearch import helpers
 
@@ -93,7 +93,7 @@ def agen_cpts(es, wf_settings, base_url):
                      lon=AGEN["lon"], specialties=specialties, cpts_finess=finess, cpts_name="CPTS Agen Confluent")
                for i, (name, specialties) in enumerate((("Dr Anne AGENAISE", ("SM54",)), ("Dr Paul PRUNEAU", ("SM54",)),
                                                         ("Dr Nadia NEURO", ("SM32",))), start=1)]
-    soon = datetime.now(timezone.utc) + timedelta(hours=2)
+    soon = datetime.now(UTC) + timedelta(hours=2)
     slots = [slot(f"e2e-cpts:s{i}", of=m, start=soon + timedelta(minutes=30 * i)) for i, m in enumerate(members)]
     helpers.bulk(es, ({"_index": alias_name(wf_settings.index_prefix, "offers"), "_id": o["id"], "_source": o}
                       for o in [cpts, *members]), refresh=True)
