@@ -114,6 +114,10 @@ def test_cpts_page(base_url, new_page, shoot, viewport, agen_cpts):
     expect(page.locator("main ol.cards > li.card")).to_have_count(3)
     expect(page.locator("#autres-specialites")).to_be_visible()
     expect(page.locator(".cpts-tag")).to_have_class(re.compile(r"\bfr-tag\b|\bfr-badge\b"))
+    expect(page.locator("#carte-cpts .leaflet-interactive")).to_have_count(3)       # every member on the map
+    expect(page.locator("#carte-cpts-sans-fond")).to_contain_text("aucun serveur de tuiles n'est configuré")
+    first_card = page.locator("main ol.cards > li.card").first.bounding_box()
+    assert first_card["y"] < page.locator("#carte-cpts").bounding_box()["y"] or viewport == "desktop"  # phone: list first
     assert_accessible(page, "cpts")
     shoot(page, f"24-cpts-{viewport}")
 
