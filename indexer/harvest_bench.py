@@ -242,6 +242,15 @@ def _run_all(harvester: Harvester | HarvestWorkers, vendors: list[VendorConfig],
         return list(pool.map(lambda v: harvester.run(v, mode=mode), vendors))
 
 
+def _full_sweep(es: Elasticsearch, harvester: Harvester | HarvestWorkers, vendors: list[VendorConfig],
+                config: BenchConfig, slots_alias: str) -> tuple[list[dict], float]:
+    """Every vendor's full 7-day run, then one refresh: the run documents and the wall-clock seconds."""
+    began = time.perf_counter()
+    runs = _run_all(harvester, vendors, "full", config.parallel_vendors)
+    es.indices.refresh(index=slots_alias)
+    return runs, time.perf_counter() - began
+
+
 def _cold_sweep(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
                 vendors: list[VendorConfig], config: BenchConfig, *, translog: dict) -> float:
     """Slots per second of a cold full sweep into a slots index rebuilt empty with ``translog`` settings."""
@@ -249,10 +258,7 @@ def _cold_sweep(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settin
     for index in indices_behind(es, slots_alias):
         es.indices.delete(index=index)
     setup_indices(es, prefix=settings.index_prefix, overrides={"slots": {"translog": translog}})
-    began = time.perf_counter()
-    runs = _run_all(harvester, vendors, "full", config.parallel_vendors)
-    es.indices.refresh(index=slots_alias)
-    seconds = time.perf_counter() - began
+    runs, seconds = _full_sweep(es, harvester, vendors, config, slots_alias)
     failed = [r["vendor"] for r in runs if r["status"] != "success"]
     if failed:
         raise RuntimeError(f"durability comparison: sweep not successful for {failed}")
@@ -285,10 +291,7 @@ def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings:
     slots_alias = alias_name(settings.index_prefix, "slots")
     cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     load_before = os.getloadavg()[0]
-    began = time.perf_counter()
-    runs = _run_all(harvester, vendors, "full", config.parallel_vendors)
-    es.indices.refresh(index=slots_alias)
-    seconds = time.perf_counter() - began
+    runs, seconds = _full_sweep(es, harvester, vendors, config, slots_alias)
     cpu = {name: round(_cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()
            if cpu_before[name] is not None and _cpu_seconds(pid) is not None}
     load_after = os.getloadavg()[0]

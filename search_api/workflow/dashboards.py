@@ -28,6 +28,14 @@ MAX_VENDORS = 100
 LRM_UNDELIVERED_FILTER = {"terms": {"lrm_delivery.state": ["held", "queued", "published", "refused"]}}
 
 
+def _within(*, restriction: dict | None, territories: tuple[str, ...]) -> list[dict]:
+    """The caller's scope and the territories asked for, as filter clauses (none when unrestricted)."""
+    clauses = [restriction] if restriction is not None else []
+    if territories:
+        clauses.append({"terms": {"territory": sorted(set(territories))}})
+    return clauses
+
+
 def _terms(field: str, size: int = MAX_BUCKETS) -> dict:
     return {"terms": {"field": field, "size": size, "order": {"_key": "asc"}}}
 
@@ -35,11 +43,7 @@ def _terms(field: str, size: int = MAX_BUCKETS) -> dict:
 def orientations_body(scope: Scope, *, start: datetime, end: datetime, territories: tuple[str, ...] = ()) -> dict:
     """Orientations created in [start, end): per day (with statuses), territory, status, category, source."""
     filters: list[dict] = [{"range": {"created_at": {"gte": start.isoformat(), "lt": end.isoformat()}}}]
-    restriction = orientation_scope_filter(scope)
-    if restriction is not None:
-        filters.append(restriction)
-    if territories:
-        filters.append({"terms": {"territory": sorted(set(territories))}})
+    filters += _within(restriction=orientation_scope_filter(scope), territories=territories)
     return {
         "size": 0,
         "track_total_hits": True,
@@ -95,11 +99,7 @@ def participation_body(scope: Scope, *, territories: tuple[str, ...] = ()) -> di
 def declarations_body(scope: Scope, *, start: datetime, end: datetime, territories: tuple[str, ...] = ()) -> dict:
     """Declarations made in [start, end): per kind, territory, author role; active ones."""
     filters: list[dict] = [{"range": {"created_at": {"gte": start.isoformat(), "lt": end.isoformat()}}}]
-    restriction = declaration_scope_filter(scope)
-    if restriction is not None:
-        filters.append(restriction)
-    if territories:
-        filters.append({"terms": {"territory": sorted(set(territories))}})
+    filters += _within(restriction=declaration_scope_filter(scope), territories=territories)
     return {
         "size": 0,
         "track_total_hits": True,
@@ -131,11 +131,7 @@ def hiding_body(scope: Scope, *, now: datetime, territories: tuple[str, ...] = (
             {"range": {"periods.end": {"gt": now.isoformat()}}},
         ], "minimum_should_match": 1}}}},
     ]
-    restriction = declaration_scope_filter(scope)
-    if restriction is not None:
-        filters.append(restriction)
-    if territories:
-        filters.append({"terms": {"territory": sorted(set(territories))}})
+    filters += _within(restriction=declaration_scope_filter(scope), territories=territories)
     return {
         "size": MAX_HIDING_ROWS,
         "track_total_hits": True,
