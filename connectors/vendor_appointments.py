@@ -19,19 +19,13 @@ import httpx
 import orjson
 
 from connectors.vendors.client import FHIR_ACCEPT, ssl_context
+from connectors.vendors.errors import AppointmentError
 from connectors.vendors.config import VendorConfig
 
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 PLATFORM_SYSTEM = "urn:oid:1.2.250.1.213.3.6"
 ID_TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
 OPERATOR_EXTENSION = "http://interopsante.org/fhir/StructureDefinition/FrAppointmentOperator"
-
-
-class AppointmentError(Exception):
-    def __init__(self, reason: str, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from tenacity import (
 
 from connectors.vendors.client import FHIR_ACCEPT, ssl_context
 from connectors.vendors.config import VendorConfig
+from connectors.vendors.errors import ACCOUNT_REFUSALS, AccountSyncError
 from sas_core.platform_ids import platform_uuid
 
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
@@ -46,23 +47,8 @@ ID_TYPE_SYSTEM = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
 PROFILE = "https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/FrPractitionerRegul"
 #: Statuses by which a vendor refuses the body itself (the guide: 400 malformed, 422 business rule): the same
 #: body would be refused again, so it is not resent until it changes. Anything else may pass on a retry.
-REFUSALS = frozenset({400, 422})
+REFUSALS = ACCOUNT_REFUSALS
 USER_AGENT = "sas-platform-accounts/1"
-
-
-class AccountSyncError(Exception):
-    """A push to a vendor failed (after retries); ``reason`` is short and stable."""
-
-    def __init__(self, reason: str, message: str, *, status: int | None = None, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.status = status
-        self.retryable = retryable
-
-    @property
-    def refused(self) -> bool:
-        """The vendor refused this body (not a transient or configuration failure)."""
-        return self.status in REFUSALS
 
 
 def account_identifier(account: dict[str, Any]) -> tuple[str, str, str]:

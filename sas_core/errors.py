@@ -1,8 +1,11 @@
-"""One error hierarchy for the whole platform.
+"""The error family of the platform's own boundary (what its callers see).
 
 Each class carries the HTTP status it maps to; the API turns any ``SasError`` into a JSON answer
 (or a FHIR OperationOutcome on FHIR routes) in one place (``search_api.errors``). Code below the API
-raises these and never builds HTTP responses itself.
+raises these and never builds HTTP responses itself. The other boundaries have one family each, mapped to
+this one where they meet the API: the vendors (``connectors.vendors.errors.VendorError`` → ``BadGateway``) and
+Elasticsearch (transport and API errors → ``BackendUnavailable`` / ``BackendTimeout`` / ``BadRequest`` in the
+executor).
 """
 
 from __future__ import annotations
@@ -81,6 +84,13 @@ class Overloaded(BackendUnavailable):
     """This API process already runs as many searches as it may: retry shortly (or on another replica)."""
 
     code = "overloaded"
+
+
+class BadGateway(SasError):
+    """A vendor we asked on the caller's behalf failed or refused (a ``connectors.vendors.errors.VendorError``)."""
+
+    status_code = 502
+    code = "vendor_error"
 
 
 class BackendTimeout(SasError):

@@ -1,14 +1,20 @@
 """Platform settings, read from the environment (prefix ``SAS_``) by pydantic-settings.
 
-Nothing here connects anywhere or reads a file when imported: callers build a ``Settings``
-(usually once, in the CLI or the app factory) and pass it down.
+One class per component (Elasticsearch, the local node, auth, the API, the web pages, the directory load,
+the harvest, the regulation workflow, the INT_R03 listener…); ``Settings`` is their union, built once by
+the CLI or the app factory, which hands each component only its slice (``settings.slice(HarvestSettings)``),
+so a component cannot come to depend on a tunable that is not its own. Every variable keeps its name:
+``SAS_<FIELD NAME IN CAPITALS>``.
+
+Nothing here connects anywhere or reads a file when imported.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,7 +35,7 @@ def default_reference_data_dir() -> Path:
 
 class FhirClientSubject(BaseModel):
     """One accepted INT_R03 client certificate subject: its CN, one of its OU values, and the vendor
-    (editors registry name) it authenticates."""
+    (vendors registry name) it authenticates."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,12 +44,22 @@ class FhirClientSubject(BaseModel):
     ou: str = Field(min_length=1)
 
 
-class Settings(BaseSettings):
-    """Every tunable of the platform. Environment variables are ``SAS_<FIELD NAME IN CAPITALS>``."""
+class _Component(BaseSettings):
+    """A component's settings: read from ``SAS_*`` variables like the whole."""
 
     model_config = SettingsConfigDict(env_prefix="SAS_", extra="ignore")
 
-    # --- Elasticsearch -----------------------------------------------------------------------
+
+class StorageSettings(_Component):
+    """Where this machine keeps the platform's working files and reference tables."""
+
+    cache_dir: Path = Path.home() / ".cache" / "sas"
+    reference_data_dir: Path | None = Field(default_factory=default_reference_data_dir)
+
+
+class ElasticsearchSettings(_Component):
+    """How to reach Elasticsearch and which indices are ours."""
+
     es_url: str = "http://127.0.0.1:9200"
     es_username: str | None = None
     es_password: SecretStr | None = None
@@ -54,20 +70,45 @@ class Settings(BaseSettings):
     #: Every index and alias name starts with ``<index_prefix>-``.
     index_prefix: str = "sas"
 
-    # --- Local node (``sas es start``) ----------------------------------------------------------
+    @field_validator("index_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not _PREFIX_RE.match(value):
+            raise ValueError(
+                "SAS_INDEX_PREFIX must be lowercase letters, digits, '-' or '_' (Elasticsearch index naming)"
+            )
+        return value
+
+    @property
+    def es_port(self) -> int:
+        """Port of ``es_url`` (what the local node listens on)."""
+        parsed = urlparse(self.es_url)
+        return parsed.port or (443 if parsed.scheme == "https" else 9200)
+
+    @property
+    def es_is_loopback(self) -> bool:
+        """Whether ``es_url`` points at this machine (only then may ``sas es start`` run a node)."""
+        host = urlparse(self.es_url).hostname or ""
+        return host in {"127.0.0.1", "localhost", "::1"}
+
+
+class LocalNodeSettings(ElasticsearchSettings, StorageSettings):
+    """The unprivileged local node of ``sas es start`` and its snapshot repository."""
+
     #: Where the unprivileged node keeps its install, data, logs and snapshot repository.
     es_home: Path = Path("/var/lib/sas-es")
     es_heap: str = "2g"
     es_system_user: str = "sas-es"
     es_java_home: Path | None = None
-    cache_dir: Path = Path.home() / ".cache" / "sas"
-
     #: Snapshot repository name (default ``<prefix>-backups``) and location; a relative location is
     #: resolved by Elasticsearch inside its ``path.repo``.
     snapshot_repository: str | None = None
     snapshot_location: str | None = None
 
-    # --- Kibana (``sas kibana import``) -------------------------------------------------------
+
+class KibanaSettings(_Component):
+    """``sas kibana import``: where Kibana is and how to sign in."""
+
     #: Kibana base URL, e.g. http://127.0.0.1:5601; credentials: basic user + password, or an API key.
     kibana_url: str = "http://127.0.0.1:5601"
     kibana_username: str | None = None
@@ -77,17 +118,16 @@ class Settings(BaseSettings):
     kibana_space: str | None = None
     kibana_timeout_s: float = 30.0
 
-    # --- Reference data ----------------------------------------------------------------------
-    reference_data_dir: Path | None = Field(default_factory=default_reference_data_dir)
 
-    # --- API / auth --------------------------------------------------------------------------
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    public_base_url: str | None = None
-    #: Sites allowed to embed the search from a browser (CORS allow-list); empty: none.
-    cors_allow_origins: list[str] = []
-    log_level: str = "INFO"
-    log_json: bool = True
+class VendorsFileSettings(_Component):
+    """The vendors registry file (YAML): who the scheduling vendors are and how to reach them."""
+
+    editors_file: Path | None = None
+
+
+class AuthSettings(StorageSettings):
+    """Who may call: bearer tokens (dev HS256 or OIDC), API keys, rate limits per caller."""
+
     auth_mode: Literal["dev", "oidc"] = "dev"
     #: HS256 key of dev mode; when empty, one is generated once into ``<cache_dir>/dev-signing-key``.
     dev_signing_key: SecretStr | None = None
@@ -97,14 +137,57 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = None
     oidc_algorithms: list[str] = ["RS256", "ES256", "PS256"]
     jwt_leeway_s: int = 30
+    #: Key sets are cached; a token naming an unknown key id forces one refetch at most this often.
+    oidc_jwks_cache_s: int = 3600
+    oidc_jwks_refresh_cooldown_s: float = 30.0
     #: Per token / API key, in the ``limits`` notation ("30/second;600/minute"); per API replica.
     rate_limit: str = "20/second;600/minute"
     #: Verified API keys are cached this long: a revocation takes effect within this delay.
     api_key_cache_s: float = 5.0
-    #: Key sets are cached; a token naming an unknown key id forces one refetch at most this often.
-    oidc_jwks_cache_s: int = 3600
-    oidc_jwks_refresh_cooldown_s: float = 30.0
-    # --- Web interface (search_api/web) ---------------------------------------------------------------
+    #: Failed authentications (bad bearer token or API key) allowed per client address in the ``limits``
+    #: notation; past that, credentials not verified lately get 429 + Retry-After without being checked.
+    #: Empty: no throttling.
+    auth_failure_limit: str = "20/minute"
+
+
+class ApiSettings(_Component):
+    """The HTTP service (``sas serve``): where it listens, what it accepts, how it sheds load."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str | None = None
+    #: ``Host`` values the API answers (Starlette TrustedHostMiddleware, ``*.example.fr`` allowed; others get
+    #: 400); empty: no check. OIDC mode needs ``SAS_PUBLIC_BASE_URL`` (start-up error otherwise).
+    allowed_hosts: list[str] = []
+    #: Sites allowed to embed the search from a browser (CORS allow-list); empty: none.
+    cors_allow_origins: list[str] = []
+    log_level: str = "INFO"
+    log_json: bool = True
+    #: Largest request body (bytes) of a JSON command or a web form; larger: 413 before the body is read
+    #: (``Content-Length``) or as soon as the streamed bytes pass it (chunked).
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: ``/v1/agenda/*``: one call publishes up to 500 slots (680 KB with 200-character motives written
+    #: as ``\\u`` escapes, the largest legitimate call).
+    max_agenda_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: ``/fhir/*`` (INT_R03, main app and ``sas fhir serve``): one Appointment resource.
+    max_fhir_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: ``/readyz`` answers from the last readiness probe younger than this (its own client and thread,
+    #: never the request thread pool); an older one is refreshed in the background and still served
+    #: up to ``readiness_stale_s``; past that (or at the first call) the probe is awaited at most
+    #: ``readiness_wait_s`` before answering 503.
+    readiness_cache_s: float = Field(default=1.0, ge=0)
+    readiness_stale_s: float = Field(default=15.0, ge=0)
+    readiness_wait_s: float = Field(default=1.0, gt=0)
+    #: Searches admitted at once by one API process (in the thread pool or waiting for it); the next one
+    #: gets 503 + Retry-After at once instead of queueing until p99 reaches seconds. 0: no limit.
+    max_concurrent_searches: int = Field(default=64, ge=0)
+    search_shed_retry_after_s: int = Field(default=1, ge=1)
+    stale_after_s: int = 15 * 60
+
+
+class WebSettings(_Component):
+    """The operators' web pages: OIDC login, server-side sessions, map tiles, the address box."""
+
     #: OIDC authorisation-code flow of the web login (auth_mode=oidc).
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
@@ -115,42 +198,36 @@ class Settings(BaseSettings):
     web_session_secret: SecretStr | None = None
     #: Set the Secure flag on the session cookie (production behind HTTPS).
     web_cookie_secure: bool = False
-    #: Map tiles (Leaflet URL template, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); no tiles when empty.
-    web_tile_url: str | None = None
-    web_tile_attribution: str = ""
-    # --- Web sessions and host checks (issue 15, points 10 and 11: sec-session) ----------------------
     #: Server-side web sessions (index ``web_sessions``): one ends after this many seconds without a request…
     web_session_idle_s: int = Field(default=30 * 60, ge=60)
     #: …and at the latest this long after login (or when the token it was opened with expires, if sooner).
     web_session_max_s: int = Field(default=12 * 3600, ge=60)
-    #: ``Host`` values the API answers (Starlette TrustedHostMiddleware, ``*.example.fr`` allowed; others get
-    #: 400); empty: no check. OIDC mode needs ``SAS_PUBLIC_BASE_URL`` (start-up error otherwise).
-    allowed_hosts: list[str] = []
+    #: Map tiles (Leaflet URL template, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png); no tiles when empty.
+    web_tile_url: str | None = None
+    web_tile_attribution: str = ""
+    #: Suggestions of the operator's address box: how many addresses / streets at most.
+    addresses_suggest_limit: int = Field(default=6, ge=0, le=20)
 
-    # --- Directory / harvest (refined by later capabilities) -----------------------------------
-    editors_file: Path | None = None
-    #: Where ``sas simulate vendors`` listens (and where ``make run`` points the demo editors file).
-    simulator_host: str = "127.0.0.1"
-    simulator_port: int = 8400
+
+class DirectorySettings(StorageSettings):
+    """The national directory load (RPPS / FINESS / Annuaire Santé), geocoding and the address base."""
+
     directory_reject_threshold: float = 0.2
-    # --- National directory load (indexer/directory.py) ---------------------------------------------
     #: The early rejected-share check waits for this many lines (the final check always runs).
     directory_reject_min_lines: int = 10_000
     directory_bulk_chunk: int = 2500
-    # --- Directory load safety (issue 14, point 4) -------------------------------------------------
+    directory_bulk_threads: int = 2
     #: A full load may delete at most this share of the offers of its sources (offers gone from the file);
     #: beyond, it fails and deletes nothing. Weekly churn of the national extraction is well under 1 %.
     directory_max_delete_share: float = Field(default=0.05, ge=0.0, le=1.0)
     #: ... but may always delete this many (small départemental loads, where one place is already >5 %).
     directory_max_delete_floor: int = Field(default=50, ge=0)
-    directory_bulk_threads: int = 2
     #: National address API (BAN) for geocoding, e.g. https://api-adresse.data.gouv.fr; off when empty.
     geocoder_ban_url: str | None = None
     geocoder_ban_timeout_s: float = 5.0
     geocoder_ban_min_score: float = 0.5
     #: SQLite cache of BAN answers (default ``<cache_dir>/geocode-ban.sqlite``).
     geocoder_cache_path: Path | None = None
-    # --- Addresses: the national address base in the `addresses` index (issue 16, points 2-3) ------
     #: Bulk requests of the BAN load: lines per request and requests in flight.
     addresses_bulk_chunk: int = Field(default=5000, ge=100, le=50_000)
     addresses_bulk_threads: int = Field(default=3, ge=1, le=16)
@@ -162,14 +239,15 @@ class Settings(BaseSettings):
     addresses_lookup_batch: int = Field(default=2000, ge=1, le=5000)
     #: Whether the directory load places practice places at their address when the index has addresses.
     addresses_geocode_directory: bool = True
-    #: Suggestions of the operator's address box: how many addresses / streets at most.
-    addresses_suggest_limit: int = Field(default=6, ge=0, le=20)
     #: Annuaire Santé FHIR API (incremental directory updates), e.g. https://gateway.api.esante.gouv.fr/fhir/v2
     annuaire_fhir_url: str | None = None
     annuaire_fhir_api_key: SecretStr | None = None
     annuaire_fhir_page_size: int = 500
-    stale_after_s: int = 15 * 60
-    # --- Vendor harvest (indexer.harvest, indexer.scheduler) -----------------------------------
+
+
+class HarvestSettings(VendorsFileSettings, StorageSettings):
+    """Harvesting the vendors' free slots and the scheduler that runs it."""
+
     #: Schedule jobs for vendor harvests (the per-vendor cadence lives in the editors file).
     harvest_enabled: bool = True
     #: Slots per bulk request, and bulk requests in flight, when writing harvested slots.
@@ -191,7 +269,6 @@ class Settings(BaseSettings):
     scheduler_metrics_host: str = "127.0.0.1"
     #: Daily directory refresh (UTC hour) run by the scheduler's leader.
     directory_refresh_hour_utc: int = 3
-    # --- Harvest: mass-deletion guard (issue 14, point 2) --------------------------------------
     #: A batch (or a whole run) that would delete more than this share of the vendor's slots it had
     #: indexed is not trusted (an empty answer from a vendor-side bug would wipe the vendor): its
     #: deletions are held, the slots marked stale, the run recorded ``partial`` with the reason.
@@ -199,13 +276,18 @@ class Settings(BaseSettings):
     #: ... but only from this many deletions on (per batch, and per run): a vendor with 3 slots
     #: losing 2 is normal business, deleted at once.
     harvest_mass_delete_min: int = Field(default=20, ge=1)
-    # --- Reliability: harvest after a vendor outage / a scheduler start (issue 14, point 5) -----
     #: First full sweep of every vendor this long after the scheduler starts (then every
     #: ``full_every_min``): a restart must not leave days 3-7 unharvested for an hour. 60 s lets the
     #: leader lease settle and the first incremental runs (which come first, within seconds) finish.
     harvest_first_full_delay_s: float = Field(default=60.0, ge=0)
+    #: Where ``sas simulate vendors`` listens (and where ``make run`` points the demo editors file).
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = 8400
 
-    # --- Regulation workflow (bookings, orientations, INT_R02, INT_R03, INT_L02) ---------------
+
+class WorkflowSettings(VendorsFileSettings):
+    """After the search: bookings, orientations, reports, the platform agenda, INT_R02, INT_L01 and INT_L02."""
+
     #: Deadline of the "is this slot still free?" question asked to the vendor before a booking.
     booking_recheck_timeout_s: float = 2.0
     #: Vendors that let the platform create the Appointment itself (proxied mode); every other vendor
@@ -215,29 +297,28 @@ class Settings(BaseSettings):
     booking_appointment_timeout_s: float = 5.0
     #: A booking in progress holds its Idempotency-Key this long at most (crash safety).
     booking_lease_s: int = 30
-    # --- Redirect claim lease (issue 14, point 3) ---------------------------------------------------
     #: A vendor slot claimed by a booking stays hidden this long at least without an INT_R03 report;
     #: past it, the first harvest that still sees the slot free at the vendor shows it again (an
     #: abandoned redirect booking no longer hides a free slot until it starts). 15 min: well beyond a
     #: booking on the vendor's page plus its near-real-time report, short against a day of slots.
     redirect_claim_lease_s: int = Field(900, ge=1)
-    # --- INT_R03 mutual TLS (issue 13, point 5: chain, CN + OU, revocation, TLS >= 1.2) -------------
-    #: INT_R03 mutual-TLS listener (``sas fhir serve``): server certificate, key, the CA of the
-    #: vendors' client certificates (IGC-Santé in production: its intermediate and root CAs), and its port.
-    fhir_tls_cert: Path | None = None
-    fhir_tls_key: Path | None = None
-    fhir_tls_client_ca: Path | None = None
-    #: CRL(s) of that CA (PEM, several concatenated, or one DER), required: a revoked certificate fails
-    #: the handshake. Re-read when the file changes (replace it atomically), without restarting the listener.
-    fhir_tls_client_crl: Path | None = None
-    fhir_host: str = "127.0.0.1"
-    fhir_port: int = 8443
-    #: The client certificates accepted, each naming its vendor (the guide checks CN *and* OU), e.g.
-    #: ``SAS_FHIR_CLIENT_SUBJECTS='[{"vendor": "medilib", "cn": "sas.medilib.fr", "ou": "318751275100020"}]'``.
-    #: A certificate of the right CA whose (CN, OU) is not listed gets a 403 OperationOutcome.
-    fhir_client_subjects: list[FhirClientSubject] = []
-    # --- (end of INT_R03 mutual TLS) ----------------------------------------------------------------
-    # -- INT_L02 / Hub Santé (orientation messages to the regulation software) -------------------------
+    #: A regulator's / OSNP's "unavailable" report hides a practitioner at most this long from now
+    #: (a report ending later is refused with 422; only the practitioner declares himself away for longer).
+    report_max_hours: int = Field(default=72, ge=1, le=24 * 31)
+    #: Reports (every kind) one author may file per rolling hour; the next one gets 429.
+    reports_per_hour: int = Field(default=30, ge=1)
+    #: Platform agenda (POST /v1/agenda/slots): items per call, how far ahead a slot may start, and how
+    #: many future platform-agenda slots one offer may hold at once.
+    agenda_max_items: int = Field(default=100, ge=1, le=500)
+    agenda_horizon_days: int = Field(default=90, ge=1, le=366)
+    agenda_max_future_slots: int = Field(default=1000, ge=1)
+    #: INT_R02: attempts per vendor request (first + retries) and request timeout.
+    account_sync_attempts: int = 3
+    account_sync_timeout_s: float = 5.0
+    #: The regulation software's ``origin`` values accepted (Hub Santé SAMU ids, ``fr.health.samu330``).
+    #: Empty: the SAMU of every département the platform knows (``sas_core.territories.known_samu_ids``);
+    #: set it to switch the contextual call off for the SAMU left out (they get a clear refusal).
+    contextual_origins: list[str] = []
     #: The platform's client id on the Hub: EDXL senderID, distributionID prefix, routing key, the CN of
     #: its client certificate and the prefix of its queues. ``fr.health.ptfsas`` in production only.
     lrm_sender_id: str = "fr.health.test.ptfsas"
@@ -261,58 +342,11 @@ class Settings(BaseSettings):
     lrm_message_ttl_s: int = 24 * 3600
     #: Publications waiting in memory at most (a broker outage longer than that loses the oldest).
     lrm_queue_size: int = 10_000
-    #: INT_R02: attempts per vendor request (first + retries) and request timeout.
-    account_sync_attempts: int = 3
-    account_sync_timeout_s: float = 5.0
-
-    # --- INT_L01 contextual call (search_api/workflow/contextual.py) -------------------------------
-    #: The regulation software's ``origin`` values accepted (Hub Santé SAMU ids, ``fr.health.samu330``).
-    #: Empty: the SAMU of every département the platform knows (``sas_core.territories.known_samu_ids``);
-    #: set it to switch the contextual call off for the SAMU left out (they get a clear refusal).
-    contextual_origins: list[str] = []
-
-    # --- Probes and load shedding (issue 14, point 6) -----------------------------------------------
-    #: ``/readyz`` answers from the last readiness probe younger than this (its own client and thread,
-    #: never the request thread pool); an older one is refreshed in the background and still served
-    #: up to ``readiness_stale_s``; past that (or at the first call) the probe is awaited at most
-    #: ``readiness_wait_s`` before answering 503.
-    readiness_cache_s: float = Field(default=1.0, ge=0)
-    readiness_stale_s: float = Field(default=15.0, ge=0)
-    readiness_wait_s: float = Field(default=1.0, gt=0)
-    #: Searches admitted at once by one API process (in the thread pool or waiting for it); the next one
-    #: gets 503 + Retry-After at once instead of queueing until p99 reaches seconds. 0: no limit.
-    max_concurrent_searches: int = Field(default=64, ge=0)
-    search_shed_retry_after_s: int = Field(default=1, ge=1)
-
-    # --- Declarations and the platform agenda: abuse bounds (issue 15, points 1 and 14) ------------
-    #: A regulator's / OSNP's "unavailable" report hides a practitioner at most this long from now
-    #: (a report ending later is refused with 422; only the practitioner declares himself away for longer).
-    report_max_hours: int = Field(default=72, ge=1, le=24 * 31)
-    #: Reports (every kind) one author may file per rolling hour; the next one gets 429.
-    reports_per_hour: int = Field(default=30, ge=1)
-    #: Platform agenda (POST /v1/agenda/slots): items per call, how far ahead a slot may start, and how
-    #: many future platform-agenda slots one offer may hold at once.
-    agenda_max_items: int = Field(default=100, ge=1, le=500)
-    agenda_horizon_days: int = Field(default=90, ge=1, le=366)
-    agenda_max_future_slots: int = Field(default=1000, ge=1)
-    # --- (end of declarations and agenda bounds) ------------------------------------------------------
-    # --- Request bodies and failed authentication (issue 15, points 3 and 13: sec-transport) --------
-    #: Largest request body (bytes) of a JSON command or a web form; larger: 413 before the body is read
-    #: (``Content-Length``) or as soon as the streamed bytes pass it (chunked).
-    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
-    #: ``/v1/agenda/*``: one call publishes up to 500 slots (680 KB with 200-character motives written
-    #: as ``\\u`` escapes, the largest legitimate call).
-    max_agenda_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    #: ``/fhir/*`` (INT_R03, main app and ``sas fhir serve``): one Appointment resource.
-    max_fhir_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    #: Failed authentications (bad bearer token or API key) allowed per client address in the ``limits``
-    #: notation; past that, credentials not verified lately get 429 + Retry-After without being checked.
-    #: Empty: no throttling.
-    auth_failure_limit: str = "20/minute"
 
     @field_validator("contextual_origins")
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:
+        # Imported here: territories reads its table lazily, and settings must stay free of I/O at import.
         from sas_core.territories import known_samu_ids, normalise_samu_id
 
         ids = [normalise_samu_id(v) for v in value]
@@ -322,27 +356,45 @@ class Settings(BaseSettings):
                              "(expected fr.health.samu<département>0, e.g. fr.health.samu330, or fr.health.samu974)")
         return ids
 
-    @field_validator("index_prefix")
-    @classmethod
-    def _check_prefix(cls, value: str) -> str:
-        if not _PREFIX_RE.match(value):
-            raise ValueError(
-                "SAS_INDEX_PREFIX must be lowercase letters, digits, '-' or '_' (Elasticsearch index naming)"
-            )
-        return value
 
-    @property
-    def es_port(self) -> int:
-        """Port of ``es_url`` (what the local node listens on)."""
-        from urllib.parse import urlparse
+class FhirListenerSettings(_Component):
+    """The INT_R03 mutual-TLS listener (``sas fhir serve``) and the vendor certificates it accepts."""
 
-        parsed = urlparse(self.es_url)
-        return parsed.port or (443 if parsed.scheme == "https" else 9200)
+    #: INT_R03 mutual-TLS listener (``sas fhir serve``): server certificate, key, the CA of the
+    #: vendors' client certificates (IGC-Santé in production: its intermediate and root CAs), and its port.
+    fhir_tls_cert: Path | None = None
+    fhir_tls_key: Path | None = None
+    fhir_tls_client_ca: Path | None = None
+    #: CRL(s) of that CA (PEM, several concatenated, or one DER), required: a revoked certificate fails
+    #: the handshake. Re-read when the file changes (replace it atomically), without restarting the listener.
+    fhir_tls_client_crl: Path | None = None
+    fhir_host: str = "127.0.0.1"
+    fhir_port: int = 8443
+    #: The client certificates accepted, each naming its vendor (the guide checks CN *and* OU), e.g.
+    #: ``SAS_FHIR_CLIENT_SUBJECTS='[{"vendor": "medilib", "cn": "sas.medilib.fr", "ou": "318751275100020"}]'``.
+    #: A certificate of the right CA whose (CN, OU) is not listed gets a 403 OperationOutcome.
+    fhir_client_subjects: list[FhirClientSubject] = []
 
-    @property
-    def es_is_loopback(self) -> bool:
-        """Whether ``es_url`` points at this machine (only then may ``sas es start`` run a node)."""
-        from urllib.parse import urlparse
 
-        host = urlparse(self.es_url).hostname or ""
-        return host in {"127.0.0.1", "localhost", "::1"}
+Component = TypeVar("Component", bound=_Component)
+
+
+class Settings(
+    LocalNodeSettings,
+    ElasticsearchSettings,
+    KibanaSettings,
+    AuthSettings,
+    ApiSettings,
+    WebSettings,
+    DirectorySettings,
+    HarvestSettings,
+    WorkflowSettings,
+    FhirListenerSettings,
+):
+    """Every tunable of the platform: the union of the components' settings."""
+
+    model_config = SettingsConfigDict(env_prefix="SAS_", extra="ignore")
+
+    def slice(self, component: type[Component]) -> Component:
+        """This component's settings only, already validated here (nothing re-read from the environment)."""
+        return component.model_construct(**{name: getattr(self, name) for name in component.model_fields})

@@ -27,44 +27,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from connectors.vendors.config import VendorConfig
 from connectors.vendors.queries import Search, search_request
+from connectors.vendors.errors import CircuitOpen, VendorError, VendorMalformed, VendorRejected, VendorUnavailable
 from sas_core.metrics import CIRCUIT_STATE
 
 FHIR_ACCEPT = "application/fhir+json, application/json+fhir;q=0.9, application/json;q=0.8"
 USER_AGENT = "sas-platform-harvester/1"
 #: ``sas_vendor_circuit_state`` values (a gauge: alert on ``== 2``).
 CIRCUIT_CODES = {"closed": 0, "half-opened": 1, "opened": 2}
-
-
-class VendorError(Exception):
-    """A request to a vendor failed (after retries). ``reason`` is short and stable, for counting."""
-
-    retryable = False
-
-    def __init__(self, reason: str, message: str, *, status: int | None = None,
-                 retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.status = status
-        self.retry_after_s = retry_after_s
-
-
-class VendorUnavailable(VendorError):
-    """429, 5xx, timeout, connection failure: worth retrying, and counted by the circuit breaker."""
-
-    retryable = True
-
-
-class VendorRejected(VendorError):
-    """4xx other than 429: our request was refused; retrying is useless and the vendor is not down."""
-
-
-class VendorMalformed(VendorError):
-    """The answer is not a usable FHIR Bundle (not JSON, wrong resource, foreign ``next`` link)."""
-
-
-class CircuitOpen(VendorError):
-    """The vendor's circuit breaker is open: no request sent."""
 
 
 @dataclass

@@ -48,7 +48,7 @@ from connectors.vendors.mapping import BundleError, BundleMapper
 from mappings.orientations import (
     OrientationDoc, OrientationEffecteur, OrientationRegulator, OrientationStructure, StatusChange,
 )
-from sas_core.errors import BackendUnavailable, BadRequest, Conflict, NotFound, SasError, Unprocessable
+from sas_core.errors import BackendUnavailable, BadGateway, BadRequest, Conflict, NotFound, SasError, Unprocessable
 from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from sas_core.structure_ids import finess_wire, siret_wire
@@ -66,11 +66,6 @@ PLATFORM_SYSTEM = "urn:oid:1.2.250.1.213.3.6"
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 
 Recheck = Literal["free", "gone", "unknown"]
-
-
-class BadGateway(SasError):
-    status_code = 502
-    code = "vendor_error"
 
 
 @dataclass
