@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install es es-stop services setup demo run test test-unit test-integration clean browser web-assets
+.PHONY: install es es-stop services setup demo run test test-unit test-integration lint clean browser web-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ web-assets:
 
 test: es services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The rules of ARCHITECTURE.md as import contracts, then style and types (configured in pyproject.toml).
+lint: install
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
