@@ -1,4 +1,5 @@
-"""``sas bench …``: benchmark commands (never timed unit tests). Results go to ``bench/results/``."""
+"""``sas bench …``: the benchmark commands, delegating to the ``bench`` package (imported inside each command so
+that ``sas`` starts fast). Never timed unit tests; results go to ``bench/results/``."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def harvest(
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/harvest.json"),
 ) -> None:
     """Harvest throughput (cold 7-day sweep) and freshness (taken slot → gone from search)."""
-    from indexer.harvest_bench import BenchConfig, run_bench
+    from bench.harvest import BenchConfig, run_bench
 
     config = BenchConfig(places=places, practitioners=practitioners, sos_places=sos_places, vendors=vendors,
                          interval_s=interval_s, rounds=rounds, takes_per_round=takes_per_round,
@@ -69,7 +70,9 @@ def search(
 ) -> None:
     """Search latency at national scale: the API, Elasticsearch alone with the same bodies, and the live
     fan-out to vendors of the current national platform, on the same fixed query mix."""
-    from sas_cli.bench_search import BenchConfig, markdown_table, prepare_dataset, run_search_bench, write_result
+    from bench.search.prepare import prepare_dataset
+    from bench.search.report import markdown_table, write_result
+    from bench.search.run import BenchConfig, run_search_bench
 
     settings = Settings()
     if prefix:
@@ -107,7 +110,7 @@ def directory(
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/directory.json"),
 ) -> None:
     """Directory load end to end: generate the national files, load them (parse → geocode → bulk), places/s."""
-    from indexer.directory_bench import run_directory_bench
+    from bench.directory import run_directory_bench
 
     result = run_directory_bench(settings=Settings(), places=places, departements=departement or None, seed=seed,
                                  prefix=prefix, keep=keep, output=output, log=console.print)
@@ -126,7 +129,7 @@ def addresses(
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/addresses.json"),
 ) -> None:
     """BAN address load rate (lines/s), then a directory load: share of places at each precision."""
-    from indexer.addresses_bench import run_addresses_bench
+    from bench.addresses import run_addresses_bench
 
     result = run_addresses_bench(settings=Settings(), places=places, departements=departement or None, seed=seed,
                                  prefix=prefix, keep=keep, output=output, log=console.print)

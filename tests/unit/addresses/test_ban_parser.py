@@ -18,9 +18,9 @@ from connectors.addresses import (
     street_key,
     suggest_text,
 )
-from connectors.directory.ban_generator import commune_radius_km
 from connectors.directory.records import Rejection
 from sas_core.errors import DataQualityError
+from simulator.generate.addresses import commune_radius_km
 
 HEADER = ";".join(BAN_HEADER)
 GOOD = ("33063_4370_00012;33063_4370;12;;Rue Sainte-Catherine;33000;33063;Bordeaux;;;417600.12;6421800.34;"
@@ -110,9 +110,9 @@ def test_match_keys_meet_between_rpps_and_ban_spellings():
 def test_generated_addresses_lie_inside_their_commune(tmp_path):
     """Point 3: the generator's BAN file, read back by the real parser, places every address within its
     commune's radius and nearer its own centroid than any other commune's (so in its own département)."""
-    from connectors.directory.generator import generate_directory
     from connectors.reference import load_communes
     from sas_core.settings import Settings
+    from simulator.generate.directory import generate_directory
 
     generated = generate_directory(out_dir=tmp_path, places=600, departements=["47", "33", "75"], seed=7)
     assert sorted(p.name for p in generated.addresses) == ["adresses-33.csv", "adresses-47.csv", "adresses-75.csv"]
@@ -138,9 +138,9 @@ def test_generated_addresses_lie_inside_their_commune(tmp_path):
 def test_coastal_addresses_stay_ashore():
     """Towards the sea (no commune centroid that way), Biarritz's addresses stay near its centroid, while
     Bordeaux's spread over the town: the generator never throws a practice place into the Atlantic."""
-    from connectors.directory.ban_generator import SHORE_KM, AddressBook
     from connectors.reference import load_communes
     from sas_core.settings import Settings
+    from simulator.generate.addresses import SHORE_KM, AddressBook
 
     communes = load_communes(Settings().reference_data_dir)
     by_insee = {c.insee: c for c in communes}
