@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.common import percentile
 from bench.common import write_result as write_json
-from sas_core.clock import utcnow
+from sas_core.clock import iso, utcnow
 
 
 def summarize(latencies_s: Sequence[float], *, wall_s: float, errors: int, extra: dict | None = None) -> dict:
@@ -44,9 +44,9 @@ def dataset_counts(es, *, prefix: str) -> dict[str, Any]:
         "offers_with_vendor": es.count(index=offers, body={"query": {"exists": {"field": "sas.vendor"}}})["count"],
         "slots": es.count(index=slots)["count"],
         "slots_next_7_days": es.count(index=slots, body={"query": {"range": {"start": {
-            "gte": now.isoformat(), "lt": (now + timedelta(days=7)).isoformat()}}}})["count"],
+            "gte": iso(now), "lt": iso(now + timedelta(days=7))}}}})["count"],
         "slots_next_48_h": es.count(index=slots, body={"query": {"range": {"start": {
-            "gte": now.isoformat(), "lt": (now + timedelta(hours=48)).isoformat()}}}})["count"],
+            "gte": iso(now), "lt": iso(now + timedelta(hours=48))}}}})["count"],
         "vendors": len(es.search(index=offers, body={"size": 0, "aggs": {"v": {"terms": {"field": "sas.vendor",
                                                                                           "size": 100}}}})
                        ["aggregations"]["v"]["buckets"]),

@@ -55,6 +55,7 @@ from connectors.directory.nomenclatures import (
 from connectors.directory.participation import HEADER as PARTICIPATION_HEADER
 from connectors.directory.rpps import HEADER as RPPS_HEADER
 from connectors.reference import Commune, load_communes
+from sas_core.clock import utcnow
 from simulator.demo_vendors import DEMO_VENDOR_IDS
 from simulator.generate.addresses import AddressBook
 
@@ -374,7 +375,7 @@ def generate_directory(
     gen = _Gen(communes=communes, departements=wanted, seed=seed, specialties=specialties)
     gen.book = AddressBook(communes)
     rng = gen.rng
-    moment = (extracted_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = (extracted_at or utcnow()).astimezone(timezone.utc)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stamp = moment.strftime("%Y%m%d%H%M")
