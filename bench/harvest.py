@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 from elasticsearch import Elasticsearch, helpers
@@ -186,8 +187,8 @@ def _harvest_and_measure(es: Elasticsearch, *, settings: Settings, bench_setting
                                              vendors=vendors).start()
     else:
         harvester = Harvester(es=es, settings=bench_settings, vendors=vendors)
-    pids = {"elasticsearch": [_es_pid(settings)], "simulator": [simulator_pid],
-            "harvester": [os.getpid(), *(workers.pids() if workers else [])]}
+    pids: dict[str, list[int | None]] = {"elasticsearch": [_es_pid(settings)], "simulator": [simulator_pid],
+                                         "harvester": [os.getpid(), *(workers.pids() if workers else [])]}
     try:
         return _measure(es, harvester, bench_settings, vendors, port, config, log, pids)
     finally:
@@ -220,7 +221,7 @@ def run_bench(*, settings: Settings, config: BenchConfig, log=print) -> dict:
     return result
 
 
-def _run_all(harvester: Harvester | HarvestWorkers, vendors: list[VendorConfig], mode: str,
+def _run_all(harvester: Harvester | HarvestWorkers, vendors: list[VendorConfig], mode: Literal["full", "incremental"],
              parallel: int) -> list[dict]:
     with ThreadPoolExecutor(parallel) as pool:
         return list(pool.map(lambda v: harvester.run(v, mode=mode), vendors))

@@ -74,12 +74,14 @@ async def _vendor_slots(client, url: str, params: list[tuple[str, str]], *, time
 
 #: One fan-out query: what is searched, the point, and the radius the API applied to it.
 FanoutJob = tuple[BenchQuery, float, float, float]
+#: (vendor, ``ps`` | ``sos``) → the ids to ask that vendor about.
+VendorIds = dict[tuple[str | None, str], list[str]]
 
 
-def vendor_ids(hits: list[dict]) -> tuple[dict[tuple[str, str], list[str]], int]:
+def vendor_ids(hits: list[dict]) -> tuple[VendorIds, int]:
     """The directory's answer grouped by (vendor, ``ps`` | ``sos``): the ids to ask each vendor about, and how
     many practitioners that is."""
-    by_vendor: dict[tuple[str, str], list[str]] = {}
+    by_vendor: VendorIds = {}
     practitioners = 0
     for hit in hits:
         source = hit["_source"]
@@ -94,7 +96,7 @@ def vendor_ids(hits: list[dict]) -> tuple[dict[tuple[str, str], list[str]], int]
     return by_vendor, practitioners
 
 
-def _vendor_calls(client: httpx.AsyncClient, by_vendor: dict[tuple[str, str], list[str]], *, simulator_url: str,
+def _vendor_calls(client: httpx.AsyncClient, by_vendor: VendorIds, *, simulator_url: str,
                   window_h: float, vendor_timeout_s: float) -> list:
     """Every vendor request of one query, the national platform's way: ids in batches, all at once."""
     now = utcnow()
