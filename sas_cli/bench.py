@@ -1,10 +1,11 @@
-"""``sas bench …``: benchmark commands (never timed unit tests). Results go to ``bench/results/``."""
+"""``sas bench …``: the benchmark commands, delegating to the ``bench`` package (imported inside each command so
+that ``sas`` starts fast). Never timed unit tests; results go to ``bench/results/``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -33,7 +34,7 @@ def harvest(
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/harvest.json"),
 ) -> None:
     """Harvest throughput (cold 7-day sweep) and freshness (taken slot → gone from search)."""
-    from indexer.harvest_bench import BenchConfig, run_bench
+    from bench.harvest import BenchConfig, run_bench
 
     config = BenchConfig(places=places, practitioners=practitioners, sos_places=sos_places, vendors=vendors,
                          interval_s=interval_s, rounds=rounds, takes_per_round=takes_per_round,
@@ -46,30 +47,35 @@ def harvest(
 
 @app.command("search")
 def search(
-    prefix: Annotated[Optional[str], typer.Option(help="index prefix of the dataset (default SAS_INDEX_PREFIX)")] = None,
-    prepare: Annotated[bool, typer.Option(help="first produce the dataset through the directory and harvest paths")] = False,
+    prefix: Annotated[str | None, typer.Option(help="index prefix of the dataset (default SAS_INDEX_PREFIX)")] = None,
+    prepare: Annotated[bool, typer.Option(
+        help="first produce the dataset through the directory and harvest paths")] = False,
     places: Annotated[int, typer.Option(help="--prepare: practice places to generate")] = 300_000,
     gp_participation: Annotated[float, typer.Option(help="--prepare: share of liberal GPs taking part")] = 0.95,
-    other_participation: Annotated[float, typer.Option(help="--prepare: share of other liberal doctors taking part")] = 0.65,
+    other_participation: Annotated[float, typer.Option(
+        help="--prepare: share of other liberal doctors taking part")] = 0.65,
     vendor_share: Annotated[float, typer.Option(help="--prepare: share of participants with a vendor agenda")] = 0.97,
     queries: Annotated[int, typer.Option(help="measured queries (api and raw_es)")] = 3000,
     warmup: Annotated[int, typer.Option(help="warm-up queries, not measured")] = 300,
     clients: Annotated[int, typer.Option(help="concurrent clients")] = 16,
-    think_ms: Annotated[float, typer.Option("--think-ms", help="mean think time between a client's searches (0: none)")] = 500.0,
+    think_ms: Annotated[float, typer.Option(
+        "--think-ms", help="mean think time between a client's searches (0: none)")] = 500.0,
     saturation: Annotated[bool, typer.Option(help="also measure without think time (capacity)")] = True,
     fanout_queries: Annotated[int, typer.Option(help="queries sent through the live fan-out baseline")] = 320,
     skip_fanout: Annotated[bool, typer.Option(help="measure api and raw_es only")] = False,
     vendor_p50_ms: Annotated[float, typer.Option(help="simulated vendor latency: median")] = 250.0,
     vendor_p95_ms: Annotated[float, typer.Option(help="simulated vendor latency: 95th percentile")] = 1500.0,
-    api_url: Annotated[Optional[str], typer.Option(help="an API already running (default: start `sas serve`)")] = None,
+    api_url: Annotated[str | None, typer.Option(help="an API already running (default: start `sas serve`)")] = None,
     api_workers: Annotated[int, typer.Option(help="API worker processes when the bench starts it")] = 1,
     seed: Annotated[int, typer.Option(help="seed of the query mix (and of --prepare)")] = 20240522,
-    out: Annotated[Optional[Path], typer.Option(help="results directory")] = None,
-    measure: Annotated[bool, typer.Option(help="measure (--no-measure with --prepare: only produce the dataset)")] = True,
+    out: Annotated[Path | None, typer.Option(help="results directory")] = None,
+    measure: Annotated[bool, typer.Option(
+        help="measure (--no-measure with --prepare: only produce the dataset)")] = True,
 ) -> None:
     """Search latency at national scale: the API, Elasticsearch alone with the same bodies, and the live
     fan-out to vendors of the current national platform, on the same fixed query mix."""
-    from sas_cli.bench_search import BenchConfig, markdown_table, prepare_dataset, run_search_bench, write_result
+    from bench.search.command import Preparation, run_search_command
+    from bench.search.run import BenchConfig
 
     settings = Settings()
     if prefix:
@@ -78,36 +84,25 @@ def search(
                          fanout_queries=fanout_queries, seed=seed, vendor_p50_ms=vendor_p50_ms,
                          vendor_p95_ms=vendor_p95_ms, api_url=api_url, api_workers=api_workers,
                          skip_fanout=skip_fanout)
-    preparation = None
-    if prepare:
-        work_dir = settings.cache_dir / "bench" / f"directory-{settings.index_prefix}"
-        console.print(f"preparing {places} places under prefix {settings.index_prefix!r} (files in {work_dir})…")
-        preparation = prepare_dataset(settings=settings, places=places, work_dir=work_dir, config=config,
-                                      log=console.print, gp_participation=gp_participation,
-                                      other_participation=other_participation, vendor_share=vendor_share)
-        console.print_json(json.dumps(preparation, default=str))
-    if not measure:
-        return
-    result = run_search_bench(settings=settings, config=config, log=console.print)
-    if preparation is not None:
-        result["preparation"] = preparation
-    path = write_result(result, out_dir=out or PROJECT_ROOT / "bench" / "results")
-    console.print(markdown_table(result))
-    console.print_json(json.dumps({"ratios": result["ratios"], "targets": result["targets"]}))
-    console.print(f"written {path}")
+    preparation = Preparation(places=places, gp_participation=gp_participation,
+                              other_participation=other_participation, vendor_share=vendor_share) if prepare else None
+    run_search_command(settings=settings, config=config, preparation=preparation, measure=measure,
+                       out_dir=out or PROJECT_ROOT / "bench" / "results", log=console.print,
+                       show_json=console.print_json)
 
 
 @app.command("directory")
 def directory(
     places: Annotated[int, typer.Option(help="practice places to generate (national: 300,000)")] = 300_000,
-    departement: Annotated[list[str], typer.Option("--departement", "-d", help="limit to these départements")] = [],
+    departement: Annotated[list[str] | None, typer.Option(
+        "--departement", "-d", help="limit to these départements")] = None,
     seed: Annotated[int, typer.Option(help="generator seed")] = 20240522,
-    prefix: Annotated[Optional[str], typer.Option(help="bench index prefix (default <SAS_INDEX_PREFIX>bench)")] = None,
+    prefix: Annotated[str | None, typer.Option(help="bench index prefix (default <SAS_INDEX_PREFIX>bench)")] = None,
     keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/directory.json"),
 ) -> None:
     """Directory load end to end: generate the national files, load them (parse → geocode → bulk), places/s."""
-    from indexer.directory_bench import run_directory_bench
+    from bench.directory import run_directory_bench
 
     result = run_directory_bench(settings=Settings(), places=places, departements=departement or None, seed=seed,
                                  prefix=prefix, keep=keep, output=output, log=console.print)
@@ -118,15 +113,17 @@ def directory(
 
 @app.command("addresses")
 def addresses(
-    places: Annotated[int, typer.Option(help="practice places to generate (their addresses make the BAN files)")] = 300_000,
-    departement: Annotated[list[str], typer.Option("--departement", "-d", help="limit to these départements")] = [],
+    places: Annotated[int, typer.Option(
+        help="practice places to generate (their addresses make the BAN files)")] = 300_000,
+    departement: Annotated[list[str] | None, typer.Option(
+        "--departement", "-d", help="limit to these départements")] = None,
     seed: Annotated[int, typer.Option(help="generator seed")] = 20240522,
-    prefix: Annotated[Optional[str], typer.Option(help="bench index prefix (default <SAS_INDEX_PREFIX>bench)")] = None,
+    prefix: Annotated[str | None, typer.Option(help="bench index prefix (default <SAS_INDEX_PREFIX>bench)")] = None,
     keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/addresses.json"),
 ) -> None:
     """BAN address load rate (lines/s), then a directory load: share of places at each precision."""
-    from indexer.addresses_bench import run_addresses_bench
+    from bench.addresses import run_addresses_bench
 
     result = run_addresses_bench(settings=Settings(), places=places, departements=departement or None, seed=seed,
                                  prefix=prefix, keep=keep, output=output, log=console.print)

@@ -55,7 +55,7 @@ def generate(
     zip_rpps: Annotated[bool, typer.Option("--zip", help="write the RPPS file inside its published zip")] = False,
 ) -> None:
     """Write realistic RPPS, FINESS, SAS participation and BAN address files in the real national formats."""
-    from connectors.directory.generator import generate_directory
+    from simulator.generate.directory import generate_directory
 
     settings = Settings()
     moment = None

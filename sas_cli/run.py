@@ -43,7 +43,7 @@ def demo_load(
     reload: Annotated[bool, typer.Option("--reload", help="generate and load again even if offers exist")] = False,
 ) -> None:
     """Generate a realistic directory of a few départements (real formats) and load it, once."""
-    from connectors.directory.generator import generate_directory
+    from simulator.generate.directory import generate_directory
     from indexer.addresses import load_addresses
     from indexer.directory import load_directory
     from sas_core.es import make_client

@@ -64,10 +64,8 @@ def vendors(
         console.print(f"[red]error:[/red] Elasticsearch unreachable at {settings.es_url}: {exc}")
         raise typer.Exit(1)
     if not rosters:
-        try:
-            from connectors.directory.vendors import DEMO_VENDOR_IDS
-        except ImportError:
-            DEMO_VENDOR_IDS = ()
+        from simulator.demo_vendors import DEMO_VENDOR_IDS
+
         console.print("[yellow]no offer names a vendor (sas.vendor): load the directory first (`sas demo load`);"
                       f" serving empty vendors {', '.join(DEMO_VENDOR_IDS[:3])}…[/yellow]")
         from simulator.roster import Roster

@@ -97,11 +97,3 @@ class SimulatorThread:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -10,7 +10,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect
 
-from simulator.server import free_port
+from bench.common import free_port
 from tests.e2e.conftest import login
 
 # The generated demo world (BAN files + directory + harvest) of the address tests, reused as it is.

@@ -24,13 +24,14 @@ import pytest
 import trustme
 import uvicorn
 
+from bench.common import free_port, percentile
 from connectors.vendors.config import VendorConfig
 from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
 from sas_core import local_es
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import ServerTls, SimulatorThread, free_port
+from simulator.server import ServerTls, SimulatorThread
 from tests.guard import GuardedElasticsearch
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.tls_files import vendor_tls_files
@@ -73,11 +74,6 @@ class ApiServer:
         self.thread.join(timeout=10)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
-
-
 @dataclass
 class Latencies:
     """Search latencies (seconds) of one phase."""
@@ -91,7 +87,7 @@ class Latencies:
 
     @property
     def p95(self) -> float:
-        return percentile(self.values, 0.95)
+        return percentile(self.values, 95, method="nearest")
 
 
 def measure_searches(client: httpx.Client, headers: dict, *, count: int) -> Latencies:

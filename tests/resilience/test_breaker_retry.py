@@ -18,6 +18,7 @@ import httpx
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bench.common import free_port
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester
 from indexer.leader import LeaderElection
@@ -26,7 +27,7 @@ from indexer.scheduler import HarvestJobs
 from mappings.registry import alias_name
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.resilience.conftest import slot_ids
 

@@ -1,6 +1,6 @@
 """Directory loads of damaged national files (issue 14, point 4), on the suite's own Elasticsearch node.
 
-The files are generated in the real formats (``connectors/directory/generator.py``, as ``sas directory
+The files are generated in the real formats (``simulator/generate/directory.py``, as ``sas directory
 generate`` does), then damaged the way real downloads and hand edits damage them, and loaded by the real
 loader: a share of RPPS lines broken (the load stays under the reject threshold), lines that name nothing
 any more, practitioners really gone (with harvested slots), a FINESS file re-encoded in UTF-8 or holding
@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from elasticsearch import helpers
 
-from connectors.directory.generator import generate_directory
 from indexer.directory import build_directory_geocoder, load_directory
 from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
 from sas_core.errors import DataQualityError
+from simulator.generate.directory import generate_directory
 
 EXTRACTED = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 PLACES = 400

@@ -31,13 +31,14 @@ import pytest
 import yaml
 from elasticsearch import helpers
 
+from bench.common import free_port
 from indexer.harvest import run_harvest
 from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
 from sas_core import local_es
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.integration.workflow.conftest import bordeaux_offer
 from tests.resilience.conftest import ApiServer
 

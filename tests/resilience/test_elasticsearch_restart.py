@@ -19,6 +19,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from bench.common import free_port
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester, utcnow
 from indexer.lifecycle import drop_prefix, setup_indices
@@ -26,7 +27,7 @@ from mappings.registry import alias_name
 from sas_core import local_es
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.resilience.conftest import AGEN, ApiServer, slot_ids
 

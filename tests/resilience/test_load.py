@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from bench.common import percentile
 from indexer.harvest import Harvester
-from tests.resilience.conftest import AGEN, FAULT_VENDORS, World, percentile, slot_ids
+from tests.resilience.conftest import AGEN, FAULT_VENDORS, World, slot_ids
 
 REQUESTS = 2000
 CLIENTS = 8
@@ -45,7 +46,8 @@ def test_two_thousand_searches_from_eight_clients_without_error(es, world: World
     statuses = [status for status, _ in results]
     latencies = [latency for _, latency in results]
     print(f"\nload: {len(results)} searches, {CLIENTS} clients, {elapsed:.1f}s, {len(results) / elapsed:.0f} req/s, "
-          f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
+          f"p50 {percentile(latencies, 50, method='nearest') * 1000:.0f} ms, "
+          f"p95 {percentile(latencies, 95, method='nearest') * 1000:.0f} ms, "
           f"max {max(latencies) * 1000:.0f} ms")
     assert len(results) == REQUESTS
     errors = [s for s in statuses if s != 200]

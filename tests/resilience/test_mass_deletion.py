@@ -17,13 +17,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from bench.common import free_port
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester
 from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.integration.ops.test_metrics import samples, value
 from tests.resilience.conftest import ApiServer, slot_ids

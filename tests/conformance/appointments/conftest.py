@@ -15,12 +15,12 @@ import httpx
 import pytest
 import yaml
 
+from bench.common import free_port
 from mappings.accounts import AccountDoc
 from mappings.registry import alias_name
 from sas_core.settings import FhirClientSubject
 from search_api.routes.fhir import create_fhir_app
 from search_api.tls import fhir_server_config
-from simulator.server import free_port
 from tests import hub
 from tests.conformance.pki import Authority, client_context
 from tests.integration.workflow.conftest import ServerThread, bordeaux_offer

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.server import free_port
+from bench.common import free_port
 from tests.conformance.pki import Authority, client_context
 from tests.conformance.pki import _now as now
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.server import free_port
+from bench.common import free_port
 
 
 @pytest.mark.parametrize("missing", ["SAS_FHIR_TLS_CLIENT_CRL", "SAS_FHIR_CLIENT_SUBJECTS"])

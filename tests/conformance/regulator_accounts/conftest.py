@@ -18,10 +18,11 @@ import pytest
 import trustme
 import yaml
 
+from bench.common import free_port
 from connectors.vendors.config import TlsConfig, VendorConfig
 from simulator.app import Faults, Simulator
 from simulator.roster import Roster
-from simulator.server import ServerTls, SimulatorThread, free_port
+from simulator.server import ServerTls, SimulatorThread
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 #: ``certif`` is the kit's target; the platform's editors file lists ``certif`` and ``certif-b``.

@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from bench.common import free_port
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.conformance import profiles as p
 from tests.integration.harvest.conftest import luhn_national_id, practitioner_offer, sos_offer
 

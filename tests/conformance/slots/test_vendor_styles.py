@@ -9,10 +9,11 @@ from datetime import datetime
 
 import pytest
 
+from bench.common import free_port
 from simulator.agenda import VendorStyle
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.conformance import profiles as p
 from tests.conformance.slots.conftest import (IN_CPTS, SINGLE, SOS_LORIENT, SOS_RENNES, VENDOR, Bed,
                                               certification_offers)

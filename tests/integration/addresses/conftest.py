@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from elasticsearch import helpers
 
-from connectors.directory.generator import generate_directory
+from bench.common import free_port
 from connectors.vendors.config import VendorConfig
 from indexer.addresses import load_addresses
 from indexer.directory import LoadSummary, load_directory
@@ -19,8 +19,9 @@ from indexer.harvest import Harvester
 from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
 from simulator.app import Simulator
+from simulator.generate.directory import generate_directory
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 
 DEPARTEMENTS = ["47", "33", "75"]
 

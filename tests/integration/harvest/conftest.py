@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import free_port
 from mappings.common import GeoPoint
 from mappings.offers import OfferAddress, OfferDoc, OfferSas, OfferSos
 from mappings.registry import alias_name
+from sas_core.text import fold
 from simulator.app import Simulator
 from simulator.roster import Roster, rosters_from_offers
-from simulator.server import SimulatorThread, ServerTls, free_port
-from sas_core.text import fold
+from simulator.server import ServerTls, SimulatorThread
 
 FHIR = Path(__file__).resolve().parents[2] / "data" / "fhir"
 

@@ -100,9 +100,10 @@ def test_sos_searches_send_prefixed_sirets_ten_at_a_time_and_match_directory_pla
 def certified():
     """The simulator over HTTP with a CPTS practitioner working at two places (one with a FINESS
     structure), a practitioner outside any CPTS and two SOS associations; directory forms everywhere."""
+    from bench.common import free_port
     from simulator.app import Simulator
     from simulator.roster import rosters_from_offers
-    from simulator.server import SimulatorThread, free_port
+    from simulator.server import SimulatorThread
 
     cpts_doctor = [practitioner_offer(
         offer_id=f"{CERT_VENDOR}-a{k}", national_id=luhn_national_id(910001), vendor=CERT_VENDOR,

@@ -6,11 +6,12 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.common import free_port
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.integration.harvest.conftest import town_offers, write_offers
 
 

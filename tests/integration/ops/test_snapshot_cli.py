@@ -8,6 +8,7 @@ import uuid
 from elasticsearch import helpers
 from typer.testing import CliRunner
 
+from bench.common import free_port
 from connectors.vendors.config import VendorConfig
 from indexer import lifecycle
 from indexer.harvest import Harvester
@@ -15,7 +16,7 @@ from mappings.registry import alias_name
 from sas_core import local_es
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.guard import GuardedElasticsearch
 from tests.integration.harvest.conftest import town_offers, write_offers
 

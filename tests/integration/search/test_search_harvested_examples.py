@@ -10,11 +10,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from geopy.distance import great_circle
 
+from bench.common import free_port
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester
 from simulator.app import Simulator
 from simulator.roster import Roster
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.integration.harvest.conftest import fixture_bundle, practitioner_offer
 from tests.integration.search.conftest import AGEN
 

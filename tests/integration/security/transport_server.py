@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from simulator.server import free_port
+from bench.common import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -17,6 +17,7 @@ import uvicorn
 import yaml
 from elasticsearch import helpers
 
+from bench.common import free_port
 from mappings.accounts import AccountDoc
 from mappings.common import GeoPoint
 from mappings.offers import OfferAddress, OfferDoc, OfferSas
@@ -25,7 +26,7 @@ from mappings.slots import DateRange, SlotDoc, SlotPlace
 from sas_core.text import fold
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests.integration.harvest.conftest import luhn_national_id
 
 VENDORS = ("medilib", "agendax")

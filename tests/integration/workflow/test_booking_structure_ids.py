@@ -16,11 +16,12 @@ import httpx
 import pytest
 import yaml
 
+from bench.common import free_port
 from connectors.vendors.queries import practitioner_slot_search, sos_schedule_search
 from mappings.registry import alias_name
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
-from simulator.server import SimulatorThread, free_port
+from simulator.server import SimulatorThread
 from tests import hub
 from tests.integration.harvest.conftest import luhn_national_id, practitioner_offer, sos_offer
 

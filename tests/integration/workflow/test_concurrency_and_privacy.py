@@ -13,9 +13,9 @@ import pytest
 import uvicorn
 from elasticsearch import helpers
 
+from bench.common import free_port
 from mappings.registry import alias_name
 from tests.integration.workflow.conftest import ServerThread, agenda_slot
-from simulator.server import free_port
 
 CONCURRENT = 50
 

@@ -12,8 +12,8 @@ import pytest
 import uvicorn
 from elasticsearch import helpers
 
+from bench.common import free_port
 from sas_core.logging import configure_logging, flush_logs
-from simulator.server import free_port
 from tests.integration.workflow.conftest import ServerThread
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

@@ -18,10 +18,10 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from bench.common import free_port
 from sas_core.settings import FhirClientSubject
 from search_api.routes.fhir import create_fhir_app
 from search_api.tls import fhir_server_config
-from simulator.server import free_port
 from tests.integration.workflow.conftest import ServerThread
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "fhir" / "appointments"

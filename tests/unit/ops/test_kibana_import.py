@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from typer.testing import CliRunner
 
+from bench.common import free_port
 from sas_cli.kibana import import_assets, render_assets
 from sas_core.errors import BackendUnavailable
 from sas_core.settings import Settings
-from simulator.server import free_port
 
 
 class FakeKibana:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import free_port
 from sas_core.logging import configure_logging, flush_logs
 
 
@@ -24,12 +25,6 @@ def _bound(host: str = "127.0.0.1") -> socket.socket:
     held.bind((host, 0))
     held.listen(1)
     return held
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _sas_run(tmp_path: Path, *, api_port: int, simulator_port: int) -> subprocess.CompletedProcess:
@@ -45,7 +40,7 @@ def test_a_port_in_use_ends_in_one_line_naming_the_port_and_its_setting(tmp_path
     held = _bound()
     try:
         port = held.getsockname()[1]
-        other = _free_port()
+        other = free_port()
         ports = {"api_port": port, "simulator_port": other} if taken == "api" else {"api_port": other,
                                                                                      "simulator_port": port}
         done = _sas_run(tmp_path, **ports)

@@ -9,7 +9,7 @@ Writes, for all of France or chosen départements:
 * ``sas-participation-<YYYYMMDD>.csv`` — the SAS participation companion file
   (see ``participation.py``; in production it comes from the platform's own registrations);
 * ``adresses-<dép>.csv`` — the invented street addresses in the national address base's export format
-  (``ban_generator.py``: each placed inside its commune), which FINESS positions agree with.
+  (``addresses.py`` beside this module: each placed inside its commune), which FINESS positions agree with.
 
 Built on the real communes table (places spread by commune population), with realistic French names, a
 specialty mix where general practice is the majority, several places for some practitioners, valid RPPS
@@ -21,9 +21,9 @@ SOS Médecins places are not in FINESS: they are written as RPPS lines of the SO
 structure is the place, recognisable by ``Raison sociale site`` = ``SOS MEDECINS <CITY>`` (and the
 association's SIRET), plus a ``sos`` line in the participation file.
 
-Deterministic: the same ``seed``, arguments and ``extracted_at`` give byte-identical files. It lives in
-``connectors/directory`` because it is the mirror image of the parsers there (same columns, same id
-rules) and needs nothing from the indexer.
+Deterministic: the same ``seed``, arguments and ``extracted_at`` give byte-identical files. It is the mirror
+image of the parsers of ``connectors/directory`` (it takes their columns and id rules from there), but only
+demos, tests and benchmarks need invented data: it lives with the simulator, outside the runtime.
 """
 
 from __future__ import annotations
@@ -43,15 +43,21 @@ from pathlib import Path
 
 from pyproj import Transformer
 
-from connectors.directory.ban_generator import AddressBook
 from connectors.directory.finess import STRUCTURE_COLUMNS
 from connectors.directory.ids import luhn_key
-from connectors.directory.nomenclatures import (ACTIVITY_SECTORS, EXERCISE_MODES, FINESS_CATEGORY_LABELS,
-                                                PROFESSIONS, load_specialties)
+from connectors.directory.nomenclatures import (
+    ACTIVITY_SECTORS,
+    EXERCISE_MODES,
+    FINESS_CATEGORY_LABELS,
+    PROFESSIONS,
+    load_specialties,
+)
 from connectors.directory.participation import HEADER as PARTICIPATION_HEADER
 from connectors.directory.rpps import HEADER as RPPS_HEADER
-from connectors.directory.vendors import DEMO_VENDOR_IDS
 from connectors.reference import Commune, load_communes
+from sas_core.clock import utcnow
+from simulator.demo_vendors import DEMO_VENDOR_IDS
+from simulator.generate.addresses import AddressBook
 
 DEFAULT_SEED = 20240522
 
@@ -369,7 +375,7 @@ def generate_directory(
     gen = _Gen(communes=communes, departements=wanted, seed=seed, specialties=specialties)
     gen.book = AddressBook(communes)
     rng = gen.rng
-    moment = (extracted_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = (extracted_at or utcnow()).astimezone(timezone.utc)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stamp = moment.strftime("%Y%m%d%H%M")

@@ -7,9 +7,11 @@ from collections import Counter
 
 import pytest
 
+from bench.common import percentile
+from bench.search.latency import LogNormalLatency
+from bench.search.mix import build_query_mix, mix_fingerprint
+from bench.search.report import markdown_table, summarize
 from connectors.reference import load_communes
-from sas_cli.bench_search import (LogNormalLatency, build_query_mix, markdown_table, mix_fingerprint, percentile,
-                                  summarize)
 from sas_core.settings import Settings
 
 

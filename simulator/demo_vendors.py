@@ -1,5 +1,6 @@
 """The scheduling vendors ("éditeurs") of the demo: one fixed list shared by the directory generator
-(which practitioner has which connected agenda) and, later, the vendor simulator.
+(which practitioner has which connected agenda), the vendor simulator (``sas simulate vendors`` without
+offers) and the harvest benchmark.
 
 The names are invented for the demo (the real platform is interfaced with some 24 products); ``id`` is
 the stable slug used in data files and in the ``sas.vendor`` field of offers.

@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 import pytest
 
 from connectors.directory.finess import read_finess
-from connectors.directory.generator import generate_directory
 from connectors.directory.ids import luhn_is_valid
 from connectors.directory.participation import read_participation
 from connectors.directory.records import PracticeRecord, Rejection, StructureRecord
 from connectors.directory.rpps import read_rpps
-from connectors.directory.vendors import DEMO_VENDOR_IDS
+from simulator.demo_vendors import DEMO_VENDOR_IDS
+from simulator.generate.directory import generate_directory
 
 MOMENT = datetime(2025, 1, 15, 8, 30, tzinfo=timezone.utc)
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import random
@@ -22,20 +21,25 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 from elasticsearch import Elasticsearch, helpers
 
+from bench.common import bench_indices, free_port, percentile, wait_http, write_result
+from connectors.directory.ids import luhn_key
+from connectors.reference import load_communes
 from connectors.vendors.config import VendorConfig
-from indexer.harvest import Harvester, utcnow
+from indexer.harvest import Harvester
 from indexer.harvest_workers import HarvestWorkers
-from indexer.lifecycle import drop_prefix, indices_behind, setup_indices
+from indexer.lifecycle import indices_behind, setup_indices
 from mappings.registry import alias_name
 from mappings.slots import visible_slot_filter
-from sas_core.es import make_client
+from sas_core.clock import utcnow
 from sas_core.settings import Settings
 from sas_core.territories import territory_for_departement
 from sas_core.text import fold
+from simulator.demo_vendors import DEMO_VENDOR_IDS
 
 _FAMILY = ["MARTIN", "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DURAND", "DUBOIS", "MOREAU", "LAURENT",
            "SIMON", "MICHEL", "LEFEBVRE", "LEROY", "ROUX", "DAVID", "BERTRAND", "MOREL", "FOURNIER", "GIRARD",
@@ -67,16 +71,12 @@ class BenchConfig:
 
 
 def luhn_id(n: int) -> str:
-    from connectors.directory.ids import luhn_key
-
     body = f"1{n:09d}"
     return "8" + body + luhn_key(body)
 
 
 def generate_offers(*, settings: Settings, config: BenchConfig, vendor_names: list[str]):
     """The bench directory: practice places in real communes, some connected to vendors."""
-    from connectors.reference import load_communes
-
     communes = [c for c in load_communes(settings.reference_data_dir) if c.postcodes]
     weights = [max(c.population or 0, 50) for c in communes]
     rng = random.Random(20240612)
@@ -90,7 +90,8 @@ def generate_offers(*, settings: Settings, config: BenchConfig, vendor_names: li
         dep = commune.departement
         yield {
             "id": f"bench-ps-{i}", "kind": "ps", "national_id": luhn_id(i), "national_id_type": "rpps",
-            "last_name": family, "first_name": given, "name": f"{given} {family}", "name_folded": fold(f"{given} {family}"),
+            "last_name": family, "first_name": given, "name": f"{given} {family}",
+            "name_folded": fold(f"{given} {family}"),
             "specialties": [rng.choice(_SPECIALTIES)],
             "address": {"line": line, "postcode": commune.postcodes[0], "city": commune.name,
                         "city_folded": fold(commune.name), "insee": commune.insee},
@@ -120,8 +121,8 @@ def generate_offers(*, settings: Settings, config: BenchConfig, vendor_names: li
         }
 
 
-def _simulator_process(es_url: str, prefix: str, port: int, ready) -> None:
-    """Child process: rosters from the bench offers, then serve until terminated."""
+def _simulator_process(es_url: str, prefix: str, port: int) -> None:
+    """Child process: rosters from the bench offers, every agenda built, then serve until terminated."""
     from simulator.app import Simulator
     from simulator.roster import load_rosters
     from simulator.server import serve
@@ -131,11 +132,10 @@ def _simulator_process(es_url: str, prefix: str, port: int, ready) -> None:
     # Every agenda built ahead and kept: the measured sweep must not pay for the simulator's agendas.
     simulator = Simulator(rosters, public_url=f"http://127.0.0.1:{port}", taken_share=0.0,
                           max_agendas_per_vendor=None)
-    # Pre-build every agenda so that the measured harvest does not pay for the simulator's warm-up.
     for vendor in simulator.vendors.values():
         for key in list(vendor.roster.practitioners) + list(vendor.roster.associations):
             simulator.agenda(vendor, key)
-    ready.set()
+    # Serving only once the agendas exist: the health check answering means ready.
     serve(simulator, host="127.0.0.1", port=port, log_level="error")
 
 
@@ -162,26 +162,8 @@ def _es_pid(settings: Settings) -> int | None:
         return None
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, int(round(share * (len(ordered) - 1)))))
-    return ordered[index]
-
-
-def run_bench(*, settings: Settings, config: BenchConfig, log=print) -> dict:
-    from connectors.directory.vendors import DEMO_VENDOR_IDS
-    from simulator.server import free_port
-
-    prefix = f"{settings.index_prefix}-bench"
-    bench_settings = settings.model_copy(update={"index_prefix": prefix})
-    # The client production uses (orjson answers): the harvester's CPU per slot is part of the figure.
-    es = make_client(settings, request_timeout=300)
-    drop_prefix(es, prefix=prefix)
-    setup_indices(es, prefix=prefix)
-    vendor_names = list(DEMO_VENDOR_IDS[:config.vendors])
-
+def _load_offers(es: Elasticsearch, *, settings: Settings, prefix: str, config: BenchConfig,
+                 vendor_names: list[str], log) -> int:
     started = time.perf_counter()
     offers_alias = alias_name(prefix, "offers")
     actions = ({"_index": offers_alias, "_id": o["id"], "_source": o}
@@ -189,55 +171,58 @@ def run_bench(*, settings: Settings, config: BenchConfig, log=print) -> dict:
     loaded = sum(ok for ok, _ in helpers.parallel_bulk(es, actions, chunk_size=5000, thread_count=2))
     es.indices.refresh(index=offers_alias)
     log(f"directory: {loaded} offers in {time.perf_counter() - started:.1f}s")
+    return loaded
 
-    port = free_port()
-    context = multiprocessing.get_context("spawn")
-    ready = context.Event()
-    simulator = context.Process(target=_simulator_process, args=(settings.es_url, prefix, port, ready), daemon=True)
-    simulator.start()
+
+def _harvest_and_measure(es: Elasticsearch, *, settings: Settings, bench_settings: Settings, config: BenchConfig,
+                         vendor_names: list[str], port: int, simulator_pid: int | None, log) -> dict:
+    """The harvester (worker processes or threads) against the simulator on ``port``: the measured figures."""
+    vendors = [VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir",
+                            use_cases=["ps", "cpts", "sos"], concurrency=6, rate_limit_per_s=None, timeout_s=30)
+               for name in vendor_names]
+    workers = None
+    harvester: Harvester | HarvestWorkers
+    if config.worker_processes:
+        workers = harvester = HarvestWorkers(settings=bench_settings, processes=config.worker_processes,
+                                             vendors=vendors).start()
+    else:
+        harvester = Harvester(es=es, settings=bench_settings, vendors=vendors)
+    pids: dict[str, list[int | None]] = {"elasticsearch": [_es_pid(settings)], "simulator": [simulator_pid],
+                                         "harvester": [os.getpid(), *(workers.pids() if workers else [])]}
     try:
-        deadline = time.monotonic() + 600
-        while not ready.wait(1.0):
-            if not simulator.is_alive():
-                raise RuntimeError(f"the simulator process died (exit code {simulator.exitcode}); see its error above")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the simulator did not start within 10 minutes")
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/_admin/healthz", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        vendors = [VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir",
-                                use_cases=["ps", "cpts", "sos"], concurrency=6, rate_limit_per_s=None, timeout_s=30)
-                   for name in vendor_names]
-        workers = None
-        if config.worker_processes:
-            workers = harvester = HarvestWorkers(settings=bench_settings, processes=config.worker_processes,
-                                                 vendors=vendors).start()
-        else:
-            harvester = Harvester(es=es, settings=bench_settings, vendors=vendors)
-        pids = {"elasticsearch": [_es_pid(settings)], "simulator": [simulator.pid],
-                "harvester": [os.getpid(), *(workers.pids() if workers else [])]}
-        try:
-            result = _measure(es, harvester, bench_settings, vendors, port, config, log, pids)
-        finally:
-            if workers is not None:
-                workers.close()
+        return _measure(es, harvester, bench_settings, vendors, port, config, log, pids)
     finally:
-        simulator.terminate()
-        simulator.join(10)
-        if not config.keep:
-            drop_prefix(es, prefix=prefix)
+        if workers is not None:
+            workers.close()
+
+
+def run_bench(*, settings: Settings, config: BenchConfig, log=print) -> dict:
+    prefix = f"{settings.index_prefix}-bench"
+    bench_settings = settings.model_copy(update={"index_prefix": prefix})
+    vendor_names = list(DEMO_VENDOR_IDS[:config.vendors])
+    with bench_indices(settings, prefix=prefix, keep=config.keep) as es:
+        loaded = _load_offers(es, settings=settings, prefix=prefix, config=config, vendor_names=vendor_names, log=log)
+        port = free_port()
+        # Its own interpreter: in the target set-up vendors are remote, they must not share the harvester's.
+        simulator = multiprocessing.get_context("spawn").Process(
+            target=_simulator_process, args=(settings.es_url, prefix, port), daemon=True)
+        simulator.start()
+        try:
+            wait_http(f"http://127.0.0.1:{port}/_admin/healthz", timeout_s=600, exit_code=lambda: simulator.exitcode)
+            result = _harvest_and_measure(es, settings=settings, bench_settings=bench_settings, config=config,
+                                          vendor_names=vendor_names, port=port, simulator_pid=simulator.pid, log=log)
+        finally:
+            simulator.terminate()
+            simulator.join(10)
     result.update({"places": loaded, "practitioners_connected": config.practitioners, "vendors": len(vendor_names),
                    "harvester_processes": config.worker_processes or 1, "parallel_vendors": config.parallel_vendors,
                    "cpu_count": os.cpu_count(), "measured_at": utcnow().isoformat(timespec="seconds")})
-    config.output.parent.mkdir(parents=True, exist_ok=True)
-    config.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, config.output)
     return result
 
 
-def _run_all(harvester: Harvester | HarvestWorkers, vendors: list[VendorConfig], mode: str, parallel: int) -> list[dict]:
+def _run_all(harvester: Harvester | HarvestWorkers, vendors: list[VendorConfig], mode: Literal["full", "incremental"],
+             parallel: int) -> list[dict]:
     with ThreadPoolExecutor(parallel) as pool:
         return list(pool.map(lambda v: harvester.run(v, mode=mode), vendors))
 
@@ -286,14 +271,17 @@ def _compare_durabilities(es: Elasticsearch, harvester: Harvester | HarvestWorke
             "request_cost_share": round(cost, 4), "target_cost_share": 0.10}
 
 
-def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings, vendors: list[VendorConfig], port: int,
-             config: BenchConfig, log, pids: dict[str, list[int | None]]) -> dict:
+def _cold_sweep_figures(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
+                        vendors: list[VendorConfig], config: BenchConfig, log,
+                        pids: dict[str, list[int | None]]) -> dict:
+    """Throughput: a cold full sweep of every vendor at once, with the CPU each process spent on it."""
     slots_alias = alias_name(settings.index_prefix, "slots")
     cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     load_before = os.getloadavg()[0]
     runs, seconds = _full_sweep(es, harvester, vendors, config, slots_alias)
-    cpu = {name: round(_cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()
-           if cpu_before[name] is not None and _cpu_seconds(pid) is not None}
+    cpu_after = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    cpu = {name: round(after - before, 1) for name, before in cpu_before.items()
+           if before is not None and (after := cpu_after[name]) is not None}
     load_after = os.getloadavg()[0]
     slots = sum(r["upserted"] for r in runs)
     indexed = es.count(index=slots_alias)["count"]
@@ -301,94 +289,6 @@ def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings:
     log(f"cold full sweep: {slots} slots ({indexed} in the index) in {seconds:.1f}s = {slots / seconds:,.0f} slots/s"
         + (f"; not successful: {failed}" if failed else ""))
     log(f"CPU seconds during the sweep: {cpu}")
-    durability = _compare_durabilities(es, harvester, settings, vendors, config, log) if config.durability_rounds else None
-
-    # Freshness: incremental passes every interval, slots taken at random moments in between.
-    pending: dict[str, float] = {}
-    delays: list[float] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.is_set():
-            with lock:
-                ids = list(pending)
-            if ids:
-                query = {"bool": {"filter": [{"ids": {"values": ids}},
-                                             *visible_slot_filter(now=utcnow(), stale_after_s=settings.stale_after_s)]}}
-                hits = es.search(index=slots_alias, query=query, size=len(ids), _source=False)["hits"]["hits"]
-                seen = {h["_id"] for h in hits}
-                now = time.time()
-                with lock:
-                    for slot_id in ids:
-                        if slot_id not in seen:
-                            delays.append(now - pending.pop(slot_id))
-            stop.wait(0.25)
-
-    def take(round_rng: random.Random) -> None:
-        vendor = round_rng.choice(vendors).name
-        answer = httpx.post(f"http://127.0.0.1:{port}/_admin/vendors/{vendor}/take",
-                            json={"count": 1, "within_h": 47, "seed": round_rng.random()}, timeout=30).json()
-        with lock:
-            for slot_id in answer["taken"]:
-                pending[f"{vendor}:{slot_id}"] = answer["at"]
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-
-    # Like the scheduler: every vendor on its own interval (staggered starts), at most
-    # ``parallel_vendors`` harvests at once, a late run starting as soon as possible (coalesced).
-    durations: list[float] = []
-    incremental_runs: list[dict] = []
-    pool = ThreadPoolExecutor(config.parallel_vendors)
-    harvest_stop = threading.Event()
-
-    def vendor_loop(vendor: VendorConfig, offset: float) -> None:
-        if harvest_stop.wait(offset):
-            return
-        while not harvest_stop.is_set():
-            began_run = time.time()
-            document = pool.submit(harvester.run, vendor, mode="incremental").result()
-            with lock:
-                incremental_runs.append(document)
-                durations.append(time.time() - began_run)
-            harvest_stop.wait(max(0.0, began_run + config.interval_s - time.time()))
-
-    loops = [threading.Thread(target=vendor_loop, args=(v, i * config.interval_s / len(vendors)), daemon=True)
-             for i, v in enumerate(vendors)]
-    for loop in loops:
-        loop.start()
-    rng = random.Random(5)
-    start_takes = time.time() + config.interval_s      # first interval: every vendor has run once
-    deadline = start_takes + config.rounds * config.interval_s
-    takes_due = sorted(rng.uniform(start_takes, deadline) for _ in range(config.takes_per_round * config.rounds))
-    while takes_due:
-        if takes_due[0] <= time.time():
-            takes_due.pop(0)
-            take(rng)
-        else:
-            time.sleep(min(0.05, max(0.0, takes_due[0] - time.time())))
-    # Wait for the last taken slots: one more interval plus a margin.
-    give_up = time.time() + config.interval_s * 2 + 30
-    while time.time() < give_up:
-        with lock:
-            if not pending:
-                break
-        time.sleep(0.2)
-    harvest_stop.set()
-    for loop in loops:
-        loop.join(600)
-    pool.shutdown(wait=True)
-    stop.set()
-    poller.join(5)
-    with lock:
-        missing = len(pending)
-    passes = durations
-    p95 = _percentile(delays, 0.95)
-    log(f"freshness: {len(delays)} taken slots, p50 {_percentile(delays, 0.5):.1f}s, p95 {p95:.1f}s, "
-        f"max {max(delays) if delays else float('nan'):.1f}s (interval {config.interval_s:g}s; "
-        f"incremental vendor run {statistics.mean(passes) if passes else float('nan'):.1f}s on average); "
-        f"never gone: {missing}")
     return {
         "slots": slots, "seconds": round(seconds, 2), "slots_per_s": round(slots / seconds, 1),
         "slots_in_index": indexed, "full_sweep_failed_vendors": failed, "full_sweep_cpu_s": cpu,
@@ -396,13 +296,134 @@ def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings:
         "full_sweep_cpu_us_per_slot": {name: round(value / max(slots, 1) * 1e6, 1) for name, value in cpu.items()},
         # Other work on the machine during the sweep (1-minute load average before / after it).
         "load_average_1m": [round(load_before, 2), round(load_after, 2)],
-        "taken_to_gone_p95_s": round(p95, 2), "taken_to_gone_p50_s": round(_percentile(delays, 0.5), 2),
-        "taken_to_gone_max_s": round(max(delays), 2) if delays else None, "taken_slots": len(delays),
-        "taken_never_gone": missing, "harvest_interval_s": config.interval_s,
-        "target_taken_to_gone_p95_s": config.interval_s + 5, "target_slots_per_s": 20000,
-        "incremental_vendor_run_s_mean": round(statistics.mean(passes), 2) if passes else None,
-        "incremental_vendor_run_s_max": round(max(passes), 2) if passes else None,
-        "incremental_unchanged_mean": round(statistics.mean(r["unchanged"] for r in incremental_runs), 1)
-        if incremental_runs else None,
-        "durability_comparison": durability,
     }
+
+
+class _Freshness:
+    """Freshness: incremental harvests every interval while slots are taken at the vendors at random moments;
+    a poller records when each taken slot is gone from what search shows (``visible_slot_filter``)."""
+
+    def __init__(self, es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
+                 vendors: list[VendorConfig], port: int, config: BenchConfig) -> None:
+        self.es, self.harvester, self.settings, self.vendors, self.port, self.config = (
+            es, harvester, settings, vendors, port, config)
+        self.slots_alias = alias_name(settings.index_prefix, "slots")
+        self.pending: dict[str, float] = {}          # taken slot id → when the vendor took it
+        self.delays: list[float] = []
+        self.durations: list[float] = []             # of each incremental vendor run
+        self.incremental_runs: list[dict] = []
+        self.lock = threading.Lock()
+        self.poll_stop = threading.Event()
+        self.harvest_stop = threading.Event()
+
+    def poll(self) -> None:
+        while not self.poll_stop.is_set():
+            with self.lock:
+                ids = list(self.pending)
+            if ids:
+                query = {"bool": {"filter": [{"ids": {"values": ids}}, *visible_slot_filter(
+                    now=utcnow(), stale_after_s=self.settings.stale_after_s)]}}
+                hits = self.es.search(index=self.slots_alias, query=query, size=len(ids), _source=False)["hits"]["hits"]
+                seen = {h["_id"] for h in hits}
+                now = time.time()
+                with self.lock:
+                    for slot_id in ids:
+                        if slot_id not in seen:
+                            self.delays.append(now - self.pending.pop(slot_id))
+            self.poll_stop.wait(0.25)
+
+    def take(self, round_rng: random.Random) -> None:
+        vendor = round_rng.choice(self.vendors).name
+        answer = httpx.post(f"http://127.0.0.1:{self.port}/_admin/vendors/{vendor}/take",
+                            json={"count": 1, "within_h": 47, "seed": round_rng.random()}, timeout=30).json()
+        with self.lock:
+            for slot_id in answer["taken"]:
+                self.pending[f"{vendor}:{slot_id}"] = answer["at"]
+
+    def vendor_loop(self, pool: ThreadPoolExecutor, vendor: VendorConfig, offset: float) -> None:
+        if self.harvest_stop.wait(offset):
+            return
+        while not self.harvest_stop.is_set():
+            began_run = time.time()
+            document = pool.submit(self.harvester.run, vendor, mode="incremental").result()
+            with self.lock:
+                self.incremental_runs.append(document)
+                self.durations.append(time.time() - began_run)
+            self.harvest_stop.wait(max(0.0, began_run + self.config.interval_s - time.time()))
+
+    def take_slots(self) -> None:
+        """``takes_per_round`` slots per interval over ``rounds`` intervals, at random moments."""
+        config = self.config
+        rng = random.Random(5)
+        start_takes = time.time() + config.interval_s      # first interval: every vendor has run once
+        deadline = start_takes + config.rounds * config.interval_s
+        takes_due = sorted(rng.uniform(start_takes, deadline) for _ in range(config.takes_per_round * config.rounds))
+        while takes_due:
+            if takes_due[0] <= time.time():
+                takes_due.pop(0)
+                self.take(rng)
+            else:
+                time.sleep(min(0.05, max(0.0, takes_due[0] - time.time())))
+
+    def wait_for_pending(self) -> None:
+        """The last taken slots: one more interval plus a margin."""
+        give_up = time.time() + self.config.interval_s * 2 + 30
+        while time.time() < give_up:
+            with self.lock:
+                if not self.pending:
+                    return
+            time.sleep(0.2)
+
+    def run(self) -> int:
+        """Measure; the number of taken slots never gone."""
+        poller = threading.Thread(target=self.poll, daemon=True)
+        poller.start()
+        # Like the scheduler: every vendor on its own interval (staggered starts), at most
+        # ``parallel_vendors`` harvests at once, a late run starting as soon as possible (coalesced).
+        pool = ThreadPoolExecutor(self.config.parallel_vendors)
+        loops = [threading.Thread(target=self.vendor_loop,
+                                  args=(pool, v, i * self.config.interval_s / len(self.vendors)), daemon=True)
+                 for i, v in enumerate(self.vendors)]
+        for loop in loops:
+            loop.start()
+        self.take_slots()
+        self.wait_for_pending()
+        self.harvest_stop.set()
+        for loop in loops:
+            loop.join(600)
+        pool.shutdown(wait=True)
+        self.poll_stop.set()
+        poller.join(5)
+        with self.lock:
+            return len(self.pending)
+
+    def figures(self, missing: int, log) -> dict:
+        delays, passes, interval_s = self.delays, self.durations, self.config.interval_s
+        p50, p95 = (percentile(delays, p, method="nearest") for p in (50, 95))
+        log(f"freshness: {len(delays)} taken slots, p50 {p50:.1f}s, p95 {p95:.1f}s, "
+            f"max {max(delays) if delays else float('nan'):.1f}s (interval {interval_s:g}s; "
+            f"incremental vendor run {statistics.mean(passes) if passes else float('nan'):.1f}s on average); "
+            f"never gone: {missing}")
+        return {
+            "taken_to_gone_p95_s": round(p95, 2), "taken_to_gone_p50_s": round(p50, 2),
+            "taken_to_gone_max_s": round(max(delays), 2) if delays else None, "taken_slots": len(delays),
+            "taken_never_gone": missing, "harvest_interval_s": interval_s,
+            "target_taken_to_gone_p95_s": interval_s + 5, "target_slots_per_s": 20000,
+            "incremental_vendor_run_s_mean": round(statistics.mean(passes), 2) if passes else None,
+            "incremental_vendor_run_s_max": round(max(passes), 2) if passes else None,
+            "incremental_unchanged_mean": round(statistics.mean(r["unchanged"] for r in self.incremental_runs), 1)
+            if self.incremental_runs else None,
+        }
+
+
+def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
+             vendors: list[VendorConfig], port: int, config: BenchConfig, log,
+             pids: dict[str, list[int | None]]) -> dict:
+    result = _cold_sweep_figures(es, harvester, settings, vendors, config, log, pids)
+    durability = (_compare_durabilities(es, harvester, settings, vendors, config, log)
+                  if config.durability_rounds else None)
+    freshness = _Freshness(es, harvester, settings, vendors, port, config)
+    missing = freshness.run()
+    result.update(freshness.figures(missing, log))
+    result["durability_comparison"] = durability
+    return result
