@@ -1,0 +1,408 @@
+"""The harvester: one run of one vendor over one window, from the roster to the run's report (the
+stages are described in ``indexer.harvest``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from elastic_transport import TransportError
+from elasticsearch import ApiError, Elasticsearch, helpers
+
+from connectors.vendors.client import BreakerBoard, CircuitOpen, VendorClient, VendorError, VendorUnavailable
+from connectors.vendors.config import VendorConfig, find_vendor, load_editors
+from connectors.vendors.mapping import BundleError, BundleMapper, SlotRecord, specialty_lookup
+from connectors.vendors.queries import batches
+from indexer.bulk import BulkWriter
+from indexer.harvest.existing_slots import ExistingSlots, scan_existing
+from indexer.harvest.gc_tuning import tune_gc
+from indexer.harvest.offer_book import OfferBook, load_offer_book
+from indexer.harvest.report import observe_run, run_document
+from indexer.harvest.run_stats import RunStats
+from indexer.harvest.slot_documents import (
+    _slot_static,
+    content_hash,
+    slot_document,
+    slot_document_bytes,
+    static_part_bytes,
+)
+from indexer.harvest.vendor_places import PlaceMaker, build_geocoder
+from indexer.harvest.window import Mode, Window
+from indexer.run_records import MAX_ERRORS, record_run, record_running
+from mappings.registry import alias_name
+from sas_core.clock import iso, utcnow
+from sas_core.errors import ConfigurationError
+from sas_core.metrics import ES_ERRORS
+from sas_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Harvester:
+    """Harvests vendors into Elasticsearch. Long-lived (one per process): it keeps the vendors' circuit
+    breakers and the geocoder between runs."""
+
+    def __init__(self, *, es: Elasticsearch, settings: Settings, vendors: list[VendorConfig] | None = None,
+                 breakers: BreakerBoard | None = None, geocoder: Any | None = None,
+                 specialty_codes: dict[str, str] | None = None) -> None:
+        self.es = es
+        self.settings = settings
+        self.prefix = settings.index_prefix
+        self.vendors = vendors if vendors is not None else load_editors(settings.editors_file)
+        self.breakers = breakers or BreakerBoard()
+        self._geocoder = geocoder
+        self._geocoder_ready = geocoder is not None
+        self._geocoder_lock = threading.Lock()
+        if specialty_codes is None:
+            from connectors.directory.nomenclatures import load_specialties
+
+            specialty_codes = specialty_lookup(load_specialties(settings.reference_data_dir).labels)
+        self.specialty_codes = specialty_codes
+        self.slots_alias = alias_name(self.prefix, "slots")
+        tune_gc()
+
+    # -- configuration -------------------------------------------------------------------------------
+
+    def vendor(self, name: str) -> VendorConfig:
+        return find_vendor(self.vendors, name)
+
+    @property
+    def geocoder(self):
+        with self._geocoder_lock:
+            if not self._geocoder_ready:
+                self._geocoder = build_geocoder(self.settings)
+                self._geocoder_ready = True
+            return self._geocoder
+
+    # -- one run -------------------------------------------------------------------------------------
+
+    def run(self, vendor: VendorConfig | str, *, mode: Mode = "incremental", start: datetime | None = None,
+            end: datetime | None = None, now: datetime | None = None) -> dict:
+        """Harvest ``vendor`` over the window of ``mode`` (or [start, end] when given) and return the
+        ``harvest_runs`` document written. Never raises for a vendor failure (it is in the document)."""
+        if isinstance(vendor, str):
+            vendor = self.vendor(vendor)
+        now = now or utcnow()
+        window = Window.for_mode(vendor, mode, now=now)
+        if start is not None or end is not None:
+            window = Window(mode, start or window.start, end or window.end)
+        run_id = f"harvest-{vendor.name}-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        record_running(self.es, prefix=self.prefix, run_id=run_id, vendor=vendor.name, mode=window.mode,
+                       started_at=now)
+        started = time.perf_counter()
+        stats = RunStats()
+        status = "failed"
+        try:
+            status = self._run(vendor, window, now, stats)
+        except (ApiError, TransportError) as exc:
+            stats.error("elasticsearch", f"Elasticsearch failed during the run: {exc}")
+            ES_ERRORS.labels(type(exc).__name__).inc()
+            log.exception("harvest of %s: Elasticsearch failure", vendor.name)
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the scheduler; it is reported
+            stats.error("internal", f"{type(exc).__name__}: {exc}")
+            log.exception("harvest of %s failed", vendor.name)
+        ended = utcnow()
+        # A full sweep whose budget ran out during an outage asks for a catch-up once the breaker may
+        # let a probe through again, instead of leaving days 3-7 stale until the next hourly sweep
+        # (incremental runs come every few minutes anyway). The scheduler acts on it.
+        catch_up_at = (ended + timedelta(seconds=vendor.breaker_reset_s)
+                       if stats.retry_pending and window.mode == "full" else None)
+        document = run_document(run_id, vendor, window, now, ended, time.perf_counter() - started, status, stats,
+                                catch_up_at=catch_up_at)
+        record_run(self.es, prefix=self.prefix, document=document)
+        log.info("harvest %s %s: %s, %d read, %d created, %d updated, %d unchanged, %d deleted, %d stale, %.1fs",
+                 vendor.name, window.mode, status, stats.read, stats.created, stats.updated, stats.unchanged,
+                 stats.deleted, stats.stale_marked, document["duration_s"])
+        observe_run(vendor.name, status, document)
+        return document
+
+    def _run(self, vendor: VendorConfig, window: Window, now: datetime, stats: RunStats) -> str:
+        practitioner_ids, sos_ids, book = load_offer_book(self.es, prefix=self.prefix, vendor=vendor)
+        tasks: list[tuple[str, list[str]]] = []
+        if vendor.practitioner_search:
+            tasks += [(vendor.practitioner_search, b) for b in batches(practitioner_ids, vendor.batch_size)]
+        if "sos" in vendor.use_cases:
+            # SOS Médecins: at most ``sos_batch_size`` SIRETs per request (10, the functional spec).
+            tasks += [("sos", b) for b in batches(sos_ids, vendor.sos_batch_size)]
+        if not tasks:
+            stats.error("empty_roster", f"{vendor.name}: nobody to ask for (no roster, no offer names this vendor)")
+            return "failed"
+        # No refresh here: the vendor's previous run refreshed the index when it ended (``finally``
+        # below), and nothing else writes the fields the scan reads. A refresh per run start, with
+        # several vendors writing, only cut their in-flight documents into small segments to merge.
+        existing = scan_existing(self.es, slots_alias=self.slots_alias, vendor=vendor, window=window, now=now)
+        writer = BulkWriter(self.es, index=self.slots_alias, chunk=self.settings.harvest_bulk_chunk,
+                            threads=self.settings.harvest_bulk_threads)
+        places = PlaceMaker(vendor=vendor.name, geocoder=self.geocoder)
+        harvested_at = iso(now)
+        try:
+            asyncio.run(self._fetch_and_write(vendor, window, tasks, book, places, existing, writer, stats,
+                                              harvested_at))
+            self._write_deletions(vendor, existing, writer, stats, harvested_at)
+            self._delete_expired(vendor, now, writer, stats)
+        finally:
+            writer.close()
+            # The slots index refreshes rarely on its own (30 s: indexing throughput); what a run wrote
+            # or deleted is made visible to search at once instead (freshness).
+            if writer.written:
+                self.es.indices.refresh(index=self.slots_alias)
+        stats.places_created = len(places.pending)
+        for key, count in writer.results.items():
+            if key.startswith("create:"):
+                stats.created += count
+        for reason, count in writer.errors.items():
+            stats.errors[reason] += count
+            if reason == "bulk_request_failed":
+                ES_ERRORS.labels("bulk_request_failed").inc(count)
+        for message in writer.error_messages:
+            stats.error_messages.append(message) if len(stats.error_messages) < MAX_ERRORS else None
+        if stats.batches_failed == stats.batches:
+            return "failed"
+        if stats.batches_failed or writer.errors or stats.deletions_held:
+            return "partial"
+        return "success"
+
+    async def _fetch_and_write(self, vendor: VendorConfig, window: Window, tasks: list[tuple[str, list[str]]],
+                               book: OfferBook, places: PlaceMaker, existing: ExistingSlots, writer: BulkWriter,
+                               stats: RunStats, harvested_at: str) -> None:
+        mapper = BundleMapper(vendor=vendor.name, specialty_codes=self.specialty_codes)
+        # Everything after the first request counts against the run's budget (retries of batches that
+        # failed while the vendor was unavailable included). Full sweeps only: an incremental run's
+        # retry is the next incremental run, minutes later, and it must not hold the vendor's lease.
+        deadline = time.monotonic() + (vendor.run_budget_s if window.mode == "full" else 0.0)
+        quiet_retries = 0   # retry rounds while the breaker stayed closed (scattered failures)
+        stats.batches = len(tasks)
+        async with VendorClient(vendor, breakers=self.breakers) as client:
+            async def one(search: str, batch: list[str]):
+                try:
+                    return search, batch, await client.search(search, ids=batch, start=window.start, end=window.end), None
+                except VendorError as exc:
+                    return search, batch, None, exc
+
+            todo = tasks
+            failed: list[tuple[list[str], VendorError]] = []
+            while True:
+                retry: list[tuple[str, list[str]]] = []
+                pending = [asyncio.create_task(one(search, batch)) for search, batch in todo]
+                for next_done in asyncio.as_completed(pending):
+                    search, batch, answer, error = await next_done
+                    if answer is not None:
+                        try:
+                            self._write_batch(vendor, search, batch, answer.pages, mapper, book, places, existing,
+                                              writer, stats, harvested_at, window.mode)
+                            continue
+                        except BundleError as exc:
+                            error = VendorError("malformed_bundle", f"{vendor.name}: {exc}")
+                        except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the others
+                            log.exception("harvest of %s: batch failed while mapping", vendor.name)
+                            error = VendorError("mapping_failed", f"{vendor.name}: {type(exc).__name__}: {exc}")
+                    # Unavailable vendor (breaker open, 5xx, timeouts): worth another try in this run.
+                    # Refused or malformed answers would come back the same: final at once.
+                    if isinstance(error, (CircuitOpen, VendorUnavailable)):
+                        retry.append((search, batch))
+                    failed.append((batch, error))
+                if not retry:
+                    break
+                # Wait for the breaker to let a probe through, and only if the retry can still start
+                # within the budget. When it did not open (scattered failures, each already retried
+                # max_attempts times), one more round after a backoff, not a loop against a sick vendor.
+                wait = await self.breakers.half_open_in(vendor)
+                if not wait:
+                    if quiet_retries:
+                        break
+                    quiet_retries += 1
+                    wait = vendor.backoff_max_s
+                wait += 0.05   # purgatory half-opens strictly after opened_at + ttl
+                if time.monotonic() + wait > deadline:
+                    stats.retry_pending = True
+                    break
+                await asyncio.sleep(wait)
+                stats.batches_retried += len(retry)
+                retried = {id(batch) for _, batch in retry}
+                failed = [(batch, error) for batch, error in failed if id(batch) not in retried]
+                todo = retry
+            # Stale only what stayed failed at the end of the run (a batch harvested on retry is fresh).
+            for batch, error in failed:
+                self._batch_failed(batch, error, existing, writer, stats, harvested_at)
+            stats.requests += client.requests
+        if places.pending:
+            self._write_places(places, stats)
+
+    def _write_batch(self, vendor: VendorConfig, search: str, batch: list[str], pages: list[dict],
+                     mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: ExistingSlots,
+                     writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode = "incremental") -> None:
+        """Write the whole truth of one batch: create / update / skip what came back, delete the rest.
+
+        ``content_hash`` is ``<source hash>.<document hash>``. Incremental runs skip a slot whose source
+        (the vendor's Slot, its Schedule graph and CPTS) is unchanged without mapping it again; full
+        sweeps map everything and compare the documents, which also picks up directory changes (an offer
+        that moved, a new geocode) for slots the vendor did not touch.
+        """
+        prefix = f"{vendor.name}:"
+        known_sources: dict[str, str] | None = None
+        if mode == "incremental":
+            known_sources = {}
+            for key in batch:
+                for slot_id in existing.by_key.get(key, ()):
+                    stored = existing.by_id[slot_id][1]
+                    if stored:
+                        known_sources[slot_id[len(prefix):]] = stored.split(".", 1)[0]
+        # Map every page first: a broken page makes the whole batch a failure, never a partial truth.
+        records: dict[str, SlotRecord] = {}
+        seen: set[str] = set()
+        slots_seen = 0
+        for page in pages:
+            result = mapper.map_bundle(page, search=search, requested=batch, known_sources=known_sources)
+            stats.read += result.slots_seen
+            slots_seen += result.slots_seen
+            stats.rejected.update(result.rejected)
+            stats.flags.update(result.flags)
+            for record in result.records:
+                records[record.id] = record
+            seen.update(prefix + resource_id for resource_id in result.unchanged)
+        for slot_id in seen - records.keys():
+            if existing.by_id[slot_id][2]:
+                writer.update(slot_id, {"stale_since": None})
+                stats.updated += 1
+            else:
+                stats.unchanged += 1
+        statics: dict[tuple, tuple[dict, dict]] = {}
+        for slot_id, record in records.items():
+            # Slots of one schedule share their Place object: match and build the place part once.
+            cache_key = (id(record.place), record.roster_key, record.practitioner_national_id)
+            cached = statics.get(cache_key)
+            if cached is None:
+                offer = book.match(record)
+                if offer is None:
+                    offer = places.make(record)
+                    book.add(offer)
+                    if offer.get("location") is None:
+                        stats.flags["place_not_geocoded"] += 1
+                static = _slot_static(record, offer)
+                cached = statics[cache_key] = (offer, static, static_part_bytes(static))
+            offer, static, static_bytes = cached
+            raw = slot_document_bytes(record, offer, static_bytes=static_bytes)
+            digest = f"{record.source_hash}.{content_hash(raw)}"
+            known = existing.by_id.get(slot_id)
+            if known is None:
+                # The serialised content plus the run's fields, without serialising the document twice.
+                writer.create_raw(slot_id, raw[:-1] + b',"content_hash":"' + digest.encode() + b'","harvested_at":"'
+                                  + harvested_at.encode() + b'","stale_since":null,"hidden":false,"booked_count":0}')
+            elif known[1] is None or known[1].split(".", 1)[-1] != digest.split(".", 1)[1]:
+                # Partial update: ``hidden`` / ``booked_count`` belong to the platform, never overwritten.
+                document = slot_document(record, offer, static=static)
+                document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None)
+                writer.update(slot_id, document)
+                stats.updated += 1
+            elif known[1] != digest or known[2]:
+                # Same document, new source hash (e.g. a vendor-side field we do not keep), or stale.
+                writer.update(slot_id, {"content_hash": digest, "stale_since": None})
+                stats.updated += 1 if known[2] else 0
+                stats.unchanged += 0 if known[2] else 1
+            else:
+                stats.unchanged += 1
+        if existing.expired_claims:
+            # The vendor still lists these claimed slots free and nobody reported booking them (INT_R03)
+            # within the lease: the booking was abandoned, the slot goes back to search.
+            for slot_id in existing.expired_claims & (records.keys() | seen):
+                writer.update(slot_id, {"hidden": False, "claim_expires_at": None, "claimed_by": None})
+                stats.flags["claim_released"] += 1
+        indexed = 0
+        gone: list[str] = []
+        for key in batch:
+            for slot_id in existing.by_key.get(key, ()):
+                indexed += 1
+                if slot_id not in records and slot_id not in seen:
+                    gone.append(slot_id)
+        if not gone:
+            return
+        total = pages[0].get("total") if pages else None
+        settings = self.settings
+        if isinstance(total, int) and total > slots_seen:
+            # The answer contradicts itself (more matches announced than Slots sent): not a truth to delete by.
+            self._hold(gone, "total_mismatch", existing, writer, stats, harvested_at)
+        elif len(gone) >= settings.harvest_mass_delete_min and len(gone) > settings.harvest_mass_delete_share * indexed:
+            self._hold(gone, "batch_mass_deletion", existing, writer, stats, harvested_at)
+        else:
+            existing.to_delete.extend(gone)
+
+    def _hold(self, slot_ids: list[str], reason: str, existing: ExistingSlots, writer: BulkWriter, stats: RunStats,
+              now_iso: str) -> None:
+        """Mass-deletion guard: keep ``slot_ids`` and mark them stale (once) instead of deleting them."""
+        stats.deletions_held += len(slot_ids)
+        stats.alerts[reason] += len(slot_ids)
+        for slot_id in slot_ids:
+            if not existing.by_id[slot_id][2]:
+                writer.update(slot_id, {"stale_since": now_iso})
+                stats.stale_marked += 1
+
+    def _write_deletions(self, vendor: VendorConfig, existing: ExistingSlots, writer: BulkWriter, stats: RunStats,
+                         now_iso: str) -> None:
+        """The run's deletions, unless together they wipe much more than usual of what the vendor had
+        indexed in the window (many small batches each under the per-batch minimum)."""
+        gone, settings = existing.to_delete, self.settings
+        if len(gone) >= settings.harvest_mass_delete_min and len(gone) > settings.harvest_mass_delete_share * len(existing.by_id):
+            log.warning("harvest of %s: %d of %d slots would be deleted; held and marked stale", vendor.name,
+                        len(gone), len(existing.by_id))
+            self._hold(gone, "run_mass_deletion", existing, writer, stats, now_iso)
+            return
+        for slot_id in gone:
+            writer.delete(slot_id)
+        stats.deleted += len(gone)
+
+    def _batch_failed(self, batch: list[str], error: VendorError, existing: ExistingSlots, writer: BulkWriter,
+                      stats: RunStats, now_iso: str) -> None:
+        """Keep the batch's slots (never wipe on failure) and mark them stale from now, once."""
+        stats.batches_failed += 1
+        stats.error(error.reason, error.message)
+        for key in batch:
+            for slot_id in existing.by_key.get(key, ()):
+                if not existing.by_id[slot_id][2]:
+                    writer.update(slot_id, {"stale_since": now_iso})
+                    stats.stale_marked += 1
+
+    def _delete_expired(self, vendor: VendorConfig, now: datetime, writer: BulkWriter, stats: RunStats) -> None:
+        """Slots of the vendor already over: nobody can book them any more."""
+        query = {"bool": {"filter": [{"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}},
+                                     {"range": {"end": {"lte": iso(now)}}}]}}
+        for hit in helpers.scan(self.es, index=self.slots_alias, size=10_000, preserve_order=False,
+                                query={"query": query, "_source": False}):
+            writer.delete(hit["_id"])
+            stats.expired_deleted += 1
+
+    def _write_places(self, places: PlaceMaker, stats: RunStats) -> None:
+        """Vendor-only places into the offers index (``create``: one an earlier run created stays as it is)."""
+        writer = BulkWriter(self.es, index=alias_name(self.prefix, "offers"), chunk=1000, create_conflict="ignore")
+        for doc in places.pending:
+            writer.create(doc["id"], doc)
+        writer.close()
+        if writer.errors:
+            # One reason for whatever went wrong (a refused document, a failed request), as before the
+            # shared writer: the messages say which.
+            stats.error("place_write_failed", f"vendor-only place {writer.error_messages[0]}",
+                        count=writer.errors.count)
+            for message in writer.error_messages[1:]:
+                stats.error("place_write_failed", f"vendor-only place {message}", count=0)
+
+
+def run_harvest(*, es: Elasticsearch, settings: Settings, vendor: str | None = None, mode: Mode = "incremental",
+                harvester: Harvester | None = None) -> list[dict]:
+    """One harvest of ``vendor`` (or of every enabled vendor, one after the other); the run documents."""
+    harvester = harvester or Harvester(es=es, settings=settings)
+    if not harvester.vendors:
+        raise ConfigurationError("no vendor configured: set SAS_EDITORS_FILE to an editors file")
+    targets = [harvester.vendor(vendor)] if vendor else [v for v in harvester.vendors if v.enabled]
+    return [harvester.run(target, mode=mode) for target in targets]
+
+
+def iter_vendor_names(vendors: Iterable[VendorConfig]) -> Iterator[str]:
+    for vendor in vendors:
+        if vendor.enabled:
+            yield vendor.name
+
