@@ -17,21 +17,15 @@ from elasticsearch import ApiError, Elasticsearch, helpers
 
 from connectors.vendors.client import BreakerBoard, CircuitOpen, VendorClient, VendorError, VendorUnavailable
 from connectors.vendors.config import VendorConfig, find_vendor, load_editors
-from connectors.vendors.mapping import BundleError, BundleMapper, SlotRecord, specialty_lookup
+from connectors.vendors.mapping import BundleError, BundleMapper, specialty_lookup
 from connectors.vendors.queries import batches
 from indexer.bulk import BulkWriter
+from indexer.harvest.batch_writes import BatchAnswer, hold_deletions, write_batch
 from indexer.harvest.existing_slots import ExistingSlots, scan_existing
 from indexer.harvest.gc_tuning import tune_gc
 from indexer.harvest.offer_book import OfferBook, load_offer_book
 from indexer.harvest.report import observe_run, run_document
 from indexer.harvest.run_stats import RunStats
-from indexer.harvest.slot_documents import (
-    _slot_static,
-    content_hash,
-    slot_document,
-    slot_document_bytes,
-    static_part_bytes,
-)
 from indexer.harvest.vendor_places import PlaceMaker, build_geocoder
 from indexer.harvest.window import Mode, Window
 from indexer.run_records import MAX_ERRORS, record_run, record_running
@@ -124,12 +118,7 @@ class Harvester:
 
     def _run(self, vendor: VendorConfig, window: Window, now: datetime, stats: RunStats) -> str:
         practitioner_ids, sos_ids, book = load_offer_book(self.es, prefix=self.prefix, vendor=vendor)
-        tasks: list[tuple[str, list[str]]] = []
-        if vendor.practitioner_search:
-            tasks += [(vendor.practitioner_search, b) for b in batches(practitioner_ids, vendor.batch_size)]
-        if "sos" in vendor.use_cases:
-            # SOS Médecins: at most ``sos_batch_size`` SIRETs per request (10, the functional spec).
-            tasks += [("sos", b) for b in batches(sos_ids, vendor.sos_batch_size)]
+        tasks = _search_tasks(vendor, practitioner_ids, sos_ids)
         if not tasks:
             stats.error("empty_roster", f"{vendor.name}: nobody to ask for (no roster, no offer names this vendor)")
             return "failed"
@@ -153,15 +142,7 @@ class Harvester:
             if writer.written:
                 self.es.indices.refresh(index=self.slots_alias)
         stats.places_created = len(places.pending)
-        for key, count in writer.results.items():
-            if key.startswith("create:"):
-                stats.created += count
-        for reason, count in writer.errors.items():
-            stats.errors[reason] += count
-            if reason == "bulk_request_failed":
-                ES_ERRORS.labels("bulk_request_failed").inc(count)
-        for message in writer.error_messages:
-            stats.error_messages.append(message) if len(stats.error_messages) < MAX_ERRORS else None
+        _count_writes(writer, stats)
         if stats.batches_failed == stats.batches:
             return "failed"
         if stats.batches_failed or writer.errors or stats.deletions_held:
@@ -181,48 +162,23 @@ class Harvester:
         async with VendorClient(vendor, breakers=self.breakers) as client:
             async def one(search: str, batch: list[str]):
                 try:
-                    return search, batch, await client.search(search, ids=batch, start=window.start, end=window.end), None
+                    found = await client.search(search, ids=batch, start=window.start, end=window.end)
+                    return search, batch, found, None
                 except VendorError as exc:
                     return search, batch, None, exc
 
             todo = tasks
             failed: list[tuple[list[str], VendorError]] = []
             while True:
-                retry: list[tuple[str, list[str]]] = []
-                pending = [asyncio.create_task(one(search, batch)) for search, batch in todo]
-                for next_done in asyncio.as_completed(pending):
-                    search, batch, answer, error = await next_done
-                    if answer is not None:
-                        try:
-                            self._write_batch(vendor, search, batch, answer.pages, mapper, book, places, existing,
-                                              writer, stats, harvested_at, window.mode)
-                            continue
-                        except BundleError as exc:
-                            error = VendorError("malformed_bundle", f"{vendor.name}: {exc}")
-                        except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the others
-                            log.exception("harvest of %s: batch failed while mapping", vendor.name)
-                            error = VendorError("mapping_failed", f"{vendor.name}: {type(exc).__name__}: {exc}")
-                    # Unavailable vendor (breaker open, 5xx, timeouts): worth another try in this run.
-                    # Refused or malformed answers would come back the same: final at once.
-                    if isinstance(error, (CircuitOpen, VendorUnavailable)):
-                        retry.append((search, batch))
-                    failed.append((batch, error))
+                retry = await self._one_round(vendor, window, todo, one, mapper, book, places, existing, writer,
+                                              stats, harvested_at, failed)
                 if not retry:
                     break
-                # Wait for the breaker to let a probe through, and only if the retry can still start
-                # within the budget. When it did not open (scattered failures, each already retried
-                # max_attempts times), one more round after a backoff, not a loop against a sick vendor.
-                wait = await self.breakers.half_open_in(vendor)
-                if not wait:
-                    if quiet_retries:
-                        break
-                    quiet_retries += 1
-                    wait = vendor.backoff_max_s
-                wait += 0.05   # purgatory half-opens strictly after opened_at + ttl
-                if time.monotonic() + wait > deadline:
-                    stats.retry_pending = True
+                wait = await self._retry_wait(vendor, quiet_retries, deadline, stats)
+                if wait is None:
                     break
-                await asyncio.sleep(wait)
+                quiet_retries += wait[1]
+                await asyncio.sleep(wait[0])
                 stats.batches_retried += len(retry)
                 retried = {id(batch) for _, batch in retry}
                 failed = [(batch, error) for batch, error in failed if id(batch) not in retried]
@@ -234,123 +190,79 @@ class Harvester:
         if places.pending:
             self._write_places(places, stats)
 
+    async def _one_round(self, vendor: VendorConfig, window: Window, todo: list[tuple[str, list[str]]], one,
+                         mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: ExistingSlots,
+                         writer: BulkWriter, stats: RunStats, harvested_at: str,
+                         failed: list[tuple[list[str], VendorError]]) -> list[tuple[str, list[str]]]:
+        """Send ``todo``'s searches at once and write each answer as it comes; the failed batches go to
+        ``failed``, and those worth another try in this run are returned."""
+        retry: list[tuple[str, list[str]]] = []
+        pending = [asyncio.create_task(one(search, batch)) for search, batch in todo]
+        for next_done in asyncio.as_completed(pending):
+            search, batch, answer, error = await next_done
+            if answer is not None:
+                error = self._write_answer(vendor, search, batch, answer.pages, mapper, book, places,
+                                           existing, writer, stats, harvested_at, window.mode)
+                if error is None:
+                    continue
+            # Unavailable vendor (breaker open, 5xx, timeouts): worth another try in this run.
+            # Refused or malformed answers would come back the same: final at once.
+            if isinstance(error, (CircuitOpen, VendorUnavailable)):
+                retry.append((search, batch))
+            failed.append((batch, error))
+        return retry
+
+    async def _retry_wait(self, vendor: VendorConfig, quiet_retries: int, deadline: float,
+                          stats: RunStats) -> tuple[float, int] | None:
+        """(seconds to wait, quiet round or not) before retrying the unavailable batches; ``None``: no retry.
+
+        Wait for the breaker to let a probe through, and only if the retry can still start within the
+        budget. When it did not open (scattered failures, each already retried max_attempts times), one
+        more round after a backoff, not a loop against a sick vendor."""
+        wait = await self.breakers.half_open_in(vendor)
+        quiet = 0
+        if not wait:
+            if quiet_retries:
+                return None
+            quiet = 1
+            wait = vendor.backoff_max_s
+        wait += 0.05   # purgatory half-opens strictly after opened_at + ttl
+        if time.monotonic() + wait > deadline:
+            stats.retry_pending = True
+            return None
+        return wait, quiet
+
+    def _write_answer(self, vendor: VendorConfig, search: str, batch: list[str], pages: list[dict],
+                      mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: ExistingSlots,
+                      writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode) -> VendorError | None:
+        """``_write_batch``; what made the batch fail when its answer could not be mapped."""
+        try:
+            self._write_batch(vendor, search, batch, pages, mapper, book, places, existing, writer, stats,
+                              harvested_at, mode)
+        except BundleError as exc:
+            return VendorError("malformed_bundle", f"{vendor.name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the others
+            log.exception("harvest of %s: batch failed while mapping", vendor.name)
+            return VendorError("mapping_failed", f"{vendor.name}: {type(exc).__name__}: {exc}")
+        return None
+
     def _write_batch(self, vendor: VendorConfig, search: str, batch: list[str], pages: list[dict],
                      mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: ExistingSlots,
                      writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode = "incremental") -> None:
-        """Write the whole truth of one batch: create / update / skip what came back, delete the rest.
-
-        ``content_hash`` is ``<source hash>.<document hash>``. Incremental runs skip a slot whose source
-        (the vendor's Slot, its Schedule graph and CPTS) is unchanged without mapping it again; full
-        sweeps map everything and compare the documents, which also picks up directory changes (an offer
-        that moved, a new geocode) for slots the vendor did not touch.
-        """
-        prefix = f"{vendor.name}:"
-        known_sources: dict[str, str] | None = None
-        if mode == "incremental":
-            known_sources = {}
-            for key in batch:
-                for slot_id in existing.by_key.get(key, ()):
-                    stored = existing.by_id[slot_id][1]
-                    if stored:
-                        known_sources[slot_id[len(prefix):]] = stored.split(".", 1)[0]
-        # Map every page first: a broken page makes the whole batch a failure, never a partial truth.
-        records: dict[str, SlotRecord] = {}
-        seen: set[str] = set()
-        slots_seen = 0
-        for page in pages:
-            result = mapper.map_bundle(page, search=search, requested=batch, known_sources=known_sources)
-            stats.read += result.slots_seen
-            slots_seen += result.slots_seen
-            stats.rejected.update(result.rejected)
-            stats.flags.update(result.flags)
-            for record in result.records:
-                records[record.id] = record
-            seen.update(prefix + resource_id for resource_id in result.unchanged)
-        for slot_id in seen - records.keys():
-            if existing.by_id[slot_id][2]:
-                writer.update(slot_id, {"stale_since": None})
-                stats.updated += 1
-            else:
-                stats.unchanged += 1
-        statics: dict[tuple, tuple[dict, dict]] = {}
-        for slot_id, record in records.items():
-            # Slots of one schedule share their Place object: match and build the place part once.
-            cache_key = (id(record.place), record.roster_key, record.practitioner_national_id)
-            cached = statics.get(cache_key)
-            if cached is None:
-                offer = book.match(record)
-                if offer is None:
-                    offer = places.make(record)
-                    book.add(offer)
-                    if offer.get("location") is None:
-                        stats.flags["place_not_geocoded"] += 1
-                static = _slot_static(record, offer)
-                cached = statics[cache_key] = (offer, static, static_part_bytes(static))
-            offer, static, static_bytes = cached
-            raw = slot_document_bytes(record, offer, static_bytes=static_bytes)
-            digest = f"{record.source_hash}.{content_hash(raw)}"
-            known = existing.by_id.get(slot_id)
-            if known is None:
-                # The serialised content plus the run's fields, without serialising the document twice.
-                writer.create_raw(slot_id, raw[:-1] + b',"content_hash":"' + digest.encode() + b'","harvested_at":"'
-                                  + harvested_at.encode() + b'","stale_since":null,"hidden":false,"booked_count":0}')
-            elif known[1] is None or known[1].split(".", 1)[-1] != digest.split(".", 1)[1]:
-                # Partial update: ``hidden`` / ``booked_count`` belong to the platform, never overwritten.
-                document = slot_document(record, offer, static=static)
-                document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None)
-                writer.update(slot_id, document)
-                stats.updated += 1
-            elif known[1] != digest or known[2]:
-                # Same document, new source hash (e.g. a vendor-side field we do not keep), or stale.
-                writer.update(slot_id, {"content_hash": digest, "stale_since": None})
-                stats.updated += 1 if known[2] else 0
-                stats.unchanged += 0 if known[2] else 1
-            else:
-                stats.unchanged += 1
-        if existing.expired_claims:
-            # The vendor still lists these claimed slots free and nobody reported booking them (INT_R03)
-            # within the lease: the booking was abandoned, the slot goes back to search.
-            for slot_id in existing.expired_claims & (records.keys() | seen):
-                writer.update(slot_id, {"hidden": False, "claim_expires_at": None, "claimed_by": None})
-                stats.flags["claim_released"] += 1
-        indexed = 0
-        gone: list[str] = []
-        for key in batch:
-            for slot_id in existing.by_key.get(key, ()):
-                indexed += 1
-                if slot_id not in records and slot_id not in seen:
-                    gone.append(slot_id)
-        if not gone:
-            return
-        total = pages[0].get("total") if pages else None
-        settings = self.settings
-        if isinstance(total, int) and total > slots_seen:
-            # The answer contradicts itself (more matches announced than Slots sent): not a truth to delete by.
-            self._hold(gone, "total_mismatch", existing, writer, stats, harvested_at)
-        elif len(gone) >= settings.harvest_mass_delete_min and len(gone) > settings.harvest_mass_delete_share * indexed:
-            self._hold(gone, "batch_mass_deletion", existing, writer, stats, harvested_at)
-        else:
-            existing.to_delete.extend(gone)
-
-    def _hold(self, slot_ids: list[str], reason: str, existing: ExistingSlots, writer: BulkWriter, stats: RunStats,
-              now_iso: str) -> None:
-        """Mass-deletion guard: keep ``slot_ids`` and mark them stale (once) instead of deleting them."""
-        stats.deletions_held += len(slot_ids)
-        stats.alerts[reason] += len(slot_ids)
-        for slot_id in slot_ids:
-            if not existing.by_id[slot_id][2]:
-                writer.update(slot_id, {"stale_since": now_iso})
-                stats.stale_marked += 1
+        write_batch(BatchAnswer(vendor=vendor.name, search=search, batch=batch, pages=pages), mapper=mapper,
+                    book=book, places=places, existing=existing, writer=writer, stats=stats,
+                    harvested_at=harvested_at, mode=mode, settings=self.settings)
 
     def _write_deletions(self, vendor: VendorConfig, existing: ExistingSlots, writer: BulkWriter, stats: RunStats,
                          now_iso: str) -> None:
         """The run's deletions, unless together they wipe much more than usual of what the vendor had
         indexed in the window (many small batches each under the per-batch minimum)."""
         gone, settings = existing.to_delete, self.settings
-        if len(gone) >= settings.harvest_mass_delete_min and len(gone) > settings.harvest_mass_delete_share * len(existing.by_id):
+        share = settings.harvest_mass_delete_share
+        if len(gone) >= settings.harvest_mass_delete_min and len(gone) > share * len(existing.by_id):
             log.warning("harvest of %s: %d of %d slots would be deleted; held and marked stale", vendor.name,
                         len(gone), len(existing.by_id))
-            self._hold(gone, "run_mass_deletion", existing, writer, stats, now_iso)
+            hold_deletions(gone, "run_mass_deletion", existing, writer, stats, now_iso)
             return
         for slot_id in gone:
             writer.delete(slot_id)
@@ -389,6 +301,28 @@ class Harvester:
                         count=writer.errors.count)
             for message in writer.error_messages[1:]:
                 stats.error("place_write_failed", f"vendor-only place {message}", count=0)
+
+
+def _search_tasks(vendor: VendorConfig, practitioner_ids: list[str], sos_ids: list[str]) -> list[tuple[str, list[str]]]:
+    """(search, ids) of every request of the run."""
+    tasks: list[tuple[str, list[str]]] = []
+    if vendor.practitioner_search:
+        tasks += [(vendor.practitioner_search, b) for b in batches(practitioner_ids, vendor.batch_size)]
+    if "sos" in vendor.use_cases:
+        # SOS Médecins: at most ``sos_batch_size`` SIRETs per request (10, the functional spec).
+        tasks += [("sos", b) for b in batches(sos_ids, vendor.sos_batch_size)]
+    return tasks
+
+
+def _count_writes(writer: BulkWriter, stats: RunStats) -> None:
+    """The slots writer's figures into the run's: creations, and what Elasticsearch refused."""
+    stats.created += sum(count for key, count in writer.results.items() if key.startswith("create:"))
+    for reason, count in writer.errors.items():
+        stats.errors[reason] += count
+        if reason == "bulk_request_failed":
+            ES_ERRORS.labels("bulk_request_failed").inc(count)
+    room = max(MAX_ERRORS - len(stats.error_messages), 0)
+    stats.error_messages.extend(writer.error_messages[:room])
 
 
 def run_harvest(*, es: Elasticsearch, settings: Settings, vendor: str | None = None, mode: Mode = "incremental",

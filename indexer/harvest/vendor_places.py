@@ -36,9 +36,10 @@ class PlaceMaker:
             departement, insee, precision = geo.departement, geo.insee, geo.precision
         elif place.postcode:
             departement = _departement_of_postcode(place.postcode)
+        town = " ".join(x for x in (place.postcode, place.city) if x)
         address = OfferAddress(
             line=place.line, postcode=place.postcode, city=place.city, city_folded=fold(place.city) or None,
-            insee=insee, text=", ".join(p for p in (place.line, " ".join(x for x in (place.postcode, place.city) if x)) if p) or None,
+            insee=insee, text=", ".join(p for p in (place.line, town) if p) or None,
         )
         if record.search == "sos":
             sos = record.sos or {}
@@ -47,8 +48,8 @@ class PlaceMaker:
                 id=offer_id, kind="sos", name=name, name_folded=fold(name), address=address,
                 departement=departement, territory=territory_for_departement(departement) if departement else None,
                 location=location, geo_precision=precision, phones=[p for p in [place.phone] if p],
-                sos=OfferSos(association_siret=sos.get("association_siret"), association_name=sos.get("association_name"),
-                             opening_hours=sos.get("opening_hours")),
+                sos=OfferSos(association_siret=sos.get("association_siret"),
+                             association_name=sos.get("association_name"), opening_hours=sos.get("opening_hours")),
                 sas=OfferSas(participates=True, vendor=self.vendor), source="vendor", source_updated_at=utcnow(),
             )
         else:
@@ -57,7 +58,7 @@ class PlaceMaker:
             name = display or national_id
             offer = OfferDoc(
                 id=offer_id, kind="ps", national_id=national_id,
-                national_id_type="rpps" if national_id.startswith("8") else "adeli" if national_id.startswith("0") else None,
+                national_id_type=_national_id_type(national_id),
                 last_name=record.practitioner_family, first_name=record.practitioner_given, name=name,
                 name_folded=fold(name), specialties=list(record.specialties), address=address,
                 departement=departement, territory=territory_for_departement(departement) if departement else None,
@@ -80,6 +81,11 @@ class PlaceMaker:
             log.warning("geocoding %s %s failed: %s", postcode, city, exc)
             return None
         return None if isinstance(result, GeoFailure) else result
+
+
+def _national_id_type(national_id: str) -> str | None:
+    """RPPS numbers start with 8, ADELI numbers with 0."""
+    return "rpps" if national_id.startswith("8") else "adeli" if national_id.startswith("0") else None
 
 
 def _departement_of_postcode(postcode: str) -> str | None:
