@@ -1,8 +1,8 @@
 """BAN address files → the ``addresses`` index, and the look-ups the directory load makes in it.
 
-Load: ``read_ban`` (connectors) → documents → ``index`` actions (``indexer.bulk``, on several threads). Streaming: one line
-becomes one action sent in chunks; what the run holds is the numbers of the commune being read (the BAN
-export is sorted by commune, then street), from which each street's own document is written when the
+Load: ``read_ban`` (connectors) → documents → ``index`` actions (``indexer.bulk``, on several threads).
+Streaming: one line becomes one action sent in chunks; what the run holds is the numbers of the commune
+being read (the BAN export is sorted by commune, then street), from which each street's own document is written when the
 commune ends — ``voie-<id_fantoir>`` at the position of its middle number, so that it lies on the street.
 Idempotent: the BAN ``id`` is the document id, the street id is its FANTOIR id, so a reload overwrites the
 same documents and never duplicates; the index refresh is off during the load and restored after. The

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 from elastic_transport import TransportError
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
 from mappings.locks import LockDoc
 from mappings.registry import alias_name

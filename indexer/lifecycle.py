@@ -137,7 +137,8 @@ def copy_documents(es: Elasticsearch, *, source: str, target: str, chunk_size: i
         for hit in helpers.scan(es, index=source, size=chunk_size, preserve_order=False):
             writer.index_raw(hit["_id"], dumps(hit["_source"]))
     if writer.errors:
-        raise helpers.BulkIndexError(f"{writer.errors.count} document(s) failed to index.", writer.error_messages)
+        raise helpers.BulkIndexError(f"{writer.errors.count} document(s) failed to index.",
+                                     [{"error": message} for message in writer.error_messages])
     return writer.results["index:created"] + writer.results["index:updated"]
 
 

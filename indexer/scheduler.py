@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.executors.pool import ThreadPoolExecutor

@@ -13,7 +13,8 @@ from sas_core.territories import territory_for_departement
 def _address(record, geo) -> dict:
     a = record.address
     located = geo if type(geo) is GeoResult else None
-    city = a.city or (a.cedex_line[6:].strip() if a.cedex_line[:5].isdigit() else "") or (located.city if located else "")
+    cedex_city = a.cedex_line[6:].strip() if a.cedex_line[:5].isdigit() else ""
+    city = a.city or cedex_city or (located.city if located else "")
     return {
         "line": a.street_line() or None,
         "complement": " ".join(x for x in (a.complement, a.distribution) if x) or None,

@@ -40,7 +40,7 @@ def write_offers(run: DirectoryRun, es: Elasticsearch, actions: Iterable[tuple[s
                         failure_reason=reason_as_index_error)
     with writer:
         for op, doc_id, body in actions:
-            if op == "delete":
+            if body is None:  # a deletion
                 writer.delete(doc_id)
             elif op == "index":
                 writer.index_raw(doc_id, body)

@@ -35,14 +35,7 @@ def triage(run: DirectoryRun, items: Iterable) -> Iterator[PracticeRecord | Stru
             s.lines_read += 1
             yield item
         elif cls is Rejection:
-            s.lines_read += 1
-            s.rejected_by_reason[item.reason] += 1
-            if item.key:
-                run.protected.add(item.key)
-            if item.place:
-                run.protected_places.add(item.place)
-            if not (item.key or item.place):
-                s.rejected_unkeyed += 1
+            _count_rejection(run, item)
         elif cls is Remark:
             if item.reason in _LINE_REMARKS:
                 s.lines_read += 1
@@ -51,6 +44,19 @@ def triage(run: DirectoryRun, items: Iterable) -> Iterator[PracticeRecord | Stru
             next_check += check_every
             if s.rejected_share > run.threshold:
                 raise DataQualityError(threshold_message(s, run.threshold, early=True))
+
+
+def _count_rejection(run: DirectoryRun, rejection: Rejection) -> None:
+    """A rejected line, by reason; what it names (professional, place) is protected from deletion."""
+    s = run.summary
+    s.lines_read += 1
+    s.rejected_by_reason[rejection.reason] += 1
+    if rejection.key:
+        run.protected.add(rejection.key)
+    if rejection.place:
+        run.protected_places.add(rejection.place)
+    if not (rejection.key or rejection.place):
+        s.rejected_unkeyed += 1
 
 
 def geocode(run: DirectoryRun, records: Iterable) -> Iterator[tuple]:
