@@ -9,15 +9,15 @@ in the run summary::
 Idempotence: each offer has a stable id (``ps-<national id>-<structure technical id>``,
 ``cpts-<FINESS>``, ``sos-<technical id>``…) and a fingerprint of its content (``content_hash``). A
 **full** load first reads the fingerprints already in the index (a doc-values scan), sends only the
-documents that are new or changed, and then deletes by id the offers of the loaded sources that the
-files no longer have — except those a rejected line names (by national id or place), and never more
-than ``SAS_DIRECTORY_MAX_DELETE_SHARE`` of them (beyond, the load fails and deletes nothing); the
-harvested slots of deleted offers go with them. A second load of the same files writes nothing and every
+documents that are new or changed, and then deletes by id the offers of the loaded sources that the files
+no longer have — except those a rejected line names (by national id or place), and never more than
+``SAS_DIRECTORY_MAX_DELETE_SHARE`` of them (beyond, the load fails and deletes nothing); the harvested
+slots of deleted offers go with them. A second load of the same files writes nothing and every
 ``_version`` stays as it was. An **incremental** load never deletes and writes ``update`` +
 ``doc_as_upsert``, for which Elasticsearch itself answers ``noop`` when nothing changed. No "loaded at"
 time goes in the document for that reason; the extraction date of the file is the document's
-``source_updated_at``. The index refresh is switched off during a full load and restored after. Each run is recorded as a ``harvest_runs``
-document (``kind="directory"``).
+``source_updated_at``. The index refresh is switched off during a full load and restored after. Each run
+is recorded as a ``harvest_runs`` document (``kind="directory"``).
 
 Memory: files are streamed line by line; what a run holds is one entry per offer (the ids it produced,
 and on a full load the fingerprints read from the index), about 250 bytes each — some 500 MB for the
