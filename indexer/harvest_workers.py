@@ -100,7 +100,7 @@ class HarvestWorkers:
     def run(self, vendor: VendorConfig | str, *, mode: str = "incremental", start: datetime | None = None,
             end: datetime | None = None, now: datetime | None = None) -> dict:
         """Harvest ``vendor`` in its worker and return the ``harvest_runs`` document (as ``Harvester.run``)."""
-        from indexer.harvest import _observe_run
+        from indexer.harvest.report import observe_run
 
         name = vendor.name if isinstance(vendor, VendorConfig) else self.vendor(vendor).name
         slot = self._slots[name]
@@ -114,9 +114,9 @@ class HarvestWorkers:
             document = {"vendor": name, "mode": mode, "status": "failed", "upserted": 0, "deleted": 0,
                         "unchanged": 0, "rejected": 0, "stale_marked": 0, "duration_s": 0.0,
                         "errors": [f"harvest worker process died: {exc}"]}
-            _observe_run(name, "failed", document)
+            observe_run(name, "failed", document)
             return document
-        _observe_run(name, document["status"], document)
+        observe_run(name, document["status"], document)
         CIRCUIT_STATE.labels(name).set(CIRCUIT_CODES.get(state, 0))
         return document
 

@@ -56,11 +56,8 @@ from indexer.harvest.window import Mode, Window
 from indexer.run_records import mark_interrupted_runs
 from sas_core.clock import utcnow
 
-#: The name the harvest workers import (the run's Prometheus figures).
-_observe_run = observe_run
-
 __all__ = [
-    "Harvester", "Mode", "OfferBook", "PlaceMaker", "RunStats", "Window", "_observe_run", "_slot_static",
+    "Harvester", "Mode", "OfferBook", "PlaceMaker", "RunStats", "Window", "_slot_static",
     "build_geocoder", "content_hash", "iter_vendor_names", "load_offer_book", "mark_interrupted_runs",
     "observe_run", "run_document", "run_harvest", "slot_document", "slot_document_bytes", "static_part_bytes",
     "tune_gc", "utcnow",
