@@ -86,7 +86,7 @@ class HarvestWorkers:
                     initializer=_start_worker, initargs=self._args)
             return pool
 
-    def start(self) -> "HarvestWorkers":
+    def start(self) -> HarvestWorkers:
         """Start every worker now (otherwise each starts at its first run); returns ``self``."""
         for slot in range(self.processes):
             self._pool(slot).submit(int).result()
@@ -128,7 +128,7 @@ class HarvestWorkers:
             if pool is not None:
                 pool.shutdown(wait=True)
 
-    def __enter__(self) -> "HarvestWorkers":
+    def __enter__(self) -> HarvestWorkers:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from connectors.vendors.mapping import SlotRecord
 from mappings.offers import OfferAddress, OfferDoc, OfferSas, OfferSos
@@ -83,7 +83,7 @@ class PlaceMaker:
         return None if isinstance(result, GeoFailure) else result
 
 
-def _national_id_type(national_id: str) -> str | None:
+def _national_id_type(national_id: str) -> Literal["rpps", "adeli"] | None:
     """RPPS numbers start with 8, ADELI numbers with 0."""
     return "rpps" if national_id.startswith("8") else "adeli" if national_id.startswith("0") else None
 
