@@ -20,7 +20,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from elasticsearch import Elasticsearch
 
-from sas_core.clock import utcnow
+from sas_core.clock import iso, utcnow
 from sas_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class HarvestJobs:
         self.scheduler.add_job(self.harvest, "date", run_date=run_date, args=[vendor, mode],
                                id=f"harvest-catchup-{mode}-{vendor}", name=f"catch-up {mode} {vendor}",
                                replace_existing=True)
-        log.info("harvest of %s (%s): catch-up run scheduled at %s", vendor, mode, run_date.isoformat())
+        log.info("harvest of %s (%s): catch-up run scheduled at %s", vendor, mode, iso(run_date))
 
     def refresh_directory(self) -> None:
         """Daily directory refresh (the directory capability's incremental update), leader only."""

@@ -50,6 +50,9 @@ def _slot_identity(record: SlotRecord) -> dict:
 
 def _slot_own(record: SlotRecord, offer: dict) -> dict:
     """The keys of a slot document that belong to the slot itself (after the place part)."""
+    # The vendor's own instant, offset included (``+02:00``…), not ``sas_core.clock.iso``: the stored
+    # ``start`` / ``end`` keep what the vendor said, and changing their form would change every slot's
+    # content hash (a rewrite of every slot on the next run). This runs once per slot, too.
     start, end = record.start.isoformat(), record.end.isoformat()
     return {
         "start": start,
