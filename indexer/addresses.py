@@ -1,8 +1,8 @@
 """BAN address files → the ``addresses`` index, and the look-ups the directory load makes in it.
 
-Load: ``read_ban`` (connectors) → documents → ``parallel_bulk`` ``index`` actions. Streaming: one line
-becomes one action sent in chunks; what the run holds is the numbers of the commune being read (the BAN
-export is sorted by commune, then street), from which each street's own document is written when the
+Load: ``read_ban`` (connectors) → documents → ``index`` actions (``indexer.bulk``, on several threads).
+Streaming: one line becomes one action sent in chunks; what the run holds is the numbers of the commune
+being read (the BAN export is sorted by commune, then street), from which each street's own document is written when the
 commune ends — ``voie-<id_fantoir>`` at the position of its middle number, so that it lies on the street.
 Idempotent: the BAN ``id`` is the document id, the street id is its FANTOIR id, so a reload overwrites the
 same documents and never duplicates; the index refresh is off during the load and restored after. The
@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,8 +30,11 @@ from elasticsearch import Elasticsearch, helpers
 
 from connectors.addresses import AddressRecord, normalize_street, read_ban, suggest_text
 from connectors.directory.records import Rejection
+from indexer.bulk import BulkWriter, reason_as_index_error
 from mappings.addresses import AddressDoc
 from mappings.registry import alias_name
+from sas_core.clock import iso, iso_or_none, utcnow
+from sas_core.counts import ReasonCounts
 from sas_core.errors import ConfigurationError, DataQualityError
 from sas_core.settings import Settings
 from sas_core.text import fold
@@ -51,24 +53,24 @@ class AddressLoadSummary:
 
     run_id: str
     files: list[str] = field(default_factory=list)
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=utcnow)
     ended_at: datetime | None = None
     lines_read: int = 0
     addresses: int = 0                  # numbered addresses written
     streets: int = 0                    # street documents written
     deleted: int = 0                    # documents gone from the files (``prune``)
     failed: int = 0                     # refused by Elasticsearch
-    rejected_by_reason: Counter = field(default_factory=Counter)
+    rejected_by_reason: ReasonCounts = field(default_factory=ReasonCounts)
     status: str = "running"
     error: str | None = None
 
     @property
     def rejected(self) -> int:
-        return sum(self.rejected_by_reason.values())
+        return self.rejected_by_reason.count
 
     @property
     def duration_s(self) -> float:
-        end = self.ended_at or datetime.now(timezone.utc)
+        end = self.ended_at or utcnow()
         return max((end - self.started_at).total_seconds(), 1e-9)
 
     @property
@@ -81,9 +83,9 @@ class AddressLoadSummary:
             "lines_read": self.lines_read, "addresses": self.addresses, "streets": self.streets,
             "deleted": self.deleted,
             "failed": self.failed, "rejected": self.rejected,
-            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
-            "started_at": self.started_at.isoformat(),
-            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "rejected_by_reason": self.rejected_by_reason.as_dict(),
+            "started_at": iso(self.started_at),
+            "ended_at": iso_or_none(self.ended_at),
             "duration_s": round(self.duration_s, 3), "lines_per_s": round(self.lines_per_s, 1),
         }
 
@@ -211,7 +213,7 @@ def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | 
     alias = alias_name(settings.index_prefix, "addresses")
     _check_alias(es, alias)
     limit = settings.addresses_reject_threshold if threshold is None else threshold
-    summary = AddressLoadSummary(run_id=f"addresses-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+    summary = AddressLoadSummary(run_id=f"addresses-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
                                  files=[str(p) for p in paths])
     previous = es.indices.get_settings(index=alias, name="index.refresh_interval").body
     previous_index = next(iter(previous.values()), {}).get("settings", {}).get("index", {})
@@ -220,47 +222,40 @@ def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | 
     # ``request`` durability): a load reported ``success`` is on disk, and the fsync of one bulk request
     # costs ~0.15 ms here (the slots index measured no difference on its cold sweep).
     es.indices.put_settings(index=alias, settings={"index": {"refresh_interval": "-1"}})
-    index_json = orjson.dumps(alias).decode()
     dumps = orjson.dumps
 
     seen: dict[str, set[str]] = {}
 
-    def actions() -> Iterator[tuple[bytes, bytes]]:
+    def documents() -> Iterator[tuple[str, bytes]]:
         for path in paths:
             before_lines, before_rejected = summary.lines_read, summary.rejected
             for doc in _documents(summary, read_ban(path)):
                 if prune:
                     seen.setdefault(doc["departement"], set()).add(doc["id"])
-                # BAN ids are [0-9A-Za-z_]: the action line needs no escaping beyond the JSON dump.
                 # Nulls are left out of the source: a smaller request for the same document.
-                body = dumps({k: v for k, v in doc.items() if v is not None})
-                yield f'{{"index":{{"_index":{index_json},"_id":{dumps(doc["id"]).decode()}}}}}'.encode(), body
+                yield doc["id"], dumps({k: v for k, v in doc.items() if v is not None})
             lines = summary.lines_read - before_lines
             rejected = summary.rejected - before_rejected
             if lines and rejected / lines > limit:
-                reasons = ", ".join(f"{k}={v}" for k, v in summary.rejected_by_reason.most_common(5))
+                reasons = summary.rejected_by_reason.describe(5)
                 raise DataQualityError(f"BAN load refused at {path}: {rejected} of {lines} lines rejected "
                                        f"({rejected / lines:.1%} > {limit:.1%}, SAS_ADDRESSES_REJECT_THRESHOLD); "
                                        f"by reason: {reasons}")
 
     client = es.options(request_timeout=max(120.0, settings.es_request_timeout_s))
     try:
-        for ok, item in helpers.parallel_bulk(
-            client, actions(), thread_count=settings.addresses_bulk_threads,
-            chunk_size=settings.addresses_bulk_chunk, max_chunk_bytes=50 * 1024 * 1024,
-            queue_size=settings.addresses_bulk_threads, expand_action_callback=lambda action: action,
-            raise_on_error=False, raise_on_exception=True,
-            filter_path="errors,items.*.status,items.*._id,items.*.error.type",
-        ):
-            info = item["index"]
-            if not ok:
-                summary.failed += 1
-                error = info.get("error") or {}
-                summary.rejected_by_reason[f"index_error:{error.get('type', 'error') if isinstance(error, dict) else error}"] += 1
-            elif str(info.get("_id", "")).startswith("voie-"):
-                summary.streets += 1
-            else:
-                summary.addresses += 1
+        # A failed request fails the load; a document Elasticsearch refuses is counted (``failed``,
+        # ``index_error:<type>``); streets and numbers are told apart by their ids (``voie-…``).
+        with BulkWriter(client, index=alias, chunk=settings.addresses_bulk_chunk,
+                        threads=settings.addresses_bulk_threads, max_chunk_bytes=50 * 1024 * 1024,
+                        request_failure="raise", create_conflict="fail", missing_delete_ok=False,
+                        failure_reason=reason_as_index_error, kind_of_id=_kind_of_id) as writer:
+            for doc_id, body in documents():
+                writer.index_raw(doc_id, body)
+        summary.failed += writer.errors.count
+        summary.rejected_by_reason.update(writer.errors)
+        summary.streets += writer.kinds["street"]
+        summary.addresses += writer.kinds["address"]
         if prune and not summary.failed:
             es.indices.refresh(index=alias)
             _prune(es, alias, seen, summary, settings.addresses_max_delete_share if max_delete_share is None
@@ -273,8 +268,12 @@ def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | 
     finally:
         es.indices.put_settings(index=alias, settings={"index": restore})
         es.indices.refresh(index=alias)
-        summary.ended_at = datetime.now(timezone.utc)
+        summary.ended_at = utcnow()
     return summary
+
+
+def _kind_of_id(doc_id: str) -> str:
+    return "street" if doc_id.startswith("voie-") else "address"
 
 
 #: A prune may always delete this many documents of a département, whatever the share.
@@ -302,9 +301,10 @@ def _prune(es: Elasticsearch, alias: str, seen: dict[str, set[str]], summary: Ad
                 f"nothing was deleted — check the file (a truncated export?)")
         stale_by_dept[departement] = stale
     for stale in stale_by_dept.values():
-        actions = ({"_op_type": "delete", "_index": alias, "_id": doc_id} for doc_id in stale)
-        for ok, item in helpers.streaming_bulk(es, actions, chunk_size=5000, raise_on_error=False):
-            summary.deleted += ok and item["delete"].get("result") == "deleted"
+        with BulkWriter(es, index=alias, chunk=5000, request_failure="raise", missing_delete_ok=False) as writer:
+            for doc_id in stale:
+                writer.delete(doc_id)
+        summary.deleted += writer.results["delete:deleted"]
     es.indices.refresh(index=alias)
 
 

@@ -86,7 +86,7 @@ class HarvestWorkers:
                     initializer=_start_worker, initargs=self._args)
             return pool
 
-    def start(self) -> "HarvestWorkers":
+    def start(self) -> HarvestWorkers:
         """Start every worker now (otherwise each starts at its first run); returns ``self``."""
         for slot in range(self.processes):
             self._pool(slot).submit(int).result()
@@ -100,7 +100,7 @@ class HarvestWorkers:
     def run(self, vendor: VendorConfig | str, *, mode: str = "incremental", start: datetime | None = None,
             end: datetime | None = None, now: datetime | None = None) -> dict:
         """Harvest ``vendor`` in its worker and return the ``harvest_runs`` document (as ``Harvester.run``)."""
-        from indexer.harvest import _observe_run
+        from indexer.harvest.report import observe_run
 
         name = vendor.name if isinstance(vendor, VendorConfig) else self.vendor(vendor).name
         slot = self._slots[name]
@@ -114,9 +114,9 @@ class HarvestWorkers:
             document = {"vendor": name, "mode": mode, "status": "failed", "upserted": 0, "deleted": 0,
                         "unchanged": 0, "rejected": 0, "stale_marked": 0, "duration_s": 0.0,
                         "errors": [f"harvest worker process died: {exc}"]}
-            _observe_run(name, "failed", document)
+            observe_run(name, "failed", document)
             return document
-        _observe_run(name, document["status"], document)
+        observe_run(name, document["status"], document)
         CIRCUIT_STATE.labels(name).set(CIRCUIT_CODES.get(state, 0))
         return document
 
@@ -128,7 +128,7 @@ class HarvestWorkers:
             if pool is not None:
                 pool.shutdown(wait=True)
 
-    def __enter__(self) -> "HarvestWorkers":
+    def __enter__(self) -> HarvestWorkers:
         return self
 
     def __exit__(self, *exc_info) -> None:

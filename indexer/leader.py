@@ -19,19 +19,16 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 from elastic_transport import TransportError
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
 from mappings.locks import LockDoc
 from mappings.registry import alias_name
+from sas_core.clock import utcnow
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def default_holder() -> str:
@@ -47,7 +44,7 @@ class LeaseLock:
     """One named lease. Not re-entrant; thread-safe."""
 
     def __init__(self, es: Elasticsearch, *, prefix: str, name: str, ttl_s: float = 30.0,
-                 holder: str | None = None, clock: Callable[[], datetime] = _utcnow) -> None:
+                 holder: str | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.es = es
         self.index = alias_name(prefix, "locks")
         self.name = name

@@ -1,5 +1,5 @@
 """Index lifecycle: create what is missing (``sas setup``), migrate to a new mapping version
-(``sas migrate``: new index, scan + bulk copy, atomic alias swap, previous index kept), roll back.
+(``sas migrate``: new index, scan + bulk copy (``indexer.bulk``), atomic alias swap, previous index kept), roll back.
 
 Only core Elasticsearch APIs are used (no ``_reindex`` module in the minimal distribution): the copy is
 a client-side scan + bulk.
@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import orjson
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 from elasticsearch.exceptions import BadRequestError
 
+from indexer.bulk import BulkWriter
 from mappings.registry import INDICES, IndexSpec, spec
 
 _VERSION_RE = re.compile(r"-v(\d+)$")
@@ -126,15 +128,18 @@ def copy_documents(es: Elasticsearch, *, source: str, target: str, chunk_size: i
     """Copy every document of ``source`` into ``target`` (scroll scan + bulk), keeping ids.
 
     (The client's ``helpers.reindex`` probes the data-stream API, absent from the minimal distribution.)
+    One writer thread, as the copy always was; any failure stops the migration (``BulkIndexError`` for
+    refused documents): the alias must not move to an incomplete copy.
     """
-    actions = (
-        {"_op_type": "index", "_index": target, "_id": hit["_id"], "_source": hit["_source"]}
-        for hit in helpers.scan(es, index=source, size=chunk_size, preserve_order=False)
-    )
-    copied = 0
-    for ok, item in helpers.streaming_bulk(es, actions, chunk_size=chunk_size, raise_on_error=True):
-        copied += ok
-    return copied
+    dumps = orjson.dumps
+    with BulkWriter(es, index=target, chunk=chunk_size, request_failure="raise", create_conflict="fail",
+                    missing_delete_ok=False) as writer:
+        for hit in helpers.scan(es, index=source, size=chunk_size, preserve_order=False):
+            writer.index_raw(hit["_id"], dumps(hit["_source"]))
+    if writer.errors:
+        raise helpers.BulkIndexError(f"{writer.errors.count} document(s) failed to index.",
+                                     [{"error": message} for message in writer.error_messages])
+    return writer.results["index:created"] + writer.results["index:updated"]
 
 
 def migrate_all(es: Elasticsearch, *, prefix: str) -> list[IndexState]:

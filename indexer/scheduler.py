@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from elasticsearch import Elasticsearch
 
+from sas_core.clock import iso, utcnow
 from sas_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class HarvestJobs:
         ttl = self.settings.leader_lock_ttl_s
         self.scheduler = scheduler
         scheduler.add_job(self.election.tick, "interval", seconds=max(ttl / 3, 0.5), id="leader-lease",
-                          name="leader lease", next_run_time=_now())
+                          name="leader lease", next_run_time=utcnow())
         for vendor in self.harvester.vendors:
             if not vendor.enabled:
                 continue
@@ -86,12 +87,12 @@ class HarvestJobs:
                               args=[vendor.name, "incremental"], id=f"harvest-incremental-{vendor.name}",
                               name=f"incremental harvest {vendor.name}",
                               # right after the first leader-lease tick
-                              next_run_time=_now() + timedelta(seconds=min(ttl / 3, 3)))
+                              next_run_time=utcnow() + timedelta(seconds=min(ttl / 3, 3)))
             scheduler.add_job(self.harvest, "interval", minutes=vendor.full_every_min,
                               args=[vendor.name, "full"], id=f"harvest-full-{vendor.name}",
                               name=f"full sweep {vendor.name}",
                               # soon after start, not one whole interval later (days 3-7 would wait an hour)
-                              next_run_time=_now() + timedelta(seconds=self.settings.harvest_first_full_delay_s))
+                              next_run_time=utcnow() + timedelta(seconds=self.settings.harvest_first_full_delay_s))
         scheduler.add_job(self.refresh_directory, "cron", hour=self.settings.directory_refresh_hour_utc, minute=0,
                           id="directory-refresh", name="daily directory refresh")
         scheduler.add_listener(lambda _event: self.close(), EVENT_SCHEDULER_SHUTDOWN)
@@ -139,7 +140,7 @@ class HarvestJobs:
         self.scheduler.add_job(self.harvest, "date", run_date=run_date, args=[vendor, mode],
                                id=f"harvest-catchup-{mode}-{vendor}", name=f"catch-up {mode} {vendor}",
                                replace_existing=True)
-        log.info("harvest of %s (%s): catch-up run scheduled at %s", vendor, mode, run_date.isoformat())
+        log.info("harvest of %s (%s): catch-up run scheduled at %s", vendor, mode, iso(run_date))
 
     def refresh_directory(self) -> None:
         """Daily directory refresh (the directory capability's incremental update), leader only."""
@@ -155,12 +156,6 @@ class HarvestJobs:
             log.warning("directory refresh skipped: indexer.directory has no refresh entry point")
             return
         refresh(es=self.es, settings=self.settings)
-
-
-def _now():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)
 
 
 @job_registrar

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from elasticsearch import Elasticsearch, NotFoundError
 
 from indexer.lifecycle import indices_behind
 from mappings.registry import INDICES
+from sas_core.clock import utcnow
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def platform_indices(es: Elasticsearch, *, prefix: str) -> list[str]:
 
 def create_snapshot(es: Elasticsearch, *, prefix: str, repository: str, snapshot: str | None = None) -> SnapshotResult:
     """Snapshot every index behind the platform's aliases (with their aliases), waiting for completion."""
-    name = snapshot or f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    name = snapshot or f"{prefix}-{utcnow():%Y%m%d-%H%M%S}"
     indices = platform_indices(es, prefix=prefix)
     response = es.snapshot.create(
         repository=repository, snapshot=name, wait_for_completion=True,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from connectors.directory.ids import split_national
 from connectors.directory.records import Rejection
+from sas_core.counts import ReasonCounts
 from sas_core.errors import DataQualityError
 
 HEADER = ("kind", "identifier", "participates", "cpts_finess", "accepts_beyond", "beyond_phone", "vendor",
@@ -66,8 +67,8 @@ class ParticipationTable:
         return Counter(p.cpts_finess for (kind, _), p in self.entries.items()
                        if kind == "ps" and p.participates and p.cpts_finess)
 
-    def rejected_by_reason(self) -> Counter[str]:
-        return Counter(r.reason for r in self.rejections)
+    def rejected_by_reason(self) -> ReasonCounts:
+        return ReasonCounts(r.reason for r in self.rejections)
 
 
 def _bool(value: str) -> bool | None:
