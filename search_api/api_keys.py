@@ -64,8 +64,8 @@ class ApiKeyStore:
         secret = secrets.token_urlsafe(32)
         doc = ApiKeyDoc(id=key_id, name=name, secret_sha256=_digest(secret), territories=sorted(territories),
                         slot_types=granted, created_at=datetime.now(UTC), created_by=created_by)
-        self._executor.call(lambda es: es.create(index=self._executor.alias("api_keys"), id=key_id,
-                                                 document=doc.model_dump(mode="json"), refresh="wait_for"))
+        self._executor.create_document(index="api_keys", doc_id=key_id, document=doc.model_dump(mode="json"),
+                                       refresh="wait_for")
         if self._cache is not None:
             self._cache.pop(key_id, None)
         return f"{KEY_PREFIX}{key_id}_{secret}", doc
@@ -81,9 +81,8 @@ class ApiKeyStore:
             raise NotFound(f"no API key {key_id!r}")
         if current.active:
             now = datetime.now(UTC)
-            self._executor.call(lambda es: es.update(
-                index=self._executor.alias("api_keys"), id=key_id, refresh="wait_for",
-                doc={"active": False, "revoked_at": now.isoformat()}))
+            self._executor.update_document(index="api_keys", doc_id=key_id, refresh="wait_for",
+                                           fields={"active": False, "revoked_at": now.isoformat()})
             current = current.model_copy(update={"active": False, "revoked_at": now})
         if self._cache is not None:
             self._cache.pop(key_id, None)
@@ -126,9 +125,5 @@ class ApiKeyStore:
         return principal
 
     def _get(self, key_id: str) -> ApiKeyDoc | None:
-        try:
-            source = self._executor.call(
-                lambda es: es.get(index=self._executor.alias("api_keys"), id=key_id).body["_source"])
-        except NotFound:
-            return None
-        return ApiKeyDoc.model_validate(source)
+        found = self._executor.get_document(index="api_keys", doc_id=key_id)
+        return ApiKeyDoc.model_validate(found["_source"]) if found is not None else None

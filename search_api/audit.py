@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 from asgi_correlation_id import correlation_id
-from fastapi import Request
 
 from mappings.audit import AuditAction, AuditDoc
 from search_api.auth import Principal
@@ -98,18 +96,3 @@ def _plain(filters: dict[str, Any]) -> dict[str, Any]:
             continue
         plain[key] = list(value) if isinstance(value, (tuple, set, frozenset)) else value
     return plain
-
-
-_lock = threading.Lock()
-
-
-def get_audit(request: Request) -> AuditLog:
-    """The app's audit log (``app.state.audit``), created on first use."""
-    audit = getattr(request.app.state, "audit", None)
-    if audit is None:
-        with _lock:
-            audit = getattr(request.app.state, "audit", None)
-            if audit is None:
-                audit = AuditLog(executor=request.app.state.executor)
-                request.app.state.audit = audit
-    return audit

@@ -27,7 +27,7 @@ from mappings.declarations import DeclarationDoc, DeclarationPeriod
 from sas_core.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unprocessable
 from search_api.auth import Principal, Role
 from search_api.workflow import queries
-from search_api.workflow.common import utcnow
+from sas_core.clock import utcnow
 from search_api.workflow.scope import Scope
 from search_api.workflow.store import DocStore
 
@@ -252,7 +252,7 @@ class DeclarationService:
                 moved.append({"id": doc["id"], "offer_id": doc.get("offer_id"), "from": doc.get("territory"),
                               "to": territory})
         if moved:
-            self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
+            self.store.refresh(INDEX)
         return moved
 
     def refile_unavailability(self) -> list[dict]:
@@ -277,7 +277,7 @@ class DeclarationService:
             self.store.patch_unconditional(INDEX, doc["id"], fields, refresh=False)
             changed.append({"id": doc["id"], **fields})
         if changed:
-            self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
+            self.store.refresh(INDEX)
         return changed
 
     def _write(self, doc: DeclarationDoc) -> dict:

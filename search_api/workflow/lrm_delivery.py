@@ -21,7 +21,7 @@ from datetime import datetime
 
 from connectors.lrm import HubReport
 from sas_core.metrics import LRM_MESSAGES, LRM_REFUSALS, LRM_UNDELIVERED
-from search_api.workflow.common import utcnow
+from sas_core.clock import utcnow
 from search_api.workflow.store import DocStore, Versioned
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,8 @@ from sas_core.errors import Conflict, Unprocessable
 from search_api.workflow import queries
 from sas_core.structure_ids import siret_bare, siret_wire
 from search_api.workflow.appointments import AppointmentReport, FhirInvalid, Issue
-from search_api.workflow.common import KIND_CATEGORY, report_id, utcnow
+from sas_core.clock import utcnow
+from search_api.workflow.common import KIND_CATEGORY, report_id
 from search_api.workflow.orientations import OrientationService
 from search_api.workflow.store import DocStore
 
