@@ -10,15 +10,16 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import UTC, datetime
 
 from cachetools import TTLCache
 
 from mappings.api_keys import ApiKeyDoc
+from sas_core.clock import utcnow
 from sas_core.errors import NotFound, Unauthenticated
 from sas_core.territories import is_territory
 from search_api.auth import Principal, Role
 from search_api.executor import Executor
+from search_api.query.admin import api_keys_body
 
 KEY_PREFIX = "sas_"
 _KEY_ID = re.compile(r"[0-9a-f]{1,64}")
@@ -63,7 +64,7 @@ class ApiKeyStore:
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         doc = ApiKeyDoc(id=key_id, name=name, secret_sha256=_digest(secret), territories=sorted(territories),
-                        slot_types=granted, created_at=datetime.now(UTC), created_by=created_by)
+                        slot_types=granted, created_at=utcnow(), created_by=created_by)
         self._executor.create_document(index="api_keys", doc_id=key_id, document=doc.model_dump(mode="json"),
                                        refresh="wait_for")
         if self._cache is not None:
@@ -71,8 +72,7 @@ class ApiKeyStore:
         return f"{KEY_PREFIX}{key_id}_{secret}", doc
 
     def list(self) -> list[ApiKeyDoc]:
-        body = {"size": 1000, "sort": [{"created_at": "desc"}], "query": {"match_all": {}}}
-        hits = self._executor.search(index="api_keys", body=body)["hits"]["hits"]
+        hits = self._executor.search(index="api_keys", body=api_keys_body())["hits"]["hits"]
         return [ApiKeyDoc.model_validate(h["_source"]) for h in hits]
 
     def revoke(self, *, key_id: str) -> ApiKeyDoc:
@@ -80,7 +80,7 @@ class ApiKeyStore:
         if current is None:
             raise NotFound(f"no API key {key_id!r}")
         if current.active:
-            now = datetime.now(UTC)
+            now = utcnow()
             self._executor.update_document(index="api_keys", doc_id=key_id, refresh="wait_for",
                                            fields={"active": False, "revoked_at": now.isoformat()})
             current = current.model_copy(update={"active": False, "revoked_at": now})

@@ -25,11 +25,13 @@ from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from mappings.web_sessions import WebSessionDoc
+from sas_core.clock import utcnow
 from sas_core.errors import ConfigurationError, SasError, TooManyRequests
 from sas_core.settings import Settings
 from search_api.auth import Principal, Role, dev_signing_key
 from search_api.deps import authenticate_in_thread, bearer_of, client_address
 from search_api.executor import Executor
+from search_api.query.admin import expired_sessions_body
 
 COOKIE = "sas_session"
 #: The login form's pre-session CSRF token (double-submit: this cookie and the form's field must match).
@@ -110,7 +112,7 @@ def _principal(doc: WebSessionDoc) -> Principal:
 class SessionStore:
     """Sessions in the ``web_sessions`` index (through the executor); built once per app."""
 
-    def __init__(self, *, executor: Executor, settings: Settings, clock=lambda: datetime.now(UTC)) -> None:
+    def __init__(self, *, executor: Executor, settings: Settings, clock=utcnow) -> None:
         self._executor = executor
         self._idle = timedelta(seconds=settings.web_session_idle_s)
         self._max = timedelta(seconds=settings.web_session_max_s)
@@ -167,9 +169,7 @@ class SessionStore:
                 return
             self._next_sweep = time.monotonic() + SWEEP_EVERY_S
         now = self._clock()
-        body = {"size": SWEEP_BATCH, "_source": False, "query": {"bool": {"should": [
-            {"range": {"expires_at": {"lte": now.isoformat()}}},
-            {"range": {"last_seen_at": {"lte": (now - self._idle).isoformat()}}}], "minimum_should_match": 1}}}
+        body = expired_sessions_body(now=now, idle=self._idle, size=SWEEP_BATCH)
         try:
             hits = self._executor.search(index="web_sessions", body=body)["hits"]["hits"]
             if hits:
