@@ -1,5 +1,5 @@
 """Bodies of the administration stores: the audit log, integrator API keys, web sessions (pure, golden-tested
-in ``tests/unit/search/test_admin_bodies.py``)."""
+in ``tests/unit/search/test_admin_bodies.py``, files in ``golden_admin/``)."""
 
 from __future__ import annotations
 

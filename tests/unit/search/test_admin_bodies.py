@@ -15,7 +15,7 @@ import pytest
 
 from search_api.query import admin
 
-GOLDEN = Path(__file__).with_name("golden")
+GOLDEN = Path(__file__).with_name("golden_admin")
 NOW = datetime(2025, 11, 5, 7, 0, tzinfo=timezone.utc)
 
 CASES = {
@@ -41,3 +41,7 @@ def test_an_audit_filter_given_is_a_term_and_none_given_matches_everything():
     assert body["query"] == {"bool": {"filter": [{"term": {"actor": "apikey:1"}}]}}
     assert admin.audit_records_body(actor=None, action=None, orientation_id=None, size=10)["query"] == \
         {"bool": {"filter": []}}
+
+
+def test_golden_files_have_no_orphans():
+    assert {p.stem for p in GOLDEN.glob("*.json")} == set(CASES)
