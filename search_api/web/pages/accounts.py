@@ -10,10 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from search_api.auth import Role
 from search_api.services import WorkflowDep
 from search_api.web.render import render
-from search_api.web.session import (
-    WebUser,
-    page_roles,
-)
+from search_api.web.session import WebUser, page_roles
 from search_api.workflow.accounts import LABELS
 
 router = APIRouter(include_in_schema=False)

@@ -16,15 +16,9 @@ from sas_core.errors import BadRequest, SasError
 from search_api.services import WorkflowDep
 from search_api.web import format as fmt
 from search_api.web import messages
-from search_api.web.pages.common import (
-    Booker,
-    is_htmx,
-)
+from search_api.web.pages.common import Booker, is_htmx
 from search_api.web.render import render
-from search_api.web.session import (
-    WebUser,
-    check_csrf,
-)
+from search_api.web.session import WebUser, check_csrf
 from search_api.workflow.booking import BookingRequest
 from search_api.workflow.declarations import PeriodIn, end_of_day
 

@@ -13,10 +13,7 @@ from search_api.query import defaults
 from search_api.services import SearchContext, SearchContextDep
 from search_api.validation import check_moment
 from search_api.web import format as fmt
-from search_api.web.session import (
-    WebUser,
-    page_roles,
-)
+from search_api.web.session import WebUser, page_roles
 
 SEARCHERS = (Role.OSNP, Role.REGULATOR, Role.EFFECTEUR, Role.STRUCTURE_MANAGER, Role.ADMIN)
 BOOKERS = (Role.REGULATOR, Role.OSNP, Role.ADMIN)

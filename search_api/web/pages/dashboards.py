@@ -17,22 +17,9 @@ from search_api.params import filters_from
 from search_api.services import ServicesDep, WorkflowDep
 from search_api.web import format as fmt
 from search_api.web import messages
-from search_api.web.pages.common import (
-    PAGE_SIZE,
-    Admin,
-    Context,
-    Viewer,
-    day_after,
-    is_htmx,
-    specialty_options,
-)
+from search_api.web.pages.common import PAGE_SIZE, Admin, Context, Viewer, day_after, is_htmx, specialty_options
 from search_api.web.render import render
-from search_api.web.session import (
-    ROLE_LABELS,
-    WebUser,
-    check_csrf,
-    page_roles,
-)
+from search_api.web.session import ROLE_LABELS, WebUser, check_csrf, page_roles
 from search_api.workflow import csv_export
 from search_api.workflow.queries import DeclarationFilters
 from search_api.workflow.scope import orientation_scope_filter, scope_for

@@ -13,9 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from sas_core.errors import BadRequest
 from search_api.auth import Role, issue_dev_token
 from search_api.web import messages, oidc
-from search_api.web.pages.common import (
-    safe_next,
-)
+from search_api.web.pages.common import safe_next
 from search_api.web.render import STATIC_DIR, render
 from search_api.web.session import (
     CSRF_FIELD,

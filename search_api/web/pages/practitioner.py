@@ -21,13 +21,9 @@ from search_api.services import ServicesDep, WorkflowDep
 from search_api.validation import check_moment
 from search_api.web import format as fmt
 from search_api.web import messages
-from search_api.web.pages.common import (
-    Practitioner,
-)
+from search_api.web.pages.common import Practitioner
 from search_api.web.render import render
-from search_api.web.session import (
-    check_csrf,
-)
+from search_api.web.session import check_csrf
 from search_api.workflow.declarations import PeriodIn
 from search_api.workflow.queries import FINESS_RE, DeclarationFilters, cpts_offer_body, practitioner_places_body
 from search_api.workflow.scope import scope_for
