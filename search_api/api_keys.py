@@ -10,15 +10,16 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import UTC, datetime
 
 from cachetools import TTLCache
 
 from mappings.api_keys import ApiKeyDoc
+from sas_core.clock import utcnow
 from sas_core.errors import NotFound, Unauthenticated
 from sas_core.territories import is_territory
 from search_api.auth import Principal, Role
 from search_api.executor import Executor
+from search_api.query.admin import api_keys_body
 
 KEY_PREFIX = "sas_"
 _KEY_ID = re.compile(r"[0-9a-f]{1,64}")
@@ -63,16 +64,15 @@ class ApiKeyStore:
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         doc = ApiKeyDoc(id=key_id, name=name, secret_sha256=_digest(secret), territories=sorted(territories),
-                        slot_types=granted, created_at=datetime.now(UTC), created_by=created_by)
-        self._executor.call(lambda es: es.create(index=self._executor.alias("api_keys"), id=key_id,
-                                                 document=doc.model_dump(mode="json"), refresh="wait_for"))
+                        slot_types=granted, created_at=utcnow(), created_by=created_by)
+        self._executor.create_document(index="api_keys", doc_id=key_id, document=doc.model_dump(mode="json"),
+                                       refresh="wait_for")
         if self._cache is not None:
             self._cache.pop(key_id, None)
         return f"{KEY_PREFIX}{key_id}_{secret}", doc
 
     def list(self) -> list[ApiKeyDoc]:
-        body = {"size": 1000, "sort": [{"created_at": "desc"}], "query": {"match_all": {}}}
-        hits = self._executor.search(index="api_keys", body=body)["hits"]["hits"]
+        hits = self._executor.search(index="api_keys", body=api_keys_body())["hits"]["hits"]
         return [ApiKeyDoc.model_validate(h["_source"]) for h in hits]
 
     def revoke(self, *, key_id: str) -> ApiKeyDoc:
@@ -80,10 +80,9 @@ class ApiKeyStore:
         if current is None:
             raise NotFound(f"no API key {key_id!r}")
         if current.active:
-            now = datetime.now(UTC)
-            self._executor.call(lambda es: es.update(
-                index=self._executor.alias("api_keys"), id=key_id, refresh="wait_for",
-                doc={"active": False, "revoked_at": now.isoformat()}))
+            now = utcnow()
+            self._executor.update_document(index="api_keys", doc_id=key_id, refresh="wait_for",
+                                           fields={"active": False, "revoked_at": now.isoformat()})
             current = current.model_copy(update={"active": False, "revoked_at": now})
         if self._cache is not None:
             self._cache.pop(key_id, None)
@@ -126,9 +125,5 @@ class ApiKeyStore:
         return principal
 
     def _get(self, key_id: str) -> ApiKeyDoc | None:
-        try:
-            source = self._executor.call(
-                lambda es: es.get(index=self._executor.alias("api_keys"), id=key_id).body["_source"])
-        except NotFound:
-            return None
-        return ApiKeyDoc.model_validate(source)
+        found = self._executor.get_document(index="api_keys", doc_id=key_id)
+        return ApiKeyDoc.model_validate(found["_source"]) if found is not None else None

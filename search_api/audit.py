@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
 from typing import Any
 
 from asgi_correlation_id import correlation_id
-from fastapi import Request
 
 from mappings.audit import AuditAction, AuditDoc
+from sas_core.clock import utcnow
 from search_api.auth import Principal
 from search_api.executor import Executor
+from search_api.query.admin import audit_records_body
 
 log = logging.getLogger("sas.audit")
 
@@ -47,7 +46,7 @@ class AuditLog:
         ids = [i for i in orientation_ids if i]
         kept = list(dict.fromkeys(ids))[:MAX_IDS]
         document = AuditDoc(
-            id=uuid.uuid4().hex, at=datetime.now(timezone.utc), action=action, actor=principal.sub,
+            id=uuid.uuid4().hex, at=utcnow(), action=action, actor=principal.sub,
             actor_name=principal.name, actor_roles=sorted(r.value for r in principal.roles),
             actor_territories=sorted(principal.territories), actor_structure_id=principal.structure_id,
             orientation_ids=kept, orientation_count=len(ids) if count is None else count,
@@ -80,12 +79,7 @@ class AuditLog:
     def search(self, *, actor: str | None = None, action: str | None = None, orientation_id: str | None = None,
                size: int = 50) -> tuple[int, list[dict]]:
         """The newest records matching the filters."""
-        filters: list[dict] = []
-        for field, value in (("actor", actor), ("action", action), ("orientation_ids", orientation_id)):
-            if value:
-                filters.append({"term": {field: value}})
-        body = {"size": size, "track_total_hits": True, "sort": [{"at": "desc"}],
-                "query": {"bool": {"filter": filters}}}
+        body = audit_records_body(actor=actor, action=action, orientation_id=orientation_id, size=size)
         hits = self.executor.search(index=INDEX, body=body)["hits"]
         return int(hits["total"]["value"]), [h["_source"] for h in hits["hits"]]
 
@@ -98,18 +92,3 @@ def _plain(filters: dict[str, Any]) -> dict[str, Any]:
             continue
         plain[key] = list(value) if isinstance(value, (tuple, set, frozenset)) else value
     return plain
-
-
-_lock = threading.Lock()
-
-
-def get_audit(request: Request) -> AuditLog:
-    """The app's audit log (``app.state.audit``), created on first use."""
-    audit = getattr(request.app.state, "audit", None)
-    if audit is None:
-        with _lock:
-            audit = getattr(request.app.state, "audit", None)
-            if audit is None:
-                audit = AuditLog(executor=request.app.state.executor)
-                request.app.state.audit = audit
-    return audit

@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 import orjson
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout
-from elasticsearch import ApiError, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 
 from mappings.registry import INDICES, alias_name
-from sas_core.metrics import ES_ERRORS
 from sas_core.errors import BackendTimeout, BackendUnavailable, BadRequest, NotFound, SasError
+from sas_core.metrics import ES_ERRORS
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -144,6 +144,91 @@ class Executor:
     def delete_document(self, *, index: str, doc_id: str, refresh: str = "wait_for") -> None:
         """Delete one document by id (``NotFound`` when it does not exist)."""
         self.call(lambda es: es.delete(index=self.alias(index), id=doc_id, refresh=refresh))
+
+    # --- Documents by id: version conflicts and missing documents are answers, not errors -------------------
+    # Compare-and-set writes (``if_seq_no`` / ``if_primary_term``) and create-by-id answer ``False`` on a
+    # version conflict: conflicts are an expected outcome of concurrent bookings. ``refresh=None`` leaves
+    # Elasticsearch's default (no refresh).
+
+    def get_document(self, *, index: str, doc_id: str) -> dict[str, Any] | None:
+        """The whole answer of a get by id (``_source``, ``_seq_no``, ``_primary_term``), ``None`` when missing."""
+
+        def operation(es: Elasticsearch) -> dict[str, Any] | None:
+            try:
+                found = es.get(index=self.alias(index), id=doc_id).body
+            except NotFoundError:
+                return None
+            return found if found.get("found") else None
+
+        return self.call(operation)
+
+    def create_document(self, *, index: str, doc_id: str, document: dict[str, Any],
+                        refresh: bool | str | None = None) -> bool:
+        """Create by id; ``False`` when it exists already."""
+
+        def operation(es: Elasticsearch) -> bool:
+            try:
+                es.create(index=self.alias(index), id=doc_id, document=document, refresh=refresh)
+            except ConflictError:
+                return False
+            return True
+
+        return self.call(operation)
+
+    def replace_document(self, *, index: str, doc_id: str, document: dict[str, Any], seq_no: int,
+                         primary_term: int, refresh: bool | str | None = None) -> bool:
+        """Overwrite the document if it is still at ``seq_no`` / ``primary_term``; ``False`` otherwise."""
+
+        def operation(es: Elasticsearch) -> bool:
+            try:
+                es.index(index=self.alias(index), id=doc_id, document=document, if_seq_no=seq_no,
+                         if_primary_term=primary_term, refresh=refresh)
+            except ConflictError:
+                return False
+            return True
+
+        return self.call(operation)
+
+    def update_document(self, *, index: str, doc_id: str, fields: dict[str, Any], seq_no: int | None = None,
+                        primary_term: int | None = None, refresh: bool | str | None = None,
+                        retry_on_conflict: int | None = None) -> bool:
+        """Partial update; ``False`` when the document does not exist or, under compare-and-set (``seq_no``
+        given), when it changed since it was read. Without ``seq_no`` a conflict left after
+        ``retry_on_conflict`` retries is an error."""
+
+        def operation(es: Elasticsearch) -> bool:
+            try:
+                es.update(index=self.alias(index), id=doc_id, doc=fields, if_seq_no=seq_no,
+                          if_primary_term=primary_term, refresh=refresh, retry_on_conflict=retry_on_conflict)
+            except NotFoundError:
+                return False
+            except ConflictError:
+                if seq_no is None:
+                    raise
+                return False
+            return True
+
+        return self.call(operation)
+
+    def delete_if_exists(self, *, index: str, doc_id: str, refresh: bool | str | None = None) -> bool:
+        """Delete one document by id; ``False`` when it did not exist."""
+
+        def operation(es: Elasticsearch) -> bool:
+            try:
+                es.delete(index=self.alias(index), id=doc_id, refresh=refresh)
+            except NotFoundError:
+                return False
+            return True
+
+        return self.call(operation)
+
+    def bulk(self, *, operations: list[dict[str, Any]], refresh: bool | str | None = None) -> dict[str, Any]:
+        """One bulk request of prebuilt ``operations``; its answer, per-item errors left to the caller."""
+        return self.call(lambda es: es.bulk(operations=operations, refresh=refresh).body)
+
+    def refresh(self, *, index: str) -> None:
+        """Make every write to alias ``index`` visible to searches now."""
+        self.call(lambda es: es.indices.refresh(index=self.alias(index)))
 
     def readiness(self) -> dict[str, Any]:
         """Cluster reachable and every alias present: what ``/readyz`` reports."""

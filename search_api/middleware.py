@@ -192,7 +192,7 @@ class BodyLimitMiddleware:
         headers = {"Connection": "close"}
         path = scope["path"]
         if _is_fhir(path):
-            from search_api.routes.fhir import outcome_response, SAS_CODES
+            from search_api.fhir_outcome import SAS_CODES, outcome_response
             from search_api.workflow.appointments import Issue
 
             if isinstance(exc, PayloadTooLarge):

@@ -24,7 +24,6 @@ import os
 import ssl
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from sas_core.clock import utcnow
 from sas_core.errors import ConfigurationError
 from sas_core.settings import Settings
 
@@ -100,7 +100,7 @@ class ClientTrust:
     def _load(self) -> _Loaded:
         stamp = _stamp(self.client_ca, self.crl)
         crls = _read_crls(self.crl)
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         for crl in crls:
             if crl.next_update_utc is not None and crl.next_update_utc < now:
                 # OpenSSL then refuses every certificate of that authority: say why in the log.

@@ -41,7 +41,7 @@ class SlotVisibility:
             return True
         return "CPTS" in types and bool(self.cpts_finess.intersection(cpts_finess))
 
-    def union(self, other: "SlotVisibility") -> "SlotVisibility":
+    def union(self, other: SlotVisibility) -> SlotVisibility:
         return SlotVisibility(types=self.types | other.types, cpts_finess=self.cpts_finess | other.cpts_finess)
 
 
@@ -62,3 +62,16 @@ def visibility_for(principal: Principal) -> SlotVisibility:
         granted = frozenset(t for t in principal.slot_types if t in _ALL)
         result = result.union(SlotVisibility(types=_PUBLIC | granted))
     return result
+
+
+def sees_cpts_members(principal: Principal, finess: str | None) -> bool:
+    """Whether ``principal`` may see the member list of the CPTS ``finess``: every search role does, except a
+    structure manager with no other search role, who sees his own structure's members only (claim
+    ``structure_id``, the CPTS FINESS, optionally prefixed with ``1``)."""
+    other_roles = principal.roles - {Role.STRUCTURE_MANAGER}
+    if Role.STRUCTURE_MANAGER not in principal.roles or other_roles:
+        return True
+    claim = (principal.structure_id or "").strip()
+    if len(claim) == 10 and claim.startswith("1"):
+        claim = claim[1:]
+    return bool(claim) and claim == (finess or "")

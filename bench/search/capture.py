@@ -74,7 +74,8 @@ def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery], passe
     from sas_core.errors import SasError
     from search_api.auth import Principal, Role
     from search_api.executor import Executor
-    from search_api.routes.search import SearchContext, build_slot_query
+    from search_api.params import build_slot_query
+    from search_api.services import SearchContext
     from search_api.search_service import SearchService
 
     recorder = _Recorder()

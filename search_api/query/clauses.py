@@ -7,17 +7,11 @@ no clock, no I/O: the same arguments always give the same clause, which the gold
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+from sas_core.clock import iso
 from search_api.query.model import Exclusions, Origin, Window
 from search_api.visibility import SlotVisibility
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds, the form every date in a body takes."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime in a query: resolve the timezone first")
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def km(value: float) -> str:

@@ -19,11 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from search_api.auth import Principal, Role
 from search_api.deps import CurrentPrincipal, roles
+from search_api.services import WorkflowDep
 from search_api.workflow.accounts import IDENTITY_FIELDS
-from search_api.workflow.wiring import Workflow, get_workflow
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts (INT_R02)"])
-WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
 Manager = Annotated[Principal, Depends(roles(Role.ACCOUNT_MANAGER, Role.ADMIN))]
 #: Only regulator and OSNP accounts are synchronised (declared here so that the role matrix is explicit).
 LoggingIn = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP))]

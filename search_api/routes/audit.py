@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from search_api.audit import AuditLog, get_audit
 from search_api.auth import Principal, Role
 from search_api.deps import roles
+from search_api.services import AuditDep
 
 router = APIRouter(prefix="/v1/admin/audit", tags=["administration"])
 Admin = Annotated[Principal, Depends(roles(Role.ADMIN))]
@@ -22,7 +22,7 @@ class AuditPage(BaseModel):
 
 @router.get("", response_model=AuditPage, summary="Audit of orientation reads and exports, newest first")
 def audit_log(
-    _: Admin, audit: Annotated[AuditLog, Depends(get_audit)],
+    _: Admin, audit: AuditDep,
     actor: Annotated[str | None, Query(max_length=200, description="Token subject or API key id")] = None,
     action: Annotated[Literal["view", "list", "export"] | None, Query()] = None,
     orientation_id: Annotated[str | None, Query(max_length=64, description="Records naming this orientation")] = None,

@@ -14,13 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from connectors.vendor_appointments import PatientDetails
 from search_api.auth import Principal, Role
 from search_api.deps import roles
+from search_api.services import WorkflowDep
 from search_api.validation import Moment
 from search_api.workflow.booking import BookingRequest, BookingResult
-from search_api.workflow.wiring import Workflow, get_workflow
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"])
 Booker = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.ADMIN))]
-WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                        description="A key of your own per booking: retries with the same key "
                                                    "return the same booking, never a second one")]

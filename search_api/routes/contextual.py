@@ -10,70 +10,26 @@ the same parameters instead. An ``origin`` that is not a SAMU the platform knows
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 
-from sas_core.territories import known_samu_ids
+from sas_core.clock import utcnow
 from search_api.auth import Principal, Role
+from search_api.contextual_search import contextual_results
 from search_api.deps import roles
-from search_api.routes.search import SearchContext, build_slot_query, get_context
-from search_api.workflow.contextual import ContextualCall, contextual_parameters, own_doctor_first, parse_contextual
+from search_api.params import contextual_call
+from search_api.services import SearchContextDep
 
 router = APIRouter(tags=["INT_L01 (regulation software)"])
 Operator = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.ADMIN))]
 Text = str | None
 
 
-def accepted_origins(context: SearchContext) -> dict[str, str]:
-    """The SAMU ids accepted as ``origin`` → territory: ``SAS_CONTEXTUAL_ORIGINS`` when set (ids of
-    départements the platform knows), else every département's SAMU."""
-    known = known_samu_ids()
-    chosen = context.settings.contextual_origins
-    if not chosen:
-        return known
-    return {samu: territory for samu, territory in known.items() if samu in set(chosen)}
-
-
-def contextual_call(context: SearchContext, request: Request) -> ContextualCall:
-    """The request's INT_L01 parameters checked against the gazetteer, TRE_R38 and the known SAMU."""
-    return parse_contextual(contextual_parameters(request.query_params.multi_items()),
-                            communes=context.places.gazetteer.by_insee, specialties=context.specialties,
-                            origins=accepted_origins(context))
-
-
-def contextual_results(context: SearchContext, principal: Principal, call: ContextualCall, *,
-                       now: datetime, start: str | None = None, end: str | None = None) -> dict[str, Any]:
-    """Run the pre-filled search; the own doctor's cards first when he has slots (reusable by the UI).
-    ``start`` / ``end``: the search window (default: the search's own, now → 48 h)."""
-    query = build_slot_query(context, principal, now=now, lat=None, lon=None, q=call.q, insee=None, radius_km=None,
-                             specialty=list(call.specialties) or None, start=start, end=end, within=None, modes=None,
-                             kinds=None, sector=None, bookable_only=False, sort="balanced", page=1, size=20, slots=3,
-                             explain=False)
-    answer = context.service.search(query)
-    own = None
-    if call.own_doctor:
-        offers = context.service.executor.search_checked(index="offers", body={
-            "size": 20, "_source": ["id", "name"], "query": {"term": {"national_id": call.own_doctor}}})
-        ids = {h["_source"]["id"] for h in offers["hits"]["hits"]}
-        own_cards: list[dict] = []
-        if ids and not any((c.get("offer") or {}).get("id") in ids for c in answer["results"]):
-            own_query = dataclasses.replace(query, offer_ids=tuple(sorted(ids)), radius_km=200.0,
-                                            specialties=())
-            own_cards = context.service.search(own_query, with_beyond=False)["results"]
-        answer["results"] = own_doctor_first(answer["results"], ids, own_cards)
-        first = answer["results"][0] if answer["results"] else None
-        own = {"national_id": call.own_doctor, "known": bool(ids),
-               "has_slots": bool(first and first.get("own_doctor") and first.get("slots"))}
-    return {"own_doctor": own, **answer}
-
-
 @router.get("/recherche", summary="INT_L01: open the search pre-filled from the regulation software")
-def recherche(request: Request, principal: Operator, context: Annotated[SearchContext, Depends(get_context)],
+def recherche(request: Request, principal: Operator, context: SearchContextDep,
               format: Annotated[str, Query(pattern="^(json|redirect)$")] = "json",
               from_: Annotated[str | None, Query(alias="from", description="Window start (default now)")] = None,
               to: Annotated[str | None, Query(description="Window end (default from + 48 h)")] = None,
@@ -102,5 +58,5 @@ def recherche(request: Request, principal: Operator, context: Annotated[SearchCo
                "search_parameters": call.search_parameters()}
     if format == "redirect":
         return RedirectResponse("/v1/search?" + urlencode(call.search_parameters(), doseq=True), status_code=303)
-    return {"prefill": prefill, **contextual_results(context, principal, call, now=datetime.now(timezone.utc),
+    return {"prefill": prefill, **contextual_results(context, principal, call, now=utcnow(),
                                                      start=from_, end=to)}

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from sas_core.clock import utcnow
 from sas_core.errors import BadRequest, NotFound
-from search_api.auth import Principal, Role
+from search_api.params import SearchPrincipal, enum_values, resolve_origin, resolve_window
 from search_api.query import defaults
 from search_api.query.model import Origin, SlotQuery
-from search_api.routes.search import (Context, SearchPrincipal, contract_response, enum_values, resolve_origin,
-                                      resolve_window)
+from search_api.responses import contract_response
 from search_api.schemas.search import CptsCardOut
-from search_api.visibility import visibility_for
+from search_api.services import SearchContextDep
+from search_api.visibility import sees_cpts_members, visibility_for
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1", tags=["search"])
 )
 def cpts_card(
     principal: SearchPrincipal,
-    context: Context,
+    context: SearchContextDep,
     cpts_id: Annotated[str, Path(min_length=1, max_length=80, description="CPTS offer id or FINESS")],
     lat: Annotated[float | None, Query()] = None,
     lon: Annotated[float | None, Query()] = None,
@@ -45,7 +45,7 @@ def cpts_card(
     bookable_only: Annotated[bool, Query()] = False,
     slots: Annotated[int, Query(ge=1, le=defaults.MAX_SLOTS_PER_CARD)] = defaults.SLOTS_PER_CARD,
 ) -> Any:
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     origin: Origin | None = None
     if any(v is not None for v in (lat, lon, q, insee)):
         origin = resolve_origin(context, lat=lat, lon=lon, q=q, insee=insee)
@@ -67,16 +67,3 @@ def cpts_card(
         # Same answer as an unknown CPTS: a structure manager does not learn which other CPTS exist.
         raise NotFound(f"no CPTS with id or FINESS {cpts_id.strip()!r}")
     return contract_response(CptsCardOut, card)
-
-
-def sees_cpts_members(principal: Principal, finess: str | None) -> bool:
-    """Whether ``principal`` may see the member list of the CPTS ``finess``: every search role does, except a
-    structure manager with no other search role, who sees his own structure's members only (claim
-    ``structure_id``, the CPTS FINESS, optionally prefixed with ``1``)."""
-    other_roles = principal.roles - {Role.STRUCTURE_MANAGER}
-    if Role.STRUCTURE_MANAGER not in principal.roles or other_roles:
-        return True
-    claim = (principal.structure_id or "").strip()
-    if len(claim) == 10 and claim.startswith("1"):
-        claim = claim[1:]
-    return bool(claim) and claim == (finess or "")

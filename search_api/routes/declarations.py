@@ -11,17 +11,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from sas_core.clock import utcnow
 from sas_core.errors import BadRequest
 from search_api.auth import Principal, Role
 from search_api.deps import roles
+from search_api.services import WorkflowDep
 from search_api.validation import Moment
-from search_api.workflow.declarations import MAX_PERIODS_PER_PLACE, PeriodIn
+from search_api.workflow.declarations import MAX_PERIODS_PER_PLACE, PeriodIn, end_of_day
 from search_api.workflow.queries import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, DeclarationFilters
 from search_api.workflow.scope import scope_for
-from search_api.workflow.wiring import Workflow, get_workflow
 
 router = APIRouter(prefix="/v1/declarations", tags=["declarations"])
-WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
 
 
 class PeriodModel(BaseModel):
@@ -74,9 +74,6 @@ def report(body: ReportIn, workflow: WorkflowDep,
            principal: Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.ADMIN))]) -> dict:
     period = None
     if body.start or body.end:
-        from search_api.workflow.common import utcnow
-        from search_api.workflow.declarations import end_of_day
-
         start = body.start or utcnow()
         period = PeriodIn(start, body.end or end_of_day(start))
     return workflow.declarations.report(principal, kind=body.kind, offer_id=body.offer_id, period=period,

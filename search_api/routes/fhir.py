@@ -16,43 +16,39 @@ in dev mode, on the main app only, also a bearer token with the ``vendor`` role 
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-import orjson
 from sas_core.errors import SasError, Unauthenticated
+from sas_core.es import make_client
 from sas_core.settings import Settings
-from search_api.auth import Role
+from search_api.audit import AuditLog
+from search_api.auth import Role, TokenVerifier
 from search_api.deps import client_address, verify_throttled
+from search_api.executor import Executor
+from search_api.fhir_outcome import FHIR_JSON, SAS_CODES, outcome_response
+from search_api.middleware import BodyLimitMiddleware, MetricsAndHeadersMiddleware
+from search_api.ratelimit import AuthFailureThrottle, PrincipalRateLimiter
 from search_api.tls import client_cert_subject
 from search_api.workflow.appointments import (
-    FhirInvalid,
     PROFILE,
     SOS_PROFILE,
+    FhirInvalid,
     Issue,
     conditional_identifier,
-    operation_outcome,
     parse_appointment,
 )
-from search_api.workflow.wiring import get_workflow
+from search_api.workflow.wiring import build_workflow
 
 router = APIRouter(prefix="/fhir", tags=["INT_R03 (vendors)"])
-FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = ("application/fhir+json", "application/json+fhir", "application/json")
-SAS_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict", 422: "business-rule",
-              413: "too-long", 429: "throttled", 503: "transient", 504: "timeout"}
-
-
 class _Refused(Exception):
     def __init__(self, status: int, code: str, text: str) -> None:
         super().__init__(text)
         self.status, self.code, self.text = status, code, text
-
-
-def outcome_response(status: int, issues: list[Issue], headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(operation_outcome(issues)), status_code=status, media_type=FHIR_JSON,
-                    headers=headers)
 
 
 def calling_vendor(request: Request) -> str:
@@ -66,7 +62,7 @@ def calling_vendor(request: Request) -> str:
 
 
 def _identify_vendor(request: Request) -> str:
-    workflow = get_workflow(request)
+    workflow = request.app.state.workflow
     settings: Settings = request.app.state.settings
     known = {v.name for v in workflow.vendors()}
     subject = client_cert_subject(request.scope)
@@ -144,7 +140,7 @@ async def _handle(request: Request, *, conditional: bool) -> Response:
                 raise FhirInvalid(400, [Issue("error", "invalid", "the identifier of the URL and of the body differ",
                                               "Appointment.identifier")])
             identifier = (report.system, report.value)
-        workflow = get_workflow(request)
+        workflow = request.app.state.workflow
         document, created = await run_in_threadpool(workflow.reports.receive, vendor, report,
                                                     conditional=identifier)
     except FhirInvalid as exc:
@@ -201,22 +197,17 @@ def metadata(request: Request) -> Response:
 
 
 def create_fhir_app(settings: Settings, *, es=None) -> FastAPI:
-    """The app of the mutual-TLS listener: the INT_R03 routes only (no bearer-token API)."""
-    from sas_core.es import make_client
-    from search_api.auth import TokenVerifier
-    from search_api.executor import Executor
-
+    """The app of the mutual-TLS listener: the INT_R03 routes only (no bearer-token API). Its services are
+    built here, once: the workflow (``app.state.workflow``, what the routes use), the token verifier and the
+    throttles of a dev-mode vendor token."""
     app = FastAPI(title="SAS platform INT_R03 (vendors)", version="1", docs_url=None, redoc_url=None)
+    executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
     app.state.settings = settings
-    app.state.executor = Executor(es=es or make_client(settings), prefix=settings.index_prefix)
+    app.state.executor = executor
+    app.state.workflow = build_workflow(settings, executor, audit=AuditLog(executor=executor))
     app.state.token_verifier = TokenVerifier(settings)
-    from search_api.middleware import BodyLimitMiddleware, MetricsAndHeadersMiddleware
-    from search_api.ratelimit import AuthFailureThrottle, PrincipalRateLimiter
-
     app.state.rate_limiter = PrincipalRateLimiter(settings.rate_limit)
     if settings.allowed_hosts:   # the Host header builds this listener's Location (search_api/hosts.py)
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
-
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False)
     app.state.auth_failures = AuthFailureThrottle(settings.auth_failure_limit)
     # Bounded bodies and the security headers on this listener too (500s included).

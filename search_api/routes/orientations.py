@@ -7,7 +7,6 @@ an administrator all of them.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -15,71 +14,19 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from sas_core.errors import BadRequest
-from search_api.audit import AuditLog, get_audit
 from search_api.auth import Principal, Role
 from search_api.deps import roles
-from search_api.validation import check_moment
+from search_api.params import CATEGORIES, SOURCES, STATUSES, filters_from
+from search_api.services import AuditDep, SearchContextDep, WorkflowDep
 from search_api.workflow import csv_export
-from search_api.workflow.orientations import require_effecteur_of
-from search_api.workflow.queries import MAX_PAGE_SIZE, MAX_RESULT_WINDOW, OrientationFilters
+from search_api.workflow.queries import MAX_PAGE_SIZE, MAX_RESULT_WINDOW
 from search_api.workflow.scope import scope_for
-from search_api.routes.search import Context as SearchContextDep
-from search_api.workflow.wiring import Workflow, get_workflow
 
 router = APIRouter(prefix="/v1/orientations", tags=["orientations"])
 Reader = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.ACCOUNT_MANAGER, Role.EFFECTEUR,
                                             Role.STRUCTURE_MANAGER, Role.ADMIN))]
-WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
-#: Every read (one, a page, an export) is recorded in the audit log: who saw which orientations.
-AuditDep = Annotated[AuditLog, Depends(get_audit)]
+# Every read (one, a page, an export) is recorded in the audit log (``AuditDep``): who saw which orientations.
 OrientationId = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[0-9a-zA-Z_-]+$")]
-STATUSES = ("oriented", "booked", "pending", "fulfilled", "noshow", "cancelled")
-CATEGORIES = ("PS", "CPTS", "SOS", "MSP", "CDS", "PDM")
-SOURCES = ("vendor", "platform_agenda", "beyond_slots")
-
-
-def _values(raw: list[str] | None, *, allowed: tuple[str, ...], name: str, upper: bool = False) -> tuple[str, ...]:
-    values: list[str] = []
-    for item in raw or []:
-        for part in item.split(","):
-            part = part.strip()
-            if part:
-                values.append(part.upper() if upper else part.lower() if name != "territory" else part)
-    unknown = [v for v in values if allowed and v not in allowed]
-    if unknown:
-        raise BadRequest(f"unknown {name} {unknown}: allowed values are {list(allowed)}")
-    return tuple(dict.fromkeys(values))
-
-
-def _moment(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or date-time, got {value[:40]!r}") from None
-    check_moment(moment, name=name)
-    if moment.tzinfo is None:
-        from zoneinfo import ZoneInfo
-
-        moment = moment.replace(tzinfo=ZoneInfo("Europe/Paris"))
-    return moment
-
-
-def filters_from(*, territory, from_, to, period, status, effecteur, category, source) -> OrientationFilters:
-    start, end = _moment(from_, "from"), _moment(to, "to")
-    if start and end and end <= start:
-        raise BadRequest("'to' must be after 'from'")
-    return OrientationFilters(
-        territories=_values(territory, allowed=(), name="territory"),
-        start=start, end=end,
-        period_field="consultation_start" if period == "consultation" else "created_at",
-        statuses=_values(status, allowed=STATUSES, name="status"),
-        effecteur=effecteur, categories=_values(category, allowed=CATEGORIES, name="category", upper=True),
-        sources=_values(source, allowed=SOURCES, name="source"),
-    )
-
-
 Territory = Annotated[list[str] | None, Query(description="Territory code(s), e.g. SAS-47")]
 From = Annotated[str | None, Query(alias="from", description="Period start (ISO 8601; local time when no offset)")]
 To = Annotated[str | None, Query(description="Period end, excluded")]
@@ -136,9 +83,7 @@ def get_orientation(orientation_id: OrientationId, principal: Reader, workflow: 
 @router.post("/{orientation_id}/honoured", summary="The effecteur confirms that the consultation took place")
 def honour(orientation_id: OrientationId, workflow: WorkflowDep,
            principal: Annotated[Principal, Depends(roles(Role.EFFECTEUR, Role.ADMIN))]) -> dict:
-    scope = scope_for(principal)
-    require_effecteur_of(scope, workflow.orientations.get(orientation_id, scope))
-    return workflow.orientations.honour(orientation_id, scope=scope, by=principal.sub)
+    return workflow.honour(orientation_id, principal)
 
 
 class CancelIn(BaseModel):
@@ -151,13 +96,4 @@ class CancelIn(BaseModel):
 def cancel(orientation_id: OrientationId, workflow: WorkflowDep,
            principal: Annotated[Principal, Depends(roles(Role.REGULATOR, Role.OSNP, Role.EFFECTEUR, Role.ADMIN))],
            body: CancelIn | None = None) -> dict:
-    scope = scope_for(principal)
-
-    def give_back(document: dict) -> None:
-        if document.get("source") == "platform_agenda" and document.get("slot_id"):
-            workflow.booking.release_agenda_place(document["slot_id"])
-        else:
-            workflow.booking.release_vendor_claim(document)
-
-    return workflow.orientations.cancel(orientation_id, scope=scope, by=principal.sub,
-                                        reason=body.reason if body else None, on_cancel=give_back)
+    return workflow.cancel(orientation_id, principal, reason=body.reason if body else None)

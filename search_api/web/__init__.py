@@ -1,6 +1,6 @@
 """The web interface (French): server-rendered pages, server-side sessions, vendored assets.
 
-``install(app)`` adds the session store (``web.session``), the pages, the static files (``/static/…``, a route:
+``install(app)`` adds the pages (the session store, ``web.session``, is one of the app's services), the static files (``/static/…``, a route:
 see ``pages.static``) and the handlers turning "no session" into a 303 to ``/login``, "wrong role" into a 403
 page and "rate limit spent" into a 429 page.
 """
@@ -13,11 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 
 def install(app: FastAPI) -> None:
     """Include the page and geocoding-suggestion routes, register the handlers."""
+    # Imported here, not at the top: the services import ``search_api.web.session`` (a package import runs
+    # this module first) and the pages import the services.
     from search_api.web import docs, pages, suggest
     from search_api.web.render import render
-    from search_api.web.session import LoginRequired, PageForbidden, PageRateLimited, SessionStore, login_location
-
-    app.state.web_sessions = SessionStore(executor=app.state.executor, settings=app.state.settings)
+    from search_api.web.session import LoginRequired, PageForbidden, PageRateLimited, login_location
 
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         location = login_location(exc.next_url)
@@ -71,6 +71,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(PageForbidden, forbidden)
     app.add_exception_handler(PageRateLimited, rate_limited)
-    app.include_router(pages.router)
+    for router in pages.ROUTERS:
+        app.include_router(router)
     app.include_router(docs.router)
     app.include_router(suggest.router)

@@ -25,11 +25,13 @@ from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from mappings.web_sessions import WebSessionDoc
-from sas_core.errors import ConfigurationError, NotFound, SasError, TooManyRequests
+from sas_core.clock import utcnow
+from sas_core.errors import ConfigurationError, SasError, TooManyRequests
 from sas_core.settings import Settings
 from search_api.auth import Principal, Role, dev_signing_key
 from search_api.deps import authenticate_in_thread, bearer_of, client_address
 from search_api.executor import Executor
+from search_api.query.admin import expired_sessions_body
 
 COOKIE = "sas_session"
 #: The login form's pre-session CSRF token (double-submit: this cookie and the form's field must match).
@@ -110,7 +112,7 @@ def _principal(doc: WebSessionDoc) -> Principal:
 class SessionStore:
     """Sessions in the ``web_sessions`` index (through the executor); built once per app."""
 
-    def __init__(self, *, executor: Executor, settings: Settings, clock=lambda: datetime.now(UTC)) -> None:
+    def __init__(self, *, executor: Executor, settings: Settings, clock=utcnow) -> None:
         self._executor = executor
         self._idle = timedelta(seconds=settings.web_session_idle_s)
         self._max = timedelta(seconds=settings.web_session_max_s)
@@ -132,29 +134,24 @@ class SessionStore:
             structure_id=principal.structure_id, slot_types=sorted(principal.slot_types),
             csrf=secrets.token_urlsafe(24), created_at=now, last_seen_at=now, expires_at=expires)
         # No refresh: sessions are only ever read by id, and a get is real-time.
-        self._executor.call(lambda es: es.create(index=self._executor.alias("web_sessions"), id=doc.id,
-                                                 document=doc.model_dump(mode="json")))
+        self._executor.create_document(index="web_sessions", doc_id=doc.id, document=doc.model_dump(mode="json"))
         return session_id, doc
 
     def get(self, session_id: str) -> WebSessionDoc | None:
         """The live session of ``session_id``; ``None`` when unknown, logged out or expired (then deleted)."""
         doc_id = _digest(session_id)
-        try:
-            source = self._executor.call(
-                lambda es: es.get(index=self._executor.alias("web_sessions"), id=doc_id).body["_source"])
-        except NotFound:
+        found = self._executor.get_document(index="web_sessions", doc_id=doc_id)
+        if found is None:
             return None
-        doc = WebSessionDoc.model_validate(source)
+        doc = WebSessionDoc.model_validate(found["_source"])
         now = self._clock()
         if now >= doc.expires_at or now - doc.last_seen_at >= self._idle:
             self._delete(doc_id)
             return None
         if (now - doc.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
-            try:
-                self._executor.call(lambda es: es.update(index=self._executor.alias("web_sessions"), id=doc_id,
-                                                         doc={"last_seen_at": now.isoformat()}))
-            except NotFound:      # logged out in the meantime
-                return None
+            if not self._executor.update_document(index="web_sessions", doc_id=doc_id,
+                                                  fields={"last_seen_at": now.isoformat()}):
+                return None       # logged out in the meantime
             doc = doc.model_copy(update={"last_seen_at": now})
         return doc
 
@@ -163,10 +160,7 @@ class SessionStore:
         self._delete(_digest(session_id))
 
     def _delete(self, doc_id: str) -> None:
-        try:
-            self._executor.call(lambda es: es.delete(index=self._executor.alias("web_sessions"), id=doc_id))
-        except NotFound:
-            pass
+        self._executor.delete_if_exists(index="web_sessions", doc_id=doc_id)
 
     def _sweep(self) -> None:
         """Delete expired documents (they would only take room: ``get`` refuses them anyway)."""
@@ -175,14 +169,12 @@ class SessionStore:
                 return
             self._next_sweep = time.monotonic() + SWEEP_EVERY_S
         now = self._clock()
-        body = {"size": SWEEP_BATCH, "_source": False, "query": {"bool": {"should": [
-            {"range": {"expires_at": {"lte": now.isoformat()}}},
-            {"range": {"last_seen_at": {"lte": (now - self._idle).isoformat()}}}], "minimum_should_match": 1}}}
+        body = expired_sessions_body(now=now, idle=self._idle, size=SWEEP_BATCH)
         try:
             hits = self._executor.search(index="web_sessions", body=body)["hits"]["hits"]
             if hits:
                 operations = [{"delete": {"_index": h["_index"], "_id": h["_id"]}} for h in hits]
-                self._executor.call(lambda es: es.bulk(operations=operations))
+                self._executor.bulk(operations=operations)
         except SasError:
             pass      # a failed clean-up must not refuse a login; the next one retries
 

@@ -65,7 +65,7 @@ from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from sas_core.territories import is_territory
 from search_api.auth import Principal, Role
-from search_api.workflow.common import utcnow
+from sas_core.clock import utcnow
 from search_api.workflow.store import DocStore
 
 log = logging.getLogger(__name__)

@@ -54,8 +54,9 @@ from sas_core.settings import Settings
 from sas_core.structure_ids import finess_wire, siret_wire
 from search_api.auth import Principal
 from search_api.workflow.accounts import trusted_identity
+from sas_core.clock import utcnow
 from search_api.workflow.common import (
-    KIND_CATEGORY, acting_territory, category_for_slot, idempotent_id, utcnow, with_origin_sas,
+    KIND_CATEGORY, acting_territory, category_for_slot, idempotent_id, with_origin_sas,
 )
 from search_api.workflow.orientations import OrientationService
 from search_api.workflow.store import DocStore, Versioned

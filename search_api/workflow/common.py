@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sas_core.errors import BadRequest, Forbidden
@@ -11,10 +10,6 @@ from search_api.auth import Principal, Role
 
 #: Offer kind → orientation category.
 KIND_CATEGORY = {"ps": "PS", "cpts": "CPTS", "sos": "SOS", "centre": "CDS", "msp": "MSP"}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def idempotent_id(principal_sub: str, key: str) -> str:

@@ -24,10 +24,10 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from mappings.declarations import DeclarationDoc, DeclarationPeriod
+from sas_core.clock import utcnow
 from sas_core.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unprocessable
 from search_api.auth import Principal, Role
 from search_api.workflow import queries
-from search_api.workflow.common import utcnow
 from search_api.workflow.scope import Scope
 from search_api.workflow.store import DocStore
 
@@ -127,8 +127,7 @@ class DeclarationService:
 
     def _places_of(self, national_id: str) -> list[dict]:
         """The practitioner's places in the directory (a practitioner has a handful; 200 is generous)."""
-        body = {"size": 200, "sort": [{"id": "asc"}], "_source": ["id", "name", "territory"],
-                "query": {"term": {"national_id": national_id}}}
+        body = queries.practitioner_territories_body(national_id=national_id)
         return [hit["_source"] for hit in self.store.search("offers", body)["hits"]["hits"]]
 
     @staticmethod
@@ -252,7 +251,7 @@ class DeclarationService:
                 moved.append({"id": doc["id"], "offer_id": doc.get("offer_id"), "from": doc.get("territory"),
                               "to": territory})
         if moved:
-            self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
+            self.store.refresh(INDEX)
         return moved
 
     def refile_unavailability(self) -> list[dict]:
@@ -260,11 +259,7 @@ class DeclarationService:
         the territories of the practitioner's places, and name him as the directory does. Idempotent;
         returns what was changed (``sas declarations refile-unavailability``)."""
         changed: list[dict] = []
-        body = {"size": 500, "sort": [{"id": "asc"}], "_source": ["id", "subject_national_id", "subject_name"],
-                "query": {"bool": {"filter": [{"term": {"scope": "practitioner"}},
-                                              {"term": {"declared_by_role": "effecteur"}}],
-                                   "must_not": [{"exists": {"field": "territory"}}]}}}
-        for hit in list(self.store.scan(INDEX, body)):
+        for hit in list(self.store.scan(INDEX, queries.unfiled_unavailability_body())):
             doc = hit["_source"]
             places = self._places_of(doc["subject_national_id"]) if doc.get("subject_national_id") else []
             territory = self._territory_of(places)
@@ -277,7 +272,7 @@ class DeclarationService:
             self.store.patch_unconditional(INDEX, doc["id"], fields, refresh=False)
             changed.append({"id": doc["id"], **fields})
         if changed:
-            self.store.executor.call(lambda es: es.indices.refresh(index=self.store.executor.alias(INDEX)))
+            self.store.refresh(INDEX)
         return changed
 
     def _write(self, doc: DeclarationDoc) -> dict:

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from connectors.lrm import HubReport
+from sas_core.clock import utcnow
 from sas_core.metrics import LRM_MESSAGES, LRM_REFUSALS, LRM_UNDELIVERED
-from search_api.workflow.common import utcnow
+from search_api.workflow import queries
 from search_api.workflow.store import DocStore, Versioned
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,7 @@ class DeliveryTracker:
     def _find(self, distribution_id: str, orientation_id: str | None) -> Versioned | None:
         if orientation_id is not None:
             return self.store.get(INDEX, orientation_id)
-        query = {"term": {"lrm_delivery.distribution_id": distribution_id}}
-        return self.store.first(INDEX, {"size": 1, "query": query})
+        return self.store.first(INDEX, queries.delivery_body(distribution_id=distribution_id))
 
     def _advance(self, distribution_id: str, fields: dict, *, orientation_id: str | None = None) -> bool:
         state = fields["state"]
@@ -96,16 +96,7 @@ class DeliveryTracker:
     def undelivered(self, *, restriction: dict | None = None) -> dict[str, dict[str, int]]:
         """Territory → state → orientations whose latest message is not acknowledged (within
         ``restriction``, the caller's scope filter, when given)."""
-        filters: list[dict] = [{"terms": {"lrm_delivery.state": list(UNDELIVERED)}}]
-        if restriction is not None:
-            filters.append(restriction)
-        body = {
-            "size": 0,
-            "query": {"bool": {"filter": filters}},
-            "aggs": {"territory": {"terms": {"field": "territory", "size": 200, "missing": "-"},
-                                   "aggs": {"state": {"terms": {"field": "lrm_delivery.state", "size": 10}}}}},
-        }
-        answer = self.store.search(INDEX, body)
+        answer = self.store.search(INDEX, queries.undelivered_body(states=UNDELIVERED, restriction=restriction))
         return {b["key"]: {s["key"]: int(s["doc_count"]) for s in b["state"]["buckets"]}
                 for b in answer.get("aggregations", {}).get("territory", {}).get("buckets", [])}
 

@@ -22,7 +22,7 @@ from mappings.orientations import OrientationDoc
 from sas_core.metrics import LRM_MESSAGES
 from sas_core.errors import BackendUnavailable, Conflict, Forbidden, NotFound
 from search_api.workflow import queries
-from search_api.workflow.common import utcnow
+from sas_core.clock import utcnow
 from search_api.workflow.scope import Scope, sees_orientation
 from search_api.workflow.store import DocStore, Versioned
 

@@ -10,16 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from sas_core.clock import iso
 from search_api.workflow.scope import Scope, declaration_scope_filter, orientation_scope_filter
 
 MAX_PAGE_SIZE = 200
 #: Deep paging through from/size is refused past this; the CSV export pages with search_after.
 MAX_RESULT_WINDOW = 10_000
 EXPORT_PAGE = 1000
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat()
 
 
 @dataclass(frozen=True)
@@ -124,6 +121,71 @@ def practitioner_offers_body(*, national_id: str) -> dict:
     """The offers of a practitioner (INT_R03: which vendor serves him, which SOS association he works for)."""
     return {"size": 50, "_source": ["sas.vendor", "sos.association_siret"],
             "query": {"bool": {"filter": [{"term": {"national_id": national_id}}]}}}
+
+
+def future_sas_slots_body(*, offer_id: str, now: datetime) -> dict:
+    """Count of the platform-agenda slots of ``offer_id`` not over at ``now`` (the per-offer cap)."""
+    return {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": [
+        {"term": {"source": "sas"}}, {"term": {"offer_id": offer_id}}, {"range": {"end": {"gt": iso(now)}}}]}}}
+
+
+def agenda_slots_body(*, offer_id: str, start: datetime, end: datetime) -> dict:
+    """The platform-agenda slots of ``offer_id`` overlapping ``start`` → ``end``, earliest first."""
+    return {"size": 1000, "sort": [{"start": "asc"}], "query": {"bool": {"filter": [
+        {"term": {"source": "sas"}}, {"term": {"offer_id": offer_id}},
+        {"range": {"end": {"gt": iso(start)}}}, {"range": {"start": {"lt": iso(end)}}}]}}}
+
+
+def practitioner_places_body(*, national_id: str) -> dict:
+    """The practice places of a practitioner, by id (his space lists them)."""
+    return {"size": 20, "sort": [{"id": "asc"}], "query": {"term": {"national_id": national_id}}}
+
+
+def practitioner_territories_body(*, national_id: str) -> dict:
+    """A practitioner's places with their territories (a practitioner has a handful; 200 is generous)."""
+    return {"size": 200, "sort": [{"id": "asc"}], "_source": ["id", "name", "territory"],
+            "query": {"term": {"national_id": national_id}}}
+
+
+def unfiled_unavailability_body() -> dict:
+    """Practitioner-wide unavailability declared by the practitioner without territory (filed since)."""
+    return {"size": 500, "sort": [{"id": "asc"}], "_source": ["id", "subject_national_id", "subject_name"],
+            "query": {"bool": {"filter": [{"term": {"scope": "practitioner"}}, {"term": {"declared_by_role": "effecteur"}}],
+                               "must_not": [{"exists": {"field": "territory"}}]}}}
+
+
+def delivery_body(*, distribution_id: str) -> dict:
+    """The orientation whose latest INT_L02 message is ``distribution_id``."""
+    return {"size": 1, "query": {"term": {"lrm_delivery.distribution_id": distribution_id}}}
+
+
+def undelivered_body(*, states: tuple[str, ...] | frozenset[str], restriction: dict | None) -> dict:
+    """Orientations whose latest INT_L02 message is in ``states``, per territory and state (within
+    ``restriction``, a scope filter, when given)."""
+    filters: list[dict] = [{"terms": {"lrm_delivery.state": list(states)}}]
+    if restriction is not None:
+        filters.append(restriction)
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": filters}},
+        "aggs": {"territory": {"terms": {"field": "territory", "size": 200, "missing": "-"},
+                               "aggs": {"state": {"terms": {"field": "lrm_delivery.state", "size": 10}}}}},
+    }
+
+
+def account_by_platform_id_body(*, platform_id: str) -> dict:
+    """The regulator account vendors know by its platform UUID."""
+    return {"size": 1, "query": {"term": {"platform_id": platform_id}}}
+
+
+def first_offer_body(*, national_id: str) -> dict:
+    """A practitioner's first place (by id)."""
+    return {"size": 1, "query": {"term": {"national_id": national_id}}, "sort": [{"id": "asc"}]}
+
+
+def own_doctor_offers_body(*, national_id: str) -> dict:
+    """The practice places of a patient's own doctor (INT_L01: his cards come first when he has slots)."""
+    return {"size": 20, "_source": ["id", "name"], "query": {"term": {"national_id": national_id}}}
 
 
 def vendor_sos_association_body(*, vendor: str, sirets: list[str]) -> dict:

@@ -26,11 +26,12 @@ from datetime import datetime
 
 from connectors.vendors.config import VendorConfig
 from mappings.orientations import OrientationDoc, OrientationEffecteur, OrientationRegulator, StatusChange
+from sas_core.clock import utcnow
 from sas_core.errors import Conflict, Unprocessable
-from search_api.workflow import queries
 from sas_core.structure_ids import siret_bare, siret_wire
+from search_api.workflow import queries
 from search_api.workflow.appointments import AppointmentReport, FhirInvalid, Issue
-from search_api.workflow.common import KIND_CATEGORY, report_id, utcnow
+from search_api.workflow.common import KIND_CATEGORY, report_id
 from search_api.workflow.orientations import OrientationService
 from search_api.workflow.store import DocStore
 
@@ -211,7 +212,7 @@ class ReportService:
         if report.operator_account_id:
             # Vendors name the account by its INTRN UUID; documents written before platform_id existed are
             # keyed by it when the subject was a UUID.
-            hit = self.store.first("accounts", {"size": 1, "query": {"term": {"platform_id": report.operator_account_id}}})
+            hit = self.store.first("accounts", queries.account_by_platform_id_body(platform_id=report.operator_account_id))
             if hit is not None:
                 return hit.source
             found = self.store.get("accounts", report.operator_account_id)
@@ -224,8 +225,7 @@ class ReportService:
     def _offer(self, national_id: str | None) -> dict:
         if not national_id:
             return {}
-        hit = self.store.first("offers", {"size": 1, "query": {"term": {"national_id": national_id}},
-                                          "sort": [{"id": "asc"}]})
+        hit = self.store.first("offers", queries.first_offer_body(national_id=national_id))
         return hit.source if hit is not None else {}
 
 

@@ -1,4 +1,4 @@
-"""Document operations of the workflow, run through the one ``Executor`` (``Executor.call``).
+"""Document operations of the workflow, run through the one ``Executor`` (its document methods).
 
 Compare-and-set writes (``if_seq_no`` / ``if_primary_term``) and create-by-id answer ``False`` on a
 version conflict instead of raising: conflicts are an expected outcome of concurrent bookings, not an
@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-from elasticsearch import ConflictError, NotFoundError
 
 from search_api.executor import Executor
 
@@ -33,85 +31,38 @@ class DocStore:
         self.executor = executor
 
     def get(self, index: str, doc_id: str) -> Versioned | None:
-        alias = self.executor.alias(index)
-
-        def operation(es):
-            try:
-                return es.get(index=alias, id=doc_id).body
-            except NotFoundError:
-                return None
-
-        found = self.executor.call(operation)
-        if not found or not found.get("found"):
+        found = self.executor.get_document(index=index, doc_id=doc_id)
+        if found is None:
             return None
         return Versioned(found["_id"], found["_source"], found["_seq_no"], found["_primary_term"])
 
     def create(self, index: str, doc_id: str, document: dict[str, Any], *, refresh: bool | str = True) -> bool:
         """Create by id; ``False`` when it exists already."""
-        alias = self.executor.alias(index)
-
-        def operation(es):
-            try:
-                es.create(index=alias, id=doc_id, document=document, refresh=refresh)
-                return True
-            except ConflictError:
-                return False
-
-        return self.executor.call(operation)
+        return self.executor.create_document(index=index, doc_id=doc_id, document=document, refresh=refresh)
 
     def replace(self, index: str, current: Versioned, document: dict[str, Any], *, refresh: bool | str = True) -> bool:
         """Overwrite ``current`` if nobody changed it since it was read; ``False`` otherwise."""
-        alias = self.executor.alias(index)
-
-        def operation(es):
-            try:
-                es.index(index=alias, id=current.id, document=document, if_seq_no=current.seq_no,
-                         if_primary_term=current.primary_term, refresh=refresh)
-                return True
-            except ConflictError:
-                return False
-
-        return self.executor.call(operation)
+        return self.executor.replace_document(index=index, doc_id=current.id, document=document,
+                                              seq_no=current.seq_no, primary_term=current.primary_term,
+                                              refresh=refresh)
 
     def patch(self, index: str, current: Versioned, fields: dict[str, Any], *, refresh: bool | str = True) -> bool:
         """Partial update of ``current`` under compare-and-set; ``False`` on conflict or when it vanished."""
-        alias = self.executor.alias(index)
-
-        def operation(es):
-            try:
-                es.update(index=alias, id=current.id, doc=fields, if_seq_no=current.seq_no,
-                          if_primary_term=current.primary_term, refresh=refresh)
-                return True
-            except (ConflictError, NotFoundError):
-                return False
-
-        return self.executor.call(operation)
+        return self.executor.update_document(index=index, doc_id=current.id, fields=fields, seq_no=current.seq_no,
+                                             primary_term=current.primary_term, refresh=refresh)
 
     def patch_unconditional(self, index: str, doc_id: str, fields: dict[str, Any], *,
                             refresh: bool | str = True) -> bool:
         """Partial update whatever the version; ``False`` when the document does not exist."""
-        alias = self.executor.alias(index)
-
-        def operation(es):
-            try:
-                es.update(index=alias, id=doc_id, doc=fields, refresh=refresh, retry_on_conflict=3)
-                return True
-            except NotFoundError:
-                return False
-
-        return self.executor.call(operation)
+        return self.executor.update_document(index=index, doc_id=doc_id, fields=fields, refresh=refresh,
+                                             retry_on_conflict=3)
 
     def delete(self, index: str, doc_id: str, *, refresh: bool | str = True) -> bool:
-        alias = self.executor.alias(index)
+        return self.executor.delete_if_exists(index=index, doc_id=doc_id, refresh=refresh)
 
-        def operation(es):
-            try:
-                es.delete(index=alias, id=doc_id, refresh=refresh)
-                return True
-            except NotFoundError:
-                return False
-
-        return self.executor.call(operation)
+    def refresh(self, index: str) -> None:
+        """Make the writes to ``index`` made without refresh visible to searches now."""
+        self.executor.refresh(index=index)
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.executor.search(index=index, body=body)

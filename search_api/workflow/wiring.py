@@ -1,23 +1,25 @@
-"""The workflow services of one app, built on first use (``get_workflow``), sharing one store, one
-INT_L02 publisher and, when the Hub is configured, one listener of its ``ack``/``info`` queues."""
+"""The workflow services of one app, built once at start-up (``search_api.services``), sharing one store,
+one INT_L02 publisher and, when the Hub is configured, one listener of its ``ack``/``info`` queues."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
-
-from fastapi import Request
 
 from connectors.lrm import HubConnection, HubListener, hub_queues, make_publisher
 from connectors.vendors.config import VendorConfig, load_editors
+from sas_core.metrics import HARVEST_DELETIONS_HELD
 from sas_core.settings import Settings
+from search_api.audit import AuditLog
+from search_api.auth import Principal
 from search_api.executor import Executor
 from search_api.workflow.accounts import AccountService
 from search_api.workflow.booking import BookingService
+from search_api.workflow.dashboards import latest_harvest_runs_body, latest_runs
 from search_api.workflow.declarations import DeclarationService
 from search_api.workflow.lrm_delivery import DeliveryTracker
-from search_api.workflow.orientations import OrientationService
+from search_api.workflow.orientations import OrientationService, require_effecteur_of
 from search_api.workflow.reports import ReportService
+from search_api.workflow.scope import scope_for
 from search_api.workflow.store import DocStore
 
 
@@ -41,6 +43,25 @@ class Workflow:
             self._vendors = load_editors(self.settings.editors_file)
         return self._vendors
 
+    def honour(self, orientation_id: str, principal: Principal) -> dict:
+        """The effecteur of the orientation confirms that the consultation took place."""
+        scope = scope_for(principal)
+        require_effecteur_of(scope, self.orientations.get(orientation_id, scope))
+        return self.orientations.honour(orientation_id, scope=scope, by=principal.sub)
+
+    def cancel(self, orientation_id: str, principal: Principal, *, reason: str | None) -> dict:
+        """Cancel an open orientation of the caller's scope; the platform agenda's place or the vendor
+        claim is given back."""
+
+        def give_back(document: dict) -> None:
+            if document.get("source") == "platform_agenda" and document.get("slot_id"):
+                self.booking.release_agenda_place(document["slot_id"])
+            else:
+                self.booking.release_vendor_claim(document)
+
+        return self.orientations.cancel(orientation_id, scope=scope_for(principal), by=principal.sub,
+                                        reason=reason, on_cancel=give_back)
+
 
 def hub_connection(settings: Settings) -> HubConnection | None:
     """The Hub of the settings, or ``None`` (INT_L02 off). A Hub without certificate is refused: it
@@ -55,7 +76,7 @@ def hub_connection(settings: Settings) -> HubConnection | None:
                          server_name=settings.lrm_tls_server_name)
 
 
-def build_workflow(settings: Settings, executor: Executor, *, publisher=None) -> Workflow:
+def build_workflow(settings: Settings, executor: Executor, *, audit: AuditLog, publisher=None) -> Workflow:
     store = DocStore(executor)
     connection = hub_connection(settings)
     deliveries = DeliveryTracker(store=store)
@@ -67,9 +88,7 @@ def build_workflow(settings: Settings, executor: Executor, *, publisher=None) ->
     if connection is not None and settings.lrm_listen:
         listener = HubListener(connection=connection, queues=hub_queues(settings.lrm_sender_id),
                                handler=deliveries.report).start()
-    from search_api.audit import AuditLog
-
-    orientations = OrientationService(store=store, publisher=publisher, audit=AuditLog(executor=executor))
+    orientations = OrientationService(store=store, publisher=publisher, audit=audit)
     holder: dict = {}
 
     def vendors() -> list[VendorConfig]:
@@ -95,35 +114,14 @@ def close_workflow(workflow: Workflow) -> None:
     workflow.publisher.close()
 
 
-_lock = threading.Lock()
-
-
-def get_workflow(request: Request) -> Workflow:
-    """The app's workflow services (``app.state.workflow``), created once."""
-    workflow = getattr(request.app.state, "workflow", None)
-    if workflow is None:
-        with _lock:
-            workflow = getattr(request.app.state, "workflow", None)
-            if workflow is None:
-                workflow = build_workflow(request.app.state.settings, request.app.state.executor)
-                request.app.state.workflow = workflow
-    return workflow
-
-
 def refresh_metrics(app) -> None:
     """Figures of ``/metrics`` read from the index at scrape time (mass-deletion alerts of the harvests,
     undelivered INT_L02 messages)."""
-    executor = getattr(app.state, "executor", None)
-    if executor is not None:
-        refresh_harvest_alerts(DocStore(executor))
-    workflow = getattr(app.state, "workflow", None)
-    if workflow is None:
-        settings = getattr(app.state, "settings", None)
-        if settings is None or not settings.lrm_hub_host:
-            return
-        with _lock:
-            workflow = getattr(app.state, "workflow", None) or build_workflow(settings, app.state.executor)
-            app.state.workflow = workflow
+    services = getattr(app.state, "services", None)
+    if services is None:
+        return
+    refresh_harvest_alerts(services.workflow.store)
+    workflow = services.workflow
     if workflow.deliveries is not None and workflow.publisher.enabled:
         workflow.deliveries.refresh_gauge()
 
@@ -131,9 +129,6 @@ def refresh_metrics(app) -> None:
 def refresh_harvest_alerts(store: DocStore) -> None:
     """``sas_harvest_deletions_held`` per vendor from its latest run: the harvests may run in another
     process (``sas scheduler``), the ``harvest_runs`` index is the record every process shares."""
-    from sas_core.metrics import HARVEST_DELETIONS_HELD
-    from search_api.workflow.dashboards import latest_harvest_runs_body, latest_runs
-
     latest = latest_runs(store.search("harvest_runs", latest_harvest_runs_body()))
     HARVEST_DELETIONS_HELD.clear()
     for vendor, run in latest.items():

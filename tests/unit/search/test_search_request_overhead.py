@@ -101,7 +101,7 @@ def test_rate_limit_still_enforced_without_a_thread_per_hit():
 def test_search_dependencies_and_middleware_stay_on_the_event_loop():
     from search_api.deps import get_principal, roles
     from search_api.middleware import MetricsAndHeadersMiddleware
-    from search_api.routes.search import get_context
+    from search_api.services import get_search_context as get_context
 
     # FastAPI runs plain ``def`` dependencies in the thread pool: each would be a thread hop per search.
     for dependency in (get_principal, roles(), get_context):

@@ -15,7 +15,7 @@ from connectors.vendors_accounts import (
     missing_elements,
     practitioner_resource,
 )
-from search_api.web.pages import missing_sentence
+from search_api.web.pages.accounts import missing_sentence
 from search_api.workflow.accounts import managed_accounts_body
 from simulator.accounts import check_practitioner
 

@@ -61,6 +61,20 @@ CASES = {
     "dashboard_declarations": lambda: dashboards.declarations_body(ADMIN, start=T0, end=T1, territories=("SAS-92",)),
     "dashboard_harvest_runs": lambda: dashboards.harvest_runs_body(since=T0),
     "dashboard_vendor_slots": lambda: dashboards.vendor_slots_body(now=T1, stale_after_s=900),
+    # The platform's own agenda, the practitioner's places, the INT_L01 own doctor.
+    "agenda_future_sas_slots": lambda: queries.future_sas_slots_body(offer_id="ps-810100050075-1", now=T0),
+    "agenda_slots": lambda: queries.agenda_slots_body(offer_id="ps-810100050075-1", start=T0, end=T1),
+    "practitioner_places": lambda: queries.practitioner_places_body(national_id="810100050075"),
+    "practitioner_territories": lambda: queries.practitioner_territories_body(national_id="810100050075"),
+    "practitioner_first_offer": lambda: queries.first_offer_body(national_id="810100050075"),
+    "contextual_own_doctor_offers": lambda: queries.own_doctor_offers_body(national_id="810100050075"),
+    "declarations_unfiled_unavailability": lambda: queries.unfiled_unavailability_body(),
+    # INT_L02 deliveries and INT_R03 accounts.
+    "lrm_delivery": lambda: queries.delivery_body(distribution_id="fr.health.samu470_abc"),
+    "lrm_undelivered": lambda: queries.undelivered_body(states=("held", "queued", "published", "refused"),
+                                                        restriction={"terms": {"territory": ["SAS-47"]}}),
+    "r03_account_by_platform_id": lambda: queries.account_by_platform_id_body(
+        platform_id="7d3b2d4e-0000-4000-8000-000000000001"),
 }
 
 
