@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +22,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 @app.command("run")
 def run(
-    editor: Annotated[Optional[str], typer.Option("--editor", help="only this vendor (name in the editors file)")] = None,
+    editor: Annotated[str | None, typer.Option("--editor", help="only this vendor (name in the editors file)")] = None,
     full: Annotated[bool, typer.Option("--full", help="7-day sweep instead of the next 48 h")] = False,
     force: Annotated[bool, typer.Option("--force", help="run even if the vendor's lease is held elsewhere")] = False,
 ) -> None:
@@ -87,7 +87,7 @@ def vendors() -> None:
 
 @app.command("runs")
 def runs(
-    editor: Annotated[Optional[str], typer.Option("--editor", help="only this vendor")] = None,
+    editor: Annotated[str | None, typer.Option("--editor", help="only this vendor")] = None,
     size: Annotated[int, typer.Option(help="how many")] = 20,
 ) -> None:
     """The most recent harvest runs (from the harvest_runs index)."""

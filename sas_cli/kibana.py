@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import httpx
 import typer
@@ -95,7 +95,7 @@ def import_assets(*, settings: Settings, ndjson: bytes, overwrite: bool = True,
 @app.command("import")
 def import_command(
     overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="replace objects with the same id")] = True,
-    file: Annotated[Optional[list[Path]], typer.Option("--file", help="NDJSON file(s) instead of the packaged assets")] = None,
+    file: Annotated[list[Path] | None, typer.Option("--file", help="NDJSON file(s) instead of the packaged assets")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the NDJSON that would be sent")] = False,
 ) -> None:
     """Import the data views (on ``<prefix>-<index>`` aliases), visualisations and dashboards into Kibana."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,9 +13,9 @@ from sas_cli import addresses as addresses_cli
 from sas_cli import bench, harvest, simulate, snapshot
 from sas_cli import declarations as declarations_cli
 from sas_cli import directory as directory_cli
-from sas_cli import reference as reference_cli
 from sas_cli import fhir as fhir_cli
 from sas_cli import kibana as kibana_cli
+from sas_cli import reference as reference_cli
 from sas_cli import run as run_module
 from sas_core.errors import SasError
 from sas_core.settings import Settings
@@ -125,7 +124,7 @@ def setup(
 
 @app.command("migrate")
 def migrate(
-    index: Annotated[Optional[str], typer.Option(help="only this logical index (e.g. offers)")] = None,
+    index: Annotated[str | None, typer.Option(help="only this logical index (e.g. offers)")] = None,
     rollback: Annotated[bool, typer.Option(help="point the alias back to the previous version")] = False,
 ) -> None:
     """Move aliases to the current mapping versions (scan + bulk copy, atomic swap, old index kept)."""
@@ -157,10 +156,10 @@ def migrate(
 def token(
     role: Annotated[list[str], typer.Option("--role", help="role(s): osnp, regulator, effecteur, ...")],
     territory: Annotated[list[str], typer.Option("--territory", help="territory code(s), e.g. SAS-92")] = [],
-    sub: Annotated[Optional[str], typer.Option(help="subject (user id)")] = None,
-    national_id: Annotated[Optional[str], typer.Option("--national-id", help="effecteur's national id")] = None,
-    name: Annotated[Optional[str], typer.Option(help="display name")] = None,
-    ttl: Annotated[Optional[int], typer.Option(help="lifetime in seconds")] = None,
+    sub: Annotated[str | None, typer.Option(help="subject (user id)")] = None,
+    national_id: Annotated[str | None, typer.Option("--national-id", help="effecteur's national id")] = None,
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    ttl: Annotated[int | None, typer.Option(help="lifetime in seconds")] = None,
 ) -> None:
     """Print a dev-mode bearer token (SAS_AUTH_MODE=dev only)."""
     from search_api.auth import issue_dev_token
@@ -195,17 +194,16 @@ def apikey(
 
 @app.command("serve")
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
-    port: Annotated[Optional[int], typer.Option(help="listen port")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="API only")] = False,
 ) -> None:
     """Run the API (and the scheduler unless told not to) in the foreground."""
     import uvicorn
 
     from indexer.scheduler import build_scheduler
-    from search_api.app import create_app
-
     from sas_core.logging import configure_logging
+    from search_api.app import create_app
 
     settings = _settings()
     configure_logging(level=settings.log_level, json_format=settings.log_json)
@@ -233,7 +231,6 @@ def scheduler_command() -> None:
     import threading
 
     from indexer.scheduler import build_scheduler
-
     from sas_core.logging import configure_logging
 
     settings = _settings()

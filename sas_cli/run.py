@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import httpx
 import typer
@@ -129,8 +129,8 @@ def check_ports(wanted: list[tuple[str, str, int, str]]) -> None:
 
 
 def run(
-    host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
-    port: Annotated[Optional[int], typer.Option(help="listen port")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
     no_simulator: Annotated[bool, typer.Option("--no-simulator", help="do not start the vendor simulator")] = False,
 ) -> None:
     """Start the vendor simulator, harvest once, then serve the API and the scheduler (prints URL + token)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -32,14 +32,14 @@ def editors_yaml(*, names: list[str], public_url: str, use_cases: dict[str, list
 
 @app.command("vendors")
 def vendors(
-    host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
-    port: Annotated[Optional[int], typer.Option(help="HTTP port (default SAS_SIMULATOR_PORT)")] = None,
-    https_port: Annotated[Optional[int], typer.Option("--https-port", help="also serve HTTPS with mutual TLS")] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="server certificate (PEM)")] = None,
-    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="server key (PEM)")] = None,
-    client_ca: Annotated[Optional[Path], typer.Option("--client-ca", help="CA of accepted client certificates")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default SAS_SIMULATOR_PORT)")] = None,
+    https_port: Annotated[int | None, typer.Option("--https-port", help="also serve HTTPS with mutual TLS")] = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="server certificate (PEM)")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="server key (PEM)")] = None,
+    client_ca: Annotated[Path | None, typer.Option("--client-ca", help="CA of accepted client certificates")] = None,
     vendor: Annotated[list[str], typer.Option("--vendor", help="only these vendors (default: every vendor named by offers)")] = [],
-    editors_out: Annotated[Optional[Path], typer.Option("--editors-out", help="write an editors file pointing at this simulator")] = None,
+    editors_out: Annotated[Path | None, typer.Option("--editors-out", help="write an editors file pointing at this simulator")] = None,
     taken_share: Annotated[float, typer.Option(help="share of free slots that get taken as time passes")] = 0.3,
 ) -> None:
     """Serve the vendors named in the offers index (``sas.vendor``), with agendas built from those offers."""
@@ -51,8 +51,8 @@ def vendors(
     settings = Settings()
     host = host or settings.simulator_host
     port = port or settings.simulator_port
-    from elasticsearch import NotFoundError
     from elastic_transport import TransportError
+    from elasticsearch import NotFoundError
 
     try:
         rosters = load_rosters(make_client(settings, request_timeout=120), prefix=settings.index_prefix,

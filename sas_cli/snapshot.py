@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ def _repository(settings: Settings) -> tuple[str, str]:
 
 
 @app.command("create")
-def create(name: Annotated[Optional[str], typer.Option(help="snapshot name (default: timestamped)")] = None) -> None:
+def create(name: Annotated[str | None, typer.Option(help="snapshot name (default: timestamped)")] = None) -> None:
     """Snapshot every index behind the platform's aliases."""
     from indexer.snapshots import create_snapshot, ensure_repository
 

@@ -62,7 +62,7 @@ class AnnuaireFhirClient:
         self.requests = 0
         self._cache: dict[str, dict | None] = {}
 
-    def __enter__(self) -> "AnnuaireFhirClient":
+    def __enter__(self) -> AnnuaireFhirClient:
         return self
 
     def __exit__(self, *exc) -> None:

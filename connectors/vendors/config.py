@@ -44,7 +44,7 @@ class TlsConfig(BaseModel):
     verify: bool = True
 
     @model_validator(mode="after")
-    def _cert_and_key_together(self) -> "TlsConfig":
+    def _cert_and_key_together(self) -> TlsConfig:
         # A certificate alone is fine (a PEM holding both); a key without certificate is not.
         if self.key is not None and self.cert is None:
             raise ValueError("tls.key given without tls.cert")

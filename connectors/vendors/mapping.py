@@ -103,7 +103,7 @@ class MappingResult:
     #: Resource ids of slots whose source is the one already known (``known_sources``): not mapped again.
     unchanged: list[str] = field(default_factory=list)
 
-    def extend(self, other: "MappingResult") -> None:
+    def extend(self, other: MappingResult) -> None:
         self.records.extend(other.records)
         self.rejected.update(other.rejected)
         self.flags.update(other.flags)
