@@ -23,6 +23,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from connectors.directory.records import Address
@@ -235,7 +236,7 @@ class BanCache:
             self._db = sqlite3.connect(str(path), check_same_thread=False)
             self._db.execute("CREATE TABLE IF NOT EXISTS ban (query TEXT PRIMARY KEY, answer TEXT)")
 
-    def get(self, query: str) -> tuple | None | bool:
+    def get(self, query: str) -> tuple | Literal[False] | None:
         """The cached answer tuple, ``None`` for a cached "not found", ``False`` when not cached."""
         if query in self._memory:
             return self._memory[query]

@@ -48,7 +48,7 @@ PROFESSION_URL = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TR
 def samu_recipient(territory: str | None) -> str:
     """Hub Santé address of the SAMU of a territory: ``SAS-33`` → ``fr.health.samu330`` (one formula with
     INT_L01's ``origin``: ``sas_core.territories.samu_id``)."""
-    if not (territory or "").strip().upper().removeprefix("SAS-"):
+    if territory is None or not territory.strip().upper().removeprefix("SAS-"):
         return "fr.health.samu000"
     return samu_id(territory)
 

@@ -40,7 +40,8 @@ def load(
         console.print_json(json.dumps(summary.to_dict()))
     else:
         console.print(f"{summary.lines_read:,} lines read: {summary.addresses:,} addresses and {summary.streets:,} "
-                      f"streets written, {summary.deleted:,} deleted, {summary.rejected:,} rejected {dict(summary.rejected_by_reason)}, "
+                      f"streets written, {summary.deleted:,} deleted, "
+                      f"{summary.rejected:,} rejected {dict(summary.rejected_by_reason)}, "
                       f"{summary.duration_s:.1f}s ({summary.lines_per_s:,.0f} lines/s)")
     if summary.status != "success":
         raise typer.Exit(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ app = typer.Typer(no_args_is_help=True, help="National directory (RPPS, FINESS, 
 console = Console()
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -48,8 +48,8 @@ def generate(
     out: Annotated[Path | None, typer.Option("--out", help="directory to write the files into "
                                                 "(default <SAS_CACHE_DIR>/directory)")] = None,
     places: Annotated[int, typer.Option(help="practice places, 100 to 500,000")] = 5000,
-    departement: Annotated[list[str], typer.Option("--departement", "-d",
-                                                   help="limit to these départements (repeatable)")] = [],
+    departement: Annotated[list[str] | None, typer.Option("--departement", "-d",
+                                                          help="limit to these départements (repeatable)")] = None,
     seed: Annotated[int, typer.Option(help="random seed (same seed → same files)")] = 20240522,
     date: Annotated[str | None, typer.Option(help="extraction date YYYY-MM-DD (default: today)")] = None,
     zip_rpps: Annotated[bool, typer.Option("--zip", help="write the RPPS file inside its published zip")] = False,
@@ -65,7 +65,8 @@ def generate(
         except ValueError:
             _fail("--date must be YYYY-MM-DD", 2)
     try:
-        result = generate_directory(out_dir=out or settings.cache_dir / "directory", places=places, departements=departement or None, seed=seed,
+        result = generate_directory(out_dir=out or settings.cache_dir / "directory", places=places,
+                                    departements=departement or None, seed=seed,
                                     reference_dir=settings.reference_data_dir, extracted_at=moment,
                                     zip_rpps=zip_rpps)
     except (ValueError, SasError) as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -33,8 +33,8 @@ app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(directory_cli.app, name="directory")
 app.add_typer(reference_cli.app, name="reference")
 app.add_typer(kibana_cli.app, name="kibana")
-app.add_typer(declarations_cli.app, name="declarations")   # issue 15, point 1: refile older reports
-app.add_typer(addresses_cli.app, name="addresses")  # issue 16: the BAN address base
+app.add_typer(declarations_cli.app, name="declarations")   # refiles declarations stored by earlier versions
+app.add_typer(addresses_cli.app, name="addresses")
 console = Console()
 
 
@@ -48,7 +48,7 @@ def _client(settings: Settings):
     return make_client(settings)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -96,7 +96,8 @@ def _print_states(states) -> None:
 
 @app.command("setup")
 def setup(
-    national: Annotated[bool, typer.Option("--national", help="national shards / replicas (mappings/settings/national.json)")] = False,
+    national: Annotated[bool, typer.Option(
+        "--national", help="national shards / replicas (mappings/settings/national.json)")] = False,
 ) -> None:
     """Create every missing index and alias (idempotent)."""
     from indexer.lifecycle import setup_indices
@@ -155,7 +156,7 @@ def migrate(
 @app.command("token")
 def token(
     role: Annotated[list[str], typer.Option("--role", help="role(s): osnp, regulator, effecteur, ...")],
-    territory: Annotated[list[str], typer.Option("--territory", help="territory code(s), e.g. SAS-92")] = [],
+    territory: Annotated[list[str] | None, typer.Option("--territory", help="territory code(s), e.g. SAS-92")] = None,
     sub: Annotated[str | None, typer.Option(help="subject (user id)")] = None,
     national_id: Annotated[str | None, typer.Option("--national-id", help="effecteur's national id")] = None,
     name: Annotated[str | None, typer.Option(help="display name")] = None,
@@ -165,7 +166,7 @@ def token(
     from search_api.auth import issue_dev_token
 
     try:
-        value = issue_dev_token(settings=_settings(), roles=role, territories=territory, sub=sub,
+        value = issue_dev_token(settings=_settings(), roles=role, territories=territory or [], sub=sub,
                                 national_id=national_id, name=name, ttl_s=ttl)
     except (ValueError, SasError) as exc:
         _fail(str(exc), code=2)
@@ -176,7 +177,7 @@ def token(
 def apikey(
     name: Annotated[str, typer.Option(help="who the key is for")],
     territory: Annotated[list[str], typer.Option("--territory", help="territory code(s), e.g. SAS-47")],
-    slot_type: Annotated[list[str], typer.Option("--slot-type", help="slot types granted beyond PUBLIC")] = [],
+    slot_type: Annotated[list[str] | None, typer.Option("--slot-type", help="slot types granted beyond PUBLIC")] = None,
 ) -> None:
     """Create an integrator API key and print it (shown once; only its hash is stored)."""
     from search_api.api_keys import ApiKeyStore
@@ -185,7 +186,7 @@ def apikey(
     settings = _settings()
     store = ApiKeyStore(executor=Executor(es=_client(settings), prefix=settings.index_prefix), cache_s=0)
     try:
-        raw, doc = store.create(name=name, territories=territory, slot_types=slot_type, created_by="cli")
+        raw, doc = store.create(name=name, territories=territory, slot_types=slot_type or [], created_by="cli")
     except (ValueError, SasError) as exc:
         _fail(str(exc), code=2)
     console.print(f"key id {doc.id} for {doc.name} ({', '.join(doc.territories)}); send it as X-API-Key:")

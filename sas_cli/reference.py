@@ -41,5 +41,5 @@ def download(
         result = download_reference(reference_dir=target, sources=sources)
     except SasError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     console.print_json(json.dumps(result))

@@ -39,7 +39,7 @@ def _offer_count(settings: Settings, index: str = "offers") -> int:
 @demo_app.command("load")
 def demo_load(
     places: Annotated[int, typer.Option(help="practice places to generate")] = DEMO_PLACES,
-    departement: Annotated[list[str], typer.Option("--departement", "-d", help="départements")] = [],
+    departement: Annotated[list[str] | None, typer.Option("--departement", "-d", help="départements")] = None,
     reload: Annotated[bool, typer.Option("--reload", help="generate and load again even if offers exist")] = False,
 ) -> None:
     """Generate a realistic directory of a few départements (real formats) and load it, once."""
@@ -57,8 +57,8 @@ def demo_load(
     console.print(f"generated {generated.places} practice places in {generated.rpps.parent}")
     es = make_client(settings, request_timeout=120)
     # The invented addresses first, through the real BAN loading path: the directory load then places
-    # each practice place at its address (issue 16).
-    addresses = load_addresses(settings=settings, es=es, paths=generated.addresses)
+    # each practice place at its address, so the addresses must be there before it.
+    addresses = load_addresses(settings=settings, es=es, paths=[*generated.addresses])
     console.print(f"addresses: {addresses.addresses} numbers and {addresses.streets} streets loaded")
     summary = load_directory(settings=settings, es=es,
                              rpps_path=generated.rpps, finess_path=generated.finess,

@@ -17,7 +17,8 @@ console = Console()
 
 def editors_yaml(*, names: list[str], public_url: str, use_cases: dict[str, list[str]] | None = None,
                  https_url: str | None = None, tls: dict | None = None, every_min: float = 2.0) -> dict:
-    """An editors file whose vendors are the simulator's (rosters come from the offers' ``sas.vendor``)."""
+    """A vendors file (SAS_EDITORS_FILE) whose vendors are the simulator's (rosters come from the offers'
+    ``sas.vendor``)."""
     vendors = []
     for name in names:
         base = (https_url or public_url).rstrip("/")
@@ -38,8 +39,10 @@ def vendors(
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="server certificate (PEM)")] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="server key (PEM)")] = None,
     client_ca: Annotated[Path | None, typer.Option("--client-ca", help="CA of accepted client certificates")] = None,
-    vendor: Annotated[list[str], typer.Option("--vendor", help="only these vendors (default: every vendor named by offers)")] = [],
-    editors_out: Annotated[Path | None, typer.Option("--editors-out", help="write an editors file pointing at this simulator")] = None,
+    vendor: Annotated[list[str] | None, typer.Option(
+        "--vendor", help="only these vendors (default: every vendor named by offers)")] = None,
+    editors_out: Annotated[Path | None, typer.Option(
+        "--editors-out", help="write a vendors file (SAS_EDITORS_FILE) pointing at this simulator")] = None,
     taken_share: Annotated[float, typer.Option(help="share of free slots that get taken as time passes")] = 0.3,
 ) -> None:
     """Serve the vendors named in the offers index (``sas.vendor``), with agendas built from those offers."""
@@ -62,7 +65,7 @@ def vendors(
         rosters = {}
     except TransportError as exc:
         console.print(f"[red]error:[/red] Elasticsearch unreachable at {settings.es_url}: {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     if not rosters:
         try:
             from connectors.directory.vendors import DEMO_VENDOR_IDS
@@ -88,7 +91,7 @@ def vendors(
         editors_out.parent.mkdir(parents=True, exist_ok=True)
         editors_out.write_text(yaml.safe_dump(editors_yaml(names=sorted(rosters), public_url=public_url,
                                                            use_cases=use_cases), sort_keys=False))
-        console.print(f"editors file written to {editors_out} (set SAS_EDITORS_FILE={editors_out})")
+        console.print(f"vendors file written to {editors_out} (set SAS_EDITORS_FILE={editors_out})")
     total = sum(len(r) for r in rosters.values())
     console.print(f"simulating {len(rosters)} vendor(s), {total} agenda owner(s) at {public_url}"
                   + (f" and https://{host}:{https_port} (mutual TLS)" if https_port else ""))

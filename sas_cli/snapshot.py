@@ -46,7 +46,8 @@ def list_() -> None:
     repository, location = _repository(settings)
     ensure_repository(es, repository=repository, location=location)
     for snap in list_snapshots(es, repository=repository):
-        console.print(f"{snap['snapshot']}  {snap['state']}  {snap.get('start_time', '')}  {len(snap['indices'])} indices")
+        console.print(f"{snap['snapshot']}  {snap['state']}  {snap.get('start_time', '')}  "
+                      f"{len(snap['indices'])} indices")
 
 
 @app.command("restore")
@@ -71,5 +72,5 @@ def restore(
         result = restore_snapshot(es, prefix=settings.index_prefix, repository=repository, snapshot=name)
     except RuntimeError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     console.print(f"restored {len(result.indices)} indices from {name}")

@@ -269,8 +269,8 @@ def parse_rpps_stream(
         if count == n + 1 and f[-1] == "":
             pass                      # the normal case: trailing "|"
         elif count != n:              # a missing trailing "|" alone is tolerated
-            yield Rejection("wrong_column_count", line_no, f"{count - 1 if f[-1] == '' else count} columns, expected {n}",
-                            key=key_of(f))
+            columns = count - 1 if f[-1] == "" else count
+            yield Rejection("wrong_column_count", line_no, f"{columns} columns, expected {n}", key=key_of(f))
             continue
         f.append("")                  # index n = absent optional column → always empty
         id_type = f[c_type].strip()

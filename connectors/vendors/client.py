@@ -94,7 +94,7 @@ def _cached_context(cert, key, ca, verify: bool, _stamps: tuple) -> ssl.SSLConte
 
 def ssl_context(vendor: VendorConfig) -> ssl.SSLContext:
     """TLS settings of ``vendor``: our client certificate and the CA of its server (mutual TLS); the
-    system's defaults (certifi's CA bundle) when the editors file gives none."""
+    system's defaults (certifi's CA bundle) when the vendors file gives none."""
     tls = vendor.tls
     if tls is None:
         return _cached_context(None, None, None, True, ())
