@@ -162,6 +162,12 @@ class _Columns:
         index = {name: i for i, name in enumerate(names)}
         self.get = index.get  # column name → position or None
 
+    def pos(self, name: str) -> int:
+        """Position of a column; an absent optional column reads as an always-empty extra column at the
+        end of the line (index ``count``)."""
+        p = self.get(name)
+        return self.count if p is None else p
+
 
 def read_rpps(
     path: Path | str,
@@ -185,46 +191,76 @@ def parse_rpps_stream(
 ) -> Iterator[PracticeRecord | Rejection | Remark]:
     """The parser behind ``read_rpps`` working on any binary line stream."""
     header_line = stream.readline()
+    cols = _header_columns(header_line)
+    check_line = _line_checker(cols)
+    build_record = _record_builder(cols)
+    c_sf_type = cols.pos("Code type savoir-faire")
+    c_sf = cols.pos("Code savoir-faire")
+    c_sf_l = cols.pos("Libellé savoir-faire")
+    labels = specialties.labels
+    report_bytes = on_bytes or _no_progress
+    group_id: str | None = None
+    group: dict[str, PracticeRecord] = {}
+    pending_bytes = len(header_line)
+    line_no = 1
+    for raw in stream:
+        line_no += 1
+        pending_bytes += len(raw)
+        if pending_bytes >= 1 << 20:
+            report_bytes(pending_bytes)
+            pending_bytes = 0
+        f = check_line(raw, line_no)
+        if f.__class__ is not list:
+            yield f
+            continue
+        national = f[-1]
+        if national != group_id:
+            if group:
+                yield from group.values()
+            group = {}
+            group_id = national
+        specialty: tuple[str, str] | None = None
+        if f[c_sf_type].strip() == "S" and f[c_sf].strip():
+            code = f[c_sf].strip()
+            label = labels.get(code)
+            if label is None:
+                yield Remark("unknown_specialty", line_no, code)
+                label = f[c_sf_l].strip() or code
+            specialty = (code, label)
+        record = build_record(f, line_no, specialty)
+        key = record.place_key()
+        existing = group.get(key)
+        if existing is None:
+            group[key] = record
+        else:
+            _merge_place_line(existing, record, specialty)
+            yield Remark("merged_line", line_no)
+    yield from group.values()
+    if pending_bytes:
+        report_bytes(pending_bytes)
+
+
+def _no_progress(_bytes: int) -> None:
+    pass
+
+
+def _header_columns(header_line: bytes) -> _Columns:
     if not header_line:
         raise DataQualityError("RPPS extraction is empty (no header line)")
     try:
         header = header_line.decode("utf-8-sig").rstrip("\r\n").split("|")
     except UnicodeDecodeError as exc:
         raise DataQualityError(f"RPPS extraction header is not UTF-8: {exc}") from exc
-    cols = _Columns(header)
+    return _Columns(header)
+
+
+def _rejection_names(cols: _Columns) -> tuple[Callable[[list[str]], str], Callable[[list[str]], str]]:
+    """What a rejected line names, when it can be trusted: its national id (``key_of``) and its structure
+    technical id (``place_of``), so the loader knows which offers the rejection concerns."""
     n = cols.count
-    g = cols.get
-
-    def pos(name: str) -> int:
-        # Optional columns that are absent read as an always-empty extra column at index n.
-        p = g(name)
-        return n if p is None else p
-
-    (c_type, c_id, c_nat, c_civ_ex, c_civ_ex_l, c_civ_l, c_last, c_first, c_prof, c_prof_l, c_sf_type,
-     c_sf, c_sf_l, c_mode, c_siret, c_siren, c_finess, c_finess_ej, c_tech, c_rs, c_ens, c_cdest, c_cgeo,
-     c_num, c_rep, c_tvoie, c_tvoie_l, c_voie, c_mention, c_cedex, c_cp, c_insee, c_city, c_country,
-     c_tel, c_tel2, c_dept, c_sector, c_sector_l) = (
-        pos(x) for x in (
-            "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP",
-            "Code civilité d'exercice", "Libellé civilité d'exercice", "Libellé civilité",
-            "Nom d'exercice", "Prénom d'exercice", "Code profession", "Libellé profession",
-            "Code type savoir-faire", "Code savoir-faire", "Libellé savoir-faire", "Code mode exercice",
-            "Numéro SIRET site", "Numéro SIREN site", "Numéro FINESS site",
-            "Numéro FINESS établissement juridique", "Identifiant technique de la structure",
-            "Raison sociale site", "Enseigne commerciale site",
-            "Complément destinataire (coord. structure)", "Complément point géographique (coord. structure)",
-            "Numéro Voie (coord. structure)", "Indice répétition voie (coord. structure)",
-            "Code type de voie (coord. structure)", "Libellé type de voie (coord. structure)",
-            "Libellé Voie (coord. structure)", "Mention distribution (coord. structure)",
-            "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
-            "Code commune (coord. structure)", "Libellé commune (coord. structure)",
-            "Libellé pays (coord. structure)", "Téléphone (coord. structure)",
-            "Téléphone 2 (coord. structure)", "Code Département (structure)", "Code secteur d'activité",
-            "Libellé secteur d'activité",
-        )
-    )
-    labels = specialties.labels
-    professions = PROFESSIONS
+    c_type, c_id, c_nat, c_tech = (cols.pos(x) for x in (
+        "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP",
+        "Identifiant technique de la structure"))
 
     def key_of(fields: list[str]) -> str:
         """The national id a rejected line names, when its key columns still read and check out."""
@@ -243,35 +279,42 @@ def parse_rpps_stream(
         place = fields[c_tech].strip()
         return place if _PLACE_RE.match(place) else ""
 
-    group_id: str | None = None
-    group: dict[str, PracticeRecord] = {}
-    pending_bytes = len(header_line)
-    line_no = 1
-    for raw in stream:
-        line_no += 1
-        pending_bytes += len(raw)
-        if on_bytes is not None and pending_bytes >= 1 << 20:
-            on_bytes(pending_bytes)
-            pending_bytes = 0
+    return key_of, place_of
+
+
+def _line_checker(cols: _Columns) -> Callable[[bytes, int], list[str] | Rejection | Remark]:
+    """The function that decodes and checks one line of the extraction, built once per file (its column
+    positions are closure variables, the cheapest reads in the per-line loop).
+
+    It returns the line's fields when it is a loadable practice line: its checked key columns (identifier
+    type, identifier, profession, name) stripped in place, an always-empty column at index ``n`` (where
+    absent optional columns point) and last the national id, the key of its group. Else it returns the
+    rejection or remark the line makes.
+    """
+    n = cols.count
+    c_type, c_id, c_nat, c_prof, c_last = (cols.pos(x) for x in (
+        "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP", "Code profession",
+        "Nom d'exercice"))
+    professions = PROFESSIONS
+    key_of, place_of = _rejection_names(cols)
+
+    def check_line(raw: bytes, line_no: int) -> list[str] | Rejection | Remark:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             fields = raw.decode("latin-1").rstrip("\r\n").split("|")
-            yield Rejection("encoding_error", line_no, "line is not valid UTF-8", key=key_of(fields),
-                            place=place_of(fields))
-            continue
+            return Rejection("encoding_error", line_no, "line is not valid UTF-8", key=key_of(fields),
+                             place=place_of(fields))
         text = text.rstrip("\r\n")
         if not text.strip():
-            yield Remark("blank_line", line_no)
-            continue
+            return Remark("blank_line", line_no)
         f = text.split("|")
         count = len(f)
         if count == n + 1 and f[-1] == "":
             pass                      # the normal case: trailing "|"
         elif count != n:              # a missing trailing "|" alone is tolerated
             columns = count - 1 if f[-1] == "" else count
-            yield Rejection("wrong_column_count", line_no, f"{columns} columns, expected {n}", key=key_of(f))
-            continue
+            return Rejection("wrong_column_count", line_no, f"{columns} columns, expected {n}", key=key_of(f))
         f.append("")                  # index n = absent optional column → always empty
         id_type = f[c_type].strip()
         raw_id = f[c_id].strip()
@@ -279,25 +322,52 @@ def parse_rpps_stream(
         reason = check_national(id_type, raw_id, national)
         if reason:
             # The key itself failed its check: it names no offer safely (deletions are capped instead).
-            yield Rejection(reason, line_no, f"{id_type}|{raw_id}", place=place_of(f[:-1]))
-            continue
+            return Rejection(reason, line_no, f"{id_type}|{raw_id}", place=place_of(f[:-1]))
         profession = f[c_prof].strip()
         if profession not in professions:
-            yield Rejection("unknown_profession", line_no, profession or "(empty)", key=key_of(f),
-                            place=place_of(f[:-1]))
-            continue
+            return Rejection("unknown_profession", line_no, profession or "(empty)", key=key_of(f),
+                             place=place_of(f[:-1]))
         last_name = f[c_last].strip()
         if not last_name:
-            yield Rejection("missing_name", line_no, key=key_of(f), place=place_of(f[:-1]))
-            continue
-        national = national or (id_type + raw_id)
+            return Rejection("missing_name", line_no, key=key_of(f), place=place_of(f[:-1]))
+        # Required columns, so never the shared empty column: the record builder reads them as they are.
+        f[c_type] = id_type
+        f[c_id] = raw_id
+        f[c_prof] = profession
+        f[c_last] = last_name
+        f.append(national or (id_type + raw_id))
+        return f
 
-        if national != group_id:
-            if group:
-                yield from group.values()
-            group = {}
-            group_id = national
+    return check_line
 
+
+def _record_builder(cols: _Columns) -> Callable[[list[str], int, tuple[str, str] | None], PracticeRecord]:
+    """The function that makes the practice record of a line ``_line_checker`` accepted, built once per
+    file like it (column positions as closure variables)."""
+    (c_type, c_id, c_civ_ex_l, c_civ_l, c_last, c_first, c_prof, c_prof_l, c_mode, c_siret, c_siren, c_finess,
+     c_finess_ej, c_tech, c_rs, c_ens, c_cdest, c_cgeo, c_num, c_rep, c_tvoie, c_tvoie_l, c_voie, c_mention,
+     c_cedex, c_cp, c_insee, c_city, c_country, c_tel, c_tel2, c_dept, c_sector, c_sector_l) = (
+        cols.pos(x) for x in (
+            "Type d'identifiant PP", "Identifiant PP", "Libellé civilité d'exercice", "Libellé civilité",
+            "Nom d'exercice", "Prénom d'exercice", "Code profession", "Libellé profession",
+            "Code mode exercice", "Numéro SIRET site", "Numéro SIREN site", "Numéro FINESS site",
+            "Numéro FINESS établissement juridique", "Identifiant technique de la structure",
+            "Raison sociale site", "Enseigne commerciale site",
+            "Complément destinataire (coord. structure)", "Complément point géographique (coord. structure)",
+            "Numéro Voie (coord. structure)", "Indice répétition voie (coord. structure)",
+            "Code type de voie (coord. structure)", "Libellé type de voie (coord. structure)",
+            "Libellé Voie (coord. structure)", "Mention distribution (coord. structure)",
+            "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
+            "Code commune (coord. structure)", "Libellé commune (coord. structure)",
+            "Libellé pays (coord. structure)", "Téléphone (coord. structure)",
+            "Téléphone 2 (coord. structure)", "Code Département (structure)", "Code secteur d'activité",
+            "Libellé secteur d'activité",
+        )
+    )
+    professions = PROFESSIONS
+
+    def build_record(f: list[str], line_no: int, specialty: tuple[str, str] | None) -> PracticeRecord:
+        profession = f[c_prof]
         address = Address(
             number=f[c_num].strip(),
             repetition=f[c_rep].strip(),
@@ -311,22 +381,13 @@ def parse_rpps_stream(
             city=f[c_city].strip(),
             country=f[c_country].strip(),
         )
-        specialty: tuple[str, str] | None = None
-        if f[c_sf_type].strip() == "S" and f[c_sf].strip():
-            code = f[c_sf].strip()
-            label = labels.get(code)
-            if label is None:
-                yield Remark("unknown_specialty", line_no, code)
-                label = f[c_sf_l].strip() or code
-            specialty = (code, label)
-
-        record = PracticeRecord(
+        return PracticeRecord(
             source="rpps",
             line_no=line_no,
-            id_type="rpps" if id_type == RPPS_TYPE else "adeli",
-            raw_id=raw_id,
-            national_id=national,
-            last_name=last_name,
+            id_type="rpps" if f[c_type] == RPPS_TYPE else "adeli",
+            raw_id=f[c_id],
+            national_id=f[-1],
+            last_name=f[c_last],
             first_name=f[c_first].strip(),
             civility=f[c_civ_ex_l].strip() or f[c_civ_l].strip(),
             profession_code=profession,
@@ -346,23 +407,16 @@ def parse_rpps_stream(
             address=address,
             phones=[p for p in (_phone(f[c_tel]), _phone(f[c_tel2])) if p],
         )
-        key = record.place_key()
-        existing = group.get(key)
-        if existing is None:
-            group[key] = record
-        else:
-            # Another savoir-faire line of the same place: merge, never lose a specialty or a phone.
-            if specialty and specialty not in existing.specialties:
-                existing.specialties.append(specialty)
-            for phone in record.phones:
-                if phone not in existing.phones:
-                    existing.phones.append(phone)
-            yield Remark("merged_line", line_no)
-    if group:
-        yield from group.values()
-    if on_bytes is not None and pending_bytes:
-        on_bytes(pending_bytes)
+
+    return build_record
 
 
+def _merge_place_line(existing: PracticeRecord, record: PracticeRecord, specialty: tuple[str, str] | None) -> None:
+    """Another savoir-faire line of the same place: merge, never lose a specialty or a phone."""
+    if specialty and specialty not in existing.specialties:
+        existing.specialties.append(specialty)
+    for phone in record.phones:
+        if phone not in existing.phones:
+            existing.phones.append(phone)
 __all__ = ["ADELI_TYPE", "FILE_GLOB", "HEADER", "RPPS_TYPE", "extraction_date", "open_extraction",
            "parse_rpps_stream", "read_rpps"]
