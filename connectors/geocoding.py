@@ -168,39 +168,52 @@ class Gazetteer:
             city = cedex_line
         city_key = normalize_city(city)
         cedex_city_key = normalize_city(match.group(2)) if match else ""
+        return (self._by_insee(insee, postcode, city_key or cedex_city_key)
+                or self._by_postcode(postcode, city_key, cedex_city_key)
+                or self._by_district_postcode(postcode)
+                or self._by_city_name(postcode, departement, city_key, cedex_city_key))
 
-        # 1. The INSEE code, when present and known. The whole-city codes of Paris / Lyon / Marseille
-        #    are refined to the arrondissement the postcode or name gives.
+    def _by_insee(self, insee: str, postcode: str, city_key: str) -> GeoResult | None:
+        """1. The INSEE code, when present and known. The whole-city codes of Paris / Lyon / Marseille
+        are refined to the arrondissement the postcode or name gives."""
         commune = self.by_insee.get(insee) if insee else None
-        if commune is not None:
-            if insee in _PLM_CITY_INSEE:
-                district = self._district(postcode, city_key or cedex_city_key)
-                if district is not None:
-                    return self._point(district)
-            return self._point(commune)
+        if commune is None:
+            return None
+        if insee in _PLM_CITY_INSEE:
+            district = self._district(postcode, city_key)
+            if district is not None:
+                return self._point(district)
+        return self._point(commune)
 
-        # 2. A postcode La Poste knows.
+    def _by_postcode(self, postcode: str, city_key: str, cedex_city_key: str) -> GeoResult | None:
+        """2. A postcode La Poste knows: its one commune, the one named among its communes, else their
+        centre at postcode precision."""
         candidates = self.by_postcode.get(postcode, []) if postcode else []
-        if candidates:
-            if len(candidates) == 1:
-                return self._point(candidates[0])
-            for key in (city_key, cedex_city_key):
-                if key:
-                    named = [c for c in candidates if self.key_of[c.insee] == key]
-                    if len(named) == 1:
-                        return self._point(named[0])
-            lat = sum(c.lat for c in candidates) / len(candidates)
-            lon = sum(c.lon for c in candidates) / len(candidates)
-            depts = {c.departement for c in candidates}
-            return GeoResult(round(lat, 6), round(lon, 6), "postcode", "gazetteer", None, postcode, None,
-                             depts.pop() if len(depts) == 1 else None)
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return self._point(candidates[0])
+        for key in (city_key, cedex_city_key):
+            if key:
+                named = [c for c in candidates if self.key_of[c.insee] == key]
+                if len(named) == 1:
+                    return self._point(named[0])
+        lat = sum(c.lat for c in candidates) / len(candidates)
+        lon = sum(c.lon for c in candidates) / len(candidates)
+        depts = {c.departement for c in candidates}
+        return GeoResult(round(lat, 6), round(lon, 6), "postcode", "gazetteer", None, postcode, None,
+                         depts.pop() if len(depts) == 1 else None)
 
-        # 3. Arrondissement postcodes the table files under another code (75016 is listed as 75116).
+    def _by_district_postcode(self, postcode: str) -> GeoResult | None:
+        """3. Arrondissement postcodes the table files under another code (75016 is listed as 75116)."""
         district_insee = district_for_postcode(postcode) if postcode else None
         if district_insee and district_insee in self.by_insee:
             return self._point(self.by_insee[district_insee])
+        return None
 
-        # 4. A CEDEX or unknown postcode: the city name within the postcode's département(s).
+    def _by_city_name(self, postcode: str, departement: str, city_key: str,
+                      cedex_city_key: str) -> GeoResult | GeoFailure:
+        """4. A CEDEX or unknown postcode: the city name within the postcode's département(s)."""
         departements = departements_of_postcode(postcode) or ((departement,) if departement else ())
         for key in dict.fromkeys(k for k in (city_key, cedex_city_key) if k):
             if departements:
