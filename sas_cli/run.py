@@ -66,12 +66,12 @@ def demo_load(
     console.print(f"loaded: {summary}")
 
 
-def _start_simulator(settings: Settings, editors: Path) -> subprocess.Popen:
+def _start_simulator(settings: Settings, vendors_file: Path) -> subprocess.Popen:
     """The vendor simulator in its own process (it builds agendas from the loaded offers)."""
     log = (_demo_dir(settings) / "simulator.log").open("ab")
-    editors.unlink(missing_ok=True)
+    vendors_file.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "sas_cli.main", "simulate", "vendors", "--editors-out", str(editors)],
+        [sys.executable, "-m", "sas_cli.main", "simulate", "vendors", "--editors-out", str(vendors_file)],
         stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
     )
     url = f"http://{settings.simulator_host}:{settings.simulator_port}/_admin/healthz"
@@ -80,7 +80,7 @@ def _start_simulator(settings: Settings, editors: Path) -> subprocess.Popen:
         if process.poll() is not None:
             raise RuntimeError(f"the vendor simulator exited; see {log.name}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200 and editors.is_file():
+            if httpx.get(url, timeout=2).status_code == 200 and vendors_file.is_file():
                 return process
         except httpx.HTTPError:
             pass
@@ -151,11 +151,11 @@ def run(
     check_ports(wanted)
     simulator = None
     if not no_simulator:
-        editors = settings.editors_file or (_demo_dir(settings) / "editors.yaml")
+        vendors_file = settings.editors_file or (_demo_dir(settings) / "editors.yaml")
         _demo_dir(settings).mkdir(parents=True, exist_ok=True)
-        simulator = _start_simulator(settings, editors)
-        os.environ["SAS_EDITORS_FILE"] = str(editors)
-        settings = settings.model_copy(update={"editors_file": editors})
+        simulator = _start_simulator(settings, vendors_file)
+        os.environ["SAS_EDITORS_FILE"] = str(vendors_file)
+        settings = settings.model_copy(update={"editors_file": vendors_file})
         _first_harvest(settings)
     territories = [f"SAS-{d}" for d in DEMO_DEPARTEMENTS]
     token = issue_dev_token(settings=settings, roles=["osnp", "regulator"], territories=territories,

@@ -210,7 +210,7 @@ def parse_rpps_stream(
             report_bytes(pending_bytes)
             pending_bytes = 0
         f = check_line(raw, line_no)
-        if f.__class__ is not list:
+        if not isinstance(f, list):
             yield f
             continue
         national = f[-1]
