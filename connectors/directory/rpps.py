@@ -191,13 +191,7 @@ def parse_rpps_stream(
 ) -> Iterator[PracticeRecord | Rejection | Remark]:
     """The parser behind ``read_rpps`` working on any binary line stream."""
     header_line = stream.readline()
-    cols = _header_columns(header_line)
-    check_line = _line_checker(cols)
-    build_record = _record_builder(cols)
-    c_sf_type = cols.pos("Code type savoir-faire")
-    c_sf = cols.pos("Code savoir-faire")
-    c_sf_l = cols.pos("Libellé savoir-faire")
-    labels = specialties.labels
+    read_line, unknown_specialty = _line_reader(_header_columns(header_line), specialties)
     report_bytes = on_bytes or _no_progress
     group_id: str | None = None
     group: dict[str, PracticeRecord] = {}
@@ -209,31 +203,24 @@ def parse_rpps_stream(
         if pending_bytes >= 1 << 20:
             report_bytes(pending_bytes)
             pending_bytes = 0
-        f = check_line(raw, line_no)
-        if not isinstance(f, list):
-            yield f
+        record = read_line(raw, line_no)
+        if not isinstance(record, PracticeRecord):
+            yield record
             continue
-        national = f[-1]
+        national = record.national_id
         if national != group_id:
-            if group:
-                yield from group.values()
+            yield from group.values()
             group = {}
             group_id = national
-        specialty: tuple[str, str] | None = None
-        if f[c_sf_type].strip() == "S" and f[c_sf].strip():
-            code = f[c_sf].strip()
-            label = labels.get(code)
-            if label is None:
-                yield Remark("unknown_specialty", line_no, code)
-                label = f[c_sf_l].strip() or code
-            specialty = (code, label)
-        record = build_record(f, line_no, specialty)
+        if unknown_specialty[0]:
+            yield Remark("unknown_specialty", line_no, unknown_specialty[0])
+            unknown_specialty[0] = ""
         key = record.place_key()
         existing = group.get(key)
         if existing is None:
             group[key] = record
         else:
-            _merge_place_line(existing, record, specialty)
+            _merge_place_line(existing, record)
             yield Remark("merged_line", line_no)
     yield from group.values()
     if pending_bytes:
@@ -282,23 +269,45 @@ def _rejection_names(cols: _Columns) -> tuple[Callable[[list[str]], str], Callab
     return key_of, place_of
 
 
-def _line_checker(cols: _Columns) -> Callable[[bytes, int], list[str] | Rejection | Remark]:
-    """The function that decodes and checks one line of the extraction, built once per file (its column
-    positions are closure variables, the cheapest reads in the per-line loop).
+def _line_reader(cols: _Columns, specialties: Specialties
+                 ) -> tuple[Callable[[bytes, int], PracticeRecord | Rejection | Remark], list[str]]:
+    """The function that reads one line of the extraction: its practice record, or the rejection or
+    remark the line makes. Built once per file: the column positions are closure variables, the
+    cheapest reads in the per-line loop.
 
-    It returns the line's fields when it is a loadable practice line: its checked key columns (identifier
-    type, identifier, profession, name) stripped in place, an always-empty column at index ``n`` (where
-    absent optional columns point) and last the national id, the key of its group. Else it returns the
-    rejection or remark the line makes.
+    Also returns a one-item list where it leaves the code of a specialty the TRE_R38 table does not
+    know ("" otherwise): the caller reports it after flushing the previous professional's records,
+    where the stream has always put that remark.
     """
     n = cols.count
-    c_type, c_id, c_nat, c_prof, c_last = (cols.pos(x) for x in (
-        "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP", "Code profession",
-        "Nom d'exercice"))
+    (c_type, c_id, c_nat, c_civ_ex_l, c_civ_l, c_last, c_first, c_prof, c_prof_l, c_sf_type, c_sf, c_sf_l,
+     c_mode, c_siret, c_siren, c_finess, c_finess_ej, c_tech, c_rs, c_ens, c_cdest, c_cgeo, c_num, c_rep,
+     c_tvoie, c_tvoie_l, c_voie, c_mention, c_cedex, c_cp, c_insee, c_city, c_country, c_tel, c_tel2, c_dept,
+     c_sector, c_sector_l) = (
+        cols.pos(x) for x in (
+            "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP",
+            "Libellé civilité d'exercice", "Libellé civilité", "Nom d'exercice", "Prénom d'exercice",
+            "Code profession", "Libellé profession", "Code type savoir-faire", "Code savoir-faire",
+            "Libellé savoir-faire", "Code mode exercice", "Numéro SIRET site", "Numéro SIREN site",
+            "Numéro FINESS site", "Numéro FINESS établissement juridique",
+            "Identifiant technique de la structure", "Raison sociale site", "Enseigne commerciale site",
+            "Complément destinataire (coord. structure)", "Complément point géographique (coord. structure)",
+            "Numéro Voie (coord. structure)", "Indice répétition voie (coord. structure)",
+            "Code type de voie (coord. structure)", "Libellé type de voie (coord. structure)",
+            "Libellé Voie (coord. structure)", "Mention distribution (coord. structure)",
+            "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
+            "Code commune (coord. structure)", "Libellé commune (coord. structure)",
+            "Libellé pays (coord. structure)", "Téléphone (coord. structure)",
+            "Téléphone 2 (coord. structure)", "Code Département (structure)", "Code secteur d'activité",
+            "Libellé secteur d'activité",
+        )
+    )
+    labels = specialties.labels
     professions = PROFESSIONS
     key_of, place_of = _rejection_names(cols)
+    unknown_specialty = [""]
 
-    def check_line(raw: bytes, line_no: int) -> list[str] | Rejection | Remark:
+    def read_line(raw: bytes, line_no: int) -> PracticeRecord | Rejection | Remark:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -310,9 +319,7 @@ def _line_checker(cols: _Columns) -> Callable[[bytes, int], list[str] | Rejectio
             return Remark("blank_line", line_no)
         f = text.split("|")
         count = len(f)
-        if count == n + 1 and f[-1] == "":
-            pass                      # the normal case: trailing "|"
-        elif count != n:              # a missing trailing "|" alone is tolerated
+        if count != n and not (count == n + 1 and f[-1] == ""):  # a missing trailing "|" alone is tolerated
             columns = count - 1 if f[-1] == "" else count
             return Rejection("wrong_column_count", line_no, f"{columns} columns, expected {n}", key=key_of(f))
         f.append("")                  # index n = absent optional column → always empty
@@ -330,64 +337,21 @@ def _line_checker(cols: _Columns) -> Callable[[bytes, int], list[str] | Rejectio
         last_name = f[c_last].strip()
         if not last_name:
             return Rejection("missing_name", line_no, key=key_of(f), place=place_of(f[:-1]))
-        # Required columns, so never the shared empty column: the record builder reads them as they are.
-        f[c_type] = id_type
-        f[c_id] = raw_id
-        f[c_prof] = profession
-        f[c_last] = last_name
-        f.append(national or (id_type + raw_id))
-        return f
-
-    return check_line
-
-
-def _record_builder(cols: _Columns) -> Callable[[list[str], int, tuple[str, str] | None], PracticeRecord]:
-    """The function that makes the practice record of a line ``_line_checker`` accepted, built once per
-    file like it (column positions as closure variables)."""
-    (c_type, c_id, c_civ_ex_l, c_civ_l, c_last, c_first, c_prof, c_prof_l, c_mode, c_siret, c_siren, c_finess,
-     c_finess_ej, c_tech, c_rs, c_ens, c_cdest, c_cgeo, c_num, c_rep, c_tvoie, c_tvoie_l, c_voie, c_mention,
-     c_cedex, c_cp, c_insee, c_city, c_country, c_tel, c_tel2, c_dept, c_sector, c_sector_l) = (
-        cols.pos(x) for x in (
-            "Type d'identifiant PP", "Identifiant PP", "Libellé civilité d'exercice", "Libellé civilité",
-            "Nom d'exercice", "Prénom d'exercice", "Code profession", "Libellé profession",
-            "Code mode exercice", "Numéro SIRET site", "Numéro SIREN site", "Numéro FINESS site",
-            "Numéro FINESS établissement juridique", "Identifiant technique de la structure",
-            "Raison sociale site", "Enseigne commerciale site",
-            "Complément destinataire (coord. structure)", "Complément point géographique (coord. structure)",
-            "Numéro Voie (coord. structure)", "Indice répétition voie (coord. structure)",
-            "Code type de voie (coord. structure)", "Libellé type de voie (coord. structure)",
-            "Libellé Voie (coord. structure)", "Mention distribution (coord. structure)",
-            "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
-            "Code commune (coord. structure)", "Libellé commune (coord. structure)",
-            "Libellé pays (coord. structure)", "Téléphone (coord. structure)",
-            "Téléphone 2 (coord. structure)", "Code Département (structure)", "Code secteur d'activité",
-            "Libellé secteur d'activité",
-        )
-    )
-    professions = PROFESSIONS
-
-    def build_record(f: list[str], line_no: int, specialty: tuple[str, str] | None) -> PracticeRecord:
-        profession = f[c_prof]
-        address = Address(
-            number=f[c_num].strip(),
-            repetition=f[c_rep].strip(),
-            street_type=f[c_tvoie_l].strip() or f[c_tvoie].strip(),
-            street=f[c_voie].strip(),
-            complement=" ".join(x for x in (f[c_cdest].strip(), f[c_cgeo].strip()) if x),
-            distribution=f[c_mention].strip(),
-            cedex_line=f[c_cedex].strip(),
-            postcode=f[c_cp].strip(),
-            insee=f[c_insee].strip(),
-            city=f[c_city].strip(),
-            country=f[c_country].strip(),
-        )
+        specialty: tuple[str, str] | None = None
+        if f[c_sf_type].strip() == "S" and f[c_sf].strip():
+            code = f[c_sf].strip()
+            label = labels.get(code)
+            if label is None:
+                unknown_specialty[0] = code
+                label = f[c_sf_l].strip() or code
+            specialty = (code, label)
         return PracticeRecord(
             source="rpps",
             line_no=line_no,
-            id_type="rpps" if f[c_type] == RPPS_TYPE else "adeli",
-            raw_id=f[c_id],
-            national_id=f[-1],
-            last_name=f[c_last],
+            id_type="rpps" if id_type == RPPS_TYPE else "adeli",
+            raw_id=raw_id,
+            national_id=national or (id_type + raw_id),
+            last_name=last_name,
             first_name=f[c_first].strip(),
             civility=f[c_civ_ex_l].strip() or f[c_civ_l].strip(),
             profession_code=profession,
@@ -404,19 +368,34 @@ def _record_builder(cols: _Columns) -> Callable[[list[str], int, tuple[str, str]
             sector_code=f[c_sector].strip(),
             sector_label=f[c_sector_l].strip(),
             departement=f[c_dept].strip(),
-            address=address,
+            address=Address(
+                number=f[c_num].strip(),
+                repetition=f[c_rep].strip(),
+                street_type=f[c_tvoie_l].strip() or f[c_tvoie].strip(),
+                street=f[c_voie].strip(),
+                complement=" ".join(x for x in (f[c_cdest].strip(), f[c_cgeo].strip()) if x),
+                distribution=f[c_mention].strip(),
+                cedex_line=f[c_cedex].strip(),
+                postcode=f[c_cp].strip(),
+                insee=f[c_insee].strip(),
+                city=f[c_city].strip(),
+                country=f[c_country].strip(),
+            ),
             phones=[p for p in (_phone(f[c_tel]), _phone(f[c_tel2])) if p],
         )
 
-    return build_record
+    return read_line, unknown_specialty
 
 
-def _merge_place_line(existing: PracticeRecord, record: PracticeRecord, specialty: tuple[str, str] | None) -> None:
+def _merge_place_line(existing: PracticeRecord, record: PracticeRecord) -> None:
     """Another savoir-faire line of the same place: merge, never lose a specialty or a phone."""
-    if specialty and specialty not in existing.specialties:
-        existing.specialties.append(specialty)
+    for specialty in record.specialties:
+        if specialty not in existing.specialties:
+            existing.specialties.append(specialty)
     for phone in record.phones:
         if phone not in existing.phones:
             existing.phones.append(phone)
+
+
 __all__ = ["ADELI_TYPE", "FILE_GLOB", "HEADER", "RPPS_TYPE", "extraction_date", "open_extraction",
            "parse_rpps_stream", "read_rpps"]
