@@ -203,72 +203,78 @@ def read_ban(path: Path | str, *, on_line: Callable[[int], None] | None = None
     with open_ban(path) as text:
         reader = csv.reader(text, delimiter=";")
         try:
-            header = next(reader, None)
-            if header is None:
-                raise DataQualityError(f"{path}: empty file, expected the BAN header ({';'.join(BAN_HEADER[:6])};…)")
-            header = [h.strip() for h in header]
-            missing = [name for name in REQUIRED if name not in header]
-            if missing:
-                raise DataQualityError(f"{path}: not a BAN adresses CSV (';' separated): missing columns "
-                                       f"{missing}; expected the header {';'.join(BAN_HEADER)}")
-            width = len(header)
-            col = {name: header.index(name) for name in BAN_HEADER if name in header}
-            i_id, i_fantoir = col["id"], col.get("id_fantoir")
-            i_num, i_rep, i_street = col["numero"], col.get("rep"), col["nom_voie"]
-            i_cp, i_insee, i_city = col["code_postal"], col["code_insee"], col["nom_commune"]
-            i_old_insee, i_old_city = col.get("code_insee_ancienne_commune"), col.get("nom_ancienne_commune")
-            i_lon, i_lat = col["lon"], col["lat"]
-            i_type, i_ld = col.get("type_position"), col.get("nom_ld")
-            i_ach, i_cert = col.get("libelle_acheminement"), col.get("certification_commune")
-
-            def get(row: list[str], index: int | None) -> str:
-                return row[index].strip() if index is not None else ""
-
+            read_row = _row_reader(_ban_columns(next(reader, None), path))
             line_no = 1
             for row in reader:
                 line_no += 1
                 if on_line is not None:
                     on_line(line_no)
-                if not row:
-                    continue
-                if len(row) != width:
-                    yield Rejection("wrong_column_count", line_no, f"{len(row)} columns instead of {width}")
-                    continue
-                ident = row[i_id].strip()
-                if not ident:
-                    yield Rejection("missing_id", line_no)
-                    continue
-                insee = row[i_insee].strip().upper()
-                if not _INSEE.match(insee):
-                    yield Rejection("bad_insee", line_no, insee[:10])
-                    continue
-                street = row[i_street].strip()
-                if not street:
-                    yield Rejection("missing_street", line_no)
-                    continue
-                number = row[i_num].strip()
-                if number and not _DIGITS.match(number):
-                    yield Rejection("bad_number", line_no, number[:10])
-                    continue
-                lon, lat = _float(row[i_lon]), _float(row[i_lat])
-                if lon is None or lat is None:
-                    yield Rejection("bad_coordinates", line_no)
-                    continue
-                if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0) or (lat == 0.0 and lon == 0.0):
-                    yield Rejection("coordinates_out_of_range", line_no)
-                    continue
-                yield AddressRecord(
-                    line_no=line_no, id=ident, fantoir=get(row, i_fantoir),
-                    number="" if number == NO_NUMBER else (number.lstrip("0") or "0") if number else "",
-                    rep=get(row, i_rep), street=street, postcode=row[i_cp].strip(), insee=insee,
-                    city=row[i_city].strip(), old_insee=get(row, i_old_insee), old_city=get(row, i_old_city),
-                    lon=lon, lat=lat, type_position=get(row, i_type), locality=get(row, i_ld),
-                    delivery_city=get(row, i_ach), certified=get(row, i_cert) == "1",
-                )
+                if row:
+                    yield read_row(row, line_no)
         except UnicodeDecodeError as exc:
             raise DataQualityError(f"{path}: not UTF-8 (the BAN export is UTF-8): {exc}") from exc
         except (EOFError, OSError, gzip.BadGzipFile) as exc:
             raise DataQualityError(f"{path}: damaged or truncated file: {exc}") from exc
+
+
+def _ban_columns(header: list[str] | None, path: Path | str) -> list[str]:
+    """The stripped header of a BAN file, refused when it is not one."""
+    if header is None:
+        raise DataQualityError(f"{path}: empty file, expected the BAN header ({';'.join(BAN_HEADER[:6])};…)")
+    header = [h.strip() for h in header]
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise DataQualityError(f"{path}: not a BAN adresses CSV (';' separated): missing columns "
+                               f"{missing}; expected the header {';'.join(BAN_HEADER)}")
+    return header
+
+
+def _row_reader(header: list[str]) -> Callable[[list[str], int], AddressRecord | Rejection]:
+    """The function that checks one row of a file with this header and makes its record, built once per
+    file (the column positions are closure variables, the cheapest reads in the per-line loop)."""
+    width = len(header)
+    col = {name: header.index(name) for name in BAN_HEADER if name in header}
+    i_id, i_fantoir = col["id"], col.get("id_fantoir")
+    i_num, i_rep, i_street = col["numero"], col.get("rep"), col["nom_voie"]
+    i_cp, i_insee, i_city = col["code_postal"], col["code_insee"], col["nom_commune"]
+    i_old_insee, i_old_city = col.get("code_insee_ancienne_commune"), col.get("nom_ancienne_commune")
+    i_lon, i_lat = col["lon"], col["lat"]
+    i_type, i_ld = col.get("type_position"), col.get("nom_ld")
+    i_ach, i_cert = col.get("libelle_acheminement"), col.get("certification_commune")
+
+    def get(row: list[str], index: int | None) -> str:
+        return row[index].strip() if index is not None else ""
+
+    def read_row(row: list[str], line_no: int) -> AddressRecord | Rejection:
+        if len(row) != width:
+            return Rejection("wrong_column_count", line_no, f"{len(row)} columns instead of {width}")
+        ident = row[i_id].strip()
+        if not ident:
+            return Rejection("missing_id", line_no)
+        insee = row[i_insee].strip().upper()
+        if not _INSEE.match(insee):
+            return Rejection("bad_insee", line_no, insee[:10])
+        street = row[i_street].strip()
+        if not street:
+            return Rejection("missing_street", line_no)
+        number = row[i_num].strip()
+        if number and not _DIGITS.match(number):
+            return Rejection("bad_number", line_no, number[:10])
+        lon, lat = _float(row[i_lon]), _float(row[i_lat])
+        if lon is None or lat is None:
+            return Rejection("bad_coordinates", line_no)
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0) or (lat == 0.0 and lon == 0.0):
+            return Rejection("coordinates_out_of_range", line_no)
+        return AddressRecord(
+            line_no=line_no, id=ident, fantoir=get(row, i_fantoir),
+            number="" if number == NO_NUMBER else (number.lstrip("0") or "0") if number else "",
+            rep=get(row, i_rep), street=street, postcode=row[i_cp].strip(), insee=insee,
+            city=row[i_city].strip(), old_insee=get(row, i_old_insee), old_city=get(row, i_old_city),
+            lon=lon, lat=lat, type_position=get(row, i_type), locality=get(row, i_ld),
+            delivery_city=get(row, i_ach), certified=get(row, i_cert) == "1",
+        )
+
+    return read_row
 
 
 def format_line(values: dict[str, str]) -> str:

@@ -23,6 +23,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from connectors.directory.records import Address
@@ -167,39 +168,52 @@ class Gazetteer:
             city = cedex_line
         city_key = normalize_city(city)
         cedex_city_key = normalize_city(match.group(2)) if match else ""
+        return (self._by_insee(insee, postcode, city_key or cedex_city_key)
+                or self._by_postcode(postcode, city_key, cedex_city_key)
+                or self._by_district_postcode(postcode)
+                or self._by_city_name(postcode, departement, city_key, cedex_city_key))
 
-        # 1. The INSEE code, when present and known. The whole-city codes of Paris / Lyon / Marseille
-        #    are refined to the arrondissement the postcode or name gives.
+    def _by_insee(self, insee: str, postcode: str, city_key: str) -> GeoResult | None:
+        """1. The INSEE code, when present and known. The whole-city codes of Paris / Lyon / Marseille
+        are refined to the arrondissement the postcode or name gives."""
         commune = self.by_insee.get(insee) if insee else None
-        if commune is not None:
-            if insee in _PLM_CITY_INSEE:
-                district = self._district(postcode, city_key or cedex_city_key)
-                if district is not None:
-                    return self._point(district)
-            return self._point(commune)
+        if commune is None:
+            return None
+        if insee in _PLM_CITY_INSEE:
+            district = self._district(postcode, city_key)
+            if district is not None:
+                return self._point(district)
+        return self._point(commune)
 
-        # 2. A postcode La Poste knows.
+    def _by_postcode(self, postcode: str, city_key: str, cedex_city_key: str) -> GeoResult | None:
+        """2. A postcode La Poste knows: its one commune, the one named among its communes, else their
+        centre at postcode precision."""
         candidates = self.by_postcode.get(postcode, []) if postcode else []
-        if candidates:
-            if len(candidates) == 1:
-                return self._point(candidates[0])
-            for key in (city_key, cedex_city_key):
-                if key:
-                    named = [c for c in candidates if self.key_of[c.insee] == key]
-                    if len(named) == 1:
-                        return self._point(named[0])
-            lat = sum(c.lat for c in candidates) / len(candidates)
-            lon = sum(c.lon for c in candidates) / len(candidates)
-            depts = {c.departement for c in candidates}
-            return GeoResult(round(lat, 6), round(lon, 6), "postcode", "gazetteer", None, postcode, None,
-                             depts.pop() if len(depts) == 1 else None)
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return self._point(candidates[0])
+        for key in (city_key, cedex_city_key):
+            if key:
+                named = [c for c in candidates if self.key_of[c.insee] == key]
+                if len(named) == 1:
+                    return self._point(named[0])
+        lat = sum(c.lat for c in candidates) / len(candidates)
+        lon = sum(c.lon for c in candidates) / len(candidates)
+        depts = {c.departement for c in candidates}
+        return GeoResult(round(lat, 6), round(lon, 6), "postcode", "gazetteer", None, postcode, None,
+                         depts.pop() if len(depts) == 1 else None)
 
-        # 3. Arrondissement postcodes the table files under another code (75016 is listed as 75116).
+    def _by_district_postcode(self, postcode: str) -> GeoResult | None:
+        """3. Arrondissement postcodes the table files under another code (75016 is listed as 75116)."""
         district_insee = district_for_postcode(postcode) if postcode else None
         if district_insee and district_insee in self.by_insee:
             return self._point(self.by_insee[district_insee])
+        return None
 
-        # 4. A CEDEX or unknown postcode: the city name within the postcode's département(s).
+    def _by_city_name(self, postcode: str, departement: str, city_key: str,
+                      cedex_city_key: str) -> GeoResult | GeoFailure:
+        """4. A CEDEX or unknown postcode: the city name within the postcode's département(s)."""
         departements = departements_of_postcode(postcode) or ((departement,) if departement else ())
         for key in dict.fromkeys(k for k in (city_key, cedex_city_key) if k):
             if departements:
@@ -235,7 +249,7 @@ class BanCache:
             self._db = sqlite3.connect(str(path), check_same_thread=False)
             self._db.execute("CREATE TABLE IF NOT EXISTS ban (query TEXT PRIMARY KEY, answer TEXT)")
 
-    def get(self, query: str) -> tuple | None | bool:
+    def get(self, query: str) -> tuple | Literal[False] | None:
         """The cached answer tuple, ``None`` for a cached "not found", ``False`` when not cached."""
         if query in self._memory:
             return self._memory[query]

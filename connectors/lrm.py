@@ -48,7 +48,7 @@ PROFESSION_URL = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TR
 def samu_recipient(territory: str | None) -> str:
     """Hub Santé address of the SAMU of a territory: ``SAS-33`` → ``fr.health.samu330`` (one formula with
     INT_L01's ``origin``: ``sas_core.territories.samu_id``)."""
-    if not (territory or "").strip().upper().removeprefix("SAS-"):
+    if territory is None or not territory.strip().upper().removeprefix("SAS-"):
         return "fr.health.samu000"
     return samu_id(territory)
 
@@ -263,6 +263,9 @@ class LrmPublisher:
         self.published = 0
         self.failures = 0
         self.dropped = 0
+        # The AMQP connection and channel of the publishing thread (only it touches them).
+        self._amqp: Any = None
+        self._channel: Any = None
         self._thread = threading.Thread(target=self._run, name="lrm-publisher", daemon=True)
         self._thread.start()
 
@@ -336,27 +339,16 @@ class LrmPublisher:
     def _run(self) -> None:
         import pika.exceptions
 
-        connection = channel = None
         pause = 0.5
         pending: tuple[str, dict] | None = None
         while not self._stop.is_set():
             if pending is None:
-                try:
-                    pending = self._queue.get(timeout=0.2)
-                except queue.Empty:
-                    if self._queue.unfinished_tasks == 0:
-                        self._idle.set()
-                    if connection is not None:
-                        try:
-                            connection.process_data_events(0)   # heartbeats while idle
-                        except Exception:  # noqa: BLE001 - any failure means: reconnect later
-                            connection = channel = None
+                pending = self._next_message()
+                if pending is None:
                     continue
             orientation_id, message = pending
             try:
-                if channel is None:
-                    connection, channel = self._connect()
-                self._send(channel, message)
+                self._publish_now(message)
                 self.published += 1
                 self._queue.task_done()
                 pending = None
@@ -373,19 +365,41 @@ class LrmPublisher:
                 self.failures += 1
                 log.warning("LRM publication failed, will retry", extra={"error": type(exc).__name__,
                                                                         "retry_in_s": pause})
-                try:
-                    if connection is not None and connection.is_open:
-                        connection.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                connection = channel = None
+                self._drop_connection()
                 self._stop.wait(pause)
                 pause = min(pause * 2, 30.0)
+        self._drop_connection()
+
+    def _next_message(self) -> tuple[str, dict] | None:
+        """The next queued message, or ``None`` after a short wait (the connection's heartbeats are served
+        meanwhile, and the idle flag is set once the queue is drained)."""
         try:
-            if connection is not None and connection.is_open:
-                connection.close()
+            return self._queue.get(timeout=0.2)
+        except queue.Empty:
+            pass
+        if self._queue.unfinished_tasks == 0:
+            self._idle.set()
+        if self._amqp is not None:
+            try:
+                self._amqp.process_data_events(0)   # heartbeats while idle
+            except Exception:  # noqa: BLE001 - any failure means: reconnect later
+                self._amqp = self._channel = None
+        return None
+
+    def _publish_now(self, message: dict) -> None:
+        """Send one message, connecting first when there is no connection; raises what the broker says."""
+        if self._channel is None:
+            self._amqp, self._channel = self._connect()
+        self._send(self._channel, message)
+
+    def _drop_connection(self) -> None:
+        """Close the connection, quietly (it is usually broken already); the next message reconnects."""
+        try:
+            if self._amqp is not None and self._amqp.is_open:
+                self._amqp.close()
         except Exception:  # noqa: BLE001
             pass
+        self._amqp = self._channel = None
 
 
 # -- what comes back: final acknowledgements and errors ---------------------------------------------------

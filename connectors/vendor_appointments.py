@@ -19,8 +19,8 @@ import httpx
 import orjson
 
 from connectors.vendors.client import FHIR_ACCEPT, ssl_context
-from connectors.vendors.errors import AppointmentError
 from connectors.vendors.config import VendorConfig
+from connectors.vendors.errors import AppointmentError
 
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 PLATFORM_SYSTEM = "urn:oid:1.2.250.1.213.3.6"

@@ -22,7 +22,8 @@ class HarvestRunDoc(Doc):
     ended_at: datetime | None = None
     duration_s: float | None = None
     #: ``running`` is written when a harvest starts; a run killed before its end stays ``running`` until the
-    #: next run of the vendor, holding the vendor's lease, marks it ``interrupted`` (issue 14, point 6).
+    #: next run of the vendor, holding the vendor's lease, marks it ``interrupted`` (so a crash never leaves
+    #: a run that looks in progress forever).
     status: Literal["running", "success", "partial", "failed", "interrupted"]
     requests: int = 0
     read: int = 0

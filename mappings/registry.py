@@ -2,7 +2,7 @@
 
 Each ``mappings/<name>.json`` holds ``{"version": N, "settings": {...}, "mappings": {...}}``. The
 concrete index is ``<prefix>-<name>-v<N>``, always reached through the alias ``<prefix>-<name>``.
-Changing a mapping means bumping ``version`` (``tests/unit/test_mappings.py`` enforces it through
+Changing a mapping means bumping ``version`` (``tests/unit/foundation/test_mappings.py`` enforces it through
 ``mappings/versions.lock.json``); ``sas migrate`` then builds the new index and swaps the alias.
 """
 
@@ -78,7 +78,7 @@ INDICES: tuple[IndexSpec, ...] = (
     IndexSpec("api_keys", ApiKeyDoc),
     IndexSpec("audit", AuditDoc),
     IndexSpec("web_sessions", WebSessionDoc),
-    IndexSpec("addresses", AddressDoc),  # issue 16: the national address base (BAN)
+    IndexSpec("addresses", AddressDoc),  # the national address base (BAN), where practice places are placed
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,7 +19,7 @@ console = Console()
 @app.command("load")
 def load(
     files: Annotated[list[Path], typer.Argument(help="adresses-<dép>.csv or .csv.gz files of adresse.data.gouv.fr")],
-    threshold: Annotated[Optional[float], typer.Option(help="max rejected share per file (default "
+    threshold: Annotated[float | None, typer.Option(help="max rejected share per file (default "
                                                        "SAS_ADDRESSES_REJECT_THRESHOLD)")] = None,
     prune: Annotated[bool, typer.Option("--prune", help="the files are their départements' whole base: delete "
                                         "what they no longer have (capped by SAS_ADDRESSES_MAX_DELETE_SHARE)")] = False,
@@ -40,7 +40,8 @@ def load(
         console.print_json(json.dumps(summary.to_dict()))
     else:
         console.print(f"{summary.lines_read:,} lines read: {summary.addresses:,} addresses and {summary.streets:,} "
-                      f"streets written, {summary.deleted:,} deleted, {summary.rejected:,} rejected {dict(summary.rejected_by_reason)}, "
+                      f"streets written, {summary.deleted:,} deleted, "
+                      f"{summary.rejected:,} rejected {dict(summary.rejected_by_reason)}, "
                       f"{summary.duration_s:.1f}s ({summary.lines_per_s:,.0f} lines/s)")
     if summary.status != "success":
         raise typer.Exit(1)

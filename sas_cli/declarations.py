@@ -14,8 +14,8 @@ console = Console()
 
 @app.command("refile-reports")
 def refile_reports() -> None:
-    """File regulators' reports under their offer's territory (reports made before issue 15 were filed
-    under the author's territory, out of the practitioner's own SAS's sight). Safe to run again."""
+    """File regulators' reports under their offer's territory (earlier versions filed them under the
+    author's territory, out of the practitioner's own SAS's sight). Safe to run again."""
     from sas_core.es import make_client
     from search_api.executor import Executor
     from search_api.workflow.declarations import DeclarationService
@@ -36,8 +36,8 @@ def refile_reports() -> None:
 
 @app.command("refile-unavailability")
 def refile_unavailability() -> None:
-    """File practitioners' "every place" unavailability declared without territory (before issue 17) under
-    the territories of their places, with the directory's name. Safe to run again."""
+    """File practitioners' "every place" unavailability declared without territory (as earlier versions
+    did) under the territories of their places, with the directory's name. Safe to run again."""
     from sas_core.es import make_client
     from search_api.executor import Executor
     from search_api.workflow.declarations import DeclarationService

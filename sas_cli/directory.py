@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ app = typer.Typer(no_args_is_help=True, help="National directory (RPPS, FINESS, 
 console = Console()
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -45,13 +45,13 @@ def print_summary(summary) -> None:
 
 @app.command("generate")
 def generate(
-    out: Annotated[Optional[Path], typer.Option("--out", help="directory to write the files into "
+    out: Annotated[Path | None, typer.Option("--out", help="directory to write the files into "
                                                 "(default <SAS_CACHE_DIR>/directory)")] = None,
     places: Annotated[int, typer.Option(help="practice places, 100 to 500,000")] = 5000,
-    departement: Annotated[list[str], typer.Option("--departement", "-d",
-                                                   help="limit to these départements (repeatable)")] = [],
+    departement: Annotated[list[str] | None, typer.Option("--departement", "-d",
+                                                          help="limit to these départements (repeatable)")] = None,
     seed: Annotated[int, typer.Option(help="random seed (same seed → same files)")] = 20240522,
-    date: Annotated[Optional[str], typer.Option(help="extraction date YYYY-MM-DD (default: today)")] = None,
+    date: Annotated[str | None, typer.Option(help="extraction date YYYY-MM-DD (default: today)")] = None,
     zip_rpps: Annotated[bool, typer.Option("--zip", help="write the RPPS file inside its published zip")] = False,
 ) -> None:
     """Write realistic RPPS, FINESS, SAS participation and BAN address files in the real national formats."""
@@ -65,7 +65,8 @@ def generate(
         except ValueError:
             _fail("--date must be YYYY-MM-DD", 2)
     try:
-        result = generate_directory(out_dir=out or settings.cache_dir / "directory", places=places, departements=departement or None, seed=seed,
+        result = generate_directory(out_dir=out or settings.cache_dir / "directory", places=places,
+                                    departements=departement or None, seed=seed,
                                     reference_dir=settings.reference_data_dir, extracted_at=moment,
                                     zip_rpps=zip_rpps)
     except (ValueError, SasError) as exc:
@@ -76,12 +77,12 @@ def generate(
 @app.command("load")
 def load(
     rpps: Annotated[Path, typer.Option("--rpps", help="PS_LibreAcces_Personne_activite_*.txt (or its zip)")],
-    finess: Annotated[Optional[Path], typer.Option("--finess", help="etalab-cs1100507-stock-*.csv")] = None,
-    participation: Annotated[Optional[Path], typer.Option("--participation",
+    finess: Annotated[Path | None, typer.Option("--finess", help="etalab-cs1100507-stock-*.csv")] = None,
+    participation: Annotated[Path | None, typer.Option("--participation",
                                                           help="SAS participation companion CSV")] = None,
     incremental: Annotated[bool, typer.Option("--incremental",
                                               help="only add / update: never remove offers")] = False,
-    threshold: Annotated[Optional[float], typer.Option(help="max rejected share (default "
+    threshold: Annotated[float | None, typer.Option(help="max rejected share (default "
                                                        "SAS_DIRECTORY_REJECT_THRESHOLD)")] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
@@ -107,10 +108,10 @@ def load(
 
 @app.command("fhir")
 def fhir(
-    url: Annotated[Optional[str], typer.Option(help="FHIR base URL (default SAS_ANNUAIRE_FHIR_URL)")] = None,
-    since: Annotated[Optional[str], typer.Option(help="only resources updated since (ISO date or instant)")] = None,
+    url: Annotated[str | None, typer.Option(help="FHIR base URL (default SAS_ANNUAIRE_FHIR_URL)")] = None,
+    since: Annotated[str | None, typer.Option(help="only resources updated since (ISO date or instant)")] = None,
     full: Annotated[bool, typer.Option("--full", help="read everything and remove offers gone from the API")] = False,
-    participation: Annotated[Optional[Path], typer.Option("--participation")] = None,
+    participation: Annotated[Path | None, typer.Option("--participation")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Load practice places from the Annuaire Santé FHIR API (API key: SAS_ANNUAIRE_FHIR_API_KEY)."""

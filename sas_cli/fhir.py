@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,8 +16,8 @@ console = Console()
 
 @app.command("serve")
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="listen address (SAS_FHIR_HOST)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="listen port (SAS_FHIR_PORT)")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address (SAS_FHIR_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (SAS_FHIR_PORT)")] = None,
 ) -> None:
     """Serve POST/PUT /fhir/Appointment on HTTPS (TLS 1.2 at least), requiring a client certificate
     signed by SAS_FHIR_TLS_CLIENT_CA, not revoked in SAS_FHIR_TLS_CLIENT_CRL (re-read when it changes),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,14 +15,15 @@ app = typer.Typer(no_args_is_help=True, help="Vendor (éditeur) slot harvests.")
 console = Console()
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
 
 @app.command("run")
 def run(
-    editor: Annotated[Optional[str], typer.Option("--editor", help="only this vendor (name in the editors file)")] = None,
+    editor: Annotated[str | None, typer.Option(
+        "--editor", help="only this vendor (its name in the vendors file, SAS_EDITORS_FILE)")] = None,
     full: Annotated[bool, typer.Option("--full", help="7-day sweep instead of the next 48 h")] = False,
     force: Annotated[bool, typer.Option("--force", help="run even if the vendor's lease is held elsewhere")] = False,
 ) -> None:
@@ -36,7 +37,7 @@ def run(
     try:
         harvester = Harvester(es=es, settings=settings)
         if not harvester.vendors:
-            _fail("no vendor configured: set SAS_EDITORS_FILE to an editors file (see README)")
+            _fail("no vendor configured: set SAS_EDITORS_FILE to a vendors file (see README)")
         targets = [harvester.vendor(editor)] if editor else [v for v in harvester.vendors if v.enabled]
     except SasError as exc:
         _fail(exc.message)
@@ -69,7 +70,7 @@ def run(
 
 @app.command("vendors")
 def vendors() -> None:
-    """The vendors of the editors file and their settings."""
+    """The vendors of the vendors file (SAS_EDITORS_FILE) and their settings."""
     from connectors.vendors.config import load_editors
 
     settings = Settings()
@@ -87,7 +88,7 @@ def vendors() -> None:
 
 @app.command("runs")
 def runs(
-    editor: Annotated[Optional[str], typer.Option("--editor", help="only this vendor")] = None,
+    editor: Annotated[str | None, typer.Option("--editor", help="only this vendor")] = None,
     size: Annotated[int, typer.Option(help="how many")] = 20,
 ) -> None:
     """The most recent harvest runs (from the harvest_runs index)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import httpx
 import typer
@@ -75,10 +75,10 @@ def import_assets(*, settings: Settings, ndjson: bytes, overwrite: bool = True,
         base += f"/s/{settings.kibana_space}"
     headers, auth = _auth_headers(settings)
     try:
-        with httpx.Client(timeout=settings.kibana_timeout_s, transport=transport) as client:
+        with httpx.Client(timeout=settings.kibana_timeout_s, transport=transport, auth=auth) as client:
             response = client.post(
                 f"{base}/api/saved_objects/_import", params={"overwrite": "true" if overwrite else "false"},
-                headers=headers, auth=auth,
+                headers=headers,
                 files={"file": ("sas-kibana.ndjson", ndjson, "application/ndjson")},
             )
     except httpx.HTTPError as exc:
@@ -94,8 +94,10 @@ def import_assets(*, settings: Settings, ndjson: bytes, overwrite: bool = True,
 
 @app.command("import")
 def import_command(
-    overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="replace objects with the same id")] = True,
-    file: Annotated[Optional[list[Path]], typer.Option("--file", help="NDJSON file(s) instead of the packaged assets")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite/--no-overwrite", help="replace objects with the same id")] = True,
+    file: Annotated[list[Path] | None, typer.Option(
+        "--file", help="NDJSON file(s) instead of the packaged assets")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the NDJSON that would be sent")] = False,
 ) -> None:
     """Import the data views (on ``<prefix>-<index>`` aliases), visualisations and dashboards into Kibana."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,9 +13,9 @@ from sas_cli import addresses as addresses_cli
 from sas_cli import bench, harvest, simulate, snapshot
 from sas_cli import declarations as declarations_cli
 from sas_cli import directory as directory_cli
-from sas_cli import reference as reference_cli
 from sas_cli import fhir as fhir_cli
 from sas_cli import kibana as kibana_cli
+from sas_cli import reference as reference_cli
 from sas_cli import run as run_module
 from sas_core.errors import SasError
 from sas_core.settings import Settings
@@ -34,8 +33,8 @@ app.add_typer(fhir_cli.app, name="fhir")
 app.add_typer(directory_cli.app, name="directory")
 app.add_typer(reference_cli.app, name="reference")
 app.add_typer(kibana_cli.app, name="kibana")
-app.add_typer(declarations_cli.app, name="declarations")   # issue 15, point 1: refile older reports
-app.add_typer(addresses_cli.app, name="addresses")  # issue 16: the BAN address base
+app.add_typer(declarations_cli.app, name="declarations")   # refiles declarations stored by earlier versions
+app.add_typer(addresses_cli.app, name="addresses")
 console = Console()
 
 
@@ -49,7 +48,7 @@ def _client(settings: Settings):
     return make_client(settings)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -97,7 +96,8 @@ def _print_states(states) -> None:
 
 @app.command("setup")
 def setup(
-    national: Annotated[bool, typer.Option("--national", help="national shards / replicas (mappings/settings/national.json)")] = False,
+    national: Annotated[bool, typer.Option(
+        "--national", help="national shards / replicas (mappings/settings/national.json)")] = False,
 ) -> None:
     """Create every missing index and alias (idempotent)."""
     from indexer.lifecycle import setup_indices
@@ -125,7 +125,7 @@ def setup(
 
 @app.command("migrate")
 def migrate(
-    index: Annotated[Optional[str], typer.Option(help="only this logical index (e.g. offers)")] = None,
+    index: Annotated[str | None, typer.Option(help="only this logical index (e.g. offers)")] = None,
     rollback: Annotated[bool, typer.Option(help="point the alias back to the previous version")] = False,
 ) -> None:
     """Move aliases to the current mapping versions (scan + bulk copy, atomic swap, old index kept)."""
@@ -156,17 +156,17 @@ def migrate(
 @app.command("token")
 def token(
     role: Annotated[list[str], typer.Option("--role", help="role(s): osnp, regulator, effecteur, ...")],
-    territory: Annotated[list[str], typer.Option("--territory", help="territory code(s), e.g. SAS-92")] = [],
-    sub: Annotated[Optional[str], typer.Option(help="subject (user id)")] = None,
-    national_id: Annotated[Optional[str], typer.Option("--national-id", help="effecteur's national id")] = None,
-    name: Annotated[Optional[str], typer.Option(help="display name")] = None,
-    ttl: Annotated[Optional[int], typer.Option(help="lifetime in seconds")] = None,
+    territory: Annotated[list[str] | None, typer.Option("--territory", help="territory code(s), e.g. SAS-92")] = None,
+    sub: Annotated[str | None, typer.Option(help="subject (user id)")] = None,
+    national_id: Annotated[str | None, typer.Option("--national-id", help="effecteur's national id")] = None,
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    ttl: Annotated[int | None, typer.Option(help="lifetime in seconds")] = None,
 ) -> None:
     """Print a dev-mode bearer token (SAS_AUTH_MODE=dev only)."""
     from search_api.auth import issue_dev_token
 
     try:
-        value = issue_dev_token(settings=_settings(), roles=role, territories=territory, sub=sub,
+        value = issue_dev_token(settings=_settings(), roles=role, territories=territory or [], sub=sub,
                                 national_id=national_id, name=name, ttl_s=ttl)
     except (ValueError, SasError) as exc:
         _fail(str(exc), code=2)
@@ -177,7 +177,7 @@ def token(
 def apikey(
     name: Annotated[str, typer.Option(help="who the key is for")],
     territory: Annotated[list[str], typer.Option("--territory", help="territory code(s), e.g. SAS-47")],
-    slot_type: Annotated[list[str], typer.Option("--slot-type", help="slot types granted beyond PUBLIC")] = [],
+    slot_type: Annotated[list[str] | None, typer.Option("--slot-type", help="slot types granted beyond PUBLIC")] = None,
 ) -> None:
     """Create an integrator API key and print it (shown once; only its hash is stored)."""
     from search_api.api_keys import ApiKeyStore
@@ -186,7 +186,7 @@ def apikey(
     settings = _settings()
     store = ApiKeyStore(executor=Executor(es=_client(settings), prefix=settings.index_prefix), cache_s=0)
     try:
-        raw, doc = store.create(name=name, territories=territory, slot_types=slot_type, created_by="cli")
+        raw, doc = store.create(name=name, territories=territory, slot_types=slot_type or [], created_by="cli")
     except (ValueError, SasError) as exc:
         _fail(str(exc), code=2)
     console.print(f"key id {doc.id} for {doc.name} ({', '.join(doc.territories)}); send it as X-API-Key:")
@@ -195,17 +195,16 @@ def apikey(
 
 @app.command("serve")
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
-    port: Annotated[Optional[int], typer.Option(help="listen port")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="API only")] = False,
 ) -> None:
     """Run the API (and the scheduler unless told not to) in the foreground."""
     import uvicorn
 
     from indexer.scheduler import build_scheduler
-    from search_api.app import create_app
-
     from sas_core.logging import configure_logging
+    from search_api.app import create_app
 
     settings = _settings()
     configure_logging(level=settings.log_level, json_format=settings.log_json)
@@ -233,7 +232,6 @@ def scheduler_command() -> None:
     import threading
 
     from indexer.scheduler import build_scheduler
-
     from sas_core.logging import configure_logging
 
     settings = _settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,11 +18,11 @@ console = Console()
 
 @app.command("download")
 def download(
-    to: Annotated[Optional[Path], typer.Option("--to", help="reference-data directory "
+    to: Annotated[Path | None, typer.Option("--to", help="reference-data directory "
                                                "(default SAS_REFERENCE_DATA_DIR)")] = None,
-    laposte_url: Annotated[Optional[str], typer.Option(help="La Poste postcodes base (CSV)")] = None,
-    communes_url: Annotated[Optional[str], typer.Option(help="INSEE / Etalab communes list (JSON)")] = None,
-    tre_r38_url: Annotated[Optional[str], typer.Option(help="ANS TRE_R38 FHIR CodeSystem (JSON)")] = None,
+    laposte_url: Annotated[str | None, typer.Option(help="La Poste postcodes base (CSV)")] = None,
+    communes_url: Annotated[str | None, typer.Option(help="INSEE / Etalab communes list (JSON)")] = None,
+    tre_r38_url: Annotated[str | None, typer.Option(help="ANS TRE_R38 FHIR CodeSystem (JSON)")] = None,
 ) -> None:
     """Download the official communes and TRE_R38 files and build the tables the platform reads.
 
@@ -41,5 +41,5 @@ def download(
         result = download_reference(reference_dir=target, sources=sources)
     except SasError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     console.print_json(json.dumps(result))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import httpx
 import typer
@@ -39,7 +39,7 @@ def _offer_count(settings: Settings, index: str = "offers") -> int:
 @demo_app.command("load")
 def demo_load(
     places: Annotated[int, typer.Option(help="practice places to generate")] = DEMO_PLACES,
-    departement: Annotated[list[str], typer.Option("--departement", "-d", help="départements")] = [],
+    departement: Annotated[list[str] | None, typer.Option("--departement", "-d", help="départements")] = None,
     reload: Annotated[bool, typer.Option("--reload", help="generate and load again even if offers exist")] = False,
 ) -> None:
     """Generate a realistic directory of a few départements (real formats) and load it, once."""
@@ -57,8 +57,8 @@ def demo_load(
     console.print(f"generated {generated.places} practice places in {generated.rpps.parent}")
     es = make_client(settings, request_timeout=120)
     # The invented addresses first, through the real BAN loading path: the directory load then places
-    # each practice place at its address (issue 16).
-    addresses = load_addresses(settings=settings, es=es, paths=generated.addresses)
+    # each practice place at its address, so the addresses must be there before it.
+    addresses = load_addresses(settings=settings, es=es, paths=[*generated.addresses])
     console.print(f"addresses: {addresses.addresses} numbers and {addresses.streets} streets loaded")
     summary = load_directory(settings=settings, es=es,
                              rpps_path=generated.rpps, finess_path=generated.finess,
@@ -66,12 +66,12 @@ def demo_load(
     console.print(f"loaded: {summary}")
 
 
-def _start_simulator(settings: Settings, editors: Path) -> subprocess.Popen:
+def _start_simulator(settings: Settings, vendors_file: Path) -> subprocess.Popen:
     """The vendor simulator in its own process (it builds agendas from the loaded offers)."""
     log = (_demo_dir(settings) / "simulator.log").open("ab")
-    editors.unlink(missing_ok=True)
+    vendors_file.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "sas_cli.main", "simulate", "vendors", "--editors-out", str(editors)],
+        [sys.executable, "-m", "sas_cli.main", "simulate", "vendors", "--editors-out", str(vendors_file)],
         stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
     )
     url = f"http://{settings.simulator_host}:{settings.simulator_port}/_admin/healthz"
@@ -80,7 +80,7 @@ def _start_simulator(settings: Settings, editors: Path) -> subprocess.Popen:
         if process.poll() is not None:
             raise RuntimeError(f"the vendor simulator exited; see {log.name}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200 and editors.is_file():
+            if httpx.get(url, timeout=2).status_code == 200 and vendors_file.is_file():
                 return process
         except httpx.HTTPError:
             pass
@@ -129,8 +129,8 @@ def check_ports(wanted: list[tuple[str, str, int, str]]) -> None:
 
 
 def run(
-    host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
-    port: Annotated[Optional[int], typer.Option(help="listen port")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
     no_simulator: Annotated[bool, typer.Option("--no-simulator", help="do not start the vendor simulator")] = False,
 ) -> None:
     """Start the vendor simulator, harvest once, then serve the API and the scheduler (prints URL + token)."""
@@ -151,11 +151,11 @@ def run(
     check_ports(wanted)
     simulator = None
     if not no_simulator:
-        editors = settings.editors_file or (_demo_dir(settings) / "editors.yaml")
+        vendors_file = settings.editors_file or (_demo_dir(settings) / "editors.yaml")
         _demo_dir(settings).mkdir(parents=True, exist_ok=True)
-        simulator = _start_simulator(settings, editors)
-        os.environ["SAS_EDITORS_FILE"] = str(editors)
-        settings = settings.model_copy(update={"editors_file": editors})
+        simulator = _start_simulator(settings, vendors_file)
+        os.environ["SAS_EDITORS_FILE"] = str(vendors_file)
+        settings = settings.model_copy(update={"editors_file": vendors_file})
         _first_harvest(settings)
     territories = [f"SAS-{d}" for d in DEMO_DEPARTEMENTS]
     token = issue_dev_token(settings=settings, roles=["osnp", "regulator"], territories=territories,

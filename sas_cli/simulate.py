@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -17,7 +17,8 @@ console = Console()
 
 def editors_yaml(*, names: list[str], public_url: str, use_cases: dict[str, list[str]] | None = None,
                  https_url: str | None = None, tls: dict | None = None, every_min: float = 2.0) -> dict:
-    """An editors file whose vendors are the simulator's (rosters come from the offers' ``sas.vendor``)."""
+    """A vendors file (SAS_EDITORS_FILE) whose vendors are the simulator's (rosters come from the offers'
+    ``sas.vendor``)."""
     vendors = []
     for name in names:
         base = (https_url or public_url).rstrip("/")
@@ -32,14 +33,16 @@ def editors_yaml(*, names: list[str], public_url: str, use_cases: dict[str, list
 
 @app.command("vendors")
 def vendors(
-    host: Annotated[Optional[str], typer.Option(help="listen address")] = None,
-    port: Annotated[Optional[int], typer.Option(help="HTTP port (default SAS_SIMULATOR_PORT)")] = None,
-    https_port: Annotated[Optional[int], typer.Option("--https-port", help="also serve HTTPS with mutual TLS")] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="server certificate (PEM)")] = None,
-    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="server key (PEM)")] = None,
-    client_ca: Annotated[Optional[Path], typer.Option("--client-ca", help="CA of accepted client certificates")] = None,
-    vendor: Annotated[list[str], typer.Option("--vendor", help="only these vendors (default: every vendor named by offers)")] = [],
-    editors_out: Annotated[Optional[Path], typer.Option("--editors-out", help="write an editors file pointing at this simulator")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default SAS_SIMULATOR_PORT)")] = None,
+    https_port: Annotated[int | None, typer.Option("--https-port", help="also serve HTTPS with mutual TLS")] = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="server certificate (PEM)")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="server key (PEM)")] = None,
+    client_ca: Annotated[Path | None, typer.Option("--client-ca", help="CA of accepted client certificates")] = None,
+    vendor: Annotated[list[str] | None, typer.Option(
+        "--vendor", help="only these vendors (default: every vendor named by offers)")] = None,
+    editors_out: Annotated[Path | None, typer.Option(
+        "--editors-out", help="write a vendors file (SAS_EDITORS_FILE) pointing at this simulator")] = None,
     taken_share: Annotated[float, typer.Option(help="share of free slots that get taken as time passes")] = 0.3,
 ) -> None:
     """Serve the vendors named in the offers index (``sas.vendor``), with agendas built from those offers."""
@@ -51,8 +54,8 @@ def vendors(
     settings = Settings()
     host = host or settings.simulator_host
     port = port or settings.simulator_port
-    from elasticsearch import NotFoundError
     from elastic_transport import TransportError
+    from elasticsearch import NotFoundError
 
     try:
         rosters = load_rosters(make_client(settings, request_timeout=120), prefix=settings.index_prefix,
@@ -62,7 +65,7 @@ def vendors(
         rosters = {}
     except TransportError as exc:
         console.print(f"[red]error:[/red] Elasticsearch unreachable at {settings.es_url}: {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     if not rosters:
         from simulator.demo_vendors import DEMO_VENDOR_IDS
 
@@ -86,7 +89,7 @@ def vendors(
         editors_out.parent.mkdir(parents=True, exist_ok=True)
         editors_out.write_text(yaml.safe_dump(editors_yaml(names=sorted(rosters), public_url=public_url,
                                                            use_cases=use_cases), sort_keys=False))
-        console.print(f"editors file written to {editors_out} (set SAS_EDITORS_FILE={editors_out})")
+        console.print(f"vendors file written to {editors_out} (set SAS_EDITORS_FILE={editors_out})")
     total = sum(len(r) for r in rosters.values())
     console.print(f"simulating {len(rosters)} vendor(s), {total} agenda owner(s) at {public_url}"
                   + (f" and https://{host}:{https_port} (mutual TLS)" if https_port else ""))

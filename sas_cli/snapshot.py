@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ def _repository(settings: Settings) -> tuple[str, str]:
 
 
 @app.command("create")
-def create(name: Annotated[Optional[str], typer.Option(help="snapshot name (default: timestamped)")] = None) -> None:
+def create(name: Annotated[str | None, typer.Option(help="snapshot name (default: timestamped)")] = None) -> None:
     """Snapshot every index behind the platform's aliases."""
     from indexer.snapshots import create_snapshot, ensure_repository
 
@@ -46,7 +46,8 @@ def list_() -> None:
     repository, location = _repository(settings)
     ensure_repository(es, repository=repository, location=location)
     for snap in list_snapshots(es, repository=repository):
-        console.print(f"{snap['snapshot']}  {snap['state']}  {snap.get('start_time', '')}  {len(snap['indices'])} indices")
+        console.print(f"{snap['snapshot']}  {snap['state']}  {snap.get('start_time', '')}  "
+                      f"{len(snap['indices'])} indices")
 
 
 @app.command("restore")
@@ -71,5 +72,5 @@ def restore(
         result = restore_snapshot(es, prefix=settings.index_prefix, repository=repository, snapshot=name)
     except RuntimeError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from exc
     console.print(f"restored {len(result.indices)} indices from {name}")

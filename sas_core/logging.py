@@ -34,7 +34,7 @@ class _DeferredQueueHandler(QueueHandler):
 
 
 _listener: QueueListener | None = None
-_queue: "queue.Queue[logging.LogRecord] | None" = None
+_queue: queue.Queue[logging.LogRecord] | None = None
 
 
 def flush_logs() -> None:

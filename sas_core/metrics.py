@@ -20,9 +20,8 @@ SEARCH_RESULTS = Histogram(
 SEARCHES_SHED = Counter("sas_searches_shed_total", "Searches refused with 503 past SAS_MAX_CONCURRENT_SEARCHES")
 ES_ERRORS = Counter("sas_elasticsearch_errors_total", "Elasticsearch errors seen by the API and jobs", ["kind"])
 HARVEST_RUNS = Counter("sas_harvest_runs_total", "Harvest runs by vendor and outcome", ["vendor", "status"])
-HARVEST_SLOTS = Counter(
-    "sas_harvest_slots_total", "Slots handled by harvests", ["vendor", "action"]  # upserted, deleted, rejected, stale, unchanged
-)
+# action: upserted, deleted, rejected, stale, unchanged
+HARVEST_SLOTS = Counter("sas_harvest_slots_total", "Slots handled by harvests", ["vendor", "action"])
 HARVEST_DURATION = Histogram(
     "sas_harvest_duration_seconds", "Duration of one vendor harvest", ["vendor"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
@@ -32,7 +31,9 @@ HARVEST_DELETIONS_HELD = Gauge(
     "Slots the latest harvest of a vendor kept (marked stale) instead of deleting: mass-deletion guard; 0 is normal",
     ["vendor"],
 )
-HARVEST_LAST_SUCCESS = Gauge("sas_harvest_last_success_timestamp", "Unix time of the last successful harvest", ["vendor"])
+HARVEST_LAST_SUCCESS = Gauge(
+    "sas_harvest_last_success_timestamp", "Unix time of the last successful harvest", ["vendor"],
+)
 LRM_MESSAGES = Counter(
     "sas_lrm_messages_total", "INT_L02 messages by outcome (held, queued, published, acknowledged, refused)",
     ["outcome"],
@@ -42,7 +43,9 @@ LRM_UNDELIVERED = Gauge(
     "sas_lrm_undelivered", "Orientations whose latest INT_L02 message is not acknowledged, per territory and state",
     ["territory", "state"],
 )
-CIRCUIT_STATE = Gauge("sas_vendor_circuit_state", "Circuit breaker per vendor: 0 closed, 1 half-open, 2 open", ["vendor"])
+CIRCUIT_STATE = Gauge(
+    "sas_vendor_circuit_state", "Circuit breaker per vendor: 0 closed, 1 half-open, 2 open", ["vendor"],
+)
 
 
 def serve_metrics(*, host: str, port: int):

@@ -62,7 +62,7 @@ class AnnuaireFhirClient:
         self.requests = 0
         self._cache: dict[str, dict | None] = {}
 
-    def __enter__(self) -> "AnnuaireFhirClient":
+    def __enter__(self) -> AnnuaireFhirClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -165,48 +165,21 @@ class AnnuaireFhirClient:
             yield Rejection(ids, position, practitioner.get("id", ""))
             return
         id_type, raw = ids
-        names = practitioner.get("name") or [{}]
-        name = names[0] if isinstance(names[0], dict) else {}
-        last = (name.get("family") or "").strip()
-        first = " ".join(name.get("given") or []).strip()
+        last, first, prefix = _name_of(practitioner)
         if not last:
             yield Rejection("missing_name", position, practitioner.get("id", ""))
             return
-        profession = mode = ""
-        for concept in role.get("code") or []:
-            for coding in concept.get("coding") or []:
-                system = coding.get("system") or ""
-                if "TRE_G15" in system or "TRE-G15" in system:
-                    profession = coding.get("code") or ""
-                elif "TRE_R23" in system or "TRE-R23" in system:
-                    mode = coding.get("code") or ""
+        profession, mode = _profession_and_mode(role)
         if profession not in PROFESSIONS:
             yield Rejection("unknown_profession", position, profession or "(none)")
             return
-        found: list[tuple[str, str]] = []
-        for concept in role.get("specialty") or []:
-            for coding in concept.get("coding") or []:
-                system = coding.get("system") or ""
-                code = coding.get("code") or ""
-                if code and ("TRE_R38" in system or "TRE-R38" in system):
-                    label = specialties.label(code)
-                    if label is None:
-                        yield Remark("unknown_specialty", position, code)
-                        label = coding.get("display") or code
-                    if (code, label) not in found:
-                        found.append((code, label))
+        found, unknown = _specialties_of(role, specialties)
+        for code in unknown:
+            yield Remark("unknown_specialty", position, code)
         organization = self._resolve(role.get("organization"), included) or {}
-        finess = siret = ""
-        for identifier in organization.get("identifier") or []:
-            value = identifier.get("value") or ""
-            if identifier.get("system") == STRUCTURE_ID_SYSTEM and len(value) > 1:
-                if value[0] == "1":
-                    finess = value[1:]
-                elif value[0] == "3":
-                    siret = value[1:]
+        finess, siret = _structure_ids(organization)
         address = _address((organization.get("address") or [None])[0])
         phones = _phones(role.get("telecom")) or _phones(organization.get("telecom"))
-        prefix = (name.get("prefix") or [""])[0]
         yield PracticeRecord(
             source="annuaire_fhir",
             line_no=position,
@@ -229,6 +202,61 @@ class AnnuaireFhirClient:
             phones=phones,
             updated=((role.get("meta") or {}).get("lastUpdated") or ""),
         )
+
+
+def _name_of(practitioner: dict) -> tuple[str, str, str]:
+    """(last name, first names, prefix) of the practitioner's first name entry."""
+    names = practitioner.get("name") or [{}]
+    name = names[0] if isinstance(names[0], dict) else {}
+    last = (name.get("family") or "").strip()
+    first = " ".join(name.get("given") or []).strip()
+    prefix = (name.get("prefix") or [""])[0]
+    return last, first, prefix
+
+
+def _profession_and_mode(role: dict) -> tuple[str, str]:
+    """The TRE_G15 profession and TRE_R23 exercise mode codes of a role ("" when absent; the last wins)."""
+    profession = mode = ""
+    for concept in role.get("code") or []:
+        for coding in concept.get("coding") or []:
+            system = coding.get("system") or ""
+            if "TRE_G15" in system or "TRE-G15" in system:
+                profession = coding.get("code") or ""
+            elif "TRE_R23" in system or "TRE-R23" in system:
+                mode = coding.get("code") or ""
+    return profession, mode
+
+
+def _specialties_of(role: dict, specialties: Specialties) -> tuple[list[tuple[str, str]], list[str]]:
+    """The role's TRE_R38 specialties as (code, label), once each, and the codes the table does not know
+    (one per occurrence, labelled by the resource's display or the code itself)."""
+    found: list[tuple[str, str]] = []
+    unknown: list[str] = []
+    for concept in role.get("specialty") or []:
+        for coding in concept.get("coding") or []:
+            system = coding.get("system") or ""
+            code = coding.get("code") or ""
+            if code and ("TRE_R38" in system or "TRE-R38" in system):
+                label = specialties.label(code)
+                if label is None:
+                    unknown.append(code)
+                    label = coding.get("display") or code
+                if (code, label) not in found:
+                    found.append((code, label))
+    return found, unknown
+
+
+def _structure_ids(organization: dict) -> tuple[str, str]:
+    """(FINESS, SIRET) of an organization, from its ``1``/``3``-prefixed structure identifiers."""
+    finess = siret = ""
+    for identifier in organization.get("identifier") or []:
+        value = identifier.get("value") or ""
+        if identifier.get("system") == STRUCTURE_ID_SYSTEM and len(value) > 1:
+            if value[0] == "1":
+                finess = value[1:]
+            elif value[0] == "3":
+                siret = value[1:]
+    return finess, siret
 
 
 def _national_id(practitioner: dict) -> tuple[str, str] | str:

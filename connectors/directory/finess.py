@@ -156,11 +156,7 @@ def read_finess(
     encoding = detect_encoding(path)  # the whole file decodes in it: no line can fail below
     with path.open("rb", buffering=1 << 20) as stream:
         first = stream.readline()
-        head = first.decode(encoding).lstrip("\ufeff").rstrip("\r\n").split(";")
-        if not head or head[0] != "finess":
-            raise DataQualityError(
-                f"{path.name}: not an Etalab FINESS stock file (first line should be 'finess;etalab;…')"
-            )
+        _check_head(first.decode(encoding), path)
         line_no = 1
         pending = len(first)
         for raw in stream:
@@ -176,47 +172,66 @@ def read_finess(
             f = text.split(";")
             tag = f[0]
             if tag == "structureet":
-                if len(f) != _N + 1:
-                    yield Rejection("wrong_column_count", line_no, f"{len(f) - 1} columns, expected {_N}")
-                    continue
-                finess = f[_I["nofinesset"]].strip()
-                if not _FINESS_RE.match(finess):
-                    yield Rejection("invalid_finess", line_no, finess or "(empty)")
-                    continue
-                category = f[_I["categetab"]].strip()
-                kind = kinds.get(category)
-                if kind is None:
-                    yield Remark("other_category", line_no, category)
-                    continue
-                record = _structure(f, line_no=line_no, finess=finess, kind=kind, category=category)
-                if not record.name:
-                    yield Rejection("missing_name", line_no, finess)
-                    continue
-                kept[finess] = record
+                item = _structure_line(f, line_no, kinds)
+                if item.__class__ is StructureRecord:
+                    kept[item.finess] = item
+                else:
+                    yield item
             elif tag == "geolocalisation":
-                if len(f) < 4:
-                    yield Rejection("wrong_column_count", line_no, f"{len(f) - 1} columns in geolocalisation")
-                    continue
-                record = kept.get(f[1].strip())
-                yield Remark("position", line_no)  # counted as a line read, kept or not
-                if record is None:
-                    continue  # position of an establishment of another category
-                try:
-                    x, y = float(f[2].replace(",", ".")), float(f[3].replace(",", "."))
-                except ValueError:
-                    yield Rejection("invalid_coordinates", line_no, f"{f[2]!r},{f[3]!r}")
-                    continue
-                source = f[4] if len(f) > 4 else ""
-                lat, lon = to_wgs84(x, y, epsg=projection_of(source))
-                if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                    yield Rejection("invalid_coordinates", line_no, f"{x},{y}")
-                    continue
-                record.lat, record.lon, record.geo_source = round(lat, 6), round(lon, 6), source
+                yield from _position_line(f, line_no, kept)
             else:
                 yield Rejection("unknown_line_type", line_no, tag[:30])
         if on_bytes is not None and pending:
             on_bytes(pending)
     yield from kept.values()
+
+
+def _check_head(first_line: str, path: Path) -> None:
+    head = first_line.lstrip("\ufeff").rstrip("\r\n").split(";")
+    if not head or head[0] != "finess":
+        raise DataQualityError(
+            f"{path.name}: not an Etalab FINESS stock file (first line should be 'finess;etalab;…')"
+        )
+
+
+def _structure_line(f: list[str], line_no: int, kinds: dict[str, str]) -> StructureRecord | Rejection | Remark:
+    """The establishment of a ``structureet`` line, or why it is not kept."""
+    if len(f) != _N + 1:
+        return Rejection("wrong_column_count", line_no, f"{len(f) - 1} columns, expected {_N}")
+    finess = f[_I["nofinesset"]].strip()
+    if not _FINESS_RE.match(finess):
+        return Rejection("invalid_finess", line_no, finess or "(empty)")
+    category = f[_I["categetab"]].strip()
+    kind = kinds.get(category)
+    if kind is None:
+        return Remark("other_category", line_no, category)
+    record = _structure(f, line_no=line_no, finess=finess, kind=kind, category=category)
+    if not record.name:
+        return Rejection("missing_name", line_no, finess)
+    return record
+
+
+def _position_line(f: list[str], line_no: int, kept: dict[str, StructureRecord]) -> Iterator[Rejection | Remark]:
+    """Place the kept establishment a ``geolocalisation`` line is about (a generator: a line makes a
+    remark and may make a rejection; its cost is small next to the projection's)."""
+    if len(f) < 4:
+        yield Rejection("wrong_column_count", line_no, f"{len(f) - 1} columns in geolocalisation")
+        return
+    record = kept.get(f[1].strip())
+    yield Remark("position", line_no)  # counted as a line read, kept or not
+    if record is None:
+        return  # position of an establishment of another category
+    try:
+        x, y = float(f[2].replace(",", ".")), float(f[3].replace(",", "."))
+    except ValueError:
+        yield Rejection("invalid_coordinates", line_no, f"{f[2]!r},{f[3]!r}")
+        return
+    source = f[4] if len(f) > 4 else ""
+    lat, lon = to_wgs84(x, y, epsg=projection_of(source))
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        yield Rejection("invalid_coordinates", line_no, f"{x},{y}")
+        return
+    record.lat, record.lon, record.geo_source = round(lat, 6), round(lon, 6), source
 
 
 def _structure(f: list[str], *, line_no: int, finess: str, kind: str, category: str) -> StructureRecord:

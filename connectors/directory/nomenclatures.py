@@ -1,8 +1,8 @@
 """Code lists used by the directory: professions (TRE_G15), ordinal specialties (TRE_R38), exercise
 modes (TRE_R23), FINESS categories of the structures the SAS shows (TRE_R66).
 
-The TRE_R38 table is packaged (``connectors/reference_data/specialites_tre_r38.csv``); a newer official copy downloaded by
-``sas reference download`` into the reference-data directory takes precedence.
+The TRE_R38 table is packaged (``connectors/reference_data/specialites_tre_r38.csv``); a newer official copy
+downloaded by ``sas reference download`` into the reference-data directory takes precedence.
 """
 
 from __future__ import annotations

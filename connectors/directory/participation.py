@@ -95,7 +95,7 @@ def parse_participation(text: str) -> ParticipationTable:
         if len(row) != width:
             table.rejections.append(Rejection("wrong_column_count", line_no, f"{len(row)} columns"))
             continue
-        values = dict(zip(header, (x.strip() for x in row)))
+        values = dict(zip(header, (x.strip() for x in row), strict=True))
         kind, identifier = values["kind"], values["identifier"]
         if kind not in KINDS:
             table.rejections.append(Rejection("unknown_kind", line_no, kind))

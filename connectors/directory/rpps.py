@@ -162,6 +162,12 @@ class _Columns:
         index = {name: i for i, name in enumerate(names)}
         self.get = index.get  # column name → position or None
 
+    def pos(self, name: str) -> int:
+        """Position of a column; an absent optional column reads as an always-empty extra column at the
+        end of the line (index ``count``)."""
+        p = self.get(name)
+        return self.count if p is None else p
+
 
 def read_rpps(
     path: Path | str,
@@ -185,46 +191,63 @@ def parse_rpps_stream(
 ) -> Iterator[PracticeRecord | Rejection | Remark]:
     """The parser behind ``read_rpps`` working on any binary line stream."""
     header_line = stream.readline()
+    read_line, unknown_specialty = _line_reader(_header_columns(header_line), specialties)
+    report_bytes = on_bytes or _no_progress
+    group_id: str | None = None
+    group: dict[str, PracticeRecord] = {}
+    pending_bytes = len(header_line)
+    line_no = 1
+    for raw in stream:
+        line_no += 1
+        pending_bytes += len(raw)
+        if pending_bytes >= 1 << 20:
+            report_bytes(pending_bytes)
+            pending_bytes = 0
+        record = read_line(raw, line_no)
+        if not isinstance(record, PracticeRecord):
+            yield record
+            continue
+        national = record.national_id
+        if national != group_id:
+            yield from group.values()
+            group = {}
+            group_id = national
+        if unknown_specialty[0]:
+            yield Remark("unknown_specialty", line_no, unknown_specialty[0])
+            unknown_specialty[0] = ""
+        key = record.place_key()
+        existing = group.get(key)
+        if existing is None:
+            group[key] = record
+        else:
+            _merge_place_line(existing, record)
+            yield Remark("merged_line", line_no)
+    yield from group.values()
+    if pending_bytes:
+        report_bytes(pending_bytes)
+
+
+def _no_progress(_bytes: int) -> None:
+    pass
+
+
+def _header_columns(header_line: bytes) -> _Columns:
     if not header_line:
         raise DataQualityError("RPPS extraction is empty (no header line)")
     try:
         header = header_line.decode("utf-8-sig").rstrip("\r\n").split("|")
     except UnicodeDecodeError as exc:
         raise DataQualityError(f"RPPS extraction header is not UTF-8: {exc}") from exc
-    cols = _Columns(header)
+    return _Columns(header)
+
+
+def _rejection_names(cols: _Columns) -> tuple[Callable[[list[str]], str], Callable[[list[str]], str]]:
+    """What a rejected line names, when it can be trusted: its national id (``key_of``) and its structure
+    technical id (``place_of``), so the loader knows which offers the rejection concerns."""
     n = cols.count
-    g = cols.get
-
-    def pos(name: str) -> int:
-        # Optional columns that are absent read as an always-empty extra column at index n.
-        p = g(name)
-        return n if p is None else p
-
-    (c_type, c_id, c_nat, c_civ_ex, c_civ_ex_l, c_civ_l, c_last, c_first, c_prof, c_prof_l, c_sf_type,
-     c_sf, c_sf_l, c_mode, c_siret, c_siren, c_finess, c_finess_ej, c_tech, c_rs, c_ens, c_cdest, c_cgeo,
-     c_num, c_rep, c_tvoie, c_tvoie_l, c_voie, c_mention, c_cedex, c_cp, c_insee, c_city, c_country,
-     c_tel, c_tel2, c_dept, c_sector, c_sector_l) = (
-        pos(x) for x in (
-            "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP",
-            "Code civilité d'exercice", "Libellé civilité d'exercice", "Libellé civilité",
-            "Nom d'exercice", "Prénom d'exercice", "Code profession", "Libellé profession",
-            "Code type savoir-faire", "Code savoir-faire", "Libellé savoir-faire", "Code mode exercice",
-            "Numéro SIRET site", "Numéro SIREN site", "Numéro FINESS site",
-            "Numéro FINESS établissement juridique", "Identifiant technique de la structure",
-            "Raison sociale site", "Enseigne commerciale site",
-            "Complément destinataire (coord. structure)", "Complément point géographique (coord. structure)",
-            "Numéro Voie (coord. structure)", "Indice répétition voie (coord. structure)",
-            "Code type de voie (coord. structure)", "Libellé type de voie (coord. structure)",
-            "Libellé Voie (coord. structure)", "Mention distribution (coord. structure)",
-            "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
-            "Code commune (coord. structure)", "Libellé commune (coord. structure)",
-            "Libellé pays (coord. structure)", "Téléphone (coord. structure)",
-            "Téléphone 2 (coord. structure)", "Code Département (structure)", "Code secteur d'activité",
-            "Libellé secteur d'activité",
-        )
-    )
-    labels = specialties.labels
-    professions = PROFESSIONS
+    c_type, c_id, c_nat, c_tech = (cols.pos(x) for x in (
+        "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP",
+        "Identifiant technique de la structure"))
 
     def key_of(fields: list[str]) -> str:
         """The national id a rejected line names, when its key columns still read and check out."""
@@ -243,35 +266,62 @@ def parse_rpps_stream(
         place = fields[c_tech].strip()
         return place if _PLACE_RE.match(place) else ""
 
-    group_id: str | None = None
-    group: dict[str, PracticeRecord] = {}
-    pending_bytes = len(header_line)
-    line_no = 1
-    for raw in stream:
-        line_no += 1
-        pending_bytes += len(raw)
-        if on_bytes is not None and pending_bytes >= 1 << 20:
-            on_bytes(pending_bytes)
-            pending_bytes = 0
+    return key_of, place_of
+
+
+def _line_reader(cols: _Columns, specialties: Specialties
+                 ) -> tuple[Callable[[bytes, int], PracticeRecord | Rejection | Remark], list[str]]:
+    """The function that reads one line of the extraction: its practice record, or the rejection or
+    remark the line makes. Built once per file: the column positions are closure variables, the
+    cheapest reads in the per-line loop.
+
+    Also returns a one-item list where it leaves the code of a specialty the TRE_R38 table does not
+    know ("" otherwise): the caller reports it after flushing the previous professional's records,
+    where the stream has always put that remark.
+    """
+    n = cols.count
+    (c_type, c_id, c_nat, c_civ_ex_l, c_civ_l, c_last, c_first, c_prof, c_prof_l, c_sf_type, c_sf, c_sf_l,
+     c_mode, c_siret, c_siren, c_finess, c_finess_ej, c_tech, c_rs, c_ens, c_cdest, c_cgeo, c_num, c_rep,
+     c_tvoie, c_tvoie_l, c_voie, c_mention, c_cedex, c_cp, c_insee, c_city, c_country, c_tel, c_tel2, c_dept,
+     c_sector, c_sector_l) = (
+        cols.pos(x) for x in (
+            "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP",
+            "Libellé civilité d'exercice", "Libellé civilité", "Nom d'exercice", "Prénom d'exercice",
+            "Code profession", "Libellé profession", "Code type savoir-faire", "Code savoir-faire",
+            "Libellé savoir-faire", "Code mode exercice", "Numéro SIRET site", "Numéro SIREN site",
+            "Numéro FINESS site", "Numéro FINESS établissement juridique",
+            "Identifiant technique de la structure", "Raison sociale site", "Enseigne commerciale site",
+            "Complément destinataire (coord. structure)", "Complément point géographique (coord. structure)",
+            "Numéro Voie (coord. structure)", "Indice répétition voie (coord. structure)",
+            "Code type de voie (coord. structure)", "Libellé type de voie (coord. structure)",
+            "Libellé Voie (coord. structure)", "Mention distribution (coord. structure)",
+            "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
+            "Code commune (coord. structure)", "Libellé commune (coord. structure)",
+            "Libellé pays (coord. structure)", "Téléphone (coord. structure)",
+            "Téléphone 2 (coord. structure)", "Code Département (structure)", "Code secteur d'activité",
+            "Libellé secteur d'activité",
+        )
+    )
+    labels = specialties.labels
+    professions = PROFESSIONS
+    key_of, place_of = _rejection_names(cols)
+    unknown_specialty = [""]
+
+    def read_line(raw: bytes, line_no: int) -> PracticeRecord | Rejection | Remark:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             fields = raw.decode("latin-1").rstrip("\r\n").split("|")
-            yield Rejection("encoding_error", line_no, "line is not valid UTF-8", key=key_of(fields),
-                            place=place_of(fields))
-            continue
+            return Rejection("encoding_error", line_no, "line is not valid UTF-8", key=key_of(fields),
+                             place=place_of(fields))
         text = text.rstrip("\r\n")
         if not text.strip():
-            yield Remark("blank_line", line_no)
-            continue
+            return Remark("blank_line", line_no)
         f = text.split("|")
         count = len(f)
-        if count == n + 1 and f[-1] == "":
-            pass                      # the normal case: trailing "|"
-        elif count != n:              # a missing trailing "|" alone is tolerated
-            yield Rejection("wrong_column_count", line_no, f"{count - 1 if f[-1] == '' else count} columns, expected {n}",
-                            key=key_of(f))
-            continue
+        if count != n and not (count == n + 1 and f[-1] == ""):  # a missing trailing "|" alone is tolerated
+            columns = count - 1 if f[-1] == "" else count
+            return Rejection("wrong_column_count", line_no, f"{columns} columns, expected {n}", key=key_of(f))
         f.append("")                  # index n = absent optional column → always empty
         id_type = f[c_type].strip()
         raw_id = f[c_id].strip()
@@ -279,53 +329,28 @@ def parse_rpps_stream(
         reason = check_national(id_type, raw_id, national)
         if reason:
             # The key itself failed its check: it names no offer safely (deletions are capped instead).
-            yield Rejection(reason, line_no, f"{id_type}|{raw_id}", place=place_of(f[:-1]))
-            continue
+            return Rejection(reason, line_no, f"{id_type}|{raw_id}", place=place_of(f[:-1]))
         profession = f[c_prof].strip()
         if profession not in professions:
-            yield Rejection("unknown_profession", line_no, profession or "(empty)", key=key_of(f),
-                            place=place_of(f[:-1]))
-            continue
+            return Rejection("unknown_profession", line_no, profession or "(empty)", key=key_of(f),
+                             place=place_of(f[:-1]))
         last_name = f[c_last].strip()
         if not last_name:
-            yield Rejection("missing_name", line_no, key=key_of(f), place=place_of(f[:-1]))
-            continue
-        national = national or (id_type + raw_id)
-
-        if national != group_id:
-            if group:
-                yield from group.values()
-            group = {}
-            group_id = national
-
-        address = Address(
-            number=f[c_num].strip(),
-            repetition=f[c_rep].strip(),
-            street_type=f[c_tvoie_l].strip() or f[c_tvoie].strip(),
-            street=f[c_voie].strip(),
-            complement=" ".join(x for x in (f[c_cdest].strip(), f[c_cgeo].strip()) if x),
-            distribution=f[c_mention].strip(),
-            cedex_line=f[c_cedex].strip(),
-            postcode=f[c_cp].strip(),
-            insee=f[c_insee].strip(),
-            city=f[c_city].strip(),
-            country=f[c_country].strip(),
-        )
+            return Rejection("missing_name", line_no, key=key_of(f), place=place_of(f[:-1]))
         specialty: tuple[str, str] | None = None
         if f[c_sf_type].strip() == "S" and f[c_sf].strip():
             code = f[c_sf].strip()
             label = labels.get(code)
             if label is None:
-                yield Remark("unknown_specialty", line_no, code)
+                unknown_specialty[0] = code
                 label = f[c_sf_l].strip() or code
             specialty = (code, label)
-
-        record = PracticeRecord(
+        return PracticeRecord(
             source="rpps",
             line_no=line_no,
             id_type="rpps" if id_type == RPPS_TYPE else "adeli",
             raw_id=raw_id,
-            national_id=national,
+            national_id=national or (id_type + raw_id),
             last_name=last_name,
             first_name=f[c_first].strip(),
             civility=f[c_civ_ex_l].strip() or f[c_civ_l].strip(),
@@ -343,25 +368,33 @@ def parse_rpps_stream(
             sector_code=f[c_sector].strip(),
             sector_label=f[c_sector_l].strip(),
             departement=f[c_dept].strip(),
-            address=address,
+            address=Address(
+                number=f[c_num].strip(),
+                repetition=f[c_rep].strip(),
+                street_type=f[c_tvoie_l].strip() or f[c_tvoie].strip(),
+                street=f[c_voie].strip(),
+                complement=" ".join(x for x in (f[c_cdest].strip(), f[c_cgeo].strip()) if x),
+                distribution=f[c_mention].strip(),
+                cedex_line=f[c_cedex].strip(),
+                postcode=f[c_cp].strip(),
+                insee=f[c_insee].strip(),
+                city=f[c_city].strip(),
+                country=f[c_country].strip(),
+            ),
             phones=[p for p in (_phone(f[c_tel]), _phone(f[c_tel2])) if p],
         )
-        key = record.place_key()
-        existing = group.get(key)
-        if existing is None:
-            group[key] = record
-        else:
-            # Another savoir-faire line of the same place: merge, never lose a specialty or a phone.
-            if specialty and specialty not in existing.specialties:
-                existing.specialties.append(specialty)
-            for phone in record.phones:
-                if phone not in existing.phones:
-                    existing.phones.append(phone)
-            yield Remark("merged_line", line_no)
-    if group:
-        yield from group.values()
-    if on_bytes is not None and pending_bytes:
-        on_bytes(pending_bytes)
+
+    return read_line, unknown_specialty
+
+
+def _merge_place_line(existing: PracticeRecord, record: PracticeRecord) -> None:
+    """Another savoir-faire line of the same place: merge, never lose a specialty or a phone."""
+    for specialty in record.specialties:
+        if specialty not in existing.specialties:
+            existing.specialties.append(specialty)
+    for phone in record.phones:
+        if phone not in existing.phones:
+            existing.phones.append(phone)
 
 
 __all__ = ["ADELI_TYPE", "FILE_GLOB", "HEADER", "RPPS_TYPE", "extraction_date", "open_extraction",

@@ -26,8 +26,8 @@ from purgatory.domain.model import OpenedState
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from connectors.vendors.config import VendorConfig
-from connectors.vendors.queries import Search, search_request
 from connectors.vendors.errors import CircuitOpen, VendorError, VendorMalformed, VendorRejected, VendorUnavailable
+from connectors.vendors.queries import Search, search_request
 from sas_core.metrics import CIRCUIT_STATE
 
 FHIR_ACCEPT = "application/fhir+json, application/json+fhir;q=0.9, application/json;q=0.8"
@@ -94,7 +94,7 @@ def _cached_context(cert, key, ca, verify: bool, _stamps: tuple) -> ssl.SSLConte
 
 def ssl_context(vendor: VendorConfig) -> ssl.SSLContext:
     """TLS settings of ``vendor``: our client certificate and the CA of its server (mutual TLS); the
-    system's defaults (certifi's CA bundle) when the editors file gives none."""
+    system's defaults (certifi's CA bundle) when the vendors file gives none."""
     tls = vendor.tls
     if tls is None:
         return _cached_context(None, None, None, True, ())
@@ -140,7 +140,7 @@ class VendorClient:
         origin = urlsplit(vendor.base_url)
         self._origin = (origin.scheme, origin.netloc)
 
-    async def __aenter__(self) -> "VendorClient":
+    async def __aenter__(self) -> VendorClient:
         vendor = self.vendor
         self._client = httpx.AsyncClient(
             base_url=vendor.base_url + "/",

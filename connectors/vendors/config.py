@@ -29,6 +29,11 @@ from sas_core.errors import ConfigurationError
 from sas_core.structure_ids import siret_bare
 
 UseCase = Literal["ps", "cpts", "sos"]
+
+
+def _practitioners_only() -> list[UseCase]:
+    """The default use cases of a vendor: practitioners' slots (INT_R01) alone."""
+    return ["ps"]
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -44,7 +49,7 @@ class TlsConfig(BaseModel):
     verify: bool = True
 
     @model_validator(mode="after")
-    def _cert_and_key_together(self) -> "TlsConfig":
+    def _cert_and_key_together(self) -> TlsConfig:
         # A certificate alone is fine (a PEM holding both); a key without certificate is not.
         if self.key is not None and self.cert is None:
             raise ValueError("tls.key given without tls.cert")
@@ -58,7 +63,7 @@ class VendorConfig(BaseModel):
 
     name: str
     base_url: str
-    use_cases: list[UseCase] = Field(default_factory=lambda: ["ps"])
+    use_cases: list[UseCase] = Field(default_factory=_practitioners_only)
     roster: list[str] = []
     sos_roster: list[str] = []
     tls: TlsConfig | None = None
@@ -144,7 +149,7 @@ class VendorConfig(BaseModel):
         """SOS association SIRETs in the directory's bare form (14 digits, whichever form the file
         uses): ``sos_roster``, or ``roster`` when the vendor only does SOS. The query adds the prefix."""
         ids = self.sos_roster or (self.roster if self.use_cases == ["sos"] else [])
-        return list(dict.fromkeys(siret_bare(i) for i in ids))
+        return list(dict.fromkeys(bare for i in ids if (bare := siret_bare(i)) is not None))
 
     @property
     def practitioner_ids(self) -> list[str]:

@@ -103,7 +103,7 @@ class MappingResult:
     #: Resource ids of slots whose source is the one already known (``known_sources``): not mapped again.
     unchanged: list[str] = field(default_factory=list)
 
-    def extend(self, other: "MappingResult") -> None:
+    def extend(self, other: MappingResult) -> None:
         self.records.extend(other.records)
         self.rejected.update(other.rejected)
         self.flags.update(other.flags)
@@ -161,8 +161,8 @@ def _opening_hours(location: Mapping[str, Any]) -> str | None:
         if not isinstance(entry, dict):
             continue
         # FHIR codes are lower case (``mon``); the guide's page writes them upper case (``MON``).
-        days = sorted({d.lower() for d in entry.get("daysOfWeek") or [] if isinstance(d, str) and d.lower() in _DAY_LABELS},
-                      key=_DAY_ORDER.index)
+        days = sorted({d.lower() for d in entry.get("daysOfWeek") or []
+                       if isinstance(d, str) and d.lower() in _DAY_LABELS}, key=_DAY_ORDER.index)
         if entry.get("allDay"):
             hours = "00:00-24:00"
         else:
@@ -283,6 +283,89 @@ def _type_id_tail(url: str) -> str | None:
     return None
 
 
+def _schedule_actors(schedule: dict, index: _Index) -> tuple[dict | None, dict | None, dict | None]:
+    """The first Practitioner, PractitionerRole and Location among a schedule's actors."""
+    actors = schedule.get("actor") or []
+    if isinstance(actors, dict):
+        actors = [actors]
+    practitioner = role = location = None
+    for actor in actors:
+        resolved = index.resolve(actor, holder=schedule)
+        if resolved is None:
+            continue
+        kind = resolved.get("resourceType")
+        if kind == "Practitioner" and practitioner is None:
+            practitioner = resolved
+        elif kind == "PractitionerRole" and role is None:
+            role = resolved
+        elif kind == "Location" and location is None:
+            location = resolved
+    return practitioner, role, location
+
+
+def _practitioner_national_id(practitioner: dict | None, role: dict | None) -> str | None:
+    national_id = _identifier(practitioner, RPPS_SYSTEM)
+    if national_id is None and role is not None:
+        # Some vendors name the practitioner by identifier only in the PractitionerRole.
+        ref = role.get("practitioner") or {}
+        national_id = (ref.get("identifier") or {}).get("value") if isinstance(ref, dict) else None
+    return national_id
+
+
+def _practitioner_names(practitioner: dict | None) -> tuple[str | None, str | None]:
+    """(family, given names joined) of the practitioner's first name entry."""
+    names = (practitioner or {}).get("name") or []
+    if isinstance(names, dict):
+        names = [names]
+    family = given = None
+    if names and isinstance(names[0], dict):
+        family = names[0].get("family")
+        given_list = names[0].get("given") or []
+        given = " ".join(given_list) if isinstance(given_list, list) else str(given_list)
+    return family, given
+
+
+def _role_place(role: dict, index: _Index, place: Place) -> dict | None:
+    """Fill ``place`` with what a PractitionerRole says (structure id, phone); return the first of its
+    locations found in the bundle, if any (it wins over the schedule's own Location actor)."""
+    location = None
+    locations = role.get("location") or []
+    if isinstance(locations, dict):
+        locations = [locations]
+    for ref in locations:
+        found = index.resolve(ref, holder=role, want="Location")
+        if found is not None:
+            location = found
+            break
+    organization = role.get("organization") or {}
+    if isinstance(organization, dict):
+        structure = (organization.get("identifier") or {})
+        if isinstance(structure, dict) and structure.get("value"):
+            place.structure_id = str(structure["value"])
+        else:
+            org = index.resolve(organization, holder=role, want="Organization")
+            place.structure_id = _identifier(org, STRUCTURE_SYSTEM)
+    place.phone = _phone(role)
+    return location
+
+
+def _index_entries(entries: list, index: _Index, result: MappingResult) -> list[dict]:
+    """Index every resource of the bundle's entries; return its slots (entries without a resource are
+    counted as rejected, OperationOutcomes flagged)."""
+    slots: list[dict] = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not resource.get("resourceType"):
+            result.rejected["entry_without_resource"] += 1
+            continue
+        index.add(resource, entry.get("fullUrl"))
+        if resource["resourceType"] == "Slot":
+            slots.append(resource)
+        elif resource["resourceType"] == "OperationOutcome":
+            result.flags["operation_outcome_in_bundle"] += 1
+    return slots
+
+
 class BundleMapper:
     """Maps the pages of one vendor's answers; keeps per-schedule context between slots for speed."""
 
@@ -309,17 +392,7 @@ class BundleMapper:
             raise BundleError("Bundle.entry is not a list")
         result = MappingResult()
         index = _Index()
-        slots: list[dict] = []
-        for entry in entries:
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict) or not resource.get("resourceType"):
-                result.rejected["entry_without_resource"] += 1
-                continue
-            index.add(resource, entry.get("fullUrl"))
-            if resource["resourceType"] == "Slot":
-                slots.append(resource)
-            elif resource["resourceType"] == "OperationOutcome":
-                result.flags["operation_outcome_in_bundle"] += 1
+        slots = _index_entries(entries, index, result)
         wanted = set(requested) if requested is not None else None
         context_cache: dict[int, tuple[dict | None, str | None]] = {}
         for slot in slots:
@@ -359,20 +432,12 @@ class BundleMapper:
         schedule = index.resolve(slot.get("schedule"), holder=slot, want="Schedule")
         if schedule is None:
             return None, "schedule_not_found"
-        key = id(schedule)
-        if key not in cache:
-            context = self._schedule_context(schedule, index, search, flags)
-            if context is not None and "place" in context:
-                context["place_obj"] = Place(**context["place"])
-            cache[key] = (context, None)
-        context = cache[key][0]
-        if context is None:
-            return None, ("sos_place_not_found" if search == "sos" else "practitioner_not_found")
-        if context.get("reason"):
-            return None, context["reason"]
+        context = self._cached_context(schedule, index, search, flags, cache)
+        problem = _context_problem(context, search, wanted)
+        if problem is not None:
+            return None, problem
+        assert context is not None  # a missing context is a problem
         roster_key = context["roster_key"]
-        if wanted is not None and roster_key not in wanted:
-            return None, ("association_not_requested" if search == "sos" else "practitioner_not_requested")
         if not context.get("check_ok", True):
             flags["national_id_bad_check_digit"] += 1
         source_hash = self._source_hash(slot, context["digest"], index)
@@ -392,22 +457,21 @@ class BundleMapper:
         self._fill_slot_details(slot, record, index, flags)
         return record, None
 
+    def _cached_context(self, schedule: dict, index: _Index, search: str, flags: Counter,
+                        cache: dict[int, tuple[dict | None, str | None]]) -> dict | None:
+        """The context of a schedule, worked out once per page (its slots share it)."""
+        key = id(schedule)
+        if key not in cache:
+            context = self._schedule_context(schedule, index, search, flags)
+            if context is not None and "place" in context:
+                context["place_obj"] = Place(**context["place"])
+            cache[key] = (context, None)
+        return cache[key][0]
+
     def _schedule_context(self, schedule: dict, index: _Index, search: str, flags: Counter) -> dict | None:
-        actors = schedule.get("actor") or []
-        if isinstance(actors, dict):
-            actors = [actors]
-        practitioner = role = location = None
-        for actor in actors:
-            resolved = index.resolve(actor, holder=schedule)
-            if resolved is None:
-                continue
-            kind = resolved.get("resourceType")
-            if kind == "Practitioner" and practitioner is None:
-                practitioner = resolved
-            elif kind == "PractitionerRole" and role is None:
-                role = resolved
-            elif kind == "Location" and location is None:
-                location = resolved
+        """What the slots of a schedule share: who (practitioner or SOS association), where, and the
+        digest of those resources; ``{"reason": ...}`` or ``None`` when the schedule names no one usable."""
+        practitioner, role, location = _schedule_actors(schedule, index)
         if search == "sos":
             context = self._sos_context(location, index, flags)
             if context is not None and "reason" not in context:
@@ -415,46 +479,18 @@ class BundleMapper:
             return context
         if practitioner is None and role is not None:
             practitioner = index.resolve(role.get("practitioner"), holder=role, want="Practitioner")
-        national_id = _identifier(practitioner, RPPS_SYSTEM)
-        if national_id is None and role is not None:
-            # Some vendors name the practitioner by identifier only in the PractitionerRole.
-            ref = role.get("practitioner") or {}
-            national_id = (ref.get("identifier") or {}).get("value") if isinstance(ref, dict) else None
+        national_id = _practitioner_national_id(practitioner, role)
         if not national_id:
             return {"reason": "practitioner_without_national_id"} if practitioner or role else None
-        check_ok = rpps_check_ok(national_id)
-        names = (practitioner or {}).get("name") or []
-        if isinstance(names, dict):
-            names = [names]
-        family = given = None
-        if names and isinstance(names[0], dict):
-            family = names[0].get("family")
-            given_list = names[0].get("given") or []
-            given = " ".join(given_list) if isinstance(given_list, list) else str(given_list)
+        family, given = _practitioner_names(practitioner)
         place = Place()
         if role is not None:
-            locations = role.get("location") or []
-            if isinstance(locations, dict):
-                locations = [locations]
-            for ref in locations:
-                found = index.resolve(ref, holder=role, want="Location")
-                if found is not None:
-                    location = found
-                    break
-            organization = role.get("organization") or {}
-            if isinstance(organization, dict):
-                structure = (organization.get("identifier") or {})
-                if isinstance(structure, dict) and structure.get("value"):
-                    place.structure_id = str(structure["value"])
-                else:
-                    org = index.resolve(organization, holder=role, want="Organization")
-                    place.structure_id = _identifier(org, STRUCTURE_SYSTEM)
-            place.phone = _phone(role)
+            location = _role_place(role, index, place) or location
         if location is None:
             flags["place_without_location"] += 1
         _address(location, place)
         return {
-            "roster_key": national_id, "national_id": national_id, "check_ok": check_ok,
+            "roster_key": national_id, "national_id": national_id, "check_ok": rpps_check_ok(national_id),
             "family": family, "given": given or None, "place": _place_dict(place),
             "digest": _digest(schedule, practitioner, role, location),
         }
@@ -483,43 +519,42 @@ class BundleMapper:
                 "sos": sos, "organization": organization}
 
     def _fill_slot_details(self, slot: dict, record: SlotRecord, index: _Index, flags: Counter) -> None:
-        meta = slot.get("meta") or {}
-        for coding in meta.get("security") or []:
-            code = coding.get("code") if isinstance(coding, dict) else None
-            if code in SLOT_TYPES:
-                if code not in record.types:
-                    record.types.append(code)
-            elif code:
-                flags["unknown_slot_type"] += 1
+        """The slot's own fields, one FHIR element group at a time (each step writes into ``record``)."""
+        _fill_types(slot, record, flags)
+        self._fill_services(slot, record, index, flags)
+        _fill_defaults(record, flags)
+        self._fill_specialties(slot, record, flags)
+        _fill_booking(slot, record, flags)
+
+    def _fill_services(self, slot: dict, record: SlotRecord, index: _Index, flags: Counter) -> None:
+        """``serviceType``: consultation modes, the CPTS the slot is offered through, the motive texts."""
         motives: list[str] = []
         for service in slot.get("serviceType") or []:
             if not isinstance(service, dict):
                 continue
             for coding in service.get("coding") or []:
-                if not isinstance(coding, dict):
-                    continue
-                code, system = coding.get("code"), coding.get("system")
-                if code in MODES and system in (ACT_CODE_SYSTEM, None):
-                    if code not in record.modes:
-                        record.modes.append(code)
-                elif code == CPTS_CATEGORY and system in (CATEGORY_SYSTEM, None):
-                    cpts = self._cpts(service, slot, index)
-                    if cpts is None:
-                        flags["cpts_service_not_found"] += 1
-                    elif cpts not in record.cpts:
-                        record.cpts.append(cpts)
+                if isinstance(coding, dict):
+                    self._fill_service_coding(coding, service, slot, record, index, flags)
             text = service.get("text")
             if isinstance(text, str) and text.strip() and text.strip() not in motives:
                 motives.append(text.strip())
         record.motive = " / ".join(motives) or None
-        if record.cpts and "CPTS" not in record.types:
-            record.types.append("CPTS")
-        if not record.types:
-            flags["slot_without_type"] += 1
-            record.types.append("PUBLIC")
-        if not record.modes:
-            flags["slot_without_mode"] += 1
-            record.modes.append("AMB")
+
+    def _fill_service_coding(self, coding: dict, service: dict, slot: dict, record: SlotRecord, index: _Index,
+                             flags: Counter) -> None:
+        code, system = coding.get("code"), coding.get("system")
+        if code in MODES and system in (ACT_CODE_SYSTEM, None):
+            if code not in record.modes:
+                record.modes.append(code)
+        elif code == CPTS_CATEGORY and system in (CATEGORY_SYSTEM, None):
+            cpts = self._cpts(service, slot, index)
+            if cpts is None:
+                flags["cpts_service_not_found"] += 1
+            elif cpts not in record.cpts:
+                record.cpts.append(cpts)
+
+    def _fill_specialties(self, slot: dict, record: SlotRecord, flags: Counter) -> None:
+        """``specialty``: the codes given, else a known TRE_R38 label's code, else the text kept as is."""
         for specialty in slot.get("specialty") or []:
             if not isinstance(specialty, dict):
                 continue
@@ -532,24 +567,16 @@ class BundleMapper:
                         record.specialties.append(code)
             text = specialty.get("text")
             if not coded and isinstance(text, str) and text.strip():
-                code = self.specialty_codes.get(fold(text))
-                if code and code not in record.specialties:
-                    record.specialties.append(code)
-                elif not code:
-                    flags["specialty_text_unknown"] += 1
-                    if text.strip() not in record.specialty_texts:
-                        record.specialty_texts.append(text.strip())
-        appointment = slot.get("appointmentType") or {}
-        codes = {c.get("code") for c in appointment.get("coding") or [] if isinstance(c, dict)}
-        if "WALKIN" in codes and "ROUTINE" not in codes:
-            record.bookable = False
-        elif not codes:
-            flags["slot_without_appointment_type"] += 1
-        comment = slot.get("comment")
-        if isinstance(comment, str) and comment.startswith(("https://", "http://")):
-            record.booking_url = comment.strip()
-        elif comment:
-            flags["comment_not_an_url"] += 1
+                self._fill_specialty_text(text, record, flags)
+
+    def _fill_specialty_text(self, text: str, record: SlotRecord, flags: Counter) -> None:
+        code = self.specialty_codes.get(fold(text))
+        if code and code not in record.specialties:
+            record.specialties.append(code)
+        elif not code:
+            flags["specialty_text_unknown"] += 1
+            if text.strip() not in record.specialty_texts:
+                record.specialty_texts.append(text.strip())
 
     def _source_hash(self, slot: dict, schedule_digest: bytes, index: _Index) -> str:
         """Hash of the slot as sent, with its schedule graph and the CPTS it is offered through."""
@@ -575,12 +602,63 @@ class BundleMapper:
             if organization is None:
                 continue
             # ``1`` + FINESS on the wire, the directory's FINESS in our indices (as ``sas.cpts_finess``).
-            return {"finess": finess_bare(_identifier(organization, STRUCTURE_SYSTEM)), "name": organization.get("name"),
-                    "phone": _phone(organization)}
+            return {"finess": finess_bare(_identifier(organization, STRUCTURE_SYSTEM)),
+                    "name": organization.get("name"), "phone": _phone(organization)}
         return None
 
 
 _UNCHANGED = "unchanged"
+
+
+def _fill_types(slot: dict, record: SlotRecord, flags: Counter) -> None:
+    """``meta.security``: the slot types (PUBLIC, PRO, ...), unknown codes flagged."""
+    meta = slot.get("meta") or {}
+    for coding in meta.get("security") or []:
+        code = coding.get("code") if isinstance(coding, dict) else None
+        if code in SLOT_TYPES:
+            if code not in record.types:
+                record.types.append(code)
+        elif code:
+            flags["unknown_slot_type"] += 1
+
+
+def _fill_defaults(record: SlotRecord, flags: Counter) -> None:
+    """A slot offered through a CPTS is of type CPTS; without type it is PUBLIC, without mode AMB
+    (both flagged)."""
+    if record.cpts and "CPTS" not in record.types:
+        record.types.append("CPTS")
+    if not record.types:
+        flags["slot_without_type"] += 1
+        record.types.append("PUBLIC")
+    if not record.modes:
+        flags["slot_without_mode"] += 1
+        record.modes.append("AMB")
+
+
+def _fill_booking(slot: dict, record: SlotRecord, flags: Counter) -> None:
+    """``appointmentType`` (walk-in only: not bookable) and ``comment`` (the booking URL)."""
+    appointment = slot.get("appointmentType") or {}
+    codes = {c.get("code") for c in appointment.get("coding") or [] if isinstance(c, dict)}
+    if "WALKIN" in codes and "ROUTINE" not in codes:
+        record.bookable = False
+    elif not codes:
+        flags["slot_without_appointment_type"] += 1
+    comment = slot.get("comment")
+    if isinstance(comment, str) and comment.startswith(("https://", "http://")):
+        record.booking_url = comment.strip()
+    elif comment:
+        flags["comment_not_an_url"] += 1
+
+
+def _context_problem(context: dict | None, search: str, wanted: set[str] | None) -> str | None:
+    """Why the slots of a schedule with this context are refused, or ``None``."""
+    if context is None:
+        return "sos_place_not_found" if search == "sos" else "practitioner_not_found"
+    if context.get("reason"):
+        return context["reason"]
+    if wanted is not None and context["roster_key"] not in wanted:
+        return "association_not_requested" if search == "sos" else "practitioner_not_requested"
+    return None
 
 
 def _digest(*resources: Any) -> bytes:

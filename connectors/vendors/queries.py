@@ -92,7 +92,8 @@ def sos_schedule_search(
         ("_has:Slot:schedule:start", "ge" + fhir_instant(start, offset=offset)),
         ("_has:Slot:schedule:start", "le" + fhir_instant(end, offset=offset)),
         ("_has:Slot:schedule:status", "free"),
-        ("actor:Location.organization.identifier", ",".join(f"{STRUCTURE_SYSTEM}|{siret_wire(i)}" for i in association_ids)),
+        ("actor:Location.organization.identifier",
+         ",".join(f"{STRUCTURE_SYSTEM}|{siret_wire(i)}" for i in association_ids)),
     ]
     if page_size:
         params.append(("_count", str(page_size)))
