@@ -43,10 +43,10 @@ def demo_load(
     reload: Annotated[bool, typer.Option("--reload", help="generate and load again even if offers exist")] = False,
 ) -> None:
     """Generate a realistic directory of a few départements (real formats) and load it, once."""
-    from simulator.generate.directory import generate_directory
     from indexer.addresses import load_addresses
     from indexer.directory import load_directory
     from sas_core.es import make_client
+    from simulator.generate.directory import generate_directory
 
     settings = Settings()
     if not reload and _offer_count(settings) > 0 and _offer_count(settings, "addresses") > 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -397,4 +397,6 @@ class Settings(
 
     def slice(self, component: type[Component]) -> Component:
         """This component's settings only, already validated here (nothing re-read from the environment)."""
-        return component.model_construct(**{name: getattr(self, name) for name in component.model_fields})
+        values = {name: getattr(self, name) for name in component.model_fields}
+        # The pydantic plugin types ``model_construct`` by the class that declares it (``_Component``).
+        return cast(Component, component.model_construct(**values))
