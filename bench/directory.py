@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench.common import bench_indices, load_average, machine_facts, write_result
 from indexer.directory import load_directory
@@ -59,7 +60,8 @@ def run_directory_bench(
                 f"{second.deleted} deleted in {second.duration_s:.1f}s")
             count = es.count(index=f"{bench_prefix}-offers")["count"]
             nodes = es.nodes.info(filter_path="nodes.*.version").body.get("nodes", {})  # no GET / here
-            version = next(iter(nodes.values()), {}).get("version")
+            first_node: dict[str, Any] = next(iter(nodes.values()), {})
+            version = first_node.get("version")
             result = {
                 "benchmark": "directory",
                 "date": utcnow().isoformat(timespec="seconds"),

@@ -323,7 +323,7 @@ class _Freshness:
             if ids:
                 query = {"bool": {"filter": [{"ids": {"values": ids}}, *visible_slot_filter(
                     now=utcnow(), stale_after_s=self.settings.stale_after_s)]}}
-                hits = self.es.search(index=self.slots_alias, query=query, size=len(ids), _source=False)["hits"]["hits"]
+                hits = self.es.search(index=self.slots_alias, query=query, size=len(ids), source=False)["hits"]["hits"]
                 seen = {h["_id"] for h in hits}
                 now = time.time()
                 with self.lock:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import orjson
 from elasticsearch import Elasticsearch, helpers
@@ -193,7 +194,7 @@ def _check_alias(es: Elasticsearch, alias: str) -> None:
         raise ConfigurationError(f"index alias {alias} does not exist: run `sas setup` first")
 
 
-def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | str],
+def load_addresses(*, settings: Settings, es: Elasticsearch, paths: Sequence[Path | str],
                    threshold: float | None = None, prune: bool = False,
                    max_delete_share: float | None = None) -> AddressLoadSummary:
     """Load BAN ``adresses-*.csv[.gz]`` files into the ``addresses`` index (see module doc).
@@ -216,7 +217,8 @@ def load_addresses(*, settings: Settings, es: Elasticsearch, paths: list[Path | 
     summary = AddressLoadSummary(run_id=f"addresses-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
                                  files=[str(p) for p in paths])
     previous = es.indices.get_settings(index=alias, name="index.refresh_interval").body
-    previous_index = next(iter(previous.values()), {}).get("settings", {}).get("index", {})
+    first_index: dict[str, Any] = next(iter(previous.values()), {})
+    previous_index = first_index.get("settings", {}).get("index", {})
     restore = {"refresh_interval": previous_index.get("refresh_interval")}
     # No refresh while a whole base is written. The translog stays synced per bulk request (the index's
     # ``request`` durability): a load reported ``success`` is on disk, and the fsync of one bulk request
@@ -355,7 +357,8 @@ class AddressLocator:
             answer = self.es.search(
                 index=self.alias, size=min(10_000, 2 * len(chunk)), track_total_hits=False,
                 query={"bool": {"filter": [{"terms": {field_name: chunk}}, {"term": {"kind": kind}}]}},
-                source=[field_name, "location", "postcode", "city"],
+                # A list of fields is a valid ``_source`` (the client's stub only says bool or mapping).
+                source=[field_name, "location", "postcode", "city"],  # type: ignore[arg-type]
                 filter_path="hits.hits._source",
             )
             for hit in answer.get("hits", {}).get("hits", []):

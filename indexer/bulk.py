@@ -177,7 +177,9 @@ class BulkWriter:
 
     def _send(self, body: bytes, docs: dict[str, bytes]) -> None:
         try:
-            response = self.es.bulk(operations=body, filter_path=_FILTER_PATH)
+            # Pre-serialised NDJSON bytes: the client sends them as they are (its stub only names a
+            # sequence of mappings), which is what keeps the encoding out of the bulk request's path.
+            response = self.es.bulk(operations=body, filter_path=_FILTER_PATH)  # type: ignore[arg-type]
         except (ApiError, TransportError) as exc:
             if self.request_failure == "raise":
                 raise

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from connectors.vendors.client import CIRCUIT_CODES
 from connectors.vendors.config import VendorConfig, find_vendor, load_editors
+from indexer.harvest.window import Mode
 from sas_core.errors import ConfigurationError
 from sas_core.metrics import CIRCUIT_STATE
 from sas_core.settings import Settings
@@ -48,7 +49,7 @@ def _start_worker(settings: Settings, vendors: list[VendorConfig], request_timeo
                            vendors=vendors)
 
 
-def _run_in_worker(vendor: str, mode: str, start: datetime | None, end: datetime | None,
+def _run_in_worker(vendor: str, mode: Mode, start: datetime | None, end: datetime | None,
                    now: datetime | None) -> tuple[dict, str]:
     assert _HARVESTER is not None, "worker not initialised"
     document = _HARVESTER.run(vendor, mode=mode, start=start, end=end, now=now)
@@ -97,7 +98,7 @@ class HarvestWorkers:
         with self._lock:
             return [pid for pool in self._pools if pool is not None for pid in (pool._processes or {})]
 
-    def run(self, vendor: VendorConfig | str, *, mode: str = "incremental", start: datetime | None = None,
+    def run(self, vendor: VendorConfig | str, *, mode: Mode = "incremental", start: datetime | None = None,
             end: datetime | None = None, now: datetime | None = None) -> dict:
         """Harvest ``vendor`` in its worker and return the ``harvest_runs`` document (as ``Harvester.run``)."""
         from indexer.harvest.report import observe_run

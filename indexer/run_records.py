@@ -60,7 +60,9 @@ def mark_interrupted_runs(es: Elasticsearch, *, prefix: str, vendor: str, now: d
         # Search and compare-and-set updates (a handful of documents): no dependency on the reindex
         # module that ``_update_by_query`` needs.
         es.indices.refresh(index=alias)
-        hits = es.search(index=alias, size=100, seq_no_primary_term=True, _source=["errors"], query={
+        # ``source`` takes a list of fields too (the client's stub only says bool or mapping).
+        hits = es.search(index=alias, size=100, seq_no_primary_term=True,
+                         source=["errors"], query={  # type: ignore[arg-type]
             "bool": {"filter": [{"term": {"kind": "harvest"}}, {"term": {"vendor": vendor}},
                                 {"term": {"status": "running"}}]}})["hits"]["hits"]
         for hit in hits:

@@ -30,6 +30,8 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
+from typing import TypeGuard
 
 import orjson
 from starlette.requests import Request
@@ -64,8 +66,11 @@ def _outcome(status: int, issues: list[tuple[str, str, str]]) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=FHIR_JSON)
 
 
-def _text(value) -> bool:
+def _text(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.strip() != "" and value == value.strip()
+
+
+_Rule = Callable[[str, str], None]
 
 
 def check_practitioner(body) -> tuple[int, list[tuple[str, str, str]]] | tuple[str, str]:
@@ -80,6 +85,19 @@ def check_practitioner(body) -> tuple[int, list[tuple[str, str, str]]] | tuple[s
     def rule(where: str, text: str) -> None:
         issues.append(("invariant" if "must" in text else "required", f"Practitioner.{where}", text))
 
+    _check_meta(body, rule)
+    key = _check_identifier(body, rule)
+    if not isinstance(body.get("active"), bool):
+        rule("active", "active is required (true: habilitated, false: removed)")
+    _check_names(body, rule)
+    _check_telecoms(body, rule)
+    if issues:
+        return 422, issues
+    assert key is not None
+    return key
+
+
+def _check_meta(body: dict, rule: _Rule) -> None:
     meta = body.get("meta")
     meta = meta if isinstance(meta, dict) else {}
     if meta.get("source") != PLATFORM:
@@ -88,60 +106,65 @@ def check_practitioner(body) -> tuple[int, list[tuple[str, str, str]]] | tuple[s
     if profiles is not None and (not isinstance(profiles, list) or any(p != PROFILE for p in profiles)):
         rule("meta.profile", f"meta.profile must be the guide's canonical profile {PROFILE}")
 
-    key: tuple[str, str] | None = None
+
+def _check_identifier(body: dict, rule: _Rule) -> tuple[str, str] | None:
+    """The (system, value) of the body's one identifier when it has one usable as a key."""
     identifiers = body.get("identifier")
     if not isinstance(identifiers, list) or not identifiers:
         rule("identifier", "identifier is required (1..): the national id (IDNPS) or the platform id (INTRN)")
-    elif len(identifiers) != 1 or not isinstance(identifiers[0], dict):
+        return None
+    if len(identifiers) != 1 or not isinstance(identifiers[0], dict):
         rule("identifier", "exactly one identifier is expected")
-    else:
-        identifier = identifiers[0]
-        system, value = identifier.get("system"), identifier.get("value")
-        type_ = identifier.get("type") if isinstance(identifier.get("type"), dict) else {}
-        codings = [c for c in type_.get("coding") or [] if isinstance(c, dict)]
-        if system not in SYSTEMS:
-            rule("identifier.system", f"identifier.system must be {RPPS} (national id) or {PLATFORM} (platform id)")
-        elif not any(c.get("system") == ID_TYPE_SYSTEM and c.get("code") == SYSTEMS[system] for c in codings):
-            rule("identifier.type", f"identifier.type must be {ID_TYPE_SYSTEM}#{SYSTEMS[system]} for system {system}")
-        if not _text(value):
-            rule("identifier.value", "identifier.value is required")
-        elif system == RPPS and (not NATIONAL_ID.match(value) or UUID_FORM.match(value)):
-            rule("identifier.value", f"{value[:40]!r} is not a national id (IDNPS)")
-        elif system == PLATFORM and not UUID_FORM.match(value):
-            # The FAQ: the platform's technical id is a UUID, and vendors may check it with a regex.
-            rule("identifier.value", f"{value[:40]!r} is not a platform technical id (a UUID)")
-        if isinstance(system, str) and _text(value):
-            key = (system, value)
+        return None
+    identifier = identifiers[0]
+    system, value = identifier.get("system"), identifier.get("value")
+    type_ = identifier.get("type")
+    type_ = type_ if isinstance(type_, dict) else {}
+    codings = [c for c in type_.get("coding") or [] if isinstance(c, dict)]
+    if system not in SYSTEMS:
+        rule("identifier.system", f"identifier.system must be {RPPS} (national id) or {PLATFORM} (platform id)")
+    elif not any(c.get("system") == ID_TYPE_SYSTEM and c.get("code") == SYSTEMS[system] for c in codings):
+        rule("identifier.type", f"identifier.type must be {ID_TYPE_SYSTEM}#{SYSTEMS[system]} for system {system}")
+    _check_identifier_value(system, value, rule)
+    if isinstance(system, str) and _text(value):
+        return system, value
+    return None
 
-    if not isinstance(body.get("active"), bool):
-        rule("active", "active is required (true: habilitated, false: removed)")
 
+def _check_identifier_value(system: object, value: object, rule: _Rule) -> None:
+    if not _text(value):
+        rule("identifier.value", "identifier.value is required")
+    elif system == RPPS and (not NATIONAL_ID.match(value) or UUID_FORM.match(value)):
+        rule("identifier.value", f"{value[:40]!r} is not a national id (IDNPS)")
+    elif system == PLATFORM and not UUID_FORM.match(value):
+        # The FAQ: the platform's technical id is a UUID, and vendors may check it with a regex.
+        rule("identifier.value", f"{value[:40]!r} is not a platform technical id (a UUID)")
+
+
+def _check_names(body: dict, rule: _Rule) -> None:
     names = body.get("name")
     if not isinstance(names, list) or not names or not all(isinstance(n, dict) for n in names):
         rule("name", "name is required (family and given)")
-    else:
-        for name in names:
-            if not _text(name.get("family")):
-                rule("name.family", "name.family is required and must not be empty")
-            given = name.get("given")
-            if not isinstance(given, list) or len(given) != 1 or not _text(given[0]):
-                rule("name.given", "name.given is required (exactly one first name)")
+        return
+    for name in names:
+        if not _text(name.get("family")):
+            rule("name.family", "name.family is required and must not be empty")
+        given = name.get("given")
+        if not isinstance(given, list) or len(given) != 1 or not _text(given[0]):
+            rule("name.given", "name.given is required (exactly one first name)")
 
+
+def _check_telecoms(body: dict, rule: _Rule) -> None:
     telecoms = body.get("telecom")
     if not isinstance(telecoms, list) or not telecoms or not all(isinstance(t, dict) for t in telecoms):
         rule("telecom", "telecom is required: the regulator's e-mail")
-    else:
-        for telecom in telecoms:
-            if telecom.get("system") != "email":
-                rule("telecom.system", "telecom.system must be email")
-            value = telecom.get("value")
-            if not isinstance(value, str) or not EMAIL.match(value):
-                rule("telecom.value", f"telecom.value must be an e-mail address, not {str(value)[:60]!r}")
-
-    if issues:
-        return 422, issues
-    assert key is not None
-    return key
+        return
+    for telecom in telecoms:
+        if telecom.get("system") != "email":
+            rule("telecom.system", "telecom.system must be email")
+        value = telecom.get("value")
+        if not isinstance(value, str) or not EMAIL.match(value):
+            rule("telecom.value", f"telecom.value must be an e-mail address, not {str(value)[:60]!r}")
 
 
 class AccountsBook:
@@ -210,9 +233,9 @@ class AccountsBook:
             return None
 
     async def create(self, request: Request) -> Response:
-        vendor, failure = await self.simulator._gate(request)
-        if failure is not None:
-            return failure
+        vendor = await self.simulator._gate(request)
+        if isinstance(vendor, Response):
+            return vendor
         body = await self._body(request)
         response = self._create(vendor.name, body)
         self._log(vendor.name, request, body, response.status_code)
@@ -232,9 +255,9 @@ class AccountsBook:
         return result if isinstance(result, Response) else self._answer(vendor, *result)
 
     async def update(self, request: Request) -> Response:
-        vendor, failure = await self.simulator._gate(request)
-        if failure is not None:
-            return failure
+        vendor = await self.simulator._gate(request)
+        if isinstance(vendor, Response):
+            return vendor
         body = await self._body(request)
         response = self._update(vendor.name, request, body)
         self._log(vendor.name, request, body, response.status_code)
@@ -260,9 +283,9 @@ class AccountsBook:
         return result if isinstance(result, Response) else self._answer(vendor, *result)
 
     async def refuse_delete(self, request: Request) -> Response:
-        vendor, failure = await self.simulator._gate(request)
-        if failure is not None:
-            return failure
+        vendor = await self.simulator._gate(request)
+        if isinstance(vendor, Response):
+            return vendor
         self._log(vendor.name, request, None, 405)
         response = _outcome(405, [("not-supported", "", "no DELETE in INT_R02: update the account with active=false")])
         response.headers["Allow"] = "POST, PUT"

@@ -38,7 +38,8 @@ SCHEDULE, PRACTITIONER = P + "FrScheduleAgregateur", P + "FrPractitionerAgregate
 ROLE, LOCATION = P + "FrPractitionerRoleExerciceAgregateur", P + "FrLocationAgregateur"
 CPTS_BUNDLE, CPTS_SLOT = IG + "sas-cpts-bundle-aggregator", IG + "sas-cpts-slot-aggregator"
 CPTS_SERVICE, CPTS_ORGANIZATION = IG + "sas-cpts-healthcareservice-aggregator", IG + "sas-cpts-organization-aggregator"
-SOS_BUNDLE, SOS_SLOT, SOS_SCHEDULE = IG + "sas-sos-bundle-aggregator", IG + "sas-sos-slot-aggregator", IG + "sas-sos-schedule-aggregator"
+SOS_BUNDLE, SOS_SLOT, SOS_SCHEDULE = (IG + "sas-sos-bundle-aggregator", IG + "sas-sos-slot-aggregator",
+                                     IG + "sas-sos-schedule-aggregator")
 SOS_LOCATION, SOS_ORGANIZATION = IG + "sas-sos-location-aggregator", IG + "sas-sos-organization-aggregator"
 #: A practitioner slot's profile in an INT_R04 answer (every Slot there is a FrSlotAgregateurCPTS): the
 #: serialised entry of INT_R01 with its profile swapped (one bytes.replace, no per-slot JSON work).
@@ -67,8 +68,9 @@ NEVER = math.inf
 
 _MOTIVES = ["Consultation", "Consultation non programmée", "Visite de contrôle", "Première consultation",
             "Renouvellement d'ordonnance", "Certificat médical"]
-_SPECIALTY_LABELS = {"SM54": "Médecine générale", "SM26": "Qualifié en médecine générale", "SM53": "Spécialiste en médecine générale",
-                     "SM40": "Pédiatrie", "SM15": "Dermatologie et vénéréologie", "SM38": "Ophtalmologie"}
+_SPECIALTY_LABELS = {"SM54": "Médecine générale", "SM26": "Qualifié en médecine générale",
+                     "SM53": "Spécialiste en médecine générale", "SM40": "Pédiatrie",
+                     "SM15": "Dermatologie et vénéréologie", "SM38": "Ophtalmologie"}
 
 
 def _seed(*parts: str) -> int:
@@ -78,15 +80,15 @@ def _seed(*parts: str) -> int:
 @dataclass(frozen=True)
 class VendorStyle:
     """How a vendor writes FHIR. Certified vendors differ only where the guide leaves a choice: the
-    offset of instants (``+00:00`` or Paris time; milliseconds, never ``Z``). Everything the profiles or the test kit fix —
-    contained Locations, relative ``Type/id`` references, identifier systems and types, coded specialties,
+    offset of instants (``+00:00`` or Paris time; milliseconds, never ``Z``). Everything the profiles or the test
+    kit fix — contained Locations, relative ``Type/id`` references, identifier systems and types, coded specialties,
     ``search.mode`` — is the same for all (the harvester's tolerance of non-conformant quirks is tested
     on fixture bundles, not through a simulator posing as a certified vendor)."""
 
     instant: str = "utc"              # utc (.000+00:00) or paris (.000+01:00 / .000+02:00)
 
     @classmethod
-    def for_vendor(cls, name: str, *, canonical: bool = False) -> "VendorStyle":
+    def for_vendor(cls, name: str, *, canonical: bool = False) -> VendorStyle:
         if canonical:
             return cls()
         rng = random.Random(_seed("style", name))
@@ -313,7 +315,8 @@ class AgendaBuilder:
         service[0]["text"] = motive
         for finess in cpts:
             service.append({"coding": [{"system": R66, "code": "604"}],
-                            "extension": [{"url": EXT, "valueReference": self._ref("HealthcareService", f"hs-{finess}")}]})
+                            "extension": [{"url": EXT,
+                                           "valueReference": self._ref("HealthcareService", f"hs-{finess}")}]})
         # Coded (the binding is required); the label rides along as text.
         specialty = [{"coding": [{"system": R38, "code": code}], "text": _SPECIALTY_LABELS.get(code, code)}
                      for code in specialties]
@@ -352,15 +355,17 @@ class AgendaBuilder:
         for place in who.places:
             rng = random.Random(_seed(self.vendor, who.siret, place.key))
             location_id, schedule_id = f"lo-{who.siret}-{place.key}", f"sc-{who.siret}-{place.key}"
+            place_name = place.name or f"Centre de consultation {place.city or ''}".strip()
             location = self._location(location_id, SimPlace(place.key, place.line, place.postcode, place.city,
-                                                            place.phone, place.name or f"Centre de consultation {place.city or ''}".strip()),
-                                      sos=True)
+                                                            place.phone, place_name), sos=True)
             location["managingOrganization"] = self._ref("Organization", org_id)
             weekday_hours = (time(20, 0), time(23, 59))
             weekend_hours = (time(rng.choice([8, 9, 12]), 0), time(23, 59))
             location["hoursOfOperation"] = [
-                {"daysOfWeek": ["mon", "tue", "wed", "thu", "fri"], "openingTime": "20:00:00", "closingTime": "00:00:00"},
-                {"daysOfWeek": ["sat", "sun"], "openingTime": f"{weekend_hours[0]:%H:%M:%S}", "closingTime": "00:00:00"},
+                {"daysOfWeek": ["mon", "tue", "wed", "thu", "fri"], "openingTime": "20:00:00",
+                 "closingTime": "00:00:00"},
+                {"daysOfWeek": ["sat", "sun"], "openingTime": f"{weekend_hours[0]:%H:%M:%S}",
+                 "closingTime": "00:00:00"},
             ]
             schedule = {"resourceType": "Schedule", "id": schedule_id, "meta": {"profile": [SOS_SCHEDULE]},
                         "actor": [self._ref("Location", location_id)]}

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 import orjson
@@ -44,8 +44,16 @@ from starlette.routing import Route
 from connectors.vendors.queries import RPPS_SYSTEM, STRUCTURE_SYSTEM
 from simulator.accounts import AccountsBook
 from simulator.agenda import (
-    CPTS_BUNDLE, CPTS_SLOT_PROFILE_BYTES, PARIS, PS_BUNDLE, PS_SLOT_PROFILE_BYTES, SOS_BUNDLE, AgendaBuilder,
-    OwnerAgenda, VendorStyle,
+    CPTS_BUNDLE,
+    CPTS_SLOT_PROFILE_BYTES,
+    PARIS,
+    PS_BUNDLE,
+    PS_SLOT_PROFILE_BYTES,
+    SOS_BUNDLE,
+    AgendaBuilder,
+    OwnerAgenda,
+    SimSlot,
+    VendorStyle,
 )
 from simulator.roster import Roster
 
@@ -122,6 +130,16 @@ class SimVendor:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
 
+@dataclass
+class _SearchAsked:
+    """What a valid slot search asks: the agendas' keys (deduplicated, in order), the window, the page."""
+
+    keys: list[str]
+    window: tuple[float, float]
+    page: int
+    count: int
+
+
 def outcome(status: int, code: str, text: str) -> Response:
     body = {"resourceType": "OperationOutcome",
             "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
@@ -144,7 +162,8 @@ class Simulator:
         for name, roster in vendors.items():
             style = VendorStyle.for_vendor(name, canonical=name in (canonical or set()))
             # None: every agenda kept (benchmarks build them all ahead).
-            agendas = {} if max_agendas_per_vendor is None else LRUCache(maxsize=max_agendas_per_vendor)
+            agendas: LRUCache | dict = ({} if max_agendas_per_vendor is None
+                                         else LRUCache(maxsize=max_agendas_per_vendor))
             self.vendors[name] = SimVendor(name=name, roster=roster, style=style, agendas=agendas)
         self.app = Starlette(routes=[
             Route("/{vendor}/fhir/Slot", self.slot_search, methods=["GET"]),
@@ -197,33 +216,34 @@ class Simulator:
                 continue
             yield slot
 
-    async def _gate(self, request: Request) -> tuple[SimVendor | None, Response | None]:
-        """Vendor lookup, request log and fault injection shared by every FHIR route."""
+    async def _gate(self, request: Request) -> SimVendor | Response:
+        """Vendor lookup, request log and fault injection shared by every FHIR route: the vendor, or the
+        answer that ends the request (unknown vendor, injected fault)."""
         vendor = self.vendors.get(request.path_params["vendor"])
         if vendor is None:
-            return None, outcome(404, "not-found", f"no vendor {request.path_params['vendor']!r} here")
+            return outcome(404, "not-found", f"no vendor {request.path_params['vendor']!r} here")
         vendor.requests.append({"at": time.time(), "method": request.method, "path": request.url.path,
                                 "query": request.url.query, "scheme": request.url.scheme})
         faults = vendor.faults
         if faults.tls_required and request.url.scheme != "https":
-            return vendor, outcome(403, "security", "mutual TLS required: connect over HTTPS with a client certificate")
+            return outcome(403, "security", "mutual TLS required: connect over HTTPS with a client certificate")
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         if faults.down:
-            return vendor, outcome(503, "transient", "service unavailable (simulated outage)")
+            return outcome(503, "transient", "service unavailable (simulated outage)")
         draw = vendor.rng.random()
         if draw < faults.timeout_rate:
             await asyncio.sleep(faults.timeout_s)
-            return vendor, outcome(504, "timeout", "simulated timeout")
+            return outcome(504, "timeout", "simulated timeout")
         draw -= faults.timeout_rate
         if draw < faults.error_rate:
-            return vendor, outcome(500, "exception", "simulated internal error")
+            return outcome(500, "exception", "simulated internal error")
         draw -= faults.error_rate
         if draw < faults.rate_limit_rate:
             response = outcome(429, "throttled", "too many requests (simulated)")
             response.headers["Retry-After"] = "1"
-            return vendor, response
-        return vendor, None
+            return response
+        return vendor
 
     @staticmethod
     def _window(values: list[str], *, name: str = "start") -> tuple[float, float] | str:
@@ -264,7 +284,8 @@ class Simulator:
                 # A broken resource among good ones (no schedule, impossible times): must be skipped alone.
                 entries.append(orjson.dumps({"fullUrl": f"{base}/Slot/broken-{slot.id}", "resource": {
                     "resourceType": "Slot", "id": f"broken-{slot.id}", "status": "free",
-                    "start": "not-a-date", "schedule": {"reference": "Schedule/nowhere"}}, "search": {"mode": "match"}}))
+                    "start": "not-a-date", "schedule": {"reference": "Schedule/nowhere"}},
+                    "search": {"mode": "match"}}))
             # INT_R04: every Slot is a FrSlotAgregateurCPTS (what the test kit's CPTS launch counts).
             entries.append(slot.entry.replace(PS_SLOT_PROFILE_BYTES, CPTS_SLOT_PROFILE_BYTES, 1) if cpts_slots
                            else slot.entry)
@@ -276,10 +297,12 @@ class Simulator:
         # compares its query with the request's). ``next`` is added only when the answer does not fit in
         # one page (_count): a second link then, which the profiles' 1..1 does not foresee, but paging is
         # how FHIR servers bound an answer and the harvester asks _count=1000.
-        links = [{"relation": "self", "url": f"{base}/{request.url.path.rsplit('/', 1)[-1]}?{request.url.query}"}]
+        route = request.url.path.rsplit('/', 1)[-1]
+        links = [{"relation": "self", "url": f"{base}/{route}?{request.url.query}"}]
         if (page + 1) * count < total:
-            params = [(k, v) for k, v in request.query_params.multi_items() if k != "_page"] + [("_page", str(page + 1))]
-            links.append({"relation": "next", "url": f"{base}/{request.url.path.rsplit('/', 1)[-1]}?{urlencode(params)}"})
+            params = [(k, v) for k, v in request.query_params.multi_items() if k != "_page"]
+            params.append(("_page", str(page + 1)))
+            links.append({"relation": "next", "url": f"{base}/{route}?{urlencode(params)}"})
         head = orjson.dumps({"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "searchset", "total": total,
                              "meta": {"lastUpdated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                       "profile": [profile]},
@@ -306,44 +329,17 @@ class Simulator:
         """INT_R01 / INT_R04. Every required parameter is checked (400 + OperationOutcome, as the guide's
         "Réponse de base — Echec" says: the request cannot be executed); ids not in the guide's form
         match nothing (200, empty searchset: a success with no match, as a certified vendor answers)."""
-        vendor, failure = await self._gate(request)
-        if failure is not None:
-            return failure
-        params = request.query_params
-        if params.getlist("status") != ["free"]:
-            return outcome(400, "required", "status=free is required (once)")
-        includes = params.getlist("_include")
-        iterate = params.getlist("_include:iterate")
-        if "Slot:schedule" not in includes or "Schedule:actor" not in iterate:
-            return outcome(400, "required", "_include=Slot:schedule and _include:iterate=Schedule:actor are required")
-        with_cpts = "Slot:service-type-reference" in includes
-        if with_cpts and "HealthcareService:organization" not in iterate:
-            return outcome(400, "required", "INT_R04 needs _include:iterate=HealthcareService:organization")
-        actors = params.getlist("schedule.actor:Practitioner.identifier")
-        if len(actors) != 1 or not actors[0].strip():
-            return outcome(400, "required", "schedule.actor:Practitioner.identifier is required (once)")
-        named, ids = wire_ids(actors[0], system=RPPS_SYSTEM, pattern=_PRACTITIONER_ID)
-        if not 1 <= named <= MAX_IDS:
-            return outcome(400, "too-costly", f"1 to {MAX_IDS} practitioner identifiers per request, got {named}")
-        window = self._window(params.getlist("start"))
-        if isinstance(window, str):
-            return outcome(400, "invalid", window)
-        paging = self._paging(request)
-        if isinstance(paging, str):
-            return outcome(400, "invalid", paging)
-        page, count = paging
+        vendor = await self._gate(request)
+        if isinstance(vendor, Response):
+            return vendor
+        asked = self._slot_search_asked(request)
+        if isinstance(asked, Response):
+            return asked
+        with_cpts = "Slot:service-type-reference" in request.query_params.getlist("_include")
         if vendor.fixtures:
             return self._fixture_bundle(vendor, ["ps", "cpts"] if with_cpts else ["ps"])
-        with self._lock:
-            matches = []
-            agendas: dict[str, OwnerAgenda] = {}
-            for national_id in dict.fromkeys(ids):
-                agenda = self.agenda(vendor, national_id)
-                if agenda is None:
-                    continue
-                for slot in self.free_slots(vendor, agenda, *window, with_cpts=with_cpts):
-                    matches.append(slot)
-                    agendas[slot.id] = agenda
+        matches, agendas = self._matching_slots(vendor, asked.keys, asked.window, with_cpts=with_cpts)
+        page, count = asked.page, asked.count
         total = len(matches)
         chosen = matches[page * count:(page + 1) * count]
         if vendor.faults.empty_rate and vendor.rng.random() < vendor.faults.empty_rate:
@@ -360,15 +356,54 @@ class Simulator:
         return self._bundle(request, vendor, chosen, support_of, page, count, total,
                             profile=CPTS_BUNDLE if with_cpts else PS_BUNDLE, cpts_slots=with_cpts)
 
+    def _slot_search_asked(self, request: Request) -> _SearchAsked | Response:
+        """The practitioner search's ids, window and page, or the 400 of its first missing or bad parameter."""
+        params = request.query_params
+        if params.getlist("status") != ["free"]:
+            return outcome(400, "required", "status=free is required (once)")
+        includes = params.getlist("_include")
+        iterate = params.getlist("_include:iterate")
+        if "Slot:schedule" not in includes or "Schedule:actor" not in iterate:
+            return outcome(400, "required", "_include=Slot:schedule and _include:iterate=Schedule:actor are required")
+        if "Slot:service-type-reference" in includes and "HealthcareService:organization" not in iterate:
+            return outcome(400, "required", "INT_R04 needs _include:iterate=HealthcareService:organization")
+        actors = params.getlist("schedule.actor:Practitioner.identifier")
+        if len(actors) != 1 or not actors[0].strip():
+            return outcome(400, "required", "schedule.actor:Practitioner.identifier is required (once)")
+        named, ids = wire_ids(actors[0], system=RPPS_SYSTEM, pattern=_PRACTITIONER_ID)
+        if not 1 <= named <= MAX_IDS:
+            return outcome(400, "too-costly", f"1 to {MAX_IDS} practitioner identifiers per request, got {named}")
+        return self._window_and_page(request, list(dict.fromkeys(ids)), params.getlist("start"), name="start")
+
     async def sos_search(self, request: Request) -> Response:
         """The SOS Médecins search. Association ids count only as ``urn:oid:1.2.250.1.71.4.2.2|3<SIRET>``
         (SIRET-invariant ``^3[0-9]{14}$``): a bare SIRET gets an empty searchset, not an error."""
-        vendor, failure = await self._gate(request)
-        if failure is not None:
-            return failure
+        vendor = await self._gate(request)
+        if isinstance(vendor, Response):
+            return vendor
+        asked = self._sos_search_asked(request)
+        if isinstance(asked, Response):
+            return asked
+        if vendor.fixtures:
+            return self._fixture_bundle(vendor, ["sos"])
+        matches, agendas = self._matching_slots(vendor, asked.keys, asked.window, with_cpts=False)
+        page, count = asked.page, asked.count
+        chosen = matches[page * count:(page + 1) * count]
+
+        def support_of(slot):
+            agenda = agendas[slot.id]
+            yield f"owner-{agenda.key}", agenda.owner
+            yield slot.schedule_id, agenda.support[slot.schedule_id]
+
+        return self._bundle(request, vendor, chosen, support_of, page, count, len(matches), profile=SOS_BUNDLE)
+
+    def _sos_search_asked(self, request: Request) -> _SearchAsked | Response:
+        """The SOS search's SIRETs, window and page, or the 400 of its first missing or bad parameter."""
         params = request.query_params
-        if params.getlist("_revinclude") != ["Slot:schedule"] or "Schedule:actor:Location" not in params.getlist("_include"):
-            return outcome(400, "required", "_revinclude=Slot:schedule and _include=Schedule:actor:Location are required")
+        if (params.getlist("_revinclude") != ["Slot:schedule"]
+                or "Schedule:actor:Location" not in params.getlist("_include")):
+            return outcome(400, "required",
+                           "_revinclude=Slot:schedule and _include=Schedule:actor:Location are required")
         # The guide writes both ``Location:organization`` (its example) and ``Location:Organization``.
         if not any(v.lower() == "location:organization" for v in params.getlist("_include:iterate")):
             return outcome(400, "required", "_include:iterate=Location:organization is required")
@@ -381,33 +416,36 @@ class Simulator:
         if not 1 <= named <= self.sos_max_ids:
             return outcome(400, "too-costly",
                            f"1 to {self.sos_max_ids} association identifiers per request, got {named}")
-        window = self._window(params.getlist("_has:Slot:schedule:start"), name="_has:Slot:schedule:start")
+        # Agendas are keyed by the directory's bare SIRET.
+        sirets = list(dict.fromkeys(value[1:] for value in wire))
+        return self._window_and_page(request, sirets, params.getlist("_has:Slot:schedule:start"),
+                                     name="_has:Slot:schedule:start")
+
+    def _window_and_page(self, request: Request, keys: list[str], starts: list[str], *,
+                         name: str) -> _SearchAsked | Response:
+        window = self._window(starts, name=name)
         if isinstance(window, str):
             return outcome(400, "invalid", window)
         paging = self._paging(request)
         if isinstance(paging, str):
             return outcome(400, "invalid", paging)
         page, count = paging
-        if vendor.fixtures:
-            return self._fixture_bundle(vendor, ["sos"])
+        return _SearchAsked(keys=keys, window=window, page=page, count=count)
+
+    def _matching_slots(self, vendor: SimVendor, keys: list[str], window: tuple[float, float], *,
+                        with_cpts: bool) -> tuple[list[SimSlot], dict[str, OwnerAgenda]]:
+        """The free slots of the agendas of ``keys`` in ``window``, and the agenda of each (by slot id)."""
+        matches: list[SimSlot] = []
+        agendas: dict[str, OwnerAgenda] = {}
         with self._lock:
-            matches, agendas = [], {}
-            # Agendas are keyed by the directory's bare SIRET.
-            for siret in dict.fromkeys(value[1:] for value in wire):
-                agenda = self.agenda(vendor, siret)
+            for key in keys:
+                agenda = self.agenda(vendor, key)
                 if agenda is None:
                     continue
-                for slot in self.free_slots(vendor, agenda, *window, with_cpts=False):
+                for slot in self.free_slots(vendor, agenda, *window, with_cpts=with_cpts):
                     matches.append(slot)
                     agendas[slot.id] = agenda
-        chosen = matches[page * count:(page + 1) * count]
-
-        def support_of(slot):
-            agenda = agendas[slot.id]
-            yield f"owner-{agenda.key}", agenda.owner
-            yield slot.schedule_id, agenda.support[slot.schedule_id]
-
-        return self._bundle(request, vendor, chosen, support_of, page, count, len(matches), profile=SOS_BUNDLE)
+        return matches, agendas
 
     @staticmethod
     def _fixture_bundle(vendor: SimVendor, searches: list[str]) -> Response:
@@ -445,9 +483,9 @@ class Simulator:
             return True
 
     async def create_appointment(self, request: Request) -> Response:
-        vendor, failure = await self._gate(request)
-        if failure is not None:
-            return failure
+        vendor = await self._gate(request)
+        if isinstance(vendor, Response):
+            return vendor
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
@@ -490,12 +528,14 @@ class Simulator:
             return self._agenda_page(request, vendor)
         slot = self._find_slot(vendor, slot_id) if slot_id else None
         if slot is None:
-            return HTMLResponse(f"<h1>{html.escape(vendor.name)}</h1><p>Créneau introuvable pour {who}.</p>", status_code=404)
+            return HTMLResponse(f"<h1>{html.escape(vendor.name)}</h1><p>Créneau introuvable pour {who}.</p>",
+                                status_code=404)
         start = datetime.fromtimestamp(slot.start, PARIS).strftime("%d/%m/%Y %H:%M")
         free = slot.id not in vendor.taken and self.clock() < slot.taken_at
         origin = html.escape(request.query_params.get("origin", ""))
         return HTMLResponse(
-            f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{html.escape(vendor.name)} – prise de rendez-vous</title>"
+            f"<!doctype html><html lang='fr'><meta charset='utf-8'>"
+            f"<title>{html.escape(vendor.name)} – prise de rendez-vous</title>"
             f"<h1>Rendez-vous du {start}</h1><p>Praticien {who}, créneau {html.escape(slot.id)}: "
             f"{'disponible' if free else 'déjà pris'}.</p><p>Origine : {origin or 'directe'}. "
             "Identifiez-vous pour confirmer la réservation pour le patient.</p></html>")
@@ -571,7 +611,8 @@ class Simulator:
                     break
                 with self._lock:
                     agenda = self.agenda(vendor, key)
-                    candidates = [s.id for s in self.free_slots(vendor, agenda, now + 60, horizon, with_cpts=True)] if agenda else []
+                    candidates = ([s.id for s in self.free_slots(vendor, agenda, now + 60, horizon, with_cpts=True)]
+                                  if agenda else [])
                 if candidates:
                     slot_id = rng.choice(candidates)
                     if self.take(vendor, slot_id):

@@ -68,8 +68,8 @@ def rosters_from_offers(offers: Iterable[dict], *, vendors: Iterable[str] | None
             siret = sos.get("association_siret")
             if not siret:
                 continue
-            association = roster.associations.setdefault(
-                siret, SimAssociation(siret=siret, name=sos.get("association_name") or offer.get("name") or "SOS Médecins"))
+            name = sos.get("association_name") or offer.get("name") or "SOS Médecins"
+            association = roster.associations.setdefault(siret, SimAssociation(siret=siret, name=name))
             association.places.append(SimPlace(key=str(len(association.places)), line=address.get("line"),
                                                postcode=address.get("postcode"), city=address.get("city"),
                                                phone=phones[0] if phones else None, name=offer.get("name")))

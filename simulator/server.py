@@ -62,10 +62,9 @@ class SimulatorThread:
                  tls: ServerTls | None = None) -> None:
         self.simulator = simulator
         self.host, self.port, self.https_port = host, port, https_port
+        # Served from a thread: uvicorn installs no signal handlers off the main thread.
         self._servers = [uvicorn.Server(c) for c in _configs(simulator, host=host, port=port, https_port=https_port,
                                                                tls=tls, log_level="warning")]
-        for server in self._servers:
-            server.install_signal_handlers = lambda: None  # not the main thread
         self._thread = threading.Thread(target=self._run, name="vendor-simulator", daemon=True)
 
     def _run(self) -> None:
@@ -74,7 +73,7 @@ class SimulatorThread:
 
         asyncio.run(main())
 
-    def start(self, timeout_s: float = 20.0) -> "SimulatorThread":
+    def start(self, timeout_s: float = 20.0) -> SimulatorThread:
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -92,7 +91,7 @@ class SimulatorThread:
             server.should_exit = True
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> "SimulatorThread":
+    def __enter__(self) -> SimulatorThread:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from bench.search.mix import BenchQuery
 from sas_core.clock import utcnow
 from sas_core.settings import Settings
+
+if TYPE_CHECKING:  # the client is imported where it is built
+    from elastic_transport import ApiResponse
 
 
 @dataclass
@@ -34,7 +38,9 @@ def _recording_client(url: str, recorder: _Recorder):
     from elasticsearch import Elasticsearch
 
     class RecordingElasticsearch(Elasticsearch):
-        def perform_request(self, method, path, *, params=None, headers=None, body=None, **kwargs):
+        def perform_request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                            headers: Mapping[str, str] | None = None, body: Any = None,
+                            **kwargs: Any) -> ApiResponse[Any]:
             query = ("?" + urlencode(params)) if params else ""
             content_type = None
             payload: bytes | None = None

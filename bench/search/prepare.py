@@ -70,7 +70,7 @@ def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: 
                                         use_cases=use_cases or ["ps"], timeout_s=config.vendor_timeout_s,
                                         concurrency=32, rate_limit_per_s=None))
         started = time.perf_counter()
-        runs = []
+        runs: list[dict] = []
 
         def harvest_one(vendor: VendorConfig) -> None:
             run = workers.run(vendor, mode="full")

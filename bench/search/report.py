@@ -94,4 +94,4 @@ def add_ratios_and_targets(result: dict, *, dataset: dict) -> None:
     if "fanout" in result:
         ratio = result["fanout"]["p95_ms"] / api_p95 if api_p95 else None
         result["ratios"]["fanout_p95_over_api_p95"] = round(ratio, 1) if ratio else None
-        result["targets"]["fanout_over_api_met"] = bool(ratio) and ratio >= 20
+        result["targets"]["fanout_over_api_met"] = ratio is not None and ratio >= 20

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from connectors.directory.participation import SasParticipation
 from connectors.directory.records import PracticeRecord, StructureRecord
 from connectors.geocoding import GeoResult, departements_of_postcode
@@ -120,7 +122,7 @@ def practice_doc(run: DirectoryRun, r: PracticeRecord, geo) -> dict:
 def sos_doc(run: DirectoryRun, place: SosPlace) -> dict:
     r = place.record
     name = r.structure_name
-    doc = {
+    doc: dict[str, Any] = {
         "id": place.offer_id,
         "kind": "sos",
         "national_id": None,

@@ -90,12 +90,10 @@ def run_pipeline(
         es.indices.put_settings(index=alias, settings={"index": {"refresh_interval": "-1"}})
     started = time.perf_counter()
     try:
-        stages = triage(run, items)
-        stages = geocode(run, stages)
-        stages = documents(run, stages)
-        stages = dedupe(run, stages)
-        stages = validate_sample(run, stages)
-        write_offers(run, es, bulk_actions(run, stages))
+        records = triage(run, items)
+        placed = geocode(run, records)
+        docs = dedupe(run, documents(run, placed))
+        write_offers(run, es, bulk_actions(run, validate_sample(run, docs)))
         if progress_stop is not None:
             progress_stop()
         if summary.rejected_share > run.threshold:

@@ -48,7 +48,7 @@ class _Progress:
             self._progress.start()
 
     def advance(self, n: int) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, n)
 
     def stop(self) -> None:

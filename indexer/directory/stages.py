@@ -10,6 +10,7 @@ import orjson
 from connectors.addresses import address_key, street_key
 from connectors.directory.records import PracticeRecord, Rejection, Remark, StructureRecord
 from connectors.geocoding import GeoFailure, GeoResult
+from indexer.addresses import AddressLocator
 from indexer.directory.offer_documents import practice_doc, sos_doc, structure_doc
 from indexer.directory.offer_ids import is_sos_place, normalized_departement, sos_offer_id
 from indexer.directory.run_context import DirectoryRun, SosPlace
@@ -65,22 +66,24 @@ def geocode(run: DirectoryRun, records: Iterable) -> Iterator[tuple]:
     geocoder = run.geocoder
     batch: list[tuple] = []
     size = max(1, run.settings.addresses_lookup_batch)
+    locator = run.locator
     for record in records:
-        if type(record) is StructureRecord and record.lat is not None:
+        geo: GeoResult | GeoFailure
+        if type(record) is StructureRecord and record.lat is not None and record.lon is not None:
             geo = GeoResult(record.lat, record.lon, "address", "finess", record.address.insee or None,
                             record.address.postcode or None, record.address.city or None,
                             record.departement or None)
         else:
             geo = geocoder.geocode(record.address, departement=normalized_departement(record.departement))
-        if run.locator is None:
+        if locator is None:
             yield record, geo
             continue
         batch.append((record, geo))
         if len(batch) >= size:
-            yield from _at_addresses(run, batch)
+            yield from _at_addresses(run, locator, batch)
             batch = []
-    if batch:
-        yield from _at_addresses(run, batch)
+    if batch and locator is not None:
+        yield from _at_addresses(run, locator, batch)
 
 
 def _match_keys(record, geo) -> tuple[str, str]:
@@ -94,14 +97,14 @@ def _match_keys(record, geo) -> tuple[str, str]:
     return address_key(geo.insee, street, a.number, a.repetition), street_key(geo.insee, street)
 
 
-def _at_addresses(run: DirectoryRun, batch: list[tuple]) -> Iterator[tuple]:
+def _at_addresses(run: DirectoryRun, locator: AddressLocator, batch: list[tuple]) -> Iterator[tuple]:
     """Refine a batch's commune-level points to the address (number + street matched, ``address``) or
     the street (``street``); what the base does not have stays at the commune centroid."""
     keys = [_match_keys(record, geo) for record, geo in batch]
-    numbers, streets = run.locator.lookup(address_keys={k[0] for k in keys if k[0]},
-                                          street_keys={k[1] for k in keys if k[1]})
+    numbers, streets = locator.lookup(address_keys={k[0] for k in keys if k[0]},
+                                      street_keys={k[1] for k in keys if k[1]})
     stats = run.geocoder.stats
-    for (record, geo), (a_key, s_key) in zip(batch, keys):
+    for (record, geo), (a_key, s_key) in zip(batch, keys, strict=True):
         if not s_key:
             yield record, geo
             continue

@@ -2,8 +2,9 @@
 
 One run = one vendor, one window (``incremental``: the next 48 h; ``full``: the next 7 days). Stages:
 
-1. **roster** — who to ask for: the editors file's ``roster`` plus the offers whose ``sas.vendor`` names
-   the vendor (SOS: association SIRETs), and every offer of those practitioners, to match places.
+1. **roster** — who to ask for: the vendors file's ``roster`` (``SAS_EDITORS_FILE``) plus the offers whose
+   ``sas.vendor`` names the vendor (SOS: association SIRETs), and every offer of those practitioners, to
+   match places.
 2. **existing** — ids, roster key, content hash and staleness of the vendor's indexed slots in the window
    (one scan, doc values only).
 3. **fetch** — the searches (25 national ids, or 10 SOS SIRETs sent as ``3`` + SIRET, per request), concurrently

@@ -18,7 +18,7 @@ from elasticsearch import ApiError, Elasticsearch, helpers
 from connectors.vendors.client import BreakerBoard, CircuitOpen, VendorClient, VendorError, VendorUnavailable
 from connectors.vendors.config import VendorConfig, find_vendor, load_editors
 from connectors.vendors.mapping import BundleError, BundleMapper, specialty_lookup
-from connectors.vendors.queries import batches
+from connectors.vendors.queries import Search, batches
 from indexer.bulk import BulkWriter
 from indexer.harvest.batch_writes import BatchAnswer, hold_deletions, write_batch
 from indexer.harvest.existing_slots import ExistingSlots, scan_existing
@@ -149,7 +149,7 @@ class Harvester:
             return "partial"
         return "success"
 
-    async def _fetch_and_write(self, vendor: VendorConfig, window: Window, tasks: list[tuple[str, list[str]]],
+    async def _fetch_and_write(self, vendor: VendorConfig, window: Window, tasks: list[tuple[Search, list[str]]],
                                book: OfferBook, places: PlaceMaker, existing: ExistingSlots, writer: BulkWriter,
                                stats: RunStats, harvested_at: str) -> None:
         mapper = BundleMapper(vendor=vendor.name, specialty_codes=self.specialty_codes)
@@ -160,7 +160,7 @@ class Harvester:
         quiet_retries = 0   # retry rounds while the breaker stayed closed (scattered failures)
         stats.batches = len(tasks)
         async with VendorClient(vendor, breakers=self.breakers) as client:
-            async def one(search: str, batch: list[str]):
+            async def one(search: Search, batch: list[str]):
                 try:
                     found = await client.search(search, ids=batch, start=window.start, end=window.end)
                     return search, batch, found, None
@@ -190,13 +190,13 @@ class Harvester:
         if places.pending:
             self._write_places(places, stats)
 
-    async def _one_round(self, vendor: VendorConfig, window: Window, todo: list[tuple[str, list[str]]], one,
+    async def _one_round(self, vendor: VendorConfig, window: Window, todo: list[tuple[Search, list[str]]], one,
                          mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: ExistingSlots,
                          writer: BulkWriter, stats: RunStats, harvested_at: str,
-                         failed: list[tuple[list[str], VendorError]]) -> list[tuple[str, list[str]]]:
+                         failed: list[tuple[list[str], VendorError]]) -> list[tuple[Search, list[str]]]:
         """Send ``todo``'s searches at once and write each answer as it comes; the failed batches go to
         ``failed``, and those worth another try in this run are returned."""
-        retry: list[tuple[str, list[str]]] = []
+        retry: list[tuple[Search, list[str]]] = []
         pending = [asyncio.create_task(one(search, batch)) for search, batch in todo]
         for next_done in asyncio.as_completed(pending):
             search, batch, answer, error = await next_done
@@ -303,9 +303,10 @@ class Harvester:
                 stats.error("place_write_failed", f"vendor-only place {message}", count=0)
 
 
-def _search_tasks(vendor: VendorConfig, practitioner_ids: list[str], sos_ids: list[str]) -> list[tuple[str, list[str]]]:
+def _search_tasks(vendor: VendorConfig, practitioner_ids: list[str],
+                  sos_ids: list[str]) -> list[tuple[Search, list[str]]]:
     """(search, ids) of every request of the run."""
-    tasks: list[tuple[str, list[str]]] = []
+    tasks: list[tuple[Search, list[str]]] = []
     if vendor.practitioner_search:
         tasks += [(vendor.practitioner_search, b) for b in batches(practitioner_ids, vendor.batch_size)]
     if "sos" in vendor.use_cases:

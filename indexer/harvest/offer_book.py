@@ -94,7 +94,7 @@ def _best_place(candidates: Sequence[dict], *, postcode: str | None, city: str |
 
 
 def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> tuple[list[str], list[str], OfferBook]:
-    """(practitioner ids, SOS association SIRETs, offers) of ``vendor``: the editors file's rosters plus
+    """(practitioner ids, SOS association SIRETs, offers) of ``vendor``: the vendors file's rosters plus
     the offers whose ``sas.vendor`` names it; the book holds every offer of those ids."""
     offers_alias = alias_name(prefix, "offers")
     practitioner_ids = list(vendor.practitioner_ids)
@@ -115,10 +115,10 @@ def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> 
     offers: list[dict] = []
     for field_name, ids in (("national_id", practitioner_ids), ("sos.association_siret", sos_ids)):
         for start in range(0, len(ids), 10_000):
-            chunk = ids[start:start + 10_000]
+            chunk: list[str | None] = [*ids[start:start + 10_000]]
             if field_name == "sos.association_siret":
                 # Places written in the wire form (vendor-only places of older runs) are found too.
-                chunk = chunk + [siret_wire(siret) for siret in chunk]
+                chunk += [siret_wire(siret) for siret in chunk]
             for hit in helpers.scan(es, index=offers_alias, size=5000, preserve_order=False,
                                     query={"query": {"terms": {field_name: chunk}}, "_source": _OFFER_FIELDS}):
                 offers.append(hit["_source"])

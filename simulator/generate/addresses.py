@@ -316,7 +316,7 @@ class AddressBook:
             path = out_dir / f"adresses-{departement}.csv"
             with path.open("w", encoding="utf-8", newline="\n") as handle:
                 handle.write(";".join(BAN_HEADER) + "\n")
-                for row, x, y in zip(rows, xs, ys):
+                for row, x, y in zip(rows, xs, ys, strict=True):
                     row["x"], row["y"] = f"{x:.2f}", f"{y:.2f}"
                     handle.write(";".join(row.get(name, "") for name in BAN_HEADER) + "\n")
             paths.append(path)

@@ -211,39 +211,54 @@ class _Structure:
     category_label: str = ""
 
 
+def _plm_districts(communes: list[Commune]) -> dict[str, list[Commune]]:
+    """The arrondissements of Paris, Lyon and Marseille, by city."""
+    districts: dict[str, list[Commune]] = {}
+    for c in communes:
+        for parent, prefix in PLM_PARENTS.items():
+            if c.insee.startswith(prefix) and c.insee != parent:
+                districts.setdefault(parent, []).append(c)
+    return districts
+
+
+def _weighted_pool(communes: list[Commune], departements: set[str] | None, by_insee: dict[str, Commune],
+                   districts: dict[str, list[Commune]]) -> tuple[list[Commune], list[float]]:
+    """The communes places are drawn from (in ``departements``, with a postcode) and their weights (the
+    population; a Paris / Lyon / Marseille arrondissement without one gets its share of the city's)."""
+    pool: list[Commune] = []
+    weights: list[float] = []
+    for c in communes:
+        if departements and c.departement not in departements:
+            continue
+        if c.insee in PLM_PARENTS:
+            continue  # the city is spread over its arrondissements
+        population: float | None = c.population
+        if population is None:
+            parent = next((p for p, pre in PLM_PARENTS.items() if c.insee.startswith(pre)), None)
+            city_population = by_insee[parent].population if parent and parent in by_insee else None
+            if parent and city_population:
+                population = city_population / len(districts[parent])
+        if not c.postcodes:
+            continue
+        pool.append(c)
+        weights.append(float(population or 20))
+    return pool, weights
+
+
 class _Gen:
     def __init__(self, *, communes: list[Commune], departements: set[str] | None, seed: int,
                  specialties: dict[str, str]) -> None:
         self.rng = random.Random(seed)
         self.labels = specialties
         by_insee = {c.insee: c for c in communes}
-        pool: list[Commune] = []
-        weights: list[float] = []
-        districts: dict[str, list[Commune]] = {}
-        for c in communes:
-            for parent, prefix in PLM_PARENTS.items():
-                if c.insee.startswith(prefix) and c.insee != parent:
-                    districts.setdefault(parent, []).append(c)
-        for c in communes:
-            if departements and c.departement not in departements:
-                continue
-            if c.insee in PLM_PARENTS:
-                continue  # the city is spread over its arrondissements
-            population = c.population
-            if population is None:
-                parent = next((p for p, pre in PLM_PARENTS.items() if c.insee.startswith(pre)), None)
-                if parent and parent in by_insee and by_insee[parent].population:
-                    population = by_insee[parent].population / len(districts[parent])
-            if not c.postcodes:
-                continue
-            pool.append(c)
-            weights.append(float(population or 20))
+        districts = _plm_districts(communes)
+        pool, weights = _weighted_pool(communes, departements, by_insee, districts)
         if not pool:
             raise ValueError(f"no commune in départements {sorted(departements or [])}")
         self.pool = pool
         self.cum = list(accumulate(weights))
         self.by_dept: dict[str, tuple[list[Commune], list[float]]] = {}
-        for c, w in zip(pool, weights):
+        for c, w in zip(pool, weights, strict=True):
             entry = self.by_dept.setdefault(c.departement, ([], []))
             entry[0].append(c)
             entry[1].append(w)
@@ -356,10 +371,8 @@ def generate_directory(
     describe today's platform; the search benchmark raises them to the target state (most liberal
     doctors' online agendas aggregated).
     """
-    for name, share in (("gp_participation", gp_participation), ("other_participation", other_participation),
-                        ("vendor_share", vendor_share)):
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"{name} must be between 0 and 1, got {share}")
+    _check_shares(gp_participation=gp_participation, other_participation=other_participation,
+                  vendor_share=vendor_share)
     import time
 
     if not 100 <= places <= 500_000:
@@ -369,11 +382,12 @@ def generate_directory(
         from sas_core.settings import Settings
 
         reference_dir = Settings().reference_data_dir
-    communes = load_communes(Path(reference_dir) if reference_dir else None)
+    reference = Path(reference_dir) if reference_dir else None
+    communes = load_communes(reference)
     wanted = {d.strip().upper().zfill(2) for d in departements} if departements else None
-    specialties = load_specialties(Path(reference_dir) if reference_dir else None).labels
+    specialties = load_specialties(reference).labels
     gen = _Gen(communes=communes, departements=wanted, seed=seed, specialties=specialties)
-    gen.book = AddressBook(communes)
+    book = gen.book = AddressBook(communes)
     rng = gen.rng
     moment = (extracted_at or utcnow()).astimezone(timezone.utc)
     out = Path(out_dir)
@@ -382,39 +396,85 @@ def generate_directory(
     day = moment.strftime("%Y%m%d")
 
     # ---- structures: CPTS, MSP, centres (FINESS), SOS places (RPPS), other FINESS categories --------
-    structures: list[_Structure] = []
-    counts = Counter()
+    counts: Counter[str] = Counter()
+    structures = _finess_structures(gen, places, counts)
+    sos_places = _sos_places(gen, places, counts)
+
+    # ---- practitioners and their places: lines written as they are made ---------------------------
+    rpps_name = f"PS_LibreAcces_Personne_activite_{stamp}.txt"
+    rpps_path = out / rpps_name
+    practitioners = _Practitioners(gen, structures, gp_participation=gp_participation,
+                                   other_participation=other_participation, vendor_share=vendor_share)
+    with rpps_path.open("w", encoding="utf-8", newline="\n") as handle:
+        practitioners.write(handle, places=places, sos_places=sos_places)
+    participation_rows = practitioners.participation_rows
+    participation_rows += _structure_participation(rng, sos_places, structures)
+
+    # ---- write ------------------------------------------------------------------------------------
+    if zip_rpps:
+        zip_path = out / f"PS_LibreAcces_{stamp}.zip"
+        with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.write(rpps_path, rpps_name)
+        rpps_path.unlink()
+        rpps_path = zip_path
+
+    finess_path = out / f"etalab-cs1100507-stock-{day}-0336.csv"
+    _write_finess(finess_path, structures, rng=rng, day=moment, book=book)
+    address_paths = book.write(out, projections={d: epsg for d, (epsg, _label) in PROJECTION.items()})
+    participation_path = out / f"sas-participation-{day}.csv"
+    with participation_path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";", lineterminator="\n")
+        writer.writerow(PARTICIPATION_HEADER)
+        writer.writerows(participation_rows)
+    return GeneratedDirectory(
+        rpps=rpps_path, finess=finess_path, participation=participation_path, places=practitioners.places,
+        practitioners=practitioners.count, rpps_lines=practitioners.rpps_lines, structures=counts,
+        participants=len(participation_rows), seconds=time.perf_counter() - started, addresses=address_paths,
+    )
+
+
+def _check_shares(**shares: float) -> None:
+    for name, share in shares.items():
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, got {share}")
+
+
+def _spread(gen: _Gen, total: int) -> dict[str, int]:
+    """``total`` over the départements: largest remainder by population, at least one where there are many."""
     depts = sorted(gen.by_dept)
     total_pop = sum(gen.dept_pop.values())
+    shares = {d: total * gen.dept_pop[d] / total_pop for d in depts}
+    base = {d: int(v) for d, v in shares.items()}
+    rest = total - sum(base.values())
+    for d in sorted(depts, key=lambda d: (-(shares[d] - base[d]), d))[:max(0, rest)]:
+        base[d] += 1
+    return base
 
-    def spread(total: int) -> dict[str, int]:
-        # Largest remainder by département population, at least one where there are many places.
-        shares = {d: total * gen.dept_pop[d] / total_pop for d in depts}
-        base = {d: int(v) for d, v in shares.items()}
-        rest = total - sum(base.values())
-        for d in sorted(depts, key=lambda d: (-(shares[d] - base[d]), d))[:max(0, rest)]:
-            base[d] += 1
-        return base
 
+_STRUCTURE_PREFIXES = {
+    "cpts": ("CPTS ", "CPTS DU PAYS DE ", "CPTS SUD ", "CPTS NORD "),
+    "msp": ("MSP ", "MAISON DE SANTE ", "POLE DE SANTE "),
+    "centre": ("CENTRE DE SANTE ", "CENTRE MEDICAL ", "CDS MUNICIPAL "),
+}
+
+
+def _finess_structures(gen: _Gen, places: int, counts: Counter[str]) -> list[_Structure]:
+    """The FINESS establishments: CPTS, MSP and health centres by ``places``, then other categories."""
+    rng = gen.rng
+    structures: list[_Structure] = []
     seq = 0
     for kind, divisor, category in (("cpts", 350, "604"), ("msp", 150, "603"), ("centre", 120, "124")):
-        for d, n in spread(max(1, places // divisor)).items():
+        for d, n in _spread(gen, max(1, places // divisor)).items():
             for _ in range(n):
                 seq += 1
                 c = gen.commune_in(d)
                 number, stype, street = gen.street()
-                city = _upper_ascii(c.name)
-                if kind == "cpts":
-                    name = rng.choice(("CPTS ", "CPTS DU PAYS DE ", "CPTS SUD ", "CPTS NORD ")) + city
-                elif kind == "msp":
-                    name = rng.choice(("MSP ", "MAISON DE SANTE ", "POLE DE SANTE ")) + city
-                else:
-                    name = rng.choice(("CENTRE DE SANTE ", "CENTRE MEDICAL ", "CDS MUNICIPAL ")) + city
+                name = rng.choice(_STRUCTURE_PREFIXES[kind]) + _upper_ascii(c.name)
                 structures.append(_Structure(kind, gen.finess(c, seq), name, c, number, stype, street,
                                              gen.phone(c.departement), gen.siret(), category,
                                              FINESS_CATEGORY_LABELS[category]))
                 counts[kind] += 1
-    for d, n in spread(max(1, places // 100)).items():
+    for d, n in _spread(gen, max(1, places // 100)).items():
         for _ in range(n):
             seq += 1
             c = gen.commune_in(d)
@@ -424,75 +484,135 @@ def generate_directory(
                                          number, stype, street, gen.phone(c.departement), gen.siret(),
                                          category, label))
             counts["other_finess"] += 1
+    return structures
+
+
+def _sos_places(gen: _Gen, places: int, counts: Counter[str]) -> list[_Structure]:
+    """SOS Médecins places in the big cities (none below 300 places)."""
     sos_places: list[_Structure] = []
-    if places >= 300:
-        for city, n in gen.big_cities[: max(1, places // 3000)]:
-            for _ in range(n):
-                number, stype, street = gen.street()
-                plm_city = _city_label(rng, city)
-                s = _Structure("sos", gen.technical_id("S"), f"SOS MEDECINS {plm_city}", city, number, stype,
-                               street, gen.phone(city.departement), gen.siret())
-                sos_places.append(s)
-                counts["sos"] += 1
-    cpts_by_dept: dict[str, list[_Structure]] = {}
-    health_by_dept: dict[str, list[_Structure]] = {}
+    if places < 300:
+        return sos_places
+    for city, n in gen.big_cities[: max(1, places // 3000)]:
+        for _ in range(n):
+            number, stype, street = gen.street()
+            plm_city = _city_label(gen.rng, city)
+            sos_places.append(_Structure("sos", gen.technical_id("S"), f"SOS MEDECINS {plm_city}", city, number,
+                                         stype, street, gen.phone(city.departement), gen.siret()))
+            counts["sos"] += 1
+    return sos_places
+
+
+def _structure_participation(rng: random.Random, sos_places: list[_Structure],
+                             structures: list[_Structure]) -> list[list[str]]:
+    """The participation rows of the SOS places, the CPTS and some MSP and centres."""
+    rows = [["sos", s.ident, "1", "", "1", s.phone, "sosplanning", "", SOS_HOURS] for s in sos_places]
     for s in structures:
         if s.kind == "cpts":
-            cpts_by_dept.setdefault(s.commune.departement, []).append(s)
-        elif s.kind in {"msp", "centre"}:
-            health_by_dept.setdefault(s.commune.departement, []).append(s)
+            rows.append(["cpts", s.ident, "1", "", "1", s.phone,
+                         rng.choice(("cpts-planning", "terrisante", "")), "", ""])
+        elif s.kind in {"msp", "centre"} and rng.random() < 0.3:
+            rows.append([s.kind, s.ident, "1", "", "0", "", rng.choice(DEMO_VENDOR_IDS), "", ""])
+    return rows
 
-    # ---- practitioners and their places ---------------------------------------------------------
-    place_counts: list[int] = []
-    remaining = places
-    sos_assignment: list[_Structure] = []
-    for s in sos_places:
-        sos_assignment.extend([s] * rng.randint(6, 12))
-    sos_assignment = sos_assignment[: places // 3]
-    sos_doctor_places = len(sos_assignment)
-    remaining -= sos_doctor_places
-    while remaining > 0:
-        r = rng.random()
-        k = 1 if r < 0.88 else (2 if r < 0.98 else 3)
-        k = min(k, remaining)
-        place_counts.append(k)
-        remaining -= k
-    sos_doctors = sos_doctor_places
-    n_practitioners = len(place_counts) + sos_doctors
-    rpps_numbers = sorted(rng.sample(range(1_000_000_000, 1_100_000_000), n_practitioners))
-    adeli_seen: set[str] = set()
 
-    group_cabinets: dict[str, list[tuple]] = {}
-    # Lines are written as they are made (practitioners come in identifier order): nothing piles up.
-    rpps_name = f"PS_LibreAcces_Personne_activite_{stamp}.txt"
-    rpps_path = out / rpps_name
-    handle = rpps_path.open("w", encoding="utf-8", newline="\n")
-    handle.write("|".join(RPPS_HEADER) + "|\n")
-    buffer: list[str] = []
-    participation_rows: list[list[str]] = []
-    order = list(range(n_practitioners))
-    rng.shuffle(order)  # SOS doctors get ids spread through the file, as real ones are
-    sos_slots = set(order[:sos_doctors])
-    place_iter = iter(place_counts)
-    sos_iter = iter(sos_assignment)
-    rpps_lines = 0
-    written_places = 0
-    for index, number in enumerate(rpps_numbers):
-        is_sos = index in sos_slots
+@dataclass
+class _Person:
+    """A practitioner's identity, as every one of its RPPS lines repeats it."""
+
+    national: str
+    id_type: str
+    raw: str
+    profession: str
+    code: str
+    mode: str
+    first: str
+    last: str
+    female: bool
+
+
+class _Practitioners:
+    """The practitioners (in identifier order) and their RPPS lines; their participation rows."""
+
+    def __init__(self, gen: _Gen, structures: list[_Structure], *, gp_participation: float,
+                 other_participation: float, vendor_share: float) -> None:
+        self.gen = gen
+        self.rng = gen.rng
+        self.gp_participation = gp_participation
+        self.other_participation = other_participation
+        self.vendor_share = vendor_share
+        self.cpts_by_dept: dict[str, list[_Structure]] = {}
+        self.health_by_dept: dict[str, list[_Structure]] = {}
+        for s in structures:
+            if s.kind == "cpts":
+                self.cpts_by_dept.setdefault(s.commune.departement, []).append(s)
+            elif s.kind in {"msp", "centre"}:
+                self.health_by_dept.setdefault(s.commune.departement, []).append(s)
+        self.adeli_seen: set[str] = set()
+        self.group_cabinets: dict[str, list[tuple]] = {}
+        self.participation_rows: list[list[str]] = []
+        self.count = 0
+        self.rpps_lines = 0
+        self.places = 0
+
+    def _place_counts(self, places: int, sos_places: list[_Structure]) -> tuple[list[int], list[_Structure]]:
+        """Places per non-SOS practitioner (1 to 3), and the SOS place of each SOS doctor."""
+        rng = self.rng
+        sos_assignment: list[_Structure] = []
+        for s in sos_places:
+            sos_assignment.extend([s] * rng.randint(6, 12))
+        sos_assignment = sos_assignment[: places // 3]
+        remaining = places - len(sos_assignment)
+        place_counts: list[int] = []
+        while remaining > 0:
+            r = rng.random()
+            k = 1 if r < 0.88 else (2 if r < 0.98 else 3)
+            k = min(k, remaining)
+            place_counts.append(k)
+            remaining -= k
+        return place_counts, sos_assignment
+
+    def write(self, handle, *, places: int, sos_places: list[_Structure]) -> None:
+        """Write the RPPS file's header and lines to ``handle`` (nothing piles up in memory)."""
+        rng = self.rng
+        place_counts, sos_assignment = self._place_counts(places, sos_places)
+        sos_doctors = len(sos_assignment)
+        self.count = len(place_counts) + sos_doctors
+        rpps_numbers = sorted(rng.sample(range(1_000_000_000, 1_100_000_000), self.count))
+        handle.write("|".join(RPPS_HEADER) + "|\n")
+        buffer: list[str] = []
+        order = list(range(self.count))
+        rng.shuffle(order)  # SOS doctors get ids spread through the file, as real ones are
+        sos_slots = set(order[:sos_doctors])
+        place_iter = iter(place_counts)
+        sos_iter = iter(sos_assignment)
+        for index, number in enumerate(rpps_numbers):
+            is_sos = index in sos_slots
+            person = self._person(number, is_sos=is_sos)
+            place_total = 1 if is_sos else next(place_iter)
+            home = self.gen.commune()
+            participant = person.profession == "10" and person.mode == "L" and rng.random() < (
+                self.gp_participation if person.code in GP_CODES else self.other_participation)
+            if is_sos:
+                self.places += 1
+                sos = next(sos_iter)
+                lines = [self._line(person, structure=sos, commune=sos.commune, sector="SA08")]
+            else:
+                lines = self._practice_lines(person, home, place_total)
+            for line in lines:
+                buffer.append("|".join(line) + "|\n")
+            if len(buffer) >= 5000:
+                handle.write("".join(buffer))
+                buffer.clear()
+            self.rpps_lines += len(lines)
+            if participant or is_sos:
+                self._participation(person, home, is_sos=is_sos, participant=participant)
+        handle.write("".join(buffer))
+
+    def _person(self, number: int, *, is_sos: bool) -> _Person:
+        gen, rng = self.gen, self.rng
         profession, _w, id_type = ("10", 0, "8") if is_sos else \
             PROFESSION_MIX[bisect.bisect_left(gen.prof_cum, rng.random() * gen.prof_cum[-1])]
-        if id_type == "8":
-            raw = str(number) + luhn_key(str(number))   # 10 digits + Luhn key = 11
-        else:
-            home = gen.commune()
-            d = home.departement[:2] if not home.departement.startswith("97") else "97"
-            while True:
-                body = f"{d}{profession}{rng.randint(0, 9999):04d}"
-                if body not in adeli_seen:
-                    adeli_seen.add(body)
-                    break
-            raw = body + luhn_key(body.replace("A", "0").replace("B", "0"))
-        national = id_type + raw
+        raw = str(number) + luhn_key(str(number)) if id_type == "8" else self._adeli(profession)
         female = rng.random() < (0.52 if profession == "10" else 0.7)
         first = rng.choice(FIRST_NAMES_F if female else FIRST_NAMES_M)
         last = rng.choice(SURNAMES)
@@ -503,102 +623,87 @@ def generate_directory(
         else:
             code = ""
             mode = "L" if rng.random() < 0.7 else ("S" if rng.random() < 0.95 else "B")
-        place_total = 1 if is_sos else next(place_iter)
-        home = gen.commune()
+        return _Person(id_type + raw, id_type, raw, profession, code, mode, first, last, female)
+
+    def _adeli(self, profession: str) -> str:
+        """A new ADELI number (8 characters + Luhn key), in the département of a drawn commune."""
+        home = self.gen.commune()
+        d = home.departement[:2] if not home.departement.startswith("97") else "97"
+        while True:
+            body = f"{d}{profession}{self.rng.randint(0, 9999):04d}"
+            if body not in self.adeli_seen:
+                self.adeli_seen.add(body)
+                break
+        return body + luhn_key(body.replace("A", "0").replace("B", "0"))
+
+    def _line(self, person: _Person, **place) -> list[str]:
+        return _rpps_line(self.gen, person.national, person.id_type, person.raw, person.profession, person.code,
+                          person.mode, person.first, person.last, person.female, **place)
+
+    def _practice_lines(self, person: _Person, home: Commune, place_total: int) -> list[list[str]]:
+        """The lines of a practitioner's ``place_total`` places (its first one in ``home``)."""
+        gen, rng = self.gen, self.rng
         lines: list[list[str]] = []
-        participant = profession == "10" and mode == "L" and rng.random() < (
-            gp_participation if code in GP_CODES else other_participation)
         for p in range(place_total):
-            written_places += 1
-            if is_sos:
-                sos = next(sos_iter)
-                lines.append(_rpps_line(gen, national, id_type, raw, profession, code, mode, first, last, female,
-                                        structure=sos, commune=sos.commune, sector="SA08"))
-                continue
+            self.places += 1
             commune = home if p == 0 else gen.commune_in(home.departement)
-            structure = None
-            sector = "SA07"
-            if mode == "S" and rng.random() < 0.6:
-                sector = "SA01"
-            elif profession == "10" and health_by_dept.get(commune.departement) and rng.random() < 0.12:
-                structure = rng.choice(health_by_dept[commune.departement])
-                if any(line[23] == "F" + structure.ident for line in lines):
-                    structure = None  # already one of this practitioner's places
-                else:
-                    commune = structure.commune
-                    sector = "SA05" if structure.kind == "centre" else "SA16"
-            no_address = rng.random() < (0.25 if mode == "S" else 0.015)
+            structure, commune, sector = self._structure_of(person, commune, lines)
+            no_address = rng.random() < (0.25 if person.mode == "S" else 0.015)
             group = None
-            if structure is None and not no_address and mode == "L" and rng.random() < 0.35:
-                cabinets = group_cabinets.setdefault(commune.insee, [])
-                used = {line[23] for line in lines}
-                free = [c for c in cabinets if c[0] not in used]
-                if free and rng.random() < 0.6:
-                    group = rng.choice(free)
-                else:
-                    group = (gen.technical_id(), *gen.street(), gen.phone(commune.departement), gen.siret())
-                    cabinets.append(group)
+            if structure is None and not no_address and person.mode == "L" and rng.random() < 0.35:
+                group = self._group_cabinet(commune, lines)
                 sector = "SA08"
-            lines.append(_rpps_line(gen, national, id_type, raw, profession, code, mode, first, last, female,
-                                    structure=structure, commune=commune, sector=sector, group=group,
+            lines.append(self._line(person, structure=structure, commune=commune, sector=sector, group=group,
                                     no_address=no_address))
             # A few doctors hold a second ordinal specialty at the same place: a second line.
-            if profession == "10" and rng.random() < 0.03:
+            if person.profession == "10" and rng.random() < 0.03:
                 second = rng.choice(("SM59", "SM26", "SM57", "SM18"))
-                if second != code:
+                if second != person.code:
                     extra = list(lines[-1])
                     extra[15], extra[16] = second, gen.labels.get(second, second)
                     lines.append(extra)
-        for line in lines:
-            buffer.append("|".join(line) + "|\n")
-        if len(buffer) >= 5000:
-            handle.write("".join(buffer))
-            buffer.clear()
-        rpps_lines += len(lines)
-        if participant or is_sos:
-            dept = home.departement
-            via = ""
-            if cpts_by_dept.get(dept) and rng.random() < 0.35 and not is_sos:
-                via = min(cpts_by_dept[dept],
-                          key=lambda s: (s.commune.lat - home.lat) ** 2 + (s.commune.lon - home.lon) ** 2).ident
-            beyond = rng.random() < 0.3
-            vendor = rng.choice(DEMO_VENDOR_IDS) if rng.random() < vendor_share else ""
-            sector_conv = "1" if rng.random() < 0.75 else ("2" if rng.random() < 0.9 else "3")
-            if participant:
-                participation_rows.append(["ps", national, "1", via, "1" if beyond else "0",
-                                           gen.phone(dept, mobile=True) if beyond else "", vendor, sector_conv, ""])
-    for s in sos_places:
-        participation_rows.append(["sos", s.ident, "1", "", "1", s.phone, "sosplanning", "", SOS_HOURS])
-    for s in structures:
-        if s.kind == "cpts":
-            participation_rows.append(["cpts", s.ident, "1", "", "1", s.phone,
-                                       rng.choice(("cpts-planning", "terrisante", "")), "", ""])
-        elif s.kind in {"msp", "centre"} and rng.random() < 0.3:
-            participation_rows.append([s.kind, s.ident, "1", "", "0", "", rng.choice(DEMO_VENDOR_IDS), "", ""])
+        return lines
 
-    # ---- write ------------------------------------------------------------------------------------
-    handle.write("".join(buffer))
-    handle.close()
-    if zip_rpps:
-        zip_path = out / f"PS_LibreAcces_{stamp}.zip"
-        with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.write(rpps_path, rpps_name)
-        rpps_path.unlink()
-        rpps_path = zip_path
+    def _structure_of(self, person: _Person, commune: Commune,
+                      lines: list[list[str]]) -> tuple[_Structure | None, Commune, str]:
+        """(structure, commune, activity sector) of a place: a hospital, an MSP or centre, or a cabinet."""
+        rng = self.rng
+        if person.mode == "S" and rng.random() < 0.6:
+            return None, commune, "SA01"
+        if person.profession == "10" and self.health_by_dept.get(commune.departement) and rng.random() < 0.12:
+            structure = rng.choice(self.health_by_dept[commune.departement])
+            if any(line[23] == "F" + structure.ident for line in lines):
+                return None, commune, "SA07"  # already one of this practitioner's places
+            return structure, structure.commune, "SA05" if structure.kind == "centre" else "SA16"
+        return None, commune, "SA07"
 
-    finess_path = out / f"etalab-cs1100507-stock-{day}-0336.csv"
-    _write_finess(finess_path, structures, rng=rng, day=moment, book=gen.book)
-    address_paths = gen.book.write(out, projections={d: epsg for d, (epsg, _label) in PROJECTION.items()})
-    participation_path = out / f"sas-participation-{day}.csv"
-    with participation_path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter=";", lineterminator="\n")
-        writer.writerow(PARTICIPATION_HEADER)
-        writer.writerows(participation_rows)
-    return GeneratedDirectory(
-        rpps=rpps_path, finess=finess_path, participation=participation_path, places=written_places,
-        practitioners=n_practitioners, rpps_lines=rpps_lines, structures=counts,
-        participants=len(participation_rows), seconds=time.perf_counter() - started, addresses=address_paths,
-    )
+    def _group_cabinet(self, commune: Commune, lines: list[list[str]]) -> tuple:
+        """A group cabinet of ``commune`` this practitioner is not in yet (often an existing one)."""
+        gen, rng = self.gen, self.rng
+        cabinets = self.group_cabinets.setdefault(commune.insee, [])
+        used = {line[23] for line in lines}
+        free = [c for c in cabinets if c[0] not in used]
+        if free and rng.random() < 0.6:
+            return rng.choice(free)
+        group = (gen.technical_id(), *gen.street(), gen.phone(commune.departement), gen.siret())
+        cabinets.append(group)
+        return group
+
+    def _participation(self, person: _Person, home: Commune, *, is_sos: bool, participant: bool) -> None:
+        """Draw a participant's participation (SOS doctors draw too, and keep none: their place takes part)."""
+        gen, rng = self.gen, self.rng
+        dept = home.departement
+        via = ""
+        if self.cpts_by_dept.get(dept) and rng.random() < 0.35 and not is_sos:
+            via = min(self.cpts_by_dept[dept],
+                      key=lambda s: (s.commune.lat - home.lat) ** 2 + (s.commune.lon - home.lon) ** 2).ident
+        beyond = rng.random() < 0.3
+        vendor = rng.choice(DEMO_VENDOR_IDS) if rng.random() < self.vendor_share else ""
+        sector_conv = "1" if rng.random() < 0.75 else ("2" if rng.random() < 0.9 else "3")
+        if participant:
+            self.participation_rows.append(["ps", person.national, "1", via, "1" if beyond else "0",
+                                            gen.phone(dept, mobile=True) if beyond else "", vendor, sector_conv,
+                                            ""])
 
 
 def _rpps_line(gen: _Gen, national: str, id_type: str, raw: str, profession: str, code: str, mode: str,
@@ -625,35 +730,56 @@ def _rpps_line(gen: _Gen, national: str, id_type: str, raw: str, profession: str
         f[24] = "CENTRE HOSPITALIER" if sector == "SA01" else ""
         return f
     if structure is not None:
-        number, stype, street, phone = structure.number, structure.street_type, structure.street, structure.phone
-        f[19], f[20] = structure.siret, structure.siret[:9]
-        if structure.kind in {"msp", "centre"}:
-            f[21] = structure.ident
-            f[23] = "F" + structure.ident
-        else:
-            f[23] = structure.ident
-        f[24] = structure.name
+        number, stype, street, phone = _structure_fields(f, structure)
     elif group is not None:
         tech, number, stype, street, phone, siret = group
         f[19], f[20], f[23] = siret, siret[:9], tech
         f[24] = f"CABINET MEDICAL {street}" if profession == "10" else f"CABINET {street}"
     else:
-        number, stype, street = gen.street()
-        phone = gen.phone(dept)
-        f[23] = gen.technical_id()
-        if sector == "SA01":
-            f[24] = f"CENTRE HOSPITALIER {_city_label(rng, commune)}"
-        else:
-            f[24] = f"CABINET DU DR {last}" if profession == "10" else f"CABINET {last}"
-            if rng.random() < 0.5:
-                f[19] = gen.siret()
-                f[20] = f[19][:9]
+        number, stype, street, phone = _own_cabinet_fields(gen, f, commune, profession=profession, last=last,
+                                                           sector=sector)
     f[28] = number
     if rng.random() < 0.04:
         f[29] = rng.choice(("B", "T"))
     f[30], f[31], f[32] = stype[0], stype[1], street
     if gen.book is not None:
         gen.book.register(commune, number, f[29], stype[1], street)  # its BAN line (no draw from gen.rng)
+    _postal_fields(gen, f, commune, phone)
+    return f
+
+
+def _structure_fields(f: list[str], structure: _Structure) -> tuple[str, tuple, str, str]:
+    """A place in an establishment: its SIRET, FINESS (MSP, centre) and name; (number, type, street, phone)."""
+    f[19], f[20] = structure.siret, structure.siret[:9]
+    if structure.kind in {"msp", "centre"}:
+        f[21] = structure.ident
+        f[23] = "F" + structure.ident
+    else:
+        f[23] = structure.ident
+    f[24] = structure.name
+    return structure.number, structure.street_type, structure.street, structure.phone
+
+
+def _own_cabinet_fields(gen: _Gen, f: list[str], commune: Commune, *, profession: str, last: str,
+                        sector: str) -> tuple[str, tuple, str, str]:
+    """A place of its own (a hospital or a cabinet, some with a SIRET); (number, type, street, phone)."""
+    rng = gen.rng
+    number, stype, street = gen.street()
+    phone = gen.phone(commune.departement)
+    f[23] = gen.technical_id()
+    if sector == "SA01":
+        f[24] = f"CENTRE HOSPITALIER {_city_label(rng, commune)}"
+    else:
+        f[24] = f"CABINET DU DR {last}" if profession == "10" else f"CABINET {last}"
+        if rng.random() < 0.5:
+            f[19] = gen.siret()
+            f[20] = f[19][:9]
+    return number, stype, street, phone
+
+
+def _postal_fields(gen: _Gen, f: list[str], commune: Commune, phone: str) -> None:
+    """Postcode, city (some lines CEDEX), INSEE code and phone of a place's line."""
+    rng = gen.rng
     postcode = commune.postcodes[0]
     city = _city_label(rng, commune)
     if rng.random() < 0.015:
@@ -663,7 +789,7 @@ def _rpps_line(gen: _Gen, national: str, id_type: str, raw: str, profession: str
             f[35] = cedex
             f[37] = city
             f[40] = phone
-            return f
+            return
     f[34] = f"{postcode} {city}"
     f[35] = postcode
     if rng.random() < 0.55:
@@ -671,7 +797,6 @@ def _rpps_line(gen: _Gen, national: str, id_type: str, raw: str, profession: str
     f[37] = city
     if rng.random() < 0.85:
         f[40] = phone
-    return f
 
 
 def _write_finess(path: Path, structures: list[_Structure], *, rng: random.Random, day: datetime,
