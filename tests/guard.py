@@ -32,7 +32,7 @@ class GuardedElasticsearch(Elasticsearch):
         super().__init__(*args, **kwargs)
         self._allowed_prefix = allowed_prefix
 
-    def options(self, **kwargs: Any) -> "GuardedElasticsearch":  # keep the guard on derived clients
+    def options(self, **kwargs: Any) -> GuardedElasticsearch:  # keep the guard on derived clients
         client = super().options(**kwargs)
         client._allowed_prefix = self._allowed_prefix
         return client

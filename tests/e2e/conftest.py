@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-
 import yaml
 from playwright.sync_api import expect
 
 from bench.common import free_port
+
 # The workflow test bed's fixtures, reused as they are (package scope: built once for this package);
 # ``wf_settings`` is redefined below on the package's own index prefix.
 from tests.integration.workflow.conftest import VENDORS, ServerThread, harvested, simulator, wf_offers  # noqa: F401

@@ -14,7 +14,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from sas_core.settings import Settings
 from search_api.app import create_app
 
 

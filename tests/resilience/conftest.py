@@ -60,7 +60,7 @@ class ApiServer:
         self.server.install_signal_handlers = lambda: None
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), name="api", daemon=True)
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         self.thread.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -112,7 +112,7 @@ class Writers:
                 if answer is not None and answer.status_code == 201:
                     self.published += [slot["id"] for slot in answer.json()["created"]]
 
-    def __enter__(self) -> "Writers":
+    def __enter__(self) -> Writers:
         for thread in self.threads:
             thread.start()
         return self

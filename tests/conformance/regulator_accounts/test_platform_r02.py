@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from connectors.vendors_accounts import AccountSyncError, AccountsClient, practitioner_resource
+from connectors.vendors_accounts import AccountsClient, AccountSyncError, practitioner_resource
 from sas_core.platform_ids import platform_uuid
 from tests.conformance.regulator_accounts.conftest import (
     PLATFORM,

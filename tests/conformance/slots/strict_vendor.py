@@ -154,7 +154,7 @@ class StrictVendor:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/fhir"
 
-    def __enter__(self) -> "StrictVendor":
+    def __enter__(self) -> StrictVendor:
         self._thread.start()
         return self
 

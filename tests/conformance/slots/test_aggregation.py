@@ -16,8 +16,16 @@ import httpx
 import pytest
 
 from tests.conformance import profiles as p
-from tests.conformance.slots.conftest import (CPTS_A, DECLARED_CONSULTATION_TYPES, DECLARED_SLOT_TYPES_CPTS,
-                                              DECLARED_SLOT_TYPES_PS, IN_CPTS, SINGLE, SOS_RENNES, VENDOR)
+from tests.conformance.slots.conftest import (
+    CPTS_A,
+    DECLARED_CONSULTATION_TYPES,
+    DECLARED_SLOT_TYPES_CPTS,
+    DECLARED_SLOT_TYPES_PS,
+    IN_CPTS,
+    SINGLE,
+    SOS_RENNES,
+    VENDOR,
+)
 
 #: The kit's two launch versions of the single-location group: ig_launch_1 (INT_R01, FrSlotAgregateur) and
 #: ig_launch_2 (INT_R04, every Slot a sas-cpts-slot-aggregator).

@@ -15,8 +15,7 @@ from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import SimulatorThread
 from tests.conformance import profiles as p
-from tests.conformance.slots.conftest import (IN_CPTS, SINGLE, SOS_LORIENT, SOS_RENNES, VENDOR, Bed,
-                                              certification_offers)
+from tests.conformance.slots.conftest import IN_CPTS, SINGLE, SOS_LORIENT, SOS_RENNES, VENDOR, Bed, certification_offers
 
 KIT_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$")
 #: Every instant style the simulator gives its vendors (derived from their names), whatever they are.

@@ -3,8 +3,6 @@ identical reload changes nothing; a full load removes what disappeared, an incre
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from indexer.directory import load_directory

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+
 from search_api.query import defaults
 from tests.integration.search.conftest import offer, slot
 

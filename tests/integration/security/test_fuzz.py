@@ -19,10 +19,10 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-
 
 EXAMPLES = 15
 #: Operations not fuzzed, with the reason (none today: add one only with a reason).

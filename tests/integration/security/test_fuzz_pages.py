@@ -9,7 +9,8 @@ from datetime import date
 from urllib.parse import quote
 
 from fastapi.routing import iter_route_contexts
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 EXAMPLES = 20
 #: Parameters some pages read from the raw query string (INT_L01 contextual call) on top of their signature.

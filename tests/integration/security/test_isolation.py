@@ -18,8 +18,12 @@ from mappings.offers import OfferAddress, OfferDoc, OfferSas, OfferStructure
 from mappings.orientations import OrientationDoc, OrientationEffecteur, OrientationRegulator, OrientationStructure
 from mappings.registry import alias_name
 from sas_core.text import fold
-from tests.integration.security.conftest import (EFFECTEUR_ID, OTHER_EFFECTEUR_ID, OTHER_STRUCTURE_FINESS,
-                                                 STRUCTURE_FINESS)
+from tests.integration.security.conftest import (
+    EFFECTEUR_ID,
+    OTHER_EFFECTEUR_ID,
+    OTHER_STRUCTURE_FINESS,
+    STRUCTURE_FINESS,
+)
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 

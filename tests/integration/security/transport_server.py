@@ -31,7 +31,7 @@ class ApiProcess:
                     "SAS_CACHE_DIR": str(tmp_path / "cache"), **env}
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "ApiProcess":
+    def __enter__(self) -> ApiProcess:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "search_api.app:create_app", "--host", "127.0.0.1",

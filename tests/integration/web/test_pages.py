@@ -5,9 +5,9 @@ identity provider (token endpoint + JWKS served over HTTP)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 

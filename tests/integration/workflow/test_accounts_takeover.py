@@ -18,7 +18,6 @@ from sas_core.platform_ids import platform_uuid
 from tests.integration.workflow.conftest import sim_admin
 
 
-
 def rpps_id() -> str:
     """A fresh national id of the RPPS form: the simulator is shared by the package's tests."""
     return f"8{random.randrange(10**10, 10**11)}"

@@ -172,7 +172,6 @@ def test_dashboards_count_what_was_done(wf_api, es, wf_settings, free_slot, regu
     # expectation is recomputed from the offers themselves; the fixture alone accounts for at least 9.
     from elasticsearch import helpers
 
-    from mappings.registry import alias_name
 
     participating = [h["_source"] for h in helpers.scan(
         es, index=alias_name(wf_settings.index_prefix, "offers"),

@@ -1,8 +1,14 @@
 import pytest
 
 from connectors.directory.records import Address
-from connectors.geocoding import (GeoFailure, Geocoder, GeoResult, departements_of_postcode,
-                                  district_for_postcode, normalize_city)
+from connectors.geocoding import (
+    Geocoder,
+    GeoFailure,
+    GeoResult,
+    departements_of_postcode,
+    district_for_postcode,
+    normalize_city,
+)
 
 
 @pytest.mark.parametrize("raw, expected", [

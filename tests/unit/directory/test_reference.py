@@ -4,8 +4,13 @@ import pytest
 
 from connectors.directory.nomenclatures import load_specialties
 from connectors.geocoding import Gazetteer
-from connectors.reference import (build_communes, download_reference, load_communes, parse_laposte_hexasmal,
-                                  parse_tre_r38_codesystem)
+from connectors.reference import (
+    build_communes,
+    download_reference,
+    load_communes,
+    parse_laposte_hexasmal,
+    parse_tre_r38_codesystem,
+)
 from sas_core.errors import BackendUnavailable, DataQualityError
 from tests.unit.directory.conftest import json_body
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from connectors.vendors.mapping import Place, SlotRecord
 import orjson
 
-from indexer.harvest import (OfferBook, Window, _slot_static, content_hash, slot_document, slot_document_bytes,
-                             static_part_bytes)
 from connectors.vendors.config import VendorConfig
+from connectors.vendors.mapping import Place, SlotRecord
+from indexer.harvest import (
+    OfferBook,
+    Window,
+    _slot_static,
+    content_hash,
+    slot_document,
+    slot_document_bytes,
+    static_part_bytes,
+)
 
 
 def offer(offer_id: str, line: str, postcode: str | None, city: str, national_id: str = "810100050075") -> dict:

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from connectors.vendors.mapping import BundleMapper
 from connectors.vendors.queries import practitioner_slot_search, sos_schedule_search
 from simulator.app import Simulator
-from simulator.roster import SimAssociation, SimPlace, SimPractitioner, Roster
+from simulator.roster import Roster, SimAssociation, SimPlace, SimPractitioner
 
 IDS = [f"8100000{i:05d}" for i in range(30)]
 

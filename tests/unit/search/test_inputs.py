@@ -12,9 +12,9 @@ from sas_core.errors import BadRequest
 from sas_core.settings import Settings
 from search_api.auth import Principal, Role
 from search_api.geocode import PlaceResolver, origin_from_coordinates
+from search_api.params import enum_values, resolve_window, split_values
 from search_api.query import clauses
 from search_api.query.model import coarser
-from search_api.params import enum_values, resolve_window, split_values
 from search_api.search_service import with_origin_sas
 from search_api.specialties import SpecialtyResolver
 from search_api.visibility import SlotVisibility, visibility_for

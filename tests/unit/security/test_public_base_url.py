@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from sas_cli.main import app
 from sas_core.errors import ConfigurationError
 from sas_core.settings import Settings
-from sas_cli.main import app
 from search_api.hosts import check_public_base_url
 
 OIDC = {"SAS_AUTH_MODE": "oidc", "SAS_OIDC_ISSUER": "https://idp.test", "SAS_OIDC_AUDIENCE": "sas",

@@ -8,9 +8,15 @@ import pytest
 
 from sas_core.errors import BadRequest, Forbidden
 from search_api.auth import Principal, Role
-from search_api.visibility import sees_cpts_members
 from search_api.validation import check_moment
-from search_api.workflow.scope import Scope, declaration_scope_filter, orientation_scope_filter, scope_for, sees_orientation
+from search_api.visibility import sees_cpts_members
+from search_api.workflow.scope import (
+    Scope,
+    declaration_scope_filter,
+    orientation_scope_filter,
+    scope_for,
+    sees_orientation,
+)
 
 
 def principal(*roles: Role, **claims) -> Principal:

@@ -18,11 +18,11 @@ from pydantic import SecretStr
 from connectors.reference import Commune
 from sas_core.errors import BackendUnavailable, BadRequest, ConfigurationError
 from sas_core.settings import Settings
+from search_api.suggestions import SuggestionIndex
 from search_api.web import format as fmt
 from search_api.web import oidc
 from search_api.web.pages.common import safe_next, window_bounds
 from search_api.web.session import serializer
-from search_api.suggestions import SuggestionIndex
 
 
 def test_french_dates_times_and_phones():

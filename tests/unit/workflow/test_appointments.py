@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 
 from search_api.workflow.appointments import (
-    FhirInvalid, IdentifierCondition, conditional_identifier, operation_outcome, parse_appointment,
+    FhirInvalid,
+    IdentifierCondition,
+    conditional_identifier,
+    operation_outcome,
+    parse_appointment,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "fhir" / "appointments"
