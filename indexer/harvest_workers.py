@@ -24,7 +24,7 @@ from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from datetime import datetime
 
 from connectors.vendors.client import CIRCUIT_CODES
-from connectors.vendors.config import VendorConfig, find_vendor, load_editors
+from connectors.vendors.config import VendorConfig, find_vendor, load_vendors
 from indexer.harvest.window import Mode
 from sas_core.errors import ConfigurationError
 from sas_core.metrics import CIRCUIT_STATE
@@ -66,7 +66,7 @@ class HarvestWorkers:
         if processes < 1:
             raise ConfigurationError("harvest worker processes must be at least 1")
         self.settings = settings
-        self.vendors = vendors if vendors is not None else load_editors(settings.editors_file)
+        self.vendors = vendors if vendors is not None else load_vendors(settings.vendors_file)
         self.processes = processes
         root = logging.getLogger()
         self._args = (settings, self.vendors, request_timeout_s, root.level if root.handlers else None)

@@ -160,9 +160,9 @@ class HarvestJobs:
 
 @job_registrar
 def register_harvest_jobs(scheduler: BackgroundScheduler, *, settings: Settings, es: Elasticsearch) -> None:
-    """Harvest jobs for every vendor of the vendors file, ``SAS_EDITORS_FILE`` (none when harvesting is off or
+    """Harvest jobs for every vendor of the vendors file, ``SAS_VENDORS_FILE`` (none when harvesting is off or
     unconfigured)."""
-    if not settings.harvest_enabled or settings.editors_file is None:
-        log.info("vendor harvest not scheduled (SAS_HARVEST_ENABLED=false or no SAS_EDITORS_FILE)")
+    if not settings.harvest_enabled or settings.vendors_file is None:
+        log.info("vendor harvest not scheduled (SAS_HARVEST_ENABLED=false or no SAS_VENDORS_FILE)")
         return
     HarvestJobs(settings=settings, es=es).register(scheduler)

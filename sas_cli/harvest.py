@@ -22,8 +22,8 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 @app.command("run")
 def run(
-    editor: Annotated[str | None, typer.Option(
-        "--editor", help="only this vendor (its name in the vendors file, SAS_EDITORS_FILE)")] = None,
+    vendor_name: Annotated[str | None, typer.Option(
+        "--vendor", "--editor", help="only this vendor (its name in the vendors file, SAS_VENDORS_FILE)")] = None,
     full: Annotated[bool, typer.Option("--full", help="7-day sweep instead of the next 48 h")] = False,
     force: Annotated[bool, typer.Option("--force", help="run even if the vendor's lease is held elsewhere")] = False,
 ) -> None:
@@ -37,8 +37,8 @@ def run(
     try:
         harvester = Harvester(es=es, settings=settings)
         if not harvester.vendors:
-            _fail("no vendor configured: set SAS_EDITORS_FILE to a vendors file (see README)")
-        targets = [harvester.vendor(editor)] if editor else [v for v in harvester.vendors if v.enabled]
+            _fail("no vendor configured: set SAS_VENDORS_FILE to a vendors file (see README)")
+        targets = [harvester.vendor(vendor_name)] if vendor_name else [v for v in harvester.vendors if v.enabled]
     except SasError as exc:
         _fail(exc.message)
     table = Table("vendor", "mode", "status", "requests", "read", "upserted", "unchanged", "deleted", "stale",
@@ -70,12 +70,12 @@ def run(
 
 @app.command("vendors")
 def vendors() -> None:
-    """The vendors of the vendors file (SAS_EDITORS_FILE) and their settings."""
-    from connectors.vendors.config import load_editors
+    """The vendors of the vendors file (SAS_VENDORS_FILE) and their settings."""
+    from connectors.vendors.config import load_vendors
 
     settings = Settings()
     try:
-        items = load_editors(settings.editors_file)
+        items = load_vendors(settings.vendors_file)
     except SasError as exc:
         _fail(exc.message)
     table = Table("name", "base_url", "use cases", "roster", "tls", "timeout", "concurrency", "every (min)")
@@ -88,7 +88,7 @@ def vendors() -> None:
 
 @app.command("runs")
 def runs(
-    editor: Annotated[str | None, typer.Option("--editor", help="only this vendor")] = None,
+    vendor: Annotated[str | None, typer.Option("--vendor", "--editor", help="only this vendor")] = None,
     size: Annotated[int, typer.Option(help="how many")] = 20,
 ) -> None:
     """The most recent harvest runs (from the harvest_runs index)."""
@@ -97,7 +97,7 @@ def runs(
 
     settings = Settings()
     es = make_client(settings)
-    filters = [{"term": {"kind": "harvest"}}] + ([{"term": {"vendor": editor}}] if editor else [])
+    filters = [{"term": {"kind": "harvest"}}] + ([{"term": {"vendor": vendor}}] if vendor else [])
     hits = es.search(index=alias_name(settings.index_prefix, "harvest_runs"), size=size,
                      query={"bool": {"filter": filters}}, sort=[{"started_at": "desc"}])["hits"]["hits"]
     table = Table("started", "vendor", "mode", "status", "read", "upserted", "deleted", "stale", "rejected", "s")

@@ -71,7 +71,7 @@ def _start_simulator(settings: Settings, vendors_file: Path) -> subprocess.Popen
     log = (_demo_dir(settings) / "simulator.log").open("ab")
     vendors_file.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "sas_cli.main", "simulate", "vendors", "--editors-out", str(vendors_file)],
+        [sys.executable, "-m", "sas_cli.main", "simulate", "vendors", "--vendors-out", str(vendors_file)],
         stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
     )
     url = f"http://{settings.simulator_host}:{settings.simulator_port}/_admin/healthz"
@@ -151,11 +151,11 @@ def run(
     check_ports(wanted)
     simulator = None
     if not no_simulator:
-        vendors_file = settings.editors_file or (_demo_dir(settings) / "editors.yaml")
+        vendors_file = settings.vendors_file or (_demo_dir(settings) / "vendors.yaml")
         _demo_dir(settings).mkdir(parents=True, exist_ok=True)
         simulator = _start_simulator(settings, vendors_file)
-        os.environ["SAS_EDITORS_FILE"] = str(vendors_file)
-        settings = settings.model_copy(update={"editors_file": vendors_file})
+        os.environ["SAS_VENDORS_FILE"] = str(vendors_file)
+        settings = settings.model_copy(update={"vendors_file": vendors_file})
         _first_harvest(settings)
     territories = [f"SAS-{d}" for d in DEMO_DEPARTEMENTS]
     token = issue_dev_token(settings=settings, roles=["osnp", "regulator"], territories=territories,

@@ -15,9 +15,9 @@ app = typer.Typer(no_args_is_help=True, help="Simulated external systems for dem
 console = Console()
 
 
-def editors_yaml(*, names: list[str], public_url: str, use_cases: dict[str, list[str]] | None = None,
+def vendors_yaml(*, names: list[str], public_url: str, use_cases: dict[str, list[str]] | None = None,
                  https_url: str | None = None, tls: dict | None = None, every_min: float = 2.0) -> dict:
-    """A vendors file (SAS_EDITORS_FILE) whose vendors are the simulator's (rosters come from the offers'
+    """A vendors file (SAS_VENDORS_FILE) whose vendors are the simulator's (rosters come from the offers'
     ``sas.vendor``)."""
     vendors = []
     for name in names:
@@ -41,8 +41,9 @@ def vendors(
     client_ca: Annotated[Path | None, typer.Option("--client-ca", help="CA of accepted client certificates")] = None,
     vendor: Annotated[list[str] | None, typer.Option(
         "--vendor", help="only these vendors (default: every vendor named by offers)")] = None,
-    editors_out: Annotated[Path | None, typer.Option(
-        "--editors-out", help="write a vendors file (SAS_EDITORS_FILE) pointing at this simulator")] = None,
+    vendors_out: Annotated[Path | None, typer.Option(
+        "--vendors-out", "--editors-out",
+        help="write a vendors file (SAS_VENDORS_FILE) pointing at this simulator")] = None,
     taken_share: Annotated[float, typer.Option(help="share of free slots that get taken as time passes")] = 0.3,
 ) -> None:
     """Serve the vendors named in the offers index (``sas.vendor``), with agendas built from those offers."""
@@ -82,14 +83,14 @@ def vendors(
             console.print("[red]error:[/red] --https-port needs --tls-cert, --tls-key and --client-ca")
             raise typer.Exit(2)
         tls = ServerTls(tls_cert, tls_key, client_ca)
-    if editors_out is not None:
+    if vendors_out is not None:
         use_cases = {name: (["ps", "cpts"] if r.practitioners else []) + (["sos"] if r.associations else [])
                      for name, r in rosters.items()}
         use_cases = {k: v or ["ps", "cpts", "sos"] for k, v in use_cases.items()}
-        editors_out.parent.mkdir(parents=True, exist_ok=True)
-        editors_out.write_text(yaml.safe_dump(editors_yaml(names=sorted(rosters), public_url=public_url,
+        vendors_out.parent.mkdir(parents=True, exist_ok=True)
+        vendors_out.write_text(yaml.safe_dump(vendors_yaml(names=sorted(rosters), public_url=public_url,
                                                            use_cases=use_cases), sort_keys=False))
-        console.print(f"vendors file written to {editors_out} (set SAS_EDITORS_FILE={editors_out})")
+        console.print(f"vendors file written to {vendors_out} (set SAS_VENDORS_FILE={vendors_out})")
     total = sum(len(r) for r in rosters.values())
     console.print(f"simulating {len(rosters)} vendor(s), {total} agenda owner(s) at {public_url}"
                   + (f" and https://{host}:{https_port} (mutual TLS)" if https_port else ""))

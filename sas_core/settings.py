@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal, TypeVar, cast
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository checkout this package runs from (editable install).
@@ -47,7 +47,7 @@ class FhirClientSubject(BaseModel):
 class _Component(BaseSettings):
     """A component's settings: read from ``SAS_*`` variables like the whole."""
 
-    model_config = SettingsConfigDict(env_prefix="SAS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SAS_", extra="ignore", populate_by_name=True)
 
 
 class StorageSettings(_Component):
@@ -122,7 +122,10 @@ class KibanaSettings(_Component):
 class VendorsFileSettings(_Component):
     """The vendors registry file (YAML): who the scheduling vendors are and how to reach them."""
 
-    editors_file: Path | None = None
+    #: ``SAS_VENDORS_FILE``. ``SAS_EDITORS_FILE`` (the variable's former name) is still read, so that existing
+    #: deployments keep working; the new name wins when both are set.
+    vendors_file: Path | None = Field(default=None, validation_alias=AliasChoices(
+        "SAS_VENDORS_FILE", "SAS_EDITORS_FILE", "vendors_file"))
 
 
 class AuthSettings(StorageSettings):
@@ -248,7 +251,7 @@ class DirectorySettings(StorageSettings):
 class HarvestSettings(VendorsFileSettings, StorageSettings):
     """Harvesting the vendors' free slots and the scheduler that runs it."""
 
-    #: Schedule jobs for vendor harvests (the per-vendor cadence lives in the editors file).
+    #: Schedule jobs for vendor harvests (the per-vendor cadence lives in the vendors file).
     harvest_enabled: bool = True
     #: Slots per bulk request, and bulk requests in flight, when writing harvested slots.
     harvest_bulk_chunk: int = 5000
@@ -280,7 +283,7 @@ class HarvestSettings(VendorsFileSettings, StorageSettings):
     #: ``full_every_min``): a restart must not leave days 3-7 unharvested for an hour. 60 s lets the
     #: leader lease settle and the first incremental runs (which come first, within seconds) finish.
     harvest_first_full_delay_s: float = Field(default=60.0, ge=0)
-    #: Where ``sas simulate vendors`` listens (and where ``make run`` points the demo editors file).
+    #: Where ``sas simulate vendors`` listens (and where ``make run`` points the demo vendors file).
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8400
 
@@ -393,7 +396,7 @@ class Settings(
 ):
     """Every tunable of the platform: the union of the components' settings."""
 
-    model_config = SettingsConfigDict(env_prefix="SAS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SAS_", extra="ignore", populate_by_name=True)
 
     def slice(self, component: type[Component]) -> Component:
         """This component's settings only, already validated here (nothing re-read from the environment)."""

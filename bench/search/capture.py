@@ -81,8 +81,8 @@ def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery], passe
     from search_api.auth import Principal, Role
     from search_api.executor import Executor
     from search_api.params import build_slot_query
-    from search_api.services import SearchContext
     from search_api.search_service import SearchService
+    from search_api.services import SearchContext
 
     recorder = _Recorder()
     client = _recording_client(settings.es_url, recorder)

@@ -1,4 +1,4 @@
-"""The editors (vendors) registry: a YAML file named by ``SAS_EDITORS_FILE``.
+"""The vendors registry: a YAML file named by ``SAS_VENDORS_FILE``.
 
 Example::
 
@@ -156,19 +156,19 @@ class VendorConfig(BaseModel):
         return [] if self.use_cases == ["sos"] else self.roster
 
 
-class EditorsFile(BaseModel):
+class VendorsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     defaults: dict = {}
     vendors: list[dict] = []
 
 
-def parse_editors(data: object, *, source: str = "editors file") -> list[VendorConfig]:
+def parse_vendors(data: object, *, source: str = "vendors file") -> list[VendorConfig]:
     """Validate the parsed YAML; raise ``ConfigurationError`` naming every problem."""
     if data is None:
         return []
     try:
-        raw = EditorsFile.model_validate(data)
+        raw = VendorsFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigurationError(f"{source}: {exc}") from exc
     vendors: list[VendorConfig] = []
@@ -192,19 +192,19 @@ def parse_editors(data: object, *, source: str = "editors file") -> list[VendorC
     return vendors
 
 
-def load_editors(path: Path | None) -> list[VendorConfig]:
+def load_vendors(path: Path | None) -> list[VendorConfig]:
     """The vendors of ``path`` (``[]`` when no file is configured); relative TLS paths are resolved
     against the file's folder."""
     if path is None:
         return []
     path = Path(path)
     if not path.is_file():
-        raise ConfigurationError(f"editors file {path} does not exist (SAS_EDITORS_FILE)")
+        raise ConfigurationError(f"vendors file {path} does not exist (SAS_VENDORS_FILE)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"editors file {path} is not valid YAML: {exc}") from exc
-    vendors = parse_editors(data, source=str(path))
+        raise ConfigurationError(f"vendors file {path} is not valid YAML: {exc}") from exc
+    vendors = parse_vendors(data, source=str(path))
     base = path.resolve().parent
     for vendor in vendors:
         if vendor.tls is not None:

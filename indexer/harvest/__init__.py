@@ -2,7 +2,7 @@
 
 One run = one vendor, one window (``incremental``: the next 48 h; ``full``: the next 7 days). Stages:
 
-1. **roster** — who to ask for: the vendors file's ``roster`` (``SAS_EDITORS_FILE``) plus the offers whose
+1. **roster** — who to ask for: the vendors file's ``roster`` (``SAS_VENDORS_FILE``) plus the offers whose
    ``sas.vendor`` names the vendor (SOS: association SIRETs), and every offer of those practitioners, to
    match places.
 2. **existing** — ids, roster key, content hash and staleness of the vendor's indexed slots in the window

@@ -16,7 +16,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch, helpers
 
 from connectors.vendors.client import BreakerBoard, CircuitOpen, VendorClient, VendorError, VendorUnavailable
-from connectors.vendors.config import VendorConfig, find_vendor, load_editors
+from connectors.vendors.config import VendorConfig, find_vendor, load_vendors
 from connectors.vendors.mapping import BundleError, BundleMapper, specialty_lookup
 from connectors.vendors.queries import Search, batches
 from indexer.bulk import BulkWriter
@@ -48,7 +48,7 @@ class Harvester:
         self.es = es
         self.settings = settings
         self.prefix = settings.index_prefix
-        self.vendors = vendors if vendors is not None else load_editors(settings.editors_file)
+        self.vendors = vendors if vendors is not None else load_vendors(settings.vendors_file)
         self.breakers = breakers or BreakerBoard()
         self._geocoder = geocoder
         self._geocoder_ready = geocoder is not None
@@ -331,7 +331,7 @@ def run_harvest(*, es: Elasticsearch, settings: Settings, vendor: str | None = N
     """One harvest of ``vendor`` (or of every enabled vendor, one after the other); the run documents."""
     harvester = harvester or Harvester(es=es, settings=settings)
     if not harvester.vendors:
-        raise ConfigurationError("no vendor configured: set SAS_EDITORS_FILE to an editors file")
+        raise ConfigurationError("no vendor configured: set SAS_VENDORS_FILE to an vendors file")
     targets = [harvester.vendor(vendor)] if vendor else [v for v in harvester.vendors if v.enabled]
     return [harvester.run(target, mode=mode) for target in targets]
 

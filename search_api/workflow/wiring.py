@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from connectors.lrm import HubConnection, HubListener, hub_queues, make_publisher
-from connectors.vendors.config import VendorConfig, load_editors
+from connectors.vendors.config import VendorConfig, load_vendors
 from sas_core.metrics import HARVEST_DELETIONS_HELD
 from sas_core.settings import Settings
 from search_api.audit import AuditLog
@@ -38,9 +38,9 @@ class Workflow:
     _vendors: list[VendorConfig] | None = field(default=None, repr=False)
 
     def vendors(self) -> list[VendorConfig]:
-        """The editors registry (``SAS_EDITORS_FILE``), read once."""
+        """The vendors registry (``SAS_VENDORS_FILE``), read once."""
         if self._vendors is None:
-            self._vendors = load_editors(self.settings.editors_file)
+            self._vendors = load_vendors(self.settings.vendors_file)
         return self._vendors
 
     def honour(self, orientation_id: str, principal: Principal) -> dict:

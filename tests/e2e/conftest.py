@@ -42,13 +42,13 @@ def e2e_settings(settings, es):
 
 @pytest.fixture(scope="package")
 def wf_settings(e2e_settings, simulator, tmp_path_factory):
-    """The workflow test bed's editors (``medilib`` redirect, ``agendax`` appointment) on the e2e prefix."""
-    editors = tmp_path_factory.mktemp("e2e") / "editors.yaml"
+    """The workflow test bed's vendors (``medilib`` redirect, ``agendax`` appointment) on the e2e prefix."""
+    vendors_path = tmp_path_factory.mktemp("e2e") / "vendors.yaml"
     base = f"http://127.0.0.1:{simulator.port}"
-    editors.write_text(yaml.safe_dump({"defaults": {"timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200},
+    vendors_path.write_text(yaml.safe_dump({"defaults": {"timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200},
                                        "vendors": [{"name": v, "base_url": f"{base}/{v}/fhir", "use_cases": ["ps"]}
                                                    for v in VENDORS]}))
-    return e2e_settings.model_copy(update={"editors_file": editors, "booking_appointment_vendors": ["agendax"]})
+    return e2e_settings.model_copy(update={"vendors_file": vendors_path, "booking_appointment_vendors": ["agendax"]})
 
 
 @pytest.fixture(scope="package")

@@ -142,12 +142,12 @@ def test_kill_9_during_bookings_publications_and_a_sweep_loses_nothing_acknowled
 
     port = free_port()
     simulator = Simulator(rosters_from_offers(vendor_offers), public_url=f"http://127.0.0.1:{port}", taken_share=0.0)
-    editors = tmp_path / "editors.yaml"
-    editors.write_text(yaml.safe_dump({
+    vendors_path = tmp_path / "vendors.yaml"
+    vendors_path.write_text(yaml.safe_dump({
         "defaults": {"timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 500},
         "vendors": [{"name": v, "base_url": f"http://127.0.0.1:{port}/{v}/fhir", "use_cases": ["ps"]}
                     for v in (BOOKED_VENDOR, SWEPT_VENDOR)]}))
-    app_settings = node.model_copy(update={"index_prefix": prefix, "editors_file": editors,
+    app_settings = node.model_copy(update={"index_prefix": prefix, "vendors_file": vendors_path,
                                            "booking_appointment_vendors": []})
     regulator = token_for("regulator", territories=["SAS-33"], sub="reg-durability", name="Pauline RICART",
                           national_id="3620100057/70326SR")

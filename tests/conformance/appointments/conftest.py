@@ -28,8 +28,8 @@ from tests.integration.workflow.conftest import ServerThread, bordeaux_offer
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DOCTOR = "810100050075"
 REGULATOR = "3456780581/11242343"
-SUBJECTS = {"conf-ps": ("sas-client.ps-editor.test", "111111111111111"),
-            "conf-sos": ("sas-client.sos-editor.test", "222222222222222")}
+SUBJECTS = {"conf-ps": ("sas-client.ps-vendor.test", "111111111111111"),
+            "conf-sos": ("sas-client.sos-vendor.test", "222222222222222")}
 
 
 def fixture(name: str) -> dict:
@@ -75,14 +75,14 @@ def pki(tmp_path_factory):
 @pytest.fixture(scope="package")
 def listener(pki, settings, es, indices, directory, lrm_messages, tmp_path_factory):
     exchange, _ = lrm_messages
-    editors = tmp_path_factory.mktemp("appointments-editors") / "editors.yaml"
-    editors.write_text(yaml.safe_dump({"vendors": [
+    vendors_path = tmp_path_factory.mktemp("appointments-vendors") / "vendors.yaml"
+    vendors_path.write_text(yaml.safe_dump({"vendors": [
         # conf-ps serves the examples' practitioner through its roster (the directory's offer names conf-sos):
         # a vendor reports only its own practitioners' appointments (issue 15, point 6).
-        {"name": "conf-ps", "base_url": "https://fhir.ps-editor.test/sas", "use_cases": ["ps"], "roster": [DOCTOR]},
-        {"name": "conf-sos", "base_url": "https://fhir.sos-editor.test/sas", "use_cases": ["sos"]}]}))
+        {"name": "conf-ps", "base_url": "https://fhir.ps-vendor.test/sas", "use_cases": ["ps"], "roster": [DOCTOR]},
+        {"name": "conf-sos", "base_url": "https://fhir.sos-vendor.test/sas", "use_cases": ["sos"]}]}))
     listener_settings = settings.model_copy(update={
-        "editors_file": editors, "fhir_tls_cert": pki["server"].cert, "fhir_tls_key": pki["server"].key,
+        "vendors_file": vendors_path, "fhir_tls_cert": pki["server"].cert, "fhir_tls_key": pki["server"].key,
         "fhir_tls_client_ca": pki["ca"].cert_path, "fhir_tls_client_crl": pki["crl"],
         "fhir_client_subjects": [FhirClientSubject(vendor=v, cn=cn, ou=ou) for v, (cn, ou) in SUBJECTS.items()],
         **hub.platform_settings(lrm_exchange=exchange)})

@@ -54,8 +54,8 @@ def pki(tmp_path_factory):
 def listener(pki, settings, tmp_path_factory):
     """``https://127.0.0.1:<port>`` of a ``sas fhir serve`` process."""
     folder = tmp_path_factory.mktemp("mtls-listener")
-    editors = folder / "editors.yaml"
-    editors.write_text(yaml.safe_dump({"vendors": [
+    vendors_path = folder / "vendors.yaml"
+    vendors_path.write_text(yaml.safe_dump({"vendors": [
         {"name": VENDOR, "base_url": "https://fhir.medilib.test/sas", "use_cases": ["ps"]},
         {"name": "agendax", "base_url": "https://fhir.agendax.test/sas", "use_cases": ["ps"]}]}))
     port = free_port()
@@ -63,7 +63,7 @@ def listener(pki, settings, tmp_path_factory):
     env = {**os.environ,
            "SAS_INDEX_PREFIX": settings.index_prefix, "SAS_AUTH_MODE": "dev",
            "SAS_DEV_SIGNING_KEY": settings.dev_signing_key.get_secret_value(),
-           "SAS_EDITORS_FILE": str(editors), "SAS_LOG_LEVEL": "WARNING",
+           "SAS_VENDORS_FILE": str(vendors_path), "SAS_LOG_LEVEL": "WARNING",
            "SAS_FHIR_TLS_CERT": str(server.cert), "SAS_FHIR_TLS_KEY": str(server.key),
            "SAS_FHIR_TLS_CLIENT_CA": str(pki["ca"].cert_path), "SAS_FHIR_TLS_CLIENT_CRL": str(pki["crl"]),
            "SAS_FHIR_CLIENT_SUBJECTS": json.dumps([

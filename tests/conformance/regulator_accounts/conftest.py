@@ -25,7 +25,7 @@ from simulator.roster import Roster
 from simulator.server import ServerTls, SimulatorThread
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-#: ``certif`` is the kit's target; the platform's editors file lists ``certif`` and ``certif-b``.
+#: ``certif`` is the kit's target; the platform's vendors file lists ``certif`` and ``certif-b``.
 VENDORS = ("certif", "certif-b")
 RPPS = "urn:oid:1.2.250.1.71.4.2.1"
 PLATFORM = "urn:oid:1.2.250.1.213.3.6"
@@ -128,12 +128,12 @@ def vendor_config(strict_vendor, pki, vendor: str = "certif") -> VendorConfig:
 @pytest.fixture(scope="package")
 def r02_settings(settings, strict_vendor, pki, tmp_path_factory):
     folder = pki["folder"]
-    editors = tmp_path_factory.mktemp("r02-editors") / "editors.yaml"
+    vendors_path = tmp_path_factory.mktemp("r02-vendors") / "vendors.yaml"
     tls = {"cert": str(folder / "client.pem"), "key": str(folder / "client.key"), "ca": str(folder / "ca.pem")}
-    editors.write_text(yaml.safe_dump({"defaults": {"timeout_s": 5, "max_attempts": 1},
+    vendors_path.write_text(yaml.safe_dump({"defaults": {"timeout_s": 5, "max_attempts": 1},
                                        "vendors": [{"name": v, "base_url": fhir_base(strict_vendor, v),
                                                     "use_cases": ["ps"], "tls": tls} for v in VENDORS]}))
-    return settings.model_copy(update={"editors_file": editors, "account_sync_attempts": 1})
+    return settings.model_copy(update={"vendors_file": vendors_path, "account_sync_attempts": 1})
 
 
 @pytest.fixture(scope="package")

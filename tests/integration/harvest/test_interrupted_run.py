@@ -70,7 +70,7 @@ def test_killed_harvest_blocks_its_vendor_one_lease_and_is_recorded_interrupted(
     closed_port = closed.getsockname()[1]
     closed.close()                                          # connection refused: the next run fails fast
     env = {**os.environ, "SAS_ES_URL": settings.es_url, "SAS_INDEX_PREFIX": settings.index_prefix,
-           "SAS_HARVEST_RUN_LOCK_TTL_S": str(TTL_S), "SAS_EDITORS_FILE": ""}
+           "SAS_HARVEST_RUN_LOCK_TTL_S": str(TTL_S), "SAS_VENDORS_FILE": ""}
     process = subprocess.Popen([sys.executable, "-c", SCRIPT, VENDOR,
                                 f"http://127.0.0.1:{silent.getsockname()[1]}/fhir"],
                                env=env, cwd=Path(__file__).resolve().parents[3])

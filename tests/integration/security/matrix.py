@@ -217,7 +217,7 @@ PREAMBLE = [
     "- **Vendors (INT_R03)** authenticate with mutual TLS on the dedicated listener (`sas fhir serve`: TLS 1.2 "
     "at least, client certificate required and verified against `SAS_FHIR_TLS_CLIENT_CA` and the CRL "
     "`SAS_FHIR_TLS_CLIENT_CRL`, re-read when it changes; subject CN **and** OU matched to a vendor by "
-    "`SAS_FHIR_CLIENT_SUBJECTS`); outbound vendor calls present the platform's client certificate (editors "
+    "`SAS_FHIR_CLIENT_SUBJECTS`); outbound vendor calls present the platform's client certificate (vendors "
     "file `tls`).",
     "- **Scope**: a regulator, OSNP or account manager sees the orientations, declarations and dashboards of "
     "their territories only; an effecteur their own orientations; a structure manager the orientations made "
@@ -228,7 +228,7 @@ PREAMBLE = [
     "territories than the login's, nothing that manager wrote is kept (values, removal): the login's values win; "
     "an account without territory is managed by admins only; `PUT` / `DELETE` outside a manager's territories "
     "answer 404 like `GET`.",
-    "- **Vendor reports (INT_R03)**: a new appointment must name a practitioner the vendor serves (editors-file "
+    "- **Vendor reports (INT_R03)**: a new appointment must name a practitioner the vendor serves (vendors-file "
     "`roster` / `sos_roster`, offers naming it, slots it published) and a regulator with an account (IDNPS or "
     "INTRN; a removed one only for appointments created before); an SOS appointment without doctor only from a "
     "vendor doing SOS; an update may not move it to another vendor's practitioner; otherwise 422 "

@@ -31,7 +31,7 @@ from tests.integration.harvest.conftest import luhn_national_id
 
 VENDORS = ("medilib", "agendax")
 #: The practitioner and the regulator of the guide's INT_R03 examples (``tests/data/fhir/appointments``): both
-#: vendors serve the practitioner (editors-file roster) and the regulator has an account of SAS-33, or INT_R03
+#: vendors serve the practitioner (vendors-file roster) and the regulator has an account of SAS-33, or INT_R03
 #: refuses the examples (a vendor reports only its practitioners' appointments, by known regulators).
 GUIDE_PRACTITIONER = "810100050075"
 GUIDE_REGULATOR = "3456780581/11242343"
@@ -103,12 +103,12 @@ def simulator(wf_offers) -> Iterator[SimulatorThread]:
 @pytest.fixture(scope="package")
 def wf_settings(settings, simulator, tmp_path_factory):
     folder = tmp_path_factory.mktemp("workflow")
-    editors = folder / "editors.yaml"
+    vendors_path = folder / "vendors.yaml"
     base = f"http://127.0.0.1:{simulator.port}"
-    editors.write_text(yaml.safe_dump({"defaults": {"timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200},
+    vendors_path.write_text(yaml.safe_dump({"defaults": {"timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200},
                                        "vendors": [{"name": v, "base_url": f"{base}/{v}/fhir", "use_cases": ["ps"],
                                                     "roster": [GUIDE_PRACTITIONER]} for v in VENDORS]}))
-    return settings.model_copy(update={"editors_file": editors, "booking_appointment_vendors": ["agendax"]})
+    return settings.model_copy(update={"vendors_file": vendors_path, "booking_appointment_vendors": ["agendax"]})
 
 
 @pytest.fixture(scope="package")

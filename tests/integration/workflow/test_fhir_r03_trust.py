@@ -115,7 +115,7 @@ def test_an_update_cannot_move_the_appointment_to_another_vendors_practitioner(w
 
 # -- SOS Médecins: the doctors of the associations a vendor serves ---------------------------------------------
 
-SOS_ROSTER_SIRET = "42000000700011"      # in the vendor's sos_roster (editors file)
+SOS_ROSTER_SIRET = "42000000700011"      # in the vendor's sos_roster (vendors file)
 SOS_OFFER_SIRET = "42000000800019"       # an SOS place of this association names the vendor (sas.vendor)
 SOS_OTHER_SIRET = "42000000900017"       # served by nobody here
 
@@ -145,12 +145,12 @@ def test_an_sos_vendor_reports_the_doctors_of_its_associations(wf_settings, es, 
               sos_offer(3, national_id=doctors["other"], siret=SOS_OTHER_SIRET, vendor=None)]
     index = alias_name(wf_settings.index_prefix, "offers")
     helpers.bulk(es, ({"_index": index, "_id": o["id"], "_source": o} for o in offers), refresh=True)
-    editors = tmp_path_factory.mktemp("sos-trust") / "editors.yaml"
-    editors.write_text(yaml.safe_dump({"vendors": [
+    vendors_path = tmp_path_factory.mktemp("sos-trust") / "vendors.yaml"
+    vendors_path.write_text(yaml.safe_dump({"vendors": [
         {"name": "sos-trust", "base_url": "https://fhir.sos.test/sas", "use_cases": ["sos"],
          "sos_roster": [f"3{SOS_ROSTER_SIRET}"]},                     # the guide's wire form is accepted too
         {"name": "ps-trust", "base_url": "https://fhir.ps.test/sas", "use_cases": ["ps"]}]}))
-    settings = wf_settings.model_copy(update={"editors_file": editors})
+    settings = wf_settings.model_copy(update={"vendors_file": vendors_path})
     sos = {**token_for("vendor", sub="vendor-sos-trust", name="sos-trust"), **FHIR}
     ps = {**token_for("vendor", sub="vendor-ps-trust", name="ps-trust"), **FHIR}
     pending = json.loads((DATA / "sos_pending.json").read_text(encoding="utf-8"))

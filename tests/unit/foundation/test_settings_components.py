@@ -30,13 +30,13 @@ def test_the_union_is_exactly_the_components_fields():
     assert union == by_components
     # Variables a deployment sets keep their names (a few of each component, spelled as operators write them).
     for name in ("es_url", "index_prefix", "es_heap", "auth_mode", "rate_limit", "api_port", "web_session_idle_s",
-                 "directory_reject_threshold", "addresses_bulk_chunk", "editors_file", "harvest_worker_processes",
+                 "directory_reject_threshold", "addresses_bulk_chunk", "vendors_file", "harvest_worker_processes",
                  "lrm_hub_host", "report_max_hours", "fhir_client_subjects", "kibana_url"):
         assert name in union
 
 
 def test_a_field_is_owned_by_one_component_unless_shared_on_purpose():
-    shared = {"cache_dir", "reference_data_dir", "editors_file"}  # StorageSettings / VendorsFileSettings mixins
+    shared = {"cache_dir", "reference_data_dir", "vendors_file"}  # StorageSettings / VendorsFileSettings mixins
     owners: dict[str, list[str]] = {}
     for component in COMPONENTS:
         inherited = set().union(*(b.model_fields for b in component.__mro__[1:]
@@ -71,3 +71,13 @@ def test_components_validate_like_the_whole():
 def test_nothing_is_read_at_import():
     # The module defines classes only: no Settings instance lives at module level.
     assert not [v for v in vars(settings_module).values() if isinstance(v, settings_module.BaseSettings)]
+
+
+def test_the_vendors_file_keeps_its_former_variable_name(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    monkeypatch.delenv("SAS_VENDORS_FILE", raising=False)
+    monkeypatch.setenv("SAS_EDITORS_FILE", str(tmp_path / "old.yaml"))
+    assert Settings().vendors_file == tmp_path / "old.yaml"
+    assert Settings().slice(HarvestSettings).vendors_file == tmp_path / "old.yaml"
+    monkeypatch.setenv("SAS_VENDORS_FILE", str(tmp_path / "new.yaml"))
+    assert Settings().vendors_file == tmp_path / "new.yaml"
+    assert Settings(vendors_file=tmp_path / "given.yaml").vendors_file == tmp_path / "given.yaml"

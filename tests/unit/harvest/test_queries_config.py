@@ -1,4 +1,4 @@
-"""The three searches' parameters, batching, and the editors file."""
+"""The three searches' parameters, batching, and the vendors file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from connectors.vendors.config import find_vendor, load_editors, parse_editors
+from connectors.vendors.config import find_vendor, load_vendors, parse_vendors
 from connectors.vendors.queries import batches, practitioner_slot_search, sos_schedule_search, split_ids
 from sas_core.errors import ConfigurationError
 
@@ -68,7 +68,7 @@ def test_split_ids_accepts_encoded_and_bare_values():
 
 
 def test_editors_file_defaults_and_validation(tmp_path):
-    path = tmp_path / "editors.yaml"
+    path = tmp_path / "vendors.yaml"
     path.write_text(
         "defaults: {timeout_s: 5}\n"
         "vendors:\n"
@@ -83,7 +83,7 @@ def test_editors_file_defaults_and_validation(tmp_path):
         "    use_cases: [sos]\n"
         "    roster: ['334173748400020']\n"
     )
-    acme, sos = load_editors(path)
+    acme, sos = load_vendors(path)
     assert acme.base_url == "https://fhir.acme.example/sas" and acme.timeout_s == 5 and acme.concurrency == 8
     assert acme.practitioner_search == "cpts" and acme.practitioner_ids == ["810100050075"]
     assert acme.tls.cert == tmp_path / "certs" / "client.pem"          # relative to the file
@@ -106,10 +106,10 @@ def test_editors_file_defaults_and_validation(tmp_path):
 ])
 def test_editors_file_errors_are_clear(data, message):
     with pytest.raises(ConfigurationError, match=message):
-        parse_editors(data)
+        parse_vendors(data)
 
 
 def test_missing_editors_file(tmp_path):
-    assert load_editors(None) == []
+    assert load_vendors(None) == []
     with pytest.raises(ConfigurationError, match="does not exist"):
-        load_editors(tmp_path / "nope.yaml")
+        load_vendors(tmp_path / "nope.yaml")
