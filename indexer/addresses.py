@@ -37,7 +37,7 @@ from mappings.registry import alias_name
 from sas_core.clock import iso, iso_or_none, utcnow
 from sas_core.counts import ReasonCounts
 from sas_core.errors import ConfigurationError, DataQualityError
-from sas_core.settings import Settings
+from sas_core.settings import DirectorySettings, IndicesSettings
 from sas_core.text import fold
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def _check_alias(es: Elasticsearch, alias: str) -> None:
         raise ConfigurationError(f"index alias {alias} does not exist: run `sas setup` first")
 
 
-def load_addresses(*, settings: Settings, es: Elasticsearch, paths: Sequence[Path | str],
+def load_addresses(*, settings: DirectorySettings, es: Elasticsearch, paths: Sequence[Path | str],
                    threshold: float | None = None, prune: bool = False,
                    max_delete_share: float | None = None) -> AddressLoadSummary:
     """Load BAN ``adresses-*.csv[.gz]`` files into the ``addresses`` index (see module doc).
@@ -331,7 +331,7 @@ class AddressLocator:
         self.searches = 0
 
     @classmethod
-    def for_settings(cls, es: Elasticsearch, settings: Settings) -> AddressLocator | None:
+    def for_settings(cls, es: Elasticsearch, settings: DirectorySettings) -> AddressLocator | None:
         """A locator when the index exists and holds addresses; ``None`` otherwise (commune centroids)."""
         if not settings.addresses_geocode_directory:
             return None
@@ -375,7 +375,7 @@ class AddressLocator:
         return self._find("address_key", "address", address_keys), self._find("street_key", "street", street_keys)
 
 
-def address_count(es: Elasticsearch, settings: Settings) -> dict[str, int]:
+def address_count(es: Elasticsearch, settings: IndicesSettings) -> dict[str, int]:
     """Documents of the index by kind (for the CLI and the benchmark)."""
     alias = alias_name(settings.index_prefix, "addresses")
     counts = {kind: es.count(index=alias, query={"term": {"kind": kind}})["count"] for kind in ("address", "street")}

@@ -28,7 +28,7 @@ from connectors.vendors.config import VendorConfig, find_vendor, load_vendors
 from indexer.harvest.window import Mode
 from sas_core.errors import ConfigurationError
 from sas_core.metrics import CIRCUIT_STATE
-from sas_core.settings import Settings
+from sas_core.settings import ElasticsearchSettings, HarvestSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 _HARVESTER = None
 
 
-def _start_worker(settings: Settings, vendors: list[VendorConfig], request_timeout_s: float,
-                  log_level: int | None) -> None:
+def _start_worker(settings: HarvestSettings, connection: ElasticsearchSettings, vendors: list[VendorConfig],
+                  request_timeout_s: float, log_level: int | None) -> None:
     global _HARVESTER
     from indexer.harvest import Harvester
     from sas_core.es import make_client
@@ -45,7 +45,7 @@ def _start_worker(settings: Settings, vendors: list[VendorConfig], request_timeo
 
     if log_level is not None:  # the parent logs: so do its workers, the same way
         configure_logging(level=logging.getLevelName(log_level), json_format=settings.log_json)
-    _HARVESTER = Harvester(es=make_client(settings, request_timeout=request_timeout_s), settings=settings,
+    _HARVESTER = Harvester(es=make_client(connection, request_timeout=request_timeout_s), settings=settings,
                            vendors=vendors)
 
 
@@ -61,15 +61,21 @@ class HarvestWorkers:
     """``processes`` harvester processes behind the interface of ``Harvester`` (``vendors``, ``vendor``,
     ``run``). Thread-safe: ``run`` may be called from several threads (scheduler jobs) at once."""
 
-    def __init__(self, *, settings: Settings, processes: int, vendors: list[VendorConfig] | None = None,
-                 request_timeout_s: float = 120.0) -> None:
+    def __init__(self, *, settings: HarvestSettings, processes: int, vendors: list[VendorConfig] | None = None,
+                 connection: ElasticsearchSettings | None = None, request_timeout_s: float = 120.0) -> None:
         if processes < 1:
             raise ConfigurationError("harvest worker processes must be at least 1")
+        # Each worker builds its own client: it needs the connection settings besides its harvest slice
+        # (the whole Settings carries both).
+        if connection is None:
+            if not isinstance(settings, ElasticsearchSettings):
+                raise ConfigurationError("harvest workers need the Elasticsearch connection settings")
+            connection = settings
         self.settings = settings
         self.vendors = vendors if vendors is not None else load_vendors(settings.vendors_file)
         self.processes = processes
         root = logging.getLogger()
-        self._args = (settings, self.vendors, request_timeout_s, root.level if root.handlers else None)
+        self._args = (settings, connection, self.vendors, request_timeout_s, root.level if root.handlers else None)
         self._slots = {vendor.name: i % processes for i, vendor in enumerate(self.vendors)}
         self._lock = threading.Lock()
         self._pools: list[ProcessPoolExecutor | None] = [None] * processes

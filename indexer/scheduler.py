@@ -13,15 +13,19 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from elasticsearch import Elasticsearch
 
+from indexer.directory import refresh_directory
+from indexer.harvest import Harvester, mark_interrupted_runs
+from indexer.harvest_workers import HarvestWorkers
+from indexer.leader import LeaderElection, LeaseLock
 from sas_core.clock import iso, utcnow
-from sas_core.settings import Settings
+from sas_core.settings import DirectorySettings, ElasticsearchSettings, HarvestSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +61,15 @@ class HarvestJobs:
     """The jobs of one scheduler process: leader lease upkeep, per-vendor harvests, directory refresh."""
 
     def __init__(self, *, settings: Settings, es: Elasticsearch, harvester=None, election=None) -> None:
-        from indexer.harvest import Harvester
-        from indexer.leader import LeaderElection
-
         self.settings = settings
         self.es = es
         if harvester is None:
             if settings.harvest_worker_processes:
-                from indexer.harvest_workers import HarvestWorkers
-
-                harvester = HarvestWorkers(settings=settings, processes=settings.harvest_worker_processes)
+                harvester = HarvestWorkers(settings=settings.slice(HarvestSettings),
+                                           connection=settings.slice(ElasticsearchSettings),
+                                           processes=settings.harvest_worker_processes)
             else:
-                harvester = Harvester(es=es, settings=settings)
+                harvester = Harvester(es=es, settings=settings.slice(HarvestSettings))
         self.harvester = harvester
         self.election = election or LeaderElection(es, prefix=settings.index_prefix, ttl_s=settings.leader_lock_ttl_s)
         self.runs: list[dict] = []
@@ -106,9 +107,6 @@ class HarvestJobs:
 
     def harvest(self, vendor: str, mode: str) -> dict | None:
         """Harvest ``vendor`` if this process leads and nobody else is harvesting it right now."""
-        from indexer.harvest import mark_interrupted_runs
-        from indexer.leader import LeaseLock
-
         if not self.election.is_leader:
             return None
         lock = LeaseLock(self.es, prefix=self.settings.index_prefix, name=f"harvest-{vendor}",
@@ -134,8 +132,6 @@ class HarvestJobs:
         when = document.get("catch_up_at")
         if not when or self.scheduler is None:
             return
-        from datetime import datetime
-
         run_date = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
         self.scheduler.add_job(self.harvest, "date", run_date=run_date, args=[vendor, mode],
                                id=f"harvest-catchup-{mode}-{vendor}", name=f"catch-up {mode} {vendor}",
@@ -146,16 +142,7 @@ class HarvestJobs:
         """Daily directory refresh (the directory capability's incremental update), leader only."""
         if not self.election.is_leader:
             return
-        try:
-            from indexer import directory
-        except ImportError:
-            log.warning("directory refresh skipped: indexer.directory is not available")
-            return
-        refresh = getattr(directory, "refresh_directory", None) or getattr(directory, "scheduled_refresh", None)
-        if refresh is None:
-            log.warning("directory refresh skipped: indexer.directory has no refresh entry point")
-            return
-        refresh(es=self.es, settings=self.settings)
+        refresh_directory(es=self.es, settings=self.settings.slice(DirectorySettings))
 
 
 @job_registrar

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from sas_core.errors import SasError
-from sas_core.settings import Settings
+from sas_core.settings import DirectorySettings, Settings
 
 app = typer.Typer(no_args_is_help=True, help="The national address base (BAN) in the addresses index.")
 console = Console()
@@ -31,7 +31,8 @@ def load(
 
     settings = Settings()
     try:
-        summary = load_addresses(settings=settings, es=make_client(settings, request_timeout=120), paths=list(files),
+        summary = load_addresses(settings=settings.slice(DirectorySettings),
+                                 es=make_client(settings, request_timeout=120), paths=list(files),
                                  threshold=threshold, prune=prune)
     except SasError as exc:
         console.print(f"[red]error:[/red] {exc.message}")

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sas_core.errors import SasError
-from sas_core.settings import Settings
+from sas_core.settings import DirectorySettings, Settings
 
 app = typer.Typer(no_args_is_help=True, help="National directory (RPPS, FINESS, Annuaire Santé FHIR).")
 console = Console()
@@ -93,7 +93,8 @@ def load(
 
     settings = Settings()
     try:
-        summary = load_directory(settings=settings, es=make_client(settings, request_timeout=120),
+        summary = load_directory(settings=settings.slice(DirectorySettings),
+                                 es=make_client(settings, request_timeout=120),
                                  rpps_path=rpps, finess_path=finess, participation_path=participation,
                                  full=not incremental, progress=progress and not as_json, threshold=threshold)
     except SasError as exc:
@@ -128,7 +129,8 @@ def fhir(
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
     try:
-        summary = load_directory_fhir(settings=settings, es=make_client(settings, request_timeout=120),
+        summary = load_directory_fhir(settings=settings.slice(DirectorySettings),
+                                      es=make_client(settings, request_timeout=120),
                                       base_url=url, since=moment, full=full, participation_path=participation)
     except SasError as exc:
         _fail(exc.message)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sas_core.errors import SasError
-from sas_core.settings import Settings
+from sas_core.settings import HarvestSettings, Settings
 
 app = typer.Typer(no_args_is_help=True, help="Vendor (éditeur) slot harvests.")
 console = Console()
@@ -35,7 +35,7 @@ def run(
     settings = Settings()
     es = make_client(settings, request_timeout=120)
     try:
-        harvester = Harvester(es=es, settings=settings)
+        harvester = Harvester(es=es, settings=settings.slice(HarvestSettings))
         if not harvester.vendors:
             _fail("no vendor configured: set SAS_VENDORS_FILE to a vendors file (see README)")
         targets = [harvester.vendor(vendor_name)] if vendor_name else [v for v in harvester.vendors if v.enabled]

@@ -13,7 +13,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from sas_core.settings import Settings
+from sas_core.settings import DirectorySettings, HarvestSettings, Settings
 
 demo_app = typer.Typer(no_args_is_help=True, help="The demo data set.")
 console = Console()
@@ -58,9 +58,9 @@ def demo_load(
     es = make_client(settings, request_timeout=120)
     # The invented addresses first, through the real BAN loading path: the directory load then places
     # each practice place at its address, so the addresses must be there before it.
-    addresses = load_addresses(settings=settings, es=es, paths=[*generated.addresses])
+    addresses = load_addresses(settings=settings.slice(DirectorySettings), es=es, paths=[*generated.addresses])
     console.print(f"addresses: {addresses.addresses} numbers and {addresses.streets} streets loaded")
-    summary = load_directory(settings=settings, es=es,
+    summary = load_directory(settings=settings.slice(DirectorySettings), es=es,
                              rpps_path=generated.rpps, finess_path=generated.finess,
                              participation_path=generated.participation, full=True, progress=False)
     console.print(f"loaded: {summary}")
@@ -94,7 +94,7 @@ def _first_harvest(settings: Settings) -> None:
     from indexer.harvest import Harvester
     from sas_core.es import make_client
 
-    harvester = Harvester(es=make_client(settings, request_timeout=120), settings=settings)
+    harvester = Harvester(es=make_client(settings, request_timeout=120), settings=settings.slice(HarvestSettings))
     total = 0
     for vendor in harvester.vendors:
         if vendor.enabled:

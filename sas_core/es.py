@@ -5,10 +5,10 @@ from __future__ import annotations
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-from sas_core.settings import Settings
+from sas_core.settings import ElasticsearchSettings
 
 
-def make_client(settings: Settings, *, request_timeout: float | None = None,
+def make_client(settings: ElasticsearchSettings, *, request_timeout: float | None = None,
                 connections_per_node: int | None = None) -> Elasticsearch:
     """A client for ``settings.es_url`` with the configured credentials / API key / CA bundle.
     ``connections_per_node``: pooled connections (the client's default is 10)."""

@@ -57,18 +57,13 @@ class StorageSettings(_Component):
     reference_data_dir: Path | None = Field(default_factory=default_reference_data_dir)
 
 
-class ElasticsearchSettings(_Component):
-    """How to reach Elasticsearch and which indices are ours."""
+class IndicesSettings(_Component):
+    """Which indices are ours, and how long one Elasticsearch request may take: what every component that
+    reads or writes them needs (the connection itself is the client factory's, ``ElasticsearchSettings``)."""
 
-    es_url: str = "http://127.0.0.1:9200"
-    es_username: str | None = None
-    es_password: SecretStr | None = None
-    es_api_key: SecretStr | None = None
-    es_ca_certs: Path | None = None
-    es_verify_certs: bool = True
-    es_request_timeout_s: float = 10.0
     #: Every index and alias name starts with ``<index_prefix>-``.
     index_prefix: str = "sas"
+    es_request_timeout_s: float = 10.0
 
     @field_validator("index_prefix")
     @classmethod
@@ -78,6 +73,36 @@ class ElasticsearchSettings(_Component):
                 "SAS_INDEX_PREFIX must be lowercase letters, digits, '-' or '_' (Elasticsearch index naming)"
             )
         return value
+
+
+class LoggingSettings(_Component):
+    """How every process logs (the API, the scheduler and its harvest worker processes alike)."""
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+class GeocoderSettings(StorageSettings):
+    """Placing an address when the address base has no answer: the national address API and its cache (the
+    directory load, and the harvest for the places only a vendor knows)."""
+
+    #: National address API (BAN) for geocoding, e.g. https://api-adresse.data.gouv.fr; off when empty.
+    geocoder_ban_url: str | None = None
+    geocoder_ban_timeout_s: float = 5.0
+    geocoder_ban_min_score: float = 0.5
+    #: SQLite cache of BAN answers (default ``<cache_dir>/geocode-ban.sqlite``).
+    geocoder_cache_path: Path | None = None
+
+
+class ElasticsearchSettings(IndicesSettings):
+    """How to reach Elasticsearch (the client factory, ``sas_core.es``) and which indices are ours."""
+
+    es_url: str = "http://127.0.0.1:9200"
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_api_key: SecretStr | None = None
+    es_ca_certs: Path | None = None
+    es_verify_certs: bool = True
 
     @property
     def es_port(self) -> int:
@@ -153,7 +178,7 @@ class AuthSettings(StorageSettings):
     auth_failure_limit: str = "20/minute"
 
 
-class ApiSettings(_Component):
+class ApiSettings(IndicesSettings, LoggingSettings):
     """The HTTP service (``sas serve``): where it listens, what it accepts, how it sheds load."""
 
     api_host: str = "127.0.0.1"
@@ -164,8 +189,6 @@ class ApiSettings(_Component):
     allowed_hosts: list[str] = []
     #: Sites allowed to embed the search from a browser (CORS allow-list); empty: none.
     cors_allow_origins: list[str] = []
-    log_level: str = "INFO"
-    log_json: bool = True
     #: Largest request body (bytes) of a JSON command or a web form; larger: 413 before the body is read
     #: (``Content-Length``) or as soon as the streamed bytes pass it (chunked).
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
@@ -212,7 +235,7 @@ class WebSettings(_Component):
     addresses_suggest_limit: int = Field(default=6, ge=0, le=20)
 
 
-class DirectorySettings(StorageSettings):
+class DirectorySettings(IndicesSettings, GeocoderSettings):
     """The national directory load (RPPS / FINESS / Annuaire Santé), geocoding and the address base."""
 
     directory_reject_threshold: float = 0.2
@@ -225,12 +248,6 @@ class DirectorySettings(StorageSettings):
     directory_max_delete_share: float = Field(default=0.05, ge=0.0, le=1.0)
     #: ... but may always delete this many (small départemental loads, where one place is already >5 %).
     directory_max_delete_floor: int = Field(default=50, ge=0)
-    #: National address API (BAN) for geocoding, e.g. https://api-adresse.data.gouv.fr; off when empty.
-    geocoder_ban_url: str | None = None
-    geocoder_ban_timeout_s: float = 5.0
-    geocoder_ban_min_score: float = 0.5
-    #: SQLite cache of BAN answers (default ``<cache_dir>/geocode-ban.sqlite``).
-    geocoder_cache_path: Path | None = None
     #: Bulk requests of the BAN load: lines per request and requests in flight.
     addresses_bulk_chunk: int = Field(default=5000, ge=100, le=50_000)
     addresses_bulk_threads: int = Field(default=3, ge=1, le=16)
@@ -248,7 +265,7 @@ class DirectorySettings(StorageSettings):
     annuaire_fhir_page_size: int = 500
 
 
-class HarvestSettings(VendorsFileSettings, StorageSettings):
+class HarvestSettings(IndicesSettings, LoggingSettings, VendorsFileSettings, GeocoderSettings):
     """Harvesting the vendors' free slots and the scheduler that runs it."""
 
     #: Schedule jobs for vendor harvests (the per-vendor cadence lives in the vendors file).
@@ -288,7 +305,7 @@ class HarvestSettings(VendorsFileSettings, StorageSettings):
     simulator_port: int = 8400
 
 
-class WorkflowSettings(VendorsFileSettings):
+class WorkflowSettings(IndicesSettings, VendorsFileSettings):
     """After the search: bookings, orientations, reports, the platform agenda, INT_R02, INT_L01 and INT_L02."""
 
     #: Deadline of the "is this slot still free?" question asked to the vendor before a booking.

@@ -28,10 +28,10 @@ from indexer.run_records import record_run
 from mappings.registry import alias_name
 from sas_core.clock import iso_or_none, utcnow
 from sas_core.errors import DataQualityError
-from sas_core.settings import Settings
+from sas_core.settings import DirectorySettings, GeocoderSettings
 
 
-def build_directory_geocoder(settings: Settings) -> Geocoder:
+def build_directory_geocoder(settings: GeocoderSettings) -> Geocoder:
     """The geocoder the settings ask for (gazetteer from the reference-data directory, BAN if set)."""
     cache_path = settings.geocoder_cache_path or (settings.cache_dir / "geocode-ban.sqlite")
     return build_geocoder(
@@ -45,7 +45,7 @@ def build_directory_geocoder(settings: Settings) -> Geocoder:
 
 def run_pipeline(
     *,
-    settings: Settings,
+    settings: DirectorySettings,
     es: Elasticsearch,
     items: Iterable,
     sources: dict[str, str],

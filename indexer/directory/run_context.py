@@ -11,7 +11,7 @@ from connectors.directory.records import PracticeRecord
 from connectors.geocoding import Geocoder, GeoFailure, GeoResult
 from indexer.addresses import AddressLocator
 from indexer.directory.summary import LoadSummary
-from sas_core.settings import Settings
+from sas_core.settings import DirectorySettings
 
 
 @dataclass
@@ -24,7 +24,7 @@ class SosPlace:
 
 @dataclass
 class DirectoryRun:
-    settings: Settings
+    settings: DirectorySettings
     summary: LoadSummary
     alias: str
     geocoder: Geocoder

@@ -21,7 +21,7 @@ from indexer.directory.summary import LoadSummary
 from mappings.registry import alias_name
 from sas_core.clock import utcnow
 from sas_core.errors import ConfigurationError
-from sas_core.settings import Settings
+from sas_core.settings import DirectorySettings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class _Progress:
 
 def load_directory(
     *,
-    settings: Settings,
+    settings: DirectorySettings,
     es: Elasticsearch,
     rpps_path: Path | str,
     finess_path: Path | str | None = None,
@@ -111,7 +111,7 @@ def load_directory(
 
 def load_directory_fhir(
     *,
-    settings: Settings,
+    settings: DirectorySettings,
     es: Elasticsearch,
     base_url: str | None = None,
     api_key: str | None = None,
@@ -143,7 +143,7 @@ def load_directory_fhir(
         )
 
 
-def _last_success(es: Elasticsearch, settings: Settings, tag: str) -> datetime | None:
+def _last_success(es: Elasticsearch, settings: DirectorySettings, tag: str) -> datetime | None:
     """Start of the last successful directory run of ``tag`` (``fhir`` / ``files``), if any."""
     body = {"size": 1, "sort": [{"started_at": "desc"}],
             "query": {"bool": {"filter": [{"term": {"kind": "directory"}}, {"term": {"status": "success"}},
@@ -155,7 +155,7 @@ def _last_success(es: Elasticsearch, settings: Settings, tag: str) -> datetime |
     return datetime.fromisoformat(hits[0]["_source"]["started_at"]) if hits else None
 
 
-def refresh_directory(*, es: Elasticsearch, settings: Settings) -> LoadSummary | None:
+def refresh_directory(*, es: Elasticsearch, settings: DirectorySettings) -> LoadSummary | None:
     """Scheduled refresh: an incremental Annuaire Santé FHIR load since the last successful run.
 
     Does nothing (and says so) when no FHIR URL is configured: file loads are operator actions

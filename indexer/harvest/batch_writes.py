@@ -26,7 +26,7 @@ from indexer.harvest.slot_documents import (
 )
 from indexer.harvest.vendor_places import PlaceMaker
 from indexer.harvest.window import Mode
-from sas_core.settings import Settings
+from sas_core.settings import HarvestSettings
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class BatchAnswer:
 
 def write_batch(answer: BatchAnswer, *, mapper: BundleMapper, book: OfferBook, places: PlaceMaker,
                 existing: ExistingSlots, writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode,
-                settings: Settings) -> None:
+                settings: HarvestSettings) -> None:
     """Write the whole truth of one batch (see the module doc). Raises ``BundleError`` for a page that
     cannot be mapped, before anything of the batch is written."""
     prefix = f"{answer.vendor}:"

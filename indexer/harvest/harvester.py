@@ -33,7 +33,7 @@ from mappings.registry import alias_name
 from sas_core.clock import iso, utcnow
 from sas_core.errors import ConfigurationError
 from sas_core.metrics import ES_ERRORS
-from sas_core.settings import Settings
+from sas_core.settings import HarvestSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Harvester:
     """Harvests vendors into Elasticsearch. Long-lived (one per process): it keeps the vendors' circuit
     breakers and the geocoder between runs."""
 
-    def __init__(self, *, es: Elasticsearch, settings: Settings, vendors: list[VendorConfig] | None = None,
+    def __init__(self, *, es: Elasticsearch, settings: HarvestSettings, vendors: list[VendorConfig] | None = None,
                  breakers: BreakerBoard | None = None, geocoder: Any | None = None,
                  specialty_codes: dict[str, str] | None = None) -> None:
         self.es = es
@@ -326,7 +326,7 @@ def _count_writes(writer: BulkWriter, stats: RunStats) -> None:
     stats.error_messages.extend(writer.error_messages[:room])
 
 
-def run_harvest(*, es: Elasticsearch, settings: Settings, vendor: str | None = None, mode: Mode = "incremental",
+def run_harvest(*, es: Elasticsearch, settings: HarvestSettings, vendor: str | None = None, mode: Mode = "incremental",
                 harvester: Harvester | None = None) -> list[dict]:
     """One harvest of ``vendor`` (or of every enabled vendor, one after the other); the run documents."""
     harvester = harvester or Harvester(es=es, settings=settings)

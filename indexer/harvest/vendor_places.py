@@ -9,7 +9,7 @@ from typing import Any, Literal
 from connectors.vendors.mapping import SlotRecord
 from mappings.offers import OfferAddress, OfferDoc, OfferSas, OfferSos
 from sas_core.clock import utcnow
-from sas_core.settings import Settings
+from sas_core.settings import GeocoderSettings
 from sas_core.territories import territory_for_departement
 from sas_core.text import fold
 
@@ -98,7 +98,7 @@ def _departement_of_postcode(postcode: str) -> str | None:
         return None
 
 
-def build_geocoder(settings: Settings):
+def build_geocoder(settings: GeocoderSettings):
     """The directory's geocoder (communes gazetteer, BAN when configured); ``None`` without reference data."""
     try:
         from connectors.geocoding import build_geocoder as build

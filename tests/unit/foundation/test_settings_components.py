@@ -35,16 +35,26 @@ def test_the_union_is_exactly_the_components_fields():
         assert name in union
 
 
-def test_a_field_is_owned_by_one_component_unless_shared_on_purpose():
-    shared = {"cache_dir", "reference_data_dir", "vendors_file"}  # StorageSettings / VendorsFileSettings mixins
-    owners: dict[str, list[str]] = {}
-    for component in COMPONENTS:
-        inherited = set().union(*(b.model_fields for b in component.__mro__[1:]
-                                  if isinstance(b, type) and b in COMPONENTS))
-        for name in set(component.model_fields) - inherited:
-            owners.setdefault(name, []).append(component.__name__)
-    doubled = {name: who for name, who in owners.items() if len(who) > 1 and name not in shared}
-    assert doubled == {}
+def test_every_field_is_declared_by_one_component_or_one_shared_part():
+    shared = {"StorageSettings", "IndicesSettings", "LoggingSettings", "GeocoderSettings", "VendorsFileSettings"}
+    declared: dict[str, list[str]] = {}
+    for cls in Settings.__mro__:
+        for name in getattr(cls, "__annotations__", {}):
+            if name in Settings.model_fields:
+                declared.setdefault(name, []).append(cls.__name__)
+    assert set(declared) == set(Settings.model_fields)
+    assert {name: owners for name, owners in declared.items() if len(owners) != 1} == {}
+    owners = {owners[0] for owners in declared.values()}
+    assert owners <= {c.__name__ for c in COMPONENTS} | shared
+
+
+def test_the_harvest_and_the_directory_load_see_no_api_web_or_workflow_tunable():
+    for component in (HarvestSettings, DirectorySettings):
+        fields = set(component.model_fields)
+        for other in (ApiSettings, WebSettings, WorkflowSettings, AuthSettings, FhirListenerSettings):
+            own = set(other.model_fields) - {"index_prefix", "es_request_timeout_s", "vendors_file", "cache_dir",
+                                              "reference_data_dir", "log_level", "log_json"}
+            assert not fields & own, (component.__name__, other.__name__, fields & own)
 
 
 def test_slice_keeps_values_and_hides_the_rest(monkeypatch: pytest.MonkeyPatch):
@@ -54,9 +64,11 @@ def test_slice_keeps_values_and_hides_the_rest(monkeypatch: pytest.MonkeyPatch):
     harvest = whole.slice(HarvestSettings)
     assert type(harvest) is HarvestSettings
     assert harvest.harvest_bulk_chunk == 1234
-    assert harvest.cache_dir == whole.cache_dir
+    assert harvest.cache_dir == whole.cache_dir and harvest.index_prefix == "slicecheck"
     with pytest.raises(AttributeError):
-        harvest.index_prefix  # noqa: B018 - the attribute access is the assertion
+        harvest.api_port  # noqa: B018 - the attribute access is the assertion
+    with pytest.raises(AttributeError):
+        harvest.es_url  # noqa: B018 - the attribute access is the assertion
     es = whole.slice(ElasticsearchSettings)
     assert es.index_prefix == "slicecheck" and es.es_port == 9200
 
