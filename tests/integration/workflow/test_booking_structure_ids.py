@@ -50,7 +50,8 @@ def bed(es, indices, settings, tmp_path_factory) -> Iterator[dict]:
                                        taken_share=0.0), port=port).start()
     editors = tmp_path_factory.mktemp("structure-ids") / "editors.yaml"
     base = f"http://127.0.0.1:{port}/{VENDOR}/fhir"
-    editors.write_text(yaml.safe_dump({"vendors": [{"name": VENDOR, "base_url": base, "use_cases": ["ps", "cpts", "sos"],
+    editors.write_text(yaml.safe_dump({"vendors": [{"name": VENDOR, "base_url": base,
+                                                    "use_cases": ["ps", "cpts", "sos"],
                                                     "timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200}]}))
     wf_settings = settings.model_copy(update={"editors_file": editors})
     helpers.bulk(es, ({"_index": alias_name(settings.index_prefix, "offers"), "_id": o["id"], "_source": o}
