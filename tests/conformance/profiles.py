@@ -244,27 +244,43 @@ def cpts_service_types(resource: dict) -> Iterable[Issue]:
     for index, service in enumerate(as_list(resource.get("serviceType"))):
         if not isinstance(service, dict):
             continue
-        extensions = [e for e in as_list(service.get("extension")) if isinstance(e, dict) and e.get("url") == SERVICE_TYPE_EXT]
+        extensions = [e for e in as_list(service.get("extension"))
+                      if isinstance(e, dict) and e.get("url") == SERVICE_TYPE_EXT]
         found = codings(service, "coding")
         where = f"serviceType[{index}]"
-        if len(extensions) > 1:
-            yield f"{where}.extension[sas-servicetype-r5]: {len(extensions)} found, 0..1 expected"
-        for extension in extensions:
-            target = (extension.get("valueReference") or {}).get("reference")
-            if reference_type(target) != "HealthcareService":
-                yield f"{where}.extension[sas-servicetype-r5].valueReference: {target!r} is not a HealthcareService"
+        yield from _r5_extension_issues(where, extensions)
         if any(s == ACT_CODE for s, _ in found):
-            for coding in found:
-                if coding[0] == ACT_CODE and coding not in ACT_ENCOUNTER:
-                    yield f"{where}.coding: {coding[0]}#{coding[1]} is not in v3-ActEncounterCode"
-            if extensions:
-                yield f"{where}: a TypeConsultation serviceType carries the sas-servicetype-r5 extension (0..0)"
+            yield from _type_consultation_issues(where, found, extensions)
         if any(s == R66 for s, _ in found):
-            for coding in found:
-                if coding[0] == R66 and coding not in CPTS_CATEGORY:
-                    yield f"{where}.coding: {coding[0]}#{coding[1]} is not in sas-valueset-categorieetablissement"
-            if len(extensions) != 1:
-                yield f"{where}: a referencecpts serviceType needs exactly one sas-servicetype-r5 extension"
+            yield from _referencecpts_issues(where, found, extensions)
+
+
+def _r5_extension_issues(where: str, extensions: list[dict]) -> Iterable[Issue]:
+    """The sas-servicetype-r5 extension of a serviceType: 0..1, its valueReference a HealthcareService."""
+    if len(extensions) > 1:
+        yield f"{where}.extension[sas-servicetype-r5]: {len(extensions)} found, 0..1 expected"
+    for extension in extensions:
+        target = (extension.get("valueReference") or {}).get("reference")
+        if reference_type(target) != "HealthcareService":
+            yield f"{where}.extension[sas-servicetype-r5].valueReference: {target!r} is not a HealthcareService"
+
+
+def _type_consultation_issues(where: str, found: list, extensions: list[dict]) -> Iterable[Issue]:
+    """The TypeConsultation slice: v3-ActEncounterCode codes, no sas-servicetype-r5 extension."""
+    for coding in found:
+        if coding[0] == ACT_CODE and coding not in ACT_ENCOUNTER:
+            yield f"{where}.coding: {coding[0]}#{coding[1]} is not in v3-ActEncounterCode"
+    if extensions:
+        yield f"{where}: a TypeConsultation serviceType carries the sas-servicetype-r5 extension (0..0)"
+
+
+def _referencecpts_issues(where: str, found: list, extensions: list[dict]) -> Iterable[Issue]:
+    """The referencecpts slice: sas-valueset-categorieetablissement codes, exactly one R5 extension."""
+    for coding in found:
+        if coding[0] == R66 and coding not in CPTS_CATEGORY:
+            yield f"{where}.coding: {coding[0]}#{coding[1]} is not in sas-valueset-categorieetablissement"
+    if len(extensions) != 1:
+        yield f"{where}: a referencecpts serviceType needs exactly one sas-servicetype-r5 extension"
 
 
 def ps_service_types(resource: dict) -> Iterable[Issue]:
@@ -351,7 +367,8 @@ PROFILES: dict[str, list[Rule]] = {
     SLOT_PS: [*_SLOT_BASE, coding_in("meta.security", SLOT_TYPES_PS, "JDV_J165-TypeCreneau-SAS"), ps_service_types,
               specialty_r38],
     SLOT_CPTS: [*_SLOT_BASE, coding_in("meta.security", SLOT_TYPES_CPTS, "sas-cpts-valueset-typecreneau"),
-                cpts_service_types, coding_in("appointmentType.coding", APPOINTMENT_REASONS, "sas-valueset-appointmentreason")],
+                cpts_service_types,
+                coding_in("appointmentType.coding", APPOINTMENT_REASONS, "sas-valueset-appointmentreason")],
     SLOT_SOS: [*_SLOT_BASE, coding_in("meta.security", SLOT_TYPES_SOS, "sas-sos-valueset-typecreneau"),
                coding_in("serviceType.coding", CONSULTATION_TYPES, "sas-valueset-typeconsultation"),
                coding_in("appointmentType.coding", APPOINTMENT_REASONS, "sas-valueset-appointmentreason")],
@@ -382,7 +399,8 @@ PROFILES: dict[str, list[Rule]] = {
                   card("status", 1, 1), code_in("status", APPOINTMENT_STATUS, "AppointmentStatus"),
                   card("start", 1, 1), card("end", 1, 1), instants, card("participant", 1),
                   card("participant.status", 1, 1),
-                  card("participant.actor.identifier.type", 1, 1), card("participant.actor.identifier.type.coding", 1, 1),
+                  card("participant.actor.identifier.type", 1, 1),
+                  card("participant.actor.identifier.type.coding", 1, 1),
                   pattern_code("participant.actor.identifier.type", {V2_0203}, "IDNPS"),
                   card("participant.actor.identifier.system", 1, 1),
                   fixed("participant.actor.identifier.system", RPPS_SYSTEM),
@@ -447,18 +465,19 @@ class BundleProfile:
 
 BUNDLES = {
     # BundleAgregateur: type searchset; slices on the resource type, all 0..*; no total / link / fullUrl rule.
-    "ps": BundleProfile(BUNDLE_PS, {"Slot": (SLOT_PS, 0), "Schedule": (SCHEDULE, 0), "Practitioner": (PRACTITIONER, 0),
-                                    "PractitionerRole": (PRACTITIONER_ROLE, 0)},
+    "ps": BundleProfile(BUNDLE_PS, {"Slot": (SLOT_PS, 0), "Schedule": (SCHEDULE, 0),
+                                    "Practitioner": (PRACTITIONER, 0), "PractitionerRole": (PRACTITIONER_ROLE, 0)},
                         total_required=False, single_link=False, full_url_required=False),
     # BundleAgregateurCPTS: total 1.., link 1..1, slices on profile with fullUrl 1..
-    "cpts": BundleProfile(BUNDLE_CPTS, {"Slot": (SLOT_CPTS, 1), "Schedule": (SCHEDULE, 1), "Practitioner": (PRACTITIONER, 1),
+    "cpts": BundleProfile(BUNDLE_CPTS, {"Slot": (SLOT_CPTS, 1), "Schedule": (SCHEDULE, 1),
+                                        "Practitioner": (PRACTITIONER, 1),
                                         "PractitionerRole": (PRACTITIONER_ROLE, 1),
                                         "HealthcareService": (HEALTHCARE_SERVICE_CPTS, 0),
                                         "Organization": (ORGANIZATION_CPTS, 0)},
                           total_required=True, single_link=True, full_url_required=True),
     # BundleAgregateurSOS: total 1.., link 1..1, four slices 1..* with fullUrl 1..
-    "sos": BundleProfile(BUNDLE_SOS, {"Slot": (SLOT_SOS, 1), "Schedule": (SCHEDULE_SOS, 1), "Location": (LOCATION_SOS, 1),
-                                      "Organization": (ORGANIZATION_SOS, 1)},
+    "sos": BundleProfile(BUNDLE_SOS, {"Slot": (SLOT_SOS, 1), "Schedule": (SCHEDULE_SOS, 1),
+                                      "Location": (LOCATION_SOS, 1), "Organization": (ORGANIZATION_SOS, 1)},
                          total_required=True, single_link=True, full_url_required=True),
 }
 
@@ -467,10 +486,25 @@ def check_bundle(bundle: dict, use_case: str) -> list[Issue]:
     """Issues of a slot-search answer against the guide's Bundle profile of ``use_case`` (``ps``, ``cpts``,
     ``sos``) and of every entry against the profile of its resource type in that use case."""
     profile = BUNDLES[use_case]
-    issues: list[Issue] = []
     name = profile.url.rsplit("/", 1)[-1]
     if bundle.get("resourceType") != "Bundle":
         return [f"{name}: resourceType {bundle.get('resourceType')!r}, Bundle expected"]
+    issues = _bundle_level_issues(bundle, profile, name)
+    issues += _duplicate_full_url_issues(bundle, name)
+    entry_issues, counts = _entry_issues(bundle, profile)
+    issues += entry_issues
+    for kind, (entry_profile, low) in profile.slices.items():
+        if counts[kind] < low:
+            issues.append(f"Bundle [{name}]: {counts[kind]} conformant {kind} entries "
+                          f"({entry_profile.rsplit('/', 1)[-1]}), {low}..* expected")
+    for rule in profile.extra:
+        issues.extend(rule(bundle))
+    return issues
+
+
+def _bundle_level_issues(bundle: dict, profile: BundleProfile, name: str) -> list[Issue]:
+    """The Bundle's own elements: meta.profile, type, total and link."""
+    issues: list[Issue] = []
     if profile.url not in declared_profiles(bundle):
         issues.append(f"Bundle [{name}]: meta.profile {declared_profiles(bundle)} does not declare {profile.url}")
     if bundle.get("type") != "searchset":
@@ -479,17 +513,26 @@ def check_bundle(bundle: dict, use_case: str) -> list[Issue]:
         issues.append(f"Bundle [{name}]: total: 0 found, 1..1 expected")
     if profile.single_link and len(as_list(bundle.get("link"))) != 1:
         issues.append(f"Bundle [{name}]: link: {len(as_list(bundle.get('link')))} found, 1..1 expected")
-    # Bundle bdl-7 (FHIR R4): fullUrl unique in a bundle (unless versions differ): a resource shared by two
-    # Schedules (the Practitioner of two places, the association of two SOS places) is sent once.
+    return issues
+
+
+def _duplicate_full_url_issues(bundle: dict, name: str) -> list[Issue]:
+    """Bundle bdl-7 (FHIR R4): fullUrl unique in a bundle (unless versions differ): a resource shared by two
+    Schedules (the Practitioner of two places, the association of two SOS places) is sent once."""
     seen_urls: dict[str, int] = {}
     for entry in as_list(bundle.get("entry")):
         if isinstance(entry, dict) and entry.get("fullUrl"):
             version = ((entry.get("resource") or {}).get("meta") or {}).get("versionId")
             key = f"{entry['fullUrl']}|{version}"
             seen_urls[key] = seen_urls.get(key, 0) + 1
-    for key, count in seen_urls.items():
-        if count > 1:
-            issues.append(f"Bundle [{name}]: bdl-7 fullUrl {key.split('|')[0]!r} appears {count} times")
+    return [f"Bundle [{name}]: bdl-7 fullUrl {key.split('|')[0]!r} appears {count} times"
+            for key, count in seen_urls.items() if count > 1]
+
+
+def _entry_issues(bundle: dict, profile: BundleProfile) -> tuple[list[Issue], dict[str, int]]:
+    """Every entry against its slice's profile, and how many conformant entries each slice has."""
+    name = profile.url.rsplit("/", 1)[-1]
+    issues: list[Issue] = []
     counts = {kind: 0 for kind in profile.slices}
     for index, entry in enumerate(as_list(bundle.get("entry"))):
         resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -506,10 +549,4 @@ def check_bundle(bundle: dict, use_case: str) -> list[Issue]:
             counts[kind] += 1
         if profile.full_url_required and not entry.get("fullUrl"):
             issues.append(f"entry[{index}] {kind}/{resource.get('id')}: fullUrl: 0 found, 1..1 expected")
-    for kind, (entry_profile, low) in profile.slices.items():
-        if counts[kind] < low:
-            issues.append(f"Bundle [{name}]: {counts[kind]} conformant {kind} entries "
-                          f"({entry_profile.rsplit('/', 1)[-1]}), {low}..* expected")
-    for rule in profile.extra:
-        issues.extend(rule(bundle))
-    return issues
+    return issues, counts

@@ -29,7 +29,8 @@ def axe_violations(page) -> list[str]:
     results = page.evaluate("""async () => {
         const r = await axe.run(document, {resultTypes: ['violations']});
         return r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' — '
-          + v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' ' + (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | '));
+          + v.nodes.slice(0, 4)
+              .map(n => n.target.join(' ') + ' ' + (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | '));
     }""")
     return results
 

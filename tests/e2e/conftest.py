@@ -13,10 +13,15 @@ import yaml
 from playwright.sync_api import expect
 
 from bench.common import free_port
+from tests.integration.workflow import conftest as workflow_bed
+from tests.integration.workflow.conftest import VENDORS, ServerThread
 
-# The workflow test bed's fixtures, reused as they are (package scope: built once for this package);
+# The workflow test bed's fixtures, reused as they are (package scope: built once for this package): pytest
+# finds fixtures by their names in this module, and the fixtures below depend on them by those names;
 # ``wf_settings`` is redefined below on the package's own index prefix.
-from tests.integration.workflow.conftest import VENDORS, ServerThread, harvested, simulator, wf_offers  # noqa: F401
+simulator = workflow_bed.simulator
+harvested = workflow_bed.harvested
+wf_offers = workflow_bed.wf_offers
 
 # Under a loaded machine a booking round trip to the vendor may take a few seconds.
 expect.set_options(timeout=15_000)

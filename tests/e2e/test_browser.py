@@ -66,7 +66,8 @@ def test_search_book_and_see_orientation(base_url, new_page, shoot, wf_offers):
     expect(row).to_be_visible()
     expect(row).to_contain_text("SAS-33")
     expect(row).to_contain_text(re.compile("Orientée|Confirmé|En attente"))
-    assert page.get_by_role("link", name="Exporter en CSV").get_attribute("href").startswith("/app/tableaux/orientations.csv")
+    export = page.get_by_role("link", name="Exporter en CSV").get_attribute("href")
+    assert export.startswith("/app/tableaux/orientations.csv")
     assert_accessible(page, "orientations")
     shoot(page, "03-dashboard-orientations")
     assert slot_label and practitioner in slot_label

@@ -50,7 +50,8 @@ def test_account_manager_journey(base_url, new_page, shoot, viewport):
     shoot(page, f"21-manager-orientations-{viewport}")
     statut.select_option("cancelled")                               # htmx swaps the table
     expect(page).to_have_url(re.compile(r"statut=cancelled"))
-    expect(page.locator("#tableau table.data caption")).to_have_text("Orientations")   # read out, not shown (the h1 says it)
+    # read out, not shown (the h1 says it)
+    expect(page.locator("#tableau table.data caption")).to_have_text("Orientations")
     assert_accessible(page, "orientations, filtered")
 
     page.goto(f"{base_url}/app/tableaux/declarations")
@@ -117,7 +118,8 @@ def test_cpts_page(base_url, new_page, shoot, viewport, agen_cpts):
     expect(page.locator("#carte-cpts .leaflet-interactive")).to_have_count(3)       # every member on the map
     expect(page.locator("#carte-cpts-sans-fond")).to_contain_text("aucun serveur de tuiles n'est configuré")
     first_card = page.locator("main ol.cards > li.card").first.bounding_box()
-    assert first_card["y"] < page.locator("#carte-cpts").bounding_box()["y"] or viewport == "desktop"  # phone: list first
+    # phone: list first
+    assert first_card["y"] < page.locator("#carte-cpts").bounding_box()["y"] or viewport == "desktop"
     assert_accessible(page, "cpts")
     shoot(page, f"24-cpts-{viewport}")
 

@@ -53,7 +53,7 @@ def test_skip_link_reaches_the_results_and_a_slot_in_a_few_tabs(base_url, new_pa
     assert page.evaluate("document.activeElement.textContent") == "Aller aux résultats"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "resultats"
-    for presses in range(1, 8):       # 27 Tab presses before the issue
+    for _ in range(1, 8):             # 27 Tab presses before the issue
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.classList.contains('slot')"):
             break

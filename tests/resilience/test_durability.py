@@ -157,7 +157,8 @@ def test_kill_9_during_bookings_publications_and_a_sweep_loses_nothing_acknowled
         first = run_harvest(es=es, settings=app_settings, vendor=BOOKED_VENDOR, mode="full")
         assert [run["status"] for run in first] == ["success"], first
         now = datetime.now(timezone.utc)
-        vendor_slots = sorted(slot_id for slot_id, doc in _all(es, prefix, "slots", {"term": {"vendor": BOOKED_VENDOR}}).items()
+        vendor_slots = sorted(slot_id for slot_id, doc
+                              in _all(es, prefix, "slots", {"term": {"vendor": BOOKED_VENDOR}}).items()
                               if doc.get("bookable") and doc.get("booking_url")
                               and datetime.fromisoformat(doc["start"]) > now + timedelta(hours=1))
         assert len(vendor_slots) >= 100, len(vendor_slots)
@@ -221,5 +222,6 @@ def test_kill_9_during_bookings_publications_and_a_sweep_loses_nothing_acknowled
                         assert answer.status_code == 409, answer.text
                         break
                     extra += 1
-                assert writers.agenda_bookings[slot_id] + extra <= CAPACITY, (slot_id, writers.agenda_bookings[slot_id], extra)
+                assert writers.agenda_bookings[slot_id] + extra <= CAPACITY, (
+                    slot_id, writers.agenda_bookings[slot_id], extra)
     drop_prefix(es, prefix=prefix)

@@ -73,10 +73,12 @@ def test_api_answers_503_while_elasticsearch_is_down_and_the_harvest_resumes(own
     simulator = Simulator(rosters_from_offers(offers), public_url=f"http://127.0.0.1:{port}", taken_share=0.0)
     headers = token_for("osnp", territories=["SAS-47"])
     now = utcnow()
-    window = dict(mode="full", now=now, start=now.replace(microsecond=0), end=now.replace(microsecond=0) + timedelta(days=7))
+    window = dict(mode="full", now=now, start=now.replace(microsecond=0),
+                  end=now.replace(microsecond=0) + timedelta(days=7))
 
     with SimulatorThread(simulator, port=port) as sim, ApiServer(app_settings, es) as api:
-        httpx.put(f"http://127.0.0.1:{sim.port}/_admin/vendors/{VENDOR}/faults", json={"latency_ms": 700}).raise_for_status()
+        httpx.put(f"http://127.0.0.1:{sim.port}/_admin/vendors/{VENDOR}/faults",
+                  json={"latency_ms": 700}).raise_for_status()
         harvester = Harvester(es=es, settings=app_settings, vendors=[_vendor(sim.port)])
 
         # Searches run all along, recording what the API answered.

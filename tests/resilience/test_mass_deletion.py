@@ -53,7 +53,8 @@ def guarded(own_node, test_prefix) -> Iterator[Guarded]:
     prefix = f"{test_prefix}-wipe{uuid.uuid4().hex[:4]}"
     own = node.model_copy(update={"index_prefix": prefix})
     setup_indices(es, prefix=prefix)
-    offers = town_offers(EMPTY, 40, start=60_000) + town_offers(TAKEN, 20, start=61_000) + town_offers(SMALL, 1, start=62_000)
+    offers = (town_offers(EMPTY, 40, start=60_000) + town_offers(TAKEN, 20, start=61_000)
+              + town_offers(SMALL, 1, start=62_000))
     write_offers(es, own, offers)
     port = free_port()
     simulator = Simulator(rosters_from_offers(offers), public_url=f"http://127.0.0.1:{port}", taken_share=0.0)

@@ -56,7 +56,8 @@ TOWN = [_nid(100 + i) for i in range(15)]     # a rich set for the options check
 
 def _offer(national_id: str, i: int, *, cpts=None, line: str | None = None, family: str = "MARTIN") -> dict:
     offer = practitioner_offer(
-        offer_id=f"conf-{national_id}-{i}", national_id=national_id, vendor=VENDOR, line=line or f"{i + 1} rue Montesquieu",
+        offer_id=f"conf-{national_id}-{i}", national_id=national_id, vendor=VENDOR,
+        line=line or f"{i + 1} rue Montesquieu",
         postcode="47000", city="Agen", lat=44.2033 + i / 10000, lon=0.6163, departement="47", family=family,
         given="Claire", cpts=cpts[:2] if cpts else None)
     if cpts:
@@ -73,14 +74,16 @@ def certification_offers() -> list[dict]:
               _offer(PAIR[0], 3, family="PREMIER"), _offer(PAIR[1], 4, family="SECOND"),
               _offer(IN_CPTS, 5, cpts=CPTS_A, family="MEMBRE"),
               _offer(TWO_CPTS, 6, cpts=CPTS_A, family="DEUXCPTS")]
-    offers += [_offer(nid, 10 + i, cpts=CPTS_B if i % 3 == 0 else None, family=f"VILLE{i}") for i, nid in enumerate(TOWN)]
+    offers += [_offer(nid, 10 + i, cpts=CPTS_B if i % 3 == 0 else None, family=f"VILLE{i}")
+               for i, nid in enumerate(TOWN)]
     offers += [sos_offer(offer_id="conf-sos-rennes-nord", siret=SOS_RENNES, association="SOS Médecins de Rennes",
                          name="Centre de consultation Rennes Nord", line="320 avenue Général Georges Patton",
                          postcode="35700", city="Rennes", lat=48.1325, lon=-1.6602, departement="35", vendor=VENDOR),
                sos_offer(offer_id="conf-sos-rennes-cleunay", siret=SOS_RENNES, association="SOS Médecins de Rennes",
                          name="Centre de consultation Rennes Cleunay", line="106 rue Eugène Pottier",
                          postcode="35000", city="Rennes", lat=48.1089, lon=-1.7090, departement="35", vendor=VENDOR),
-               sos_offer(offer_id="conf-sos-lorient", siret=SOS_LORIENT, association="SOS Médecins Lorient et agglomération",
+               sos_offer(offer_id="conf-sos-lorient", siret=SOS_LORIENT,
+                         association="SOS Médecins Lorient et agglomération",
                          name="Centre de consultation Lorient", line="12 impasse Royer Dubail", postcode="56100",
                          city="Lorient", lat=47.7483, lon=-3.3700, departement="56", vendor=VENDOR)]
     # Phones as the directory may write them (national form): the vendor writes +33… (FAQ erreur 2).
@@ -145,7 +148,8 @@ class Bed:
         self.client = client or httpx.Client(timeout=30, headers={"Accept": "application/fhir+json"})
         self._cache: dict[tuple, Answer] = {}
 
-    def get(self, path: str, params: list[tuple[str, str]], *, ids: list[str], start: datetime, end: datetime) -> Answer:
+    def get(self, path: str, params: list[tuple[str, str]], *, ids: list[str], start: datetime,
+            end: datetime) -> Answer:
         began = time.perf_counter()
         response = self.client.get(f"{self.base}/{path}", params=params)
         elapsed = time.perf_counter() - began
@@ -169,7 +173,8 @@ class Bed:
         end = now + timedelta(days=days)
         params = [("_include", "Slot:schedule"), ("_include:iterate", "Schedule:actor")]
         if cpts:
-            params += [("_include", "Slot:service-type-reference"), ("_include:iterate", "HealthcareService:organization")]
+            params += [("_include", "Slot:service-type-reference"),
+                       ("_include:iterate", "HealthcareService:organization")]
         params += [("schedule.actor:Practitioner.identifier", ",".join(f"{p.RPPS_SYSTEM}|{i}" for i in ids)),
                    ("start", "ge" + _instant(now, paris=cpts or naive, naive=naive)),
                    ("start", "le" + _instant(end, paris=cpts or naive, naive=naive)), ("status", "free")]

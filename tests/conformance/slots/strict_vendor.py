@@ -81,33 +81,45 @@ def rule_violations(request: Captured) -> list[str]:
     if request.method != "GET":
         problems.append(f"{request.method}: GET expected")
     if request.resource == "Slot":
-        problems += _window(request.all("start"), "start")
-        problems += _ids(request.all("schedule.actor:Practitioner.identifier"), "schedule.actor:Practitioner.identifier",
-                         RPPS_TOKEN, f"{p.RPPS_SYSTEM}|8<RPPS>")
-        if request.all("status") != ["free"]:
-            problems.append(f"status: {request.all('status')}, ['free'] expected")
-        includes, iterate = request.all("_include"), request.all("_include:iterate")
-        if "Slot:schedule" not in includes:
-            problems.append("_include=Slot:schedule missing")
-        if "Schedule:actor" not in iterate:
-            problems.append("_include:iterate=Schedule:actor missing")
-        if ("Slot:service-type-reference" in includes) != ("HealthcareService:organization" in iterate):
-            problems.append("INT_R04 needs both _include=Slot:service-type-reference and "
-                            "_include:iterate=HealthcareService:organization")
+        problems += _slot_search_violations(request)
     elif request.resource == "Schedule":
-        problems += _window(request.all("_has:Slot:schedule:start"), "_has:Slot:schedule:start")
-        problems += _ids(request.all("actor:Location.organization.identifier"), "actor:Location.organization.identifier",
-                         SIRET_TOKEN, f"{p.STRUCTURE_SYSTEM}|3<SIRET>")
-        if request.all("_has:Slot:schedule:status") != ["free"]:
-            problems.append(f"_has:Slot:schedule:status: {request.all('_has:Slot:schedule:status')}, ['free'] expected")
-        if request.all("_revinclude") != ["Slot:schedule"]:
-            problems.append(f"_revinclude: {request.all('_revinclude')}, ['Slot:schedule'] expected")
-        if "Schedule:actor:Location" not in request.all("_include"):
-            problems.append("_include=Schedule:actor:Location missing")
-        if "Location:organization" not in request.all("_include:iterate"):
-            problems.append("_include:iterate=Location:organization missing")
+        problems += _schedule_search_violations(request)
     else:
         problems.append(f"unexpected resource {request.resource!r}")
+    return problems
+
+
+def _slot_search_violations(request: Captured) -> list[str]:
+    """A Slot search (practitioners, CPTS): window, RPPS ids, free slots and the includes."""
+    problems = _window(request.all("start"), "start")
+    problems += _ids(request.all("schedule.actor:Practitioner.identifier"),
+                     "schedule.actor:Practitioner.identifier", RPPS_TOKEN, f"{p.RPPS_SYSTEM}|8<RPPS>")
+    if request.all("status") != ["free"]:
+        problems.append(f"status: {request.all('status')}, ['free'] expected")
+    includes, iterate = request.all("_include"), request.all("_include:iterate")
+    if "Slot:schedule" not in includes:
+        problems.append("_include=Slot:schedule missing")
+    if "Schedule:actor" not in iterate:
+        problems.append("_include:iterate=Schedule:actor missing")
+    if ("Slot:service-type-reference" in includes) != ("HealthcareService:organization" in iterate):
+        problems.append("INT_R04 needs both _include=Slot:service-type-reference and "
+                        "_include:iterate=HealthcareService:organization")
+    return problems
+
+
+def _schedule_search_violations(request: Captured) -> list[str]:
+    """A Schedule search (SOS associations): window, SIRET ids, free slots and the includes."""
+    problems = _window(request.all("_has:Slot:schedule:start"), "_has:Slot:schedule:start")
+    problems += _ids(request.all("actor:Location.organization.identifier"),
+                     "actor:Location.organization.identifier", SIRET_TOKEN, f"{p.STRUCTURE_SYSTEM}|3<SIRET>")
+    if request.all("_has:Slot:schedule:status") != ["free"]:
+        problems.append(f"_has:Slot:schedule:status: {request.all('_has:Slot:schedule:status')}, ['free'] expected")
+    if request.all("_revinclude") != ["Slot:schedule"]:
+        problems.append(f"_revinclude: {request.all('_revinclude')}, ['Slot:schedule'] expected")
+    if "Schedule:actor:Location" not in request.all("_include"):
+        problems.append("_include=Schedule:actor:Location missing")
+    if "Location:organization" not in request.all("_include:iterate"):
+        problems.append("_include:iterate=Location:organization missing")
     return problems
 
 

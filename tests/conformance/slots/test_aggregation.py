@@ -245,7 +245,8 @@ def test_validate_schedule_practitionerrole_ref(scenario):
     answer = scenario("multi_lieux")
     role_ids = {r["id"] for r in answer.by_profile(p.PRACTITIONER_ROLE)}
     for schedule in answer.by_profile(p.SCHEDULE):
-        refs = [_reference(a) for a in schedule.get("actor") or [] if (_reference(a) or "").startswith("PractitionerRole/")]
+        refs = [_reference(a) for a in schedule.get("actor") or []
+                if (_reference(a) or "").startswith("PractitionerRole/")]
         assert refs and all(ref.split("/")[-1] in role_ids for ref in refs)
 
 
@@ -476,6 +477,7 @@ def test_slot_search_setup_mtls(tls_bed, use_case):
     assert answer.of_type("Slot")
     issues = p.check_bundle(answer.body, use_case)
     assert issues == [], "\n".join(issues[:20])
-    plain = httpx.get(f"http://127.0.0.1:{tls_bed.thread.port}/{VENDOR}/fhir/{'Schedule' if use_case == 'sos' else 'Slot'}",
+    plain = httpx.get(f"http://127.0.0.1:{tls_bed.thread.port}/{VENDOR}/fhir/"
+                      f"{'Schedule' if use_case == 'sos' else 'Slot'}",
                       params=parse_qs(urlsplit(answer.url).query))
     assert plain.status_code == 403 and plain.json().get("resourceType") == "OperationOutcome"

@@ -20,7 +20,8 @@ from tests.conformance.slots.strict_vendor import Captured, StrictVendor, rule_v
 from tests.integration.harvest.conftest import luhn_national_id, practitioner_offer, sos_offer, write_offers
 
 PRACTITIONERS = [luhn_national_id(950_000 + i) for i in range(30)]       # 30 → two requests of ≤ 25
-SIRETS = ["34173748400020", "92080466300010", *(f"{50_000_000_000_000 + i:014d}" for i in range(10))]   # bare (directory)
+# bare (directory)
+SIRETS = ["34173748400020", "92080466300010", *(f"{50_000_000_000_000 + i:014d}" for i in range(10))]
 
 
 def _harvest(es, settings, *, name: str, use_cases: list[str]) -> tuple[list[Captured], dict]:

@@ -39,7 +39,8 @@ def test_faq_identifier_fields(scenario, bed):
             assert identifiers, f"{name}: {resource['resourceType']}/{resource.get('id')} has no identifier"
             for identifier in identifiers:
                 missing = [k for k in ("system", "type", "value") if not identifier.get(k)]
-                assert not missing, f"{name}: {resource['resourceType']}/{resource.get('id')} identifier lacks {missing}"
+                assert not missing, (f"{name}: {resource['resourceType']}/{resource.get('id')} "
+                                     f"identifier lacks {missing}")
 
 
 def test_faq_phone_format(scenario, bed):
@@ -78,7 +79,8 @@ def test_faq_multiple_places(scenario):
     places = {}
     for slot in answer.of_type("Slot"):
         schedule = answer.resolve(slot["schedule"]["reference"])
-        role = next(answer.resolve(a["reference"]) for a in schedule["actor"] if a["reference"].startswith("PractitionerRole/"))
+        role = next(answer.resolve(a["reference"]) for a in schedule["actor"]
+                    if a["reference"].startswith("PractitionerRole/"))
         line = role["contained"][0]["address"]["line"][0]
         places.setdefault(schedule["id"], set()).add(line)
     assert len(places) == 2 and all(len(lines) == 1 for lines in places.values())

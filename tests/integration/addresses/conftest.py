@@ -54,7 +54,8 @@ def demo_world(es, settings, tmp_path_factory) -> Iterator[DemoWorld]:
     harvested = 0
     with SimulatorThread(Simulator(rosters, public_url=f"http://127.0.0.1:{port}", taken_share=0.0), port=port):
         vendors = [VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir",
-                                use_cases=(["ps", "cpts"] if r.practitioners else []) + (["sos"] if r.associations else []))
+                                use_cases=(["ps", "cpts"] if r.practitioners else [])
+                                + (["sos"] if r.associations else []))
                    for name, r in sorted(rosters.items()) if r.practitioners or r.associations]
         harvester = Harvester(es=es, settings=local, vendors=vendors)
         for vendor in vendors:

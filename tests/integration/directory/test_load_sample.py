@@ -113,7 +113,7 @@ def test_identical_reload_changes_nothing(first_load, es, dir_settings, geocoder
 def test_full_load_removes_what_disappeared_incremental_does_not(first_load, es, dir_settings, geocoder, tmp_path):
     lines = RPPS_SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
     smaller = tmp_path / RPPS_SAMPLE.name
-    smaller.write_text("".join(l for l in lines if "|FAURE|" not in l), encoding="utf-8")
+    smaller.write_text("".join(line for line in lines if "|FAURE|" not in line), encoding="utf-8")
     faure = next(k for k, v in first_load[1].items() if v["_source"].get("last_name") == "FAURE")
     summary = load_directory(settings=dir_settings, es=es, rpps_path=smaller, full=False, progress=False,
                              geocoder=geocoder, threshold=0.5)
@@ -133,7 +133,7 @@ def test_full_load_removes_what_disappeared_incremental_does_not(first_load, es,
 def test_rejected_share_above_threshold_fails_without_deleting(first_load, es, dir_settings, geocoder, tmp_path):
     broken = tmp_path / RPPS_SAMPLE.name
     lines = RPPS_SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
-    broken.write_text(lines[0] + "".join(l.replace("|10|Médecin|", "|77|Inconnu|") for l in lines[1:]),
+    broken.write_text(lines[0] + "".join(line.replace("|10|Médecin|", "|77|Inconnu|") for line in lines[1:]),
                       encoding="utf-8")
     count_before = es.count(index=f"{dir_settings.index_prefix}-offers")["count"]
     with pytest.raises(DataQualityError, match="exceed the threshold of 20.0%"):

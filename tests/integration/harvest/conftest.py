@@ -39,7 +39,8 @@ def practitioner_offer(*, offer_id: str, national_id: str, vendor: str | None, l
     return OfferDoc(
         id=offer_id, kind="ps", national_id=national_id, national_id_type="rpps", last_name=family, first_name=given,
         name=name, name_folded=fold(name), specialties=specialties or ["SM54"],
-        address=OfferAddress(line=line, postcode=postcode, city=city, city_folded=fold(city), text=f"{line}, {postcode} {city}"),
+        address=OfferAddress(line=line, postcode=postcode, city=city, city_folded=fold(city),
+                             text=f"{line}, {postcode} {city}"),
         departement=departement, territory=f"SAS-{departement}", location=GeoPoint(lat=lat, lon=lon),
         phones=["+33553000000"],
         sas=OfferSas(participates=True, vendor=vendor, cpts_finess=cpts[0] if cpts else None,
@@ -54,7 +55,8 @@ def sos_offer(*, offer_id: str, siret: str, association: str, name: str, line: s
         id=offer_id, kind="sos", name=name, name_folded=fold(name),
         address=OfferAddress(line=line, postcode=postcode, city=city, city_folded=fold(city)),
         departement=departement, territory=f"SAS-{departement}", location=GeoPoint(lat=lat, lon=lon),
-        sos=OfferSos(association_siret=siret, association_name=association), sas=OfferSas(participates=True, vendor=vendor),
+        sos=OfferSos(association_siret=siret, association_name=association),
+        sas=OfferSas(participates=True, vendor=vendor),
         source="finess",
     ).model_dump(mode="json")
 
@@ -69,7 +71,8 @@ def write_offers(es, settings, offers: list[dict]) -> None:
 def town_offers(vendor: str, count: int, *, start: int) -> list[dict]:
     """``count`` practitioners of ``vendor`` in Agen (47), one place each; every third in a CPTS."""
     return [practitioner_offer(
-        offer_id=f"{vendor}-{i}", national_id=luhn_national_id(start + i), vendor=vendor, line=f"{i + 1} rue Montesquieu",
+        offer_id=f"{vendor}-{i}", national_id=luhn_national_id(start + i), vendor=vendor,
+        line=f"{i + 1} rue Montesquieu",
         postcode="47000", city="Agen", lat=44.2033 + i / 10000, lon=0.6163, departement="47",
         cpts=("470000011", "CPTS du Grand Agen") if i % 3 == 0 else None) for i in range(count)]
 

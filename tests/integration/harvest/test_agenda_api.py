@@ -44,7 +44,8 @@ def test_effecteur_publishes_lists_and_deletes(api, es, settings, token_for):
     second_start = start + timedelta(hours=1)
     assert datetime.fromisoformat(doc["date_range"]["gte"]) == second_start and doc["bookable"] is True
     visible = es.count(index=alias, query={"bool": {"filter": [
-        {"term": {"offer_id": "agenda-own"}}, *visible_slot_filter(now=datetime.now(timezone.utc), stale_after_s=900)]}})
+        {"term": {"offer_id": "agenda-own"}},
+        *visible_slot_filter(now=datetime.now(timezone.utc), stale_after_s=900)]}})
     assert visible["count"] == 2
 
     listed = api.get("/v1/agenda/slots", params={"offer_id": "agenda-own"}, headers=me)

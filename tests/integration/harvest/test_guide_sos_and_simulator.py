@@ -221,7 +221,8 @@ def test_int_r01_answer_follows_the_ps_profiles(certified):
         assert {c["code"] for c in slot["meta"]["security"]} <= {"PUBLIC", "PRO", "SNP"}
         assert all(s["coding"][0]["system"].endswith("TRE-R38-SpecialiteOrdinale") for s in slot["specialty"])
     # ``comment``: the practitioner's agenda at the place (FAQ), not the slot — one URL per Schedule, a live page.
-    agendas = {s["schedule"]["reference"]: {x["comment"] for x in slots if x["schedule"] == s["schedule"] and "comment" in x}
+    agendas = {s["schedule"]["reference"]: {x["comment"] for x in slots
+                                            if x["schedule"] == s["schedule"] and "comment" in x}
                for s in slots}
     assert all(len(urls) <= 1 for urls in agendas.values())
     assert not any(s["id"] in s.get("comment", "") for s in slots)

@@ -34,7 +34,7 @@ def test_workers_harvest_like_the_in_process_harvester(es, indices, settings, ru
         assert workers.pids() == pids
 
     assert [r["status"] for r in runs] == ["success", "success"]
-    for name, run in zip(names, runs):
+    for name, run in zip(names, runs, strict=True):
         slots = vendor_slots(es, settings, name)
         assert run["vendor"] == name and len(slots) == run["upserted"] > 20
         assert {s["offer_id"] for s in slots.values()} <= {o["id"] for o in offers}

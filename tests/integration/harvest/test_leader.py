@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester
@@ -114,5 +115,5 @@ def test_two_schedulers_never_harvest_the_same_vendor_at_once(es, indices, setti
                      query={"term": {"vendor": name}}, sort=[{"started_at": "asc"}])["hits"]["hits"]
     intervals = [(r["_source"]["started_at"], r["_source"]["ended_at"]) for r in runs]
     assert len(intervals) == len(leader.runs) + len(follower.runs)
-    for (_, previous_end), (next_start, _) in zip(intervals, intervals[1:]):
+    for (_, previous_end), (next_start, _) in pairwise(intervals):
         assert previous_end <= next_start, "two harvests of the same vendor overlapped"

@@ -25,12 +25,14 @@ def example_offers():
         practitioner_offer(offer_id="ex-thomas-1", national_id="810100050075", vendor=None, line="1 rue Madame Delmas",
                            postcode="47000", city="Agen", lat=44.2049, lon=0.6212, departement="47",
                            family="THOMAS", given="Sébastien"),
-        practitioner_offer(offer_id="ex-thomas-30", national_id="810100050075", vendor=None, line="30 rue Madame Delmas",
+        practitioner_offer(offer_id="ex-thomas-30", national_id="810100050075", vendor=None,
+                           line="30 rue Madame Delmas",
                            postcode="47000", city="Agen", lat=44.2051, lon=0.6215, departement="47",
                            family="THOMAS", given="Sébastien"),
         practitioner_offer(offer_id="ex-foret", national_id="810002909371", vendor=None, line="25 chemin de Mounestié",
                            postcode="31840", city="Aussonne", lat=43.6817, lon=1.3236, departement="31",
-                           family="FORET", given="Pierre", cpts=("950047225", "CPTS AXE MAJEUR")),   # the directory's FINESS
+                           family="FORET", given="Pierre",
+                           cpts=("950047225", "CPTS AXE MAJEUR")),   # the directory's FINESS
         sos_offer(offer_id="ex-sos-rennes-nord", siret="34173748400020",   # the directory's bare SIRET
                   association="SOS Médecins de Rennes",
                   name="Centre de consultation Rennes Nord", line="320 avenue Général Georges Patton",
@@ -64,7 +66,8 @@ def test_spec_example_vendor_is_harvested_with_every_field(es, indices, settings
     assert [v for k, v in slot_query if k == "start"] == ["ge2021-11-01T00:00:00+00:00", "le2024-07-01T00:00:00+00:00"]
     assert ("status", "free") in slot_query
     assert sorted(v for k, v in slot_query if k == "_include") == ["Slot:schedule", "Slot:service-type-reference"]
-    assert sorted(v for k, v in slot_query if k == "_include:iterate") == ["HealthcareService:organization", "Schedule:actor"]
+    assert sorted(v for k, v in slot_query if k == "_include:iterate") == ["HealthcareService:organization",
+                                                                          "Schedule:actor"]
     assert dict(slot_query)["schedule.actor:Practitioner.identifier"] == ",".join(
         f"urn:oid:1.2.250.1.71.4.2.1|{i}" for i in ["810100050075", "810002673899", "810002909371"])
     sos_query = queries["Schedule"]

@@ -19,7 +19,8 @@ def test_national_shards_at_creation_and_replicas_applied_later(es, test_prefix)
         settings = es.indices.get_settings(index=alias_name(prefix, "slots"), name="index.number_of_*").body
         (index_settings,) = [body["settings"]["index"] for body in settings.values()]
         assert index_settings["number_of_shards"] == "3" and index_settings["number_of_replicas"] == "0"
-        mapping_settings = es.indices.get_settings(index=alias_name(prefix, "offers"), name="index.refresh_interval").body
+        mapping_settings = es.indices.get_settings(index=alias_name(prefix, "offers"),
+                                                   name="index.refresh_interval").body
         assert next(iter(mapping_settings.values()))["settings"]["index"]["refresh_interval"] == "1s"
 
         changes = {c.index.split("-v")[0].removeprefix(f"{prefix}-"): c for c in apply_replicas(es, prefix=prefix)}

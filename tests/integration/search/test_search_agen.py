@@ -196,7 +196,8 @@ def test_partial_unavailability_hides_only_the_slots_it_covers(search_api, token
     clean.put("declarations", [{
         "id": "decl-thomas-place", "kind": "unavailable", "declared_by_role": "regulator", "declared_by": "x",
         "offer_id": THOMAS_1,
-        "periods": [{"start": (base + timedelta(hours=18)).isoformat(), "end": (base + timedelta(hours=19)).isoformat()}],
+        "periods": [{"start": (base + timedelta(hours=18)).isoformat(),
+                     "end": (base + timedelta(hours=19)).isoformat()}],
         "created_at": at().isoformat(), "active": True,
     }])
     body = _search(search_api, token_for("osnp"), q="47000", specialty="SM54")
@@ -225,7 +226,8 @@ def test_filters(search_api, token_for, agen):
     headers = token_for("osnp")
 
     def ids(**params):
-        return [c["offer"]["id"] for c in _search(search_api, headers, q="47000", specialty="SM54", **params)["results"]]
+        return [c["offer"]["id"]
+                for c in _search(search_api, headers, q="47000", specialty="SM54", **params)["results"]]
 
     assert ids(modes="VR") == [THOMAS_1]
     assert ids(modes="HH,VR") == [MARCEL_1, THOMAS_1]

@@ -45,7 +45,8 @@ GETS = [
 ]
 
 BODIES = [
-    ("POST", "/v1/declarations/reports", {"kind": "unavailable", "offer_id": "abc", "start": "9999-12-31T23:59:59+14:00"}),
+    ("POST", "/v1/declarations/reports",
+     {"kind": "unavailable", "offer_id": "abc", "start": "9999-12-31T23:59:59+14:00"}),
     ("POST", "/v1/declarations/unavailability", {"periods": [{"start": "9999-12-31T23:59:59+14:00"}]}),
     ("POST", "/v1/declarations/unavailability", {"periods": [{"start": "0001-01-01T00:00:00-14:00"}]}),
     ("POST", "/v1/bookings/beyond", {"offer_id": "abc", "consultation_start": "9999-12-31T23:59:59+14:00"}),
@@ -76,7 +77,8 @@ def test_practitioner_space_forms_answer_with_an_error_not_a_crash(api, everythi
 def test_hostile_bodies(api, everything_headers, method, url, body):
     headers = {**everything_headers, "Idempotency-Key": f"bad-input-{uuid.uuid4()}"}
     response = api.request(method, url, json=body, headers=headers)
-    assert 400 <= response.status_code < 500 or response.status_code in (200, 201), (response.status_code, response.text)
+    assert 400 <= response.status_code < 500 or response.status_code in (200, 201), (
+        response.status_code, response.text)
     if response.status_code >= 400:
         assert response.json()["message"], response.text
 

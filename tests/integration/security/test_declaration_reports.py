@@ -269,6 +269,7 @@ def test_a_report_filed_before_the_cap_stops_hiding_once_the_cap_has_passed(api,
         return offer["id"] in {card["offer"]["id"] for card in answer.json()["results"]}
 
     assert shown(), "a report filed before the cap, past its 72 h, still hides the practitioner"
-    fresh = api.post("/v1/declarations/reports", headers=bordeaux, json={"kind": "unavailable", "offer_id": offer["id"]})
+    fresh = api.post("/v1/declarations/reports", headers=bordeaux,
+                     json={"kind": "unavailable", "offer_id": offer["id"]})
     assert fresh.status_code == 201, fresh.text
     assert not shown()

@@ -46,20 +46,27 @@ def test_no_page_fails_on_hostile_query_strings(api, everything_headers):
     assert any(path == "/app/recherche" for path, _ in pages), pages
     failures: list[str] = []
     for path, names in pages:
-        path_params = re.findall(r"{(\w+)}", path)
-
-        @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-        @given(query=st.dictionaries(st.sampled_from(names), _values, max_size=len(names)) if names else st.just({}),
-               segments=st.lists(st.text(min_size=1, max_size=20).filter(lambda s: "/" not in s),
-                                 min_size=len(path_params), max_size=len(path_params)))
-        def run(query, segments) -> None:
-            url = path
-            for name, segment in zip(path_params, segments):
-                url = url.replace("{" + name + "}", quote(segment, safe=""))
-            response = api.get(url, params=query, headers=everything_headers, follow_redirects=False)
-            if response.status_code >= 500:
-                failures.append(f"GET {url} {query!r} → {response.status_code}")
-
-        run()
+        failures += _fuzz_page(api, everything_headers, path, names)
     assert not failures, "\n".join(failures[:20])
+
+
+def _fuzz_page(api, headers, path: str, names: list[str]) -> list[str]:
+    """The failures (5xx) of GET ``path`` under hostile query strings on ``names`` and path segments."""
+    failures: list[str] = []
+    path_params = re.findall(r"{(\w+)}", path)
+
+    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(query=st.dictionaries(st.sampled_from(names), _values, max_size=len(names)) if names else st.just({}),
+           segments=st.lists(st.text(min_size=1, max_size=20).filter(lambda s: "/" not in s),
+                             min_size=len(path_params), max_size=len(path_params)))
+    def run(query, segments) -> None:
+        url = path
+        for name, segment in zip(path_params, segments, strict=True):
+            url = url.replace("{" + name + "}", quote(segment, safe=""))
+        response = api.get(url, params=query, headers=headers, follow_redirects=False)
+        if response.status_code >= 500:
+            failures.append(f"GET {url} {query!r} → {response.status_code}")
+
+    run()
+    return failures

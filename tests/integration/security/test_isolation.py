@@ -188,7 +188,8 @@ def test_structure_manager_sees_only_his_members(api, token_for, world):
     assert api.get(f"/app/cpts/{OTHER_STRUCTURE_FINESS}", headers=manager).status_code == 404
     regulator = token_for("regulator", territories=["SAS-92"], sub="iso-reg-cpts")
     other = api.get(f"/v1/cpts/{OTHER_STRUCTURE_FINESS}", headers=regulator)
-    assert other.status_code == 200 and [m["offer"]["national_id"] for m in other.json()["members"]] == [OTHER_EFFECTEUR_ID]
+    assert other.status_code == 200 and [m["offer"]["national_id"]
+                                         for m in other.json()["members"]] == [OTHER_EFFECTEUR_ID]
     # a structure manager without a structure claim sees no orientation at all
     assert api.get("/v1/orientations", headers=token_for("structure_manager", sub="iso-sm-none")).status_code == 403
 

@@ -179,7 +179,8 @@ def test_oidc_mode_needs_a_public_base_url(settings, es, indices):
     app = create_app(oidc.model_copy(update={"public_base_url": "https://sas.test"}), es=es)
     with TestClient(app, follow_redirects=False) as client:
         start = client.get("/login/oidc", headers={"Host": "evil.example"}, params={"next": "/app/recherche"})
-    assert start.status_code == 303 and "redirect_uri=https%3A%2F%2Fsas.test%2Flogin%2Fcallback" in start.headers["location"]
+    assert start.status_code == 303 and ("redirect_uri=https%3A%2F%2Fsas.test%2Flogin%2Fcallback"
+                                         in start.headers["location"])
     assert "evil.example" not in start.headers["location"]
 
 

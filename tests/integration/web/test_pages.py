@@ -44,7 +44,8 @@ def test_pages_need_a_session(web, path):
     web.cookies.clear()
     answer = web.get(path + "?x=1")
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/login?next=" + (path + "?x=1").replace("/", "%2F").replace("?", "%3F").replace("=", "%3D")
+    assert answer.headers["location"] == "/login?next=" + (path + "?x=1").replace("/", "%2F").replace(
+        "?", "%3F").replace("=", "%3D")
     # htmx fragments ask for a full-page redirect instead.
     answer = web.get(path, headers={"HX-Request": "true"})
     assert answer.status_code == 204 and answer.headers["HX-Redirect"].startswith("/login?next=")
@@ -86,12 +87,14 @@ def test_forms_need_the_csrf_token(web):
 def test_search_page_errors_and_prefill(web):
     sign_in(web, "osnp")
     unknown = web.get("/app/recherche", params={"q": "99999"}, headers={"HX-Request": "true"})
-    assert unknown.status_code == 200 and "Le code postal 99999 n&#39;existe pas" in unknown.text and "<html" not in unknown.text
+    assert (unknown.status_code == 200 and "Le code postal 99999 n&#39;existe pas" in unknown.text
+            and "<html" not in unknown.text)
     # INT_L01 parameters pre-fill the address field.
     prefilled = web.get("/app/recherche", params={"adresse": "8 place Gambetta", "code_postal": "33000",
                                                  "ville": "Bordeaux", "specialite": "SM54"})
     assert prefilled.status_code == 200
-    assert 'value="8 place Gambetta, 33000 Bordeaux"' in prefilled.text or 'value="8 place Gambetta 33000 Bordeaux"' in prefilled.text
+    assert ('value="8 place Gambetta, 33000 Bordeaux"' in prefilled.text
+            or 'value="8 place Gambetta 33000 Bordeaux"' in prefilled.text)
     assert 'value="SM54" selected' in prefilled.text
     assert "Résultats pour la zone" in prefilled.text
 
@@ -143,7 +146,8 @@ def test_suggestions_html_and_json(web, token_for):
     assert web.get("/v1/geocode/suggest", params={"q": "agen"}).status_code == 401
     answer = web.get("/v1/geocode/suggest", params={"q": "agen"}, headers=token_for("osnp", territories=["SAS-47"]))
     assert answer.status_code == 200
-    assert answer.json()["suggestions"][0]["label"] == "47000 Agen" and answer.json()["suggestions"][0]["insee"] == "47001"
+    assert (answer.json()["suggestions"][0]["label"] == "47000 Agen"
+            and answer.json()["suggestions"][0]["insee"] == "47001")
     assert web.get("/v1/geocode/suggest", params={"q": ""}, headers=token_for("osnp")).status_code == 422
 
 
@@ -315,7 +319,8 @@ def test_practitioner_participation_phone_and_unavailability(web, es, settings):
     assert sas == {**sas, "participates": True, "cpts_finess": "330012345", "cpts_name": "CPTS Bordeaux Rive Gauche",
                    "accepts_beyond": True, "beyond_phone": "05 56 12 34 56"}
     # Someone else's place is refused.
-    other = web.post("/app/espace/participation", data={"csrf": csrf, "offer_id": "wf-medilib-0", "participation": "non"})
+    other = web.post("/app/espace/participation",
+                     data={"csrf": csrf, "offer_id": "wf-medilib-0", "participation": "non"})
     assert "erreur=" in other.headers["location"]
 
     tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date().isoformat()

@@ -127,7 +127,8 @@ def test_login_and_search_errors_are_french_with_closest_communes(web):
         (alert,) = [a for a in alerts(page) if "Bordaux" in a]
         assert "Communes proches : 33000 Bordeaux" in alert and "Saisissez" in alert, alert
     for params in ({"q": "99999"}, {"q": "xqzwv"}, {"q": "33000", "fenetre": "demain-soir"},
-                   {"q": "33000", "page": "0"}, {"q": "33000", "page": "deux"}, {"q": "33000", "reservables": "peut-être"},
+                   {"q": "33000", "page": "0"}, {"q": "33000", "page": "deux"},
+                   {"q": "33000", "reservables": "peut-être"},
                    {"q": "33000", "secteur": "9", "modes": "XX", "kinds": "zz"}, {"q": "x" * 300},
                    {"origin": "fr.health.inconnu", "city": "Bordeaux"}):
         for headers in ({}, {"HX-Request": "true"}):

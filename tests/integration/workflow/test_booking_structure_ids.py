@@ -50,7 +50,8 @@ def bed(es, indices, settings, tmp_path_factory) -> Iterator[dict]:
                                        taken_share=0.0), port=port).start()
     vendors_path = tmp_path_factory.mktemp("structure-ids") / "vendors.yaml"
     base = f"http://127.0.0.1:{port}/{VENDOR}/fhir"
-    vendors_path.write_text(yaml.safe_dump({"vendors": [{"name": VENDOR, "base_url": base, "use_cases": ["ps", "cpts", "sos"],
+    vendors_path.write_text(yaml.safe_dump({"vendors": [{"name": VENDOR, "base_url": base,
+                                                    "use_cases": ["ps", "cpts", "sos"],
                                                     "timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200}]}))
     wf_settings = settings.model_copy(update={"vendors_file": vendors_path})
     helpers.bulk(es, ({"_index": alias_name(settings.index_prefix, "offers"), "_id": o["id"], "_source": o}

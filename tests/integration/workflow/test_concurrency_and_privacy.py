@@ -95,7 +95,8 @@ def test_patient_details_leave_no_trace(wf_api, es, wf_settings, free_slot, regu
     sim = simulator.simulator.vendors["agendax"]
     assert any("Quatrebarbes" in json.dumps(a) for a in sim.appointments.values())
     # A refused booking with the details must not echo them either.
-    refused = wf_api.post("/v1/bookings", json={"slot_id": slot["id"], "patient": {**PATIENT, "phone": "not a phone Quatrebarbes"}},
+    refused = wf_api.post("/v1/bookings",
+                          json={"slot_id": slot["id"], "patient": {**PATIENT, "phone": "not a phone Quatrebarbes"}},
                           headers={**regulator_headers, "Idempotency-Key": f"p-{uuid.uuid4()}"})
     assert refused.status_code == 422 and "Quatrebarbes" not in refused.text
     # What the platform logged while handling them (the test's own queries below are not the platform's).

@@ -164,7 +164,7 @@ def logged_app(wf_settings, es, harvested):
     finally:
         flush_logs()
         root.handlers[:], root.level = saved
-        for lg, (handlers, propagate, level) in zip(uvicorn_loggers, saved_uvicorn):
+        for lg, (handlers, propagate, level) in zip(uvicorn_loggers, saved_uvicorn, strict=True):
             lg.handlers[:], lg.propagate, lg.level = handlers, propagate, level
 
 

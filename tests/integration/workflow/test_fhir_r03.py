@@ -105,8 +105,8 @@ def test_only_vendors(wf_api, token_for):
     booked = json.dumps(example("booked.json"))
     anonymous = wf_api.post("/fhir/Appointment", content=booked, headers=FHIR)
     assert anonymous.status_code == 401 and anonymous.json()["resourceType"] == "OperationOutcome"
-    regulator = wf_api.post("/fhir/Appointment", content=booked, headers={**token_for("regulator", territories=["SAS-33"]),
-                                                                        **FHIR})
+    regulator = wf_api.post("/fhir/Appointment", content=booked,
+                            headers={**token_for("regulator", territories=["SAS-33"]), **FHIR})
     assert regulator.status_code == 403
     stranger = wf_api.post("/fhir/Appointment", content=booked, headers={**token_for("vendor", name="unknown-vendor"),
                                                                        **FHIR})

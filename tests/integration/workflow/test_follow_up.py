@@ -22,7 +22,8 @@ def week() -> dict[str, str]:
 
 
 def book(wf_api, headers, slot_id: str) -> dict:
-    answer = wf_api.post("/v1/bookings", json={"slot_id": slot_id}, headers={**headers, "Idempotency-Key": f"f-{uuid.uuid4()}"})
+    answer = wf_api.post("/v1/bookings", json={"slot_id": slot_id},
+                         headers={**headers, "Idempotency-Key": f"f-{uuid.uuid4()}"})
     assert answer.status_code == 201, answer.text
     return answer.json()["orientation"]
 
@@ -56,7 +57,8 @@ def test_listing_scope_csv_and_honour(wf_api, free_slot, regulator_headers, toke
     text = export.content.decode("utf-8")
     assert text.startswith("\ufeffdate d'orientation;date de consultation;créneau;régulateur;territoire;")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
-    assert len(rows) >= 2 and all(r[9] == "Honoré" and r[4] == "SAS-33" for r in rows[1:])   # the screen's label (issue 17)
+    # the screen's label (issue 17)
+    assert len(rows) >= 2 and all(r[9] == "Honoré" and r[4] == "SAS-33" for r in rows[1:])
     assert orientation["effecteur"]["national_id"][1:] in {r[6] for r in rows[1:]}
 
     bad = wf_api.get("/v1/orientations", params={"status": "lost"}, headers=regulator_headers)
@@ -96,7 +98,8 @@ def test_declared_unavailability_leaves_search_within_a_second(wf_api, wf_offers
     # Up to 3 periods per place: two more are fine, a fourth is refused.
     later = [{"start": (now + timedelta(days=d)).isoformat(), "end": (now + timedelta(days=d, hours=4)).isoformat()}
              for d in (10, 12)]
-    more = wf_api.post("/v1/declarations/unavailability", json={"offer_id": offer_id, "periods": later}, headers=effecteur)
+    more = wf_api.post("/v1/declarations/unavailability", json={"offer_id": offer_id, "periods": later},
+                       headers=effecteur)
     assert more.status_code == 201, more.text
     fourth = wf_api.post("/v1/declarations/unavailability", headers=effecteur, json={
         "offer_id": offer_id, "periods": [{"start": (now + timedelta(days=20)).isoformat()}]})
@@ -190,5 +193,6 @@ def test_dashboards_count_what_was_done(wf_api, es, wf_settings, free_slot, regu
         row = vendors[name]
         assert row["runs"] >= 1 and row["last_success"] and row["error_rate"] == 0.0 and row["stale"] is False
         assert row["slots_served"] > 0
-    slots = es.count(index=alias_name(wf_settings.index_prefix, "slots"), query={"term": {"vendor": "medilib"}})["count"]
+    slots = es.count(index=alias_name(wf_settings.index_prefix, "slots"),
+                     query={"term": {"vendor": "medilib"}})["count"]
     assert vendors["medilib"]["slots_indexed"] == slots

@@ -53,7 +53,7 @@ def test_reads_the_export_plain_or_gzip(tmp_path, gz):
 
 def test_bad_lines_are_counted_by_reason_never_dropped(tmp_path):
     def line(**changes) -> str:
-        values = dict(zip(BAN_HEADER, GOOD.split(";")))
+        values = dict(zip(BAN_HEADER, GOOD.split(";"), strict=True))
         values.update(changes)
         return ";".join(values[name] for name in BAN_HEADER)
 
@@ -86,7 +86,7 @@ def test_a_file_that_is_not_the_export_is_refused(tmp_path):
 def test_header_is_read_by_name(tmp_path):
     # A later export that moves or adds columns must not shift the fields.
     header = list(BAN_HEADER)
-    values = dict(zip(BAN_HEADER, GOOD.split(";")))
+    values = dict(zip(BAN_HEADER, GOOD.split(";"), strict=True))
     header = ["extra", *reversed(header)]
     row = ["x", *(values[name] for name in reversed(BAN_HEADER))]
     (record,) = read_ban(write(tmp_path, [";".join(header), ";".join(row)]))
@@ -99,7 +99,8 @@ def test_match_keys_meet_between_rpps_and_ban_spellings():
     assert street_key("33063", "AV DU GAL DE GAULLE") == street_key("33063", "Avenue du Général de Gaulle")
     assert street_key("47001", "Rue DE L EGLISE") == street_key("47001", "Rue de l'Église")
     assert street_key("75115", "BD ST MICHEL") == street_key("75115", "Boulevard Saint-Michel")
-    assert address_key("33063", "RUE X", "012", "B") == address_key("33063", "Rue X", "12", "bis") == "33063|rue x|12bis"
+    assert (address_key("33063", "RUE X", "012", "B") == address_key("33063", "Rue X", "12", "bis")
+            == "33063|rue x|12bis")
     assert address_key("33063", "Rue X", "12") != address_key("33063", "Rue X", "12", "T")
     assert normalize_street("") == "" and street_key("", "Rue X") == ""
     assert suggest_text("12 bis av. du Gal de Gaulle, 33000 Bordeaux") == "12 bis avenue general gaulle 33000 bordeaux"

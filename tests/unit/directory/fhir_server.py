@@ -10,6 +10,7 @@ from connectors.directory.ids import luhn_key
 from connectors.directory.nomenclatures import TRE_G15_SYSTEM, TRE_R23_SYSTEM, TRE_R38_SYSTEM
 
 API_KEY = "test-esante-key"
+FHIR_JSON = "application/fhir+json"
 
 
 def rpps(base: str) -> str:
@@ -63,44 +64,56 @@ class AnnuaireState:
     def handler(self, base_path: str = "/fhir"):
         def handle(method, path, headers):
             if headers.get("esante-api-key") != API_KEY:
-                return 401, "application/fhir+json", json.dumps(
+                return 401, FHIR_JSON, json.dumps(
                     {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}).encode()
             parsed = urlparse(path)
             route = parsed.path[len(base_path):].strip("/")
-            query = parse_qs(parsed.query)
             if route.startswith("Practitioner/"):
-                found = self.practitioners.get(route.split("/", 1)[1])
-                return (200, "application/fhir+json", json.dumps(found).encode()) if found else (404, "application/fhir+json", b"{}")
+                return _read(self.practitioners, route)
             if route.startswith("Organization/"):
-                found = self.organizations.get(route.split("/", 1)[1])
-                return (200, "application/fhir+json", json.dumps(found).encode()) if found else (404, "application/fhir+json", b"{}")
+                return _read(self.organizations, route)
             if route != "PractitionerRole":
-                return 404, "application/fhir+json", b"{}"
-            roles = self.roles
-            since = (query.get("_lastUpdated") or [""])[0]
-            if since.startswith("ge"):
-                roles = [r for r in roles if r["meta"]["lastUpdated"] >= since[2:]]
-            count = int((query.get("_count") or ["50"])[0])
-            offset = int((query.get("_offset") or ["0"])[0])
-            page = roles[offset: offset + count]
-            entries = [{"resource": r, "search": {"mode": "match"}} for r in page]
-            for r in page:
-                for ref, table in ((r["practitioner"]["reference"], self.practitioners),
-                                   (r["organization"]["reference"], self.organizations)):
-                    if ref in self.omit_from_includes:
-                        continue
-                    resource = table.get(ref.split("/", 1)[1])
-                    if resource and not any(e["resource"] is resource for e in entries):
-                        entries.append({"resource": resource, "search": {"mode": "include"}})
-            bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(roles), "entry": entries,
-                      "link": [{"relation": "self", "url": path}]}
-            if offset + count < len(roles):
-                next_query = {k: v for k, v in query.items() if k != "_offset"}
-                next_query["_offset"] = [str(offset + count)]
-                bundle["link"].append({"relation": "next", "url": f"{headers['host'] and 'http://' + headers['host']}"
-                                                                  f"{parsed.path}?{urlencode(next_query, doseq=True)}"})
-            return 200, "application/fhir+json", json.dumps(bundle).encode()
+                return 404, FHIR_JSON, b"{}"
+            return self._search_roles(path, parsed, headers)
         return handle
+
+    def _search_roles(self, path, parsed, headers):
+        """A searchset page of roles (``_lastUpdated=ge``, ``_count``, ``_offset``) with a next link."""
+        query = parse_qs(parsed.query)
+        roles = self.roles
+        since = (query.get("_lastUpdated") or [""])[0]
+        if since.startswith("ge"):
+            roles = [r for r in roles if r["meta"]["lastUpdated"] >= since[2:]]
+        count = int((query.get("_count") or ["50"])[0])
+        offset = int((query.get("_offset") or ["0"])[0])
+        page = roles[offset: offset + count]
+        entries = [{"resource": r, "search": {"mode": "match"}} for r in page]
+        self._include_references(page, entries)
+        bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(roles), "entry": entries,
+                  "link": [{"relation": "self", "url": path}]}
+        if offset + count < len(roles):
+            next_query = {k: v for k, v in query.items() if k != "_offset"}
+            next_query["_offset"] = [str(offset + count)]
+            bundle["link"].append({"relation": "next", "url": f"{headers['host'] and 'http://' + headers['host']}"
+                                                              f"{parsed.path}?{urlencode(next_query, doseq=True)}"})
+        return 200, FHIR_JSON, json.dumps(bundle).encode()
+
+    def _include_references(self, page: list[dict], entries: list[dict]) -> None:
+        """Appends to ``entries`` each Practitioner / Organization the page's roles refer to, once."""
+        for r in page:
+            for ref, table in ((r["practitioner"]["reference"], self.practitioners),
+                               (r["organization"]["reference"], self.organizations)):
+                if ref in self.omit_from_includes:
+                    continue
+                resource = table.get(ref.split("/", 1)[1])
+                if resource and not any(e["resource"] is resource for e in entries):
+                    entries.append({"resource": resource, "search": {"mode": "include"}})
+
+
+def _read(table: dict[str, dict], route: str):
+    """A direct read (``<Type>/<id>``): the resource, or 404."""
+    found = table.get(route.split("/", 1)[1])
+    return (200, FHIR_JSON, json.dumps(found).encode()) if found else (404, FHIR_JSON, b"{}")
 
 
 def sample_state() -> AnnuaireState:
@@ -112,8 +125,10 @@ def sample_state() -> AnnuaireState:
         "p4": practitioner("p4", "0750912345", "MOREAU", "Julie"),
     }
     state.organizations = {
-        "o1": organization("o1", "CABINET DU DR MARTIN", "12 bis rue de la Paix", "14000", "CAEN", siret="81000123400016"),
-        "o2": organization("o2", "CENTRE DE SANTE DES CARMES", "5 rue des Carmes", "75015", "PARIS", finess="750054321"),
+        "o1": organization("o1", "CABINET DU DR MARTIN", "12 bis rue de la Paix", "14000", "CAEN",
+                           siret="81000123400016"),
+        "o2": organization("o2", "CENTRE DE SANTE DES CARMES", "5 rue des Carmes", "75015", "PARIS",
+                           finess="750054321"),
     }
     state.roles = [
         role("r1", "p1", "o1", updated="2025-01-05T08:00:00Z"),

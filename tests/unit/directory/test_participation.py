@@ -18,7 +18,8 @@ def test_sample():
 
 
 def test_bad_lines_are_rejected_with_reasons():
-    text = ("kind;identifier;participates;cpts_finess;accepts_beyond;beyond_phone;vendor;convention_sector;opening_hours\n"
+    text = ("kind;identifier;participates;cpts_finess;accepts_beyond;beyond_phone;vendor;convention_sector;"
+            "opening_hours\n"
             "doctor;810001234565;1;;0;;;;\n"
             "ps;810001234565;maybe;;0;;;;\n"
             "ps;810001234565;1;;0;;;7;\n"

@@ -134,9 +134,11 @@ def test_one_bad_resource_never_drops_the_bundle(mapper):
     bundle = load("ps_individual.json")
     good = copy.deepcopy(bundle["entry"][0])
     broken = [
-        {"fullUrl": "x/Slot/no-schedule", "resource": {**good["resource"], "id": "no-schedule", "schedule": {"reference": "Schedule/nope"}}},
+        {"fullUrl": "x/Slot/no-schedule",
+         "resource": {**good["resource"], "id": "no-schedule", "schedule": {"reference": "Schedule/nope"}}},
         {"fullUrl": "x/Slot/bad-time", "resource": {**good["resource"], "id": "bad-time", "start": "demain"}},
-        {"fullUrl": "x/Slot/backwards", "resource": {**good["resource"], "id": "backwards", "end": "2021-11-05T08:00:00Z"}},
+        {"fullUrl": "x/Slot/backwards",
+         "resource": {**good["resource"], "id": "backwards", "end": "2021-11-05T08:00:00Z"}},
         {"fullUrl": "x/Slot/busy", "resource": {**good["resource"], "id": "busy", "status": "busy"}},
         {"fullUrl": "x/Slot/noid", "resource": {k: v for k, v in good["resource"].items() if k != "id"}},
         {"fullUrl": "x/Slot/weird", "resource": {**good["resource"], "id": "weird", "meta": "PUBLIC"}},

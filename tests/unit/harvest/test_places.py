@@ -28,7 +28,8 @@ def offer(offer_id: str, line: str, postcode: str | None, city: str, national_id
 
 def record(line: str, postcode: str | None, city: str, national_id: str = "810100050075") -> SlotRecord:
     return SlotRecord(vendor="acme", resource_id="s1", search="ps", roster_key=national_id,
-                      start=datetime(2026, 3, 2, 9, tzinfo=timezone.utc), end=datetime(2026, 3, 2, 9, 20, tzinfo=timezone.utc),
+                      start=datetime(2026, 3, 2, 9, tzinfo=timezone.utc),
+                      end=datetime(2026, 3, 2, 9, 20, tzinfo=timezone.utc),
                       practitioner_national_id=national_id, place=Place(line=line, postcode=postcode, city=city))
 
 

@@ -24,8 +24,8 @@ def roster() -> Roster:
         result.practitioners[national_id] = SimPractitioner(
             national_id, "MARTIN", "Claire", ["SM54"], places,
             [("470000011", "CPTS du Grand Agen", "+33553111111")] if i % 3 == 0 else [])
-    result.associations["33417374840002"] = SimAssociation("33417374840002", "SOS Médecins Agen",
-                                                           [SimPlace("0", "2 avenue Foch", "47000", "Agen", "+33553222222")])
+    result.associations["33417374840002"] = SimAssociation(
+        "33417374840002", "SOS Médecins Agen", [SimPlace("0", "2 avenue Foch", "47000", "Agen", "+33553222222")])
     return result
 
 
@@ -74,7 +74,10 @@ def test_agenda_memory_is_bounded_and_a_dropped_agenda_comes_back_identical(sim)
     taken = next(e["resource"]["id"] for e in first["entry"] if e["resource"]["resourceType"] == "Slot")
     assert simulator.take(vendor, taken)
     _, again = search(client, params)
-    ids = lambda bundle: sorted(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Slot")
+
+    def ids(bundle: dict) -> list[str]:
+        return sorted(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Slot")
+
     # Rebuilt agendas are the same; the slot taken through the API stays taken.
     assert ids(again) == sorted(set(ids(first)) - {taken})
 
@@ -125,7 +128,8 @@ def test_sos_search(sim):
     (lambda p: [x for x in p if x[0] != "status"], "status=free"),
     (lambda p: [x for x in p if x != ("_include", "Slot:schedule")], "_include"),
     (lambda p: [x for x in p if x[0] != "start" or x[1].startswith("ge")], "start=le"),
-    (lambda p: [x if x[0] != "schedule.actor:Practitioner.identifier" else (x[0], ",".join(IDS[:26])) for x in p], "1 to 25"),
+    (lambda p: [x if x[0] != "schedule.actor:Practitioner.identifier" else (x[0], ",".join(IDS[:26])) for x in p],
+     "1 to 25"),
     (lambda p: [x if x[0] != "start" else (x[0], "gedemain") for x in p], "invalid date"),
 ])
 def test_bad_requests_get_an_operation_outcome(sim, change, expected):
@@ -149,7 +153,8 @@ def test_taking_a_slot_and_proxied_booking(sim):
         {"resourceType": "Appointment", "slot": [{"reference": f"Slot/{first}"}]}))
     assert again.status_code == 409 and orjson.loads(again.content)["resourceType"] == "OperationOutcome"
     assert client.post("/_admin/vendors/acme/take", json={"slot_ids": [second]}).json()["taken"] == [second]
-    remaining = {r.resource_id for r in BundleMapper(vendor="acme").map_bundle(search(client, params)[1], search="ps").records}
+    remaining = {r.resource_id
+                 for r in BundleMapper(vendor="acme").map_bundle(search(client, params)[1], search="ps").records}
     assert first not in remaining and second not in remaining and len(remaining) == len(records) - 2
     page = client.get(f"/acme/rdv/{IDS[0]}", params={"slot": first, "origin": "sas"})
     assert page.status_code == 200 and "déjà pris" in page.text and "sas" in page.text

@@ -25,7 +25,8 @@ def test_siret_forms(value):
 
 
 def test_empty_ids_stay_empty():
-    assert finess_wire(None) is None and siret_wire("") is None and finess_bare(" ") is None and siret_bare(None) is None
+    assert (finess_wire(None) is None and siret_wire("") is None
+            and finess_bare(" ") is None and siret_bare(None) is None)
 
 
 @pytest.mark.parametrize("claim", ["470000011", "1470000011"])

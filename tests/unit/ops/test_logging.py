@@ -31,7 +31,7 @@ def captured(monkeypatch):
     configure_logging(level="INFO", json_format=True)
     yield stream
     root.handlers[:], root.level = saved
-    for lg, (handlers, propagate, level) in zip(uvicorn_loggers, saved_uvicorn):
+    for lg, (handlers, propagate, level) in zip(uvicorn_loggers, saved_uvicorn, strict=True):
         lg.handlers[:], lg.propagate, lg.level = handlers, propagate, level
 
 

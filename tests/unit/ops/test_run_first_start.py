@@ -31,8 +31,8 @@ def _sas_run(tmp_path: Path, *, api_port: int, simulator_port: int) -> subproces
     env = {**os.environ, "SAS_API_PORT": str(api_port), "SAS_SIMULATOR_PORT": str(simulator_port),
            "SAS_CACHE_DIR": str(tmp_path), "SAS_INDEX_PREFIX": f"test-run-{uuid.uuid4().hex[:8]}",
            "SAS_VENDORS_FILE": str(tmp_path / "vendors.yaml"), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "sas_cli.main", "run"], check=False, env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "sas_cli.main", "run"], check=False, env=env, capture_output=True,
+                          text=True, timeout=60)
 
 
 @pytest.mark.parametrize("taken, setting", [("api", "SAS_API_PORT"), ("simulator", "SAS_SIMULATOR_PORT")])

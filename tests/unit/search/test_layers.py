@@ -37,7 +37,8 @@ def test_only_the_executor_imports_elasticsearch():
 
 
 def test_pages_middleware_and_routes_do_not_borrow_from_routes():
-    borrowers = [*_python_files(SEARCH_API / "web"), SEARCH_API / "middleware.py", *_python_files(SEARCH_API / "routes")]
+    borrowers = [*_python_files(SEARCH_API / "web"), SEARCH_API / "middleware.py",
+                 *_python_files(SEARCH_API / "routes")]
     for path in borrowers:
         imported = _modules(ast.parse(path.read_text(encoding="utf-8")))
         assert not any(m == "search_api.routes" or m.startswith("search_api.routes.") for m in imported), path

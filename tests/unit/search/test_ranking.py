@@ -113,7 +113,8 @@ def test_choose_radius():
     ladder = defaults.RADIUS_LADDER_KM
     enough = defaults.MIN_OFFERS_WITH_SLOTS
     assert bodies.choose_radius(ladder, [(enough, False)] + [(enough, False)] * 4) == ladder[0]
-    assert bodies.choose_radius(ladder, [(1, False), (3, False), (enough, False), (50, False), (90, False)]) == ladder[2]
+    assert bodies.choose_radius(ladder, [(1, False), (3, False), (enough, False), (50, False),
+                                         (90, False)]) == ladder[2]
     assert bodies.choose_radius(ladder, [(0, False)] * 5) == ladder[-1]
     # A probe that stopped early saw PROBE_MAX_SLOTS slots: enough.
     assert bodies.choose_radius(ladder, [(2, False), (4, True), (99, False), (99, False), (99, False)]) == ladder[1]
@@ -131,7 +132,8 @@ def test_exclusions_from_declarations():
         {"_source": {"national_id": "8D", "periods": [{"start": "2020-01-01T00:00:00Z", "end": "2020-02-01T00:00:00Z"},
                                                       {"start": (end - timedelta(hours=1)).isoformat()}]}},
         {"_source": {"periods": [{"start": "2025-01-01T00:00:00Z"}]}},                                  # names no one
-        {"_source": {"offer_id": "ps-E", "periods": [{"start": "2025-01-01T00:00:00", "end": (end + timedelta(days=1)).isoformat()}]}},
+        {"_source": {"offer_id": "ps-E", "periods": [{"start": "2025-01-01T00:00:00",
+                                                      "end": (end + timedelta(days=1)).isoformat()}]}},
     ]
     exclusions = bodies.exclusions_from(hits, WINDOW)
     assert exclusions.national_ids == {"8A"}

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from itsdangerous import BadSignature
 from pydantic import SecretStr
 
 from connectors.reference import Commune
@@ -48,7 +49,8 @@ def test_slots_grouped_by_paris_day():
 
 
 def _communes():
-    return [Commune("33063", "Bordeaux", "33", "75", ("33000", "33100", "33200", "33300", "33800"), 44.85, -0.58, 260958),
+    return [Commune("33063", "Bordeaux", "33", "75", ("33000", "33100", "33200", "33300", "33800"), 44.85, -0.58,
+                    260958),
             Commune("33039", "Bègles", "33", "75", ("33130",), 44.80, -0.55, 30642),
             Commune("33069", "Le Bouscat", "33", "75", ("33110",), 44.86, -0.60, 23930),
             Commune("47001", "Agen", "47", "75", ("47000",), 44.20, 0.62, 32485),
@@ -93,7 +95,7 @@ def test_session_cookie_is_signed(tmp_path):
     value = serializer(settings).dumps("a-session-id")
     assert serializer(settings).loads(value) == "a-session-id"
     other = Settings(cache_dir=tmp_path, web_session_secret=SecretStr("t" * 32))
-    with pytest.raises(Exception):
+    with pytest.raises(BadSignature):
         serializer(other).loads(value)
     with pytest.raises(ConfigurationError):
         serializer(Settings(cache_dir=tmp_path, auth_mode="oidc"))

@@ -38,7 +38,8 @@ FILTERS = queries.OrientationFilters(territories=("SAS-47",), start=T0, end=T1, 
 
 CASES = {
     "orientations_regulator": lambda: queries.orientation_list_body(REGULATOR, FILTERS, page=2, size=20),
-    "orientations_effecteur": lambda: queries.orientation_list_body(EFFECTEUR, queries.OrientationFilters(), page=1, size=50),
+    "orientations_effecteur": lambda: queries.orientation_list_body(EFFECTEUR, queries.OrientationFilters(), page=1,
+                                                                    size=50),
     "orientations_admin_export": lambda: queries.orientation_export_body(ADMIN, queries.OrientationFilters(
         start=T0, period_field="consultation_start"), after=["2025-06-02T10:00:00Z", "abc"]),
     "r03_by_identifier": lambda: queries.by_vendor_appointment_body(vendor="acme", system="urn:oid:1.1", value="x"),

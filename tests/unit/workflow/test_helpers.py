@@ -261,7 +261,8 @@ def test_declaration_periods():
                         PeriodIn(datetime(2025, 6, 2, tzinfo=timezone.utc), datetime(2025, 6, 3, tzinfo=timezone.utc))],
                        now=now)
     assert ok[0].start.day == 2 and ok[1].end is None
-    for bad in ([PeriodIn(datetime(2025, 6, 2, tzinfo=timezone.utc)), PeriodIn(datetime(2025, 6, 5, tzinfo=timezone.utc))],
+    for bad in ([PeriodIn(datetime(2025, 6, 2, tzinfo=timezone.utc)),
+                 PeriodIn(datetime(2025, 6, 5, tzinfo=timezone.utc))],
                 [PeriodIn(datetime(2025, 6, 3, tzinfo=timezone.utc), datetime(2025, 6, 2, tzinfo=timezone.utc))],
                 [PeriodIn(datetime(2025, 6, 3))], []):
         with pytest.raises(BadRequest):
