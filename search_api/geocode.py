@@ -42,11 +42,11 @@ class PlaceResolver:
     addresses: object | None = None
 
     @classmethod
-    def from_communes(cls, communes: list[Commune], *, addresses=None) -> "PlaceResolver":
+    def from_communes(cls, communes: list[Commune], *, addresses=None) -> PlaceResolver:
         return cls(Gazetteer(communes), addresses)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, addresses=None) -> "PlaceResolver":
+    def from_settings(cls, settings: Settings, *, addresses=None) -> PlaceResolver:
         """Load the communes table of ``settings.reference_data_dir`` (about 35,000 rows, once)."""
         return cls.from_communes(load_communes(settings.reference_data_dir), addresses=addresses)
 

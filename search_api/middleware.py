@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from asgi_correlation_id import CorrelationIdMiddleware
 import orjson
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse

@@ -24,9 +24,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -384,7 +384,9 @@ class SearchService:
             [code for source in slot_sources for code in source.get("specialties") or []] + offer_out["specialties"]))
         if codes == offer_out["specialties"] and (self.specialty_label is None or not codes):
             return
-        directory = dict(zip(offer_out["specialties"], offer_out["specialty_labels"]))
+        # Not strict: a directory document with fewer labels than codes leaves the rest to TRE_R38 or the
+        # code itself (below) rather than failing the whole search.
+        directory = dict(zip(offer_out["specialties"], offer_out["specialty_labels"], strict=False))
         labels = []
         for code in codes:
             label = (self.specialty_label(code) if self.specialty_label else None) or directory.get(code) or code

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from search_api.query import clauses, defaults

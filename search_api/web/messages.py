@@ -13,8 +13,19 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from sas_core.errors import (BackendTimeout, BackendUnavailable, BadRequest, Conflict, Forbidden, NotFound,
-                             PayloadTooLarge, SasError, TooManyRequests, Unauthenticated, Unprocessable)
+from sas_core.errors import (
+    BackendTimeout,
+    BackendUnavailable,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    SasError,
+    TooManyRequests,
+    Unauthenticated,
+    Unprocessable,
+)
 
 #: English words and technical fragments that must never reach a page (whole words, case-insensitive), and
 #: patterns of Python or JSON internals (reprs, validation reports, tracebacks).

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from sas_core.errors import BadRequest, BackendUnavailable, ConfigurationError
+from sas_core.errors import BackendUnavailable, BadRequest, ConfigurationError
 from sas_core.settings import Settings
 
 

@@ -60,12 +60,12 @@ from connectors.vendors_accounts import (
     resource_key,
 )
 from mappings.accounts import AccountDoc
+from sas_core.clock import utcnow
 from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from sas_core.territories import is_territory
 from search_api.auth import Principal, Role
-from sas_core.clock import utcnow
 from search_api.workflow.store import DocStore
 
 log = logging.getLogger(__name__)

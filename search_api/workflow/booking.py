@@ -40,23 +40,34 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from connectors.vendor_appointments import (
-    AppointmentError, PatientDetails, appointment_resource, create_appointment,
+    AppointmentError,
+    PatientDetails,
+    appointment_resource,
+    create_appointment,
 )
 from connectors.vendors.client import BreakerBoard, VendorClient, VendorError
 from connectors.vendors.config import VendorConfig
 from connectors.vendors.mapping import BundleError, BundleMapper
 from mappings.orientations import (
-    OrientationDoc, OrientationEffecteur, OrientationRegulator, OrientationStructure, StatusChange,
+    OrientationDoc,
+    OrientationEffecteur,
+    OrientationRegulator,
+    OrientationStructure,
+    StatusChange,
 )
+from sas_core.clock import utcnow
 from sas_core.errors import BackendUnavailable, BadGateway, BadRequest, Conflict, NotFound, SasError, Unprocessable
 from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from sas_core.structure_ids import finess_wire, siret_wire
 from search_api.auth import Principal
 from search_api.workflow.accounts import trusted_identity
-from sas_core.clock import utcnow
 from search_api.workflow.common import (
-    KIND_CATEGORY, acting_territory, category_for_slot, idempotent_id, with_origin_sas,
+    KIND_CATEGORY,
+    acting_territory,
+    category_for_slot,
+    idempotent_id,
+    with_origin_sas,
 )
 from search_api.workflow.orientations import OrientationService
 from search_api.workflow.store import DocStore, Versioned
@@ -110,7 +121,7 @@ def recheck_slot(vendor: VendorConfig, slot: dict, *, timeout_s: float) -> Reche
 
     try:
         return asyncio.run(asyncio.wait_for(ask(), timeout=timeout_s))
-    except (asyncio.TimeoutError, VendorError, BundleError) as exc:
+    except (TimeoutError, VendorError, BundleError) as exc:
         log.warning("slot re-check failed", extra={"vendor": vendor.name, "slot_id": slot.get("id"),
                                                    "reason": getattr(exc, "reason", type(exc).__name__)})
         return "unknown"

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from mappings.declarations import DeclarationDoc, DeclarationPeriod
@@ -62,7 +63,7 @@ def check_periods(periods: list[PeriodIn], *, now: datetime) -> list[PeriodIn]:
             raise BadRequest("a period must end after it starts")
         if period.end is not None and period.end <= now:
             raise BadRequest("a period must not be over already")
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in pairwise(ordered):
         if before.end is None or before.end > after.start:
             raise BadRequest("periods must not overlap (an open-ended period must be the last)")
     return ordered
