@@ -138,7 +138,8 @@ class Executor:
         response = self.call(lambda es: es.bulk(operations=operations, refresh=refresh).body)
         if response.get("errors"):
             failed = [item for item in response["items"] if next(iter(item.values())).get("error")]
-            raise BackendUnavailable(f"{len(failed)} document(s) not written: {next(iter(failed[0].values()))['error']}")
+            first_error = next(iter(failed[0].values()))["error"]
+            raise BackendUnavailable(f"{len(failed)} document(s) not written: {first_error}")
         return len(documents)
 
     def delete_document(self, *, index: str, doc_id: str, refresh: str = "wait_for") -> None:
@@ -270,4 +271,5 @@ def check_search_response(response: dict[str, Any]) -> None:
         status = int(failures[0].get("status", 503)) if failures else 503
         if status == 400:
             raise _refused(reason)
-        raise BackendUnavailable(f"{shards['failed']} of {shards.get('total')} shards failed: {reason}", retry_after_s=2)
+        raise BackendUnavailable(f"{shards['failed']} of {shards.get('total')} shards failed: {reason}",
+                                 retry_after_s=2)

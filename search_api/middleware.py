@@ -253,5 +253,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         try:
             refresh_metrics(app)
         except Exception:  # noqa: BLE001 - the other figures are still worth serving
-            logging.getLogger(__name__).exception("could not refresh the figures read from the index (harvest alerts, INT_L02)")
+            logging.getLogger(__name__).exception(
+                "could not refresh the figures read from the index (harvest alerts, INT_L02)")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

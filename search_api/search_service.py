@@ -125,8 +125,9 @@ class SearchService:
         then at most ``DECLARATIONS_CACHE_S`` plus one read old)."""
         _, span, hits = self._shared_declarations()
         if window.end > span.end:
-            answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(window, report_max_hours=self.report_max_hours),
-                                                  timeout_s=self.timeout_s)
+            answer = self.executor.search_checked(
+                index="declarations", body=bodies.declarations_body(window, report_max_hours=self.report_max_hours),
+                timeout_s=self.timeout_s)
             hits = answer["hits"]["hits"]
         return bodies.exclusions_from(hits, window)
 
@@ -164,7 +165,8 @@ class SearchService:
         hits = _hits(main)
         ids = [h["_source"]["offer_id"] for h in hits]
         slots_by_offer, offers, beyond_answer = self._page_details(
-            query, ids, exclusions, beyond=bodies.beyond_body(beyond_query, exclusions=exclusions) if wants_beyond else None)
+            query, ids, exclusions,
+            beyond=bodies.beyond_body(beyond_query, exclusions=exclusions) if wants_beyond else None)
         cards = [self._card(hit, offers.get(hit["_source"]["offer_id"]),
                             slots_by_offer.get(hit["_source"]["offer_id"], ([], [], 0)), query=query, radius_km=radius)
                  for hit in hits]
@@ -555,7 +557,8 @@ def _explain(hit: dict, *, query: SlotQuery, radius_km: float, location: dict | 
     if query.sort == "balanced":
         rotation = None
         if score is not None:
-            rest = score - defaults.W_DISTANCE * components["distance_score"] - defaults.W_TIME * components["time_score"]
+            rest = (score - defaults.W_DISTANCE * components["distance_score"]
+                    - defaults.W_TIME * components["time_score"])
             rotation = min(1.0, max(0.0, rest / defaults.W_ROTATION))
     else:
         rotation = score

@@ -69,7 +69,8 @@ class ClientTrust:
     """The TLS side of the INT_R03 listener, rebuilt when the client CA or the CRL file changes."""
 
     def __init__(self, *, certfile: Path, keyfile: Path, client_ca: Path, crl: Path) -> None:
-        self.certfile, self.keyfile, self.client_ca, self.crl = Path(certfile), Path(keyfile), Path(client_ca), Path(crl)
+        self.certfile, self.keyfile = Path(certfile), Path(keyfile)
+        self.client_ca, self.crl = Path(client_ca), Path(crl)
         self._lock = threading.Lock()
         self._failed_stamp: tuple | None = None
         # Fails loudly at start-up (ConfigurationError) rather than serving without revocation checks.

@@ -1,8 +1,8 @@
 """The web interface (French): server-rendered pages, server-side sessions, vendored assets.
 
-``install(app)`` adds the pages (the session store, ``web.session``, is one of the app's services), the static files (``/static/…``, a route:
-see ``pages.static``) and the handlers turning "no session" into a 303 to ``/login``, "wrong role" into a 403
-page and "rate limit spent" into a 429 page.
+``install(app)`` adds the pages (the session store, ``web.session``, is one of the app's services), the
+static files (``/static/…``, a route: see ``pages.static``) and the handlers turning "no session" into a
+303 to ``/login``, "wrong role" into a 403 page and "rate limit spent" into a 429 page.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def install(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if not is_page(request):
             return await api_errors._validation_error(request, exc)
-        text = messages.validation_message(exc.errors(), labels=messages.QUERY_LABELS, subject="Adresse de page incorrecte")
+        text = messages.validation_message(exc.errors(), labels=messages.QUERY_LABELS,
+                                           subject="Adresse de page incorrecte")
         return page_error(request, text + " Revenez à la page précédente et utilisez ses boutons et filtres.", 400)
 
     app.add_exception_handler(SasError, sas_error)

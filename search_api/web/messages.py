@@ -59,7 +59,8 @@ def _rule(pattern: str, answer: str | Callable[[re.Match[str]], str]) -> _Rule:
 
 
 PLACE_UNKNOWN = "Lieu introuvable : saisissez un code postal, le nom d'une commune ou une adresse avec sa commune."
-SLOT_GONE = "Ce créneau n'est plus disponible (il vient d'être pris ou retiré) : relancez la recherche et choisissez-en un autre."
+SLOT_GONE = ("Ce créneau n'est plus disponible (il vient d'être pris ou retiré) : relancez la recherche et "
+             "choisissez-en un autre.")
 RELOAD = "rechargez la page puis recommencez."
 
 RULES: list[_Rule] = [
@@ -73,7 +74,8 @@ RULES: list[_Rule] = [
     _rule(r"window is entirely in the past", "Cette période est passée : choisissez une fenêtre à venir."),
     _rule(r"window may not exceed (\d+) days", lambda m: f"La fenêtre de recherche dure au plus {m.group(1)} jours : "
                                                        "réduisez-la."),
-    _rule(r"page × size may not exceed", "Trop de résultats demandés : affinez les filtres (ou utilisez l'export CSV)."),
+    _rule(r"page × size may not exceed",
+          "Trop de résultats demandés : affinez les filtres (ou utilisez l'export CSV)."),
     _rule(r"^unknown (\w+) .*allowed values", "Valeur de filtre inconnue : choisissez-la dans la liste proposée."),
     # Dates.
     _rule(r"must be between years (\d+) and (\d+)", lambda m: f"Date hors limites : choisissez une date entre "
@@ -93,7 +95,8 @@ RULES: list[_Rule] = [
     _rule(r"^no platform-agenda slot", "Ce créneau n'existe plus : " + RELOAD),
     _rule(r"own offers only|own slots only|this place is not yours", "Ce lieu d'exercice n'est pas le vôtre : "
                                                                        "choisissez un de vos lieux."),
-    _rule(r"^offer .* does not exist|^no practice place", "Ce lieu d'exercice n'existe plus dans l'annuaire : " + RELOAD),
+    _rule(r"^offer .* does not exist|^no practice place",
+          "Ce lieu d'exercice n'existe plus dans l'annuaire : " + RELOAD),
     # Declarations: practitioners' unavailability.
     _rule(r"at most (\d+) unavailability periods per place: (\d+) already",
           lambda m: f"Au plus {m.group(1)} périodes d'indisponibilité par lieu ({m.group(2)} déjà déclarées) : "

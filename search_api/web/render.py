@@ -45,7 +45,8 @@ def render(request: Request, name: str, *, status_code: int = 200, **values: Any
         from urllib.parse import urlsplit
 
         parts = urlsplit(settings.web_tile_url.replace("{s}", "a"))
-        tiles = f" {parts.scheme}://{parts.netloc.replace('a.', '*.', 1) if '{s}' in settings.web_tile_url else parts.netloc}"
+        host = parts.netloc.replace("a.", "*.", 1) if "{s}" in settings.web_tile_url else parts.netloc
+        tiles = f" {parts.scheme}://{host}"
     # Scripts only from our own static files; tiles (if any) from the configured server.
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

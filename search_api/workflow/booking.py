@@ -183,7 +183,8 @@ class BookingService:
         src = trusted_identity(account.source if account is not None else None, principal)
         family, given = src.get("family_name"), src.get("given_name")
         name = principal.name or " ".join(p for p in (given, family) if p) or None
-        return OrientationRegulator(id=principal.sub, platform_id=platform_uuid(principal.sub), national_id=principal.national_id or src.get("national_id"),
+        return OrientationRegulator(id=principal.sub, platform_id=platform_uuid(principal.sub),
+                                    national_id=principal.national_id or src.get("national_id"),
                                     name=name, family_name=family, given_name=given, email=src.get("email"),
                                     territory=territory)
 

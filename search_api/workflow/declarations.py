@@ -281,7 +281,8 @@ class DeclarationService:
         self.store.create(INDEX, doc.id, document, refresh="wait_for")
         return document
 
-    def list(self, scope: Scope, filters: queries.DeclarationFilters, *, page: int, size: int) -> tuple[int, list[dict]]:
+    def list(self, scope: Scope, filters: queries.DeclarationFilters, *, page: int,
+             size: int) -> tuple[int, list[dict]]:
         if page < 1 or size < 1 or page * size > queries.MAX_RESULT_WINDOW:
             raise BadRequest(f"page × size may not exceed {queries.MAX_RESULT_WINDOW}: narrow the filters")
         response = self.store.search(INDEX, queries.declaration_list_body(scope, filters, page=page, size=size))

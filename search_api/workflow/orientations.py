@@ -134,7 +134,8 @@ class OrientationService:
             raise NotFound(f"no orientation {orientation_id}")
         return found.source
 
-    def list(self, scope: Scope, filters: queries.OrientationFilters, *, page: int, size: int) -> tuple[int, list[dict]]:
+    def list(self, scope: Scope, filters: queries.OrientationFilters, *, page: int,
+             size: int) -> tuple[int, list[dict]]:
         body = queries.orientation_list_body(scope, filters, page=page, size=size)
         response = self.store.search(INDEX, body)
         hits = response["hits"]

@@ -150,7 +150,8 @@ def practitioner_territories_body(*, national_id: str) -> dict:
 def unfiled_unavailability_body() -> dict:
     """Practitioner-wide unavailability declared by the practitioner without territory (filed since)."""
     return {"size": 500, "sort": [{"id": "asc"}], "_source": ["id", "subject_national_id", "subject_name"],
-            "query": {"bool": {"filter": [{"term": {"scope": "practitioner"}}, {"term": {"declared_by_role": "effecteur"}}],
+            "query": {"bool": {"filter": [{"term": {"scope": "practitioner"}},
+                                          {"term": {"declared_by_role": "effecteur"}}],
                                "must_not": [{"exists": {"field": "territory"}}]}}}
 
 

@@ -60,7 +60,8 @@ class ReportService:
                 vendor=vendor, system=report.system, value=report.value))
             if linked is not None:
                 document, _ = self.orientations.change(
-                    linked.id, by=by, status=report.status, fields={**fields, **self._effecteur_fields(linked.source, report)})
+                    linked.id, by=by, status=report.status,
+                    fields={**fields, **self._effecteur_fields(linked.source, report)})
                 self._settle_claim(document)
                 return document, False
             waiting = self.store.first("orientations", queries.redirect_match_body(
@@ -212,7 +213,8 @@ class ReportService:
         if report.operator_account_id:
             # Vendors name the account by its INTRN UUID; documents written before platform_id existed are
             # keyed by it when the subject was a UUID.
-            hit = self.store.first("accounts", queries.account_by_platform_id_body(platform_id=report.operator_account_id))
+            hit = self.store.first("accounts",
+                                   queries.account_by_platform_id_body(platform_id=report.operator_account_id))
             if hit is not None:
                 return hit.source
             found = self.store.get("accounts", report.operator_account_id)

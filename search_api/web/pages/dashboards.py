@@ -65,8 +65,9 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, con
                   open_statuses=OPEN_STATUSES,
                   pages=max(1, -(-total // PAGE_SIZE)), f=filters_state, error=error, query=query,
                   statuses=fmt.STATUS_LABELS, today=today, territories=sorted(user.principal.territories),
-                  # The labels the CSV export writes too (issue 17, point 11): without their "(SM)" suffix.
-                  specialty_labels={c: context.specialties.label(c) or label for c, label in specialty_options(context)})
+                  # The labels the CSV export writes too: without their "(SM)" suffix.
+                  specialty_labels={c: context.specialties.label(c) or label
+                                    for c, label in specialty_options(context)})
 
 
 @router.get("/app/tableaux/orientations.csv")
@@ -75,8 +76,9 @@ def orientations_csv(user: Viewer, workflow: WorkflowDep, context: Context, stat
                      periode: str = "created") -> StreamingResponse:
     filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
     docs = workflow.orientations.export(scope_for(user.principal), filters)
-    # The screen's labels (issue 17, point 11): the table and the CSV read the same.
-    return StreamingResponse(csv_export.stream(docs, specialty_label=context.specialties.label), media_type="text/csv; charset=utf-8",
+    # The screen's labels: the table and the CSV read the same.
+    return StreamingResponse(csv_export.stream(docs, specialty_label=context.specialties.label),
+                             media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
 
 
@@ -112,7 +114,8 @@ def confirm_cancel_orientation(request: Request, orientation_id: str, user: Canc
         return _to_orientations(error=exc.message if exc.status_code != 404 else
                                 "Orientation introuvable dans vos territoires : elle a pu être supprimée.")
     if document.get("status") not in OPEN_STATUSES:
-        return _to_orientations(error=f"Cette orientation est « {fmt.STATUS_LABELS.get(document.get('status'), '')} » : "
+        status_label = fmt.STATUS_LABELS.get(document.get("status"), "")
+        return _to_orientations(error=f"Cette orientation est « {status_label} » : "
                                       "elle ne peut plus être annulée.")
     specialty = (document.get("effecteur") or {}).get("specialty")
     return render(request, "confirm_cancel.html", user=user, kind="orientation", document=document,

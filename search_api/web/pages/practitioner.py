@@ -38,7 +38,8 @@ def _my_offers(request: Request, principal: Principal) -> list[dict]:
     if not principal.national_id:
         return []
     body = practitioner_places_body(national_id=principal.national_id)
-    return [hit["_source"] for hit in request.app.state.services.executor.search(index="offers", body=body)["hits"]["hits"]]
+    answer = request.app.state.services.executor.search(index="offers", body=body)
+    return [hit["_source"] for hit in answer["hits"]["hits"]]
 
 
 @router.get("/app/espace", response_class=HTMLResponse)
@@ -135,7 +136,8 @@ async def declare_unavailability(request: Request, user: Practitioner, workflow:
         start = _local_moment(str(form.get("du") or ""), "00:00")
         end = None if form.get("indefinie") else _local_moment(str(form.get("au") or ""), "00:00") + timedelta(days=1)
         await run_in_threadpool(
-            workflow.declarations.declare_unavailability, user.principal, offer_id=str(form.get("offer_id") or "") or None, periods=[PeriodIn(start, end)],
+            workflow.declarations.declare_unavailability, user.principal,
+            offer_id=str(form.get("offer_id") or "") or None, periods=[PeriodIn(start, end)],
             comment=str(form.get("comment") or "")[:500] or None)
     except SasError as exc:
         return _back(error=messages.french(exc), anchor="#indisponibilites")
