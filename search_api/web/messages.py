@@ -212,6 +212,14 @@ VALIDATOR_MESSAGES = [
 
 def _field_problem(error: dict) -> str:
     kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    by_type = _problem_of_type(kind, ctx)
+    if by_type is not None:
+        return by_type
+    return _validator_problem(str(ctx.get("error") or error.get("msg") or ""))
+
+
+def _problem_of_type(kind: str, ctx: dict) -> str | None:
+    """Pydantic's own error types in French; None: a validator's message (``_validator_problem``)."""
     if kind in ("missing", "string_too_short") and not ctx.get("min_length", 0) > 1:
         return "à remplir"
     if kind in ("greater_than_equal", "greater_than"):
@@ -228,7 +236,10 @@ def _field_problem(error: dict) -> str:
         return "date ou heure invalide"
     if kind in ("literal_error", "enum"):
         return "choisissez une valeur de la liste"
-    text = str(ctx.get("error") or error.get("msg") or "")
+    return None
+
+
+def _validator_problem(text: str) -> str:
     for pattern, french_text in VALIDATOR_MESSAGES:
         found = pattern.search(text)
         if found:

@@ -326,41 +326,12 @@ class BookingService:
     def _book_vendor(self, principal: Principal, request: BookingRequest, orientation_id: str, territory: str | None,
                      current: Versioned) -> BookingResult:
         slot = current.source
-        if slot.get("hidden"):
-            raise Conflict("this slot was just taken through the platform")
-        vendor = self._vendor(slot.get("vendor"))
-        proxied_allowed = bool(vendor) and vendor.name in self.settings.booking_appointment_vendors
-        if request.mode == "appointment" and not proxied_allowed:
-            raise Unprocessable(f"vendor {slot.get('vendor')} does not let the platform create appointments: "
-                                "use redirect mode")
-        mode = "appointment" if proxied_allowed and request.mode != "redirect" else "redirect"
-        if mode == "redirect" and not slot.get("booking_url"):
-            raise Unprocessable("this slot has no booking link at the vendor: call the practice")
-        # Claim: from here on, nobody else can proceed with this slot and search hides it. The claim is
-        # leased: without an INT_R03 report before ``claim_expires_at``, a harvest that still sees the
-        # slot free at the vendor shows it again (an abandoned redirect booking).
-        lease_end = self.clock() + timedelta(seconds=self.settings.redirect_claim_lease_s)
-        claim = {"hidden": True, "claim_expires_at": lease_end.isoformat(), "claimed_by": orientation_id}
-        if not self.store.patch("slots", current, claim, refresh=True):
-            raise Conflict("this slot was just taken by another operator")
+        vendor, mode = self._vendor_and_mode(slot, request)
+        self._claim(current, orientation_id)
         flags: list[str] = []
         warnings: list[str] = []
         try:
-            verdict: Recheck = "unknown"
-            if vendor is not None:
-                verdict = self.recheck(vendor, slot, timeout_s=self.settings.booking_recheck_timeout_s)
-            if verdict == "gone":
-                self.store.delete("slots", slot["id"], refresh=True)
-                raise Conflict("the vendor says this slot is no longer free; it was removed from search")
-            if verdict == "unknown":
-                flags.append("vendor_unverified")
-                if mode == "appointment":
-                    if not slot.get("booking_url"):
-                        raise BackendUnavailable("the vendor did not confirm the slot in time; retry", retry_after_s=2)
-                    mode = "redirect"
-                    warnings.append("the vendor did not confirm the slot in time: its booking page will check it")
-                else:
-                    warnings.append("the vendor did not confirm the slot in time: its booking page will check it")
+            mode = self._rechecked_mode(vendor, slot, mode, flags=flags, warnings=warnings)
             offer = self._offer(slot.get("offer_id"))
             if mode == "appointment":
                 return self._proxied(principal, request, orientation_id, territory, slot, offer, vendor, flags,
@@ -380,6 +351,49 @@ class BookingService:
             self.store.patch_unconditional("slots", slot["id"], {"hidden": False, "claim_expires_at": None,
                                                                  "claimed_by": None}, refresh=True)
             raise
+
+    def _vendor_and_mode(self, slot: dict, request: BookingRequest) -> tuple[VendorConfig | None, str]:
+        """The slot's vendor and how to book there: ``appointment`` (the platform creates it, for the
+        vendors of ``booking_appointment_vendors``) or ``redirect`` (the vendor's booking page)."""
+        if slot.get("hidden"):
+            raise Conflict("this slot was just taken through the platform")
+        vendor = self._vendor(slot.get("vendor"))
+        proxied_allowed = bool(vendor) and vendor.name in self.settings.booking_appointment_vendors
+        if request.mode == "appointment" and not proxied_allowed:
+            raise Unprocessable(f"vendor {slot.get('vendor')} does not let the platform create appointments: "
+                                "use redirect mode")
+        mode = "appointment" if proxied_allowed and request.mode != "redirect" else "redirect"
+        if mode == "redirect" and not slot.get("booking_url"):
+            raise Unprocessable("this slot has no booking link at the vendor: call the practice")
+        return vendor, mode
+
+    def _claim(self, current: Versioned, orientation_id: str) -> None:
+        """From here on, nobody else can proceed with this slot and search hides it. The claim is leased:
+        without an INT_R03 report before ``claim_expires_at``, a harvest that still sees the slot free at
+        the vendor shows it again (an abandoned redirect booking)."""
+        lease_end = self.clock() + timedelta(seconds=self.settings.redirect_claim_lease_s)
+        claim = {"hidden": True, "claim_expires_at": lease_end.isoformat(), "claimed_by": orientation_id}
+        if not self.store.patch("slots", current, claim, refresh=True):
+            raise Conflict("this slot was just taken by another operator")
+
+    def _rechecked_mode(self, vendor: VendorConfig | None, slot: dict, mode: str, *, flags: list[str],
+                        warnings: list[str]) -> str:
+        """Ask the vendor whether the slot is still free: gone, it leaves search (409); no answer in time,
+        the booking goes on flagged ``vendor_unverified``, as a redirect (the vendor's page checks it)."""
+        verdict: Recheck = "unknown"
+        if vendor is not None:
+            verdict = self.recheck(vendor, slot, timeout_s=self.settings.booking_recheck_timeout_s)
+        if verdict == "gone":
+            self.store.delete("slots", slot["id"], refresh=True)
+            raise Conflict("the vendor says this slot is no longer free; it was removed from search")
+        if verdict == "unknown":
+            flags.append("vendor_unverified")
+            if mode == "appointment":
+                if not slot.get("booking_url"):
+                    raise BackendUnavailable("the vendor did not confirm the slot in time; retry", retry_after_s=2)
+                mode = "redirect"
+            warnings.append("the vendor did not confirm the slot in time: its booking page will check it")
+        return mode
 
     def release_vendor_claim(self, orientation: dict) -> None:
         """A cancelled vendor orientation gives its slot back. Not linked to a vendor appointment (a
