@@ -102,7 +102,10 @@ class Executor:
         # do not go through its orjson serializer), which cost more than the rest of the request.
         payload = b"".join(orjson.dumps(line) + b"\n" for index, body in searches
                            for line in ({"index": self.alias(index)}, body))
-        response = self.call(lambda es: self._client(timeout_s).msearch(searches=payload, filter_path=filter_path).body)
+        # The client sends bytes as they are (its serializer passes them through); its annotation only
+        # names the sequence of mappings it would encode itself.
+        response = self.call(lambda es: self._client(timeout_s).msearch(
+            searches=payload, filter_path=filter_path).body)  # type: ignore[arg-type]
         answers = response.get("responses", [])
         if len(answers) != len(searches):
             raise BackendUnavailable("Elasticsearch answered a multi-search with the wrong number of responses")

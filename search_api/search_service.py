@@ -307,7 +307,7 @@ class SearchService:
             index="slots", body=bodies.card_slots_body(query, offer_ids=wanted, exclusions=exclusions),
             timeout_s=self.timeout_s)
         slots_by_offer = _slots_by_offer(answer)
-        member_cards = []
+        member_cards: list[dict[str, Any]] = []
         for offer_id, offer in members.items():
             slots, sources, slot_count = slots_by_offer.get(offer_id, ([], [], 0))
             member_out = _offer_out(offer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -31,6 +32,10 @@ SERVED_HELP = ("Créneaux que la recherche peut afficher maintenant : à venir, 
                "moins que le délai de péremption")
 
 
+@overload
+def local(moment: datetime) -> datetime: ...
+@overload
+def local(moment: datetime | str | None) -> datetime | None: ...
 def local(moment: datetime | str | None) -> datetime | None:
     if moment is None or moment == "":
         return None

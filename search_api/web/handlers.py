@@ -16,11 +16,11 @@ from search_api.web.session import LoginRequired, PageForbidden, PageRateLimited
 
 
 def register(app: FastAPI) -> None:
-    app.add_exception_handler(SasError, sas_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(LoginRequired, login_required)
-    app.add_exception_handler(PageForbidden, forbidden)
-    app.add_exception_handler(PageRateLimited, rate_limited)
+    api_errors.add_handler(app, SasError, sas_error)
+    api_errors.add_handler(app, RequestValidationError, validation_error)
+    api_errors.add_handler(app, LoginRequired, login_required)
+    api_errors.add_handler(app, PageForbidden, forbidden)
+    api_errors.add_handler(app, PageRateLimited, rate_limited)
 
 
 def _is_htmx(request: Request) -> bool:

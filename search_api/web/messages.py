@@ -9,7 +9,8 @@ its kind), ``validation_message`` turns a pydantic validation error into French 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -210,7 +211,7 @@ VALIDATOR_MESSAGES = [
 ]
 
 
-def _field_problem(error: dict) -> str:
+def _field_problem(error: Mapping[str, Any]) -> str:
     kind, ctx = error.get("type", ""), error.get("ctx") or {}
     by_type = _problem_of_type(kind, ctx)
     if by_type is not None:
@@ -253,7 +254,8 @@ QUERY_LABELS = {"page": "Page", "jours": "Nombre de jours", "specialite": "Spéc
                 "bloques": "Comptes bloqués", "q": "Adresse"}
 
 
-def validation_message(error: ValidationError | list, *, labels: dict[str, str], subject: str = "Saisie") -> str:
+def validation_message(error: ValidationError | Sequence[Any], *, labels: dict[str, str],
+                       subject: str = "Saisie") -> str:
     """``Créneau non publié : Capacité : au plus 100 ; …`` — one French phrase per problem, fields by their form
     labels (``labels``: model field → label; problems of the whole model have no field)."""
     problems: list[str] = []

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from connectors.vendor_appointments import (
     AppointmentError,
@@ -48,6 +48,7 @@ from connectors.vendor_appointments import (
 from connectors.vendors.client import BreakerBoard, VendorClient, VendorError
 from connectors.vendors.config import VendorConfig
 from connectors.vendors.mapping import BundleError, BundleMapper
+from connectors.vendors.queries import Search
 from mappings.orientations import (
     OrientationDoc,
     OrientationEffecteur,
@@ -100,7 +101,7 @@ class BookingResult:
 
 def recheck_slot(vendor: VendorConfig, slot: dict, *, timeout_s: float) -> Recheck:
     """Ask the vendor whether this slot is still free, within ``timeout_s`` (one attempt)."""
-    search = slot.get("use_case") if slot.get("use_case") in ("ps", "cpts", "sos") else "ps"
+    search: Search = slot["use_case"] if slot.get("use_case") in ("ps", "cpts", "sos") else "ps"
     key = slot.get("roster_key") or slot.get("practitioner_national_id")
     if not key or not slot.get("vendor_slot_id"):
         return "unknown"
@@ -358,7 +359,7 @@ class BookingService:
         if slot.get("hidden"):
             raise Conflict("this slot was just taken through the platform")
         vendor = self._vendor(slot.get("vendor"))
-        proxied_allowed = bool(vendor) and vendor.name in self.settings.booking_appointment_vendors
+        proxied_allowed = vendor is not None and vendor.name in self.settings.booking_appointment_vendors
         if request.mode == "appointment" and not proxied_allowed:
             raise Unprocessable(f"vendor {slot.get('vendor')} does not let the platform create appointments: "
                                 "use redirect mode")
@@ -403,6 +404,7 @@ class BookingService:
         slot_id = orientation.get("slot_id")
         if orientation.get("source") != "vendor" or not slot_id:
             return
+        fields: dict[str, Any]
         if orientation.get("vendor_appointment_id"):
             fields = {"claim_expires_at": self.clock().isoformat()}
         else:

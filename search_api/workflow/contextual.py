@@ -73,13 +73,18 @@ class UnknownOrigin(BadRequest):
 
 
 class CommuneLike(Protocol):
-    name: str
-    postcodes: tuple[str, ...]
-    departement: str
+    # Read-only properties: the gazetteer's communes are frozen dataclasses.
+    @property
+    def name(self) -> str: ...
+    @property
+    def postcodes(self) -> tuple[str, ...]: ...
+    @property
+    def departement(self) -> str: ...
 
 
 class SpecialtyLookup(Protocol):
-    labels: Mapping[str, str]                       # TRE_R38 code → display
+    @property
+    def labels(self) -> Mapping[str, str]: ...      # TRE_R38 code → display
 
     def label_codes(self, text: str) -> tuple[str, ...] | None: ...
 

@@ -145,9 +145,10 @@ def hiding_body(scope: Scope, *, now: datetime, territories: tuple[str, ...] = (
 def _until(periods: list[dict]) -> str | None:
     """End of the last period (``None``: indefinitely); ends may carry different offsets."""
     ends = [p.get("end") for p in periods or []]
-    if not ends or any(e is None for e in ends):
+    known = [e for e in ends if e is not None]
+    if not ends or len(known) < len(ends):
         return None
-    return max(ends, key=datetime.fromisoformat)
+    return max(known, key=datetime.fromisoformat)
 
 
 def shape_hiding(response: dict) -> dict[str, Any]:

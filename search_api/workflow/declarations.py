@@ -164,12 +164,13 @@ class DeclarationService:
         periods: list[DeclarationPeriod] = []
         if kind == "unavailable":
             chosen = period or PeriodIn(start=now, end=end_of_day(now))
-            if chosen.end is None:
+            end = chosen.end
+            if end is None:
                 raise BadRequest("a regulator's unavailability report needs an end (only the practitioner "
                                  "declares himself unavailable indefinitely)")
             (checked,) = check_periods([chosen], now=now)
             limit = now + timedelta(hours=self.max_report_hours)
-            if checked.end > limit:
+            if end > limit:
                 # Refused rather than shortened: the regulator must know how long the hiding lasts.
                 raise Unprocessable(f"a regulator's unavailability report lasts at most {self.max_report_hours} h: "
                                     f"end it by {limit.isoformat(timespec='minutes')} (the practitioner declares "

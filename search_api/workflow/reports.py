@@ -191,7 +191,7 @@ class ReportService:
         if associations and config is not None and associations.intersection(config.sos_ids):
             return True
         if associations and self.store.first("offers", queries.vendor_sos_association_body(
-                vendor=vendor, sirets=sorted(associations | {siret_wire(s) for s in associations}))) is not None:
+                vendor=vendor, sirets=sorted(associations | _wire_sirets(associations)))) is not None:
             return True
         return self.store.first("slots", queries.vendor_practitioner_slot_body(
             vendor=vendor, national_id=national_id)) is not None
@@ -233,3 +233,8 @@ class ReportService:
 
 class _Taken(Exception):
     pass
+
+
+def _wire_sirets(sirets: set[str]) -> set[str]:
+    """The wire form (``3`` + SIRET) of bare SIRETs."""
+    return {wire for siret in sirets if (wire := siret_wire(siret)) is not None}

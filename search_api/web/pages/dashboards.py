@@ -45,7 +45,9 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, con
                       message: str | None = None, erreur: str | None = None) -> Response:
     filters_state = {"statut": statut or "", "territoire": territoire or "", "du": du or "", "au": au or "",
                      "periode": periode}
-    error, total, rows = None, 0, []
+    error: str | None = None
+    total = 0
+    rows: list[dict] = []
     try:
         filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
         total, rows = workflow.orientations.list(scope_for(user.principal), filters, page=page, size=PAGE_SIZE)
@@ -114,7 +116,7 @@ def confirm_cancel_orientation(request: Request, orientation_id: str, user: Canc
         return _to_orientations(error=exc.message if exc.status_code != 404 else
                                 "Orientation introuvable dans vos territoires : elle a pu être supprimée.")
     if document.get("status") not in OPEN_STATUSES:
-        status_label = fmt.STATUS_LABELS.get(document.get("status"), "")
+        status_label = fmt.STATUS_LABELS.get(document.get("status") or "", "")
         return _to_orientations(error=f"Cette orientation est « {status_label} » : "
                                       "elle ne peut plus être annulée.")
     specialty = (document.get("effecteur") or {}).get("specialty")
