@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def _refused(reason: Any) -> BadRequest:
     """A query Elasticsearch refused: our query builders validate what callers send, so this is a bound
     we missed; the caller gets a plain message, Elasticsearch's own text (index names, internals) goes
-    to the log only (issue 15, point 14)."""
+    to the log only (they would tell an attacker about the cluster)."""
     log.warning("query refused by Elasticsearch: %s", str(reason)[:500])
     return BadRequest("query refused by the search backend: check the parameters' ranges (page, size, dates)")
 
@@ -70,7 +70,7 @@ class Executor:
         """Search alias ``index`` (logical name) with a prebuilt body."""
         return self.call(lambda es: es.search(index=self.alias(index), body=body, **params).body)
 
-    # --- Search (issue 5): per-item error mapping, partial results refused ---------------------------
+    # --- Search: per-item error mapping, partial results refused (an incomplete list is not neutral) ---
 
     def _client(self, timeout_s: float | None) -> Elasticsearch:
         """The client with this request timeout, made once (``options()`` builds a whole new client

@@ -9,7 +9,7 @@
   always an ``OperationOutcome``.
 
 Who may call: a vendor presenting a client certificate on the mutual-TLS listener (``sas fhir serve``),
-whose CN and OU are one of ``SAS_FHIR_CLIENT_SUBJECTS`` (each naming a vendor of the editors registry);
+whose CN and OU are one of ``SAS_FHIR_CLIENT_SUBJECTS`` (each naming a vendor of the vendors registry);
 in dev mode, on the main app only, also a bearer token with the ``vendor`` role (vendor = the token's
 ``name``), so that the rest of the suite can exercise INT_R03 without TLS.
 """

@@ -1,4 +1,4 @@
-"""What the pages say when something goes wrong: French, and what to do (issue 17, point 4).
+"""What the pages say when something goes wrong: French, and what to do (operators read French, not tracebacks).
 
 The JSON API keeps its English messages (integrators read them); the pages translate here, in one place:
 ``french(exc)`` turns a platform error into a French sentence (a known message by its pattern, any other by

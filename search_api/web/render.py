@@ -20,7 +20,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(fmt.filters())
-# Issue 17 (point 4): a missing value (a CPTS without address…) prints nothing, never Python's "None".
+# A missing value (a CPTS without address…) prints nothing: an operator must never read Python's "None".
 templates.env.finalize = lambda value: "" if value is None else value
 templates.env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
 # A slot id (vendor text: ':' '/' '|' …) as a safe, stable DOM id: the booked slot's answer removes it by id.

@@ -26,7 +26,7 @@ and once accepted the vendor knows it by the national id, which later updates an
 A manager may not remove the first name or e-mail of an account a vendor holds: the vendor could then be
 sent neither the change nor, later, the deactivation.
 
-**Who owns what** (security, issue 15 point 5):
+**Who owns what** (security):
 
 - the identity fields (``IDENTITY_FIELDS``: names, e-mail, national id) are the holder's: once he has logged
   in, the login (his token, and what he gives at login) is their only source — a manager's ``PUT`` may not

@@ -179,7 +179,7 @@ class BookingService:
 
     def _regulator(self, principal: Principal, territory: str | None) -> OrientationRegulator:
         account = self.store.get("accounts", principal.sub)
-        # Security (issue 15, point 5): an account pre-created under his subject by a manager of other
+        # Security: an account pre-created under his subject by a manager of other
         # territories says nothing about him (its e-mail / national id would reach the vendor).
         src = trusted_identity(account.source if account is not None else None, principal)
         family, given = src.get("family_name"), src.get("given_name")

@@ -218,7 +218,7 @@ def harvest_runs_body(*, since: datetime) -> dict:
                     "requests": {"sum": {"field": "requests"}},
                     "rejected": {"sum": {"field": "rejected"}},
                     "latest": LATEST_RUN_AGG,
-                    # The latest run that reported errors: the harvest page shows its first error (issue 17).
+                    # The latest run that reported errors: the harvest page shows its first error.
                     "last_failure": {"filter": {"bool": {
                         "filter": [{"terms": {"status": ["failed", "interrupted", "partial"]}}],
                         "must": [{"exists": {"field": "errors"}}]}},

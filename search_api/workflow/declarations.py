@@ -97,7 +97,7 @@ class DeclarationService:
         offer = self._offer(offer_id) if offer_id else {}
         if offer_id and offer.get("national_id") != national_id:
             raise Forbidden("this place is not yours")
-        # Issue 17 (point 6): a declaration for every place ("Tous mes lieux") is filed under the territories
+        # A declaration for every place ("Tous mes lieux") is filed under the territories
         # of all his places, or his SAS's regulators never see it; the name is the directory's, not the
         # login's display name.
         places = [offer] if offer_id else self._places_of(national_id)
@@ -231,8 +231,8 @@ class DeclarationService:
                                   "or ask the territory's managers", retry_after_s=max(1, int(retry) + 1))
 
     def refile_reports(self) -> list[dict]:
-        """Move regulators' reports filed under another territory than their offer's (before issue 15, a
-        SAS-47 regulator's report about a SAS-33 place was filed under SAS-47, out of SAS-33's sight) to the
+        """Move regulators' reports filed under another territory than their offer's (earlier versions
+        filed a SAS-47 regulator's report about a SAS-33 place under SAS-47, out of SAS-33's sight) to the
         offer's territory, keeping the territory they were filed under as the author's
         (``declared_by_territories``) when none was recorded. Idempotent; returns what was moved
         (``sas declarations refile-reports``)."""
@@ -257,7 +257,7 @@ class DeclarationService:
         return moved
 
     def refile_unavailability(self) -> list[dict]:
-        """File practitioner-wide unavailability declared before issue 17 (point 6) without territory under
+        """File practitioner-wide unavailability declared by earlier versions without territory under
         the territories of the practitioner's places, and name him as the directory does. Idempotent;
         returns what was changed (``sas declarations refile-unavailability``)."""
         changed: list[dict] = []

@@ -11,8 +11,8 @@ Matching, in order:
 
 Nothing about the patient is read from the Appointment.
 
-**What a vendor may report** (security, issue 15 point 6): only appointments of practitioners it serves —
-its roster in the editors file, the offers naming it (``sas.vendor``, or the SOS Médecins association of its
+**What a vendor may report** (security): only appointments of practitioners it serves —
+its roster in the vendors file, the offers naming it (``sas.vendor``, or the SOS Médecins association of its
 ``sos_roster`` / of its offers), the slots it published (``slots.vendor``) — and booked by a regulator the
 platform knows (an account, by national id — IDNPS — or platform UUID — INTRN). A pending SOS Médecins
 appointment that names no doctor yet needs a vendor doing SOS Médecins. Otherwise: 422 (OperationOutcome,

@@ -38,7 +38,7 @@ class Workflow:
     _vendors: list[VendorConfig] | None = field(default=None, repr=False)
 
     def vendors(self) -> list[VendorConfig]:
-        """The editors registry (``SAS_EDITORS_FILE``), read once."""
+        """The vendors registry (``SAS_EDITORS_FILE``), read once."""
         if self._vendors is None:
             self._vendors = load_editors(self.settings.editors_file)
         return self._vendors

@@ -65,7 +65,7 @@ async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Respons
     form = await request.form()
     slot_id = str(form.get("slot_id") or "").strip()
     if not confirmed(form) and 3 <= len(slot_id) <= 300:
-        # Issue 17, point 5: a click on a slot only asks; the booking is made by the "Confirmer" form this
+        # A click on a slot only asks (a misclick must not book); the booking is made by the "Confirmer" form this
         # answer carries (a plain form: the same two steps work without JavaScript).
         return _action_answer(request, user, "fragments/confirm_booking.html", slot_id=slot_id,
                               summary=str(form.get("libelle") or "")[:300], territory=str(form.get("territoire") or ""),
@@ -114,7 +114,7 @@ async def report(request: Request, user: Booker, workflow: WorkflowDep) -> Respo
         if kind not in fmt.DECLARATION_LABELS:
             raise BadRequest("choisissez le motif du signalement")
         if kind == "unavailable" and not confirmed(form):
-            # Issue 17, point 5: "unavailable" hides the practitioner for every operator until tonight: asked first.
+            # "unavailable" hides the practitioner for every operator until tonight: asked first.
             return _action_answer(request, user, "fragments/confirm_report.html", kind=kind,
                                   offer_id=_identifier(form, "offer_id", "professionnel"),
                                   comment=str(form.get("comment") or "")[:500],

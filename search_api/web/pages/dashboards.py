@@ -84,7 +84,7 @@ def orientations_csv(user: Viewer, workflow: WorkflowDep, context: Context, stat
                              headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
 
 
-# --- Cancelling from the tables (issue 17, point 5): a confirmation page, then a CSRF-checked POST ---------------
+# --- Cancelling from the tables: a confirmation page (a click alone never cancels), then a CSRF-checked POST --
 
 #: Who may cancel an orientation (the roles of ``POST /v1/orientations/{id}/cancel`` that see this table).
 CANCELLERS = (Role.REGULATOR, Role.OSNP, Role.ADMIN)
@@ -172,7 +172,7 @@ def declarations_page(request: Request, user: Viewer, workflow: WorkflowDep, act
     filters = DeclarationFilters(active=True if actives else None)
     total, rows = workflow.declarations.list(scope_for(user.principal), filters, page=1, size=100)
     for row in rows:
-        # A practitioner-wide unavailability spanning several territories lists them (issue 17, point 6).
+        # A practitioner-wide unavailability spanning several territories lists them all.
         if isinstance(row.get("territory"), list):
             row["territory"] = ", ".join(row["territory"])
     regulators = [r for r in rows if r.get("declared_by_role") != "effecteur"]
@@ -200,7 +200,7 @@ async def cancel_report(request: Request, declaration_id: str, user: Viewer, wor
 def harvest_page(request: Request, user: Admin, services: ServicesDep,
                  jours: Annotated[int, Query(ge=1, le=90)] = 7) -> Response:
     health = services.dashboards.harvest(days=jours)
-    # Vendors that are down first (issue 17, point 8): the administrator sees them without scrolling.
+    # Vendors that are down first: the administrator sees them without scrolling.
     vendors = sorted(health["vendors"], key=lambda v: (not v.get("down"), v["vendor"]))
     return render(request, "harvest.html", user=user, health=health, vendors=vendors, jours=jours,
                   served_help=fmt.SERVED_HELP)

@@ -84,7 +84,7 @@ def _local_moment(day: str, hour: str) -> datetime:
         moment = datetime.combine(datetime.fromisoformat(day).date(), time.fromisoformat(hour), tzinfo=fmt.PARIS)
     except ValueError:
         raise BadRequest("date ou heure invalide : saisissez la date (JJ/MM/AAAA) et l'heure (HH:MM)") from None
-    # Security (issue 7): bounded years, or adding a day to 9999-12-31 overflows (a 500).
+    # Bounded years, or adding a day to 9999-12-31 overflows (a 500 instead of a clear message).
     return check_moment(moment, name="la date")
 
 
@@ -177,7 +177,7 @@ async def participation(request: Request, user: Practitioner, workflow: Workflow
             raise BadRequest("donnez un numéro pour les patients en sus de vos disponibilités")
         cpts, cpts_name = None, None
         if mode == "cpts":
-            # Security (issue 15, point 7): the CPTS must be one of the directory's, and its name is the
+            # Security: the CPTS must be one of the directory's, and its name is the
             # directory's (a typed name is ignored): no enrolment in a made-up CPTS.
 
             cpts = finess_bare("".join(str(form.get("cpts_finess") or "").split()).upper())
