@@ -25,7 +25,7 @@ class AuthorizationRequest:
     verifier: str
 
 
-def _require(settings: Settings) -> tuple[str, str]:
+def _configured_endpoints(settings: Settings) -> tuple[str, str]:
     """The authorisation and token endpoints; ``ConfigurationError`` naming what is not configured."""
     authorize_url, token_url = settings.oidc_authorize_url, settings.oidc_token_url
     if not (settings.oidc_client_id and authorize_url and token_url):
@@ -38,7 +38,7 @@ def _require(settings: Settings) -> tuple[str, str]:
 
 def authorization_request(settings: Settings, *, redirect_uri: str) -> AuthorizationRequest:
     """The identity provider's authorisation URL, with a fresh state and PKCE verifier to keep."""
-    authorize_url, _ = _require(settings)
+    authorize_url, _ = _configured_endpoints(settings)
     state = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -53,7 +53,7 @@ def authorization_request(settings: Settings, *, redirect_uri: str) -> Authoriza
 def exchange_code(settings: Settings, *, code: str, verifier: str, redirect_uri: str,
                   client: httpx.Client | None = None) -> str:
     """Trade the authorisation code for tokens at the token endpoint; return the access token."""
-    _, token_url = _require(settings)
+    _, token_url = _configured_endpoints(settings)
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
             "client_id": settings.oidc_client_id, "code_verifier": verifier}
     if settings.oidc_client_secret is not None:
