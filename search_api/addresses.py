@@ -14,6 +14,7 @@ from connectors.addresses import address_key, normalize_number, street_key
 from sas_core.errors import SasError
 from sas_core.text import fold
 from search_api.query.addresses import locate_body, numbers_body, suggest_body
+from search_api.query.model import Precision
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,10 @@ def split_number(street_text: str) -> tuple[str, str, str]:
     if match:
         return match.group(1), match.group(2) or "", match.group(3)
     return "", "", folded
+
+
+#: What ``locate`` looks for, the more exact first.
+_LOCATED: tuple[Precision, ...] = ("address", "street")
 
 
 class AddressSearch:
@@ -54,7 +59,8 @@ class AddressSearch:
             # The typed number on each street found, in the streets' order; streets without it drop out.
             wanted = normalize_number(number, rep)
             keys = [f"{src['street_key']}|{wanted}" for src in found if src.get("street_key")]
-            numbered = {src["address_key"]: src for src in self._search(numbers_body(keys))} if keys else {}
+            numbers = numbers_body(keys)
+            numbered = {src["address_key"]: src for src in self._search(numbers)} if numbers is not None else {}
             found = [numbered[key] for key in keys if key in numbered][:limit]
         out = []
         for src in found:
@@ -64,7 +70,7 @@ class AddressSearch:
                         "lat": loc.get("lat"), "lon": loc.get("lon")})
         return out
 
-    def locate(self, *, insee: str, street_text: str) -> tuple[dict, str] | None:
+    def locate(self, *, insee: str, street_text: str) -> tuple[dict, Precision] | None:
         """``(document source, "address" | "street")`` for an address typed in commune ``insee``."""
         number, rep, street = split_number(street_text)
         body = locate_body(address_key=address_key(insee, street, number, rep) if number else "",
@@ -72,7 +78,7 @@ class AddressSearch:
         if body is None:
             return None
         hits = self._search(body)
-        for wanted in ("address", "street"):
+        for wanted in _LOCATED:
             for src in hits:
                 if src.get("kind") == wanted:
                     return src, wanted

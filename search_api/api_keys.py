@@ -48,7 +48,7 @@ class ApiKeyStore:
         # key id → (secret digest, principal) of what the index said lately: an active key, or
         # (None, None) for an id that is unknown or revoked, so that the same wrong key sent again costs no
         # Elasticsearch read either (random ones are left to the per-address failure throttle).
-        self._cache: TTLCache[str, tuple[str | None, Principal | None]] | None = (
+        self._cache: TTLCache[str, tuple[str, Principal] | tuple[None, None]] | None = (
             TTLCache(maxsize=10_000, ttl=cache_s) if cache_s > 0 else None)
 
     def create(self, *, name: str, territories: list[str], slot_types: list[str] | None = None,

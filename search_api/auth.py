@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jwt
 from cachetools import TLRUCache
+from jwt.types import Options
 
 from sas_core.errors import ConfigurationError, Forbidden, Unauthenticated
 from sas_core.settings import Settings
@@ -157,7 +158,7 @@ class TokenVerifier:
         if known is not None:
             return known
         settings = self._settings
-        options = {"require": ["exp", "iat", "sub"]}
+        options: Options = {"require": ["exp", "iat", "sub"]}
         try:
             if self._jwks is not None:
                 signing_key = self._jwks.get_signing_key_from_jwt(token).key

@@ -66,7 +66,7 @@ def authenticate_in_thread(state, *, api_key: str | None, bearer: str | None, ad
 
 def verify_throttled(state, store, credential: str, address: str | None) -> Principal:
     """``store.verify(credential)`` (blocking), from the store's cache when verified lately; refused with 429
-    unchecked from an address that failed too often lately, each failure counted (issue 15, point 13)."""
+    unchecked from an address that failed too often lately, each failure counted (against guessing)."""
     known = store.cached(credential)
     if known is not None:
         return known

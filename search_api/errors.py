@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sas_core.errors import BackendUnavailable, SasError, TooManyRequests, Unauthenticated
+
+Handled = TypeVar("Handled", bound=Exception)
+
+
+def add_handler(app: FastAPI, exception: type[Handled],
+                handler: Callable[[Request, Handled], Awaitable[Response]]) -> None:
+    """``app.add_exception_handler``, the handler typed for the class it is registered for."""
+    # Starlette calls a handler only with instances of the class it is registered for, which its
+    # annotation (a handler of any Exception) cannot say.
+    app.add_exception_handler(exception, handler)  # type: ignore[arg-type]
 
 
 def _body(code: str, message: str, details: dict | None = None) -> dict:
@@ -48,6 +61,6 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
-    app.add_exception_handler(SasError, _sas_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    add_handler(app, SasError, _sas_error)
+    add_handler(app, RequestValidationError, _validation_error)
+    add_handler(app, StarletteHTTPException, _http_error)

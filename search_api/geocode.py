@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from connectors.geocoding import Gazetteer, GeoResult, normalize_city
 from connectors.reference import Commune, load_communes
@@ -20,6 +21,9 @@ from sas_core.errors import BadRequest
 from sas_core.settings import Settings
 from sas_core.text import fold
 from search_api.query.model import Origin
+
+if TYPE_CHECKING:
+    from search_api.addresses import AddressSearch
 
 _POSTCODE_CITY = re.compile(r"(?:^|[\s,])(\d{5})(?:\s+([^\d,][^,]*))?\s*$")
 _POSTCODE_ANYWHERE = re.compile(r"(?:^|[\s,])(\d{5})(?=[\s,]|$)")
@@ -39,14 +43,14 @@ class PlaceResolver:
 
     gazetteer: Gazetteer
     #: The national address base (``search_api.addresses.AddressSearch``); None: communes only.
-    addresses: object | None = None
+    addresses: AddressSearch | None = None
 
     @classmethod
-    def from_communes(cls, communes: list[Commune], *, addresses=None) -> "PlaceResolver":
+    def from_communes(cls, communes: list[Commune], *, addresses: AddressSearch | None = None) -> PlaceResolver:
         return cls(Gazetteer(communes), addresses)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, addresses=None) -> "PlaceResolver":
+    def from_settings(cls, settings: Settings, *, addresses: AddressSearch | None = None) -> PlaceResolver:
         """Load the communes table of ``settings.reference_data_dir`` (about 35,000 rows, once)."""
         return cls.from_communes(load_communes(settings.reference_data_dir), addresses=addresses)
 
@@ -119,7 +123,7 @@ class PlaceResolver:
             return None
         src, precision = found
         loc = src["location"]
-        return Origin(lat=loc["lat"], lon=loc["lon"], precision=precision, label=src.get("label"),  # type: ignore[arg-type]
+        return Origin(lat=loc["lat"], lon=loc["lon"], precision=precision, label=src.get("label"),
                       insee=src.get("insee") or insee, departement=self._departement(insee))
 
     def _departement(self, insee: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Where the platform's own absolute URLs come from (issue 15, point 11).
+"""Where the platform's own absolute URLs come from (configured, never a request's Host header).
 
 Two answers embed an absolute URL of the platform: the OIDC login's ``redirect_uri`` and the FHIR
 ``Location`` headers. Built from the request's ``Host`` header, a forged header would send an identity

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-from asgi_correlation_id import CorrelationIdMiddleware
 import orjson
-from fastapi import FastAPI, Response
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import Depends, FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,7 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sas_core.errors import PayloadTooLarge, SasError
 from sas_core.metrics import HTTP_LATENCY
 from sas_core.settings import Settings
+from search_api.auth import Role
+from search_api.deps import AUTHENTICATED_PRINCIPAL, authenticate, bearer_of, client_address, roles
 from search_api.errors import sas_error_response
+from search_api.fhir_outcome import SAS_CODES, outcome_response
+from search_api.workflow.appointments import Issue
+from search_api.workflow.wiring import refresh_metrics
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -98,7 +103,8 @@ class _BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """Bounded request bodies, and credentials checked before a body is read (issue 15, point 3).
+    """Bounded request bodies, and credentials checked before a body is read (so that an unauthenticated
+    caller cannot make the server hold a large body).
 
     - the limit of the route (``SAS_MAX_FHIR_BODY_BYTES`` on ``/fhir``, ``SAS_MAX_AGENDA_BODY_BYTES`` on
       ``/v1/agenda``, ``SAS_MAX_BODY_BYTES`` elsewhere): a declared ``Content-Length`` above it is refused
@@ -142,17 +148,25 @@ class BodyLimitMiddleware:
             return
         carries_body = bool(declared) or "transfer-encoding" in headers
         if carries_body and self.state is not None and path.startswith("/v1/"):
-            from search_api.deps import AUTHENTICATED_PRINCIPAL, authenticate, bearer_of, client_address
-
-            try:
-                principal = await authenticate(self.state, api_key=headers.get("x-api-key"),
-                                               bearer=bearer_of(headers.get("authorization")),
-                                               address=client_address(scope))
-            except SasError as exc:
-                await self._refuse(scope, send, exc)
+            if not await self._authenticated(scope, headers, send):
                 return
-            scope.setdefault("state", {})[AUTHENTICATED_PRINCIPAL] = principal
+        await self._run_counted(scope, receive, send, limit=limit)
 
+    async def _authenticated(self, scope: Scope, headers: Headers, send: Send) -> bool:
+        """Authenticate the caller before its body is read, the principal left in the scope for
+        ``get_principal``; False once the refusal is sent."""
+        try:
+            principal = await authenticate(self.state, api_key=headers.get("x-api-key"),
+                                           bearer=bearer_of(headers.get("authorization")),
+                                           address=client_address(scope))
+        except SasError as exc:
+            await self._refuse(scope, send, exc)
+            return False
+        scope.setdefault("state", {})[AUTHENTICATED_PRINCIPAL] = principal
+        return True
+
+    async def _run_counted(self, scope: Scope, receive: Receive, send: Send, *, limit: int) -> None:
+        """Run the app with the body counted as it streams: 413 (and no more of the body) past ``limit``."""
         received = 0
         refused = False
         response_started = False
@@ -192,9 +206,6 @@ class BodyLimitMiddleware:
         headers = {"Connection": "close"}
         path = scope["path"]
         if _is_fhir(path):
-            from search_api.fhir_outcome import SAS_CODES, outcome_response
-            from search_api.workflow.appointments import Issue
-
             if isinstance(exc, PayloadTooLarge):
                 code = "too-long"
             else:
@@ -240,18 +251,12 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         )
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
 
-    from fastapi import Depends
-
-    from search_api.auth import Role
-    from search_api.deps import roles
-
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(roles(Role.ADMIN))])
     def metrics() -> Response:
         """Prometheus exposition (scraped with an admin bearer token)."""
-        from search_api.workflow.wiring import refresh_metrics
-
         try:
             refresh_metrics(app)
         except Exception:  # noqa: BLE001 - the other figures are still worth serving
-            logging.getLogger(__name__).exception("could not refresh the figures read from the index (harvest alerts, INT_L02)")
+            logging.getLogger(__name__).exception(
+                "could not refresh the figures read from the index (harvest alerts, INT_L02)")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -56,7 +56,8 @@ def parse_moment(value: str, *, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise BadRequest(f"{name} must be an ISO 8601 date-time (e.g. 2025-11-05T14:00:00+01:00), got {value!r}") from exc
+        raise BadRequest(
+            f"{name} must be an ISO 8601 date-time (e.g. 2025-11-05T14:00:00+01:00), got {value!r}") from exc
     # Bounded years: a date near 9999 would overflow when the default window is added (500).
     check_moment(moment, name=name)
     return moment.replace(tzinfo=_LOCAL) if moment.tzinfo is None else moment
@@ -162,7 +163,8 @@ CATEGORIES = ("PS", "CPTS", "SOS", "MSP", "CDS", "PDM")
 SOURCES = ("vendor", "platform_agenda", "beyond_slots")
 
 
-def listed_values(raw: list[str] | None, *, allowed: tuple[str, ...], name: str, upper: bool = False) -> tuple[str, ...]:
+def listed_values(raw: list[str] | None, *, allowed: tuple[str, ...], name: str,
+                  upper: bool = False) -> tuple[str, ...]:
     values: list[str] = []
     for item in raw or []:
         for part in item.split(","):

@@ -24,9 +24,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -125,8 +125,9 @@ class SearchService:
         then at most ``DECLARATIONS_CACHE_S`` plus one read old)."""
         _, span, hits = self._shared_declarations()
         if window.end > span.end:
-            answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(window, report_max_hours=self.report_max_hours),
-                                                  timeout_s=self.timeout_s)
+            answer = self.executor.search_checked(
+                index="declarations", body=bodies.declarations_body(window, report_max_hours=self.report_max_hours),
+                timeout_s=self.timeout_s)
             hits = answer["hits"]["hits"]
         return bodies.exclusions_from(hits, window)
 
@@ -164,7 +165,8 @@ class SearchService:
         hits = _hits(main)
         ids = [h["_source"]["offer_id"] for h in hits]
         slots_by_offer, offers, beyond_answer = self._page_details(
-            query, ids, exclusions, beyond=bodies.beyond_body(beyond_query, exclusions=exclusions) if wants_beyond else None)
+            query, ids, exclusions,
+            beyond=bodies.beyond_body(beyond_query, exclusions=exclusions) if wants_beyond else None)
         cards = [self._card(hit, offers.get(hit["_source"]["offer_id"]),
                             slots_by_offer.get(hit["_source"]["offer_id"], ([], [], 0)), query=query, radius_km=radius)
                  for hit in hits]
@@ -305,7 +307,7 @@ class SearchService:
             index="slots", body=bodies.card_slots_body(query, offer_ids=wanted, exclusions=exclusions),
             timeout_s=self.timeout_s)
         slots_by_offer = _slots_by_offer(answer)
-        member_cards = []
+        member_cards: list[dict[str, Any]] = []
         for offer_id, offer in members.items():
             slots, sources, slot_count = slots_by_offer.get(offer_id, ([], [], 0))
             member_out = _offer_out(offer)
@@ -384,7 +386,9 @@ class SearchService:
             [code for source in slot_sources for code in source.get("specialties") or []] + offer_out["specialties"]))
         if codes == offer_out["specialties"] and (self.specialty_label is None or not codes):
             return
-        directory = dict(zip(offer_out["specialties"], offer_out["specialty_labels"]))
+        # Not strict: a directory document with fewer labels than codes leaves the rest to TRE_R38 or the
+        # code itself (below) rather than failing the whole search.
+        directory = dict(zip(offer_out["specialties"], offer_out["specialty_labels"], strict=False))
         labels = []
         for code in codes:
             label = (self.specialty_label(code) if self.specialty_label else None) or directory.get(code) or code
@@ -553,7 +557,8 @@ def _explain(hit: dict, *, query: SlotQuery, radius_km: float, location: dict | 
     if query.sort == "balanced":
         rotation = None
         if score is not None:
-            rest = score - defaults.W_DISTANCE * components["distance_score"] - defaults.W_TIME * components["time_score"]
+            rest = (score - defaults.W_DISTANCE * components["distance_score"]
+                    - defaults.W_TIME * components["time_score"])
             rotation = min(1.0, max(0.0, rest / defaults.W_ROTATION))
     else:
         rotation = score

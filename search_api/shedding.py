@@ -1,4 +1,4 @@
-"""Load shedding of the search routes (issue 14, point 6).
+"""Load shedding of the search routes: past capacity, a quick 503 beats a slow answer for everyone.
 
 Past ``max_concurrent_searches`` admitted searches, the next one is refused at once with 503 and
 ``Retry-After``: queueing it behind the thread pool only made every caller wait seconds (p99 grew with

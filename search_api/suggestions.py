@@ -5,16 +5,18 @@ gazetteer (the one search uses to place ``q``). Built once at start-up (``search
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from difflib import SequenceMatcher
 
 from connectors.geocoding import normalize_city
+from connectors.reference import Commune
 
 
 class SuggestionIndex:
     """Sorted folded names and postcodes → communes; a prefix is two binary searches."""
 
-    def __init__(self, communes) -> None:
-        keys: list[tuple[str, int, object]] = []
+    def __init__(self, communes: Iterable[Commune]) -> None:
+        keys: list[tuple[str, int, Commune]] = []
         for commune in communes:
             rank = -(commune.population or 0)
             keys.append((normalize_city(commune.name), rank, commune))
@@ -53,7 +55,7 @@ class SuggestionIndex:
             return []
         low = bisect.bisect_left(self._keys, name[:2])
         high = bisect.bisect_right(self._keys, name[:2] + "\uffff")
-        scored: dict[str, tuple[float, int, object]] = {}
+        scored: dict[str, tuple[float, int, Commune]] = {}
         for key, rank, commune in self._entries[low:high]:
             if key.isdigit():
                 continue

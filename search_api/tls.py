@@ -23,6 +23,7 @@ import logging
 import os
 import ssl
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ class ClientTrust:
     """The TLS side of the INT_R03 listener, rebuilt when the client CA or the CRL file changes."""
 
     def __init__(self, *, certfile: Path, keyfile: Path, client_ca: Path, crl: Path) -> None:
-        self.certfile, self.keyfile, self.client_ca, self.crl = Path(certfile), Path(keyfile), Path(client_ca), Path(crl)
+        self.certfile, self.keyfile = Path(certfile), Path(keyfile)
+        self.client_ca, self.crl = Path(client_ca), Path(crl)
         self._lock = threading.Lock()
         self._failed_stamp: tuple | None = None
         # Fails loudly at start-up (ConfigurationError) rather than serving without revocation checks.
@@ -157,7 +159,7 @@ class PeerCertH11Protocol(H11Protocol):
 
     trust: ClientTrust | None = None
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if der is not None and self.trust is not None and self.trust.is_revoked(der):
@@ -190,7 +192,7 @@ class ClientSubject:
     ous: tuple[str, ...]
 
 
-def client_cert_subject(scope: dict[str, Any]) -> ClientSubject | None:
+def client_cert_subject(scope: Mapping[str, Any]) -> ClientSubject | None:
     """Subject of the verified client certificate of this request; ``None`` without one (not this listener)."""
     tls = (scope.get("extensions") or {}).get("tls") or {}
     chain = tls.get("client_cert_chain") or []
@@ -202,7 +204,7 @@ def client_cert_subject(scope: dict[str, Any]) -> ClientSubject | None:
     return ClientSubject(cn=str(cns[0].value) if cns else None, ous=tuple(str(o.value) for o in ous))
 
 
-def client_cert_cn(scope: dict[str, Any]) -> str | None:
+def client_cert_cn(scope: Mapping[str, Any]) -> str | None:
     """Common name of the verified client certificate of this request, if any."""
     subject = client_cert_subject(scope)
     return subject.cn if subject is not None else None
@@ -211,12 +213,14 @@ def client_cert_cn(scope: dict[str, Any]) -> str | None:
 def fhir_server_config(app, settings: Settings, *, host: str | None = None, port: int | None = None,
                        log_level: str = "info") -> uvicorn.Config:
     """The uvicorn configuration of the mutual-TLS INT_R03 listener."""
-    required = ("fhir_tls_cert", "fhir_tls_key", "fhir_tls_client_ca", "fhir_tls_client_crl", "fhir_client_subjects")
-    missing = [name for name in required if not getattr(settings, name)]
-    if missing:
+    cert, key, client_ca, crl = (settings.fhir_tls_cert, settings.fhir_tls_key, settings.fhir_tls_client_ca,
+                                 settings.fhir_tls_client_crl)
+    if not (cert and key and client_ca and crl and settings.fhir_client_subjects):
+        required = ("fhir_tls_cert", "fhir_tls_key", "fhir_tls_client_ca", "fhir_tls_client_crl",
+                    "fhir_client_subjects")
+        missing = [name for name in required if not getattr(settings, name)]
         raise ConfigurationError("the INT_R03 listener needs " + ", ".join(f"SAS_{m.upper()}" for m in missing))
-    trust = ClientTrust(certfile=settings.fhir_tls_cert, keyfile=settings.fhir_tls_key,
-                        client_ca=settings.fhir_tls_client_ca, crl=settings.fhir_tls_client_crl)
+    trust = ClientTrust(certfile=cert, keyfile=key, client_ca=client_ca, crl=crl)
     protocol = type("TrustedPeerCertH11Protocol", (PeerCertH11Protocol,), {"trust": trust})
     return uvicorn.Config(
         app, host=host or settings.fhir_host, port=port or settings.fhir_port, http=protocol,

@@ -3,8 +3,9 @@
 The minimal Elasticsearch has no asciifolding, so the typed text is folded in Python by the same
 function that folded the indexed labels (``connectors.addresses.suggest_text``), and matched with
 ``match_bool_prefix`` — every word but the last as a whole word, the last as a prefix served by the
-field's ``index_prefixes`` — with ``operator: and``, so that each typed word narrows the list. Only streets carry that text: a typed
-number is looked up by key on the streets found (``12`` + ``33063|rue sainte catherine``).
+field's ``index_prefixes`` — with ``operator: and``, so that each typed word narrows the list. Only
+streets carry that text: a typed number is looked up by key on the streets found (``12`` +
+``33063|rue sainte catherine``).
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ def visible_types(visibility: SlotVisibility) -> dict | None:
         allowed.append({"terms": {"types": sorted(visibility.types)}})
     if visibility.cpts_finess and "CPTS" not in visibility.types:
         allowed.append(
-            {"bool": {"filter": [{"term": {"types": "CPTS"}}, {"terms": {"cpts.finess": sorted(visibility.cpts_finess)}}]}}
+            {"bool": {"filter": [{"term": {"types": "CPTS"}},
+                                 {"terms": {"cpts.finess": sorted(visibility.cpts_finess)}}]}}
         )
     if not allowed:
         # No type at all: match nothing rather than everything.

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from search_api.query import clauses, defaults
@@ -258,7 +258,8 @@ def declarations_body(window: Window, *, report_max_hours: int) -> dict:
             },
         }
     }
-    without_period = {"bool": {"must_not": {"nested": {"path": "periods", "query": {"exists": {"field": "periods.start"}}}}}}
+    without_period = {
+        "bool": {"must_not": {"nested": {"path": "periods", "query": {"exists": {"field": "periods.start"}}}}}}
     return {
         "size": defaults.MAX_DECLARATIONS,
         "_source": ["id", "national_id", "offer_id", "periods"],
@@ -312,7 +313,8 @@ def beyond_body(query: BeyondQuery, *, exclusions: Exclusions) -> dict:
         clauses.offer_kinds(query.kinds),
     ]
     functions = [rotation_function(query.now, weight=1.0, field="id")] if query.now is not None else []
-    inner = {"bool": {"filter": [f for f in filters if f is not None], "must_not": clauses.unavailable_offers(exclusions)}}
+    inner = {"bool": {"filter": [f for f in filters if f is not None],
+                      "must_not": clauses.unavailable_offers(exclusions)}}
     body_query = (
         {"function_score": {"query": inner, "functions": functions, "boost_mode": "replace"}} if functions else inner
     )
@@ -321,7 +323,8 @@ def beyond_body(query: BeyondQuery, *, exclusions: Exclusions) -> dict:
         "track_total_hits": True,
         "query": body_query,
         "sort": [
-            {"_geo_distance": {"location": query.origin.as_geo(), "order": "asc", "unit": "km", "distance_type": "arc"}},
+            {"_geo_distance": {"location": query.origin.as_geo(), "order": "asc", "unit": "km",
+                               "distance_type": "arc"}},
             {"_score": "desc"},
             {"id": "asc"},
         ],

@@ -61,15 +61,17 @@ def list_orientations(principal: Reader, workflow: WorkflowDep, territory: Terri
 
 @router.get("/export.csv", summary="CSV export (UTF-8 with BOM, ';' separator) of the filtered orientations",
             response_class=StreamingResponse)
-def export_orientations(principal: Reader, workflow: WorkflowDep, context: SearchContextDep, territory: Territory = None, from_: From = None,
-                        to: To = None, period: Period = "created", status: Status = None,
+def export_orientations(principal: Reader, workflow: WorkflowDep, context: SearchContextDep,
+                        territory: Territory = None, from_: From = None, to: To = None,
+                        period: Period = "created", status: Status = None,
                         effecteur: Effecteur = None, category: Category = None,
                         source: Source = None) -> StreamingResponse:
     filters = filters_from(territory=territory, from_=from_, to=to, period=period, status=status,
                            effecteur=effecteur, category=category, source=source)
     docs = workflow.orientations.export(scope_for(principal), filters)  # audited by the service
-    # Worded as the web table (issue 17, point 11): one CSV, whichever door it is downloaded from.
-    return StreamingResponse(csv_export.stream(docs, specialty_label=context.specialties.label), media_type="text/csv; charset=utf-8",
+    # Worded as the web table: one CSV, whichever door it is downloaded from.
+    return StreamingResponse(csv_export.stream(docs, specialty_label=context.specialties.label),
+                             media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
 
 

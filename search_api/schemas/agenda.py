@@ -14,6 +14,20 @@ MAX_ITEMS = 500
 MAX_LENGTH = timedelta(hours=12)
 
 
+Mode = Literal["AMB", "HH", "VR"]
+SlotType = Literal["PUBLIC", "PRO", "SNP", "CPTS"]
+
+
+def _office_only() -> list[Mode]:
+    """Default modes: an office consultation (AMB)."""
+    return ["AMB"]
+
+
+def _unscheduled_only() -> list[SlotType]:
+    """Default types: unscheduled care (SNP)."""
+    return ["SNP"]
+
+
 class AgendaItem(BaseModel):
     """One slot (``capacity`` absent: one patient) or one time range taking up to ``capacity`` patients."""
 
@@ -21,8 +35,8 @@ class AgendaItem(BaseModel):
     start: Moment = Field(description="ISO 8601 with offset, e.g. 2026-03-02T14:00:00+01:00")
     end: Moment
     capacity: int | None = Field(default=None, ge=1, le=100, description="time range: maximum number of patients")
-    modes: list[Literal["AMB", "HH", "VR"]] = Field(default_factory=lambda: ["AMB"], min_length=1)
-    types: list[Literal["PUBLIC", "PRO", "SNP", "CPTS"]] = Field(default_factory=lambda: ["SNP"], min_length=1)
+    modes: list[Mode] = Field(default_factory=_office_only, min_length=1)
+    types: list[SlotType] = Field(default_factory=_unscheduled_only, min_length=1)
     motive: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 Precision = Literal["coordinates", "address", "street", "municipality", "postcode"]
 
@@ -129,7 +130,7 @@ class WindowOut(_Out):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-_EXAMPLE = {
+_EXAMPLE: JsonDict = {
     "total": 12,
     "total_slots": 41,
     "radius_km": 20.0,

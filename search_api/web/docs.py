@@ -1,4 +1,4 @@
-"""``/docs``: Swagger UI from the platform's own static files (issue 15, point 9).
+"""``/docs``: Swagger UI from the platform's own static files (no third-party script on the sessions' origin).
 
 FastAPI's default page loads Swagger UI from a CDN, on the origin of the web sessions, without integrity
 checks: whoever controls that CDN runs script beside the session cookie. The pinned ``swagger-ui-dist``

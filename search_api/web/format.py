@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -23,14 +24,18 @@ LRM_DELIVERY_LABELS = {"held": "Non envoyé (horaire inconnu)", "queued": "En at
 DECLARATION_LABELS = {"unavailable": "Indisponible", "wrong_specialty": "Mauvaise spécialité", "other": "Autre"}
 SOURCE_LABELS = {"vendor": "Agenda éditeur", "platform_agenda": "Agenda de la plateforme",
                  "beyond_slots": "En sus (hors créneau)"}
-#: Heading of the list of offers accepting patients beyond their displayed slots (the list has no slots:
-#: issue 17, point 11; it was "Créneaux en sus des disponibilités").
+#: Heading of the list of offers accepting patients beyond their displayed slots (not "Créneaux en sus des
+#: disponibilités": the list has no slots).
 BEYOND_TITLE = "Professionnels acceptant des patients en sus de leurs disponibilités"
 #: Harvest page: what the "Servis" column counts (``slots_served`` of ``/v1/dashboards/harvest``).
 SERVED_HELP = ("Créneaux que la recherche peut afficher maintenant : à venir, non masqués, et rafraîchis depuis "
                "moins que le délai de péremption")
 
 
+@overload
+def local(moment: datetime) -> datetime: ...
+@overload
+def local(moment: datetime | str | None) -> datetime | None: ...
 def local(moment: datetime | str | None) -> datetime | None:
     if moment is None or moment == "":
         return None

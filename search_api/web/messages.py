@@ -1,4 +1,4 @@
-"""What the pages say when something goes wrong: French, and what to do (issue 17, point 4).
+"""What the pages say when something goes wrong: French, and what to do (operators read French, not tracebacks).
 
 The JSON API keeps its English messages (integrators read them); the pages translate here, in one place:
 ``french(exc)`` turns a platform error into a French sentence (a known message by its pattern, any other by
@@ -9,12 +9,24 @@ its kind), ``validation_message`` turns a pydantic validation error into French 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
-from sas_core.errors import (BackendTimeout, BackendUnavailable, BadRequest, Conflict, Forbidden, NotFound,
-                             PayloadTooLarge, SasError, TooManyRequests, Unauthenticated, Unprocessable)
+from sas_core.errors import (
+    BackendTimeout,
+    BackendUnavailable,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    SasError,
+    TooManyRequests,
+    Unauthenticated,
+    Unprocessable,
+)
 
 #: English words and technical fragments that must never reach a page (whole words, case-insensitive), and
 #: patterns of Python or JSON internals (reprs, validation reports, tracebacks).
@@ -48,7 +60,8 @@ def _rule(pattern: str, answer: str | Callable[[re.Match[str]], str]) -> _Rule:
 
 
 PLACE_UNKNOWN = "Lieu introuvable : saisissez un code postal, le nom d'une commune ou une adresse avec sa commune."
-SLOT_GONE = "Ce créneau n'est plus disponible (il vient d'être pris ou retiré) : relancez la recherche et choisissez-en un autre."
+SLOT_GONE = ("Ce créneau n'est plus disponible (il vient d'être pris ou retiré) : relancez la recherche et "
+             "choisissez-en un autre.")
 RELOAD = "rechargez la page puis recommencez."
 
 RULES: list[_Rule] = [
@@ -62,7 +75,8 @@ RULES: list[_Rule] = [
     _rule(r"window is entirely in the past", "Cette période est passée : choisissez une fenêtre à venir."),
     _rule(r"window may not exceed (\d+) days", lambda m: f"La fenêtre de recherche dure au plus {m.group(1)} jours : "
                                                        "réduisez-la."),
-    _rule(r"page × size may not exceed", "Trop de résultats demandés : affinez les filtres (ou utilisez l'export CSV)."),
+    _rule(r"page × size may not exceed",
+          "Trop de résultats demandés : affinez les filtres (ou utilisez l'export CSV)."),
     _rule(r"^unknown (\w+) .*allowed values", "Valeur de filtre inconnue : choisissez-la dans la liste proposée."),
     # Dates.
     _rule(r"must be between years (\d+) and (\d+)", lambda m: f"Date hors limites : choisissez une date entre "
@@ -82,7 +96,8 @@ RULES: list[_Rule] = [
     _rule(r"^no platform-agenda slot", "Ce créneau n'existe plus : " + RELOAD),
     _rule(r"own offers only|own slots only|this place is not yours", "Ce lieu d'exercice n'est pas le vôtre : "
                                                                        "choisissez un de vos lieux."),
-    _rule(r"^offer .* does not exist|^no practice place", "Ce lieu d'exercice n'existe plus dans l'annuaire : " + RELOAD),
+    _rule(r"^offer .* does not exist|^no practice place",
+          "Ce lieu d'exercice n'existe plus dans l'annuaire : " + RELOAD),
     # Declarations: practitioners' unavailability.
     _rule(r"at most (\d+) unavailability periods per place: (\d+) already",
           lambda m: f"Au plus {m.group(1)} périodes d'indisponibilité par lieu ({m.group(2)} déjà déclarées) : "
@@ -196,8 +211,16 @@ VALIDATOR_MESSAGES = [
 ]
 
 
-def _field_problem(error: dict) -> str:
+def _field_problem(error: Mapping[str, Any]) -> str:
     kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    by_type = _problem_of_type(kind, ctx)
+    if by_type is not None:
+        return by_type
+    return _validator_problem(str(ctx.get("error") or error.get("msg") or ""))
+
+
+def _problem_of_type(kind: str, ctx: dict) -> str | None:
+    """Pydantic's own error types in French; None: a validator's message (``_validator_problem``)."""
     if kind in ("missing", "string_too_short") and not ctx.get("min_length", 0) > 1:
         return "à remplir"
     if kind in ("greater_than_equal", "greater_than"):
@@ -214,7 +237,10 @@ def _field_problem(error: dict) -> str:
         return "date ou heure invalide"
     if kind in ("literal_error", "enum"):
         return "choisissez une valeur de la liste"
-    text = str(ctx.get("error") or error.get("msg") or "")
+    return None
+
+
+def _validator_problem(text: str) -> str:
     for pattern, french_text in VALIDATOR_MESSAGES:
         found = pattern.search(text)
         if found:
@@ -228,7 +254,8 @@ QUERY_LABELS = {"page": "Page", "jours": "Nombre de jours", "specialite": "Spéc
                 "bloques": "Comptes bloqués", "q": "Adresse"}
 
 
-def validation_message(error: ValidationError | list, *, labels: dict[str, str], subject: str = "Saisie") -> str:
+def validation_message(error: ValidationError | Sequence[Any], *, labels: dict[str, str],
+                       subject: str = "Saisie") -> str:
     """``Créneau non publié : Capacité : au plus 100 ; …`` — one French phrase per problem, fields by their form
     labels (``labels``: model field → label; problems of the whole model have no field)."""
     problems: list[str] = []

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from sas_core.errors import BadRequest, BackendUnavailable, ConfigurationError
+from sas_core.errors import BackendUnavailable, BadRequest, ConfigurationError
 from sas_core.settings import Settings
 
 
@@ -25,32 +25,35 @@ class AuthorizationRequest:
     verifier: str
 
 
-def _require(settings: Settings) -> None:
-    missing = [name for name, value in (("SAS_OIDC_CLIENT_ID", settings.oidc_client_id),
-                                         ("SAS_OIDC_AUTHORIZE_URL", settings.oidc_authorize_url),
-                                         ("SAS_OIDC_TOKEN_URL", settings.oidc_token_url)) if not value]
-    if missing:
+def _configured_endpoints(settings: Settings) -> tuple[str, str]:
+    """The authorisation and token endpoints; ``ConfigurationError`` naming what is not configured."""
+    authorize_url, token_url = settings.oidc_authorize_url, settings.oidc_token_url
+    if not (settings.oidc_client_id and authorize_url and token_url):
+        missing = [name for name, value in (("SAS_OIDC_CLIENT_ID", settings.oidc_client_id),
+                                             ("SAS_OIDC_AUTHORIZE_URL", authorize_url),
+                                             ("SAS_OIDC_TOKEN_URL", token_url)) if not value]
         raise ConfigurationError(f"the OIDC web login needs {', '.join(missing)}")
+    return authorize_url, token_url
 
 
 def authorization_request(settings: Settings, *, redirect_uri: str) -> AuthorizationRequest:
     """The identity provider's authorisation URL, with a fresh state and PKCE verifier to keep."""
-    _require(settings)
+    authorize_url, _ = _configured_endpoints(settings)
     state = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     params = {"response_type": "code", "client_id": settings.oidc_client_id, "redirect_uri": redirect_uri,
               "scope": settings.oidc_scopes, "state": state, "code_challenge": challenge,
               "code_challenge_method": "S256"}
-    separator = "&" if "?" in settings.oidc_authorize_url else "?"
-    return AuthorizationRequest(url=f"{settings.oidc_authorize_url}{separator}{urlencode(params)}", state=state,
+    separator = "&" if "?" in authorize_url else "?"
+    return AuthorizationRequest(url=f"{authorize_url}{separator}{urlencode(params)}", state=state,
                                 verifier=verifier)
 
 
 def exchange_code(settings: Settings, *, code: str, verifier: str, redirect_uri: str,
                   client: httpx.Client | None = None) -> str:
     """Trade the authorisation code for tokens at the token endpoint; return the access token."""
-    _require(settings)
+    _, token_url = _configured_endpoints(settings)
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
             "client_id": settings.oidc_client_id, "code_verifier": verifier}
     if settings.oidc_client_secret is not None:
@@ -58,7 +61,7 @@ def exchange_code(settings: Settings, *, code: str, verifier: str, redirect_uri:
     own = client is None
     client = client or httpx.Client(timeout=10)
     try:
-        response = client.post(settings.oidc_token_url, data=data, headers={"Accept": "application/json"})
+        response = client.post(token_url, data=data, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise BackendUnavailable(f"identity provider unreachable: {exc.__class__.__name__}") from exc
     finally:

@@ -20,7 +20,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters.update(fmt.filters())
-# Issue 17 (point 4): a missing value (a CPTS without address…) prints nothing, never Python's "None".
+# A missing value (a CPTS without address…) prints nothing: an operator must never read Python's "None".
 templates.env.finalize = lambda value: "" if value is None else value
 templates.env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
 # A slot id (vendor text: ':' '/' '|' …) as a safe, stable DOM id: the booked slot's answer removes it by id.
@@ -45,7 +45,8 @@ def render(request: Request, name: str, *, status_code: int = 200, **values: Any
         from urllib.parse import urlsplit
 
         parts = urlsplit(settings.web_tile_url.replace("{s}", "a"))
-        tiles = f" {parts.scheme}://{parts.netloc.replace('a.', '*.', 1) if '{s}' in settings.web_tile_url else parts.netloc}"
+        host = parts.netloc.replace("a.", "*.", 1) if "{s}" in settings.web_tile_url else parts.netloc
+        tiles = f" {parts.scheme}://{host}"
     # Scripts only from our own static files; tiles (if any) from the configured server.
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import jwt
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.datastructures import UploadFile
 
 from mappings.web_sessions import WebSessionDoc
 from sas_core.clock import utcnow
@@ -297,7 +298,7 @@ async def check_csrf(request: Request, user: WebUser) -> None:
     """Forms post back the session's CSRF token (field or header); a mismatch is a 403."""
     if user.header_auth:
         return
-    sent = request.headers.get(CSRF_HEADER)
+    sent: str | UploadFile | None = request.headers.get(CSRF_HEADER)
     if not sent:
         form = await request.form()
         sent = form.get(CSRF_FIELD)

@@ -14,7 +14,8 @@ from search_api.services import ServicesDep
 router = APIRouter(prefix="/v1/geocode", tags=["search"])
 
 
-@router.get("/suggest", summary="Address, street and commune suggestions from the platform's own address base and gazetteer")
+@router.get("/suggest",
+            summary="Address, street and commune suggestions from the platform's own address base and gazetteer")
 def suggest(services: ServicesDep,
             principal: Annotated[Principal, Depends(roles(*SEARCH_ROLES))],
             q: Annotated[str, Query(min_length=1, max_length=100)],

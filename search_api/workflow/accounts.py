@@ -26,7 +26,7 @@ and once accepted the vendor knows it by the national id, which later updates an
 A manager may not remove the first name or e-mail of an account a vendor holds: the vendor could then be
 sent neither the change nor, later, the deactivation.
 
-**Who owns what** (security, issue 15 point 5):
+**Who owns what** (security):
 
 - the identity fields (``IDENTITY_FIELDS``: names, e-mail, national id) are the holder's: once he has logged
   in, the login (his token, and what he gives at login) is their only source — a manager's ``PUT`` may not
@@ -52,6 +52,7 @@ from connectors.vendors.config import VendorConfig
 from connectors.vendors_accounts import (
     AccountsClient,
     AccountSyncError,
+    PushResult,
     account_identifier,
     fingerprint,
     identifier_key,
@@ -60,12 +61,12 @@ from connectors.vendors_accounts import (
     resource_key,
 )
 from mappings.accounts import AccountDoc
+from sas_core.clock import utcnow
 from sas_core.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from sas_core.territories import is_territory
 from search_api.auth import Principal, Role
-from sas_core.clock import utcnow
 from search_api.workflow.store import DocStore
 
 log = logging.getLogger(__name__)
@@ -175,12 +176,7 @@ class AccountService:
         logged in they are the holder's: absent or equal is fine, another value is a 409. Otherwise the
         ``PUT`` replaces them (absent = none) and ``family_name`` is required."""
         self._check_manager(manager, territories)
-        for territory in territories:
-            if not is_territory(territory):
-                raise BadRequest(f"not a territory code: {territory!r}")
-        unknown = set(identity) - set(IDENTITY_FIELDS)
-        if unknown:
-            raise BadRequest(f"not identity fields: {', '.join(sorted(unknown))}")
+        _check_account_fields(territories=territories, identity=identity)
         base = {"roles": sorted(set(roles)), "territories": sorted(set(territories)), "active": True,
                 "removed_at": None}
 
@@ -280,6 +276,26 @@ class AccountService:
         wanted = fingerprint(resource)
         missing = missing_elements(account)
         previous = {s["vendor"]: s for s in account.get("vendor_sync") or []}
+        actions = self._sync_actions(account, previous, wanted=wanted, missing=missing, active=active,
+                                     everyone=everyone)
+        if not actions:
+            return account, []
+        targets = {v.name: v for v in self.vendors() if v.name in actions}
+
+        def push(vendor: VendorConfig) -> dict:
+            return self._push(vendor, actions[vendor.name], account_id=account_id, account=account,
+                              resource=resource, wanted=wanted, missing=missing, active=active, previous=previous)
+
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_VENDORS, len(targets))) as pool:
+            results = list(pool.map(push, targets.values()))
+        account = self._save(account_id, {"vendor_sync": sorted(previous.values(), key=lambda s: s["vendor"])},
+                             create_defaults={})
+        return account, results
+
+    def _sync_actions(self, account: dict, previous: dict[str, dict], *, wanted: str, missing: list[str],
+                      active: bool, everyone: bool) -> dict[str, str]:
+        """What each enabled vendor gets: ``block`` (the account lacks what FrPractitionerRegul requires)
+        or ``push``; vendors already up to date (or that refused this very body) are left out."""
         actions: dict[str, str] = {}
         for vendor in self.vendors():
             if not vendor.enabled:
@@ -297,51 +313,60 @@ class AccountService:
             changed_or_failed = entry.get("fingerprint") != wanted or bool(entry.get("last_error"))
             if everyone or (changed_or_failed and entry.get("rejected_fingerprint") != wanted):
                 actions[vendor.name] = "push"
-        if not actions:
-            return account, []
-        targets = {v.name: v for v in self.vendors() if v.name in actions}
+        return actions
 
-        def push(vendor: VendorConfig) -> dict:
-            entry = dict(previous.get(vendor.name) or {"vendor": vendor.name})
-            if actions[vendor.name] == "block":
-                entry.update(state="blocked", missing=missing)
-                previous[vendor.name] = entry
-                return {"vendor": vendor.name, "ok": False, "blocked": True, "missing": missing}
-            entry["last_attempt_at"] = self.clock().isoformat()
-            known = _known_identifier(entry, account)
-            try:
-                with AccountsClient(vendor, attempts=self.settings.account_sync_attempts,
-                                    timeout_s=self.settings.account_sync_timeout_s) as client:
-                    if known is None and active:
-                        try:
-                            result = client.create(resource)
-                        except AccountSyncError as exc:
-                            if exc.status != 409:
-                                raise
-                            result = client.upsert(resource)   # the vendor knew the account already
-                    else:
-                        result = client.upsert(resource, target=known)
-                entry.update(state="synced", synced_at=self.clock().isoformat(), active=active, fingerprint=wanted,
-                             known_identifier=resource_key(resource), vendor_resource=result.location,
-                             last_error=None, rejected_fingerprint=None, missing=[])
-                return {"vendor": vendor.name, "ok": True, "status": result.status}
-            except AccountSyncError as exc:
-                log.warning("account push failed", extra={"vendor": vendor.name, "account_id": account_id,
-                                                          "reason": exc.reason})
-                entry.update(last_error=exc.reason, missing=[])
-                if exc.refused:
-                    entry.update(state="rejected", rejected_fingerprint=wanted)
-                else:
-                    entry["state"] = "failed"
-                return {"vendor": vendor.name, "ok": False, "status": exc.status, "error": str(exc)}
-            finally:
-                previous[vendor.name] = entry
+    def _push(self, vendor: VendorConfig, action: str, *, account_id: str, account: dict, resource: dict,
+              wanted: str, missing: list[str], active: bool, previous: dict[str, dict]) -> dict:
+        """Act on one vendor (``action`` of ``_sync_actions``), its ``vendor_sync`` entry updated in
+        ``previous``; the result reported for that vendor."""
+        entry = dict(previous.get(vendor.name) or {"vendor": vendor.name})
+        if action == "block":
+            entry.update(state="blocked", missing=missing)
+            previous[vendor.name] = entry
+            return {"vendor": vendor.name, "ok": False, "blocked": True, "missing": missing}
+        entry["last_attempt_at"] = self.clock().isoformat()
+        known = _known_identifier(entry, account)
+        try:
+            result = self._send(vendor, resource, known=known, active=active)
+            entry.update(state="synced", synced_at=self.clock().isoformat(), active=active, fingerprint=wanted,
+                         known_identifier=resource_key(resource), vendor_resource=result.location,
+                         last_error=None, rejected_fingerprint=None, missing=[])
+            return {"vendor": vendor.name, "ok": True, "status": result.status}
+        except AccountSyncError as exc:
+            log.warning("account push failed", extra={"vendor": vendor.name, "account_id": account_id,
+                                                      "reason": exc.reason})
+            entry.update(last_error=exc.reason, missing=[])
+            if exc.refused:
+                entry.update(state="rejected", rejected_fingerprint=wanted)
+            else:
+                entry["state"] = "failed"
+            return {"vendor": vendor.name, "ok": False, "status": exc.status, "error": str(exc)}
+        finally:
+            previous[vendor.name] = entry
 
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_VENDORS, len(targets))) as pool:
-            results = list(pool.map(push, targets.values()))
-        account = self._save(account_id, {"vendor_sync": sorted(previous.values(), key=lambda s: s["vendor"])},
-                             create_defaults={})
-        return account, results
+    def _send(self, vendor: VendorConfig, resource: dict, *, known: str | None, active: bool) -> PushResult:
+        """Create the account at the vendor (an update when it knew it already: 409), or update the one it
+        holds under ``known``."""
+        with AccountsClient(vendor, attempts=self.settings.account_sync_attempts,
+                            timeout_s=self.settings.account_sync_timeout_s) as client:
+            if known is None and active:
+                try:
+                    return client.create(resource)
+                except AccountSyncError as exc:
+                    if exc.status != 409:
+                        raise
+                    return client.upsert(resource)   # the vendor knew the account already
+            return client.upsert(resource, target=known)
+
+
+def _check_account_fields(*, territories: list[str], identity: dict[str, str | None]) -> None:
+    """Territory codes and identity field names of a manager's ``PUT`` (400 otherwise)."""
+    for territory in territories:
+        if not is_territory(territory):
+            raise BadRequest(f"not a territory code: {territory!r}")
+    unknown = set(identity) - set(IDENTITY_FIELDS)
+    if unknown:
+        raise BadRequest(f"not identity fields: {', '.join(sorted(unknown))}")
 
 
 def managed_accounts_body(*, territories: list[str] | None, blocked: bool, size: int) -> dict:

@@ -59,7 +59,8 @@ def slot_from_offer(*, offer: dict, item: AgendaItem, published_by: str) -> dict
     end = item.end.astimezone(timezone.utc)
     address = offer.get("address") or {}
     sas = offer.get("sas") or {}
-    cpts = [{"finess": sas["cpts_finess"], "name": sas.get("cpts_name"), "phone": None}] if sas.get("cpts_finess") else []
+    cpts = ([{"finess": sas["cpts_finess"], "name": sas.get("cpts_name"), "phone": None}]
+            if sas.get("cpts_finess") else [])
     document = SlotDoc(
         id=f"sas:{uuid.uuid4()}", source="sas", use_case="agenda", roster_key=offer.get("national_id"),
         practitioner_national_id=offer.get("national_id"), practitioner_name=offer.get("name"),

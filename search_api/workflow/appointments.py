@@ -189,7 +189,42 @@ def _first(items: list) -> Any:
 
 
 def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
-    """Validate a reported Appointment and keep what the platform needs; ``FhirInvalid`` otherwise."""
+    """Validate a reported Appointment and keep what the platform needs; ``FhirInvalid`` otherwise.
+
+    Every part is checked, in the resource's order, before anything is refused, so that one answer lists
+    all the problems."""
+    body = _appointment_object(raw)
+    check = _Checker()
+    system, value = _identifier(check, body)
+    status = _status(check, body)
+    start = check.instant(body.get("start"), "Appointment.start", required=True)
+    end = check.instant(body.get("end"), "Appointment.end", required=True)
+    created = check.instant(body.get("created"), "Appointment.created", required=False)
+    if start and end and end <= start:
+        check.rule("Appointment.end", "Appointment.end must be after Appointment.start", "invariant")
+    operator, category = _extensions(check, body)
+    operator_system, operator_value, operator_type = _operator(check, operator)
+    national_id, display, participant_status = _practitioner(check, body, status=status)
+    profiles = tuple(p for p in (check.obj(body.get("meta"), "Appointment.meta") or {}).get("profile") or []
+                     if isinstance(p, str))
+    if category is None and any(p.rstrip("/").endswith("/" + SOS_PROFILE_ID) for p in profiles):
+        category = "SOS"
+    specialty = _specialty(check, body)
+    if check.structure:
+        raise FhirInvalid(400, check.structure + check.rules)
+    if check.rules:
+        raise FhirInvalid(422, check.rules)
+    assert system and value and status and start and operator_system and operator_value and operator_type
+    return AppointmentReport(
+        system=system, value=value, status=status, start=start, end=end, created=created,
+        practitioner_national_id=national_id, operator_system=operator_system, operator_value=operator_value,
+        operator_type=operator_type, category=category, participant_status=participant_status, profiles=profiles,
+        practitioner_display=display, specialty=specialty,
+    )
+
+
+def _appointment_object(raw: bytes | str | Any) -> dict:
+    """The body as a JSON object of resourceType Appointment; a fatal ``FhirInvalid`` (400) otherwise."""
     if isinstance(raw, (bytes, str)):
         try:
             body = orjson.loads(raw)
@@ -203,9 +238,11 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
         raise FhirInvalid(400, [Issue("fatal", "structure",
                                       f"resourceType must be Appointment, got {str(body.get('resourceType'))[:40]!r}",
                                       "resourceType")])
-    check = _Checker()
+    return body
 
-    # identifier 1..1 with system and value
+
+def _identifier(check: _Checker, body: dict) -> tuple[str | None, str | None]:
+    """The vendor's appointment id: identifier 1..1 with system and value."""
     identifiers = body.get("identifier")
     if isinstance(identifiers, dict):      # tolerated: a single identifier given as an object
         identifiers = [identifiers]
@@ -222,25 +259,24 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
             check.rule("Appointment.identifier.system", "Appointment.identifier.system is required (vendor OID or URL)")
         if not value:
             check.rule("Appointment.identifier.value", "Appointment.identifier.value is required")
+    return system, value
 
-    # status
+
+def _status(check: _Checker, body: dict) -> str | None:
+    """The platform's status for the FHIR one (``STATUS_MAP``)."""
     status_raw = check.text(body.get("status"), "Appointment.status")
-    status = None
     if status_raw is None:
         check.rule("Appointment.status", "Appointment.status is required")
-    elif status_raw not in STATUS_MAP:
+        return None
+    if status_raw not in STATUS_MAP:
         check.rule("Appointment.status", f"status {status_raw!r} is not used by the SAS "
                                          f"(expected one of {', '.join(sorted(STATUS_MAP))})", "code-invalid")
-    else:
-        status = STATUS_MAP[status_raw]
+        return None
+    return STATUS_MAP[status_raw]
 
-    start = check.instant(body.get("start"), "Appointment.start", required=True)
-    end = check.instant(body.get("end"), "Appointment.end", required=True)
-    created = check.instant(body.get("created"), "Appointment.created", required=False)
-    if start and end and end <= start:
-        check.rule("Appointment.end", "Appointment.end must be after Appointment.start", "invariant")
 
-    # extensions: the regulator (appointmentOperator) and the orientation category
+def _extensions(check: _Checker, body: dict) -> tuple[dict, str | None]:
+    """The regulator's identifier (appointmentOperator extension) and the orientation category."""
     operator: dict = {}
     category = None
     for position, extension in enumerate(check.lst(body.get("extension"), "Appointment.extension")):
@@ -250,17 +286,27 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
             reference = check.obj(extension.get("valueReference"), "Appointment.extension.valueReference") or {}
             operator = check.obj(reference.get("identifier"), "Appointment.extension.valueReference.identifier") or {}
         elif isinstance(url, str) and url.endswith(CATEGORY_EXTENSION_SUFFIX):
-            concept = check.obj(extension.get("valueCodeableConcept"),
-                                "Appointment.extension.valueCodeableConcept") or {}
-            codes = [c.get("code") for c in check.lst(concept.get("coding"), "Appointment.extension.valueCodeableConcept.coding")
-                     if isinstance(c, dict)]
-            known = [CATEGORY_CODES[c] for c in codes if c in CATEGORY_CODES]
-            if not known:
-                check.rule("Appointment.extension.valueCodeableConcept",
-                           f"unknown orientation category {codes!r} (expected 001, 002, 003, 604, 603 or 124)",
-                           "code-invalid")
-            else:
-                category = known[0]
+            category = _category(check, extension) or category
+    return operator, category
+
+
+def _category(check: _Checker, extension: dict) -> str | None:
+    """The orientation category of one category extension; None (and a rule broken) when unknown."""
+    concept = check.obj(extension.get("valueCodeableConcept"),
+                        "Appointment.extension.valueCodeableConcept") or {}
+    codings = check.lst(concept.get("coding"), "Appointment.extension.valueCodeableConcept.coding")
+    codes = [c.get("code") for c in codings if isinstance(c, dict)]
+    known = [CATEGORY_CODES[c] for c in codes if c in CATEGORY_CODES]
+    if not known:
+        check.rule("Appointment.extension.valueCodeableConcept",
+                   f"unknown orientation category {codes!r} (expected 001, 002, 003, 604, 603 or 124)",
+                   "code-invalid")
+        return None
+    return known[0]
+
+
+def _operator(check: _Checker, operator: dict) -> tuple[str | None, str | None, str | None]:
+    """The regulator identifier's system, value and type (IDNPS or INTRN, from the system when not given)."""
     operator_system = check.text(operator.get("system"), "appointmentOperator.identifier.system")
     operator_value = check.text(operator.get("value"), "appointmentOperator.identifier.value")
     operator_type = None
@@ -269,24 +315,44 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
         if isinstance(coding, dict) and coding.get("code") in ("IDNPS", "INTRN"):
             operator_type = coding["code"]
     if not operator:
-        check.rule("Appointment.extension", "the FrAppointmentOperator extension (the regulator who booked) is required")
-    else:
-        if not operator_system or not operator_value:
-            check.rule("appointmentOperator.identifier", "the regulator identifier needs a system and a value")
+        check.rule("Appointment.extension",
+                   "the FrAppointmentOperator extension (the regulator who booked) is required")
+        return operator_system, operator_value, operator_type
+    if not operator_system or not operator_value:
+        check.rule("appointmentOperator.identifier", "the regulator identifier needs a system and a value")
+    if operator_type is None:
+        # The type follows from the system when only that is given.
+        operator_type = {RPPS_SYSTEM: "IDNPS", PLATFORM_SYSTEM: "INTRN"}.get(operator_system or "")
         if operator_type is None:
-            # The type follows from the system when only that is given.
-            operator_type = {RPPS_SYSTEM: "IDNPS", PLATFORM_SYSTEM: "INTRN"}.get(operator_system or "")
-            if operator_type is None:
-                check.rule("appointmentOperator.identifier.type",
-                           "the regulator identifier type must be IDNPS (national id) or INTRN (platform id)")
-        if operator_type == "IDNPS" and operator_system and operator_system != RPPS_SYSTEM:
-            check.rule("appointmentOperator.identifier.system", f"an IDNPS identifier has system {RPPS_SYSTEM}",
-                       "value")
-        if operator_type == "INTRN" and operator_system and operator_system != PLATFORM_SYSTEM:
-            check.rule("appointmentOperator.identifier.system", f"an INTRN identifier has system {PLATFORM_SYSTEM}",
-                       "value")
+            check.rule("appointmentOperator.identifier.type",
+                       "the regulator identifier type must be IDNPS (national id) or INTRN (platform id)")
+    if operator_type == "IDNPS" and operator_system and operator_system != RPPS_SYSTEM:
+        check.rule("appointmentOperator.identifier.system", f"an IDNPS identifier has system {RPPS_SYSTEM}",
+                   "value")
+    if operator_type == "INTRN" and operator_system and operator_system != PLATFORM_SYSTEM:
+        check.rule("appointmentOperator.identifier.system", f"an INTRN identifier has system {PLATFORM_SYSTEM}",
+                   "value")
+    return operator_system, operator_value, operator_type
 
-    # participants: the practitioner (no Patient element is ever read)
+
+def _practitioner(check: _Checker, body: dict, *, status: str | None) -> tuple[str | None, str | None, str | None]:
+    """The practitioner's national id, display name and participation status (no Patient element is ever
+    read); the id may be missing only for a pending appointment."""
+    national_id, display, participant_status = _participants(check, body)
+    if participant_status is not None and participant_status not in PARTICIPANT_STATUSES:
+        check.rule("Appointment.participant.status",
+                   f"participant status {participant_status!r} must be accepted or needs-action", "code-invalid")
+    if national_id is None and status not in (None, "pending"):
+        check.rule("Appointment.participant.actor.identifier",
+                   "the practitioner's national id is required (it may be missing only for a pending SOS appointment)")
+    if national_id is not None and not _NATIONAL_ID.match(national_id):
+        check.rule("Appointment.participant.actor.identifier.value",
+                   f"{national_id[:20]!r} is not a national id (8 + RPPS, 12 digits, or 0 + ADELI, 10 digits)", "value")
+    return national_id, display, participant_status
+
+
+def _participants(check: _Checker, body: dict) -> tuple[str | None, str | None, str | None]:
+    """The first practitioner participant's national id and display, and the first participation status."""
     national_id = None
     display = None
     participant_status = None
@@ -310,20 +376,11 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
             participant_status = participant_status or pstatus
         elif pstatus and participant_status is None:
             participant_status = pstatus
-    if participant_status is not None and participant_status not in PARTICIPANT_STATUSES:
-        check.rule("Appointment.participant.status",
-                   f"participant status {participant_status!r} must be accepted or needs-action", "code-invalid")
-    if national_id is None and status not in (None, "pending"):
-        check.rule("Appointment.participant.actor.identifier",
-                   "the practitioner's national id is required (it may be missing only for a pending SOS appointment)")
-    if national_id is not None and not _NATIONAL_ID.match(national_id):
-        check.rule("Appointment.participant.actor.identifier.value",
-                   f"{national_id[:20]!r} is not a national id (8 + RPPS, 12 digits, or 0 + ADELI, 10 digits)", "value")
+    return national_id, display, participant_status
 
-    profiles = tuple(p for p in (check.obj(body.get("meta"), "Appointment.meta") or {}).get("profile") or []
-                     if isinstance(p, str))
-    if category is None and any(p.rstrip("/").endswith("/" + SOS_PROFILE_ID) for p in profiles):
-        category = "SOS"
+
+def _specialty(check: _Checker, body: dict) -> str | None:
+    """The first TRE_R38 specialty code (a coding without a system is read as TRE_R38)."""
     specialty = None
     for concept in check.lst(body.get("specialty"), "Appointment.specialty"):
         concept = check.obj(concept, "Appointment.specialty") or {}
@@ -331,14 +388,4 @@ def parse_appointment(raw: bytes | str | Any) -> AppointmentReport:
             if isinstance(coding, dict) and isinstance(coding.get("code"), str) and specialty is None and \
                     "R38" in str(coding.get("system") or "TRE_R38"):
                 specialty = coding["code"].strip() or None
-    if check.structure:
-        raise FhirInvalid(400, check.structure + check.rules)
-    if check.rules:
-        raise FhirInvalid(422, check.rules)
-    assert system and value and status and start and operator_system and operator_value and operator_type
-    return AppointmentReport(
-        system=system, value=value, status=status, start=start, end=end, created=created,
-        practitioner_national_id=national_id, operator_system=operator_system, operator_value=operator_value,
-        operator_type=operator_type, category=category, participant_status=participant_status, profiles=profiles,
-        practitioner_display=display, specialty=specialty,
-    )
+    return specialty

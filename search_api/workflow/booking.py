@@ -37,26 +37,38 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from connectors.vendor_appointments import (
-    AppointmentError, PatientDetails, appointment_resource, create_appointment,
+    AppointmentError,
+    PatientDetails,
+    appointment_resource,
+    create_appointment,
 )
 from connectors.vendors.client import BreakerBoard, VendorClient, VendorError
 from connectors.vendors.config import VendorConfig
 from connectors.vendors.mapping import BundleError, BundleMapper
+from connectors.vendors.queries import Search
 from mappings.orientations import (
-    OrientationDoc, OrientationEffecteur, OrientationRegulator, OrientationStructure, StatusChange,
+    OrientationDoc,
+    OrientationEffecteur,
+    OrientationRegulator,
+    OrientationStructure,
+    StatusChange,
 )
+from sas_core.clock import utcnow
 from sas_core.errors import BackendUnavailable, BadGateway, BadRequest, Conflict, NotFound, SasError, Unprocessable
 from sas_core.platform_ids import platform_uuid
 from sas_core.settings import Settings
 from sas_core.structure_ids import finess_wire, siret_wire
 from search_api.auth import Principal
 from search_api.workflow.accounts import trusted_identity
-from sas_core.clock import utcnow
 from search_api.workflow.common import (
-    KIND_CATEGORY, acting_territory, category_for_slot, idempotent_id, with_origin_sas,
+    KIND_CATEGORY,
+    acting_territory,
+    category_for_slot,
+    idempotent_id,
+    with_origin_sas,
 )
 from search_api.workflow.orientations import OrientationService
 from search_api.workflow.store import DocStore, Versioned
@@ -89,7 +101,7 @@ class BookingResult:
 
 def recheck_slot(vendor: VendorConfig, slot: dict, *, timeout_s: float) -> Recheck:
     """Ask the vendor whether this slot is still free, within ``timeout_s`` (one attempt)."""
-    search = slot.get("use_case") if slot.get("use_case") in ("ps", "cpts", "sos") else "ps"
+    search: Search = slot["use_case"] if slot.get("use_case") in ("ps", "cpts", "sos") else "ps"
     key = slot.get("roster_key") or slot.get("practitioner_national_id")
     if not key or not slot.get("vendor_slot_id"):
         return "unknown"
@@ -110,7 +122,7 @@ def recheck_slot(vendor: VendorConfig, slot: dict, *, timeout_s: float) -> Reche
 
     try:
         return asyncio.run(asyncio.wait_for(ask(), timeout=timeout_s))
-    except (asyncio.TimeoutError, VendorError, BundleError) as exc:
+    except (TimeoutError, VendorError, BundleError) as exc:
         log.warning("slot re-check failed", extra={"vendor": vendor.name, "slot_id": slot.get("id"),
                                                    "reason": getattr(exc, "reason", type(exc).__name__)})
         return "unknown"
@@ -167,12 +179,13 @@ class BookingService:
 
     def _regulator(self, principal: Principal, territory: str | None) -> OrientationRegulator:
         account = self.store.get("accounts", principal.sub)
-        # Security (issue 15, point 5): an account pre-created under his subject by a manager of other
+        # Security: an account pre-created under his subject by a manager of other
         # territories says nothing about him (its e-mail / national id would reach the vendor).
         src = trusted_identity(account.source if account is not None else None, principal)
         family, given = src.get("family_name"), src.get("given_name")
         name = principal.name or " ".join(p for p in (given, family) if p) or None
-        return OrientationRegulator(id=principal.sub, platform_id=platform_uuid(principal.sub), national_id=principal.national_id or src.get("national_id"),
+        return OrientationRegulator(id=principal.sub, platform_id=platform_uuid(principal.sub),
+                                    national_id=principal.national_id or src.get("national_id"),
                                     name=name, family_name=family, given_name=given, email=src.get("email"),
                                     territory=territory)
 
@@ -314,41 +327,12 @@ class BookingService:
     def _book_vendor(self, principal: Principal, request: BookingRequest, orientation_id: str, territory: str | None,
                      current: Versioned) -> BookingResult:
         slot = current.source
-        if slot.get("hidden"):
-            raise Conflict("this slot was just taken through the platform")
-        vendor = self._vendor(slot.get("vendor"))
-        proxied_allowed = bool(vendor) and vendor.name in self.settings.booking_appointment_vendors
-        if request.mode == "appointment" and not proxied_allowed:
-            raise Unprocessable(f"vendor {slot.get('vendor')} does not let the platform create appointments: "
-                                "use redirect mode")
-        mode = "appointment" if proxied_allowed and request.mode != "redirect" else "redirect"
-        if mode == "redirect" and not slot.get("booking_url"):
-            raise Unprocessable("this slot has no booking link at the vendor: call the practice")
-        # Claim: from here on, nobody else can proceed with this slot and search hides it. The claim is
-        # leased: without an INT_R03 report before ``claim_expires_at``, a harvest that still sees the
-        # slot free at the vendor shows it again (an abandoned redirect booking).
-        lease_end = self.clock() + timedelta(seconds=self.settings.redirect_claim_lease_s)
-        claim = {"hidden": True, "claim_expires_at": lease_end.isoformat(), "claimed_by": orientation_id}
-        if not self.store.patch("slots", current, claim, refresh=True):
-            raise Conflict("this slot was just taken by another operator")
+        vendor, mode = self._vendor_and_mode(slot, request)
+        self._claim(current, orientation_id)
         flags: list[str] = []
         warnings: list[str] = []
         try:
-            verdict: Recheck = "unknown"
-            if vendor is not None:
-                verdict = self.recheck(vendor, slot, timeout_s=self.settings.booking_recheck_timeout_s)
-            if verdict == "gone":
-                self.store.delete("slots", slot["id"], refresh=True)
-                raise Conflict("the vendor says this slot is no longer free; it was removed from search")
-            if verdict == "unknown":
-                flags.append("vendor_unverified")
-                if mode == "appointment":
-                    if not slot.get("booking_url"):
-                        raise BackendUnavailable("the vendor did not confirm the slot in time; retry", retry_after_s=2)
-                    mode = "redirect"
-                    warnings.append("the vendor did not confirm the slot in time: its booking page will check it")
-                else:
-                    warnings.append("the vendor did not confirm the slot in time: its booking page will check it")
+            mode = self._rechecked_mode(vendor, slot, mode, flags=flags, warnings=warnings)
             offer = self._offer(slot.get("offer_id"))
             if mode == "appointment":
                 return self._proxied(principal, request, orientation_id, territory, slot, offer, vendor, flags,
@@ -369,6 +353,49 @@ class BookingService:
                                                                  "claimed_by": None}, refresh=True)
             raise
 
+    def _vendor_and_mode(self, slot: dict, request: BookingRequest) -> tuple[VendorConfig | None, str]:
+        """The slot's vendor and how to book there: ``appointment`` (the platform creates it, for the
+        vendors of ``booking_appointment_vendors``) or ``redirect`` (the vendor's booking page)."""
+        if slot.get("hidden"):
+            raise Conflict("this slot was just taken through the platform")
+        vendor = self._vendor(slot.get("vendor"))
+        proxied_allowed = vendor is not None and vendor.name in self.settings.booking_appointment_vendors
+        if request.mode == "appointment" and not proxied_allowed:
+            raise Unprocessable(f"vendor {slot.get('vendor')} does not let the platform create appointments: "
+                                "use redirect mode")
+        mode = "appointment" if proxied_allowed and request.mode != "redirect" else "redirect"
+        if mode == "redirect" and not slot.get("booking_url"):
+            raise Unprocessable("this slot has no booking link at the vendor: call the practice")
+        return vendor, mode
+
+    def _claim(self, current: Versioned, orientation_id: str) -> None:
+        """From here on, nobody else can proceed with this slot and search hides it. The claim is leased:
+        without an INT_R03 report before ``claim_expires_at``, a harvest that still sees the slot free at
+        the vendor shows it again (an abandoned redirect booking)."""
+        lease_end = self.clock() + timedelta(seconds=self.settings.redirect_claim_lease_s)
+        claim = {"hidden": True, "claim_expires_at": lease_end.isoformat(), "claimed_by": orientation_id}
+        if not self.store.patch("slots", current, claim, refresh=True):
+            raise Conflict("this slot was just taken by another operator")
+
+    def _rechecked_mode(self, vendor: VendorConfig | None, slot: dict, mode: str, *, flags: list[str],
+                        warnings: list[str]) -> str:
+        """Ask the vendor whether the slot is still free: gone, it leaves search (409); no answer in time,
+        the booking goes on flagged ``vendor_unverified``, as a redirect (the vendor's page checks it)."""
+        verdict: Recheck = "unknown"
+        if vendor is not None:
+            verdict = self.recheck(vendor, slot, timeout_s=self.settings.booking_recheck_timeout_s)
+        if verdict == "gone":
+            self.store.delete("slots", slot["id"], refresh=True)
+            raise Conflict("the vendor says this slot is no longer free; it was removed from search")
+        if verdict == "unknown":
+            flags.append("vendor_unverified")
+            if mode == "appointment":
+                if not slot.get("booking_url"):
+                    raise BackendUnavailable("the vendor did not confirm the slot in time; retry", retry_after_s=2)
+                mode = "redirect"
+            warnings.append("the vendor did not confirm the slot in time: its booking page will check it")
+        return mode
+
     def release_vendor_claim(self, orientation: dict) -> None:
         """A cancelled vendor orientation gives its slot back. Not linked to a vendor appointment (a
         redirect booking nobody reported): shown again at once. Linked (the vendor reported or created
@@ -377,6 +404,7 @@ class BookingService:
         slot_id = orientation.get("slot_id")
         if orientation.get("source") != "vendor" or not slot_id:
             return
+        fields: dict[str, Any]
         if orientation.get("vendor_appointment_id"):
             fields = {"claim_expires_at": self.clock().isoformat()}
         else:

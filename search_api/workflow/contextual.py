@@ -73,13 +73,18 @@ class UnknownOrigin(BadRequest):
 
 
 class CommuneLike(Protocol):
-    name: str
-    postcodes: tuple[str, ...]
-    departement: str
+    # Read-only properties: the gazetteer's communes are frozen dataclasses.
+    @property
+    def name(self) -> str: ...
+    @property
+    def postcodes(self) -> tuple[str, ...]: ...
+    @property
+    def departement(self) -> str: ...
 
 
 class SpecialtyLookup(Protocol):
-    labels: Mapping[str, str]                       # TRE_R38 code → display
+    @property
+    def labels(self) -> Mapping[str, str]: ...      # TRE_R38 code → display
 
     def label_codes(self, text: str) -> tuple[str, ...] | None: ...
 
@@ -235,16 +240,12 @@ def _specialties(params: Mapping[str, str], warnings: list[str], *, specialties:
     return tuple(dict.fromkeys(values))
 
 
-def parse_contextual(params: Mapping[str, str], *, communes: Mapping[str, CommuneLike],
-                     specialties: SpecialtyLookup, origins: Mapping[str, str] | None = None) -> ContextualCall:
-    """Validate the contextual call's parameters (a clear 400 for each problem).
-
-    ``communes``: INSEE code → commune (the gazetteer's); ``specialties``: the TRE_R38 codes and labels;
-    ``origins``: the SAMU ids accepted as ``origin`` → territory (default: every département's SAMU)."""
-    origins = known_samu_ids() if origins is None else origins
-    # ``origin`` makes it a call from regulation software: an unknown one is refused before anything else.
+def _caller(params: Mapping[str, str], *, origins: Mapping[str, str],
+            lrm: bool) -> tuple[str | None, str | None, str | None]:
+    """The calling SAMU: its Hub Santé ``origin`` (regulation software), else the ``samu`` parameter;
+    with the territory it regulates."""
     origin = territory = samu = None
-    lrm = "origin" in params
+    # ``origin`` makes it a call from regulation software: an unknown one is refused before anything else.
     if lrm:
         raw_origin = params.get("origin") or ""
         if len(raw_origin) > _MAX_LENGTH["origin"] or _CONTROL.search(raw_origin):
@@ -255,33 +256,55 @@ def parse_contextual(params: Mapping[str, str], *, communes: Mapping[str, Commun
     raw_samu = _pick(params, "samu")
     if raw_samu and not lrm:
         samu, territory = territory_of_samu(raw_samu, known=origins)
+    return origin, territory, samu
 
-    warnings: list[str] = []
+
+def _patient_place(params: Mapping[str, str], warnings: list[str], *,
+                   communes: Mapping[str, CommuneLike]) -> tuple[str | None, str | None, str | None, str | None]:
+    """Where the patient is: street, postcode, city and INSEE code (one of them at least)."""
     address = _street(params)
     postcode, city = _pick(params, "postcode"), _pick(params, "city")
     if postcode and not _POSTCODE.match(postcode):
         raise BadRequest(f"code_postal doit faire 5 chiffres, reçu {postcode[:20]!r}")
     insee = _pick(params, "insee")
     if insee:
-        insee = insee.upper()
-        if not _INSEE.match(insee):
-            raise BadRequest("inseecode doit être un code commune INSEE de 5 caractères (ex. 33063), "
-                             f"reçu {insee[:20]!r}")
-        commune = communes.get(insee)
-        if commune is not None:
-            # The commune of the INSEE code wins over a ``city`` text (the national platform does the same).
-            city = commune.name
-            if not postcode or postcode not in commune.postcodes:
-                postcode = commune.postcodes[0] if commune.postcodes else None
-        elif city:
-            warnings.append(f"Code INSEE {insee} inconnu : la commune est prise du paramètre city ({city}).")
-            insee = None
-        else:
-            raise BadRequest(f"code INSEE inconnu {insee!r} et pas de commune (city) pour situer le patient")
+        insee, postcode, city = _commune_of_insee(insee.upper(), postcode, city, warnings, communes=communes)
     if not (address or postcode or city):
         raise BadRequest("l'appel contextuel doit situer le patient : adresse / streetname, code_postal, "
                          "ville / city ou inseecode")
+    return address, postcode, city, insee
 
+
+def _commune_of_insee(insee: str, postcode: str | None, city: str | None, warnings: list[str], *,
+                      communes: Mapping[str, CommuneLike]) -> tuple[str | None, str | None, str | None]:
+    """The INSEE code (None once dropped for ``city``), postcode and city of the patient's commune."""
+    if not _INSEE.match(insee):
+        raise BadRequest("inseecode doit être un code commune INSEE de 5 caractères (ex. 33063), "
+                         f"reçu {insee[:20]!r}")
+    commune = communes.get(insee)
+    if commune is not None:
+        # The commune of the INSEE code wins over a ``city`` text (the national platform does the same).
+        city = commune.name
+        if not postcode or postcode not in commune.postcodes:
+            postcode = commune.postcodes[0] if commune.postcodes else None
+        return insee, postcode, city
+    if city:
+        warnings.append(f"Code INSEE {insee} inconnu : la commune est prise du paramètre city ({city}).")
+        return None, postcode, city
+    raise BadRequest(f"code INSEE inconnu {insee!r} et pas de commune (city) pour situer le patient")
+
+
+def parse_contextual(params: Mapping[str, str], *, communes: Mapping[str, CommuneLike],
+                     specialties: SpecialtyLookup, origins: Mapping[str, str] | None = None) -> ContextualCall:
+    """Validate the contextual call's parameters (a clear 400 for each problem).
+
+    ``communes``: INSEE code → commune (the gazetteer's); ``specialties``: the TRE_R38 codes and labels;
+    ``origins``: the SAMU ids accepted as ``origin`` → territory (default: every département's SAMU)."""
+    origins = known_samu_ids() if origins is None else origins
+    lrm = "origin" in params
+    origin, territory, samu = _caller(params, origins=origins, lrm=lrm)
+    warnings: list[str] = []
+    address, postcode, city, insee = _patient_place(params, warnings, communes=communes)
     own_doctor = _own_doctor(params, warnings, lrm=lrm)
     wanted = _specialties(params, warnings, specialties=specialties, lrm=lrm)
     town = " ".join(p for p in (postcode, city) if p)

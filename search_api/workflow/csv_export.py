@@ -1,6 +1,7 @@
 """CSV export of orientations, for Excel: UTF-8 with BOM, ``;`` separator, French column names, and the
-screen's wording (issue 17, point 11): status and specialty labels, times as ``09h10``, dates as ``01/12/2026``
-(the labels and formats come from ``search_api.web.format``, shared with the pages)."""
+screen's wording (one vocabulary, whichever door it is read from): status and specialty labels, times as
+``09h10``, dates as ``01/12/2026`` (the labels and formats come from ``search_api.web.format``, shared with
+the pages)."""
 
 from __future__ import annotations
 

@@ -145,9 +145,10 @@ def hiding_body(scope: Scope, *, now: datetime, territories: tuple[str, ...] = (
 def _until(periods: list[dict]) -> str | None:
     """End of the last period (``None``: indefinitely); ends may carry different offsets."""
     ends = [p.get("end") for p in periods or []]
-    if not ends or any(e is None for e in ends):
+    known = [e for e in ends if e is not None]
+    if not ends or len(known) < len(ends):
         return None
-    return max(ends, key=datetime.fromisoformat)
+    return max(known, key=datetime.fromisoformat)
 
 
 def shape_hiding(response: dict) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def harvest_runs_body(*, since: datetime) -> dict:
                     "requests": {"sum": {"field": "requests"}},
                     "rejected": {"sum": {"field": "rejected"}},
                     "latest": LATEST_RUN_AGG,
-                    # The latest run that reported errors: the harvest page shows its first error (issue 17).
+                    # The latest run that reported errors: the harvest page shows its first error.
                     "last_failure": {"filter": {"bool": {
                         "filter": [{"terms": {"status": ["failed", "interrupted", "partial"]}}],
                         "must": [{"exists": {"field": "errors"}}]}},
@@ -328,7 +329,8 @@ def shape_vendor_health(runs: dict, slots: dict, *, now: datetime, stale_after_s
             "error_rate": round((failed + partial) / count, 4) if count else None,
             "last_run": _instant(bucket["last_run"]),
             "last_success": _instant(bucket["last_success"]["at"]),
-            "requests": int(bucket["requests"]["value"] or 0), "rejected_resources": int(bucket["rejected"]["value"] or 0),
+            "requests": int(bucket["requests"]["value"] or 0),
+            "rejected_resources": int(bucket["rejected"]["value"] or 0),
             "deletions_held": int(latest.get(bucket["key"], {}).get("deletions_held") or 0),
             "alerts": list(latest.get(bucket["key"], {}).get("alerts") or []),
             "last_status": latest.get(bucket["key"], {}).get("status"),

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from mappings.declarations import DeclarationDoc, DeclarationPeriod
@@ -62,7 +63,7 @@ def check_periods(periods: list[PeriodIn], *, now: datetime) -> list[PeriodIn]:
             raise BadRequest("a period must end after it starts")
         if period.end is not None and period.end <= now:
             raise BadRequest("a period must not be over already")
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in pairwise(ordered):
         if before.end is None or before.end > after.start:
             raise BadRequest("periods must not overlap (an open-ended period must be the last)")
     return ordered
@@ -96,7 +97,7 @@ class DeclarationService:
         offer = self._offer(offer_id) if offer_id else {}
         if offer_id and offer.get("national_id") != national_id:
             raise Forbidden("this place is not yours")
-        # Issue 17 (point 6): a declaration for every place ("Tous mes lieux") is filed under the territories
+        # A declaration for every place ("Tous mes lieux") is filed under the territories
         # of all his places, or his SAS's regulators never see it; the name is the directory's, not the
         # login's display name.
         places = [offer] if offer_id else self._places_of(national_id)
@@ -163,12 +164,13 @@ class DeclarationService:
         periods: list[DeclarationPeriod] = []
         if kind == "unavailable":
             chosen = period or PeriodIn(start=now, end=end_of_day(now))
-            if chosen.end is None:
+            end = chosen.end
+            if end is None:
                 raise BadRequest("a regulator's unavailability report needs an end (only the practitioner "
                                  "declares himself unavailable indefinitely)")
             (checked,) = check_periods([chosen], now=now)
             limit = now + timedelta(hours=self.max_report_hours)
-            if checked.end > limit:
+            if end > limit:
                 # Refused rather than shortened: the regulator must know how long the hiding lasts.
                 raise Unprocessable(f"a regulator's unavailability report lasts at most {self.max_report_hours} h: "
                                     f"end it by {limit.isoformat(timespec='minutes')} (the practitioner declares "
@@ -229,8 +231,8 @@ class DeclarationService:
                                   "or ask the territory's managers", retry_after_s=max(1, int(retry) + 1))
 
     def refile_reports(self) -> list[dict]:
-        """Move regulators' reports filed under another territory than their offer's (before issue 15, a
-        SAS-47 regulator's report about a SAS-33 place was filed under SAS-47, out of SAS-33's sight) to the
+        """Move regulators' reports filed under another territory than their offer's (earlier versions
+        filed a SAS-47 regulator's report about a SAS-33 place under SAS-47, out of SAS-33's sight) to the
         offer's territory, keeping the territory they were filed under as the author's
         (``declared_by_territories``) when none was recorded. Idempotent; returns what was moved
         (``sas declarations refile-reports``)."""
@@ -255,7 +257,7 @@ class DeclarationService:
         return moved
 
     def refile_unavailability(self) -> list[dict]:
-        """File practitioner-wide unavailability declared before issue 17 (point 6) without territory under
+        """File practitioner-wide unavailability declared by earlier versions without territory under
         the territories of the practitioner's places, and name him as the directory does. Idempotent;
         returns what was changed (``sas declarations refile-unavailability``)."""
         changed: list[dict] = []
@@ -280,7 +282,8 @@ class DeclarationService:
         self.store.create(INDEX, doc.id, document, refresh="wait_for")
         return document
 
-    def list(self, scope: Scope, filters: queries.DeclarationFilters, *, page: int, size: int) -> tuple[int, list[dict]]:
+    def list(self, scope: Scope, filters: queries.DeclarationFilters, *, page: int,
+             size: int) -> tuple[int, list[dict]]:
         if page < 1 or size < 1 or page * size > queries.MAX_RESULT_WINDOW:
             raise BadRequest(f"page × size may not exceed {queries.MAX_RESULT_WINDOW}: narrow the filters")
         response = self.store.search(INDEX, queries.declaration_list_body(scope, filters, page=page, size=size))

@@ -75,7 +75,7 @@ class DeliveryTracker:
                 log.info("INT_L02 report about a superseded or unknown message",
                          extra={"distribution_id": distribution_id, "state": state})
                 return False
-            if RANK[state] <= RANK.get(delivery.get("state"), 0):
+            if RANK[state] <= RANK.get(delivery.get("state") or "", 0):
                 return False
             patch = {"lrm_delivery": {**fields, "updated_at": self.clock().isoformat()}}
             if self.store.patch(INDEX, current, patch):

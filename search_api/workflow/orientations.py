@@ -19,10 +19,10 @@ from datetime import datetime
 
 from connectors import lrm
 from mappings.orientations import OrientationDoc
-from sas_core.metrics import LRM_MESSAGES
-from sas_core.errors import BackendUnavailable, Conflict, Forbidden, NotFound
-from search_api.workflow import queries
 from sas_core.clock import utcnow
+from sas_core.errors import BackendUnavailable, Conflict, Forbidden, NotFound
+from sas_core.metrics import LRM_MESSAGES
+from search_api.workflow import queries
 from search_api.workflow.scope import Scope, sees_orientation
 from search_api.workflow.store import DocStore, Versioned
 
@@ -134,7 +134,8 @@ class OrientationService:
             raise NotFound(f"no orientation {orientation_id}")
         return found.source
 
-    def list(self, scope: Scope, filters: queries.OrientationFilters, *, page: int, size: int) -> tuple[int, list[dict]]:
+    def list(self, scope: Scope, filters: queries.OrientationFilters, *, page: int,
+             size: int) -> tuple[int, list[dict]]:
         body = queries.orientation_list_body(scope, filters, page=page, size=size)
         response = self.store.search(INDEX, body)
         hits = response["hits"]

@@ -36,30 +36,37 @@ class OrientationFilters:
 
 def orientation_query(scope: Scope, filters: OrientationFilters) -> dict:
     """The ``bool`` query of an orientation listing within ``scope``."""
-    clauses: list[dict] = []
-    restriction = orientation_scope_filter(scope)
-    if restriction is not None:
-        clauses.append(restriction)
-    if filters.territories:
-        clauses.append({"terms": {"territory": sorted(set(filters.territories))}})
-    if filters.start is not None or filters.end is not None:
-        period: dict = {}
-        if filters.start is not None:
-            period["gte"] = iso(filters.start)
-        if filters.end is not None:
-            period["lt"] = iso(filters.end)
-        clauses.append({"range": {filters.period_field: period}})
-    if filters.statuses:
-        clauses.append({"terms": {"status": sorted(set(filters.statuses))}})
-    if filters.effecteur:
-        clauses.append({"term": {"effecteur.national_id": filters.effecteur}})
-    if filters.categories:
-        clauses.append({"terms": {"category": sorted(set(filters.categories))}})
-    if filters.sources:
-        clauses.append({"terms": {"source": sorted(set(filters.sources))}})
-    if filters.vendor:
-        clauses.append({"term": {"vendor": filters.vendor}})
-    return {"bool": {"filter": clauses}}
+    clauses = [
+        orientation_scope_filter(scope),
+        _any_of("territory", filters.territories),
+        _period_range(filters),
+        _any_of("status", filters.statuses),
+        _equal("effecteur.national_id", filters.effecteur),
+        _any_of("category", filters.categories),
+        _any_of("source", filters.sources),
+        _equal("vendor", filters.vendor),
+    ]
+    return {"bool": {"filter": [clause for clause in clauses if clause is not None]}}
+
+
+def _any_of(field: str, values: tuple[str, ...]) -> dict | None:
+    return {"terms": {field: sorted(set(values))}} if values else None
+
+
+def _equal(field: str, value: str | None) -> dict | None:
+    return {"term": {field: value}} if value else None
+
+
+def _period_range(filters: OrientationFilters) -> dict | None:
+    """``filters.start`` (inclusive) to ``filters.end`` (exclusive) on the chosen date field."""
+    if filters.start is None and filters.end is None:
+        return None
+    period: dict = {}
+    if filters.start is not None:
+        period["gte"] = iso(filters.start)
+    if filters.end is not None:
+        period["lt"] = iso(filters.end)
+    return {"range": {filters.period_field: period}}
 
 
 #: Newest first; the id breaks ties so that pages never overlap.
@@ -150,7 +157,8 @@ def practitioner_territories_body(*, national_id: str) -> dict:
 def unfiled_unavailability_body() -> dict:
     """Practitioner-wide unavailability declared by the practitioner without territory (filed since)."""
     return {"size": 500, "sort": [{"id": "asc"}], "_source": ["id", "subject_national_id", "subject_name"],
-            "query": {"bool": {"filter": [{"term": {"scope": "practitioner"}}, {"term": {"declared_by_role": "effecteur"}}],
+            "query": {"bool": {"filter": [{"term": {"scope": "practitioner"}},
+                                          {"term": {"declared_by_role": "effecteur"}}],
                                "must_not": [{"exists": {"field": "territory"}}]}}}
 
 

@@ -11,7 +11,7 @@ Matching, in order:
 
 Nothing about the patient is read from the Appointment.
 
-**What a vendor may report** (security, issue 15 point 6): only appointments of practitioners it serves —
+**What a vendor may report** (security): only appointments of practitioners it serves —
 its roster in the vendors file, the offers naming it (``sas.vendor``, or the SOS Médecins association of its
 ``sos_roster`` / of its offers), the slots it published (``slots.vendor``) — and booked by a regulator the
 platform knows (an account, by national id — IDNPS — or platform UUID — INTRN). A pending SOS Médecins
@@ -60,7 +60,8 @@ class ReportService:
                 vendor=vendor, system=report.system, value=report.value))
             if linked is not None:
                 document, _ = self.orientations.change(
-                    linked.id, by=by, status=report.status, fields={**fields, **self._effecteur_fields(linked.source, report)})
+                    linked.id, by=by, status=report.status,
+                    fields={**fields, **self._effecteur_fields(linked.source, report)})
                 self._settle_claim(document)
                 return document, False
             waiting = self.store.first("orientations", queries.redirect_match_body(
@@ -190,7 +191,7 @@ class ReportService:
         if associations and config is not None and associations.intersection(config.sos_ids):
             return True
         if associations and self.store.first("offers", queries.vendor_sos_association_body(
-                vendor=vendor, sirets=sorted(associations | {siret_wire(s) for s in associations}))) is not None:
+                vendor=vendor, sirets=sorted(associations | _wire_sirets(associations)))) is not None:
             return True
         return self.store.first("slots", queries.vendor_practitioner_slot_body(
             vendor=vendor, national_id=national_id)) is not None
@@ -212,7 +213,8 @@ class ReportService:
         if report.operator_account_id:
             # Vendors name the account by its INTRN UUID; documents written before platform_id existed are
             # keyed by it when the subject was a UUID.
-            hit = self.store.first("accounts", queries.account_by_platform_id_body(platform_id=report.operator_account_id))
+            hit = self.store.first("accounts",
+                                   queries.account_by_platform_id_body(platform_id=report.operator_account_id))
             if hit is not None:
                 return hit.source
             found = self.store.get("accounts", report.operator_account_id)
@@ -231,3 +233,8 @@ class ReportService:
 
 class _Taken(Exception):
     pass
+
+
+def _wire_sirets(sirets: set[str]) -> set[str]:
+    """The wire form (``3`` + SIRET) of bare SIRETs."""
+    return {wire for siret in sirets if (wire := siret_wire(siret)) is not None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from connectors.lrm import HubConnection, HubListener, hub_queues, make_publisher
+from connectors.lrm import HubConnection, HubListener, Publisher, hub_queues, make_publisher
 from connectors.vendors.config import VendorConfig, load_vendors
 from sas_core.metrics import HARVEST_DELETIONS_HELD
 from sas_core.settings import Settings
@@ -27,7 +27,7 @@ from search_api.workflow.store import DocStore
 class Workflow:
     settings: Settings
     store: DocStore
-    publisher: object
+    publisher: Publisher
     orientations: OrientationService
     booking: BookingService
     declarations: DeclarationService
@@ -68,12 +68,12 @@ def hub_connection(settings: Settings) -> HubConnection | None:
     only accepts TLS clients authenticated by theirs."""
     if not settings.lrm_hub_host:
         return None
-    missing = [name for name in ("lrm_tls_cert", "lrm_tls_key", "lrm_tls_ca") if getattr(settings, name) is None]
-    if missing:
+    cert, key, ca = settings.lrm_tls_cert, settings.lrm_tls_key, settings.lrm_tls_ca
+    if cert is None or key is None or ca is None:
+        missing = [name for name in ("lrm_tls_cert", "lrm_tls_key", "lrm_tls_ca") if getattr(settings, name) is None]
         raise ValueError("SAS_LRM_HUB_HOST needs " + ", ".join(f"SAS_{m.upper()}" for m in missing))
     return HubConnection(host=settings.lrm_hub_host, port=settings.lrm_hub_port, vhost=settings.lrm_hub_vhost,
-                         cert_file=settings.lrm_tls_cert, key_file=settings.lrm_tls_key, ca_file=settings.lrm_tls_ca,
-                         server_name=settings.lrm_tls_server_name)
+                         cert_file=cert, key_file=key, ca_file=ca, server_name=settings.lrm_tls_server_name)
 
 
 def build_workflow(settings: Settings, executor: Executor, *, audit: AuditLog, publisher=None) -> Workflow:

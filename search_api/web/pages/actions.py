@@ -65,7 +65,7 @@ async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Respons
     form = await request.form()
     slot_id = str(form.get("slot_id") or "").strip()
     if not confirmed(form) and 3 <= len(slot_id) <= 300:
-        # Issue 17, point 5: a click on a slot only asks; the booking is made by the "Confirmer" form this
+        # A click on a slot only asks (a misclick must not book); the booking is made by the "Confirmer" form this
         # answer carries (a plain form: the same two steps work without JavaScript).
         return _action_answer(request, user, "fragments/confirm_booking.html", slot_id=slot_id,
                               summary=str(form.get("libelle") or "")[:300], territory=str(form.get("territoire") or ""),
@@ -81,7 +81,8 @@ async def book(request: Request, user: Booker, workflow: WorkflowDep) -> Respons
 
 
 def _target(form) -> str:
-    """The id of the element an answer replaces (``reponse-3``), echoed by the confirmation form; anything else: none."""
+    """The id of the element an answer replaces (``reponse-3``), echoed by the confirmation form; anything
+    else: none."""
     value = str(form.get("cible") or "")
     return value if re.fullmatch(r"[a-z0-9-]{1,40}", value) else ""
 
@@ -97,8 +98,8 @@ async def orient_beyond(request: Request, user: Booker, workflow: WorkflowDep) -
     form = await request.form()
     try:
         result = await run_in_threadpool(
-            workflow.booking.book_beyond, user.principal, offer_id=_identifier(form, "offer_id", "professionnel"), idempotency_key=_key(form),
-            territory=str(form.get("territoire") or "") or None, consultation_start=None)
+            workflow.booking.book_beyond, user.principal, offer_id=_identifier(form, "offer_id", "professionnel"),
+            idempotency_key=_key(form), territory=str(form.get("territoire") or "") or None, consultation_start=None)
     except SasError as exc:
         return _action_answer(request, user, "fragments/action_error.html", message=messages.french(exc))
     return _action_answer(request, user, "fragments/booked.html", result=_french_warnings(result))
@@ -113,18 +114,21 @@ async def report(request: Request, user: Booker, workflow: WorkflowDep) -> Respo
         if kind not in fmt.DECLARATION_LABELS:
             raise BadRequest("choisissez le motif du signalement")
         if kind == "unavailable" and not confirmed(form):
-            # Issue 17, point 5: "unavailable" hides the practitioner for every operator until tonight: asked first.
+            # "unavailable" hides the practitioner for every operator until tonight: asked first.
             return _action_answer(request, user, "fragments/confirm_report.html", kind=kind,
                                   offer_id=_identifier(form, "offer_id", "professionnel"),
-                                  comment=str(form.get("comment") or "")[:500], practitioner=str(form.get("nom") or "")[:200],
+                                  comment=str(form.get("comment") or "")[:500],
+                                  practitioner=str(form.get("nom") or "")[:200],
                                   target=_target(form), htmx=is_htmx(request))
         period = None
         if kind == "unavailable":
 
             start = utcnow()
             period = PeriodIn(start, end_of_day(start))
-        declaration = await run_in_threadpool(workflow.declarations.report, user.principal, kind=kind, offer_id=_identifier(form, "offer_id", "professionnel"),
-                                                   period=period, comment=str(form.get("comment") or "")[:500] or None)
+        declaration = await run_in_threadpool(
+            workflow.declarations.report, user.principal, kind=kind,
+            offer_id=_identifier(form, "offer_id", "professionnel"), period=period,
+            comment=str(form.get("comment") or "")[:500] or None)
     except SasError as exc:
         return _action_answer(request, user, "fragments/action_error.html", message=messages.french(exc))
     return _action_answer(request, user, "fragments/reported.html", declaration=declaration)

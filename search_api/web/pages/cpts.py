@@ -32,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/app/cpts/{cpts_id}", response_class=HTMLResponse)
 def cpts_page(request: Request, cpts_id: str, user: Searcher, context: Context, q: str | None = None,
               specialite: Multi = None, fenetre: str = "", modes: Multi = None) -> Response:
-    """A CPTS and its members in the context of the search the operator came from (issue 17, point 7):
+    """A CPTS and its members in the context of the search the operator came from:
     the search's window and modes, members nearest the search point first, a map, and the members of
     other specialties than the one searched apart; "Retour à la recherche" goes back to that search."""
 
@@ -54,7 +54,7 @@ def cpts_page(request: Request, cpts_id: str, user: Searcher, context: Context, 
                       stale_after_s=context.settings.stale_after_s)
     answer = context.service.cpts(cpts_id, query, with_distances=origin is not None)
     if not sees_cpts_members(user.principal, answer.get("finess")):
-        # Security (issue 7): a structure manager sees his own CPTS's members only, as on /v1/cpts.
+        # Security: a structure manager sees his own CPTS's members only, as on /v1/cpts.
         raise NotFound(f"no CPTS with id or FINESS {cpts_id!r}")
     card = CptsCardOut.model_validate(answer)
     members = sorted(card.members, key=lambda m: (m.distance_km is None, m.distance_km or 0.0))

@@ -45,7 +45,9 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, con
                       message: str | None = None, erreur: str | None = None) -> Response:
     filters_state = {"statut": statut or "", "territoire": territoire or "", "du": du or "", "au": au or "",
                      "periode": periode}
-    error, total, rows = None, 0, []
+    error: str | None = None
+    total = 0
+    rows: list[dict] = []
     try:
         filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
         total, rows = workflow.orientations.list(scope_for(user.principal), filters, page=page, size=PAGE_SIZE)
@@ -65,8 +67,9 @@ def orientations_page(request: Request, user: Viewer, workflow: WorkflowDep, con
                   open_statuses=OPEN_STATUSES,
                   pages=max(1, -(-total // PAGE_SIZE)), f=filters_state, error=error, query=query,
                   statuses=fmt.STATUS_LABELS, today=today, territories=sorted(user.principal.territories),
-                  # The labels the CSV export writes too (issue 17, point 11): without their "(SM)" suffix.
-                  specialty_labels={c: context.specialties.label(c) or label for c, label in specialty_options(context)})
+                  # The labels the CSV export writes too: without their "(SM)" suffix.
+                  specialty_labels={c: context.specialties.label(c) or label
+                                    for c, label in specialty_options(context)})
 
 
 @router.get("/app/tableaux/orientations.csv")
@@ -75,12 +78,13 @@ def orientations_csv(user: Viewer, workflow: WorkflowDep, context: Context, stat
                      periode: str = "created") -> StreamingResponse:
     filters = _orientation_filters(statut=statut, territoire=territoire, du=du, au=au, periode=periode)
     docs = workflow.orientations.export(scope_for(user.principal), filters)
-    # The screen's labels (issue 17, point 11): the table and the CSV read the same.
-    return StreamingResponse(csv_export.stream(docs, specialty_label=context.specialties.label), media_type="text/csv; charset=utf-8",
+    # The screen's labels: the table and the CSV read the same.
+    return StreamingResponse(csv_export.stream(docs, specialty_label=context.specialties.label),
+                             media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="orientations.csv"'})
 
 
-# --- Cancelling from the tables (issue 17, point 5): a confirmation page, then a CSRF-checked POST ---------------
+# --- Cancelling from the tables: a confirmation page (a click alone never cancels), then a CSRF-checked POST --
 
 #: Who may cancel an orientation (the roles of ``POST /v1/orientations/{id}/cancel`` that see this table).
 CANCELLERS = (Role.REGULATOR, Role.OSNP, Role.ADMIN)
@@ -112,7 +116,8 @@ def confirm_cancel_orientation(request: Request, orientation_id: str, user: Canc
         return _to_orientations(error=exc.message if exc.status_code != 404 else
                                 "Orientation introuvable dans vos territoires : elle a pu être supprimée.")
     if document.get("status") not in OPEN_STATUSES:
-        return _to_orientations(error=f"Cette orientation est « {fmt.STATUS_LABELS.get(document.get('status'), '')} » : "
+        status_label = fmt.STATUS_LABELS.get(document.get("status") or "", "")
+        return _to_orientations(error=f"Cette orientation est « {status_label} » : "
                                       "elle ne peut plus être annulée.")
     specialty = (document.get("effecteur") or {}).get("specialty")
     return render(request, "confirm_cancel.html", user=user, kind="orientation", document=document,
@@ -167,7 +172,7 @@ def declarations_page(request: Request, user: Viewer, workflow: WorkflowDep, act
     filters = DeclarationFilters(active=True if actives else None)
     total, rows = workflow.declarations.list(scope_for(user.principal), filters, page=1, size=100)
     for row in rows:
-        # A practitioner-wide unavailability spanning several territories lists them (issue 17, point 6).
+        # A practitioner-wide unavailability spanning several territories lists them all.
         if isinstance(row.get("territory"), list):
             row["territory"] = ", ".join(row["territory"])
     regulators = [r for r in rows if r.get("declared_by_role") != "effecteur"]
@@ -195,7 +200,7 @@ async def cancel_report(request: Request, declaration_id: str, user: Viewer, wor
 def harvest_page(request: Request, user: Admin, services: ServicesDep,
                  jours: Annotated[int, Query(ge=1, le=90)] = 7) -> Response:
     health = services.dashboards.harvest(days=jours)
-    # Vendors that are down first (issue 17, point 8): the administrator sees them without scrolling.
+    # Vendors that are down first: the administrator sees them without scrolling.
     vendors = sorted(health["vendors"], key=lambda v: (not v.get("down"), v["vendor"]))
     return render(request, "harvest.html", user=user, health=health, vendors=vendors, jours=jours,
                   served_help=fmt.SERVED_HELP)

@@ -85,7 +85,7 @@ async def login_dev(request: Request) -> Response:
     return response
 
 
-# --- Public information pages (issue 17, point 1): linked from every page's footer, no sign-in needed ----------
+# --- Public information pages: linked from every page's footer, no sign-in needed ---------------------------
 
 LEGAL_PAGES = {"/mentions-legales": "legal_notice.html", "/donnees-personnelles": "personal_data.html",
                "/accessibilite": "accessibility.html"}

@@ -38,7 +38,8 @@ def _my_offers(request: Request, principal: Principal) -> list[dict]:
     if not principal.national_id:
         return []
     body = practitioner_places_body(national_id=principal.national_id)
-    return [hit["_source"] for hit in request.app.state.services.executor.search(index="offers", body=body)["hits"]["hits"]]
+    answer = request.app.state.services.executor.search(index="offers", body=body)
+    return [hit["_source"] for hit in answer["hits"]["hits"]]
 
 
 @router.get("/app/espace", response_class=HTMLResponse)
@@ -83,7 +84,7 @@ def _local_moment(day: str, hour: str) -> datetime:
         moment = datetime.combine(datetime.fromisoformat(day).date(), time.fromisoformat(hour), tzinfo=fmt.PARIS)
     except ValueError:
         raise BadRequest("date ou heure invalide : saisissez la date (JJ/MM/AAAA) et l'heure (HH:MM)") from None
-    # Security (issue 7): bounded years, or adding a day to 9999-12-31 overflows (a 500).
+    # Bounded years, or adding a day to 9999-12-31 overflows (a 500 instead of a clear message).
     return check_moment(moment, name="la date")
 
 
@@ -135,7 +136,8 @@ async def declare_unavailability(request: Request, user: Practitioner, workflow:
         start = _local_moment(str(form.get("du") or ""), "00:00")
         end = None if form.get("indefinie") else _local_moment(str(form.get("au") or ""), "00:00") + timedelta(days=1)
         await run_in_threadpool(
-            workflow.declarations.declare_unavailability, user.principal, offer_id=str(form.get("offer_id") or "") or None, periods=[PeriodIn(start, end)],
+            workflow.declarations.declare_unavailability, user.principal,
+            offer_id=str(form.get("offer_id") or "") or None, periods=[PeriodIn(start, end)],
             comment=str(form.get("comment") or "")[:500] or None)
     except SasError as exc:
         return _back(error=messages.french(exc), anchor="#indisponibilites")
@@ -175,7 +177,7 @@ async def participation(request: Request, user: Practitioner, workflow: Workflow
             raise BadRequest("donnez un numéro pour les patients en sus de vos disponibilités")
         cpts, cpts_name = None, None
         if mode == "cpts":
-            # Security (issue 15, point 7): the CPTS must be one of the directory's, and its name is the
+            # Security: the CPTS must be one of the directory's, and its name is the
             # directory's (a typed name is ignored): no enrolment in a made-up CPTS.
 
             cpts = finess_bare("".join(str(form.get("cpts_finess") or "").split()).upper())

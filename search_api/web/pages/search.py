@@ -181,7 +181,7 @@ def markers(model: SearchOut) -> list[dict]:
         if card.offer.location:
             points.append({"lat": card.offer.location.lat, "lon": card.offer.location.lon,
                            "label": f"{index}. {card.offer.name or ''}", "target": f"carte-{index}",
-                           "number": index})   # issue 17, point 12: the marker shows its card's number
+                           "number": index})   # the marker shows its card's number
     return points
 
 

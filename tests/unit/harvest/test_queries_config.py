@@ -67,7 +67,7 @@ def test_split_ids_accepts_encoded_and_bare_values():
                      system="urn:oid:1.2.250.1.71.4.2.1") == ["810002909371", "810100050075"]
 
 
-def test_editors_file_defaults_and_validation(tmp_path):
+def test_vendors_file_defaults_and_validation(tmp_path):
     path = tmp_path / "vendors.yaml"
     path.write_text(
         "defaults: {timeout_s: 5}\n"
@@ -104,12 +104,12 @@ def test_editors_file_defaults_and_validation(tmp_path):
     ({"vendors": [{"name": "a", "base_url": "http://x"}, {"name": "a", "base_url": "http://y"}]}, "duplicate"),
     ({"vendors": [{"name": "a", "base_url": "http://x", "colour": "red"}]}, "colour"),
 ])
-def test_editors_file_errors_are_clear(data, message):
+def test_vendors_file_errors_are_clear(data, message):
     with pytest.raises(ConfigurationError, match=message):
         parse_vendors(data)
 
 
-def test_missing_editors_file(tmp_path):
+def test_missing_vendors_file(tmp_path):
     assert load_vendors(None) == []
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_vendors(tmp_path / "nope.yaml")
