@@ -48,10 +48,11 @@ browser:
 web-assets:
 	bash scripts/vendor_web_assets.sh
 
-test: es services browser
+test: lint es services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The rules of ARCHITECTURE.md as import contracts, then style and types (configured in pyproject.toml).
+# The rules of ARCHITECTURE.md as import contracts, then style and types (configured in pyproject.toml);
+# `make test` runs it first, so CI holds the line.
 lint: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
