@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from sas_core.clock import utcnow
 from sas_core.territories import samu_id
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ class LrmPublisher:
 
     def __init__(self, *, connection: HubConnection, exchange: str, sender_id: str, routing_key: str | None = None,
                  ttl_s: int = 86400, max_queue: int = 10_000, on_published: Published | None = None,
-                 on_failed: Failed | None = None, clock=lambda: datetime.now(timezone.utc)) -> None:
+                 on_failed: Failed | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.connection = connection
         self.exchange = exchange
         self.sender_id = sender_id

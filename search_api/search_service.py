@@ -25,12 +25,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+from sas_core.clock import utcnow
 from sas_core.errors import NotFound
 from search_api.executor import Executor
 from search_api.query import defaults
@@ -142,7 +142,7 @@ class SearchService:
         try:
             cached = self._declarations
             if cached is None or time.monotonic() - cached[0] > defaults.DECLARATIONS_CACHE_S:
-                now = datetime.now(timezone.utc)
+                now = utcnow()
                 span = Window(start=now, end=now + defaults.DECLARATIONS_SPAN)
                 answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(
                     span, report_max_hours=self.report_max_hours),
