@@ -21,7 +21,6 @@ import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,10 @@ from elasticsearch import Elasticsearch, helpers
 from connectors.addresses import AddressRecord, normalize_street, read_ban, suggest_text
 from connectors.directory.records import Rejection
 from indexer.bulk import BulkWriter, reason_as_index_error
+from indexer.load_summary import FileLoadSummary
 from mappings.addresses import AddressDoc
 from mappings.registry import alias_name
 from sas_core.clock import iso, iso_or_none, utcnow
-from sas_core.counts import ReasonCounts
 from sas_core.errors import ConfigurationError, DataQualityError
 from sas_core.settings import DirectorySettings, IndicesSettings
 from sas_core.text import fold
@@ -48,31 +47,14 @@ _fold = lru_cache(maxsize=1 << 14)(fold)
 _VALIDATE_FIRST = 50
 
 
-@dataclass
-class AddressLoadSummary:
+@dataclass(kw_only=True)
+class AddressLoadSummary(FileLoadSummary):
     """What one BAN load did."""
 
-    run_id: str
     files: list[str] = field(default_factory=list)
-    started_at: datetime = field(default_factory=utcnow)
-    ended_at: datetime | None = None
-    lines_read: int = 0
     addresses: int = 0                  # numbered addresses written
     streets: int = 0                    # street documents written
     deleted: int = 0                    # documents gone from the files (``prune``)
-    failed: int = 0                     # refused by Elasticsearch
-    rejected_by_reason: ReasonCounts = field(default_factory=ReasonCounts)
-    status: str = "running"
-    error: str | None = None
-
-    @property
-    def rejected(self) -> int:
-        return self.rejected_by_reason.count
-
-    @property
-    def duration_s(self) -> float:
-        end = self.ended_at or utcnow()
-        return max((end - self.started_at).total_seconds(), 1e-9)
 
     @property
     def lines_per_s(self) -> float:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sas_core.clock import iso, iso_or_none, utcnow
+from indexer.load_summary import FileLoadSummary
+from sas_core.clock import iso, iso_or_none
 from sas_core.counts import ReasonCounts
 
 
-@dataclass
-class LoadSummary:
+@dataclass(kw_only=True)
+class LoadSummary(FileLoadSummary):
     """What one directory load did (printed by the CLI, stored as a ``harvest_runs`` document)."""
 
-    run_id: str
     mode: str                                   # full | incremental
     sources: dict[str, str] = field(default_factory=dict)
-    started_at: datetime = field(default_factory=utcnow)
-    ended_at: datetime | None = None
-    lines_read: int = 0
     places: int = 0                             # offer documents built
     created: int = 0
     updated: int = 0
@@ -30,19 +26,11 @@ class LoadSummary:
     rejected_unkeyed: int = 0
     #: Harvested slots removed because the offer they belonged to was deleted by this load.
     slots_removed: int = 0
-    failed: int = 0                             # refused by Elasticsearch (see rejected_by_reason)
-    rejected_by_reason: ReasonCounts = field(default_factory=ReasonCounts)
     not_geocoded_by_reason: ReasonCounts = field(default_factory=ReasonCounts)
     precision: ReasonCounts = field(default_factory=ReasonCounts)
     remarks: ReasonCounts = field(default_factory=ReasonCounts)
     kinds: ReasonCounts = field(default_factory=ReasonCounts)
     geocoder: dict = field(default_factory=dict)
-    status: str = "running"
-    error: str | None = None
-
-    @property
-    def rejected(self) -> int:
-        return self.rejected_by_reason.count
 
     @property
     def not_geocoded(self) -> int:
@@ -52,11 +40,6 @@ class LoadSummary:
     def indexed(self) -> int:
         """Documents written (created or changed)."""
         return self.created + self.updated
-
-    @property
-    def duration_s(self) -> float:
-        end = self.ended_at or utcnow()
-        return max((end - self.started_at).total_seconds(), 1e-9)
 
     @property
     def places_per_s(self) -> float:
