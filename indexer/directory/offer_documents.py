@@ -119,19 +119,21 @@ def practice_doc(run: DirectoryRun, r: PracticeRecord, geo) -> dict:
     return doc
 
 
+#: The person fields of an offer that is a structure (SOS Médecins place, CPTS, MSP, centre), in the order of a
+#: practitioner's document (the offer's fingerprint is taken on the document as built).
+_NO_PERSON: dict[str, None] = {
+    "national_id": None, "national_id_type": None, "civility": None, "last_name": None, "first_name": None,
+    "last_name_folded": None, "first_name_folded": None,
+}
+
+
 def sos_doc(run: DirectoryRun, place: SosPlace) -> dict:
     r = place.record
     name = r.structure_name
     doc: dict[str, Any] = {
         "id": place.offer_id,
         "kind": "sos",
-        "national_id": None,
-        "national_id_type": None,
-        "civility": None,
-        "last_name": None,
-        "first_name": None,
-        "last_name_folded": None,
-        "first_name_folded": None,
+        **_NO_PERSON,
         "name": name,
         "name_folded": fold_cached(name),
         "profession_code": "10",
@@ -175,13 +177,7 @@ def structure_doc(run: DirectoryRun, r: StructureRecord, geo) -> dict:
     doc = {
         "id": f"{r.kind}-{r.finess}",
         "kind": r.kind,
-        "national_id": None,
-        "national_id_type": None,
-        "civility": None,
-        "last_name": None,
-        "first_name": None,
-        "last_name_folded": None,
-        "first_name_folded": None,
+        **_NO_PERSON,
         "name": r.name,
         "name_folded": fold_cached(r.name),
         "profession_code": None,
