@@ -4,7 +4,11 @@
    ``practitioners`` of them connected to one of the 20 demo vendors (some in a CPTS), plus SOS places.
 2. The vendor simulator in its own process (it shares the machine's cores with Elasticsearch and the
    harvester, as in the target set-up where vendors are remote, it must not share our interpreter).
-3. Throughput: a cold full 7-day sweep of every vendor at once; slots indexed per second of wall time.
+3. Throughput: a cold full 7-day sweep of every vendor at once; slots indexed per second of wall time, and
+   as a share of the floor measured right after it (``bench.harvest_floor``: Elasticsearch bulk-indexing the
+   same documents with no harvester). Target ≥ 0.6.
+3b. Steady state: a second full sweep with nothing changed at the vendors: harvester CPU µs per unchanged
+   slot (target ≤ 15) and the writes Elasticsearch received (target: none).
 4. Freshness: incremental harvests every ``interval_s``; meanwhile slots are taken at the vendors at
    random moments and a poller records when each disappears from what search shows
    (``visible_slot_filter``). Target: p95 ≤ interval + 5 s.
@@ -26,7 +30,16 @@ from typing import Literal
 import httpx
 from elasticsearch import Elasticsearch, helpers
 
-from bench.common import bench_indices, free_port, percentile, wait_http, write_result
+from bench.common import bench_indices, free_port, load_average, percentile, wait_http, write_result
+from bench.harvest_floor import (
+    counters_delta,
+    cpu_delta,
+    cpu_us_per_slot,
+    measure_floor,
+    over_floor,
+    steady_state_figures,
+    write_counters,
+)
 from connectors.directory.ids import luhn_key
 from connectors.reference import load_communes
 from connectors.vendors.config import VendorConfig
@@ -66,6 +79,10 @@ class BenchConfig:
     #: Extra cold sweeps comparing translog durabilities, alternating ``async`` and ``request`` (the mapping's);
     #: each pair rebuilds the slots index empty. 0: no comparison.
     durability_rounds: int = 2
+    #: After each cold sweep, the floor: the same documents bulk-indexed by Elasticsearch with no harvester.
+    floor: bool = True
+    #: After the first cold sweep, a full sweep with nothing changed at the vendors (its CPU and writes).
+    steady_state: bool = True
     keep: bool = False
     output: Path = Path("bench/results/harvest.json")
 
@@ -251,16 +268,24 @@ def _cold_sweep(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settin
 
 
 def _compare_durabilities(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
-                          vendors: list[VendorConfig], config: BenchConfig, log) -> dict:
+                          vendors: list[VendorConfig], config: BenchConfig, log,
+                          pids: dict[str, list[int | None]]) -> dict:
     """What syncing the translog before answering (``request``, the mapping's) costs a cold sweep, against
     ``async`` every 5 s (the setting before slots v4): alternating sweeps in this one run, so both see the
-    same machine load. The last sweep is ``request``: the freshness phase runs on the real setting."""
+    same machine load. The last sweep is ``request``: the freshness phase runs on the real setting.
+    Each sweep is followed by its floor (same documents, same translog, no harvester): sweep / floor pairs."""
     rates: dict[str, list[float]] = {"async": [], "request": []}
+    floors: dict[str, list[float]] = {"async": [], "request": []}
+    ratios: dict[str, list[float]] = {"async": [], "request": []}
     for _ in range(config.durability_rounds):
         for mode, translog in (("async", {"durability": "async", "sync_interval": "5s"}),
                                ("request", {"durability": "request"})):
             rates[mode].append(_cold_sweep(es, harvester, settings, vendors, config, translog=translog))
             log(f"cold sweep, translog {mode}: {rates[mode][-1]:,.0f} slots/s")
+            floor = _floor(es, settings, config, log, pids)
+            if floor is not None:
+                floors[mode].append(floor["slots_per_s"])
+                ratios[mode].append(over_floor(rates[mode][-1], floor) or 0.0)
     medians = {mode: statistics.median(values) for mode, values in rates.items()}
     cost = 1 - medians["request"] / medians["async"]
     log(f"durability: request {medians['request']:,.0f} vs async {medians['async']:,.0f} slots/s "
@@ -268,21 +293,77 @@ def _compare_durabilities(es: Elasticsearch, harvester: Harvester | HarvestWorke
     return {"rounds": config.durability_rounds,
             "slots_per_s": {mode: [round(v, 1) for v in values] for mode, values in rates.items()},
             "median_slots_per_s": {mode: round(v, 1) for mode, v in medians.items()},
-            "request_cost_share": round(cost, 4), "target_cost_share": 0.10}
+            "request_cost_share": round(cost, 4), "target_cost_share": 0.10,
+            "floor_slots_per_s": floors if config.floor else None,
+            "harvest_over_floor": ratios if config.floor else None,
+            "median_harvest_over_floor": {mode: round(statistics.median(values), 3) for mode, values in ratios.items()}
+            if config.floor else None}
+
+
+def _cpu_sampler(pids: dict[str, list[int | None]]):
+    """CPU seconds used so far, by process group (``None`` for a group whose processes cannot be read)."""
+    return lambda: {name: _cpu_seconds(group) for name, group in pids.items()}
+
+
+def _floor(es: Elasticsearch, settings: Settings, config: BenchConfig, log,
+           pids: dict[str, list[int | None]]) -> dict | None:
+    """The floor of the sweep that just ended (``None`` when not asked for): its documents bulk-indexed by
+    Elasticsearch alone, with the harvester's bulk chunk and threads, one writer per vendor harvested at once."""
+    if not config.floor:
+        return None
+    return measure_floor(es, slots_alias=alias_name(settings.index_prefix, "slots"),
+                         floor_index=f"{settings.index_prefix}-floor-slots", chunk=settings.harvest_bulk_chunk,
+                         threads=settings.harvest_bulk_threads, lanes=config.parallel_vendors,
+                         cpu=_cpu_sampler(pids), log=log)
+
+
+def _taken_at_vendors(port: int) -> int:
+    """Slots taken so far at the simulated vendors (their agendas' only change: the steady state needs none)."""
+    vendors = httpx.get(f"http://127.0.0.1:{port}/_admin/vendors", timeout=30).json()
+    return sum(vendor["taken"] for vendor in vendors)
+
+
+def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
+                  vendors: list[VendorConfig], port: int, config: BenchConfig, log,
+                  pids: dict[str, list[int | None]], *, cold_slots: int) -> dict:
+    """A full sweep right after the cold one, nothing changed at the vendors: what it costs per unchanged
+    slot (every harvester process, Elasticsearch) and every write Elasticsearch received meanwhile."""
+    cpu = _cpu_sampler(pids)
+    taken_before = _taken_at_vendors(port)
+    counters_before = write_counters(es, prefix=settings.index_prefix)
+    cpu_before, load_before = cpu(), load_average()
+    runs, seconds = _full_sweep(es, harvester, vendors, config, alias_name(settings.index_prefix, "slots"))
+    cpu_s = cpu_delta(cpu_before, cpu())
+    load_after = load_average()
+    writes = counters_delta(counters_before, write_counters(es, prefix=settings.index_prefix))
+    taken_after = _taken_at_vendors(port)
+    if taken_after != taken_before:
+        raise RuntimeError(f"steady state: {taken_after - taken_before} slots taken at the vendors during the "
+                           f"sweep, the agendas changed")
+    figures = steady_state_figures(runs=runs, seconds=seconds, cpu_s=cpu_s, writes=writes,
+                                   taken=(taken_before, taken_after), cold_slots=cold_slots,
+                                   load=[load_before, load_after])
+    log(f"steady state: {figures['unchanged']} of {figures['slots']} slots unchanged in {seconds:.1f}s, "
+        f"harvester {figures['harvester_cpu_us_per_slot']} µs and Elasticsearch "
+        f"{figures['elasticsearch_cpu_us_per_slot']} µs of CPU per unchanged slot (target ≤ 15 µs); "
+        f"writes {writes or 'none'}")
+    return figures
 
 
 def _cold_sweep_figures(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
                         vendors: list[VendorConfig], config: BenchConfig, log,
                         pids: dict[str, list[int | None]]) -> dict:
-    """Throughput: a cold full sweep of every vendor at once, with the CPU each process spent on it."""
+    """Throughput: a cold full sweep of every vendor at once, with the CPU each process spent on it, then
+    its floor (the same documents bulk-indexed by Elasticsearch alone) in the same run."""
     slots_alias = alias_name(settings.index_prefix, "slots")
-    cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
-    load_before = os.getloadavg()[0]
+    sample = _cpu_sampler(pids)
+    cpu_before = sample()
+    load_before, loads_before = os.getloadavg()[0], load_average()
     runs, seconds = _full_sweep(es, harvester, vendors, config, slots_alias)
-    cpu_after = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_after = sample()
     cpu = {name: round(after - before, 1) for name, before in cpu_before.items()
            if before is not None and (after := cpu_after[name]) is not None}
-    load_after = os.getloadavg()[0]
+    load_after, loads_after = os.getloadavg()[0], load_average()
     slots = sum(r["upserted"] for r in runs)
     indexed = es.count(index=slots_alias)["count"]
     failed = [r["vendor"] for r in runs if r["status"] != "success"]
@@ -293,9 +374,10 @@ def _cold_sweep_figures(es: Elasticsearch, harvester: Harvester | HarvestWorkers
         "slots": slots, "seconds": round(seconds, 2), "slots_per_s": round(slots / seconds, 1),
         "slots_in_index": indexed, "full_sweep_failed_vendors": failed, "full_sweep_cpu_s": cpu,
         # CPU microseconds per slot, by process: what the machine must supply, whatever else runs on it.
-        "full_sweep_cpu_us_per_slot": {name: round(value / max(slots, 1) * 1e6, 1) for name, value in cpu.items()},
+        "full_sweep_cpu_us_per_slot": cpu_us_per_slot(cpu, slots),
         # Other work on the machine during the sweep (1-minute load average before / after it).
         "load_average_1m": [round(load_before, 2), round(load_after, 2)],
+        "load_average": [loads_before, loads_after],
     }
 
 
@@ -420,7 +502,21 @@ def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings:
              vendors: list[VendorConfig], port: int, config: BenchConfig, log,
              pids: dict[str, list[int | None]]) -> dict:
     result = _cold_sweep_figures(es, harvester, settings, vendors, config, log, pids)
-    durability = (_compare_durabilities(es, harvester, settings, vendors, config, log)
+    floor = _floor(es, settings, config, log, pids)
+    ratio = over_floor(result["slots_per_s"], floor)
+    if ratio is not None:
+        log(f"harvest over floor: {ratio:.2f} (target ≥ 0.6)")
+    result.update({
+        "floor_slots_per_s": floor["slots_per_s"] if floor else None, "harvest_over_floor": ratio,
+        "target_harvest_over_floor": 0.6, "floor": floor,
+        # CPU µs per slot of each process group, in the sweep and in its floor (the harvester group writes
+        # the floor's documents: its figure there is the bulk writer's own cost).
+        "cpu_us_per_slot": {"sweep": result["full_sweep_cpu_us_per_slot"],
+                            "floor": floor["cpu_us_per_slot"] if floor else None},
+    })
+    result["steady_state"] = (_steady_state(es, harvester, settings, vendors, port, config, log, pids,
+                                            cold_slots=result["slots"]) if config.steady_state else None)
+    durability = (_compare_durabilities(es, harvester, settings, vendors, config, log, pids)
                   if config.durability_rounds else None)
     freshness = _Freshness(es, harvester, settings, vendors, port, config)
     missing = freshness.run()
