@@ -24,6 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -325,14 +326,23 @@ def _taken_at_vendors(port: int) -> int:
 
 def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
                   vendors: list[VendorConfig], port: int, config: BenchConfig, log,
-                  pids: dict[str, list[int | None]], *, cold_slots: int) -> dict:
+                  pids: dict[str, list[int | None]], *, cold_runs: list[dict]) -> dict:
     """A full sweep right after the cold one, nothing changed at the vendors: what it costs per unchanged
-    slot (every harvester process, Elasticsearch) and every write Elasticsearch received meanwhile."""
+    slot (every harvester process, Elasticsearch) and every write Elasticsearch received meanwhile.
+
+    Each vendor's run is at the instant of its cold run (``now``, hence the same window): the minutes since
+    then would otherwise move the window's edges, and the slots that started, ended or came into the 7 days
+    meanwhile would count as changes — they are the clock's, not the vendors'."""
     cpu = _cpu_sampler(pids)
+    instants = {run["vendor"]: datetime.fromisoformat(run["started_at"]) for run in cold_runs if run.get("started_at")}
     taken_before = _taken_at_vendors(port)
     counters_before = write_counters(es, prefix=settings.index_prefix)
     cpu_before, load_before = cpu(), load_average()
-    runs, seconds = _full_sweep(es, harvester, vendors, config, alias_name(settings.index_prefix, "slots"))
+    began = time.perf_counter()
+    with ThreadPoolExecutor(config.parallel_vendors) as pool:
+        runs = list(pool.map(lambda v: harvester.run(v, mode="full", now=instants.get(v.name)), vendors))
+    es.indices.refresh(index=alias_name(settings.index_prefix, "slots"))
+    seconds = time.perf_counter() - began
     cpu_s = cpu_delta(cpu_before, cpu())
     load_after = load_average()
     writes = counters_delta(counters_before, write_counters(es, prefix=settings.index_prefix))
@@ -341,8 +351,13 @@ def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, sett
         raise RuntimeError(f"steady state: {taken_after - taken_before} slots taken at the vendors during the "
                            f"sweep, the agendas changed")
     figures = steady_state_figures(runs=runs, seconds=seconds, cpu_s=cpu_s, writes=writes,
-                                   taken=(taken_before, taken_after), cold_slots=cold_slots,
+                                   taken=(taken_before, taken_after),
+                                   cold_slots=sum(run["upserted"] for run in cold_runs),
                                    load=[load_before, load_after])
+    # Runs whose window was the cold sweep's (a failed worker's document has no instant).
+    figures["vendor_runs_at_cold_instant"] = sum(
+        1 for run in runs if run.get("started_at") and datetime.fromisoformat(run["started_at"]) == instants.get(
+            run["vendor"]))
     log(f"steady state: {figures['unchanged']} of {figures['slots']} slots unchanged in {seconds:.1f}s, "
         f"harvester {figures['harvester_cpu_us_per_slot']} µs and Elasticsearch "
         f"{figures['elasticsearch_cpu_us_per_slot']} µs of CPU per unchanged slot (target ≤ 15 µs); "
@@ -352,9 +367,9 @@ def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, sett
 
 def _cold_sweep_figures(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
                         vendors: list[VendorConfig], config: BenchConfig, log,
-                        pids: dict[str, list[int | None]]) -> dict:
+                        pids: dict[str, list[int | None]]) -> tuple[dict, list[dict]]:
     """Throughput: a cold full sweep of every vendor at once, with the CPU each process spent on it, then
-    its floor (the same documents bulk-indexed by Elasticsearch alone) in the same run."""
+    its floor (the same documents bulk-indexed by Elasticsearch alone) in the same run. Also the runs."""
     slots_alias = alias_name(settings.index_prefix, "slots")
     sample = _cpu_sampler(pids)
     cpu_before = sample()
@@ -378,7 +393,7 @@ def _cold_sweep_figures(es: Elasticsearch, harvester: Harvester | HarvestWorkers
         # Other work on the machine during the sweep (1-minute load average before / after it).
         "load_average_1m": [round(load_before, 2), round(load_after, 2)],
         "load_average": [loads_before, loads_after],
-    }
+    }, runs
 
 
 class _Freshness:
@@ -501,7 +516,7 @@ class _Freshness:
 def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
              vendors: list[VendorConfig], port: int, config: BenchConfig, log,
              pids: dict[str, list[int | None]]) -> dict:
-    result = _cold_sweep_figures(es, harvester, settings, vendors, config, log, pids)
+    result, cold_runs = _cold_sweep_figures(es, harvester, settings, vendors, config, log, pids)
     floor = _floor(es, settings, config, log, pids)
     ratio = over_floor(result["slots_per_s"], floor)
     if ratio is not None:
@@ -515,7 +530,7 @@ def _measure(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings:
                             "floor": floor["cpu_us_per_slot"] if floor else None},
     })
     result["steady_state"] = (_steady_state(es, harvester, settings, vendors, port, config, log, pids,
-                                            cold_slots=result["slots"]) if config.steady_state else None)
+                                            cold_runs=cold_runs) if config.steady_state else None)
     durability = (_compare_durabilities(es, harvester, settings, vendors, config, log, pids)
                   if config.durability_rounds else None)
     freshness = _Freshness(es, harvester, settings, vendors, port, config)

@@ -40,6 +40,8 @@ def test_floor_and_steady_state_figures_in_the_result(settings, es, tmp_path):
     # The steady state: every slot of the cold sweep read again unchanged, no slot written.
     steady = result["steady_state"]
     assert steady["failed_vendors"] == []
+    # Each vendor's run at the instant of its cold run: the same window, the clock moved no edge.
+    assert steady["vendor_runs_at_cold_instant"] == steady["vendor_runs"] == 2
     assert steady["unchanged"] == steady["slots"] == result["slots"]
     assert steady["upserted"] == steady["deleted"] == 0
     assert steady["data_writes"] == 0 and "slots" not in steady["writes"]
