@@ -219,14 +219,12 @@ class Harvester:
                           stats: RunStats) -> tuple[float, int] | None:
         """(seconds to wait, quiet round or not) before retrying the unavailable batches; ``None``: no retry.
 
-        While the breaker is not closed (open, or its reset time over but not probed yet), wait for it
-        to let a probe through, as often as the waiting budget allows. When it stayed closed
-        (scattered failures, each already retried max_attempts times), one more round after a
+        Wait for the breaker to let a probe through, as often as the waiting budget allows. When it did
+        not open (scattered failures, each already retried max_attempts times), one more round after a
         backoff, not a loop against a sick vendor."""
+        wait = await self.breakers.half_open_in(vendor)
         quiet = 0
-        if await self.breakers.state(vendor) != "closed":
-            wait = await self.breakers.half_open_in(vendor)
-        else:
+        if not wait:
             if quiet_retries:
                 return None
             quiet = 1

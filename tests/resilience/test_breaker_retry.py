@@ -21,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bench.common import free_port
 from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester
-from indexer.leader import LeaderElection
+from indexer.leader import LeaderElection, LeaseLock
 from indexer.lifecycle import drop_prefix, setup_indices
 from indexer.scheduler import HarvestJobs
 from mappings.registry import alias_name
@@ -236,3 +236,63 @@ def test_an_outage_in_the_middle_of_a_sweep_longer_than_the_budget_is_waited_out
     assert {source["vendor_slot_id"] for source in after.values()} == expected
     assert not set(booked) & {source["vendor_slot_id"] for source in after.values()}
     assert all(source["stale_since"] is None for source in after.values())
+
+
+@pytest.mark.timeout(60)
+def test_the_vendor_lease_is_kept_while_a_sweep_waits_out_an_outage(es, long_sweep_world):
+    """The waits of a sweep last longer than the vendor's run lease: the lease is renewed meanwhile, so
+    no other scheduler process harvests the vendor during them, and an incremental run does not wait."""
+    world_settings, _, sim = long_sweep_world
+    world_settings = world_settings.model_copy(update={"harvest_run_lock_ttl_s": 3})
+    vendor = VendorConfig(name=LONG_NAME, base_url=f"http://127.0.0.1:{sim.port}/{LONG_NAME}/fhir",
+                          use_cases=["ps"], batch_size=1, concurrency=2, max_attempts=1, backoff_initial_s=0.02,
+                          backoff_max_s=0.1, breaker_threshold=2, breaker_reset_s=2.0, timeout_s=5.0,
+                          rate_limit_per_s=None, run_budget_s=5.0)
+    harvester = Harvester(es=es, settings=world_settings, vendors=[vendor])
+    assert harvester.run(vendor, mode="full")["status"] == "success"
+    jobs = HarvestJobs(settings=world_settings, es=es, harvester=harvester,
+                       election=LeaderElection(es, prefix=world_settings.index_prefix, ttl_s=30, holder="lease"))
+    jobs.election.tick()
+    assert jobs.election.is_leader
+
+    # Down for the first 3 s of the run: two waits of ~2 s, more than the 3 s lease.
+    taken_by_other: list[bool] = []
+
+    def other_scheduler() -> None:
+        other = LeaseLock(es, prefix=world_settings.index_prefix, name=f"harvest-{LONG_NAME}", ttl_s=3,
+                          holder="other-process")
+        taken_by_other.append(other.acquire())
+        if other.held:
+            other.release()
+
+    set_faults(sim.port, vendor=LONG_NAME, down=True)
+    healed = threading.Timer(3.0, lambda: set_faults(sim.port, vendor=LONG_NAME))
+    probes = [threading.Timer(delay, other_scheduler) for delay in (3.5, 4.5)]
+    try:
+        healed.start()
+        for probe in probes:
+            probe.start()
+        run = jobs.harvest(LONG_NAME, "full")
+        for probe in probes:
+            probe.join(timeout=10)
+    finally:
+        healed.cancel()
+        for probe in probes:
+            probe.cancel()
+        set_faults(sim.port, vendor=LONG_NAME)
+    assert run is not None and run["status"] == "success" and run["batches_retried"] > 0, run
+    assert run["duration_s"] > 4, "the run waited longer than its lease lasts"
+    assert taken_by_other == [False, False], "the vendor's lease stayed ours while the sweep waited"
+
+    # An incremental run during an outage does not wait: it ends at once, its slots marked stale.
+    set_faults(sim.port, vendor=LONG_NAME, down=True)
+    try:
+        began = time.monotonic()
+        incremental = jobs.harvest(LONG_NAME, "incremental")
+        elapsed = time.monotonic() - began
+    finally:
+        set_faults(sim.port, vendor=LONG_NAME)
+    assert incremental is not None and incremental["status"] == "failed", incremental
+    assert incremental["batches_retried"] == 0, "an incremental run never waits for the breaker"
+    assert incremental["deleted"] == 0 and incremental["catch_up_at"] is None
+    assert elapsed < 15
