@@ -255,24 +255,28 @@ def test_the_vendor_lease_is_kept_while_a_sweep_waits_out_an_outage(es, long_swe
     jobs.election.tick()
     assert jobs.election.is_leader
 
-    # Down for the first 3 s of the run: two waits of ~2 s, more than the 3 s lease.
+    # Down for the first 3 s of the run: two waits of ~2 s, more than the 3 s lease; then ~2.4 s of
+    # sweep (0.1 s per batch), so that both probes of another process come while the run goes on.
     taken_by_other: list[bool] = []
+    probed_at: list[float] = []
 
     def other_scheduler() -> None:
         other = LeaseLock(es, prefix=world_settings.index_prefix, name=f"harvest-{LONG_NAME}", ttl_s=3,
                           holder="other-process")
         taken_by_other.append(other.acquire())
+        probed_at.append(time.monotonic())
         if other.held:
             other.release()
 
-    set_faults(sim.port, vendor=LONG_NAME, down=True)
-    healed = threading.Timer(3.0, lambda: set_faults(sim.port, vendor=LONG_NAME))
+    set_faults(sim.port, vendor=LONG_NAME, latency_ms=100, down=True)
+    healed = threading.Timer(3.0, lambda: set_faults(sim.port, vendor=LONG_NAME, latency_ms=100))
     probes = [threading.Timer(delay, other_scheduler) for delay in (3.5, 4.5)]
     try:
         healed.start()
         for probe in probes:
             probe.start()
         run = jobs.harvest(LONG_NAME, "full")
+        run_ended = time.monotonic()
         for probe in probes:
             probe.join(timeout=10)
     finally:
@@ -282,6 +286,7 @@ def test_the_vendor_lease_is_kept_while_a_sweep_waits_out_an_outage(es, long_swe
         set_faults(sim.port, vendor=LONG_NAME)
     assert run is not None and run["status"] == "success" and run["batches_retried"] > 0, run
     assert run["duration_s"] > 4, "the run waited longer than its lease lasts"
+    assert len(probed_at) == 2 and max(probed_at) < run_ended, "both probes came during the run"
     assert taken_by_other == [False, False], "the vendor's lease stayed ours while the sweep waited"
 
     # An incremental run during an outage does not wait: it ends at once, its slots marked stale.
