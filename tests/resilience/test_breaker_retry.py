@@ -1,7 +1,9 @@
 """A vendor's short outage during a full sweep (issue 14, point 5): the batches that failed while its
 circuit breaker was open are retried once it half-opens, within the run's budget, and the run ends
 with every batch harvested; an outage longer than the budget ends the run with a catch-up run asked
-for, recorded in the run document and scheduled by the scheduler.
+for, recorded in the run document and scheduled by the scheduler. The budget bounds the waiting, not the
+sweep: a sweep longer than the budget with an outage in its middle still ends with every batch harvested,
+the vendor's lease kept meanwhile.
 
 Real parts: the harvester, the vendor simulator over HTTP (outage through its admin faults endpoint),
 Elasticsearch. Breaker and backoff settings are short so that the test takes seconds.
