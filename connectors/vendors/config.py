@@ -90,12 +90,16 @@ class VendorConfig(BaseModel):
     #: Circuit breaker: consecutive failed requests that open it, and how long it stays open.
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=60.0, gt=0)
-    #: Time budget of one full sweep (seconds from its first request): batches that failed because the
-    #: vendor was unavailable (breaker open, 5xx, timeouts) are retried once the breaker half-opens, as
-    #: long as the retry can start within the budget. 150 s leaves room for two half-open probes with
+    #: Waiting budget of one full sweep (seconds): batches that failed because the vendor was
+    #: unavailable (breaker open, 5xx, timeouts) are retried once the breaker half-opens, as often as the
+    #: time spent *waiting* for it (and for a last backoff round) stays within the budget. It bounds the
+    #: waiting, not the sweep: a national sweep of one vendor lasts longer than any fixed budget, and an
+    #: outage in its middle must still be waited out and the remaining batches resumed (a run lasts at
+    #: most its sweep + this budget + the failed probes). 150 s leaves room for two half-open probes with
     #: the default 60 s breaker (a one-minute outage is recovered in the same run) and stays well under
-    #: the hourly sweep and the run lease; a longer outage ends the run, which asks for a catch-up run.
-    #: Incremental runs do not retry (the next one, minutes later, does). 0: no retry.
+    #: the hourly sweep; the run lease is renewed while waiting. A longer outage ends the run
+    #: ``partial``, which asks for a catch-up run. Incremental runs do not wait (the next one, minutes
+    #: later, retries; they must not hold the vendor's lease). 0: no retry.
     run_budget_s: float = Field(default=150.0, ge=0)
     #: Schedule: incremental harvest (next ``incremental_window_h`` hours) every N minutes, full sweep.
     incremental_every_min: float = Field(default=2.0, gt=0)

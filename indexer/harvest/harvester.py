@@ -153,10 +153,12 @@ class Harvester:
                                book: OfferBook, places: PlaceMaker, existing: ExistingSlots, writer: BulkWriter,
                                stats: RunStats, harvested_at: str) -> None:
         mapper = BundleMapper(vendor=vendor.name, specialty_codes=self.specialty_codes)
-        # Everything after the first request counts against the run's budget (retries of batches that
-        # failed while the vendor was unavailable included). Full sweeps only: an incremental run's
-        # retry is the next incremental run, minutes later, and it must not hold the vendor's lease.
-        deadline = time.monotonic() + (vendor.run_budget_s if window.mode == "full" else 0.0)
+        # The budget bounds the time the run spends waiting for an unavailable vendor (for its breaker
+        # to half-open, or a backoff before a last round), not the sweep's own work: a national sweep
+        # of one vendor takes longer than any budget, and an outage in its middle must still be waited
+        # out and its remaining batches resumed. Full sweeps only: an incremental run's retry is the
+        # next incremental run, minutes later, and it must not hold the vendor's lease.
+        budget = _WaitBudget(vendor.run_budget_s if window.mode == "full" else 0.0)
         quiet_retries = 0   # retry rounds while the breaker stayed closed (scattered failures)
         stats.batches = len(tasks)
         async with VendorClient(vendor, breakers=self.breakers) as client:
@@ -174,10 +176,11 @@ class Harvester:
                                               stats, harvested_at, failed)
                 if not retry:
                     break
-                wait = await self._retry_wait(vendor, quiet_retries, deadline, stats)
+                wait = await self._retry_wait(vendor, quiet_retries, budget, stats)
                 if wait is None:
                     break
                 quiet_retries += wait[1]
+                budget.spend(wait[0])
                 await asyncio.sleep(wait[0])
                 stats.batches_retried += len(retry)
                 retried = {id(batch) for _, batch in retry}
@@ -212,13 +215,13 @@ class Harvester:
             failed.append((batch, error))
         return retry
 
-    async def _retry_wait(self, vendor: VendorConfig, quiet_retries: int, deadline: float,
+    async def _retry_wait(self, vendor: VendorConfig, quiet_retries: int, budget: _WaitBudget,
                           stats: RunStats) -> tuple[float, int] | None:
         """(seconds to wait, quiet round or not) before retrying the unavailable batches; ``None``: no retry.
 
-        Wait for the breaker to let a probe through, and only if the retry can still start within the
-        budget. When it did not open (scattered failures, each already retried max_attempts times), one
-        more round after a backoff, not a loop against a sick vendor."""
+        Wait for the breaker to let a probe through, as often as the waiting budget allows. When it did
+        not open (scattered failures, each already retried max_attempts times), one more round after a
+        backoff, not a loop against a sick vendor."""
         wait = await self.breakers.half_open_in(vendor)
         quiet = 0
         if not wait:
@@ -227,7 +230,7 @@ class Harvester:
             quiet = 1
             wait = vendor.backoff_max_s
         wait += 0.05   # purgatory half-opens strictly after opened_at + ttl
-        if time.monotonic() + wait > deadline:
+        if not budget.allows(wait):
             stats.retry_pending = True
             return None
         return wait, quiet
@@ -301,6 +304,19 @@ class Harvester:
                         count=writer.errors.count)
             for message in writer.error_messages[1:]:
                 stats.error("place_write_failed", f"vendor-only place {message}", count=0)
+
+
+class _WaitBudget:
+    """Seconds a run may still spend waiting for an unavailable vendor (``VendorConfig.run_budget_s``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+
+    def allows(self, wait: float) -> bool:
+        return wait <= self.left
+
+    def spend(self, wait: float) -> None:
+        self.left -= wait
 
 
 def _search_tasks(vendor: VendorConfig, practitioner_ids: list[str],
