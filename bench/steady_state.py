@@ -120,8 +120,10 @@ def run(*, practitioners: int, mode: str, profile: bool) -> dict:
         }
         if profiler:
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
-            figures["profile_top"] = out.getvalue().splitlines()[:60]
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(r"indexer|connectors|httpx/_client|elasticsearch/helpers", 30)
+            figures["profile_top"] = out.getvalue().splitlines()[:120]
         return figures
     finally:
         if child.is_alive():
