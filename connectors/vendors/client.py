@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urljoin, urlsplit
@@ -43,6 +44,34 @@ class SearchAnswer:
     pages: list[dict] = field(default_factory=list)
     requests: int = 0        # HTTP requests sent, retries included
     elapsed_s: float = 0.0
+    #: Per page: digest of its bytes from its ``entry`` key on (``None``: no such key found), and its
+    #: body. A page whose digest the caller said it knows (``known_pages``) is not decoded: its
+    #: ``pages`` item holds the keys before ``entry`` only (``total``, ``link``) and ``unread`` is True.
+    digests: list[bytes | None] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    unread: list[bool] = field(default_factory=list)
+
+
+def _entries_digest(body: bytes) -> tuple[dict, bytes] | None:
+    """(the Bundle's keys before ``entry``, digest of the bytes from ``"entry"`` to the end), or ``None``
+    when ``entry`` is not a top-level key found that way. The bytes before it (the Bundle's id and
+    ``meta.lastUpdated``, new in every answer) are decoded, the rest only hashed: two answers with the
+    same digest list the same entries, byte for byte."""
+    at = body.find(b'"entry"')
+    if at < 0:
+        return None
+    head = body[:at].rstrip()
+    if head.endswith(b","):
+        head = head[:-1]
+    try:
+        # Only a cut at the top level between two keys parses (a nested or quoted ``"entry"`` leaves a
+        # bracket open or a dangling value): any doubt is a plain decode.
+        parsed = orjson.loads(head + b"}")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(parsed, dict) or not body[at + 7:].lstrip().startswith(b":"):
+        return None
+    return parsed, hashlib.blake2b(body[at:], digest_size=16).digest()
 
 
 class BreakerBoard:
@@ -128,8 +157,11 @@ class VendorClient:
     """Async client of one vendor for one harvest run (``async with VendorClient(...) as client``)."""
 
     def __init__(self, vendor: VendorConfig, *, breakers: BreakerBoard | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 known_pages: Container[bytes] | None = None) -> None:
         self.vendor = vendor
+        #: Entry digests (``SearchAnswer.digests``) of pages the caller has already read: not decoded again.
+        self.known_pages = known_pages
         self.breakers = breakers or BreakerBoard()
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -177,7 +209,6 @@ class VendorClient:
             if len(answer.pages) >= self.vendor.max_pages:
                 raise VendorMalformed("too_many_pages", f"more than {self.vendor.max_pages} pages")
             bundle = await self._get_bundle(url, query, answer)
-            answer.pages.append(bundle)
             url = self._next_link(bundle)
             query = None
             if url is not None:
@@ -201,6 +232,15 @@ class VendorClient:
         return None
 
     async def _get_bundle(self, url: str, params, answer: SearchAnswer) -> dict:
+        """The page at ``url`` (appended to ``answer``)."""
+        bundle, body, digest, known = await self._get_page(url, params, answer)
+        answer.pages.append(bundle)
+        answer.digests.append(digest)
+        answer.bodies.append(body if known else b"")   # only an unread page may have to be decoded later
+        answer.unread.append(known)
+        return bundle
+
+    async def _get_page(self, url: str, params, answer: SearchAnswer) -> tuple[dict, bytes, bytes | None, bool]:
         assert self._slots is not None, "use `async with VendorClient(...)`"
         # The breaker is consulted once a request may really go out (inside the concurrency bound), so
         # that requests queued behind failing ones fail fast instead of all hitting the vendor.
@@ -214,7 +254,8 @@ class VendorClient:
             finally:
                 CIRCUIT_STATE.labels(self.vendor.name).set(CIRCUIT_CODES.get(breaker.context.state, 0))
 
-    async def _get_with_retries(self, url: str, params, answer: SearchAnswer) -> dict:
+    async def _get_with_retries(self, url: str, params,
+                                answer: SearchAnswer) -> tuple[dict, bytes, bytes | None, bool]:
         vendor = self.vendor
         exponential = wait_exponential_jitter(multiplier=vendor.backoff_initial_s, max=vendor.backoff_max_s,
                                               jitter=vendor.backoff_initial_s)
@@ -238,7 +279,9 @@ class VendorClient:
                 return await self._get_once(url, params)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _get_once(self, url: str, params) -> dict:
+    async def _get_once(self, url: str, params) -> tuple[dict, bytes, bytes | None, bool]:
+        """(bundle, body, entry digest, known): decoded unless its entries are ``known_pages``' (then the
+        bundle holds its head only); inside the breaker and the retries, as a malformed answer is."""
         assert self._client is not None, "use `async with VendorClient(...)`"
         if self._limiter is not None:
             await self._limiter.acquire()
@@ -261,11 +304,22 @@ class VendorClient:
                                  status=status)
         if status != 200:
             raise VendorMalformed(f"http_{status}", f"{self.vendor.name}: unexpected HTTP {status}", status=status)
-        try:
-            bundle = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise VendorMalformed("invalid_json", f"{self.vendor.name}: answer is not JSON: {exc}") from exc
-        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-            kind = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
-            raise VendorMalformed("not_a_bundle", f"{self.vendor.name}: answer is a {kind}, not a Bundle")
-        return bundle
+        body = response.content
+        split = _entries_digest(body)
+        digest = split[1] if split is not None else None
+        if (split is not None and self.known_pages is not None and digest in self.known_pages
+                and split[0].get("resourceType") == "Bundle"):
+            # The same entries as a page already read and decoded: its head only (``total``, ``link``).
+            return split[0], body, digest, True
+        return _decode_bundle(body, self.vendor.name), body, digest, False
+
+
+def _decode_bundle(body: bytes, vendor: str) -> dict:
+    try:
+        bundle = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise VendorMalformed("invalid_json", f"{vendor}: answer is not JSON: {exc}") from exc
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        kind = bundle.get("resourceType") if isinstance(bundle, dict) else type(bundle).__name__
+        raise VendorMalformed("not_a_bundle", f"{vendor}: answer is a {kind}, not a Bundle")
+    return bundle

@@ -10,7 +10,10 @@ geocode) for slots the vendor did not touch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+
+import orjson
 
 from connectors.vendors.mapping import BundleMapper, SlotRecord
 from indexer.bulk import BulkWriter
@@ -37,23 +40,57 @@ class BatchAnswer:
     search: str
     batch: list[str]
     pages: list[dict]
+    #: Per page, as the client read them (``SearchAnswer``): entry digest, body when not decoded, not decoded.
+    digests: list[bytes | None] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    unread: list[bool] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SteadyBatch:
+    """What an incremental answer of one batch was when it changed nothing: its pages' entry digests, and
+    what was then indexed for the batch (slots, and a hash of their ids and content hashes). The same
+    pages again over the same indexed slots change nothing again: nothing to decode, map or write."""
+
+    digests: tuple[bytes | None, ...]
+    indexed: int
+    indexed_hash: int
+    slots_seen: int
+    rejected: Counter
+    flags: Counter
+
+
+#: (search, batch ids) → the batch's last answer that changed nothing (incremental runs of one vendor).
+SteadyBook = dict[tuple[str, tuple[str, ...]], SteadyBatch]
 
 
 def write_batch(answer: BatchAnswer, *, mapper: BundleMapper, book: OfferBook, places: PlaceMaker,
                 existing: ExistingSlots, writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode,
-                settings: HarvestSettings) -> None:
+                settings: HarvestSettings, steady: SteadyBook | None = None) -> None:
     """Write the whole truth of one batch (see the module doc). Raises ``BundleError`` for a page that
-    cannot be mapped, before anything of the batch is written."""
+    cannot be mapped, before anything of the batch is written. ``steady``: the vendor's steady batches
+    (incremental runs), read and kept up to date."""
     prefix = f"{answer.vendor}:"
+    key = (answer.search, tuple(answer.batch))
+    if steady is not None and mode == "incremental" and _still_steady(answer, steady.get(key), existing,
+                                                                      writer, stats):
+        return
+    pages = _decoded_pages(answer)
     known_sources = _known_sources(answer.batch, existing, prefix) if mode == "incremental" else None
     # Map every page first: a broken page makes the whole batch a failure, never a partial truth.
-    records, seen, slots_seen = _map_pages(answer, mapper, known_sources, prefix, stats)
+    records, seen, slots_seen, rejected, flags = _map_pages(answer, pages, mapper, known_sources, prefix, stats)
     _confirm_unchanged(seen - records.keys(), existing, writer, stats)
     _write_records(records, book=book, places=places, existing=existing, writer=writer, stats=stats,
                    harvested_at=harvested_at)
     if existing.expired_claims:
         _release_claims(existing.expired_claims & (records.keys() | seen), writer, stats)
     indexed, gone = _gone(answer.batch, existing, records, seen)
+    if steady is not None and mode == "incremental":
+        if not records and not gone and answer.digests and None not in answer.digests:
+            count, indexed_hash, _ = _indexed_state(answer.batch, existing)
+            steady[key] = SteadyBatch(tuple(answer.digests), count, indexed_hash, slots_seen, rejected, flags)
+        else:
+            steady.pop(key, None)
     if not gone:
         return
     total = answer.pages[0].get("total") if answer.pages else None
@@ -88,22 +125,73 @@ def _known_sources(batch: list[str], existing: ExistingSlots, prefix: str) -> di
     return known
 
 
-def _map_pages(answer: BatchAnswer, mapper: BundleMapper, known_sources: dict[str, str] | None, prefix: str,
-               stats: RunStats) -> tuple[dict[str, SlotRecord], set[str], int]:
-    """(records mapped, ids of slots whose source is unchanged, Slots the answer sent)."""
+def _indexed_state(batch: list[str], existing: ExistingSlots) -> tuple[int, int, bool]:
+    """(slots indexed for the batch's ids, a hash of their ids and content hashes, any of them stale)."""
+    count = combined = 0
+    stale = False
+    by_id = existing.by_id
+    for key in batch:
+        for slot_id in existing.by_key.get(key, ()):
+            _, stored, is_stale = by_id[slot_id]
+            count += 1
+            # A sum: the same whatever the order of the scan (the process's own string hash, seeded at
+            # random: nobody outside can aim at a collision).
+            combined = (combined + hash((slot_id, stored))) & 0xFFFFFFFFFFFFFFFF
+            stale = stale or is_stale
+    return count, combined, stale
+
+
+def _still_steady(answer: BatchAnswer, last: SteadyBatch | None, existing: ExistingSlots, writer: BulkWriter,
+                  stats: RunStats) -> bool:
+    """Whether the answer is the batch's last steady one, with the same slots indexed and none stale:
+    then it is counted as that answer was (read, unchanged, rejections and flags by reason) without
+    decoding it, expired claims of its slots are released, and nothing else is written."""
+    if last is None or not answer.unread or not all(answer.unread) or tuple(answer.digests) != last.digests:
+        return False
+    count, indexed_hash, stale = _indexed_state(answer.batch, existing)
+    if stale or count != last.indexed or indexed_hash != last.indexed_hash:
+        return False
+    stats.read += last.slots_seen
+    stats.unchanged += count
+    stats.rejected.update(last.rejected)
+    stats.flags.update(last.flags)
+    if existing.expired_claims:
+        ids = {slot_id for key in answer.batch for slot_id in existing.by_key.get(key, ())}
+        _release_claims(existing.expired_claims & ids, writer, stats)
+    return True
+
+
+def _decoded_pages(answer: BatchAnswer) -> list[dict]:
+    """The answer's pages, those the client did not decode (known entries) decoded now."""
+    if not any(answer.unread):
+        return answer.pages
+    # They were decoded without fault when first read (same bytes from ``entry`` on; their head is
+    # decoded already): no malformed answer here.
+    return [orjson.loads(answer.bodies[n]) if unread else page
+            for n, (page, unread) in enumerate(zip(answer.pages, answer.unread, strict=True))]
+
+
+def _map_pages(answer: BatchAnswer, pages: list[dict], mapper: BundleMapper, known_sources: dict[str, str] | None,
+               prefix: str, stats: RunStats) -> tuple[dict[str, SlotRecord], set[str], int, Counter, Counter]:
+    """(records mapped, ids of slots whose source is unchanged, Slots the answer sent, rejections and
+    flags by reason)."""
     records: dict[str, SlotRecord] = {}
     seen: set[str] = set()
     slots_seen = 0
-    for page in answer.pages:
+    rejected: Counter = Counter()
+    flags: Counter = Counter()
+    for page in pages:
         result = mapper.map_bundle(page, search=answer.search, requested=answer.batch, known_sources=known_sources)
         stats.read += result.slots_seen
         slots_seen += result.slots_seen
         stats.rejected.update(result.rejected)
         stats.flags.update(result.flags)
+        rejected.update(result.rejected)
+        flags.update(result.flags)
         for record in result.records:
             records[record.id] = record
         seen.update(prefix + resource_id for resource_id in result.unchanged)
-    return records, seen, slots_seen
+    return records, seen, slots_seen, rejected, flags
 
 
 def _confirm_unchanged(slot_ids: set[str], existing: ExistingSlots, writer: BulkWriter, stats: RunStats) -> None:

@@ -15,12 +15,19 @@ from typing import Any
 from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from connectors.vendors.client import BreakerBoard, CircuitOpen, VendorClient, VendorError, VendorUnavailable
+from connectors.vendors.client import (
+    BreakerBoard,
+    CircuitOpen,
+    SearchAnswer,
+    VendorClient,
+    VendorError,
+    VendorUnavailable,
+)
 from connectors.vendors.config import VendorConfig, find_vendor, load_vendors
 from connectors.vendors.mapping import BundleError, BundleMapper, specialty_lookup
 from connectors.vendors.queries import Search, batches
 from indexer.bulk import BulkWriter
-from indexer.harvest.batch_writes import BatchAnswer, hold_deletions, write_batch
+from indexer.harvest.batch_writes import BatchAnswer, SteadyBook, hold_deletions, write_batch
 from indexer.harvest.existing_slots import ExistingSlots, scan_existing
 from indexer.harvest.gc_tuning import tune_gc
 from indexer.harvest.offer_book import OfferBook, load_offer_book
@@ -59,6 +66,10 @@ class Harvester:
             specialty_codes = specialty_lookup(load_specialties(settings.reference_data_dir).labels)
         self.specialty_codes = specialty_codes
         self.slots_alias = alias_name(self.prefix, "slots")
+        #: Per vendor, the batches whose last incremental answer changed nothing: the same answer again
+        #: is neither decoded nor mapped (the steady state of frequent polling). Kept in memory only: a
+        #: new process decodes everything once.
+        self._steady: dict[str, SteadyBook] = {}
         tune_gc()
 
     # -- configuration -------------------------------------------------------------------------------
@@ -161,7 +172,8 @@ class Harvester:
         budget = _WaitBudget(vendor.run_budget_s if window.mode == "full" else 0.0)
         quiet_retries = 0   # retry rounds while the breaker stayed closed (scattered failures)
         stats.batches = len(tasks)
-        async with VendorClient(vendor, breakers=self.breakers) as client:
+        async with VendorClient(vendor, breakers=self.breakers,
+                                known_pages=self._known_pages(vendor, window.mode)) as client:
             async def one(search: Search, batch: list[str]):
                 try:
                     found = await client.search(search, ids=batch, start=window.start, end=window.end)
@@ -205,7 +217,7 @@ class Harvester:
             search, batch, answer, error = await next_done
             if answer is not None:
                 error = self._write_answer(vendor, search, batch, answer.pages, mapper, book, places,
-                                           existing, writer, stats, harvested_at, window.mode)
+                                           existing, writer, stats, harvested_at, window.mode, answer=answer)
                 if error is None:
                     continue
             # Unavailable vendor (breaker open, 5xx, timeouts): worth another try in this run.
@@ -237,11 +249,12 @@ class Harvester:
 
     def _write_answer(self, vendor: VendorConfig, search: str, batch: list[str], pages: list[dict],
                       mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: ExistingSlots,
-                      writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode) -> VendorError | None:
+                      writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode,
+                      answer: SearchAnswer | None = None) -> VendorError | None:
         """``_write_batch``; what made the batch fail when its answer could not be mapped."""
         try:
             self._write_batch(vendor, search, batch, pages, mapper, book, places, existing, writer, stats,
-                              harvested_at, mode)
+                              harvested_at, mode, answer=answer)
         except BundleError as exc:
             return VendorError("malformed_bundle", f"{vendor.name}: {exc}")
         except Exception as exc:  # noqa: BLE001 - one batch's bug must not stop the others
@@ -251,10 +264,23 @@ class Harvester:
 
     def _write_batch(self, vendor: VendorConfig, search: str, batch: list[str], pages: list[dict],
                      mapper: BundleMapper, book: OfferBook, places: PlaceMaker, existing: ExistingSlots,
-                     writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode = "incremental") -> None:
-        write_batch(BatchAnswer(vendor=vendor.name, search=search, batch=batch, pages=pages), mapper=mapper,
-                    book=book, places=places, existing=existing, writer=writer, stats=stats,
-                    harvested_at=harvested_at, mode=mode, settings=self.settings)
+                     writer: BulkWriter, stats: RunStats, harvested_at: str, mode: Mode = "incremental",
+                     answer: SearchAnswer | None = None) -> None:
+        batch_answer = BatchAnswer(vendor=vendor.name, search=search, batch=batch, pages=pages)
+        if answer is not None:
+            batch_answer = BatchAnswer(vendor=vendor.name, search=search, batch=batch, pages=pages,
+                                       digests=answer.digests, bodies=answer.bodies, unread=answer.unread)
+        write_batch(batch_answer, mapper=mapper, book=book, places=places, existing=existing, writer=writer,
+                    stats=stats, harvested_at=harvested_at, mode=mode, settings=self.settings,
+                    steady=self._steady.setdefault(vendor.name, {}))
+
+    def _known_pages(self, vendor: VendorConfig, mode: Mode) -> set[bytes] | None:
+        """Entry digests of the vendor's steady batches' pages (incremental runs only: a full sweep also
+        compares every document with the directory, which needs them decoded and mapped)."""
+        if mode != "incremental":
+            return None
+        return {digest for steady in self._steady.get(vendor.name, {}).values()
+                for digest in steady.digests if digest is not None}
 
     def _write_deletions(self, vendor: VendorConfig, existing: ExistingSlots, writer: BulkWriter, stats: RunStats,
                          now_iso: str) -> None:

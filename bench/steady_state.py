@@ -1,0 +1,180 @@
+"""Steady-state harvest cost: CPU of the harvester per unchanged slot, and Elasticsearch writes, for a
+re-sweep where nothing changed at the vendors, after a cold full sweep and a first re-sweep (small size:
+a decision aid, not the national bench).
+
+    .venv/bin/python -m bench.steady_state --practitioners 300 [--profile] [--mode full|incremental]
+
+The simulator runs in its own process, so that ``time.process_time`` of this one is the harvester's own
+CPU (its HTTP client, JSON decoding, mapping, comparison, bulk writer). Writes are read from the slots
+index's indexing statistics (index, delete and noop-update operations), not from the harvester's counts.
+Writes JSON under ``bench/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import multiprocessing
+import pstats
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from elasticsearch import Elasticsearch
+
+from bench.common import free_port, wait_http
+from connectors.directory.ids import luhn_key
+from connectors.vendors.config import VendorConfig
+from indexer.harvest import Harvester
+from indexer.lifecycle import drop_prefix, setup_indices
+from mappings.common import GeoPoint
+from mappings.offers import OfferAddress, OfferDoc, OfferSas
+from mappings.registry import alias_name
+from sas_core.settings import Settings
+from sas_core.text import fold
+
+VENDORS = ("steady-a", "steady-b", "steady-c")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _national_id(n: int) -> str:
+    """A valid ``8`` + RPPS national id (its Luhn key computed)."""
+    body = f"1{n:09d}"
+    return "8" + body + luhn_key(body)
+
+
+def _town_offers(vendor: str, count: int, *, start: int) -> list[dict]:
+    """``count`` practitioners of ``vendor`` in Agen (47), one place each; every third in a CPTS."""
+    offers = []
+    for i in range(count):
+        line, name = f"{i + 1} rue Montesquieu", "Claire MARTIN"
+        cpts = ("470000011", "CPTS du Grand Agen") if i % 3 == 0 else (None, None)
+        offers.append(OfferDoc(
+            id=f"{vendor}-{i}", kind="ps", national_id=_national_id(start + i), national_id_type="rpps",
+            last_name="MARTIN", first_name="Claire", name=name, name_folded=fold(name), specialties=["SM54"],
+            address=OfferAddress(line=line, postcode="47000", city="Agen", city_folded=fold("Agen"),
+                                 text=f"{line}, 47000 Agen"),
+            departement="47", territory="SAS-47", location=GeoPoint(lat=44.2033 + i / 10000, lon=0.6163),
+            phones=["+33553000000"],
+            sas=OfferSas(participates=True, vendor=vendor, cpts_finess=cpts[0], cpts_name=cpts[1]),
+            source="rpps",
+        ).model_dump(mode="json"))
+    return offers
+
+
+def _offers(count: int) -> list[dict]:
+    offers: list[dict] = []
+    for n, vendor in enumerate(VENDORS):
+        offers += _town_offers(vendor, count, start=10_000 * (n + 1))
+    return offers
+
+
+def _simulator(offers: list[dict], port: int) -> None:
+    """Child process: every agenda built ahead, then serve until terminated."""
+    from simulator.app import Simulator
+    from simulator.roster import rosters_from_offers
+    from simulator.server import serve
+
+    simulator = Simulator(rosters_from_offers(offers), public_url=f"http://127.0.0.1:{port}", taken_share=0.0,
+                          max_agendas_per_vendor=None)
+    for vendor in simulator.vendors.values():
+        for key in list(vendor.roster.practitioners) + list(vendor.roster.associations):
+            simulator.agenda(vendor, key)
+    serve(simulator, host="127.0.0.1", port=port, log_level="error")
+
+
+def _writes(es: Elasticsearch, alias: str) -> dict[str, int]:
+    indexing = es.indices.stats(index=alias, metric="indexing")["_all"]["primaries"]["indexing"]
+    return {"index": indexing["index_total"], "delete": indexing["delete_total"],
+            "noop_update": indexing["noop_update_total"]}
+
+
+def _sweep(harvester: Harvester, mode: str, now: datetime) -> tuple[float, list[dict]]:
+    started = time.process_time()
+    documents = [harvester.run(name, mode=mode, now=now) for name in VENDORS]   # type: ignore[arg-type]
+    return time.process_time() - started, documents
+
+
+def run(*, practitioners: int, mode: str, profile: bool) -> dict:
+    prefix = f"bss{uuid.uuid4().hex[:8]}"
+    settings = Settings(index_prefix=prefix)
+    es = Elasticsearch(settings.es_url, request_timeout=120)
+    port = free_port()
+    offers = _offers(practitioners)
+    child = multiprocessing.get_context("spawn").Process(target=_simulator, args=(offers, port), daemon=True)
+    try:
+        setup_indices(es, prefix=prefix)
+        from elasticsearch import helpers
+
+        helpers.bulk(es, ({"_index": alias_name(prefix, "offers"), "_id": o["id"], "_source": o} for o in offers),
+                     refresh=True)
+        child.start()
+        wait_http(f"http://127.0.0.1:{port}/_admin/healthz", timeout_s=300, exit_code=lambda: child.exitcode)
+        vendors = [VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir", use_cases=["ps", "cpts"],
+                                timeout_s=30) for name in VENDORS]
+        harvester = Harvester(es=es, settings=settings, vendors=vendors)
+        now = datetime.now(timezone.utc)
+        cold_cpu, cold = _sweep(harvester, "full", now)
+        # The first re-read after the sweep decodes and maps every answer (and learns which changed
+        # nothing); the steady state is the re-reads after it.
+        first_cpu, first = _sweep(harvester, mode, now)
+        alias = alias_name(prefix, "slots")
+        es.indices.refresh(index=alias)
+        before = _writes(es, alias)
+        profiler = cProfile.Profile(time.process_time) if profile else None   # CPU, not waiting
+        if profiler:
+            profiler.enable()
+        cpu, again = _sweep(harvester, mode, now)
+        if profiler:
+            profiler.disable()
+        es.indices.refresh(index=alias)
+        after = _writes(es, alias)
+        unchanged = sum(d["unchanged"] for d in again)
+        read = sum(d["read"] for d in again)
+        cold_read = sum(d["read"] for d in cold)
+        figures = {
+            "mode": mode, "vendors": len(VENDORS), "practitioners_per_vendor": practitioners,
+            "cold_read": cold_read, "cold_cpu_us_per_slot": round(1e6 * cold_cpu / max(cold_read, 1), 1),
+            "first_resweep_cpu_us_per_slot": round(1e6 * first_cpu / max(sum(d["read"] for d in first), 1), 1),
+            "read": read, "unchanged": unchanged,
+            "upserted": sum(d["upserted"] for d in again), "deleted": sum(d["deleted"] for d in again),
+            "cpu_s": round(cpu, 3), "cpu_us_per_unchanged_slot": round(1e6 * cpu / max(unchanged, 1), 1),
+            "writes": {op: after[op] - before[op] for op in after},
+            "profiled": profile,
+        }
+        if profiler:
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("tottime").print_stats(25)
+            stats.sort_stats("cumulative").print_stats(r"indexer|connectors|httpx/_client|elasticsearch/helpers", 30)
+            figures["profile_top"] = out.getvalue().splitlines()[:120]
+        return figures
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join(10)
+        drop_prefix(es, prefix=prefix)
+        es.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--practitioners", type=int, default=300, help="per vendor")
+    parser.add_argument("--mode", choices=("full", "incremental"), default="full")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--label", default="")
+    args = parser.parse_args()
+    figures = run(practitioners=args.practitioners, mode=args.mode, profile=args.profile)
+    RESULTS.mkdir(exist_ok=True)
+    name = f"steady_state_{args.mode}{'_' + args.label if args.label else ''}.json"
+    (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in figures.items() if k != "profile_top"}, indent=2))
+    for line in figures.get("profile_top", []):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
