@@ -16,7 +16,7 @@ Example::
         rate_limit_per_s: 20
         tiers:                     # optional: freshness tiers (default below); each a run over its own window
           - {name: near, start_h: 0, end_h: 4, every_min: 0.5}
-          - {name: mid, start_h: 4, end_h: 48, every_min: 10}
+          - {name: mid, start_h: 4, end_h: 48, every_min: 10, slice_h: 22}
           - {name: far, start_h: 48, end_h: 168, every_min: 60, sweep: true, slice_h: 24}
 
 Without ``tiers``, a vendor that sets ``incremental_every_min`` / ``incremental_window_h`` /
@@ -90,11 +90,11 @@ class TierConfig(BaseModel):
 
 
 def _default_tiers() -> list[TierConfig]:
-    """Next 4 h every 30 s (taken-to-gone p95 = 0.95 x 30 s + the run, under 60 s), 4-48 h every
-    10 min, 48 h-7 days hourly in 24 h slices: 0.43 harvester cores nationally at 15 us per slot
-    instead of 2.4 for "48 h every 2 min + 7 days hourly" (ARCHITECTURE.md, "Freshness")."""
+    """Next 4 h every 30 s (taken-to-gone p95 = 0.95 x 30 s + the run + one slice, under 60 s), 4-48 h
+    every 10 min in 22 h slices, 48 h-7 days hourly in 24 h slices: nationally 28,600 slots/s decoded
+    on average instead of 53,200 for "48 h every 2 min + 7 days hourly" (ARCHITECTURE.md, "Freshness")."""
     return [TierConfig(name="near", start_h=0, end_h=4, every_min=0.5),
-            TierConfig(name="mid", start_h=4, end_h=48, every_min=10),
+            TierConfig(name="mid", start_h=4, end_h=48, every_min=10, slice_h=22),
             TierConfig(name="far", start_h=48, end_h=168, every_min=60, sweep=True, slice_h=24)]
 
 

@@ -23,7 +23,7 @@ def one(**fields) -> object:
 def test_default_tiers_near_mid_far():
     vendor = one()
     tiers = [(t.name, t.start_h, t.end_h, t.every_min, t.sweep, t.slice_h) for t in vendor.schedule_tiers]
-    assert tiers == [("near", 0, 4, 0.5, False, None), ("mid", 4, 48, 10, False, None),
+    assert tiers == [("near", 0, 4, 0.5, False, None), ("mid", 4, 48, 10, False, 22),
                      ("far", 48, 168, 60, True, 24)]
     near, mid, far = (Window.for_tier(t, now=NOW) for t in vendor.schedule_tiers)
     start = NOW.replace(microsecond=0)
