@@ -30,6 +30,8 @@ def harvest(
         help="harvester worker processes (SAS_HARVEST_WORKER_PROCESSES); 0: one process, threads")] = 4,
     durability_rounds: Annotated[int, typer.Option(
         help="extra cold sweeps pairs comparing translog durability async / request (0: none)")] = 2,
+    near_window_h: Annotated[float | None, typer.Option(
+        help="freshness of a near tier: runs over the next N hours (default: the 48 h incremental window)")] = None,
     keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/harvest.json"),
 ) -> None:
@@ -39,7 +41,7 @@ def harvest(
     config = BenchConfig(places=places, practitioners=practitioners, sos_places=sos_places, vendors=vendors,
                          interval_s=interval_s, rounds=rounds, takes_per_round=takes_per_round,
                          parallel_vendors=parallel_vendors, worker_processes=worker_processes,
-                         durability_rounds=durability_rounds, keep=keep,
+                         durability_rounds=durability_rounds, near_window_h=near_window_h, keep=keep,
                          output=output)
     result = run_bench(settings=Settings(), config=config, log=console.print)
     console.print_json(json.dumps(result))
