@@ -5,7 +5,7 @@ interval while the far tiers are slow, and a long sweep hands over to the near t
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 import httpx
@@ -76,12 +76,16 @@ def test_a_tier_deletes_only_inside_its_window(es, indices, settings, run_simula
     harvester = Harvester(es=es, settings=settings, vendors=[vendor])
     assert harvester.run(name, mode="full")["status"] == "success"
     slots = vendor_slots(es, settings, name)
-    tier = TierConfig(name="near", start_h=24, end_h=72, every_min=1)
-    window = Window.for_tier(tier, now=datetime.now(timezone.utc))
-    lo, hi = window.start.isoformat()[:19], window.end.isoformat()[:19]
-    inside = sorted(i for i, s in slots.items() if lo < s["start"][:19] < hi)
-    before = sorted(i for i, s in slots.items() if s["start"][:19] < lo)
-    after = sorted(i for i, s in slots.items() if s["start"][:19] > hi)
+    # A tier's window over the middle third of the indexed slots (whatever the day of the week).
+    starts = sorted(datetime.fromisoformat(s["start"]) for s in slots.values())
+    tier = TierConfig(name="near", start_h=0, end_h=1, every_min=1)
+    window = Window.for_tier(tier, now=starts[len(starts) // 3] - timedelta(seconds=30))
+    window = Window(window.mode, window.start, (starts[2 * len(starts) // 3] + timedelta(seconds=30)).replace(
+        microsecond=0), window.tier)
+    at = {i: datetime.fromisoformat(s["start"]) for i, s in slots.items()}     # the vendor's offset kept
+    inside = sorted(i for i in slots if window.start < at[i] < window.end)
+    before = sorted(i for i in slots if at[i] < window.start)
+    after = sorted(i for i in slots if at[i] > window.end)
     assert inside and before and after
     # Taken at the vendor: two in the tier's window, one before it, one after it.
     taken = [inside[0], inside[-1], before[0], after[-1]]
