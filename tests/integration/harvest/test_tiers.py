@@ -172,3 +172,30 @@ def test_a_long_sweep_hands_over_to_the_near_tier_between_slices(es, indices, se
     # The four slices cover the far tier's window, none left out.
     slices = [r for r in jobs.runs if r["tier"] == "far"][:4]
     assert all(r["status"] == "success" for r in slices)
+
+
+def test_a_sliced_sweep_stops_at_an_outage_and_asks_a_catch_up_of_the_whole_tier(es, indices, settings,
+                                                                                  run_simulator):
+    name = "tier-outage"
+    offers = town_offers(name, 5, start=35000)
+    write_offers(es, settings, offers)
+    sim = run_simulator(offers)
+    set_faults(sim, name, down=True)
+    vendor = vendor_config(name, sim.port, max_attempts=1, run_budget_s=0, breaker_reset_s=60, tiers=[
+        {"name": "near", "start_h": 0, "end_h": 4, "every_min": 60},
+        {"name": "far", "start_h": 48, "end_h": 168, "every_min": 60, "sweep": True, "slice_h": 40}])
+    jobs, scheduler = tier_jobs(es, settings, vendor, "tier-outage")
+    scheduler.start(paused=True)            # jobs registered, none runs by itself
+    try:
+        jobs.election.tick()
+        assert jobs.election.is_leader
+        document = jobs.harvest(name, "far")
+        catch_up = scheduler.get_job(f"harvest-catchup-far-{name}")
+    finally:
+        scheduler.shutdown(wait=False)
+    assert document is not None and document["status"] == "failed" and document["catch_up_at"]
+    # The first of three slices met the outage: the sweep stopped there (the others would fail fast).
+    assert [r["tier"] for r in jobs.runs] == ["far"]
+    assert catch_up is not None and catch_up.args == (name, "far")
+    requested = windows_asked(sim, name)
+    assert requested and all(high - low <= timedelta(hours=40) for low, high in requested)
