@@ -138,21 +138,27 @@ class HarvestJobs:
         try:
             document = self._run_tier(config, wanted)
         finally:
-            while (queued := self._next_queued(config, before=None)) is not None:
+            # Nearest first, but a tier that already ran in this turn goes after the others still
+            # waiting: a near tier due again at once must not keep a queued sweep out forever.
+            done = {wanted.name}
+            while (queued := self._next_queued(config, before=None, ran=done)) is not None:
+                done.add(queued.name)
                 try:
                     document = self._run_tier(config, queued)
                 except Exception:  # noqa: BLE001 - a queued tier's failure must not keep the vendor busy
                     log.exception("queued harvest of %s (%s) failed", vendor, queued.name)
         return document
 
-    def _next_queued(self, vendor: VendorConfig, *, before: TierConfig | None) -> TierConfig | None:
-        """The nearest queued tier of ``vendor`` (only those nearer than ``before`` when given), taken off
-        the queue; at the end (``before=None``) an empty queue frees the vendor, atomically."""
+    def _next_queued(self, vendor: VendorConfig, *, before: TierConfig | None,
+                     ran: frozenset[str] | set[str] = frozenset()) -> TierConfig | None:
+        """The nearest queued tier of ``vendor`` (only those nearer than ``before`` when given; those not
+        in ``ran`` first), taken off the queue; at the end (``before=None``) an empty queue frees the
+        vendor, atomically."""
         order = [t.name for t in vendor.schedule_tiers]
         with self._turns:
             queued = self._queued.get(vendor.name) or {}
             rank = {name: order.index(name) if name in order else len(order) for name in queued}
-            candidates = sorted(queued, key=rank.__getitem__)
+            candidates = sorted(queued, key=lambda name: (name in ran, rank[name]))
             if before is not None:
                 limit = order.index(before.name) if before.name in order else len(order)
                 candidates = [name for name in candidates if rank[name] < limit]

@@ -199,3 +199,27 @@ def test_a_sliced_sweep_stops_at_an_outage_and_asks_a_catch_up_of_the_whole_tier
     assert catch_up is not None and catch_up.args == (name, "far")
     requested = windows_asked(sim, name)
     assert requested and all(high - low <= timedelta(hours=40) for low, high in requested)
+
+
+def test_near_tiers_due_back_to_back_do_not_keep_a_queued_sweep_out(es, indices, settings, run_simulator):
+    name = "tier-fair"
+    offers = town_offers(name, 30, start=36000)
+    write_offers(es, settings, offers)
+    sim = run_simulator(offers)
+    set_faults(sim, name, latency_ms=400)
+    # Each run lasts ~1.2 s (3 batches one at a time), longer than the two near tiers' 1 s interval:
+    # they are due again whenever the other one runs.
+    vendor = vendor_config(name, sim.port, batch_size=10, concurrency=1, tiers=[
+        {"name": "near", "start_h": 0, "end_h": 4, "every_min": 1 / 60},
+        {"name": "mid", "start_h": 4, "end_h": 48, "every_min": 1 / 60},
+        {"name": "far", "start_h": 48, "end_h": 168, "every_min": 60, "sweep": True}])
+    jobs, scheduler = tier_jobs(es, settings, vendor, "tier-fair")
+    scheduler.start()
+    try:
+        swept = wait_for(lambda: any(r.get("tier") == "far" for r in jobs.runs), 20)
+    finally:
+        scheduler.shutdown(wait=True)
+    order = [r["tier"] for r in jobs.runs]
+    assert swept, order
+    # The sweep ran after at most one run of each near tier once it was queued (2.5 s after start).
+    assert order.index("far") <= 6, order
