@@ -5,12 +5,19 @@ job gets the settings and an Elasticsearch client, never the API.
 
 Several scheduler processes may run (one per API replica): a leader lease kept in Elasticsearch
 (``indexer.leader``) makes only one of them run the jobs, and a per-vendor lease makes sure that one
-vendor is never harvested twice at once (scheduled incremental vs full sweep, or ``sas harvest run``).
+vendor is never harvested twice at once (two freshness tiers, or ``sas harvest run``).
+
+Each vendor has freshness tiers (``VendorConfig.schedule_tiers``: the next 4 h every 30 s, 4-48 h every
+10 min, 48 h-7 days hourly by default), one interval job each. The tiers of a vendor share its lease; a
+tier due while another of the vendor's runs is queued, not dropped, and the running one hands over to
+the queued nearer tiers between its slices (a long sweep runs as slices of ``slice_h`` hours): a
+near-term run waits one slice at most, never a whole sweep.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -20,8 +27,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from elasticsearch import Elasticsearch
 
+from connectors.vendors.config import TierConfig, VendorConfig
 from indexer.directory import refresh_directory
 from indexer.harvest import Harvester, mark_interrupted_runs
+from indexer.harvest.window import Window
 from indexer.harvest_workers import HarvestWorkers
 from indexer.leader import LeaderElection, LeaseLock
 from sas_core.clock import iso, utcnow
@@ -75,6 +84,10 @@ class HarvestJobs:
         self.runs: list[dict] = []
         #: Set by ``register``: catch-up runs are added to it.
         self.scheduler: BackgroundScheduler | None = None
+        #: Vendor -> tiers running in this process (the innermost first), and the tiers queued behind them.
+        self._turns = threading.Lock()
+        self._running: dict[str, list[str]] = {}
+        self._queued: dict[str, dict[str, TierConfig]] = {}
 
     def register(self, scheduler: BackgroundScheduler) -> None:
         ttl = self.settings.leader_lock_ttl_s
@@ -84,16 +97,18 @@ class HarvestJobs:
         for vendor in self.harvester.vendors:
             if not vendor.enabled:
                 continue
-            scheduler.add_job(self.harvest, "interval", minutes=vendor.incremental_every_min,
-                              args=[vendor.name, "incremental"], id=f"harvest-incremental-{vendor.name}",
-                              name=f"incremental harvest {vendor.name}",
-                              # right after the first leader-lease tick
-                              next_run_time=utcnow() + timedelta(seconds=min(ttl / 3, 3)))
-            scheduler.add_job(self.harvest, "interval", minutes=vendor.full_every_min,
-                              args=[vendor.name, "full"], id=f"harvest-full-{vendor.name}",
-                              name=f"full sweep {vendor.name}",
-                              # soon after start, not one whole interval later (days 3-7 would wait an hour)
-                              next_run_time=utcnow() + timedelta(seconds=self.settings.harvest_first_full_delay_s))
+            for tier in vendor.schedule_tiers:
+                # Sweeps soon after start, not one whole interval later (days 3-7 would wait an hour);
+                # the near tiers right after the first leader-lease tick.
+                first = (self.settings.harvest_first_full_delay_s if tier.sweep else min(ttl / 3, 3))
+                scheduler.add_job(self.harvest, "interval", minutes=tier.every_min, args=[vendor.name, tier.name],
+                                  id=f"harvest-{tier.name}-{vendor.name}", name=f"{tier.name} harvest {vendor.name}",
+                                  next_run_time=utcnow() + timedelta(seconds=first),
+                                  # The thread of a tier's job may be running the vendor's other tiers
+                                  # (queued behind it): a second instance lets the tier's next tick queue
+                                  # itself instead of being dropped. Two runs of one tier never overlap
+                                  # (``harvest`` does not queue a tier already running).
+                                  max_instances=2)
         scheduler.add_job(self.refresh_directory, "cron", hour=self.settings.directory_refresh_hour_utc, minute=0,
                           id="directory-refresh", name="daily directory refresh")
         scheduler.add_listener(lambda _event: self.close(), EVENT_SCHEDULER_SHUTDOWN)
@@ -105,14 +120,98 @@ class HarvestJobs:
         if close is not None:
             close()
 
-    def harvest(self, vendor: str, mode: str) -> dict | None:
-        """Harvest ``vendor`` if this process leads and nobody else is harvesting it right now."""
+    def harvest(self, vendor: str, tier: str) -> dict | None:
+        """Harvest ``vendor``'s tier ``tier`` (a tier name, or the legacy ``incremental`` / ``full``) if
+        this process leads and nobody else is harvesting the vendor right now. While another tier of the
+        vendor runs in this process, the tier is queued: the running one runs it between its slices or
+        right after it ends (nearest first). Returns the last run's document (``None``: skipped or queued)."""
+        config = self.harvester.vendor(vendor)
+        wanted = config.tier(tier)
+        with self._turns:
+            if vendor in self._running:
+                if wanted.name not in self._running[vendor]:
+                    self._queued.setdefault(vendor, {})[wanted.name] = wanted
+                    log.info("harvest of %s (%s) queued behind %s", vendor, wanted.name, self._running[vendor])
+                return None
+            self._running[vendor] = []      # busy from now on (``_run_tier`` names the tier)
+        document: dict | None = None
+        try:
+            document = self._run_tier(config, wanted)
+        finally:
+            # Nearest first, but a tier that already ran in this turn goes after the others still
+            # waiting: a near tier due again at once must not keep a queued sweep out forever.
+            done = {wanted.name}
+            while (queued := self._next_queued(config, before=None, ran=done)) is not None:
+                done.add(queued.name)
+                try:
+                    document = self._run_tier(config, queued)
+                except Exception:  # noqa: BLE001 - a queued tier's failure must not keep the vendor busy
+                    log.exception("queued harvest of %s (%s) failed", vendor, queued.name)
+        return document
+
+    def _next_queued(self, vendor: VendorConfig, *, before: TierConfig | None,
+                     ran: frozenset[str] | set[str] = frozenset()) -> TierConfig | None:
+        """The nearest queued tier of ``vendor`` (only those nearer than ``before`` when given; those not
+        in ``ran`` first), taken off the queue; at the end (``before=None``) an empty queue frees the
+        vendor, atomically."""
+        order = [t.name for t in vendor.schedule_tiers]
+        with self._turns:
+            queued = self._queued.get(vendor.name) or {}
+            rank = {name: order.index(name) if name in order else len(order) for name in queued}
+            candidates = sorted(queued, key=lambda name: (name in ran, rank[name]))
+            if before is not None:
+                limit = order.index(before.name) if before.name in order else len(order)
+                candidates = [name for name in candidates if rank[name] < limit]
+            if not candidates:
+                if before is None:
+                    self._running.pop(vendor.name, None)
+                    self._queued.pop(vendor.name, None)
+                return None
+            return queued.pop(candidates[0])
+
+    def _run_tier(self, vendor: VendorConfig, tier: TierConfig) -> dict | None:
+        """One tier's run: its window now, slice after slice, the queued nearer tiers run in between."""
+        with self._turns:
+            self._running.setdefault(vendor.name, []).insert(0, tier.name)
+        try:
+            return self._run_slices(vendor, tier)
+        finally:
+            with self._turns:
+                running = self._running.get(vendor.name)
+                if running and tier.name in running:
+                    running.remove(tier.name)
+
+    def _run_slices(self, vendor: VendorConfig, tier: TierConfig) -> dict | None:
+        document: dict | None = None
+        for position, window in enumerate(Window.for_tier(tier, now=utcnow()).slices(tier.slice_h)):
+            if position:
+                # Each nearer tier queued meanwhile runs once, then the sweep goes on (a near tier due
+                # again by then waits for the next slice: the sweep is never starved either).
+                handed: set[str] = set()
+                while (nearer := self._next_queued(vendor, before=tier)) is not None:
+                    if nearer.name in handed:
+                        with self._turns:
+                            self._queued.setdefault(vendor.name, {})[nearer.name] = nearer
+                        break
+                    handed.add(nearer.name)
+                    self._run_tier(vendor, nearer)
+            document = self._run_window(vendor.name, window)
+            if document is None:
+                break      # lost the lease or leadership: the next tick tries again
+            if document.get("catch_up_at"):
+                # The vendor is out: the rest of the sweep would fail fast batch after batch; the catch-up
+                # runs the whole tier again once the breaker may let a probe through.
+                self._schedule_catch_up(vendor.name, tier.name, document)
+                break
+        return document
+
+    def _run_window(self, vendor: str, window: Window) -> dict | None:
         if not self.election.is_leader:
             return None
         lock = LeaseLock(self.es, prefix=self.settings.index_prefix, name=f"harvest-{vendor}",
                          ttl_s=self.settings.harvest_run_lock_ttl_s,
-                         # unique per run: the incremental and full jobs of one process must exclude each other
-                         holder=f"{self.election.holder}:{mode}:{uuid.uuid4().hex[:6]}")
+                         # unique per run: two runs of one process must exclude each other too
+                         holder=f"{self.election.holder}:{window.tier}:{uuid.uuid4().hex[:6]}")
         with lock.holding() as got:
             if not got:
                 log.info("harvest of %s skipped: already running elsewhere", vendor)
@@ -121,22 +220,22 @@ class HarvestJobs:
                 return None
             # We hold the vendor's lease: a run still "running" is one that died without recording its end.
             mark_interrupted_runs(self.es, prefix=self.settings.index_prefix, vendor=vendor)
-            document = self.harvester.run(vendor, mode=mode)
+            document = self.harvester.run(vendor, mode=window.mode, start=window.start, end=window.end)
+            document["tier"] = window.tier
             self.runs.append(document)
-        self._schedule_catch_up(vendor, mode, document)
         return document
 
-    def _schedule_catch_up(self, vendor: str, mode: str, document: dict) -> None:
-        """A run whose budget ran out during an outage names a catch-up time: run it then (one job per
-        vendor and mode, replaced by a newer request), not at the next regular sweep."""
+    def _schedule_catch_up(self, vendor: str, tier: str, document: dict) -> None:
+        """A run whose budget ran out during an outage names a catch-up time: run the tier then (one job
+        per vendor and tier, replaced by a newer request), not at the tier's next regular run."""
         when = document.get("catch_up_at")
         if not when or self.scheduler is None:
             return
         run_date = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
-        self.scheduler.add_job(self.harvest, "date", run_date=run_date, args=[vendor, mode],
-                               id=f"harvest-catchup-{mode}-{vendor}", name=f"catch-up {mode} {vendor}",
+        self.scheduler.add_job(self.harvest, "date", run_date=run_date, args=[vendor, tier],
+                               id=f"harvest-catchup-{tier}-{vendor}", name=f"catch-up {tier} {vendor}",
                                replace_existing=True)
-        log.info("harvest of %s (%s): catch-up run scheduled at %s", vendor, mode, iso(run_date))
+        log.info("harvest of %s (%s): catch-up run scheduled at %s", vendor, tier, iso(run_date))
 
     def refresh_directory(self) -> None:
         """Daily directory refresh (the directory capability's incremental update), leader only."""

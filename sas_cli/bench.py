@@ -34,6 +34,8 @@ def harvest(
         help="after each cold sweep, Elasticsearch bulk-indexing the same documents alone")] = True,
     steady_state: Annotated[bool, typer.Option(
         help="a second full sweep with nothing changed: CPU per unchanged slot and writes")] = True,
+    near_window_h: Annotated[float | None, typer.Option(
+        help="freshness of a near tier: runs over the next N hours (default: the 48 h incremental window)")] = None,
     keep: Annotated[bool, typer.Option(help="keep the bench indices")] = False,
     output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/harvest.json"),
 ) -> None:
@@ -43,7 +45,8 @@ def harvest(
     config = BenchConfig(places=places, practitioners=practitioners, sos_places=sos_places, vendors=vendors,
                          interval_s=interval_s, rounds=rounds, takes_per_round=takes_per_round,
                          parallel_vendors=parallel_vendors, worker_processes=worker_processes,
-                         durability_rounds=durability_rounds, floor=floor, steady_state=steady_state, keep=keep,
+                         durability_rounds=durability_rounds, floor=floor, steady_state=steady_state,
+                         near_window_h=near_window_h, keep=keep,
                          output=output)
     result = run_bench(settings=Settings(), config=config, log=console.print)
     console.print_json(json.dumps(result))

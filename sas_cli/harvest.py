@@ -78,11 +78,12 @@ def vendors() -> None:
         items = load_vendors(settings.vendors_file)
     except SasError as exc:
         _fail(exc.message)
-    table = Table("name", "base_url", "use cases", "roster", "tls", "timeout", "concurrency", "every (min)")
+    table = Table("name", "base_url", "use cases", "roster", "tls", "timeout", "concurrency",
+                  "tiers (window h: every min)")
     for v in items:
         table.add_row(v.name, v.base_url, ",".join(v.use_cases), str(len(v.roster) + len(v.sos_roster)),
                       "yes" if v.tls else "no", f"{v.timeout_s:g}s", str(v.concurrency),
-                      f"{v.incremental_every_min:g} / full {v.full_every_min:g}")
+                      ", ".join(f"{t.name} {t.start_h:g}-{t.end_h:g}: {t.every_min:g}" for t in v.schedule_tiers))
     console.print(table)
 
 

@@ -28,7 +28,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from connectors.vendors.config import VendorConfig
 from connectors.vendors.errors import CircuitOpen, VendorError, VendorMalformed, VendorRejected, VendorUnavailable
-from connectors.vendors.queries import Search, search_request
+from connectors.vendors.queries import Search, request_windows, search_request
 from sas_core.metrics import CIRCUIT_STATE
 
 FHIR_ACCEPT = "application/fhir+json, application/json+fhir;q=0.9, application/json;q=0.8"
@@ -197,26 +197,44 @@ class VendorClient:
 
     async def search(self, search: Search, *, ids: Sequence[str], start: datetime, end: datetime) -> SearchAnswer:
         """Every page of ``search`` for ``ids`` over [start, end]; ``VendorError`` when any page fails
-        (a partial answer is never returned: it is not the whole truth)."""
-        path, params = search_request(search, ids=ids, start=start, end=end, page_size=self.vendor.page_size,
-                                      offset=self.vendor.query_utc_offset)
+        (a partial answer is never returned: it is not the whole truth). A window longer than the
+        vendor's ``max_window_h`` is asked as consecutive windows, one answer made of all their pages."""
         answer = SearchAnswer()
         began = time.perf_counter()
+        totals: list[object] = []
+        for low, high in request_windows(start, end, max_hours=self.vendor.max_window_h):
+            first = len(answer.pages)
+            await self._search_window(search, ids=ids, start=low, end=high, answer=answer)
+            totals.append(answer.pages[first].get("total") if len(answer.pages) > first else None)
+        if len(totals) > 1 and answer.pages:
+            # The answer's first page announces the matches of the whole window (what the harvester
+            # compares with the Slots it read): the sum of the windows' totals when each gave one.
+            whole = sum(t for t in totals if isinstance(t, int)) if all(isinstance(t, int) for t in totals) else None
+            answer.pages[0] = {**answer.pages[0], "total": whole}
+            if whole is None:
+                answer.pages[0].pop("total")
+        answer.elapsed_s = time.perf_counter() - began
+        return answer
+
+    async def _search_window(self, search: Search, *, ids: Sequence[str], start: datetime, end: datetime,
+                             answer: SearchAnswer) -> None:
+        path, params = search_request(search, ids=ids, start=start, end=end, page_size=self.vendor.page_size,
+                                      offset=self.vendor.query_utc_offset)
         url: str | None = path
         query: list[tuple[str, str]] | None = params
         seen: set[str] = set()
+        pages = 0
         while url is not None:
-            if len(answer.pages) >= self.vendor.max_pages:
+            if pages >= self.vendor.max_pages:
                 raise VendorMalformed("too_many_pages", f"more than {self.vendor.max_pages} pages")
             bundle = await self._get_bundle(url, query, answer)
+            pages += 1
             url = self._next_link(bundle)
             query = None
             if url is not None:
                 if url in seen:
                     raise VendorMalformed("paging_loop", "link[next] points to a page already read")
                 seen.add(url)
-        answer.elapsed_s = time.perf_counter() - began
-        return answer
 
     # -- internals ------------------------------------------------------------------------------
 

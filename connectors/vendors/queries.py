@@ -43,6 +43,27 @@ def batches(ids: Iterable[str], size: int = MAX_IDS_PER_REQUEST) -> Iterator[lis
         yield unique[start:start + size]
 
 
+#: Longest window the certified vendors are tested with (the SAS test kit caps ``start=le…`` at 72 h).
+MAX_WINDOW_H = 72.0
+
+
+def request_windows(start: datetime, end: datetime, *,
+                    max_hours: float = MAX_WINDOW_H) -> list[tuple[datetime, datetime]]:
+    """[start, end] as consecutive request windows of at most ``max_hours``, none overlapping: each but
+    the last ends one second before the next starts (instants go out at seconds precision), so a slot is
+    in exactly one of them and the answers add up (totals, no duplicates)."""
+    if max_hours <= 0:
+        raise ValueError("max_hours must be positive")
+    step = timedelta(hours=max_hours)
+    windows: list[tuple[datetime, datetime]] = []
+    low = start
+    while end - low > step:
+        windows.append((low, low + step - timedelta(seconds=1)))
+        low = low + step
+    windows.append((low, end))
+    return windows
+
+
 def _check_ids(ids: Sequence[str]) -> None:
     if not ids:
         raise ValueError("a slot search needs at least one id")

@@ -65,10 +65,11 @@ def test_sos_searches_send_prefixed_sirets_ten_at_a_time_and_match_directory_pla
     run = harvester.run(SOS_VENDOR, mode="full")
     assert run["status"] == "success", run["errors"]
 
-    # 12 SIRETs → 10 + 2 (the certified simulator refuses more than 10), each as 3 + SIRET.
+    # 12 SIRETs → 10 + 2 (the certified simulator refuses more than 10), each as 3 + SIRET; the 7 days
+    # in three windows of at most 72 h each.
     queries = requests_of(sim, SOS_VENDOR, "Schedule")
     tokens = [dict(q)["actor:Location.organization.identifier"].split(",") for q in queries]
-    assert sorted(len(t) for t in tokens) == [2, 10]
+    assert sorted(len(t) for t in tokens) == [2, 2, 2, 10, 10, 10]
     sent = {token for batch in tokens for token in batch}
     assert sent == {f"{STRUCT}|3{o['sos']['association_siret']}" for o in offers}
     assert all(re.fullmatch(r"urn:oid:1\.2\.250\.1\.71\.4\.2\.2\|3[0-9]{14}", t) for t in sent)
@@ -91,7 +92,7 @@ def test_sos_searches_send_prefixed_sirets_ten_at_a_time_and_match_directory_pla
     again = five.run(SOS_VENDOR, mode="full")
     assert again["status"] == "success" and again["deleted"] == 0 and again["upserted"] == 0
     assert sorted(len(dict(q)["actor:Location.organization.identifier"].split(","))
-                  for q in requests_of(sim, SOS_VENDOR, "Schedule")) == [2, 5, 5]
+                  for q in requests_of(sim, SOS_VENDOR, "Schedule")) == [2] * 3 + [5] * 6   # x 3 windows
 
 
 # -- point 8: the simulator is a certified vendor --------------------------------------------------------

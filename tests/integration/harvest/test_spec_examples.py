@@ -48,7 +48,9 @@ def test_spec_example_vendor_is_harvested_with_every_field(es, indices, settings
     sim = run_simulator(fixtures={VENDOR: fixtures})
     vendor = VendorConfig(name=VENDOR, base_url=f"http://127.0.0.1:{sim.port}/{VENDOR}/fhir",
                           use_cases=["ps", "cpts", "sos"], roster=["810100050075", "810002673899", "810002909371"],
-                          sos_roster=["34173748400020", "92080466300010"], backoff_initial_s=0.01)
+                          sos_roster=["34173748400020", "92080466300010"], backoff_initial_s=0.01,
+                          # the fixtures answer whatever the window: one request over the examples' dates
+                          max_window_h=24 * 366 * 3)
     harvester = Harvester(es=es, settings=settings, vendors=[vendor])
     run = harvester.run(VENDOR, mode="full", start=datetime(2021, 11, 1, tzinfo=timezone.utc),
                         end=datetime(2024, 7, 1, tzinfo=timezone.utc), now=datetime(2021, 11, 1, tzinfo=timezone.utc))
