@@ -191,7 +191,10 @@ def test_an_outage_in_the_middle_of_a_sweep_longer_than_the_budget_is_waited_out
     vendor = VendorConfig(name=LONG_NAME, base_url=f"http://127.0.0.1:{sim.port}/{LONG_NAME}/fhir",
                           use_cases=["ps"], batch_size=1, concurrency=2, max_attempts=1, backoff_initial_s=0.02,
                           backoff_max_s=0.1, breaker_threshold=2, breaker_reset_s=2.0, timeout_s=5.0,
-                          rate_limit_per_s=None, run_budget_s=5.0)
+                          rate_limit_per_s=None, run_budget_s=5.0,
+                          # One request per batch (the 7-day window asked at once): the outage is placed by
+                          # the count of requests the sweep sends, 0.3 s each.
+                          max_window_h=168.0)
     harvester = Harvester(es=es, settings=world_settings, vendors=[vendor])
     start = datetime.now(timezone.utc).replace(microsecond=0)
     start = start.replace(minute=0, second=0) + timedelta(hours=1)
@@ -253,7 +256,8 @@ def test_the_vendor_lease_is_kept_while_a_sweep_waits_out_an_outage(es, long_swe
     vendor = VendorConfig(name=LONG_NAME, base_url=f"http://127.0.0.1:{sim.port}/{LONG_NAME}/fhir",
                           use_cases=["ps"], batch_size=1, concurrency=2, max_attempts=1, backoff_initial_s=0.02,
                           backoff_max_s=0.1, breaker_threshold=2, breaker_reset_s=2.0, timeout_s=5.0,
-                          rate_limit_per_s=None, run_budget_s=5.0)
+                          rate_limit_per_s=None, run_budget_s=5.0,
+                          max_window_h=168.0)   # one request per batch, as above
     harvester = Harvester(es=es, settings=world_settings, vendors=[vendor])
     assert harvester.run(vendor, mode="full")["status"] == "success"
     jobs = HarvestJobs(settings=world_settings, es=es, harvester=harvester,
