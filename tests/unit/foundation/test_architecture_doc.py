@@ -64,3 +64,19 @@ def test_make_test_runs_the_checks():
     assert lint_recipe
     for command in ("lint-imports", "ruff check", "mypy"):
         assert command in lint_recipe.group(1)
+
+
+def test_every_path_the_docs_name_exists():
+    """README.md and ARCHITECTURE.md name files and folders of the tree: a move must update them."""
+    pattern = r"`((?:tests|search_api|indexer|connectors|sas_core|sas_cli|simulator|bench|mappings|scripts)/[\w./<>-]+)"
+    missing = []
+    for doc in ("README.md", "ARCHITECTURE.md"):
+        for token in set(re.findall(pattern, (ROOT / doc).read_text(encoding="utf-8"))):
+            if "<" in token:   # a name pattern (``search-<time>.json``), not a path
+                continue
+            path = token.split("::")[0].rstrip(".")
+            # ``connectors/lrm.HubListener``: a module and one of its names.
+            module = re.sub(r"\.[A-Za-z_]\w*$", ".py", path)
+            if not (ROOT / path).exists() and not (ROOT / module).exists():
+                missing.append(f"{doc}: {token}")
+    assert missing == []
