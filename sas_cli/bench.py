@@ -98,6 +98,36 @@ def search(
                        show_json=console.print_json)
 
 
+@app.command("search-curve")
+def search_curve(
+    sizes: Annotated[str, typer.Option(
+        help="sizes measured, comma-separated, among 1x (300,000 places), 3x (900,000), national (2,250,000)")]
+        = "1x,3x,national",
+    prepare: Annotated[bool, typer.Option(
+        help="prepare each size's dataset first (stages kept from an earlier preparation are skipped)")] = True,
+    queries: Annotated[int, typer.Option(help="measured queries (api and raw_es) at each size")] = 3000,
+    warmup: Annotated[int, typer.Option(help="warm-up queries, not measured")] = 300,
+    clients: Annotated[int, typer.Option(help="concurrent clients")] = 16,
+    think_ms: Annotated[float, typer.Option("--think-ms", help="mean think time between a client's searches")]
+        = 500.0,
+    seed: Annotated[int, typer.Option(help="seed of the query mix (and of the preparations)")] = 20240522,
+    out: Annotated[Path | None, typer.Option(help="results directory")] = None,
+) -> None:
+    """The search benchmark at several sizes of the country (API and Elasticsearch alone, with and without think
+    time), each dataset kept under its own prefix: ``search-curve.json`` and ``search-curve.png``."""
+    from bench.search.curve import SIZES, run_search_curve
+    from bench.search.run import BenchConfig
+
+    names = [name.strip() for name in sizes.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SIZES]
+    if unknown or not names:
+        raise typer.BadParameter(f"unknown sizes {unknown}; known: {', '.join(SIZES)}", param_hint="--sizes")
+    config = BenchConfig(queries=queries, warmup=warmup, clients=clients, think_ms=think_ms, seed=seed,
+                         skip_fanout=True)
+    run_search_curve(settings=Settings(), sizes=[SIZES[name] for name in names], config=config, prepare=prepare,
+                     out_dir=out or PROJECT_ROOT / "bench" / "results", log=console.print)
+
+
 @app.command("directory")
 def directory(
     places: Annotated[int, typer.Option(help="practice places to generate (national: 300,000)")] = 300_000,

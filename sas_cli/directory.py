@@ -47,7 +47,7 @@ def print_summary(summary) -> None:
 def generate(
     out: Annotated[Path | None, typer.Option("--out", help="directory to write the files into "
                                                 "(default <SAS_CACHE_DIR>/directory)")] = None,
-    places: Annotated[int, typer.Option(help="practice places, 100 to 500,000")] = 5000,
+    places: Annotated[int, typer.Option(help="practice places, 100 to 2,500,000")] = 5000,
     departement: Annotated[list[str] | None, typer.Option("--departement", "-d",
                                                           help="limit to these départements (repeatable)")] = None,
     seed: Annotated[int, typer.Option(help="random seed (same seed → same files)")] = 20240522,

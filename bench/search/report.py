@@ -53,6 +53,20 @@ def dataset_counts(es, *, prefix: str) -> dict[str, Any]:
     }
 
 
+def storage_facts(es, *, prefix: str) -> dict[str, Any]:
+    """Primary size on disk and documents of each of the prefix's indices, and the node's heap: what a size of the
+    dataset costs the machine."""
+    stats = es.indices.stats(index=f"{prefix}-*", metric=["store", "docs"])["indices"]
+    indices = {name: {"docs": data["primaries"]["docs"]["count"],
+                      "store_mb": round(data["primaries"]["store"]["size_in_bytes"] / 2**20, 1)}
+               for name, data in sorted(stats.items())}
+    nodes = es.nodes.stats(metric=["jvm", "fs"])["nodes"].values()
+    heap = [{"used_mb": round(n["jvm"]["mem"]["heap_used_in_bytes"] / 2**20),
+             "max_mb": round(n["jvm"]["mem"]["heap_max_in_bytes"] / 2**20)} for n in nodes]
+    return {"indices": indices, "store_mb_total": round(sum(i["store_mb"] for i in indices.values()), 1),
+            "heap": heap}
+
+
 def write_result(result: dict, *, out_dir: Path) -> Path:
     """``bench/results/search-<UTC timestamp>.json`` and ``search-latest.json``."""
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")

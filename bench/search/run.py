@@ -20,7 +20,7 @@ from bench.search.latency import LogNormalLatency
 from bench.search.load import api_sender, raw_sender, run_load
 from bench.search.mix import BenchQuery, PlaceIndex, build_query_mix, mix_fingerprint, other_specialty_weights
 from bench.search.processes import start_api, start_simulator
-from bench.search.report import add_ratios_and_targets, dataset_counts, summarize
+from bench.search.report import add_ratios_and_targets, dataset_counts, storage_facts, summarize
 from connectors.reference import load_communes
 from sas_core.clock import utcnow
 from sas_core.es import make_client
@@ -228,5 +228,6 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
         for process in reversed(processes):
             process.stop()
     result["machine"]["loadavg_after"] = load_average()
+    result["storage"] = storage_facts(es, prefix=settings.index_prefix)
     add_ratios_and_targets(result, dataset=dataset)
     return result

@@ -349,6 +349,11 @@ def _cedex_postcode(rng: random.Random, commune: Commune, known: set[str]) -> st
     return None
 
 
+#: Above the national size (≈ 2.3 M offers) with room; identifiers stay unique up to there (ADELI numbers
+#: are drawn per département and profession, FINESS numbers from a 10⁶ cycle).
+MAX_PLACES = 2_500_000
+
+
 def generate_directory(
     *,
     out_dir: Path | str,
@@ -362,7 +367,8 @@ def generate_directory(
     other_participation: float = 0.10,
     vendor_share: float = 0.75,
 ) -> GeneratedDirectory:
-    """Write RPPS, FINESS and participation files for ``places`` practice places (100 – 500,000).
+    """Write RPPS, FINESS and participation files for ``places`` practice places (100 – 2,500,000: the whole of France is
+    about 2.3 M offers).
 
     ``departements`` limits the data to those codes (``["14", "75"]``); ``reference_dir`` holds the
     communes table (default: the settings' reference-data directory). Liberal doctors take part in the
@@ -375,8 +381,8 @@ def generate_directory(
                   vendor_share=vendor_share)
     import time
 
-    if not 100 <= places <= 500_000:
-        raise ValueError("places must be between 100 and 500,000")
+    if not 100 <= places <= MAX_PLACES:
+        raise ValueError(f"places must be between 100 and {MAX_PLACES:,}")
     started = time.perf_counter()
     if reference_dir is None:
         from sas_core.settings import Settings
