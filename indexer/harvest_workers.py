@@ -36,9 +36,33 @@ log = logging.getLogger(__name__)
 _HARVESTER = None
 
 
+#: How often a worker checks that the process that started it is still alive.
+_PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker as soon as its parent is gone (a scheduler killed with ``kill -9`` takes its workers
+    with it). Otherwise the orphan would go on harvesting its vendor after the dead scheduler's lease has
+    expired and another host has taken the vendor: two harvests of one vendor at once. (Not
+    ``PR_SET_PDEATHSIG``: it fires when the *thread* that started the worker ends, and pools start workers
+    from whichever scheduler thread first needed them.)"""
+    import os
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _start_worker(settings: HarvestSettings, connection: ElasticsearchSettings, vendors: list[VendorConfig],
                   request_timeout_s: float, log_level: int | None) -> None:
     global _HARVESTER
+    import os
+
+    _exit_with_parent(os.getppid())
     from indexer.harvest import Harvester
     from sas_core.es import make_client
     from sas_core.logging import configure_logging

@@ -73,3 +73,47 @@ def test_scheduler_harvests_through_workers_when_configured(es, indices, setting
     jobs.close()   # what the scheduler's shutdown listener calls: no worker left behind
     assert jobs.harvester.pids() == []
     assert isinstance(HarvestJobs(settings=settings, es=es).harvester, Harvester)
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(settings, tmp_path):
+    """A scheduler killed with ``kill -9`` takes its harvest workers with it: an orphan would keep harvesting
+    its vendor after another host took the vendor's lease."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from indexer.harvest_workers import HarvestWorkers\n"
+        "from sas_core.settings import Settings\n"
+        "if __name__ == '__main__':\n"
+        "    workers = HarvestWorkers(settings=Settings(), processes=2, vendors=[]).start()\n"
+        "    print(' '.join(map(str, workers.pids())), flush=True)\n"
+        "    time.sleep(120)\n", encoding="utf-8")
+    env = {**os.environ, "SAS_INDEX_PREFIX": settings.index_prefix, "SAS_ES_URL": settings.es_url}
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = parent.stdout.readline() if parent.stdout else ""
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in pids if _alive(pid)], "harvest workers outlived their parent"
+    finally:
+        parent.kill()
+        for pid in pids if "pids" in locals() else []:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` runs (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
