@@ -153,7 +153,8 @@ def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: 
         log(f"addresses loaded in {manifest.stages['addresses']['seconds']}s")
 
     kept = manifest.stages.get("directory")
-    if kept and _count(es, prefix=prefix, name="offers") == kept["count"]:
+    # ≥: the harvest adds the places vendors publish that the directory does not have (vendor places).
+    if kept and _count(es, prefix=prefix, name="offers") >= kept["count"]:
         skipped.append("directory")
     else:
         manifest.drop_from("directory", STAGES)
