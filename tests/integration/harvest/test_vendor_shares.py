@@ -20,7 +20,7 @@ from mappings.registry import alias_name
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.schedulers import scheduler_env, start_scheduler, vendor_owners, wait_for, write_vendors_file
 
-TTL_S = 3
+TTL_S = 6      # renewed every 2 s: a lease tick takes up to a second on this loaded 2-core machine
 TICK_S = TTL_S / 3
 VENDORS = [f"share-{letter}" for letter in "abcd"]
 
