@@ -30,6 +30,7 @@ import math
 import threading
 import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from elastic_transport import TransportError
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MEMBER_PREFIX = "scheduler-member-"
 OWNER_PREFIX = "harvest-owner-"
+#: Ownership leases renewed (or claimed) in parallel by one tick.
+RENEW_THREADS = 8
 
 
 def owner_lock_name(vendor: str) -> str:
@@ -127,8 +130,14 @@ class VendorShares:
             self.member.acquire()
         with self._mutex:
             owned = list(self._owned.items())
-        for vendor, lock in owned:
-            if not lock.renew():
+        # All at once: one renewal is one write (and its fsync) to Elasticsearch, and a loaded node may
+        # take a second for it; one after the other, a process owning many vendors would renew the last
+        # ones too late.
+        with ThreadPoolExecutor(max_workers=min(len(owned), RENEW_THREADS) or 1,
+                                thread_name_prefix="vendor-lease") as pool:
+            renewed = list(pool.map(lambda item: item[1].renew(), owned))
+        for (vendor, _lock), ok in zip(owned, renewed, strict=True):
+            if not ok:
                 log.warning("vendor %s: ownership lost by %s", vendor, self.holder)
                 with self._mutex:
                     self._owned.pop(vendor, None)
@@ -140,12 +149,16 @@ class VendorShares:
             for vendor in sorted(set(mine) - running, reverse=True)[:len(mine) - quota]:
                 self._give_back(vendor)
             return []
-        taken = []
-        for vendor in self.vendors:
-            if len(self.owned()) >= quota:
-                break
-            if not self.owns(vendor) and self.claim(vendor):
-                taken.append(vendor)
+        # Up to the quota, as many claims at once as vendors wanted (a claim is up to three calls: a
+        # takeover after a death should not take three calls per vendor one after the other).
+        taken: list[str] = []
+        candidates = [vendor for vendor in self.vendors if not self.owns(vendor)]
+        while candidates and (wanted := quota - len(self.owned())) > 0:
+            batch, candidates = candidates[:wanted], candidates[wanted:]
+            with ThreadPoolExecutor(max_workers=min(len(batch), RENEW_THREADS),
+                                    thread_name_prefix="vendor-claim") as pool:
+                got = list(pool.map(self.claim, batch))
+            taken += [vendor for vendor, ok in zip(batch, got, strict=True) if ok]
         return taken
 
     def _give_back(self, vendor: str) -> None:

@@ -108,3 +108,40 @@ def wait_for(condition, timeout_s: float, every_s: float = 0.1):
             return value
         time.sleep(every_s)
     return None
+
+
+class WriteLatency:
+    """A lease renewed every ``every_s`` from a thread of the test, each renewal timed: what one lease
+    write costs on the machine right now (a takeover is three such calls)."""
+
+    def __init__(self, es, *, prefix: str, every_s: float = 0.5) -> None:
+        import threading
+
+        from indexer.leader import LeaseLock
+
+        self.lock = LeaseLock(es, prefix=prefix, name="test-write-latency", ttl_s=60, holder="latency-probe")
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._every_s = every_s
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every_s):
+            started = time.monotonic()
+            if self.lock.held:
+                self.lock.renew()
+            else:
+                self.lock.acquire()
+            self.samples.append(time.monotonic() - started)
+
+    def start(self) -> WriteLatency:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.lock.release()
+
+    def worst_s(self) -> float:
+        return max(self.samples, default=0.0)

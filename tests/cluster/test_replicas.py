@@ -1,7 +1,8 @@
-"""Two API processes and two scheduler processes on the same Elasticsearch, each killed with
-``kill -9`` in turn: the other API keeps answering, the other scheduler takes the leadership and the
-dead one's vendors within the lease time. Real processes (``sas serve``, ``sas scheduler``), the real
-vendor simulator; the figures go to ``bench/results/replicas.json`` (and the README)."""
+"""Two API processes behind ``sas proxy`` (HAProxy) and two scheduler processes on the same
+Elasticsearch, one of each killed with ``kill -9``: searches through the proxy keep answering from the
+other API; the other scheduler takes the leadership and the dead one's vendors within the lease time.
+Real processes (``sas serve``, ``sas scheduler``, HAProxy), the real vendor simulator; the figures go
+to ``bench/results/replicas.json`` (and the README)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from simulator.server import SimulatorThread
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.schedulers import (
     ROOT,
+    WriteLatency,
     leader_pid,
     scheduler_env,
     start_scheduler,
@@ -34,11 +36,16 @@ from tests.schedulers import (
     write_vendors_file,
 )
 
-#: Leases of 6 s (renewed every 2 s): the machine runs two APIs under 4 searching clients, two
-#: schedulers and Elasticsearch on 2 shared cores, and a lease tick there takes up to a second; 3 s
-#: leases then expired between two late renewals (the production default is 30 s).
-TTL_S = 6
+#: Leases of 10 s (renewed every 3.3 s): the machine runs two APIs under 4 searching clients, two
+#: schedulers, HAProxy and Elasticsearch on 2 cores shared with other test runs and benchmarks (load
+#: average 15-23), where one lease write took up to 2 s; 3 s and then 6 s leases expired between two
+#: late renewals of living processes (the production default is 30 s).
+TTL_S = 10
 TICK_S = TTL_S / 3
+#: The takeover is itself three Elasticsearch calls (create, get, compare-and-set) made at the end of
+#: the survivor's tick, and this test polls every 50 ms: the bound adds three times the slowest lease
+#: write measured meanwhile (``WriteLatency``; here up to seconds under the other runs' bulk loads).
+POLL_S = 0.05
 VENDORS = [f"replica-{letter}" for letter in "abcd"]
 AUTH_FAILURE_LIMIT = 10
 SEARCH = {"lat": 44.21, "lon": 0.63}
@@ -53,8 +60,8 @@ def platform_es_url(settings) -> str:
 
 
 class Searchers:
-    """``CLIENTS`` threads searching in a loop, each starting on the next replica and failing over to the
-    other on a connection error (what a client behind a proxy sees is the failed-over answer)."""
+    """``CLIENTS`` threads searching in a loop through ``urls`` (here the one proxy; with several, each
+    starts on the next and fails over to the others on a connection error)."""
 
     def __init__(self, urls: list[str], headers: dict[str, str]) -> None:
         self.urls = urls
@@ -105,6 +112,15 @@ def _api(*, port: int, env: dict, log: Path) -> ManagedProcess:
     return process.wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=90)
 
 
+def _proxy(*, port: int, backends: list[int], env: dict, log: Path) -> ManagedProcess:
+    """``sas proxy`` (HAProxy, health checks of /readyz every 200 ms) in front of the API replicas."""
+    command = [sys.executable, "-m", "sas_cli.main", "proxy", "--port", str(port), "--check-ms", "200"]
+    for backend in backends:
+        command += ["--backend", f"127.0.0.1:{backend}"]
+    return ManagedProcess(command, env=env, log_path=log).wait_http(f"http://127.0.0.1:{port}/healthz",
+                                                                    timeout_s=30)
+
+
 def _kill9(process: ManagedProcess) -> float:
     os.kill(process.pid, signal.SIGKILL)
     process.process.wait(timeout=10)
@@ -148,6 +164,9 @@ def test_two_apis_and_two_schedulers_survive_the_loss_of_one_of_each(
     try:
         apis = [_api(port=port, env=env, log=tmp_path / f"api-{port}.log") for port in ports]
         urls = [f"http://127.0.0.1:{port}" for port in ports]
+        proxy_port = free_port()
+        apis.append(_proxy(port=proxy_port, backends=ports, env=env, log=tmp_path / "proxy.log"))
+        proxy_url = f"http://127.0.0.1:{proxy_port}"
 
         # -- Both schedulers harvest: the vendors split 2/2, a leader elected ---------------------------
         def split():
@@ -185,8 +204,8 @@ def test_two_apis_and_two_schedulers_survive_the_loss_of_one_of_each(
         assert guesses[401] <= AUTH_FAILURE_LIMIT + 1 and guesses[401] + guesses[429] == 4 * AUTH_FAILURE_LIMIT, \
             guesses
 
-        # -- One API replica killed under 4 searching clients --------------------------------------------
-        searchers = Searchers(urls, headers).start()
+        # -- One API replica killed under 4 clients searching through the proxy ---------------------------
+        searchers = Searchers([proxy_url], headers).start()
         time.sleep(3.0)
         killed_api_at = _kill9(apis[0])
         time.sleep(4.0)
@@ -197,24 +216,24 @@ def test_two_apis_and_two_schedulers_survive_the_loss_of_one_of_each(
         not_ok = [(status, url) for _, _, status, url in answers if status != 200]
         ok_times = sorted(at for at, _, status, _ in answers if status == 200)
         gaps = [b - a for a, b in zip(ok_times, ok_times[1:], strict=False) if a >= killed_api_at - 1.0]
-        errors_dead = [e for at, e in searchers.connection_errors if at >= killed_api_at]
         result["api_replica_killed"] = {
+            "through": "sas proxy (HAProxy, /readyz checked every 200 ms, retry-on conn-failure)",
             "clients": CLIENTS, "searches": len(answers), "after_kill": len(after),
-            "errors_seen_by_clients": len(searchers.failed) + len(not_ok),
+            "errors_seen_by_clients": len(searchers.failed) + len(not_ok) + len(searchers.connection_errors),
             "statuses": dict(Counter(str(status) for _, _, status, _ in answers)),
-            "connection_errors_to_the_dead_replica_failed_over": len(errors_dead),
             "longest_gap_between_answers_s": round(max(gaps), 3) if gaps else None,
             "p95_ms_before": _p95_ms(before), "p95_ms_after": _p95_ms([s for _, s, st, _ in after if st == 200])}
         assert len(before) > 20 and len(after) > 20, result["api_replica_killed"]
-        assert not searchers.failed and not not_ok, (searchers.failed[:3], not_ok[:5])
-        late = {url for at, _, _, url in after if at > killed_api_at + 0.5}
-        assert late == {urls[1]}, late            # only the survivor answers once the client failed over
+        assert not searchers.failed and not not_ok and not searchers.connection_errors, \
+            (searchers.failed[:3], not_ok[:5], searchers.connection_errors[:3])
         assert gaps and max(gaps) < 1.0, result["api_replica_killed"]
 
         # -- The leader scheduler killed: leadership and its vendors move within the lease time ---------
         leader = next(s for s in schedulers if s.pid == leader_pid(es, prefix))
         survivor = next(s for s in schedulers if s is not leader)
         theirs = [v for v, pid in vendor_owners(es, prefix, VENDORS).items() if pid == leader.pid]
+        assert theirs, vendor_owners(es, prefix, VENDORS)          # the leader harvests vendors too
+        latency = WriteLatency(es, prefix=prefix).start()
         killed_wall = datetime.now(timezone.utc)
         killed_at = leader.kill9()
         led = wait_for(lambda: leader_pid(es, prefix) == survivor.pid, TTL_S + 10, every_s=0.05)
@@ -232,14 +251,17 @@ def test_two_apis_and_two_schedulers_survive_the_loss_of_one_of_each(
 
         again = wait_for(harvested_again, 30, every_s=0.2)
         harvested_s = time.monotonic() - killed_at
+        latency.stop()
         result["leader_scheduler_killed"] = {
             "vendors_of_the_dead": theirs, "leadership_taken_s": round(leadership_s, 2),
             "vendors_taken_s": round(vendors_s, 2), "vendors_harvested_again_s": round(harvested_s, 2),
-            "bound_s": TTL_S + TICK_S}
+            "bound_s": round(TTL_S + TICK_S, 1)}
         assert led and moved and again, result["leader_scheduler_killed"]
-        # Within the lease time plus one tick of the survivor (plus 0.25 s: this loop polls every 50 ms).
-        assert leadership_s <= TTL_S + TICK_S + 0.25, result["leader_scheduler_killed"]
-        assert vendors_s <= TTL_S + TICK_S + 0.25, result["leader_scheduler_killed"]
+        # Within the lease time plus one tick of the survivor (plus the takeover's own writes).
+        slack = 3 * latency.worst_s() + POLL_S
+        result["leader_scheduler_killed"]["slowest_lease_write_s"] = round(latency.worst_s(), 2)
+        assert leadership_s <= TTL_S + TICK_S + slack, result["leader_scheduler_killed"]
+        assert vendors_s <= TTL_S + TICK_S + slack, result["leader_scheduler_killed"]
     finally:
         if searchers is not None:
             searchers.stop()
