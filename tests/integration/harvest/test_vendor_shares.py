@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
@@ -15,7 +15,7 @@ from connectors.vendors.config import VendorConfig
 from indexer.harvest import Harvester
 from indexer.leader import LeaderElection
 from indexer.scheduler import HarvestJobs
-from indexer.vendor_shares import VendorShares
+from indexer.vendor_shares import VendorShares, delete_expired_members
 from mappings.registry import alias_name
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.schedulers import (
@@ -151,3 +151,18 @@ def test_a_scheduler_above_its_quota_takes_no_more_vendors(es, indices, settings
     finally:
         jobs.close()
         other.release_all()
+
+
+def test_the_leader_deletes_memberships_expired_long_ago_and_keeps_the_live_ones(es, indices, settings):
+    prefix = settings.index_prefix
+    past = datetime.now(timezone.utc) - timedelta(days=2)
+    gone = VendorShares(es, prefix=prefix, holder="gone:5:e", ttl_s=30, vendors=[], clock=lambda: past)
+    live = VendorShares(es, prefix=prefix, holder="live:6:f", ttl_s=30, vendors=[])
+    gone.tick()                                             # written two days ago, never renewed since
+    live.tick()
+    es.indices.refresh(index=alias_name(prefix, "locks"))
+    assert delete_expired_members(es, prefix=prefix, older_than_s=24 * 3600) >= 1
+    locks = alias_name(prefix, "locks")
+    assert not es.exists(index=locks, id="scheduler-member-gone:5:e")
+    assert es.exists(index=locks, id="scheduler-member-live:6:f")
+    live.release_all()
