@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install es es-stop services setup demo run test test-unit test-integration lint clean browser web-assets
+.PHONY: install es es-stop services setup demo run test test-unit test-integration lint clean browser proxy web-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,11 +44,15 @@ services:
 browser:
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
+# Debian's HAProxy for `sas proxy` in front of several API replicas (tests/cluster/test_replicas.py).
+proxy:
+	test -x /usr/sbin/haproxy || (apt-get update && apt-get install -y haproxy)
+
 # Front-end assets: re-vendor search_api/static/vendor/ from web/package-lock.json (files are committed).
 web-assets:
 	bash scripts/vendor_web_assets.sh
 
-test: lint es services browser
+test: lint es services browser proxy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The rules of ARCHITECTURE.md as import contracts, then style and types (configured in pyproject.toml);

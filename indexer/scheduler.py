@@ -3,9 +3,12 @@
 Jobs are registered by the capabilities that need them (directory refresh, vendor harvests); each
 job gets the settings and an Elasticsearch client, never the API.
 
-Several scheduler processes may run (one per API replica): a leader lease kept in Elasticsearch
-(``indexer.leader``) makes only one of them run the jobs, and a per-vendor lease makes sure that one
-vendor is never harvested twice at once (two freshness tiers, or ``sas harvest run``).
+Several scheduler processes may run (one per API replica, or harvester hosts of their own): they
+split the vendors between them (``indexer.vendor_shares``: an ownership lease per vendor, at most
+``ceil(vendors / alive processes)`` each, kept while alive), and a per-run lease ``harvest-<vendor>``
+makes sure that one vendor is never harvested twice at once (two freshness tiers, a previous owner's
+run still in flight, or ``sas harvest run``). The jobs that must run once for the whole platform (the
+daily directory refresh, the clean-up of the locks index) run on the leader only (``indexer.leader``).
 
 Each vendor has freshness tiers (``VendorConfig.schedule_tiers``: the next 4 h every 30 s, 4-48 h every
 10 min, 48 h-7 days hourly by default), one interval job each. The tiers of a vendor share its lease; a
@@ -33,10 +36,16 @@ from indexer.harvest import Harvester, mark_interrupted_runs
 from indexer.harvest.window import Window
 from indexer.harvest_workers import HarvestWorkers
 from indexer.leader import LeaderElection, LeaseLock
+from indexer.vendor_shares import VendorShares, delete_expired_members
 from sas_core.clock import iso, utcnow
 from sas_core.settings import DirectorySettings, ElasticsearchSettings, HarvestSettings, Settings
 
 log = logging.getLogger(__name__)
+
+#: The APScheduler executor of the lease ticks (their own threads).
+LEASES_EXECUTOR = "leases"
+#: How often the leader cleans the locks index up.
+HOUSEKEEPING_EVERY_MIN = 60
 
 #: Functions that add jobs to a scheduler: ``register(scheduler, settings=..., es=...)``.
 JobRegistrar = Callable[..., None]
@@ -63,7 +72,7 @@ def build_scheduler(*, settings: Settings, es: Elasticsearch) -> BackgroundSched
 
 
 # --------------------------------------------------------------------------------------------------
-# Vendor harvests and the daily directory refresh (leader only)
+# Vendor harvests (the vendors this process owns) and the daily directory refresh (leader only)
 # --------------------------------------------------------------------------------------------------
 
 class HarvestJobs:
@@ -81,6 +90,11 @@ class HarvestJobs:
                 harvester = Harvester(es=es, settings=settings.slice(HarvestSettings))
         self.harvester = harvester
         self.election = election or LeaderElection(es, prefix=settings.index_prefix, ttl_s=settings.leader_lock_ttl_s)
+        #: The vendors this process harvests: the same lease time as the leadership (renewed by the same
+        #: kind of tick), so a dead process gives its vendors back as fast as its leadership.
+        self.shares = VendorShares(es, prefix=settings.index_prefix, holder=self.election.holder,
+                                   ttl_s=settings.leader_lock_ttl_s,
+                                   vendors=[v.name for v in self.harvester.vendors if v.enabled])
         self.runs: list[dict] = []
         #: Set by ``register``: catch-up runs are added to it.
         self.scheduler: BackgroundScheduler | None = None
@@ -92,8 +106,18 @@ class HarvestJobs:
     def register(self, scheduler: BackgroundScheduler) -> None:
         ttl = self.settings.leader_lock_ttl_s
         self.scheduler = scheduler
+        # The leases have their own threads: harvests filling the default pool must not delay their
+        # renewal (an unrenewed lease hands the leadership or the vendors to another process).
+        try:
+            scheduler.add_executor(ThreadPoolExecutor(max_workers=2), alias=LEASES_EXECUTOR)
+        except ValueError:
+            pass    # a scheduler built with it already
         scheduler.add_job(self.election.tick, "interval", seconds=max(ttl / 3, 0.5), id="leader-lease",
-                          name="leader lease", next_run_time=utcnow())
+                          name="leader lease", next_run_time=utcnow(), executor=LEASES_EXECUTOR)
+        scheduler.add_job(self.share_vendors, "interval", seconds=max(ttl / 3, 0.5), id="vendor-leases",
+                          name="vendor leases", next_run_time=utcnow(), executor=LEASES_EXECUTOR)
+        scheduler.add_job(self.housekeeping, "interval", minutes=HOUSEKEEPING_EVERY_MIN, id="locks-housekeeping",
+                          name="locks housekeeping (leader)")
         for vendor in self.harvester.vendors:
             if not vendor.enabled:
                 continue
@@ -113,8 +137,24 @@ class HarvestJobs:
                           id="directory-refresh", name="daily directory refresh")
         scheduler.add_listener(lambda _event: self.close(), EVENT_SCHEDULER_SHUTDOWN)
 
+    def share_vendors(self) -> list[str]:
+        """The ``vendor-leases`` tick: renew our vendors, take free ones up to our quota, give back idle
+        ones above it (``VendorShares.tick``). Returns the vendors taken."""
+        with self._turns:
+            busy = set(self._running)
+        return self.shares.tick(busy=busy)
+
+    def housekeeping(self) -> None:
+        """Leader only: delete the membership leases of processes gone for a day (one per restart)."""
+        if not self.election.is_leader:
+            return
+        deleted = delete_expired_members(self.es, prefix=self.settings.index_prefix, older_than_s=24 * 3600)
+        if deleted:
+            log.info("locks housekeeping: %d expired scheduler membership(s) deleted", deleted)
+
     def close(self) -> None:
-        """Give up the leader lease and stop the harvest worker processes, if any."""
+        """Give up the vendors and the leader lease, stop the harvest worker processes, if any."""
+        self.shares.release_all()
         self.election.resign()
         close = getattr(self.harvester, "close", None)
         if close is not None:
@@ -122,11 +162,14 @@ class HarvestJobs:
 
     def harvest(self, vendor: str, tier: str) -> dict | None:
         """Harvest ``vendor``'s tier ``tier`` (a tier name, or the legacy ``incremental`` / ``full``) if
-        this process leads and nobody else is harvesting the vendor right now. While another tier of the
-        vendor runs in this process, the tier is queued: the running one runs it between its slices or
-        right after it ends (nearest first). Returns the last run's document (``None``: skipped or queued)."""
+        this process owns the vendor (or may take it now: free and within its quota) and nobody else is
+        harvesting it right now. While another tier of the vendor runs in this process, the tier is
+        queued: the running one runs it between its slices or right after it ends (nearest first).
+        Returns the last run's document (``None``: skipped or queued)."""
         config = self.harvester.vendor(vendor)
         wanted = config.tier(tier)
+        if not self.shares.claim(vendor):
+            return None     # another process harvests it (or our quota is full)
         with self._turns:
             if vendor in self._running:
                 if wanted.name not in self._running[vendor]:
@@ -197,7 +240,7 @@ class HarvestJobs:
                     self._run_tier(vendor, nearer)
             document = self._run_window(vendor.name, window)
             if document is None:
-                break      # lost the lease or leadership: the next tick tries again
+                break      # lost the run lease or the vendor: the next tick tries again
             if document.get("catch_up_at"):
                 # The vendor is out: the rest of the sweep would fail fast batch after batch; the catch-up
                 # runs the whole tier again once the breaker may let a probe through.
@@ -206,7 +249,7 @@ class HarvestJobs:
         return document
 
     def _run_window(self, vendor: str, window: Window) -> dict | None:
-        if not self.election.is_leader:
+        if not self.shares.owns(vendor):
             return None
         lock = LeaseLock(self.es, prefix=self.settings.index_prefix, name=f"harvest-{vendor}",
                          ttl_s=self.settings.harvest_run_lock_ttl_s,
@@ -216,7 +259,7 @@ class HarvestJobs:
             if not got:
                 log.info("harvest of %s skipped: already running elsewhere", vendor)
                 return None
-            if not self.election.is_leader:   # lost leadership while waiting for the vendor lease
+            if not self.shares.owns(vendor):   # lost the vendor while taking its run lease
                 return None
             # We hold the vendor's lease: a run still "running" is one that died without recording its end.
             mark_interrupted_runs(self.es, prefix=self.settings.index_prefix, vendor=vendor)

@@ -15,6 +15,7 @@ from sas_cli import declarations as declarations_cli
 from sas_cli import directory as directory_cli
 from sas_cli import fhir as fhir_cli
 from sas_cli import kibana as kibana_cli
+from sas_cli import proxy as proxy_cli
 from sas_cli import reference as reference_cli
 from sas_cli import run as run_module
 from sas_core.errors import SasError
@@ -26,6 +27,7 @@ app.add_typer(es_app, name="es")
 app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(run_module.demo_app, name="demo")
 app.command("run")(run_module.run)
+app.command("proxy")(proxy_cli.proxy)   # HAProxy in front of several `sas serve --port …` replicas
 app.add_typer(harvest.app, name="harvest")
 app.add_typer(bench.app, name="bench")
 app.add_typer(simulate.app, name="simulate")

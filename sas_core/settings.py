@@ -168,8 +168,13 @@ class AuthSettings(StorageSettings):
     #: Key sets are cached; a token naming an unknown key id forces one refetch at most this often.
     oidc_jwks_cache_s: int = 3600
     oidc_jwks_refresh_cooldown_s: float = 30.0
-    #: Per token / API key, in the ``limits`` notation ("30/second;600/minute"); per API replica.
+    #: Per token / API key, in the ``limits`` notation ("30/second;600/minute"), for the whole platform:
+    #: each API replica allows its share, ``ceil(limit / replicas alive)`` (``search_api.ratelimit``).
     rate_limit: str = "20/second;600/minute"
+    #: Divide ``rate_limit`` and ``auth_failure_limit`` by the API replicas alive (counted in
+    #: Elasticsearch). On by default: without it a caller spreading requests over N replicas gets N times
+    #: the limit. Off: each replica allows the whole limit (one replica, or a sticky proxy).
+    rate_limit_split_replicas: bool = True
     #: Verified API keys are cached this long: a revocation takes effect within this delay.
     api_key_cache_s: float = 5.0
     #: Failed authentications (bad bearer token or API key) allowed per client address in the ``limits``
@@ -208,6 +213,10 @@ class ApiSettings(IndicesSettings, LoggingSettings):
     #: gets 503 + Retry-After at once instead of queueing until p99 reaches seconds. 0: no limit.
     max_concurrent_searches: int = Field(default=64, ge=0)
     search_shed_retry_after_s: int = Field(default=1, ge=1)
+    #: An API replica's membership (``search_api.replicas``, what the rate limits divide by) lasts this
+    #: long unless renewed (every third of it): a killed replica's share goes back to the others within it.
+    #: 15 s: a few ES writes a minute per replica, and a dead replica's callers throttled 15 s at most.
+    api_replica_ttl_s: float = Field(default=15.0, ge=1)
     stale_after_s: int = 15 * 60
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from elasticsearch import Elasticsearch
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from sas_core.es import make_client
 from sas_core.settings import Settings
@@ -43,7 +47,18 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
                         prefix=settings.index_prefix)
     services = build_services(settings, executor=executor)
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The replica count (what the rate limits divide by) is kept while the app serves, when used.
+        if settings.rate_limit_split_replicas:
+            await run_in_threadpool(services.replicas.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(services.replicas.close)
+
     app = FastAPI(
+        lifespan=lifespan,
         docs_url=None, redoc_url=None,  # /docs is served by the web interface with local assets (web/docs.py)
         title="SAS platform API",
         version="1",

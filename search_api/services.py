@@ -23,6 +23,7 @@ from search_api.executor import Executor
 from search_api.geocode import PlaceResolver
 from search_api.ratelimit import AuthFailureThrottle, PrincipalRateLimiter
 from search_api.readiness import ReadinessProbe
+from search_api.replicas import ReplicaRegistry
 from search_api.search_service import SearchService
 from search_api.shedding import SearchAdmission
 from search_api.specialties import SpecialtyResolver
@@ -53,6 +54,7 @@ class Services:
     search_admission: SearchAdmission
     token_verifier: TokenVerifier
     api_keys: ApiKeyStore
+    replicas: ReplicaRegistry
     rate_limiter: PrincipalRateLimiter
     auth_failures: AuthFailureThrottle
     audit: AuditLog
@@ -92,6 +94,9 @@ def build_services(settings: Settings, *, executor: Executor, publisher=None) ->
     search = build_search_context(settings, executor)
     audit = AuditLog(executor=executor)
     workflow = build_workflow(settings, executor, audit=audit, publisher=publisher)
+    # Started and stopped with the app (its lifespan): an app built and never served counts nothing.
+    replicas = ReplicaRegistry(executor=executor, ttl_s=settings.api_replica_ttl_s)
+    share = replicas.count if settings.rate_limit_split_replicas else None
     services = Services(
         settings=settings,
         executor=executor,
@@ -105,8 +110,9 @@ def build_services(settings: Settings, *, executor: Executor, publisher=None) ->
                                          retry_after_s=settings.search_shed_retry_after_s),
         token_verifier=TokenVerifier(settings),
         api_keys=ApiKeyStore(executor=executor, cache_s=settings.api_key_cache_s),
-        rate_limiter=PrincipalRateLimiter(settings.rate_limit),
-        auth_failures=AuthFailureThrottle(settings.auth_failure_limit),  # per client address
+        replicas=replicas,
+        rate_limiter=PrincipalRateLimiter(settings.rate_limit, replicas=share),
+        auth_failures=AuthFailureThrottle(settings.auth_failure_limit, replicas=share),  # per client address
         audit=audit,
         search=search,
         suggestions=CombinedSuggestions(

@@ -33,6 +33,9 @@ def settings(test_prefix: str, tmp_path_factory) -> Settings:
         rate_limit="100000/second",
         # the suite sends bad credentials on purpose from one address; the throttle has its own test
         auth_failure_limit="100000/minute",
+        # the apps of one test session are not replicas of one deployment (a fixture's app may live while
+        # a test builds its own); the tests of the split turn it on (tests/integration/security/test_replica_count.py)
+        rate_limit_split_replicas=False,
     )
 
 
