@@ -367,8 +367,8 @@ def generate_directory(
     other_participation: float = 0.10,
     vendor_share: float = 0.75,
 ) -> GeneratedDirectory:
-    """Write RPPS, FINESS and participation files for ``places`` practice places (100 – 2,500,000: the whole of France is
-    about 2.3 M offers).
+    """Write RPPS, FINESS and participation files for ``places`` practice places (100 – 2,500,000: the whole
+    of France is about 2.3 M offers).
 
     ``departements`` limits the data to those codes (``["14", "75"]``); ``reference_dir`` holds the
     communes table (default: the settings' reference-data directory). Liberal doctors take part in the
