@@ -113,6 +113,8 @@ def run_api_cpu_bench(*, settings: Settings, config: ApiCpuConfig, log: Callable
         "rounds": rounds,
         "api_cpu_ms_per_search_median": statistics.median(api_ms),
         "es_cpu_ms_per_search_median": statistics.median(es_ms),
+        # Node statistics count every client of the node: on a shared machine, others' work too.
+        "es_cpu_note": "the whole Elasticsearch node's CPU during the round, divided by the searches sent",
         # The share of the machine's CPU per search that is the API's own (the rest is Elasticsearch).
         "api_share_of_cpu": round(statistics.median(api_ms) / (statistics.median(api_ms)
                                                                 + statistics.median(es_ms)), 3),
