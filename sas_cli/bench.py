@@ -167,3 +167,27 @@ def addresses(
     console.print_json(json.dumps(result))
     if not result["meets_target"]:
         console.print(f"[yellow]below the target of {result['target_lines_per_s']:,} lines/s[/yellow]")
+
+
+@app.command("api-cpu")
+def api_cpu(
+    prefix: Annotated[str | None, typer.Option(
+        help="index prefix of an existing search dataset, read only (default SAS_INDEX_PREFIX)")] = None,
+    queries: Annotated[int, typer.Option(help="searches per measured round")] = 500,
+    warmup: Annotated[int, typer.Option(help="warm-up searches, not measured")] = 300,
+    rounds: Annotated[int, typer.Option(help="measured rounds (the median is reported)")] = 3,
+    clients: Annotated[int, typer.Option(help="concurrent clients, no think time")] = 4,
+    seed: Annotated[int, typer.Option(help="seed of the query mix (as sas bench search)")] = 20240522,
+    output: Annotated[Path, typer.Option(help="result file")] = Path("bench/results/api_cpu.json"),
+) -> None:
+    """The API's own CPU time per search (and Elasticsearch's), on the query mix of `sas bench search`."""
+    from bench.api_cpu import ApiCpuConfig, run_api_cpu_bench, write_api_cpu_result
+
+    settings = Settings()
+    if prefix:
+        settings = settings.model_copy(update={"index_prefix": prefix})
+    config = ApiCpuConfig(queries=queries, warmup=warmup, rounds=rounds, clients=clients, seed=seed)
+    result = run_api_cpu_bench(settings=settings, config=config, log=console.print)
+    console.print(f"written {write_api_cpu_result(result, path=output)}")
+    console.print_json(json.dumps({k: result[k] for k in ("api_cpu_ms_per_search_median",
+                                                         "es_cpu_ms_per_search_median", "api_share_of_cpu")}))

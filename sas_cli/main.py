@@ -21,6 +21,12 @@ from sas_cli import run as run_module
 from sas_core.errors import SasError
 from sas_core.settings import Settings
 
+#: uvicorn's HTTP parser of the API: httptools (C) rather than h11 (pure Python), whose parsing and
+#: event machinery cost about a tenth of the API's CPU per search (``sas bench api-cpu``). Named, not
+#: left to uvicorn's "auto", so that a missing install fails at start instead of silently costing that.
+#: The mutual-TLS listener keeps h11 (``search_api.tls``: it reads the peer certificate through it).
+API_HTTP_PROTOCOL = "httptools"
+
 app = typer.Typer(no_args_is_help=True, help="SAS digital platform: run, load, harvest, search.")
 es_app = typer.Typer(no_args_is_help=True, help="The local Elasticsearch node (no Docker).")
 app.add_typer(es_app, name="es")
@@ -221,7 +227,7 @@ def serve(
         scheduler.start()
     try:
         uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port,
-                    log_config=None, access_log=True)
+                    log_config=None, access_log=True, http=API_HTTP_PROTOCOL)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)

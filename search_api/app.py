@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None, *, es: Elasticsearch | None = N
     settings = settings or Settings()
     # As many pooled connections as the thread pool runs requests: with the client's default of 10, the
     # 11th concurrent search waited for a connection inside the API.
-    executor = Executor(es=es or make_client(settings, connections_per_node=API_ES_CONNECTIONS),
+    # The standard library's HTTP client under the Elasticsearch client: ~170 µs less CPU per request than
+    # its urllib3 node, two or three requests per search (``sas_core.es_node``).
+    executor = Executor(es=es or make_client(settings, connections_per_node=API_ES_CONNECTIONS, stdlib_http=True),
                         prefix=settings.index_prefix)
     services = build_services(settings, executor=executor)
 
