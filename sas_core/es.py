@@ -10,7 +10,7 @@ from sas_core.settings import ElasticsearchSettings
 
 def make_client(settings: ElasticsearchSettings, *, request_timeout: float | None = None,
                 connections_per_node: int | None = None) -> Elasticsearch:
-    """A client for ``settings.es_url`` with the configured credentials / API key / CA bundle.
+    """A client for ``settings.es_urls`` (else ``es_url``) with the configured credentials / API key / CA bundle.
     ``connections_per_node``: pooled connections (the client's default is 10)."""
     kwargs: dict = {
         "request_timeout": request_timeout or settings.es_request_timeout_s,
@@ -27,8 +27,9 @@ def make_client(settings: ElasticsearchSettings, *, request_timeout: float | Non
     elif settings.es_username:
         password = settings.es_password.get_secret_value() if settings.es_password else ""
         kwargs["basic_auth"] = (settings.es_username, password)
-    if settings.es_url.startswith("https"):
+    hosts = list(settings.es_urls) or [settings.es_url]
+    if any(host.startswith("https") for host in hosts):
         if settings.es_ca_certs:
             kwargs["ca_certs"] = str(settings.es_ca_certs)
         kwargs["verify_certs"] = settings.es_verify_certs
-    return Elasticsearch(settings.es_url, **kwargs)
+    return Elasticsearch(hosts, **kwargs)
