@@ -116,10 +116,11 @@ class Answer:
 
 
 class SearchLoad:
-    """``clients`` threads searching through the real API as fast as it answers, every answer recorded."""
+    """``clients`` threads searching through the real API, each as fast as it is answered (or ``pause_s`` after
+    each answer: a paced load), every answer recorded."""
 
-    def __init__(self, base_url: str, headers: dict, *, clients: int) -> None:
-        self.base_url, self.headers, self.clients = base_url, headers, clients
+    def __init__(self, base_url: str, headers: dict, *, clients: int, pause_s: float = 0.0) -> None:
+        self.base_url, self.headers, self.clients, self.pause_s = base_url, headers, clients, pause_s
         self.answers: list[Answer] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(clients)]
@@ -139,6 +140,8 @@ class SearchLoad:
                     status, detail = 0, repr(exc)[:300]
                 with self._lock:
                     self.answers.append(Answer(started, time.monotonic() - started, status, detail))
+                if self.pause_s:
+                    self._stop.wait(self.pause_s)
 
     def __enter__(self) -> SearchLoad:
         for thread in self._threads:
@@ -151,8 +154,14 @@ class SearchLoad:
             thread.join(timeout=40)
 
     def between(self, start: float, end: float) -> list[Answer]:
+        """Searches sent at or after ``start`` and answered before ``end``."""
         with self._lock:
-            return [a for a in self.answers if start <= a.at < end]
+            return [a for a in self.answers if start <= a.at and a.at + a.latency < end]
+
+    def in_flight(self, moment: float) -> list[Answer]:
+        """Searches sent before ``moment`` and answered after it (in flight when a node was lost)."""
+        with self._lock:
+            return [a for a in self.answers if a.at < moment <= a.at + a.latency]
 
 
 def summary(answers: list[Answer]) -> dict:
