@@ -21,8 +21,8 @@ from sas_core.settings import (
     WorkflowSettings,
 )
 
-COMPONENTS = [ElasticsearchSettings, LocalNodeSettings, LocalClusterSettings, KibanaSettings, AuthSettings, ApiSettings, WebSettings,
-              DirectorySettings, HarvestSettings, WorkflowSettings, FhirListenerSettings]
+COMPONENTS = [ElasticsearchSettings, LocalNodeSettings, LocalClusterSettings, KibanaSettings, AuthSettings, ApiSettings,
+              WebSettings, DirectorySettings, HarvestSettings, WorkflowSettings, FhirListenerSettings]
 
 
 def test_the_union_is_exactly_the_components_fields():
