@@ -12,10 +12,14 @@ def make_client(settings: ElasticsearchSettings, *, request_timeout: float | Non
                 connections_per_node: int | None = None) -> Elasticsearch:
     """A client for ``settings.es_urls`` (else ``es_url``) with the configured credentials / API key / CA bundle.
     ``connections_per_node``: pooled connections (the client's default is 10)."""
+    hosts = list(settings.es_urls) or [settings.es_url]
     kwargs: dict = {
         "request_timeout": request_timeout or settings.es_request_timeout_s,
         "retry_on_timeout": False,
-        "max_retries": 1,
+        # One retry on one node; on a cluster, as many attempts as nodes: a request answered 503 by a node
+        # whose shard copy is being promoted must not spend its only retry on the node just lost (seen in
+        # tests/cluster: 503 from a survivor, then connection refused by the dead node, and the harvest failed).
+        "max_retries": max(1, len(hosts) - 1),
         # orjson (pinned) decodes answers several times faster than the json module: search answers
         # carry tens of kilobytes, and decoding them was a fifth of the API's CPU time.
         "serializer": OrjsonSerializer(),
@@ -27,7 +31,6 @@ def make_client(settings: ElasticsearchSettings, *, request_timeout: float | Non
     elif settings.es_username:
         password = settings.es_password.get_secret_value() if settings.es_password else ""
         kwargs["basic_auth"] = (settings.es_username, password)
-    hosts = list(settings.es_urls) or [settings.es_url]
     if any(host.startswith("https") for host in hosts):
         if settings.es_ca_certs:
             kwargs["ca_certs"] = str(settings.es_ca_certs)

@@ -160,8 +160,9 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
     figures.record(
         "data_node_killed", node=victim, master=master, clients=CLIENTS,
         node_left_detected_s=round(left_at - killed_at, 2),
-        harvest={"status": run["status"], "upserted": run.get("upserted"), "seconds_after_kill":
-                 round(harvest_done - killed_at, 1)},
+        harvest={key: run.get(key) for key in ("status", "read", "upserted", "unchanged", "deleted", "rejected",
+                                                "batches", "batches_failed", "batches_retried", "errors")}
+        | {"seconds_after_kill": round(harvest_done - killed_at, 1)},
         slots_truth=len(truth), slots_after=len(got), slots_missing=len(truth - got), slots_extra=len(got - truth),
         bookings={"201": statuses.count(201), "409": statuses.count(409),
                   "other": [s for s in statuses if s not in (201, 409)]},

@@ -60,5 +60,9 @@ def test_the_client_is_given_every_node_of_es_urls():
     urls = LocalCluster(Settings()).urls
     client = make_client(Settings(es_urls=urls))
     assert sorted(node.base_url for node in client.transport.node_pool.all()) == urls
+    # Three attempts on three nodes: a 503 from a survivor, then the lost node, then the other survivor (the
+    # client hands its own ``max_retries`` to every request; the transport's default is not used).
+    assert client._max_retries == 2
     single = make_client(Settings())
     assert [node.base_url for node in single.transport.node_pool.all()] == ["http://127.0.0.1:9200"]
+    assert single._max_retries == 1
