@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install es es-stop services setup demo run test test-unit test-integration lint clean browser proxy web-assets
+.PHONY: install es es-stop services setup demo run test test-unit test-integration test-cluster lint clean browser proxy web-assets
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ test-unit: install
 
 test-integration: es services
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+# The three-node cluster suite alone (`make test` runs it too): it starts its own cluster on 9221-9223.
+test-cluster: install
+	$(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -30,6 +30,8 @@ API_HTTP_PROTOCOL = "httptools"
 app = typer.Typer(no_args_is_help=True, help="SAS digital platform: run, load, harvest, search.")
 es_app = typer.Typer(no_args_is_help=True, help="The local Elasticsearch node (no Docker).")
 app.add_typer(es_app, name="es")
+cluster_app = typer.Typer(no_args_is_help=True, help="A local multi-node Elasticsearch cluster (compose's `cluster`).")
+es_app.add_typer(cluster_app, name="cluster")
 app.add_typer(snapshot.app, name="snapshot")
 app.add_typer(run_module.demo_app, name="demo")
 app.command("run")(run_module.run)
@@ -92,6 +94,64 @@ def es_status() -> None:
     status = local_es.status(_settings())
     console.print_json(json.dumps({k: str(v) if v is not None else None for k, v in status.__dict__.items()}))
     if not status.reachable:
+        raise typer.Exit(1)
+
+
+_NODES_OPTION = typer.Option("--nodes", min=1, max=9, help="number of nodes (default SAS_ES_CLUSTER_NODES, 3)")
+
+
+def _cluster(nodes: int | None):
+    from sas_core.local_cluster import LocalCluster
+
+    settings = _settings()
+    if nodes is not None:
+        settings = settings.model_copy(update={"es_cluster_nodes": nodes})
+    try:
+        return LocalCluster(settings)
+    except SasError as exc:
+        _fail(exc.message)
+
+
+def _print_cluster(status) -> None:
+    table = Table("node", "url", "pid", "reachable", "master")
+    for node in status.nodes:
+        table.add_row(node.name, node.url, str(node.pid or "-"), "yes" if node.reachable else "no",
+                      "*" if node.master else "")
+    console.print(table)
+    health = status.health or {}
+    console.print(f"cluster {health.get('cluster_name', '?')}: {health.get('status', 'unreachable')}, "
+                  f"{health.get('number_of_nodes', 0)} nodes, master {status.master or '-'}")
+
+
+@cluster_app.command("start")
+def es_cluster_start(nodes: Annotated[int | None, _NODES_OPTION] = None) -> None:
+    """Start the local cluster's nodes that are not running (loopback, small heaps, unprivileged user)."""
+    cluster = _cluster(nodes)
+    before = cluster.status()
+    if before.running == len(cluster.nodes):
+        console.print("already running")
+        _print_cluster(before)
+        return
+    try:
+        status = cluster.start()
+    except SasError as exc:
+        _fail(exc.message)
+    _print_cluster(status)
+
+
+@cluster_app.command("stop")
+def es_cluster_stop(nodes: Annotated[int | None, _NODES_OPTION] = None) -> None:
+    """Stop the local cluster's nodes (its data stays under SAS_ES_CLUSTER_HOME)."""
+    stopped = _cluster(nodes).stop()
+    console.print(f"stopped {', '.join(stopped)}" if stopped else "no cluster node was running")
+
+
+@cluster_app.command("status")
+def es_cluster_status(nodes: Annotated[int | None, _NODES_OPTION] = None) -> None:
+    """Each node (pid, url, reachable, master) and the cluster health; exit 1 unless every node answers."""
+    status = _cluster(nodes).status()
+    _print_cluster(status)
+    if not all(node.reachable for node in status.nodes):
         raise typer.Exit(1)
 
 

@@ -159,7 +159,7 @@ def _java_major(java: Path) -> int | None:
     return None
 
 
-def _ensure_user(settings: Settings) -> pwd.struct_passwd | None:
+def ensure_user(settings: Settings) -> pwd.struct_passwd | None:
     """The unprivileged account the node runs as (created when we are root); ``None`` when not root."""
     if os.geteuid() != 0:
         return None
@@ -174,26 +174,42 @@ def _ensure_user(settings: Settings) -> pwd.struct_passwd | None:
         return pwd.getpwnam(settings.es_system_user)
 
 
+def unpack(settings: Settings, *, install: Path) -> None:
+    """The cached distribution unpacked into ``install`` (once; the local cluster's nodes share one)."""
+    if (install / "bin" / "elasticsearch").is_file():
+        return
+    archive = cached_zip(settings)
+    staging = install.parent / ".unpacking"
+    shutil.rmtree(staging, ignore_errors=True)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(staging)
+    extracted = staging / f"elasticsearch-{ES_VERSION}"
+    for script in (extracted / "bin").iterdir():
+        script.chmod(0o755)
+    jdk_bin = extracted / "jdk" / "bin"
+    if jdk_bin.is_dir():
+        for tool in jdk_bin.iterdir():
+            tool.chmod(0o755)
+    shutil.rmtree(install, ignore_errors=True)
+    extracted.rename(install)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def chown_tree(root_dir: Path, user: pwd.struct_passwd | None) -> None:
+    """Give ``root_dir`` and everything under it to the node's account (when we are root)."""
+    if user is None:
+        return
+    for root, dirs, files in os.walk(root_dir):
+        os.chown(root, user.pw_uid, user.pw_gid)
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), user.pw_uid, user.pw_gid)
+
+
 def _install(settings: Settings, user: pwd.struct_passwd | None) -> dict[str, Path]:
     paths = _paths(settings)
     for key in ("home", "data", "logs", "repo", "tmp"):
         paths[key].mkdir(parents=True, exist_ok=True)
-    if not (paths["install"] / "bin" / "elasticsearch").is_file():
-        archive = cached_zip(settings)
-        staging = paths["home"] / ".unpacking"
-        shutil.rmtree(staging, ignore_errors=True)
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(staging)
-        extracted = staging / f"elasticsearch-{ES_VERSION}"
-        for script in (extracted / "bin").iterdir():
-            script.chmod(0o755)
-        jdk_bin = extracted / "jdk" / "bin"
-        if jdk_bin.is_dir():
-            for tool in jdk_bin.iterdir():
-                tool.chmod(0o755)
-        shutil.rmtree(paths["install"], ignore_errors=True)
-        extracted.rename(paths["install"])
-        shutil.rmtree(staging, ignore_errors=True)
+    unpack(settings, install=paths["install"])
     config_dir = paths["install"] / "config"
     (config_dir / "elasticsearch.yml").write_text(
         "\n".join(
@@ -219,11 +235,7 @@ def _install(settings: Settings, user: pwd.struct_passwd | None) -> dict[str, Pa
     (config_dir / "jvm.options.d" / "sas-heap.options").write_text(
         f"-Xms{settings.es_heap}\n-Xmx{settings.es_heap}\n"
     )
-    if user is not None:
-        for root, dirs, files in os.walk(paths["home"]):
-            os.chown(root, user.pw_uid, user.pw_gid)
-            for name in dirs + files:
-                os.lchown(os.path.join(root, name), user.pw_uid, user.pw_gid)
+    chown_tree(paths["home"], user)
     return paths
 
 
@@ -281,7 +293,7 @@ def start(settings: Settings, *, timeout_s: float = 180.0) -> NodeStatus:
         raise ConfigurationError(
             f"Elasticsearch at {settings.es_url} does not answer and is not local: not starting a node"
         )
-    user = _ensure_user(settings)
+    user = ensure_user(settings)
     paths = _install(settings, user)
     java_home = find_java_home(settings)
     env = {

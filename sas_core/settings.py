@@ -98,6 +98,10 @@ class ElasticsearchSettings(IndicesSettings):
     """How to reach Elasticsearch (the client factory, ``sas_core.es``) and which indices are ours."""
 
     es_url: str = "http://127.0.0.1:9200"
+    #: Every node of the cluster the client may send requests to (``SAS_ES_URLS='["http://a:9200", …]'``);
+    #: empty means ``es_url`` alone. With several, the client moves a request that failed to connect to the
+    #: next node, so losing one node of a cluster does not fail requests the others can answer.
+    es_urls: list[str] = []
     es_username: str | None = None
     es_password: SecretStr | None = None
     es_api_key: SecretStr | None = None
@@ -129,6 +133,23 @@ class LocalNodeSettings(ElasticsearchSettings, StorageSettings):
     #: resolved by Elasticsearch inside its ``path.repo``.
     snapshot_repository: str | None = None
     snapshot_location: str | None = None
+
+
+class LocalClusterSettings(LocalNodeSettings):
+    """The local multi-node cluster of ``sas es cluster`` (the topology of compose.yaml's ``cluster`` profile,
+    as processes of this machine): it never uses the single node's ports, home or pid file."""
+
+    #: Install, and one folder per node (config, data, logs, pid), of the cluster's nodes.
+    es_cluster_home: Path = Path("/var/lib/sas-es-cluster")
+    #: Three master-eligible data nodes: a majority (2) survives the loss of any one, as in compose.yaml.
+    es_cluster_nodes: int = Field(default=3, ge=1, le=9)
+    #: First HTTP and transport ports (node i uses port + i): 9221-9223 / 9321-9323 stay clear of the single
+    #: node (9200/9300) and of the test nodes of tests/resilience (9250-9299 / 9350-9399).
+    es_cluster_http_port: int = 9221
+    es_cluster_transport_port: int = 9321
+    #: Small heaps: three nodes share one development machine with the single node (2 GB) and its tests.
+    es_cluster_heap: str = "512m"
+    es_cluster_name: str = "sas-cluster"
 
 
 class KibanaSettings(_Component):
@@ -409,6 +430,7 @@ Component = TypeVar("Component", bound=_Component)
 
 
 class Settings(
+    LocalClusterSettings,
     LocalNodeSettings,
     ElasticsearchSettings,
     KibanaSettings,

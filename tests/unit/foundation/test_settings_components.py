@@ -14,14 +14,15 @@ from sas_core.settings import (
     FhirListenerSettings,
     HarvestSettings,
     KibanaSettings,
+    LocalClusterSettings,
     LocalNodeSettings,
     Settings,
     WebSettings,
     WorkflowSettings,
 )
 
-COMPONENTS = [ElasticsearchSettings, LocalNodeSettings, KibanaSettings, AuthSettings, ApiSettings, WebSettings,
-              DirectorySettings, HarvestSettings, WorkflowSettings, FhirListenerSettings]
+COMPONENTS = [ElasticsearchSettings, LocalNodeSettings, LocalClusterSettings, KibanaSettings, AuthSettings, ApiSettings,
+              WebSettings, DirectorySettings, HarvestSettings, WorkflowSettings, FhirListenerSettings]
 
 
 def test_the_union_is_exactly_the_components_fields():
@@ -31,7 +32,8 @@ def test_the_union_is_exactly_the_components_fields():
     # Variables a deployment sets keep their names (a few of each component, spelled as operators write them).
     for name in ("es_url", "index_prefix", "es_heap", "auth_mode", "rate_limit", "api_port", "web_session_idle_s",
                  "directory_reject_threshold", "addresses_bulk_chunk", "vendors_file", "harvest_worker_processes",
-                 "lrm_hub_host", "report_max_hours", "fhir_client_subjects", "kibana_url"):
+                 "lrm_hub_host", "report_max_hours", "fhir_client_subjects", "kibana_url", "es_urls",
+                 "es_cluster_http_port"):
         assert name in union
 
 
