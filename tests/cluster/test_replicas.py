@@ -1,11 +1,12 @@
-"""Two API processes behind ``sas proxy`` (HAProxy) and two scheduler processes on the same
-Elasticsearch, one of each killed with ``kill -9``: searches through the proxy keep answering from the
-other API; the other scheduler takes the leadership and the dead one's vendors within the lease time.
-Real processes (``sas serve``, ``sas scheduler``, HAProxy), the real vendor simulator; the figures go
+"""Two API processes behind ``sas proxy`` (HAProxy) and two scheduler processes on the suite's three-node
+cluster (every node given), one of each killed with ``kill -9``: searches through the proxy keep answering
+from the other API; the other scheduler takes the leadership and the dead one's vendors within the lease
+time. Real processes (``sas serve``, ``sas scheduler``, HAProxy), the real vendor simulator; the figures go
 to ``bench/results/replicas.json`` (and the README)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -51,12 +52,6 @@ AUTH_FAILURE_LIMIT = 10
 SEARCH = {"lat": 44.21, "lon": 0.63}
 CLIENTS = 4
 RESULTS = ROOT / "bench" / "results" / "replicas.json"
-
-
-@pytest.fixture
-def platform_es_url(settings) -> str:
-    """The Elasticsearch the platform's processes use (one node here; the three-node cluster at merge)."""
-    return settings.es_url
 
 
 class Searchers:
@@ -141,7 +136,10 @@ def _p95_ms(seconds: list[float]) -> float | None:
 
 @pytest.mark.timeout(300)
 def test_two_apis_and_two_schedulers_survive_the_loss_of_one_of_each(
-        es, indices, settings, token_for, tmp_path, platform_es_url):
+        cluster_es, platform, cluster_settings, token_for, tmp_path):
+    # On the three-node cluster of the suite (``conftest.platform``: the national layout), every node given.
+    es, settings = cluster_es, cluster_settings
+    platform_es_url = settings.es_url
     prefix = settings.index_prefix
     offers = [offer for i, name in enumerate(VENDORS) for offer in town_offers(name, 5, start=95_000 + 10 * i)]
     write_offers(es, settings, offers)
@@ -152,7 +150,8 @@ def test_two_apis_and_two_schedulers_survive_the_loss_of_one_of_each(
     env = scheduler_env(es_url=platform_es_url, prefix=prefix, vendors_file=vendors_file, ttl_s=TTL_S, extra={
         "SAS_AUTH_MODE": "dev", "SAS_DEV_SIGNING_KEY": settings.dev_signing_key.get_secret_value(),
         "SAS_RATE_LIMIT": "100000/second", "SAS_AUTH_FAILURE_LIMIT": f"{AUTH_FAILURE_LIMIT}/minute",
-        "SAS_API_REPLICA_TTL_S": str(TTL_S), "SAS_LOG_LEVEL": "WARNING"})
+        "SAS_API_REPLICA_TTL_S": str(TTL_S), "SAS_LOG_LEVEL": "WARNING",
+        "SAS_ES_URLS": json.dumps(list(settings.es_urls))})
     schedulers = [start_scheduler(env={**env, "SAS_LOG_LEVEL": "INFO"}, log=tmp_path / f"scheduler-{i}.log")
                   for i in range(2)]
     ports = [free_port(), free_port()]
