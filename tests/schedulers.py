@@ -25,11 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_vendors_file(path: Path, *, simulator_port: int, names: list[str], every_s: float = 2.0) -> Path:
-    """A vendors file of ``names`` on the simulator, one near tier every ``every_s`` (quick runs)."""
+    """A vendors file of ``names`` on the simulator, one tier every ``every_s`` (quick runs) over the next
+    72 h: the next 4 h of an evening, a night or a Sunday hold no free slot at all, and the tests wait for
+    harvested slots whatever the hour they run at."""
     base = f"http://127.0.0.1:{simulator_port}"
     path.write_text(yaml.safe_dump({
         "defaults": {"timeout_s": 5, "max_attempts": 1, "rate_limit_per_s": 200, "backoff_initial_s": 0.01,
-                     "tiers": [{"name": "near", "start_h": 0, "end_h": 4, "every_min": every_s / 60}]},
+                     "tiers": [{"name": "quick", "start_h": 0, "end_h": 72, "every_min": every_s / 60}]},
         "vendors": [{"name": name, "base_url": f"{base}/{name}/fhir", "use_cases": ["ps"]} for name in names]}))
     return path
 
