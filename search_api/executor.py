@@ -87,10 +87,13 @@ class Executor:
                        filter_path: str | None = None) -> dict[str, Any]:
         """Search alias ``index``; a timed-out or partially failed answer is an error, never a
         silently shorter result list. ``filter_path`` trims the answer to what the caller reads."""
-        response = self.call(lambda es: self._client(timeout_s).search(
-            index=self.alias(index), body=body, filter_path=filter_path).body)
-        check_search_response(response)
-        return response
+        def once() -> dict[str, Any]:
+            response = self.call(lambda es: self._client(timeout_s).search(
+                index=self.alias(index), body=body, filter_path=filter_path).body)
+            check_search_response(response)
+            return response
+
+        return _again_if_a_node_was_lost(once)
 
     def msearch(self, *, searches: list[tuple[str, dict[str, Any]]], timeout_s: float | None = None,
                 filter_path: str | None = None) -> list[dict[str, Any]]:
@@ -102,16 +105,20 @@ class Executor:
         # do not go through its orjson serializer), which cost more than the rest of the request.
         payload = b"".join(orjson.dumps(line) + b"\n" for index, body in searches
                            for line in ({"index": self.alias(index)}, body))
-        # The client sends bytes as they are (its serializer passes them through); its annotation only
-        # names the sequence of mappings it would encode itself.
-        response = self.call(lambda es: self._client(timeout_s).msearch(
-            searches=payload, filter_path=filter_path).body)  # type: ignore[arg-type]
-        answers = response.get("responses", [])
-        if len(answers) != len(searches):
-            raise BackendUnavailable("Elasticsearch answered a multi-search with the wrong number of responses")
-        for answer in answers:
-            check_search_response(answer)
-        return answers
+
+        def once() -> list[dict[str, Any]]:
+            # The client sends bytes as they are (its serializer passes them through); its annotation only
+            # names the sequence of mappings it would encode itself.
+            response = self.call(lambda es: self._client(timeout_s).msearch(
+                searches=payload, filter_path=filter_path).body)  # type: ignore[arg-type]
+            answers = response.get("responses", [])
+            if len(answers) != len(searches):
+                raise BackendUnavailable("Elasticsearch answered a multi-search with the wrong number of responses")
+            for answer in answers:
+                check_search_response(answer)
+            return answers
+
+        return _again_if_a_node_was_lost(once)
 
     def mget_sources(self, *, index: str, ids: list[str], source: list[str] | None = None,
                      timeout_s: float | None = None) -> dict[str, dict[str, Any]]:
@@ -261,6 +268,40 @@ def search_item_error(status: int, error: Any) -> SasError:
     return BackendUnavailable(f"Elasticsearch error {status}: {reason}")
 
 
+class ShardsOnLostNode(BackendUnavailable):
+    """Shards of a search failed because the node holding them left the cluster (killed, restarting): their
+    other copy answers a new attempt."""
+
+
+#: Shard failures that mean "that copy's node is gone", not "this search is wrong" or "overloaded".
+_LOST_NODE_FAILURES = frozenset({
+    "node_disconnected_exception", "node_not_connected_exception", "node_closed_exception",
+    "connect_transport_exception", "send_request_transport_exception", "no_shard_available_action_exception",
+})
+
+
+def _again_if_a_node_was_lost(attempt: Callable[[], T]) -> T:
+    """``attempt()``, once more when its answer missed shards on a node that left: a search in flight when a
+    data node dies otherwise fails although every shard has a live replica (seen in tests/cluster: 4 of 16
+    searches in flight answered 503). Searches are reads: a second attempt is safe."""
+    try:
+        return attempt()
+    except ShardsOnLostNode:
+        return attempt()
+
+
+def shard_failure_kinds(failures: list[dict[str, Any]]) -> set[str]:
+    """The ``type`` of each shard failure, and of its cause (a transport error wraps the node's loss)."""
+    kinds = set()
+    for failure in failures:
+        reason = failure.get("reason") or {}
+        while isinstance(reason, dict) and reason:
+            if reason.get("type"):
+                kinds.add(str(reason["type"]))
+            reason = reason.get("caused_by") or {}
+    return kinds
+
+
 def check_search_response(response: dict[str, Any]) -> None:
     """Raise when a search answer is an error, timed out, or misses shards (its hits would be incomplete)."""
     if "error" in response:
@@ -274,5 +315,7 @@ def check_search_response(response: dict[str, Any]) -> None:
         status = int(failures[0].get("status", 503)) if failures else 503
         if status == 400:
             raise _refused(reason)
-        raise BackendUnavailable(f"{shards['failed']} of {shards.get('total')} shards failed: {reason}",
-                                 retry_after_s=2)
+        message = f"{shards['failed']} of {shards.get('total')} shards failed: {reason}"
+        if shard_failure_kinds(failures) & _LOST_NODE_FAILURES:
+            raise ShardsOnLostNode(message, retry_after_s=2)
+        raise BackendUnavailable(message, retry_after_s=2)
