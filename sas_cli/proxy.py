@@ -22,7 +22,7 @@ HAPROXY = "/usr/sbin/haproxy"
 
 
 def haproxy_config(*, listen_host: str, listen_port: int, backends: list[str], check_ms: int = 500,
-                   fall: int = 2, rise: int = 2, timeout_s: float = 30.0) -> str:
+                   fall: int = 2, rise: int = 2, timeout_s: float = 30.0, check_timeout_ms: int = 3000) -> str:
     """An HAProxy configuration: one frontend, round robin over ``backends`` (``host:port``)."""
     if not backends:
         raise ValueError("at least one backend (host:port)")
@@ -35,6 +35,10 @@ def haproxy_config(*, listen_host: str, listen_port: int, backends: list[str], c
 defaults
     mode http
     timeout connect 1s
+    # How long one /readyz check may take, apart from how often it runs: without it HAProxy waits only
+    # ``inter`` (200 ms in the tests), and a loaded machine took every replica out at once (seen in CI:
+    # "Layer7 timeout" on both, "no server available"). A killed replica still goes at once (refused).
+    timeout check {check_timeout_ms}ms
     timeout client {timeout_ms}ms
     timeout server {timeout_ms}ms
     # A connection refused or closed before any answer (a replica killed between two health checks) is

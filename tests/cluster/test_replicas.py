@@ -234,7 +234,10 @@ def test_two_apis_and_two_schedulers_survive_the_loss_of_one_of_each(
         assert len(before) > PHASE_SEARCHES and len(after) > PHASE_SEARCHES, result["api_replica_killed"]
         assert not searchers.failed and not not_ok and not searchers.connection_errors, \
             (searchers.failed[:3], not_ok[:5], searchers.connection_errors[:3])
-        assert gaps and max(gaps) < 1.0, result["api_replica_killed"]
+        # No hole in the service: the longest wait between two answers stays within two of the searches'
+        # own p95 (1 s at least) — the proxy moved the clients to the other replica, none waited on the dead one.
+        allowed_gap_s = max(1.0, 2 * (result["api_replica_killed"]["p95_ms_before"] or 0) / 1000)
+        assert gaps and max(gaps) < allowed_gap_s, result["api_replica_killed"]
 
         # -- The leader scheduler killed: leadership and its vendors move within the lease time ---------
         leader = next(s for s in schedulers if s.pid == leader_pid(es, prefix))

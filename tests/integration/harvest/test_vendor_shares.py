@@ -43,6 +43,24 @@ def _runs(es, prefix: str, vendor: str) -> list[dict]:
     return [hit["_source"] for hit in hits]
 
 
+@pytest.fixture(autouse=True)
+def _alone_in_the_prefix(es, indices, settings):
+    """Each test starts with no other scheduler alive in the session's prefix (module doc of the fixture's
+    helper)."""
+    _forget_other_members(es, settings.index_prefix)
+
+
+def _forget_other_members(es, prefix: str) -> None:
+    """Delete the membership leases earlier tests of the session left in the prefix (a scheduler of another
+    test still counted alive would halve the quotas this test counts on)."""
+    locks = alias_name(prefix, "locks")
+    es.indices.refresh(index=locks)
+    found = es.search(index=locks, body={"size": 1000, "_source": False,
+                                         "query": {"prefix": {"id": "scheduler-member-"}}})["hits"]["hits"]
+    for hit in found:
+        es.options(ignore_status=404).delete(index=locks, id=hit["_id"], refresh=True)
+
+
 def test_quota_and_stickiness_in_one_process_pair(es, indices, settings):
     """Two processes, four vendors: the first alone takes all four; when the second shows up, the first
     gives back two at its next tick (not the one it is running) and the second takes them."""

@@ -28,7 +28,9 @@ class ApiProcess:
         self.env = {**os.environ, "SAS_INDEX_PREFIX": settings.index_prefix, "SAS_ES_URL": settings.es_url,
                     "SAS_AUTH_MODE": "dev", "SAS_DEV_SIGNING_KEY": settings.dev_signing_key.get_secret_value(),
                     "SAS_LRM_LISTEN": "false", "SAS_LOG_LEVEL": "WARNING", "SAS_RATE_LIMIT": "100000/second",
-                    "SAS_CACHE_DIR": str(tmp_path / "cache"), **env}
+                    "SAS_CACHE_DIR": str(tmp_path / "cache"),
+                    # One process on its own, not a replica of the session's other apps: its limits are whole.
+                    "SAS_RATE_LIMIT_SPLIT_REPLICAS": "false", **env}
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> ApiProcess:

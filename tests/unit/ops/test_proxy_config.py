@@ -17,6 +17,8 @@ def test_every_backend_is_checked_and_failed_connections_go_elsewhere():
     assert "server api1 127.0.0.1:8001 check inter 300ms fall 2 rise 2" in config
     assert "server api2 10.0.0.2:8000 check inter 300ms fall 2 rise 2" in config
     assert "option httpchk GET /readyz" in config and "http-check expect status 200" in config
+    # A slow check is not a dead replica: its time is not the interval's.
+    assert "timeout check 3000ms" in config
     assert "retry-on conn-failure empty-response" in config and "option redispatch" in config
     with pytest.raises(ValueError):
         haproxy_config(listen_host="127.0.0.1", listen_port=8000, backends=[])
