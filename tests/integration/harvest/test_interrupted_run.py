@@ -21,6 +21,7 @@ from indexer.leader import LeaderElection, LeaseLock
 from indexer.scheduler import HarvestJobs
 from mappings.registry import alias_name
 from tests.integration.harvest.conftest import town_offers, write_offers
+from tests.schedulers import wait_for
 
 TTL_S = 3
 VENDOR = "killed-vendor"
@@ -53,15 +54,6 @@ def _runs(es, prefix: str) -> list[dict]:
     return [hit["_source"] for hit in hits]
 
 
-def _wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.timeout(60)
 def test_killed_harvest_blocks_its_vendor_one_lease_and_is_recorded_interrupted(es, indices, settings):
     write_offers(es, settings, town_offers(VENDOR, 3, start=91_000))
@@ -75,7 +67,7 @@ def test_killed_harvest_blocks_its_vendor_one_lease_and_is_recorded_interrupted(
                                 f"http://127.0.0.1:{silent.getsockname()[1]}/fhir"],
                                env=env, cwd=Path(__file__).resolve().parents[3])
     try:
-        assert _wait_for(lambda: any(r["status"] == "running" for r in _runs(es, settings.index_prefix)), 30), \
+        assert wait_for(lambda: any(r["status"] == "running" for r in _runs(es, settings.index_prefix)), 30), \
             "the harvest process did not record its start"
         time.sleep(TTL_S)                                   # the lease outlives its first TTL: it is renewed
         contender = LeaseLock(es, prefix=settings.index_prefix, name=f"harvest-{VENDOR}", ttl_s=TTL_S)
@@ -83,7 +75,7 @@ def test_killed_harvest_blocks_its_vendor_one_lease_and_is_recorded_interrupted(
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         killed_at = time.monotonic()
-        assert _wait_for(contender.acquire, TTL_S + 5)
+        assert wait_for(contender.acquire, TTL_S + 5)
         assert time.monotonic() - killed_at <= TTL_S + 1.5  # blocked one short lease, not 120 s
         contender.release()
     finally:

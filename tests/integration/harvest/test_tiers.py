@@ -19,6 +19,7 @@ from indexer.scheduler import HarvestJobs
 from mappings.registry import alias_name
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.integration.harvest.test_harvest_semantics import set_faults, vendor_config, vendor_slots
+from tests.schedulers import wait_for
 
 
 def requests_of(sim, name: str) -> list[dict]:
@@ -33,15 +34,6 @@ def windows_asked(sim, name: str) -> list[tuple[datetime, datetime]]:
         high = next(datetime.fromisoformat(v[2:]) for v in starts if v.startswith("le"))
         out.append((low, high))
     return out
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_seven_day_sweep_asks_windows_of_at_most_72_hours(es, indices, settings, run_simulator):
