@@ -123,6 +123,26 @@ def test_full_sweep_covers_seven_days_and_incremental_leaves_later_slots(es, ind
     assert later <= set(vendor_slots(es, settings, name))
 
 
+def test_a_sweep_finishes_its_first_batches_before_starting_the_last(es, indices, settings, run_simulator):
+    """A search of a 7-day window is several requests (≤ 24 h each here). The client bounds requests in
+    flight, not searches: when every batch was started at once, each search's second request queued behind
+    the first request of every other batch, so nothing was written before the whole roster had answered
+    once (and every partial answer sat in memory). The first batches now end before the last one starts."""
+    name = "sem-order"
+    offers = town_offers(name, 12, start=2500)
+    write_offers(es, settings, offers)
+    sim = run_simulator(offers)
+    vendor = vendor_config(name, sim.port, use_cases=["ps"], batch_size=2, concurrency=1, max_window_h=24)
+    run = Harvester(es=es, settings=settings, vendors=[vendor]).run(name, mode="full")
+    assert run["status"] == "success", run["errors"]
+    log = httpx.get(f"http://127.0.0.1:{sim.port}/_admin/vendors/{name}/requests").json()
+    batch_of = [next(i for i, o in enumerate(offers) if o["national_id"] in r["query"]) // 2 for r in log]
+    assert len(log) >= 6 * 7 and sorted(set(batch_of)) == list(range(6)), (len(log), batch_of)
+    last_of_first = max(i for i, b in enumerate(batch_of) if b == 0)
+    first_of_last = min(i for i, b in enumerate(batch_of) if b == 5)
+    assert last_of_first < first_of_last, batch_of
+
+
 def test_retries_on_5xx_and_429_then_success(es, indices, settings, run_simulator):
     name = "sem-flaky"
     offers = town_offers(name, 60, start=3000)
