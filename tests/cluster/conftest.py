@@ -13,17 +13,20 @@ Every test carries a ``pytest.mark.timeout``; the suite records what it measured
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bench.common import percentile, write_result
+from bench.common import ManagedProcess, free_port, percentile, write_result
 from indexer.lifecycle import setup_indices
 from indexer.national import apply_replicas, national_overrides
 from sas_core.es import make_client
@@ -102,6 +105,31 @@ def platform(cluster, cluster_es, cluster_settings) -> dict:
     changes = apply_replicas(cluster_es, prefix=prefix)
     cluster.wait_for_health(status="green", timeout_s=120)
     return {"indices": [s.alias for s in states], "replicas": {c.index: c.replicas_after for c in changes}}
+
+
+# -- an API process ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def api_process(settings, *, log: Path) -> Iterator[str]:
+    """``sas serve`` (no scheduler) in its own process on ``settings``' cluster and prefix; its base URL.
+
+    Its own process, as deployed: served from a thread of the test process, the API shared one interpreter
+    lock with the searching clients, the booking burst and the harvest, and their work became its latency."""
+    port = free_port()
+    env = {**os.environ, "SAS_ES_URL": settings.es_url, "SAS_ES_URLS": json.dumps(list(settings.es_urls)),
+           "SAS_INDEX_PREFIX": settings.index_prefix, "SAS_AUTH_MODE": "dev",
+           "SAS_DEV_SIGNING_KEY": settings.dev_signing_key.get_secret_value(),
+           "SAS_RATE_LIMIT": settings.rate_limit, "SAS_AUTH_FAILURE_LIMIT": settings.auth_failure_limit,
+           "SAS_RATE_LIMIT_SPLIT_REPLICAS": "false", "SAS_ES_REQUEST_TIMEOUT_S": str(settings.es_request_timeout_s),
+           "SAS_LOG_LEVEL": "WARNING"}
+    process = ManagedProcess([sys.executable, "-m", "sas_cli.main", "serve", "--port", str(port), "--no-scheduler"],
+                             env=env, log_path=log)
+    try:
+        process.wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=90)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
 
 
 # -- load ------------------------------------------------------------------------------------------------------

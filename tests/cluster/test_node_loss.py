@@ -30,13 +30,16 @@ from sas_core.es import make_client
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import SimulatorThread
-from tests.cluster.conftest import SearchLoad, WriteLoad, probe_index, summary
+from tests.cluster.conftest import SearchLoad, WriteLoad, api_process, probe_index, summary
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.integration.workflow.conftest import agenda_slot, bordeaux_offer
-from tests.resilience.conftest import ApiServer
 
 VENDOR = "cl-vendor"
 CLIENTS = 16
+#: Seconds between a client's searches: the operators' load of the search benchmark (16 clients, 0.5 s of
+#: think time), not 16 clients flat out — on two cores a saturated loop measures its own queue, and any
+#: extra work (a recovery, the booking burst) multiplies it.
+PAUSE_S = 0.5
 BOOKINGS = 50
 
 
@@ -83,7 +86,7 @@ def _shards_on(es, index: str) -> dict[str, int]:
 
 @pytest.mark.timeout(420)
 def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, cluster_settings, platform, token_for,
-                                                          figures):
+                                                          figures, tmp_path):
     es, base = cluster_es, cluster_settings.index_prefix
     prefix, truth_prefix = f"{base}-dn", f"{base}-dntruth"
     settings = cluster_settings.model_copy(update={"index_prefix": prefix})
@@ -104,7 +107,7 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
     regulator = token_for("regulator", territories=["SAS-33"], sub="reg-cluster-1", name="Pauline RICART",
                           national_id="3620100057/70326SR")
 
-    with SimulatorThread(simulator, port=port) as sim, ApiServer(settings, None) as api:
+    with SimulatorThread(simulator, port=port) as sim, api_process(settings, log=tmp_path / "api.log") as api_url:
         # The truth: the same window harvested into the other prefix while every node is up.
         truth_run = Harvester(es=make_client(truth_settings), settings=truth_settings,
                               vendors=[_vendor(sim.port)]).run(VENDOR, **window)
@@ -114,7 +117,7 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
         httpx.put(f"http://127.0.0.1:{sim.port}/_admin/vendors/{VENDOR}/faults",
                   json={"latency_ms": 400}).raise_for_status()
         harvester = Harvester(es=make_client(settings), settings=settings, vendors=[_vendor(sim.port)])
-        with SearchLoad(api.url, search_headers, clients=CLIENTS) as load:
+        with SearchLoad(api_url, search_headers, clients=CLIENTS, pause_s=PAUSE_S) as load:
             time.sleep(6.0)                                          # the normal latency, every node up
             run: dict = {}
             harvest = threading.Thread(target=lambda: run.update(harvester.run(VENDOR, **window)), daemon=True)
@@ -133,7 +136,7 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
             cluster.kill(victim, signal.SIGKILL)
             cluster.wait_for_health(status="yellow", nodes=2, timeout_s=60)
             left_at = time.monotonic()
-            statuses = _book(api.url, booking_slot, regulator)      # while the node is down
+            statuses = _book(api_url, booking_slot, regulator)      # while the node is down
             harvest.join(timeout=120)
             assert not harvest.is_alive()
             harvest_done = time.monotonic()
@@ -142,7 +145,7 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
         # The node comes back without the 16 clients: on this 2-core machine they would time its restart.
         restart_s = cluster.start_node(victim, timeout_s=150)
         green_s = cluster.wait_for_health(status="green", timeout_s=150) + restart_s
-        with SearchLoad(api.url, search_headers, clients=CLIENTS) as again:
+        with SearchLoad(api_url, search_headers, clients=CLIENTS, pause_s=PAUSE_S) as again:
             time.sleep(5.0)
 
         before = summary(load.between(0, killed_at))
@@ -158,7 +161,7 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
     for name in (prefix, truth_prefix):      # fewer shard copies for the next tests' restarts to recover
         drop_prefix(es, prefix=name)
     figures.record(
-        "data_node_killed", node=victim, master=master, clients=CLIENTS,
+        "data_node_killed", node=victim, master=master, clients=CLIENTS, pause_between_searches_s=PAUSE_S,
         node_left_detected_s=round(left_at - killed_at, 2),
         harvest={key: run.get(key) for key in ("status", "read", "upserted", "unchanged", "deleted", "rejected",
                                                 "batches", "batches_failed", "batches_retried", "errors")}
@@ -238,7 +241,7 @@ def test_the_elected_master_killed(cluster, cluster_es, cluster_settings, platfo
 
 @pytest.mark.timeout(480)
 def test_a_rolling_restart_under_search_and_write_load(cluster, cluster_es, cluster_settings, platform, token_for,
-                                                       figures):
+                                                       figures, tmp_path):
     es, settings = cluster_es, cluster_settings
     write_offers(es, settings, town_offers(VENDOR, 30, start=80_000))
     index = probe_index(es, cluster, cluster_settings.index_prefix, "roll")
@@ -246,7 +249,8 @@ def test_a_rolling_restart_under_search_and_write_load(cluster, cluster_es, clus
     per_node: dict[str, dict] = {}
     # A paced load (4 clients, at most ~10 searches/s): flat out, it would take the 2 cores the restarting
     # JVMs need, and the test would measure the machine instead of the cluster.
-    with ApiServer(settings, None) as api, SearchLoad(api.url, headers, clients=4, pause_s=0.4) as load, \
+    with api_process(settings, log=tmp_path / "api.log") as api_url, \
+            SearchLoad(api_url, headers, clients=4, pause_s=0.4) as load, \
             WriteLoad(make_client(cluster_settings), index) as writes:
         time.sleep(3.0)
         started = time.monotonic()
