@@ -112,6 +112,8 @@ def search_curve(
         = 500.0,
     seed: Annotated[int, typer.Option(help="seed of the query mix (and of the preparations)")] = 20240522,
     out: Annotated[Path | None, typer.Option(help="results directory")] = None,
+    keep_other_sizes: Annotated[bool, typer.Option(
+        help="keep the points of sizes not measured this time from the previous search-curve.json")] = True,
 ) -> None:
     """The search benchmark at several sizes of the country (API and Elasticsearch alone, with and without think
     time), each dataset kept under its own prefix: ``search-curve.json`` and ``search-curve.png``."""
@@ -125,7 +127,8 @@ def search_curve(
     config = BenchConfig(queries=queries, warmup=warmup, clients=clients, think_ms=think_ms, seed=seed,
                          skip_fanout=True)
     run_search_curve(settings=Settings(), sizes=[SIZES[name] for name in names], config=config, prepare=prepare,
-                     out_dir=out or PROJECT_ROOT / "bench" / "results", log=console.print)
+                     out_dir=out or PROJECT_ROOT / "bench" / "results", log=console.print,
+                     keep_other_sizes=keep_other_sizes)
 
 
 @app.command("directory")

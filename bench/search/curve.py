@@ -43,8 +43,8 @@ TARGETS = {"api_p95_ms_max": 50, "api_over_raw_p95_max": 1.3, "api_over_raw_capa
 def _point(size: CurveSize, result: dict[str, Any]) -> dict[str, Any]:
     """The figures of one size the curve keeps (the full result is in its own ``search-<time>.json``)."""
     point: dict[str, Any] = {"size": size.name, "prefix": size.prefix, "places": size.places,
-                             "dataset": result["dataset"], "storage": result.get("storage"),
-                             "machine": result["machine"]}
+                             "measured_at": iso(utcnow()), "dataset": result["dataset"],
+                             "storage": result.get("storage"), "machine": result["machine"]}
     for path in ("api", "raw_es"):
         point[path] = {k: result[path][k] for k in ("p50_ms", "p95_ms", "p99_ms", "qps", "errors")}
     saturation = result.get("saturation")
@@ -55,6 +55,14 @@ def _point(size: CurveSize, result: dict[str, Any]) -> dict[str, Any]:
     if "preparation" in result:
         point["preparation"] = {k: result["preparation"].get(k) for k in ("timings", "skipped")}
     return point
+
+
+def merge_points(previous: Sequence[dict[str, Any]], measured: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The points just measured, with those of the other sizes kept from the previous curve (sizes are
+    measured one at a time when their datasets are ready at different times), smallest first."""
+    names = {p["size"] for p in measured}
+    kept = [{k: v for k, v in p.items() if k != "targets_met"} for p in previous if p.get("size") not in names]
+    return sorted([*kept, *measured], key=lambda p: p["dataset"]["slots_next_7_days"])
 
 
 def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
@@ -127,8 +135,12 @@ def plot_curve(points: list[dict[str, Any]], *, path: Path, extrapolated: dict[s
 
 
 def run_search_curve(*, settings: Settings, sizes: Sequence[CurveSize], config: BenchConfig, prepare: bool,
-                     out_dir: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    """Prepare (kept stages skipped) and measure every size in turn; write the curve JSON and PNG."""
+                     out_dir: Path, log: Callable[[str], None], keep_other_sizes: bool = True) -> dict[str, Any]:
+    """Prepare (kept stages skipped) and measure every size in turn; write the curve JSON and PNG (with the
+    points of sizes not measured this time kept from the previous curve, unless ``keep_other_sizes`` is off)."""
+    curve_path = out_dir / "search-curve.json"
+    previous = (json.loads(curve_path.read_text()).get("points", [])
+                if keep_other_sizes and curve_path.exists() else [])
     points = []
     for size in sizes:
         sized = settings.model_copy(update={"index_prefix": size.prefix})
@@ -144,14 +156,14 @@ def run_search_curve(*, settings: Settings, sizes: Sequence[CurveSize], config: 
         write_search_result(result, out_dir=out_dir)
         points.append(_point(size, result))
         log(f"[{size.name}] {json.dumps({k: points[-1][k] for k in ('api', 'raw_es')})}")
-    points.sort(key=lambda p: p["dataset"]["slots_next_7_days"])
+    points = merge_points(previous, points)
     national = [p for p in points if p["size"] == "national"]
     extrapolated = None if national else extrapolate(points)
     curve = {"benchmark": "search-curve", "finished_at": iso(utcnow()), "targets": TARGETS,
              "load": {"clients": config.clients, "think_ms": config.think_ms, "queries": config.queries,
                       "seed": config.seed},
              "points": [{**p, "targets_met": _judge(p)} for p in points], "national_extrapolated": extrapolated}
-    write_result(curve, out_dir / "search-curve.json")
+    write_result(curve, curve_path)
     plot_curve(points, path=out_dir / "search-curve.png", extrapolated=extrapolated)
     log(f"written {out_dir / 'search-curve.json'} and {out_dir / 'search-curve.png'}")
     return curve

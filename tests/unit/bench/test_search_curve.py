@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.search.curve import extrapolate, fit_line, plot_curve
+from bench.search.curve import extrapolate, fit_line, merge_points, plot_curve
 from bench.search.prepare import STAGES, Manifest, Shape, _harvest_fresh
 from sas_core.clock import iso, utcnow
 
@@ -33,6 +33,18 @@ def test_extrapolation_follows_the_measured_line_to_the_national_size():
     assert national["raw_es"]["p95_ms"] == pytest.approx(32.3, abs=0.1)
     assert national["api"]["ms_per_million_slots"]["p95_ms"] == pytest.approx(1.0)
     assert extrapolate(points[:1]) is None
+
+
+def test_sizes_measured_apart_accumulate_on_one_curve():
+    previous = [{**_point(3_000_000, 28.0, 21.0), "size": "1x", "targets_met": {"api_p95_met": True}},
+                {**_point(20_000_000, 60.0, 40.0), "size": "national"}]
+    measured = [{**_point(9_000_000, 34.0, 25.0), "size": "3x"}, {**_point(21_000_000, 55.0, 38.0), "size": "national"}]
+    merged = merge_points(previous, measured)
+    # The 1x point kept (without its old judgement), the national one replaced, smallest first.
+    assert [(p["size"], p["dataset"]["slots_next_7_days"]) for p in merged] == [
+        ("1x", 3_000_000), ("3x", 9_000_000), ("national", 21_000_000)]
+    assert "targets_met" not in merged[0]
+    assert merge_points([], measured) == sorted(measured, key=lambda p: p["dataset"]["slots_next_7_days"])
 
 
 def test_plot_writes_a_png(tmp_path):
