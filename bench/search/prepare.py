@@ -96,8 +96,12 @@ def _generated_files(record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _harvest_fresh(record: dict[str, Any], *, max_age_h: float) -> bool:
+    """A kept harvest is reused when it wrote slots, every run succeeded, and it is recent (the 7-day
+    window slides). A harvest whose workers all died once recorded 0 slots and was kept as done."""
     finished = record.get("finished_at")
-    if not finished:
+    if not finished or not record.get("slots"):
+        return False
+    if any(run.get("status") != "success" for run in record.get("runs") or []):
         return False
     age = utcnow() - datetime.fromisoformat(finished.replace("Z", "+00:00"))
     return age < timedelta(hours=max_age_h)
@@ -176,8 +180,13 @@ def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: 
         runs = _harvest_everything(es, settings=settings, config=config, log=log, log_dir=log_dir,
                                    processes=harvest_processes)
         es.indices.refresh(index=alias_name(prefix, "slots"))
-        manifest.done("harvest", seconds=round(time.perf_counter() - started, 1), runs=runs,
-                      slots=_count(es, prefix=prefix, name="slots"))
+        slots = _count(es, prefix=prefix, name="slots")
+        unfinished = [run for run in runs if run.get("status") != "success"]
+        if unfinished or not slots:
+            # Not recorded as done: the next --prepare harvests again instead of measuring a hollow dataset.
+            raise RuntimeError(f"harvest incomplete under {prefix!r}: {slots} slots, runs not successful: "
+                               f"{[(run.get('vendor'), run.get('status')) for run in unfinished]}")
+        manifest.done("harvest", seconds=round(time.perf_counter() - started, 1), runs=runs, slots=slots)
     if skipped:
         log(f"kept from an earlier preparation (same shape, still true): {', '.join(skipped)}")
     return {"shape": shape.to_dict(), "skipped": skipped,

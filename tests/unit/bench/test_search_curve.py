@@ -74,4 +74,9 @@ def test_manifest_keeps_stages_of_the_same_shape_only(tmp_path):
 def test_a_harvest_older_than_its_budget_is_redone():
     assert _harvest_fresh({"finished_at": "2000-01-01T00:00:00.000Z"}, max_age_h=12) is False
     assert _harvest_fresh({}, max_age_h=12) is False
-    assert _harvest_fresh({"finished_at": iso(utcnow())}, max_age_h=12) is True
+    ok = {"vendor": "a", "status": "success"}
+    assert _harvest_fresh({"finished_at": iso(utcnow()), "slots": 10, "runs": [ok]}, max_age_h=12) is True
+    # A harvest that wrote nothing, or whose runs did not all succeed, is done again.
+    assert _harvest_fresh({"finished_at": iso(utcnow()), "slots": 0, "runs": [ok]}, max_age_h=12) is False
+    assert _harvest_fresh({"finished_at": iso(utcnow()), "slots": 10,
+                           "runs": [ok, {"vendor": "b", "status": "failed"}]}, max_age_h=12) is False
