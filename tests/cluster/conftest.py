@@ -123,13 +123,18 @@ def api_process(settings, *, log: Path) -> Iterator[str]:
            "SAS_RATE_LIMIT": settings.rate_limit, "SAS_AUTH_FAILURE_LIMIT": settings.auth_failure_limit,
            "SAS_RATE_LIMIT_SPLIT_REPLICAS": "false", "SAS_ES_REQUEST_TIMEOUT_S": str(settings.es_request_timeout_s),
            "SAS_LOG_LEVEL": "WARNING"}
-    process = ManagedProcess([sys.executable, "-m", "sas_cli.main", "serve", "--port", str(port), "--no-scheduler"],
-                             env=env, log_path=log)
+    process = start_api(port=port, env=env, log=log)
     try:
-        process.wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=90)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.stop()
+
+
+def start_api(*, port: int, env: dict, log: Path) -> ManagedProcess:
+    """``sas serve --no-scheduler`` on ``port`` with ``env``, once it answers ``/healthz``."""
+    process = ManagedProcess([sys.executable, "-m", "sas_cli.main", "serve", "--port", str(port), "--no-scheduler"],
+                             env=env, log_path=log)
+    return process.wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=90)
 
 
 # -- load ------------------------------------------------------------------------------------------------------

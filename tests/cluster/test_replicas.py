@@ -25,6 +25,7 @@ from search_api.replicas import PREFIX as REPLICA_PREFIX
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import SimulatorThread
+from tests.cluster.conftest import start_api
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.schedulers import (
     ROOT,
@@ -109,12 +110,6 @@ def _ok_count(answers: list[tuple[float, float, int, str]], *, since: float = 0.
     return sum(1 for at, _, status, _ in list(answers) if status == 200 and at >= since)
 
 
-def _api(*, port: int, env: dict, log: Path) -> ManagedProcess:
-    process = ManagedProcess([sys.executable, "-m", "sas_cli.main", "serve", "--port", str(port), "--no-scheduler"],
-                             env=env, log_path=log)
-    return process.wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=90)
-
-
 def _proxy(*, port: int, backends: list[int], env: dict, log: Path) -> ManagedProcess:
     """``sas proxy`` (HAProxy, health checks of /readyz every 200 ms) in front of the API replicas."""
     command = [sys.executable, "-m", "sas_cli.main", "proxy", "--port", str(port), "--check-ms", "200"]
@@ -169,7 +164,7 @@ def test_two_apis_and_two_schedulers_survive_the_loss_of_one_of_each(
                     "elasticsearch": platform_es_url, "lease_ttl_s": TTL_S, "tick_s": TICK_S,
                     "machine": machine_facts(load_before=load_average())}
     try:
-        apis = [_api(port=port, env=env, log=tmp_path / f"api-{port}.log") for port in ports]
+        apis = [start_api(port=port, env=env, log=tmp_path / f"api-{port}.log") for port in ports]
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         proxy_port = free_port()
         apis.append(_proxy(port=proxy_port, backends=ports, env=env, log=tmp_path / "proxy.log"))
