@@ -95,13 +95,18 @@ def _generated_files(record: dict[str, Any]) -> dict[str, Any] | None:
     return generated if paths and all(p and Path(p).exists() for p in paths) else None
 
 
+def _unfinished(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The harvest runs that did not succeed."""
+    return [run for run in runs if run.get("status") != "success"]
+
+
 def _harvest_fresh(record: dict[str, Any], *, max_age_h: float) -> bool:
     """A kept harvest is reused when it wrote slots, every run succeeded, and it is recent (the 7-day
     window slides). A harvest whose workers all died once recorded 0 slots and was kept as done."""
     finished = record.get("finished_at")
     if not finished or not record.get("slots"):
         return False
-    if any(run.get("status") != "success" for run in record.get("runs") or []):
+    if _unfinished(record.get("runs") or []):
         return False
     age = utcnow() - datetime.fromisoformat(finished.replace("Z", "+00:00"))
     return age < timedelta(hours=max_age_h)
@@ -181,7 +186,7 @@ def prepare_dataset(*, settings: Settings, places: int, work_dir: Path, config: 
                                    processes=harvest_processes)
         es.indices.refresh(index=alias_name(prefix, "slots"))
         slots = _count(es, prefix=prefix, name="slots")
-        unfinished = [run for run in runs if run.get("status") != "success"]
+        unfinished = _unfinished(runs)
         if unfinished or not slots:
             # Not recorded as done: the next --prepare harvests again instead of measuring a hollow dataset.
             raise RuntimeError(f"harvest incomplete under {prefix!r}: {slots} slots, runs not successful: "
