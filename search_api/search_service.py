@@ -110,6 +110,7 @@ class SearchService:
         self.timeout_s = timeout_s
         self._declarations: tuple[float, Window, list[dict]] | None = None
         self._declarations_lock = threading.Lock()
+        self._declarations_forgotten_at = float("-inf")
         self._hints: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
         self._hints_lock = threading.Lock()
 
@@ -131,26 +132,38 @@ class SearchService:
             hits = answer["hits"]["hits"]
         return bodies.exclusions_from(hits, window)
 
+    def forget_declarations(self) -> None:
+        """A declaration was written or withdrawn through this process (after its refresh): reads that
+        started before now are not used again; the next search reads anew, and concurrent ones wait for
+        that read rather than use the previous one (what this process accepted, its searches honour)."""
+        self._declarations_forgotten_at = time.monotonic()
+
     def _shared_declarations(self) -> tuple[float, Window, list[dict]]:
         cached = self._declarations
-        if cached is not None and time.monotonic() - cached[0] <= defaults.DECLARATIONS_CACHE_S:
-            return cached
-        # Expired: one search re-reads; the others keep the previous read meanwhile. Nothing read yet:
-        # everyone waits for the first read.
-        if not self._declarations_lock.acquire(blocking=cached is None):
+        if self._usable(cached):
+            return cached  # type: ignore[return-value]
+        # Expired: one search re-reads; the others keep the previous read meanwhile. Nothing read yet, or
+        # a declaration accepted here since: everyone waits for the read.
+        stale_allowed = cached is not None and cached[0] >= self._declarations_forgotten_at
+        if not self._declarations_lock.acquire(blocking=not stale_allowed):
             return cached  # type: ignore[return-value]
         try:
             cached = self._declarations
-            if cached is None or time.monotonic() - cached[0] > defaults.DECLARATIONS_CACHE_S:
+            if not self._usable(cached):
+                started = time.monotonic()   # the read's age counts from its start: it sees what was refreshed then
                 now = utcnow()
                 span = Window(start=now, end=now + defaults.DECLARATIONS_SPAN)
                 answer = self.executor.search_checked(index="declarations", body=bodies.declarations_body(
                     span, report_max_hours=self.report_max_hours),
                                                       timeout_s=self.timeout_s)
-                cached = self._declarations = (time.monotonic(), span, answer["hits"]["hits"])
-            return cached
+                cached = self._declarations = (started, span, answer["hits"]["hits"])
+            return cached  # type: ignore[return-value]
         finally:
             self._declarations_lock.release()
+
+    def _usable(self, cached: tuple[float, Window, list[dict]] | None) -> bool:
+        return (cached is not None and cached[0] >= self._declarations_forgotten_at
+                and time.monotonic() - cached[0] <= defaults.DECLARATIONS_CACHE_S)
 
     # --- /v1/search ---------------------------------------------------------------------------------------
 

@@ -93,7 +93,9 @@ def build_services(settings: Settings, *, executor: Executor, publisher=None) ->
     """Every service of the app, sharing ``executor`` (the readiness probe has a client of its own)."""
     search = build_search_context(settings, executor)
     audit = AuditLog(executor=executor)
-    workflow = build_workflow(settings, executor, audit=audit, publisher=publisher)
+    # A declaration accepted here leaves this process's searches at once (not after the shared read expires).
+    workflow = build_workflow(settings, executor, audit=audit, publisher=publisher,
+                              on_declarations_changed=search.service.forget_declarations)
     # Started and stopped with the app (its lifespan): an app built and never served counts nothing.
     replicas = ReplicaRegistry(executor=executor, ttl_s=settings.api_replica_ttl_s)
     share = replicas.count if settings.rate_limit_split_replicas else None

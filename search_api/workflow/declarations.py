@@ -9,9 +9,12 @@
   managers: they do not change search). Reports are filed under the offer's territory (its SAS sees and
   cancels them) and limited per author (``SAS_REPORTS_PER_HOUR``).
 
-Declarations are written with ``refresh="wait_for"``: once the answer is sent, the next search (which
-reads active unavailability declarations, ``search_api.query.search.declarations_body``) excludes the
-practitioner — within a second. Cancelling sets ``active = false`` the same way.
+Declarations are written with an immediate refresh (``refresh=True``: the index is small and written a few
+times a minute at most; ``wait_for`` waited for the next scheduled refresh, up to its 1 s interval). Once
+the answer is sent, ``on_change`` tells this process's search service to drop its shared read of the
+declarations, so its next search (``search_api.query.search.declarations_body``) excludes the practitioner;
+the other API processes do within their ``DECLARATIONS_CACHE_S`` (0.5 s) plus one read — within a second.
+Cancelling sets ``active = false`` the same way.
 """
 
 from __future__ import annotations
@@ -71,8 +74,10 @@ def check_periods(periods: list[PeriodIn], *, now: datetime) -> list[PeriodIn]:
 
 class DeclarationService:
     def __init__(self, *, store: DocStore, clock: Callable[[], datetime] = utcnow,
-                 max_report_hours: int = 72, reports_per_hour: int = 30) -> None:
+                 max_report_hours: int = 72, reports_per_hour: int = 30,
+                 on_change: Callable[[], None] = lambda: None) -> None:
         self.store = store
+        self.on_change = on_change
         self.clock = clock
         self.max_report_hours = max_report_hours
         self.reports_per_hour = reports_per_hour
@@ -254,6 +259,7 @@ class DeclarationService:
                               "to": territory})
         if moved:
             self.store.refresh(INDEX)
+            self.on_change()
         return moved
 
     def refile_unavailability(self) -> list[dict]:
@@ -275,11 +281,13 @@ class DeclarationService:
             changed.append({"id": doc["id"], **fields})
         if changed:
             self.store.refresh(INDEX)
+            self.on_change()
         return changed
 
     def _write(self, doc: DeclarationDoc) -> dict:
         document = doc.model_dump(mode="json")
-        self.store.create(INDEX, doc.id, document, refresh="wait_for")
+        self.store.create(INDEX, doc.id, document, refresh=True)
+        self.on_change()
         return document
 
     def list(self, scope: Scope, filters: queries.DeclarationFilters, *, page: int,
@@ -306,5 +314,6 @@ class DeclarationService:
             return source
         now = self.clock().isoformat()
         fields = {"active": False, "cancelled_at": now, "cancelled_by": principal.sub}
-        self.store.patch_unconditional(INDEX, declaration_id, fields, refresh="wait_for")
+        self.store.patch_unconditional(INDEX, declaration_id, fields, refresh=True)
+        self.on_change()
         return {**source, **fields}

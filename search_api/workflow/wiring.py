@@ -3,6 +3,7 @@ one INT_L02 publisher and, when the Hub is configured, one listener of its ``ack
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from connectors.lrm import HubConnection, HubListener, Publisher, hub_queues, make_publisher
@@ -76,7 +77,8 @@ def hub_connection(settings: Settings) -> HubConnection | None:
                          cert_file=cert, key_file=key, ca_file=ca, server_name=settings.lrm_tls_server_name)
 
 
-def build_workflow(settings: Settings, executor: Executor, *, audit: AuditLog, publisher=None) -> Workflow:
+def build_workflow(settings: Settings, executor: Executor, *, audit: AuditLog, publisher=None,
+                   on_declarations_changed: Callable[[], None] = lambda: None) -> Workflow:
     store = DocStore(executor)
     connection = hub_connection(settings)
     deliveries = DeliveryTracker(store=store)
@@ -98,7 +100,8 @@ def build_workflow(settings: Settings, executor: Executor, *, audit: AuditLog, p
         settings=settings, store=store, publisher=publisher, orientations=orientations,
         booking=BookingService(store=store, orientations=orientations, settings=settings, vendors=vendors),
         declarations=DeclarationService(store=store, max_report_hours=settings.report_max_hours,
-                                        reports_per_hour=settings.reports_per_hour),
+                                        reports_per_hour=settings.reports_per_hour,
+                                        on_change=on_declarations_changed),
         reports=ReportService(store=store, orientations=orientations, vendors=vendors),
         accounts=AccountService(store=store, settings=settings, vendors=vendors),
         deliveries=deliveries, listener=listener,
