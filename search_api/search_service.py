@@ -12,6 +12,10 @@ Round-trips of one ``/v1/search`` (all through the executor):
      bounded probe of each larger radius, then, if the first radius is too small, the search at the
      first radius with enough offers (or the largest);
    a fixed ``radius_km`` is a single search;
+   "the search" is one body (filters, scores, collapse, counts) — or, for a balanced search whose place
+   matched more than ``two_passes_from_slots`` slots the last time (the radius hint remembers it), the
+   counts and the earliest start, then one or two scoring passes over parts of the window
+   (``search_api.query.search``, "Two passes"): the same page for a fraction of the slots scored;
 3. one multi-search for the page: the earliest slots of its cards (``terms`` + ``top_hits``), their
    offers (by id), and, when fewer than ``MIN_OFFERS_WITH_SLOTS`` places have slots, the offers
    accepting patients beyond their displayed slots.
@@ -102,8 +106,11 @@ class SearchService:
 
     def __init__(self, *, executor: Executor, report_max_hours: int,
                  timeout_s: float = defaults.SEARCH_TIMEOUT_S,
-                 specialty_label: Callable[[str], str | None] | None = None) -> None:
+                 specialty_label: Callable[[str], str | None] | None = None,
+                 two_passes_from_slots: int = defaults.TWO_PASSES_FROM_SLOTS) -> None:
         self.executor = executor
+        #: A balanced search matching more slots than this is ranked in two passes.
+        self.two_passes_from_slots = two_passes_from_slots
         #: TRE_R38 code → label (without its "(SM)" suffix), for the specialties a card shows.
         self.specialty_label = specialty_label
         self.report_max_hours = report_max_hours
@@ -111,7 +118,8 @@ class SearchService:
         self._declarations: tuple[float, Window, list[dict]] | None = None
         self._declarations_lock = threading.Lock()
         self._declarations_forgotten_at = float("-inf")
-        self._hints: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
+        #: hint key → (radius the search ended with, slots it matched there, when).
+        self._hints: OrderedDict[tuple, tuple[float, int, float]] = OrderedDict()
         self._hints_lock = threading.Lock()
 
     # --- Exclusions ----------------------------------------------------------------------------------
@@ -204,21 +212,25 @@ class SearchService:
         chosen one. Returns the search answer and the radius."""
         radii = bodies.probe_radii(query)
         first = radii[0]
-        searches: list[tuple[str, dict]] = [("slots", bodies.slot_search_body(query, radius_km=first,
-                                                                              exclusions=exclusions))]
+        # How many slots match here is not known yet: one pass (the next such search, with a hint, knows),
+        # unless every balanced search is to be ranked in two passes (a threshold of 0).
+        unknown_is_dense = self.two_passes_from_slots <= 0
+        searches = self._main_searches(query, first, exclusions, dense=unknown_is_dense)
+        mains = len(searches)
         searches += [("slots", bodies.probe_body(query, radius_km=r, exclusions=exclusions)) for r in radii[1:]]
         answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
-        main = answers[0]
-        counts = [(offers_count(main), False)] + [
-            (offers_count(a), bool(a.get("terminated_early"))) for a in answers[1:]
+        main_answers = answers[:mains]
+        counts = [(offers_count(main_answers[0]), False)] + [
+            (offers_count(a), bool(a.get("terminated_early"))) for a in answers[mains:]
         ]
         radius = bodies.choose_radius(radii, counts)
         if radius != first:
-            main = self.executor.msearch(searches=[("slots", bodies.slot_search_body(
-                query, radius_km=radius, exclusions=exclusions))], timeout_s=self.timeout_s,
-                filter_path=MSEARCH_FILTER)[0]
+            main_answers = self.executor.msearch(searches=self._main_searches(query, radius, exclusions,
+                                                                              dense=unknown_is_dense),
+                                                 timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
+        main = self._main_answer(query, radius, exclusions, main_answers)
         if query.radius_km is None:
-            self._remember_radius(query, radius)
+            self._remember_radius(query, radius, total_slots(main))
         return main, radius
 
     def _with_hint(self, query: SlotQuery, exclusions: Exclusions) -> tuple[dict, float] | None:
@@ -226,25 +238,75 @@ class SearchService:
         round-trip: the radius below the hint has too few offers (probe) and the hint enough (the
         search itself, unless it is the largest). ``None`` when there is no hint or it no longer holds."""
         ladder = defaults.RADIUS_LADDER_KM
-        hint = self._radius_hint(query)
-        if hint is None or hint not in ladder:
+        remembered = self._radius_hint(query)
+        if remembered is None or remembered[0] not in ladder:
             return None
+        hint, slots_there = remembered
         step = ladder.index(hint)
         searches: list[tuple[str, dict]] = []
         if step > 0:
             searches.append(("slots", bodies.probe_body(query, radius_km=ladder[step - 1], exclusions=exclusions)))
-        searches.append(("slots", bodies.slot_search_body(query, radius_km=hint, exclusions=exclusions)))
+        mains = self._main_searches(query, hint, exclusions, dense=slots_there > self.two_passes_from_slots)
+        searches += mains
         answers = self.executor.msearch(searches=searches, timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)
-        main = answers[-1]
+        main_answers = answers[-len(mains):]
         # The ladder stops at the first radius with enough offers (a probe stopped early counts as
         # enough, as in ``choose_radius``): the radius below must still fall short.
         below_too_few = step == 0 or not (offers_count(answers[0]) >= defaults.MIN_OFFERS_WITH_SLOTS
                                           or answers[0].get("terminated_early"))
-        enough_here = offers_count(main) >= defaults.MIN_OFFERS_WITH_SLOTS or hint == ladder[-1]
+        enough_here = offers_count(main_answers[0]) >= defaults.MIN_OFFERS_WITH_SLOTS or hint == ladder[-1]
         if below_too_few and enough_here:
-            self._remember_radius(query, hint)
+            main = self._main_answer(query, hint, exclusions, main_answers)
+            self._remember_radius(query, hint, total_slots(main))
             return main, hint
         return None
+
+    # -- the search at a radius: one pass, or two (balanced) --
+
+    def _main_searches(self, query: SlotQuery, radius: float, exclusions: Exclusions, *,
+                       dense: bool) -> list[tuple[str, dict]]:
+        """What the first round-trip asks of the search at ``radius`` (its first answer carries the
+        counts): the one-pass search, or — for a balanced search expected to match many slots
+        (``dense``: more than ``two_passes_from_slots`` the last time) — the counts and the earliest
+        start of the two-pass one."""
+        if not (dense and bodies.two_passes(query)):
+            return [("slots", bodies.slot_search_body(query, radius_km=radius, exclusions=exclusions))]
+        return [("slots", bodies.counts_body(query, radius_km=radius, exclusions=exclusions)),
+                ("slots", bodies.earliest_body(query, radius_km=radius, exclusions=exclusions))]
+
+    def _main_answer(self, query: SlotQuery, radius: float, exclusions: Exclusions,
+                     answers: list[dict]) -> dict:
+        """The search's answer (counts and the page's hits) from the answers to ``_main_searches``:
+        as it is for one pass; for two, the passes run here (``search_api.query.search``, "Two passes")."""
+        if len(answers) == 1:
+            return answers[0]
+        counts, earliest_answer = answers
+        earliest_hits = _hits(earliest_answer)
+        if not earliest_hits:
+            return counts                                  # nothing matches: no page to rank
+        if int(counts.get("hits", {}).get("total", {}).get("value", 0)) <= self.two_passes_from_slots:
+            # Fewer slots than expected: the one-pass search scores them all for less than the passes cost.
+            one = bodies.slot_search_body(query, radius_km=radius, exclusions=exclusions)
+            one.pop("aggs")
+            one["track_total_hits"] = False
+            page = _hits(self.executor.msearch(searches=[("slots", one)], timeout_s=self.timeout_s,
+                                               filter_path=MSEARCH_FILTER)[0])
+            return {**counts, "hits": {**counts.get("hits", {}), "hits": page}}
+        earliest = bodies.parse_datetime(str(earliest_hits[0]["sort"][0]))
+        k = query.offset + query.size
+        split = bodies.first_pass_end(query, earliest)
+        first = _hits(self.executor.msearch(searches=[("slots", bodies.pass_body(
+            query, radius_km=radius, exclusions=exclusions, part=Window(start=query.window.start, end=split),
+            size=k))], timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)[0])
+        kth = float(first[k - 1]["sort"][0]) if len(first) >= k else None
+        within = bodies.second_pass_radius_km(kth, radius_km=radius, query=query, first_pass_end=split)
+        second: list[dict] = []
+        if within is not None:
+            second = _hits(self.executor.msearch(searches=[("slots", bodies.pass_body(
+                query, radius_km=radius, exclusions=exclusions, part=Window(start=split, end=query.window.end),
+                size=k, within_km=within))], timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)[0])
+        page = bodies.merge_passes(first, second, offset=query.offset, size=query.size)
+        return {**counts, "hits": {**counts.get("hits", {}), "hits": page}}
 
     # -- radius hints (in memory, per API process) --
 
@@ -255,19 +317,20 @@ class SearchService:
         return (round(query.origin.lat / cell), round(query.origin.lon / cell), query.specialties, query.modes,
                 query.kinds, query.sectors, query.bookable_only, query.visibility, span_h, lead_h)
 
-    def _radius_hint(self, query: SlotQuery) -> float | None:
+    def _radius_hint(self, query: SlotQuery) -> tuple[float, int] | None:
+        """(radius, slots matched there) the same search ended with lately, if any."""
         key = self._hint_key(query)
         with self._hints_lock:
             entry = self._hints.get(key)
-            if entry is None or time.monotonic() - entry[1] > defaults.RADIUS_HINT_TTL_S:
+            if entry is None or time.monotonic() - entry[2] > defaults.RADIUS_HINT_TTL_S:
                 return None
             self._hints.move_to_end(key)
-            return entry[0]
+            return entry[0], entry[1]
 
-    def _remember_radius(self, query: SlotQuery, radius: float) -> None:
+    def _remember_radius(self, query: SlotQuery, radius: float, slots: int) -> None:
         key = self._hint_key(query)
         with self._hints_lock:
-            self._hints[key] = (radius, time.monotonic())
+            self._hints[key] = (radius, slots, time.monotonic())
             self._hints.move_to_end(key)
             while len(self._hints) > defaults.RADIUS_HINT_ENTRIES:
                 self._hints.popitem(last=False)
@@ -427,6 +490,11 @@ class SearchService:
 
 
 # --- Shaping helpers (pure) -----------------------------------------------------------------------------------
+
+
+def total_slots(answer: dict) -> int:
+    """The slots a search answer counted (``hits.total``)."""
+    return int(answer.get("hits", {}).get("total", {}).get("value", 0))
 
 
 def _hits(answer: dict) -> list[dict]:

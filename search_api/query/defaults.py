@@ -108,6 +108,19 @@ TIME_DECAY: Final[float] = 0.5
 #: computed with the same formula so that they agree with the ranking.
 EARTH_RADIUS_M: Final[float] = 6371008.7714
 
+#: The balanced search in two passes (``search_api.query.search``, "Two passes"), when more than
+#: TWO_PASSES_FROM_SLOTS slots match (fewer: one pass costs less than the extra round-trips). The first
+#: pass scores the slots starting before FIRST_PASS_AFTER_EARLIEST past the earliest matching slot (never
+#: less than FIRST_PASS_MIN after the window start); the second, only when a place starting later could
+#: still reach the page, the rest of the window within the distance where it can. Measured on the
+#: national dataset (README, "Search cost against the size of the country").
+TWO_PASSES_FROM_SLOTS: Final[int] = 20_000
+FIRST_PASS_MIN: Final[timedelta] = timedelta(hours=3)
+FIRST_PASS_AFTER_EARLIEST: Final[timedelta] = timedelta(hours=1)
+#: Margin on the second pass's bound (scores are 32-bit floats in Elasticsearch) and on its radius (km).
+SECOND_PASS_SCORE_MARGIN: Final[float] = 1e-4
+SECOND_PASS_RADIUS_MARGIN_KM: Final[float] = 0.01
+
 # --- Elasticsearch -------------------------------------------------------------------------------
 #: Client-side timeout of one search round-trip; beyond it the API answers 504.
 SEARCH_TIMEOUT_S: Final[float] = 3.0

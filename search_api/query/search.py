@@ -11,6 +11,7 @@ Bodies built here:
   search per card (measured ten times dearer);
 - ``offers_by_ids_body``: the offers of the cards;
 - ``probe_body``: how many distinct offers have slots within a radius (adaptive radius);
+- ``counts_body`` / ``earliest_body`` / ``pass_body``: the balanced search in two passes (below);
 - ``beyond_body``: offers accepting patients beyond their displayed slots, nearest first;
 - ``cpts_lookup_body`` / ``cpts_members_body``: a CPTS card and its participating members.
 
@@ -24,6 +25,23 @@ The ranking formula (README, "Ranking"):
 
 A card's score is its best slot's score. ``earliest`` sorts on the earliest slot, ``nearest`` on the
 distance; both then break ties with R. Nothing commercial or participation-related enters a score.
+
+Two passes (balanced): D and R are the same for every slot of a place and T only falls as the start moves
+away from the window start, so a place's score is that of its earliest slot in the window. Scoring every
+matching slot (60,000 to 160,000 for a city at national density) is what a search cost; instead:
+
+1. ``counts_body`` (how many slots and places match: no scoring) and ``earliest_body`` (the earliest
+   matching start, one document through the sort optimisation);
+2. ``pass_body`` over the first part of the window, up to ``first_pass_end`` (the earliest start plus
+   ``FIRST_PASS_AFTER_EARLIEST``): the best ``k = offset + size`` places among its slots;
+3. a place whose first slot is later scores at most ``W_DISTANCE·D + W_TIME·T(end of the first part) +
+   W_ROTATION``; ``second_pass_radius_km`` gives the distance within which that can still beat the
+   k-th place of the first pass (``None``: nowhere, the page is exact), and ``pass_body`` scores the rest
+   of the window within it;
+4. ``merge_passes``: each place's best hit, ordered as the one-pass search orders them.
+
+The page is the one the single pass would give (same scores, same order): the top ``k`` of all places is
+within the top ``k`` of the first pass and the top ``k`` of the second.
 """
 
 from __future__ import annotations
@@ -163,12 +181,17 @@ def _offer_count_agg() -> dict:
     return {"offers": {"cardinality": {"field": "offer_id", "precision_threshold": defaults.CARDINALITY_PRECISION}}}
 
 
-def slot_search_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions) -> dict:
-    """The search: one hit per offer (collapse), ranked per ``query.sort``, with its earliest slots."""
+def slot_search_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions,
+                     scoring_window: Window | None = None, scoring_radius_km: float | None = None) -> dict:
+    """The search: one hit per offer (collapse), ranked per ``query.sort``, with its earliest slots.
+    ``scoring_window`` / ``scoring_radius_km``: the window whose start the time decay counts from and the
+    radius the distance decay scales with, when this body searches only part of them (a pass of the
+    two-pass search): the scores are then those of the whole search."""
     filtered = slot_filters(query, radius_km=radius_km, exclusions=exclusions)
     rotation_tiebreak = [{"_score": "desc"}, {"offer_id": "asc"}]
     if query.sort == "balanced":
-        functions = balanced_functions(query.origin, query.window, radius_km=radius_km, now=query.now)
+        functions = balanced_functions(query.origin, scoring_window or query.window,
+                                       radius_km=scoring_radius_km or radius_km, now=query.now)
         sort: list = rotation_tiebreak
     else:
         # Only the rotation is scored: it breaks ties of the primary sort key.
@@ -192,6 +215,96 @@ def slot_search_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusio
         "_source": list(CARD_HIT_FIELDS),
         "aggs": _offer_count_agg(),
     }
+
+
+# --- Two passes (balanced) ------------------------------------------------------------------------------
+
+
+def two_passes(query: SlotQuery) -> bool:
+    """Whether ``query`` is searched in two passes: the balanced sort (the others sort on a field)."""
+    return query.sort == "balanced"
+
+
+def counts_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions) -> dict:
+    """How many slots match and at how many places (``hits.total``, ``aggregations.offers``): no scoring."""
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": slot_filters(query, radius_km=radius_km, exclusions=exclusions),
+        "aggs": _offer_count_agg(),
+    }
+
+
+def earliest_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions) -> dict:
+    """The earliest matching start (its sort value): one document, found without visiting the others."""
+    return {
+        "size": 1,
+        "track_total_hits": False,
+        "_source": False,
+        "query": slot_filters(query, radius_km=radius_km, exclusions=exclusions),
+        "sort": [{"start": {"order": "asc", "format": "strict_date_optional_time"}}],
+    }
+
+
+def first_pass_end(query: SlotQuery, earliest: datetime | None) -> datetime:
+    """End of the first pass: ``FIRST_PASS_AFTER_EARLIEST`` past the earliest start, at least
+    ``FIRST_PASS_MIN`` after the window start, at most the window end."""
+    window = query.window
+    at_least = window.start + defaults.FIRST_PASS_MIN
+    end = max(at_least, (earliest or window.start) + defaults.FIRST_PASS_AFTER_EARLIEST)
+    return min(end, window.end)
+
+
+def pass_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions, part: Window, size: int,
+              within_km: float | None = None) -> dict:
+    """The best ``size`` places among the slots of ``part`` of the window (within ``within_km`` of the
+    origin, default the radius), scored as the one-pass search at ``radius_km`` scores them; no counts."""
+    scored = slot_search_body(replace(query, window=part, page=1, size=size), radius_km=within_km or radius_km,
+                              exclusions=exclusions, scoring_window=query.window, scoring_radius_km=radius_km)
+    scored.pop("aggs")
+    scored["track_total_hits"] = False
+    return scored
+
+
+def second_pass_radius_km(kth_score: float | None, *, radius_km: float, query: SlotQuery,
+                          first_pass_end: datetime) -> float | None:
+    """The distance within which a place whose slots all start at or after ``first_pass_end`` could
+    still score at least ``kth_score`` (the k-th place of the first pass; ``None``: fewer than k places,
+    anywhere in the radius); ``None`` when nowhere (no second pass needed)."""
+    if first_pass_end >= query.window.end:
+        return None
+    if kth_score is None:
+        return radius_km
+    hours = (first_pass_end - query.window.start).total_seconds() / 3600.0
+    t_max = gauss(hours, offset=defaults.TIME_OFFSET.total_seconds() / 3600.0,
+                  scale=defaults.TIME_SCALE.total_seconds() / 3600.0, decay=defaults.TIME_DECAY)
+    needed = kth_score - defaults.SECOND_PASS_SCORE_MARGIN - defaults.W_ROTATION - defaults.W_TIME * t_max
+    d_min = needed / defaults.W_DISTANCE
+    if d_min > 1.0:
+        return None
+    if d_min <= 0.0:
+        return radius_km
+    scale = distance_scale_km(radius_km)
+    sigma2 = -(scale ** 2) / (2.0 * math.log(defaults.DISTANCE_DECAY))
+    within = defaults.DISTANCE_OFFSET_KM + math.sqrt(-2.0 * sigma2 * math.log(d_min))
+    return min(radius_km, within + defaults.SECOND_PASS_RADIUS_MARGIN_KM)
+
+
+def merge_passes(first: list[dict], second: list[dict], *, offset: int, size: int) -> list[dict]:
+    """Each place's best hit of both passes, ordered as the one-pass search (score, then offer id), the
+    page ``[offset, offset + size)``."""
+    best: dict[str, dict] = {}
+    for hit in (*first, *second):
+        offer_id = hit["_source"]["offer_id"]
+        kept = best.get(offer_id)
+        if kept is None or _pass_score(hit) > _pass_score(kept):
+            best[offer_id] = hit
+    ordered = sorted(best.values(), key=lambda h: (-_pass_score(h), h["_source"]["offer_id"]))
+    return ordered[offset:offset + size]
+
+
+def _pass_score(hit: dict) -> float:
+    return float(hit["sort"][0])
 
 
 def probe_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions) -> dict:

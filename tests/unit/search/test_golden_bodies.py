@@ -50,6 +50,12 @@ CASES = {
     "search_nearest_integrator_excluded": lambda: bodies.slot_search_body(
         _osnp_query(sort="nearest", visibility=SlotVisibility(types=frozenset({"PUBLIC"}))),
         radius_km=40.0, exclusions=EXCLUSIONS),
+    "two_passes_counts_5km": lambda: bodies.counts_body(_osnp_query(), radius_km=5.0, exclusions=EXCLUSIONS),
+    "two_passes_earliest_5km": lambda: bodies.earliest_body(_osnp_query(), radius_km=5.0, exclusions=Exclusions()),
+    # The second pass of page 2 (k = 40): the rest of the window within 2.4 km, scored as the 5 km search.
+    "two_passes_second_pass": lambda: bodies.pass_body(
+        _osnp_query(page=2), radius_km=5.0, exclusions=Exclusions(),
+        part=Window(start=NOW + timedelta(hours=3), end=WINDOW.end), size=40, within_km=2.4),
     "probe_10km": lambda: bodies.probe_body(_osnp_query(), radius_km=10.0, exclusions=Exclusions()),
     "declarations": lambda: bodies.declarations_body(WINDOW, report_max_hours=72),
     "beyond_gp": lambda: bodies.beyond_body(BeyondQuery(origin=AGEN, radius_km=20.0, specialties=GP,

@@ -145,3 +145,70 @@ def test_exclusions_from_declarations():
 
 def test_page_offset():
     assert replace(_osnp_query(), page=3, size=20).offset == 40
+
+
+# --- Two passes (balanced) ---------------------------------------------------------------------------------
+
+
+def _score(distance_km: float, hours: float, radius_km: float = 5.0) -> float:
+    """The balanced score of a slot (rotation left out), with the builders' own decay."""
+    parts = bodies.score_components(distance_km=distance_km, start=NOW + timedelta(hours=hours), window=WINDOW,
+                                    radius_km=radius_km)
+    return defaults.W_DISTANCE * parts["distance_score"] + defaults.W_TIME * parts["time_score"]
+
+
+def test_first_pass_follows_the_earliest_slot_within_the_window():
+    query = _osnp_query()
+    assert bodies.first_pass_end(query, NOW) == NOW + defaults.FIRST_PASS_MIN
+    assert bodies.first_pass_end(query, NOW + timedelta(minutes=10)) == max(
+        NOW + defaults.FIRST_PASS_MIN, NOW + timedelta(minutes=10) + defaults.FIRST_PASS_AFTER_EARLIEST)
+    # At night the first slots are in the morning: the first pass reaches past them.
+    assert bodies.first_pass_end(query, NOW + timedelta(hours=9)) == NOW + timedelta(hours=9) + \
+        defaults.FIRST_PASS_AFTER_EARLIEST
+    assert bodies.first_pass_end(query, NOW + timedelta(hours=47)) == WINDOW.end
+    # A platform time range that began before the window: the minimum applies.
+    assert bodies.first_pass_end(query, NOW - timedelta(hours=5)) == NOW + defaults.FIRST_PASS_MIN
+
+
+@pytest.mark.parametrize("kth_distance_km, kth_hours", [(0.5, 0.5), (2.0, 1.0), (3.0, 2.5), (4.5, 3.0)])
+def test_second_pass_radius_bounds_every_place_that_could_beat_the_kth(kth_distance_km, kth_hours):
+    """No place beyond the second pass's distance, whose first slot starts at or after the first pass's end,
+    can score as well as the k-th place of the first pass; a place just inside it can."""
+    query = _osnp_query()
+    split = NOW + timedelta(hours=3)
+    kth = _score(kth_distance_km, kth_hours)
+    within = bodies.second_pass_radius_km(kth, radius_km=5.0, query=query, first_pass_end=split)
+    if within is None:
+        # Nowhere: even a place at the origin starting right at the split scores less.
+        assert _score(0.0, 3.0) + defaults.W_ROTATION < kth
+        return
+    assert 0 < within <= 5.0
+    # Beyond: less than the k-th, even with the best start possible and the largest rotation.
+    assert _score(within + 0.01, 3.0) + defaults.W_ROTATION < kth
+    if within < 5.0:
+        # Just inside (without the margins): a place there could beat the k-th, so the bound is not loose.
+        inside = within - defaults.SECOND_PASS_RADIUS_MARGIN_KM - 0.05
+        assert _score(inside, 3.0) + defaults.W_ROTATION > kth - defaults.SECOND_PASS_SCORE_MARGIN - 1e-3
+
+
+def test_second_pass_cases_without_a_bound():
+    query = _osnp_query()
+    split = NOW + timedelta(hours=3)
+    # Fewer than k places in the first pass: the whole radius.
+    assert bodies.second_pass_radius_km(None, radius_km=5.0, query=query, first_pass_end=split) == 5.0
+    # The first pass covered the whole window: nothing left.
+    assert bodies.second_pass_radius_km(0.2, radius_km=5.0, query=query, first_pass_end=WINDOW.end) is None
+    # A k-th place scoring very low: anything later may beat it, anywhere.
+    assert bodies.second_pass_radius_km(0.05, radius_km=5.0, query=query, first_pass_end=split) == 5.0
+
+
+def test_merging_the_passes_keeps_each_place_once_at_its_best_in_the_one_pass_order():
+    def hit(offer_id: str, score: float) -> dict:
+        return {"_source": {"offer_id": offer_id}, "sort": [score, offer_id]}
+
+    first = [hit("b", 0.9), hit("a", 0.9), hit("c", 0.7)]
+    second = [hit("c", 0.95), hit("d", 0.8), hit("a", 0.6)]
+    merged = bodies.merge_passes(first, second, offset=0, size=10)
+    assert [(h["_source"]["offer_id"], h["sort"][0]) for h in merged] == [
+        ("c", 0.95), ("a", 0.9), ("b", 0.9), ("d", 0.8)]
+    assert [h["_source"]["offer_id"] for h in bodies.merge_passes(first, second, offset=1, size=2)] == ["a", "b"]

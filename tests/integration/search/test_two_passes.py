@@ -1,0 +1,139 @@
+"""The balanced search in two passes gives exactly the page of the one-pass search (same places, same order,
+same counts), on real Elasticsearch, whichever way its bound falls: no second pass, a second pass within a
+smaller distance, or over the whole radius."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from mappings.registry import alias_name
+from search_api.executor import Executor
+from search_api.query import search as bodies
+from search_api.query.model import Origin, SlotQuery, Window
+from search_api.search_service import MSEARCH_FILTER, SearchService
+from search_api.visibility import SlotVisibility
+from tests.integration.search.conftest import AGEN, offer, slot
+
+EVERYTHING = SlotVisibility(types=frozenset({"PUBLIC", "PRO", "SNP", "CPTS"}))
+#: km north and east of Agen town hall, per degree.
+KM_LAT, KM_LON = 1 / 111.2, 1 / 79.8
+
+
+@pytest.fixture
+def town(clean, at):
+    """140 places around Agen: a dense centre (40 within 1 km, most with a slot in the first hour) and a
+    spread to 18 km; their slots over the next 48 hours, some starting late, a few platform time ranges
+    (``capacity``) that began before now."""
+    rng = random.Random(20261202)
+    offers, slots = [], []
+    for i in range(140):
+        dense = i < 40
+        distance = rng.uniform(0.0, 1.0) if dense else rng.uniform(1.0, 18.0)
+        angle = rng.uniform(0, 6.283)
+        lat = AGEN["lat"] + distance * math.sin(angle) * KM_LAT
+        lon = AGEN["lon"] + distance * math.cos(angle) * KM_LON
+        place = offer(f"tp-{i:03d}", name=f"Dr {i}", lat=lat, lon=lon)
+        offers.append(place)
+        first_h = rng.uniform(0.05, 1.0) if dense and i % 4 else rng.uniform(0.05, 46.0)
+        for j in range(rng.randint(1, 8)):
+            start = at(minutes=int((first_h + j * rng.uniform(0.5, 5.0)) * 60))
+            if start < at(hours=48):
+                slots.append(slot(f"tp-{i:03d}-{j}", of=place, start=start))
+        if i % 23 == 0:                          # a time range of the platform agenda, begun an hour ago
+            slots.append(slot(f"tp-{i:03d}-range", of=place, start=at(hours=-1), minutes=300, capacity=3))
+    clean.put("offers", offers)
+    clean.put("slots", slots)
+    return clean
+
+
+def _query(at, *, lat: float, lon: float, size: int, page: int = 1, window_h: int = 48, lead_h: int = 0):
+    now = at()
+    return SlotQuery(origin=Origin(lat=lat, lon=lon), window=Window(start=now + timedelta(hours=lead_h),
+                                                                     end=now + timedelta(hours=lead_h + window_h)),
+                     now=now, visibility=EVERYTHING, radius_km=20.0, specialties=("SM54", "SM26", "SM53"),
+                     size=size, page=page)
+
+
+def _branch(executor: Executor, query: SlotQuery, exclusions) -> str:
+    """Which way the bound falls for ``query`` (computed from the pure functions, independently)."""
+    answers = executor.msearch(searches=[("slots", bodies.earliest_body(query, radius_km=20.0,
+                                                                        exclusions=exclusions))],
+                               filter_path=MSEARCH_FILTER)
+    earliest = bodies.parse_datetime(str(answers[0]["hits"]["hits"][0]["sort"][0]))
+    split = bodies.first_pass_end(query, earliest)
+    k = query.offset + query.size
+    first = executor.msearch(searches=[("slots", bodies.pass_body(
+        query, radius_km=20.0, exclusions=exclusions, part=Window(start=query.window.start, end=split),
+        size=k))], filter_path=MSEARCH_FILTER)[0].get("hits", {}).get("hits", [])
+    kth = float(first[k - 1]["sort"][0]) if len(first) >= k else None
+    within = bodies.second_pass_radius_km(kth, radius_km=20.0, query=query, first_pass_end=split)
+    return "none" if within is None else ("whole radius" if within >= 20.0 else "within a smaller distance")
+
+
+@pytest.mark.parametrize("two_passes_from_slots", [0, 10_000_000], ids=["two passes", "one pass (few slots)"])
+def test_two_passes_give_the_one_pass_page(town, search_settings, es, at, two_passes_from_slots):
+    executor = Executor(es=es, prefix=search_settings.index_prefix)
+    # Every search in two passes (the town's few hundred slots are below the production threshold), or none.
+    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=two_passes_from_slots)
+    rng = random.Random(7)
+    branches: dict[str, int] = {}
+    cases = [(AGEN["lat"], AGEN["lon"], 5, 1), (AGEN["lat"], AGEN["lon"], 20, 1), (AGEN["lat"], AGEN["lon"], 20, 3),
+             (AGEN["lat"], AGEN["lon"], 60, 1), (AGEN["lat"] + 5 * KM_LAT, AGEN["lon"], 10, 1)]
+    cases += [(AGEN["lat"] + rng.uniform(-8, 8) * KM_LAT, AGEN["lon"] + rng.uniform(-8, 8) * KM_LON,
+               rng.choice((5, 10, 20, 40)), rng.choice((1, 1, 2))) for _ in range(15)]
+    for lat, lon, size, page in cases:
+        query = _query(at, lat=lat, lon=lon, size=size, page=page)
+        exclusions = service.exclusions(query.window)
+        one_pass = executor.msearch(searches=[("slots", bodies.slot_search_body(
+            query, radius_km=20.0, exclusions=exclusions))], filter_path=MSEARCH_FILTER)[0]
+        answer = service.search(query, with_beyond=False)
+        expected = [h["_source"]["offer_id"] for h in one_pass.get("hits", {}).get("hits", [])]
+        got = [card["offer"]["id"] for card in answer["results"]]
+        assert got == expected, (lat, lon, size, page)
+        assert answer["total"] == one_pass["aggregations"]["offers"]["value"]
+        assert answer["total_slots"] == one_pass["hits"]["total"]["value"]
+        branch = _branch(executor, query, exclusions)
+        branches[branch] = branches.get(branch, 0) + 1
+    # Every way the bound can fall was exercised (the places are laid out for it: a dense centre, a spread).
+    assert set(branches) == {"none", "within a smaller distance", "whole radius"}, branches
+
+
+def test_a_window_starting_later_and_an_empty_one(town, search_settings, es, at):
+    executor = Executor(es=es, prefix=search_settings.index_prefix)
+    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=0)
+    for lead_h, window_h in ((6, 24), (30, 12), (60, 6)):
+        query = _query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=20, lead_h=lead_h, window_h=window_h)
+        exclusions = service.exclusions(query.window)
+        one_pass = executor.msearch(searches=[("slots", bodies.slot_search_body(
+            query, radius_km=20.0, exclusions=exclusions))], filter_path=MSEARCH_FILTER)[0]
+        answer = service.search(query, with_beyond=False)
+        assert [c["offer"]["id"] for c in answer["results"]] == \
+            [h["_source"]["offer_id"] for h in one_pass.get("hits", {}).get("hits", [])], (lead_h, window_h)
+        assert answer["total"] == one_pass["aggregations"]["offers"]["value"]
+    # 60 h ahead, nothing is harvested: no page, no error.
+    assert answer["results"] == [] and answer["total"] == 0
+    assert es.count(index=alias_name(search_settings.index_prefix, "slots"))["count"] > 300
+
+
+def test_an_adaptive_search_seen_dense_is_ranked_in_two_passes_next_time(town, search_settings, es, at):
+    """The first search of a place does not know how many slots match (one pass, as before); the radius hint
+    remembers it, and the next such search, over the threshold, is ranked in two passes: the same page."""
+    executor = Executor(es=es, prefix=search_settings.index_prefix)
+    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=50)
+    query = replace(_query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=10), radius_km=None)
+    first = service.search(query, with_beyond=False)
+    remembered = service._radius_hint(query)
+    assert remembered is not None and remembered[0] == first["radius_km"] and remembered[1] > 50, remembered
+    second = service.search(query, with_beyond=False)
+    exclusions = service.exclusions(query.window)
+    one_pass = executor.msearch(searches=[("slots", bodies.slot_search_body(
+        query, radius_km=first["radius_km"], exclusions=exclusions))], filter_path=MSEARCH_FILTER)[0]
+    expected = [h["_source"]["offer_id"] for h in one_pass["hits"]["hits"]]
+    assert [c["offer"]["id"] for c in first["results"]] == expected
+    assert [c["offer"]["id"] for c in second["results"]] == expected
+    assert second["total"] == first["total"] and second["total_slots"] == first["total_slots"]
