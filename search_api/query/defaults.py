@@ -114,7 +114,7 @@ EARTH_RADIUS_M: Final[float] = 6371008.7714
 #: less than FIRST_PASS_MIN after the window start); the second, only when a place starting later could
 #: still reach the page, the rest of the window within the distance where it can. Measured on the
 #: national dataset (README, "Search cost against the size of the country").
-TWO_PASSES_FROM_SLOTS: Final[int] = 20_000
+TWO_PASSES_FROM_SLOTS: Final[int] = 50_000
 FIRST_PASS_MIN: Final[timedelta] = timedelta(hours=3)
 FIRST_PASS_AFTER_EARLIEST: Final[timedelta] = timedelta(hours=1)
 #: Margin on the second pass's bound (scores are 32-bit floats in Elasticsearch) and on its radius (km).
