@@ -171,9 +171,12 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
             moving: list[dict] = []
             while time.monotonic() - green_at < AFTER_GREEN_S:
                 health = es.cluster.health()
+                cpu = es.nodes.stats(metric="process", filter_path="nodes.*.name,nodes.*.process.cpu.percent")
                 moving.append({"at_s": round(time.monotonic() - green_at, 1),
                                "relocating": health["relocating_shards"],
-                               "initializing": health["initializing_shards"]})
+                               "initializing": health["initializing_shards"],
+                               "cpu_percent": {n["name"]: n["process"]["cpu"]["percent"]
+                                               for n in cpu["nodes"].values()}})
                 time.sleep(1.0)
 
         before = summary(load.between(normal_from, killed_at))
@@ -216,6 +219,8 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
         p95_ratio_after_failover_vs_before=round(after_failover["p95_ms"] / before["p95_ms"], 2),
         restart_to_joined_s=round(restart_s, 1), restart_to_green_s=round(green_s, 1),
         shards_moving_after_green=[m for m in moving if m["relocating"] or m["initializing"]],
+        node_cpu_percent_after_green=[{"at_s": m["at_s"], **m["cpu_percent"]} for m in moving],
+        restarted_node=victim,
     )
     # Nothing acknowledged is lost: the harvest completed on two nodes and the slots are exactly the truth.
     assert run["status"] == "success", run
