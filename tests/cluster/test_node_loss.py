@@ -171,12 +171,16 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
             moving: list[dict] = []
             while time.monotonic() - green_at < AFTER_GREEN_S:
                 health = es.cluster.health()
-                cpu = es.nodes.stats(metric="process", filter_path="nodes.*.name,nodes.*.process.cpu.percent")
+                stats = es.nodes.stats(metric="process,adaptive_selection").body["nodes"]
+                names = {node_id: n["name"] for node_id, n in stats.items()}
                 moving.append({"at_s": round(time.monotonic() - green_at, 1),
                                "relocating": health["relocating_shards"],
                                "initializing": health["initializing_shards"],
-                               "cpu_percent": {n["name"]: n["process"]["cpu"]["percent"]
-                                               for n in cpu["nodes"].values()}})
+                               "cpu_percent": {n["name"]: n["process"]["cpu"]["percent"] for n in stats.values()},
+                               # Adaptive replica selection as each node sees the others (lower rank: preferred).
+                               "ars_rank": {n["name"]: {names.get(t, t): round(float(a.get("rank", 0)), 1)
+                                                        for t, a in (n.get("adaptive_selection") or {}).items()}
+                                            for n in stats.values()}})
                 time.sleep(1.0)
 
         before = summary(load.between(normal_from, killed_at))
@@ -220,6 +224,7 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
         restart_to_joined_s=round(restart_s, 1), restart_to_green_s=round(green_s, 1),
         shards_moving_after_green=[m for m in moving if m["relocating"] or m["initializing"]],
         node_cpu_percent_after_green=[{"at_s": m["at_s"], **m["cpu_percent"]} for m in moving],
+        adaptive_selection_rank_after_green=[{"at_s": m["at_s"], **m["ars_rank"]} for m in moving[:4]],
         restarted_node=victim,
     )
     # Nothing acknowledged is lost: the harvest completed on two nodes and the slots are exactly the truth.
