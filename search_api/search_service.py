@@ -194,7 +194,7 @@ class SearchService:
         beyond = self._beyond_cards(beyond_answer, origin=query.origin) if beyond_answer else []
         return {
             "total": offers_count(main),
-            "total_slots": int(main.get("hits", {}).get("total", {}).get("value", 0)),
+            "total_slots": total_slots(main),
             "radius_km": float(radius),
             "radius_adaptive": query.radius_km is None,
             "origin": _origin_out(query.origin),
@@ -284,27 +284,23 @@ class SearchService:
         earliest_hits = _hits(earliest_answer)
         if not earliest_hits:
             return counts                                  # nothing matches: no page to rank
-        if int(counts.get("hits", {}).get("total", {}).get("value", 0)) <= self.two_passes_from_slots:
-            # Fewer slots than expected: the one-pass search scores them all for less than the passes cost.
-            one = bodies.slot_search_body(query, radius_km=radius, exclusions=exclusions)
-            one.pop("aggs")
-            one["track_total_hits"] = False
-            page = _hits(self.executor.msearch(searches=[("slots", one)], timeout_s=self.timeout_s,
-                                               filter_path=MSEARCH_FILTER)[0])
-            return {**counts, "hits": {**counts.get("hits", {}), "hits": page}}
-        earliest = bodies.parse_datetime(str(earliest_hits[0]["sort"][0]))
         k = query.offset + query.size
-        split = bodies.first_pass_end(query, earliest)
-        first = _hits(self.executor.msearch(searches=[("slots", bodies.pass_body(
-            query, radius_km=radius, exclusions=exclusions, part=Window(start=query.window.start, end=split),
-            size=k))], timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)[0])
-        kth = float(first[k - 1]["sort"][0]) if len(first) >= k else None
+        if total_slots(counts) <= self.two_passes_from_slots:
+            # Fewer slots than expected: one pass over the whole window scores them all for less.
+            split = query.window.end
+        else:
+            split = bodies.first_pass_end(query, bodies.parse_datetime(str(earliest_hits[0]["sort"][0])))
+
+        def scored(part: Window, within_km: float | None = None) -> list[dict]:
+            body = bodies.pass_body(query, radius_km=radius, exclusions=exclusions, part=part, size=k,
+                                    within_km=within_km)
+            return _hits(self.executor.msearch(searches=[("slots", body)], timeout_s=self.timeout_s,
+                                               filter_path=MSEARCH_FILTER)[0])
+
+        first = scored(Window(start=query.window.start, end=split))
+        kth = bodies.pass_score(first[k - 1]) if len(first) >= k else None
         within = bodies.second_pass_radius_km(kth, radius_km=radius, query=query, first_pass_end=split)
-        second: list[dict] = []
-        if within is not None:
-            second = _hits(self.executor.msearch(searches=[("slots", bodies.pass_body(
-                query, radius_km=radius, exclusions=exclusions, part=Window(start=split, end=query.window.end),
-                size=k, within_km=within))], timeout_s=self.timeout_s, filter_path=MSEARCH_FILTER)[0])
+        second = scored(Window(start=split, end=query.window.end), within) if within is not None else []
         page = bodies.merge_passes(first, second, offset=query.offset, size=query.size)
         return {**counts, "hits": {**counts.get("hits", {}), "hits": page}}
 

@@ -297,13 +297,14 @@ def merge_passes(first: list[dict], second: list[dict], *, offset: int, size: in
     for hit in (*first, *second):
         offer_id = hit["_source"]["offer_id"]
         kept = best.get(offer_id)
-        if kept is None or _pass_score(hit) > _pass_score(kept):
+        if kept is None or pass_score(hit) > pass_score(kept):
             best[offer_id] = hit
-    ordered = sorted(best.values(), key=lambda h: (-_pass_score(h), h["_source"]["offer_id"]))
+    ordered = sorted(best.values(), key=lambda h: (-pass_score(h), h["_source"]["offer_id"]))
     return ordered[offset:offset + size]
 
 
-def _pass_score(hit: dict) -> float:
+def pass_score(hit: dict) -> float:
+    """A pass's hit score (its first sort value)."""
     return float(hit["sort"][0])
 
 

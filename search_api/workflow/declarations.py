@@ -258,8 +258,7 @@ class DeclarationService:
                 moved.append({"id": doc["id"], "offer_id": doc.get("offer_id"), "from": doc.get("territory"),
                               "to": territory})
         if moved:
-            self.store.refresh(INDEX)
-            self.on_change()
+            self._refresh_and_tell()
         return moved
 
     def refile_unavailability(self) -> list[dict]:
@@ -280,9 +279,13 @@ class DeclarationService:
             self.store.patch_unconditional(INDEX, doc["id"], fields, refresh=False)
             changed.append({"id": doc["id"], **fields})
         if changed:
-            self.store.refresh(INDEX)
-            self.on_change()
+            self._refresh_and_tell()
         return changed
+
+    def _refresh_and_tell(self) -> None:
+        """Writes made without refresh become visible, and this process's searches read them anew."""
+        self.store.refresh(INDEX)
+        self.on_change()
 
     def _write(self, doc: DeclarationDoc) -> dict:
         document = doc.model_dump(mode="json")

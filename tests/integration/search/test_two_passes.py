@@ -59,6 +59,12 @@ def _query(at, *, lat: float, lon: float, size: int, page: int = 1, window_h: in
                      size=size, page=page)
 
 
+def _one_pass(executor: Executor, query: SlotQuery, exclusions, radius_km: float = 20.0) -> dict:
+    """The answer of the one-pass search body at ``radius_km`` (the reference)."""
+    return executor.msearch(searches=[("slots", bodies.slot_search_body(
+        query, radius_km=radius_km, exclusions=exclusions))], filter_path=MSEARCH_FILTER)[0]
+
+
 def _branch(executor: Executor, query: SlotQuery, exclusions) -> str:
     """Which way the bound falls for ``query`` (computed from the pure functions, independently)."""
     answers = executor.msearch(searches=[("slots", bodies.earliest_body(query, radius_km=20.0,
@@ -89,8 +95,7 @@ def test_two_passes_give_the_one_pass_page(town, search_settings, es, at, two_pa
     for lat, lon, size, page in cases:
         query = _query(at, lat=lat, lon=lon, size=size, page=page)
         exclusions = service.exclusions(query.window)
-        one_pass = executor.msearch(searches=[("slots", bodies.slot_search_body(
-            query, radius_km=20.0, exclusions=exclusions))], filter_path=MSEARCH_FILTER)[0]
+        one_pass = _one_pass(executor, query, exclusions)
         answer = service.search(query, with_beyond=False)
         expected = [h["_source"]["offer_id"] for h in one_pass.get("hits", {}).get("hits", [])]
         got = [card["offer"]["id"] for card in answer["results"]]
@@ -109,8 +114,7 @@ def test_a_window_starting_later_and_an_empty_one(town, search_settings, es, at)
     for lead_h, window_h in ((6, 24), (30, 12), (60, 6)):
         query = _query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=20, lead_h=lead_h, window_h=window_h)
         exclusions = service.exclusions(query.window)
-        one_pass = executor.msearch(searches=[("slots", bodies.slot_search_body(
-            query, radius_km=20.0, exclusions=exclusions))], filter_path=MSEARCH_FILTER)[0]
+        one_pass = _one_pass(executor, query, exclusions)
         answer = service.search(query, with_beyond=False)
         assert [c["offer"]["id"] for c in answer["results"]] == \
             [h["_source"]["offer_id"] for h in one_pass.get("hits", {}).get("hits", [])], (lead_h, window_h)
@@ -131,8 +135,7 @@ def test_an_adaptive_search_seen_dense_is_ranked_in_two_passes_next_time(town, s
     assert remembered is not None and remembered[0] == first["radius_km"] and remembered[1] > 50, remembered
     second = service.search(query, with_beyond=False)
     exclusions = service.exclusions(query.window)
-    one_pass = executor.msearch(searches=[("slots", bodies.slot_search_body(
-        query, radius_km=first["radius_km"], exclusions=exclusions))], filter_path=MSEARCH_FILTER)[0]
+    one_pass = _one_pass(executor, query, exclusions, radius_km=first["radius_km"])
     expected = [h["_source"]["offer_id"] for h in one_pass["hits"]["hits"]]
     assert [c["offer"]["id"] for c in first["results"]] == expected
     assert [c["offer"]["id"] for c in second["results"]] == expected
