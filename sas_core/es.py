@@ -6,7 +6,12 @@ from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
 from sas_core.es_node import StdlibHttpNode
+from sas_core.es_selector import FastestOfTwoSelector, MeasuredNode, MeasuredUrllib3Node
 from sas_core.settings import ElasticsearchSettings
+
+
+class MeasuredStdlibHttpNode(MeasuredNode, StdlibHttpNode):
+    """The standard library's node, measured for the cluster's selector."""
 
 
 def make_client(settings: ElasticsearchSettings, *, request_timeout: float | None = None,
@@ -28,7 +33,12 @@ def make_client(settings: ElasticsearchSettings, *, request_timeout: float | Non
     }
     if connections_per_node:
         kwargs["connections_per_node"] = connections_per_node
-    if stdlib_http and all(host.startswith("http://") for host in hosts):
+    stdlib = stdlib_http and all(host.startswith("http://") for host in hosts)
+    if len(hosts) > 1:
+        # A cluster: each request to the node answering fastest now (a node just back, cold, gets fewer).
+        kwargs["node_class"] = MeasuredStdlibHttpNode if stdlib else MeasuredUrllib3Node
+        kwargs["node_selector_class"] = FastestOfTwoSelector
+    elif stdlib:
         kwargs["node_class"] = StdlibHttpNode
     if settings.es_api_key is not None:
         kwargs["api_key"] = settings.es_api_key.get_secret_value()

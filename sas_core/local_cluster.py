@@ -153,6 +153,13 @@ class LocalCluster:
             "",
         ])
 
+    def jvm_options(self) -> dict[str, str | None]:
+        """Each node's files of ``config/jvm.options.d`` (``None``: the file must not be there)."""
+        heap = self.settings.es_cluster_heap
+        return {"sas-heap.options": f"-Xms{heap}\n-Xmx{heap}\n",
+                # The client compiler only: see ``es_cluster_jit_client_only``.
+                "sas-jit.options": "-XX:TieredStopAtLevel=1\n" if self.settings.es_cluster_jit_client_only else None}
+
     def _prepare(self) -> None:
         user = local_es.ensure_user(self.settings)
         self.home.mkdir(parents=True, exist_ok=True)
@@ -164,9 +171,13 @@ class LocalCluster:
             if not node.config.is_dir():
                 shutil.copytree(self.install / "config", node.config)
             (node.config / "elasticsearch.yml").write_text(self._yml(node))
-            (node.config / "jvm.options.d").mkdir(exist_ok=True)
-            heap = self.settings.es_cluster_heap
-            (node.config / "jvm.options.d" / "sas-heap.options").write_text(f"-Xms{heap}\n-Xmx{heap}\n")
+            options = node.config / "jvm.options.d"
+            options.mkdir(exist_ok=True)
+            for name, text in self.jvm_options().items():
+                if text is None:
+                    (options / name).unlink(missing_ok=True)
+                else:
+                    (options / name).write_text(text)
         local_es.chown_tree(self.home, user)
 
     # -- processes --------------------------------------------------------------------------------------------

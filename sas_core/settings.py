@@ -150,6 +150,12 @@ class LocalClusterSettings(LocalNodeSettings):
     #: Small heaps: three nodes share one development machine with the single node (2 GB) and its tests.
     es_cluster_heap: str = "512m"
     es_cluster_name: str = "sas-cluster"
+    #: JIT of the local nodes: the client compiler only (``-XX:TieredStopAtLevel=1``). Three JVMs sharing one
+    #: machine's cores (two here) spent minutes of 20-45 % of a core each in the optimising compiler after a
+    #: start, and a returned node's warm-up (plus the survivors' recompilation) starved every node's searches:
+    #: measured in tests/cluster and README "Cluster". Nodes on machines of their own (compose.yaml) keep the
+    #: JVM's default tiered compilation. False: the default here too.
+    es_cluster_jit_client_only: bool = True
 
 
 class KibanaSettings(_Component):

@@ -257,6 +257,52 @@ class WriteLoad:
         return [doc_id for doc_id in ids if doc_id not in found]
 
 
+def _cpu_seconds(stat_path: str) -> float:
+    stat = Path(stat_path).read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def jvm_cpu_seconds(pid: int | None) -> dict[str, float]:
+    """CPU seconds a node's JVM has used so far: the whole process's, and its live compiler threads'
+    (``C1/C2 CompilerThread``; the JVM ends idle ones, whose time then leaves this sum)."""
+    used = {"process": 0.0, "compiler": 0.0}
+    if pid is None:
+        return used
+    try:
+        used["process"] = _cpu_seconds(f"/proc/{pid}/stat")
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return used
+    for tid in threads:
+        try:
+            if "CompilerThre" in Path(f"/proc/{pid}/task/{tid}/comm").read_text():
+                used["compiler"] += _cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:
+            continue          # a thread that ended meanwhile
+    return used
+
+
+class JvmCpu:
+    """Each node's JVM CPU (its compiler threads' apart) between marks: the share of a core each used."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.marks: dict[str, tuple[float, dict[str, dict[str, float]]]] = {}
+
+    def mark(self, label: str) -> None:
+        self.marks[label] = (time.monotonic(), {n.name: jvm_cpu_seconds(self.cluster.pid(n.name))
+                                                for n in self.cluster.nodes})
+
+    def between(self, start: str, end: str) -> dict[str, dict[str, int]]:
+        """Percent of one core per node, ``{"process": …, "compiler": …}``, from mark ``start`` to ``end`` (no
+        node restarted in between; a compiler thread ended meanwhile counts as nothing)."""
+        (t0, first), (t1, last) = self.marks[start], self.marks[end]
+        seconds = max(t1 - t0, 1e-6)
+        return {name: {part: max(0, round(100 * (last[name][part] - first[name][part]) / seconds))
+                       for part in ("process", "compiler")} for name in last}
+
+
 def probe_index(es, cluster: LocalCluster, prefix: str, name: str) -> str:
     """An index of three primaries with one replica each (as the slots of the national layout), green."""
     index = f"{prefix}-probe-{name}"

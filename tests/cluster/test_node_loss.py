@@ -32,11 +32,16 @@ from sas_core.es import make_client
 from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import SimulatorThread
-from tests.cluster.conftest import SearchLoad, WriteLoad, api_process, probe_index, summary
+from tests.cluster.conftest import JvmCpu, SearchLoad, WriteLoad, api_process, probe_index, summary
 from tests.integration.harvest.conftest import town_offers, write_offers
 from tests.integration.workflow.conftest import agenda_slot, bordeaux_offer
 
 VENDOR = "cl-vendor"
+#: The searched practitioners (Agen, the clients' 10 km search) are another vendor's, harvested before the load:
+#: the harvest under test writes VENDOR's slots in Villeneuve-sur-Lot (24 km away) into the same indices. The
+#: searches then read the same data in every window. When they searched the harvested vendor, "normal" ran
+#: on the first quarter of its slots and "after green" on all of them, and the two were not comparable.
+SEARCHED_VENDOR = "cl-searched"
 CLIENTS = 16
 #: Seconds between a client's searches: the operators' load of the search benchmark (16 clients, 0.5 s of
 #: think time), not 16 clients flat out — on two cores a saturated loop measures its own queue, and any
@@ -55,9 +60,9 @@ LOSS_S = 15.0
 VENDOR_LATENCY_MS = 1500
 
 
-def _vendor(port: int) -> VendorConfig:
+def _vendor(port: int, name: str = VENDOR) -> VendorConfig:
     # One request in flight, answers slowed by the simulator: the harvest lasts long enough to lose a node midway.
-    return VendorConfig(name=VENDOR, base_url=f"http://127.0.0.1:{port}/{VENDOR}/fhir", use_cases=["ps", "cpts"],
+    return VendorConfig(name=name, base_url=f"http://127.0.0.1:{port}/{name}/fhir", use_cases=["ps", "cpts"],
                         concurrency=1, batch_size=4, backoff_initial_s=0.02, backoff_max_s=0.1, max_attempts=2,
                         timeout_s=5, breaker_reset_s=0.5)
 
@@ -103,15 +108,17 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
     prefix, truth_prefix = f"{base}-dn", f"{base}-dntruth"
     settings = cluster_settings.model_copy(update={"index_prefix": prefix})
     truth_settings = cluster_settings.model_copy(update={"index_prefix": truth_prefix})
-    offers = town_offers(VENDOR, 80, start=70_000)
+    searched = town_offers(SEARCHED_VENDOR, 80, start=70_000)
+    offers = town_offers(VENDOR, 80, start=71_000, town=("47300", "Villeneuve-sur-Lot", 44.4081, 0.7047))
     agenda_offer = bordeaux_offer(21, vendor=None)
     for name, s in ((prefix, settings), (truth_prefix, truth_settings)):
         _layout(es, cluster, name)
-        write_offers(es, s, offers + [agenda_offer])
+        write_offers(es, s, searched + offers + [agenda_offer])
     booking_slot = agenda_slot(es, settings, agenda_offer, capacity=None)
 
     port = free_port()
-    simulator = Simulator(rosters_from_offers(offers), public_url=f"http://127.0.0.1:{port}", taken_share=0.0)
+    simulator = Simulator(rosters_from_offers(searched + offers), public_url=f"http://127.0.0.1:{port}",
+                          taken_share=0.0)
     now = utcnow()
     window = dict(mode="full", now=now, start=now.replace(microsecond=0),
                   end=now.replace(microsecond=0) + timedelta(days=7))
@@ -120,6 +127,10 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
                           national_id="3620100057/70326SR")
 
     with SimulatorThread(simulator, port=port) as sim, api_process(settings, log=tmp_path / "api.log") as api_url:
+        # The searched practitioners' slots, there before the searches begin and unchanged through the test.
+        searched_run = Harvester(es=make_client(settings), settings=settings,
+                                 vendors=[_vendor(sim.port, SEARCHED_VENDOR)]).run(SEARCHED_VENDOR, **window)
+        assert searched_run["status"] == "success" and searched_run["upserted"] > 0, searched_run
         # The truth: the same window harvested into the other prefix while every node is up.
         truth_run = Harvester(es=make_client(truth_settings), settings=truth_settings,
                               vendors=[_vendor(sim.port)]).run(VENDOR, **window)
@@ -139,8 +150,11 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
             while time.monotonic() < deadline and not _slot_ids(es, prefix):
                 time.sleep(0.2)
             # Normal: the same searches while the harvest writes, every node up.
+            jvm_cpu = JvmCpu(cluster)
             normal_from = time.monotonic()
+            jvm_cpu.mark("normal")
             time.sleep(NORMAL_S)
+            jvm_cpu.mark("normal_end")
             assert harvest.is_alive(), "the harvest ended before a node could be lost: make it slower"
 
             master = cluster.master()
@@ -167,6 +181,7 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
         green_s = cluster.wait_for_health(status="green", timeout_s=150) + restart_s
         with SearchLoad(api_url, search_headers, clients=CLIENTS, pause_s=PAUSE_S) as again:
             green_at = time.monotonic()
+            jvm_cpu.mark("green")
             # What the cluster does meanwhile (shards moving back to the returned node would cost its CPU).
             moving: list[dict] = []
             while time.monotonic() - green_at < AFTER_GREEN_S:
@@ -181,7 +196,10 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
                                "ars_rank": {n["name"]: {names.get(t, t): round(float(a.get("rank", 0)), 1)
                                                         for t, a in (n.get("adaptive_selection") or {}).items()}
                                             for n in stats.values()}})
+                if "green_half" not in jvm_cpu.marks and time.monotonic() - green_at >= AFTER_GREEN_S / 2:
+                    jvm_cpu.mark("green_half")
                 time.sleep(1.0)
+            jvm_cpu.mark("green_end")
 
         before = summary(load.between(normal_from, killed_at))
         in_flight = summary(load.in_flight(killed_at))
@@ -224,6 +242,11 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
         restart_to_joined_s=round(restart_s, 1), restart_to_green_s=round(green_s, 1),
         shards_moving_after_green=[m for m in moving if m["relocating"] or m["initializing"]],
         node_cpu_percent_after_green=[{"at_s": m["at_s"], **m["cpu_percent"]} for m in moving],
+        # Share of a core each node's JVM used, its compiler threads apart (a JVM just started compiles its code).
+        jvm_cpu_percent={"normal": jvm_cpu.between("normal", "normal_end"),
+                         "after_green_first_half": jvm_cpu.between("green", "green_half"),
+                         "after_green_second_half": jvm_cpu.between("green_half", "green_end")},
+        searched_slots=searched_run["upserted"],
         adaptive_selection_rank_after_green=[{"at_s": m["at_s"], **m["ars_rank"]} for m in moving[:4]],
         restarted_node=victim,
     )

@@ -68,13 +68,18 @@ def write_offers(es, settings, offers: list[dict]) -> None:
     helpers.bulk(es, ({"_index": index, "_id": o["id"], "_source": o} for o in offers), refresh=True)
 
 
-def town_offers(vendor: str, count: int, *, start: int) -> list[dict]:
-    """``count`` practitioners of ``vendor`` in Agen (47), one place each; every third in a CPTS."""
+AGEN_TOWN = ("47000", "Agen", 44.2033, 0.6163)
+
+
+def town_offers(vendor: str, count: int, *, start: int, town: tuple[str, str, float, float] = AGEN_TOWN) -> list[dict]:
+    """``count`` practitioners of ``vendor`` in ``town`` (postcode, name, lat, lon: Agen, 47), one place each;
+    every third in a CPTS."""
+    postcode, city, lat, lon = town
     return [practitioner_offer(
         offer_id=f"{vendor}-{i}", national_id=luhn_national_id(start + i), vendor=vendor,
         line=f"{i + 1} rue Montesquieu",
-        postcode="47000", city="Agen", lat=44.2033 + i / 10000, lon=0.6163, departement="47",
-        cpts=("470000011", "CPTS du Grand Agen") if i % 3 == 0 else None) for i in range(count)]
+        postcode=postcode, city=city, lat=lat + i / 10000, lon=lon, departement=postcode[:2],
+        cpts=("470000011", "CPTS du Grand Agen") if i % 3 == 0 and city == "Agen" else None) for i in range(count)]
 
 
 @pytest.fixture

@@ -66,3 +66,26 @@ def test_the_client_is_given_every_node_of_es_urls():
     single = make_client(Settings())
     assert [node.base_url for node in single.transport.node_pool.all()] == ["http://127.0.0.1:9200"]
     assert single._max_retries == 1
+
+
+def test_the_local_nodes_run_the_client_compiler_only_unless_told_otherwise():
+    # Three JVMs on one machine's cores: the optimising compiler's warm-up starved the others (README "Cluster").
+    options = LocalCluster(Settings()).jvm_options()
+    assert options["sas-heap.options"] == "-Xms512m\n-Xmx512m\n"
+    assert options["sas-jit.options"] == "-XX:TieredStopAtLevel=1\n"
+    assert LocalCluster(Settings(es_cluster_jit_client_only=False)).jvm_options()["sas-jit.options"] is None
+
+
+def test_a_cluster_client_picks_nodes_by_answer_time_and_a_single_node_client_does_not():
+    from elastic_transport import RoundRobinSelector
+
+    from sas_core.es_selector import FastestOfTwoSelector, MeasuredNode
+
+    urls = LocalCluster(Settings()).urls
+    for stdlib_http in (False, True):
+        client = make_client(Settings(es_urls=urls), stdlib_http=stdlib_http)
+        assert isinstance(client.transport.node_pool.node_selector, FastestOfTwoSelector)
+        assert all(isinstance(node, MeasuredNode) for node in client.transport.node_pool.all())
+    single = make_client(Settings(), stdlib_http=True)
+    assert isinstance(single.transport.node_pool.node_selector, RoundRobinSelector)
+    assert not any(isinstance(node, MeasuredNode) for node in single.transport.node_pool.all())
