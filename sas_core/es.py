@@ -6,12 +6,8 @@ from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
 from sas_core.es_node import StdlibHttpNode
-from sas_core.es_selector import FastestOfTwoSelector, MeasuredNode, MeasuredUrllib3Node
+from sas_core.es_selector import FastestOfTwoSelector, MeasuredStdlibHttpNode, MeasuredUrllib3Node
 from sas_core.settings import ElasticsearchSettings
-
-
-class MeasuredStdlibHttpNode(MeasuredNode, StdlibHttpNode):
-    """The standard library's node, measured for the cluster's selector."""
 
 
 def make_client(settings: ElasticsearchSettings, *, request_timeout: float | None = None,

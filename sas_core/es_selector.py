@@ -25,6 +25,8 @@ from typing import Any
 from elastic_transport import NodeSelector, Urllib3HttpNode
 from elastic_transport._node._base import BaseNode, NodeApiResponse
 
+from sas_core.es_node import StdlibHttpNode
+
 #: Time constant (s) of the answer-time average: a sample weighs e^(-Δt/τ) less for every Δt since the last.
 ANSWER_TIME_TAU_S = 2.0
 #: Share of requests sent to a random live node whatever it costs (its answer time is measured again).
@@ -80,6 +82,10 @@ class MeasuredNode:
 
 class MeasuredUrllib3Node(MeasuredNode, Urllib3HttpNode):
     """The client's default node (TLS), measured."""
+
+
+class MeasuredStdlibHttpNode(MeasuredNode, StdlibHttpNode):
+    """The standard library's node (``sas_core.es_node``), measured."""
 
 
 def node_cost(times: AnswerTimes | None, *, unmeasured_s: float) -> float:

@@ -33,7 +33,7 @@ from simulator.app import Simulator
 from simulator.roster import rosters_from_offers
 from simulator.server import SimulatorThread
 from tests.cluster.conftest import JvmCpu, SearchLoad, WriteLoad, api_process, probe_index, summary
-from tests.integration.harvest.conftest import town_offers, write_offers
+from tests.integration.harvest.conftest import Town, town_offers, write_offers
 from tests.integration.workflow.conftest import agenda_slot, bordeaux_offer
 
 VENDOR = "cl-vendor"
@@ -109,7 +109,7 @@ def test_a_data_node_killed_during_a_harvest_and_searches(cluster, cluster_es, c
     settings = cluster_settings.model_copy(update={"index_prefix": prefix})
     truth_settings = cluster_settings.model_copy(update={"index_prefix": truth_prefix})
     searched = town_offers(SEARCHED_VENDOR, 80, start=70_000)
-    offers = town_offers(VENDOR, 80, start=71_000, town=("47300", "Villeneuve-sur-Lot", 44.4081, 0.7047))
+    offers = town_offers(VENDOR, 80, start=71_000, town=Town("47300", "Villeneuve-sur-Lot", 44.4081, 0.7047))
     agenda_offer = bordeaux_offer(21, vendor=None)
     for name, s in ((prefix, settings), (truth_prefix, truth_settings)):
         _layout(es, cluster, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -68,18 +69,27 @@ def write_offers(es, settings, offers: list[dict]) -> None:
     helpers.bulk(es, ({"_index": index, "_id": o["id"], "_source": o} for o in offers), refresh=True)
 
 
-AGEN_TOWN = ("47000", "Agen", 44.2033, 0.6163)
+class Town(NamedTuple):
+    """Where ``town_offers`` puts its practitioners, and the CPTS every third one belongs to (if any)."""
+
+    postcode: str
+    city: str
+    lat: float
+    lon: float
+    cpts: tuple[str, str] | None = None
 
 
-def town_offers(vendor: str, count: int, *, start: int, town: tuple[str, str, float, float] = AGEN_TOWN) -> list[dict]:
-    """``count`` practitioners of ``vendor`` in ``town`` (postcode, name, lat, lon: Agen, 47), one place each;
-    every third in a CPTS."""
-    postcode, city, lat, lon = town
+AGEN_TOWN = Town("47000", "Agen", 44.2033, 0.6163, cpts=("470000011", "CPTS du Grand Agen"))
+
+
+def town_offers(vendor: str, count: int, *, start: int, town: Town = AGEN_TOWN) -> list[dict]:
+    """``count`` practitioners of ``vendor`` in ``town`` (Agen, 47), one place each; every third in the town's
+    CPTS."""
     return [practitioner_offer(
         offer_id=f"{vendor}-{i}", national_id=luhn_national_id(start + i), vendor=vendor,
         line=f"{i + 1} rue Montesquieu",
-        postcode=postcode, city=city, lat=lat + i / 10000, lon=lon, departement=postcode[:2],
-        cpts=("470000011", "CPTS du Grand Agen") if i % 3 == 0 and city == "Agen" else None) for i in range(count)]
+        postcode=town.postcode, city=town.city, lat=town.lat + i / 10000, lon=town.lon,
+        departement=town.postcode[:2], cpts=town.cpts if i % 3 == 0 else None) for i in range(count)]
 
 
 @pytest.fixture
