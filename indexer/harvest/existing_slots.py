@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from connectors.vendors.config import VendorConfig
 from indexer.harvest.window import Window
@@ -26,8 +27,47 @@ class ExistingSlots:
     expired_claims: set[str] = field(default_factory=set)
 
 
+_NO_FIELDS: dict = {}
+_NONE = (None,)
+#: The scan's pages: the ids and doc values of the hits and what paging needs, nothing else (index name,
+#: score, sort values of every hit).
+_SCAN_FILTER = "_scroll_id,_shards.failed,_shards.total,hits.hits._id,hits.hits.fields"
+
+
+def _scroll_doc_values(es: Elasticsearch, *, index: str, query: dict, page_size: int) -> Iterator[list[dict]]:
+    """Pages of hits (``_id`` and ``fields``) of ``query``, in index order, through a scroll.
+
+    Not ``helpers.scan``: it decodes every hit's index name, null score and sort value and hands each hit
+    out through its generator. Measured on the scan alone: 7.7 µs of CPU per slot against 3.8 µs for this
+    loop; on whole steady sweeps (``bench.steady_state``, the two alternated in one process), 11 % less
+    harvester CPU per unchanged slot."""
+    answer = es.search(index=index, query=query, scroll="2m", size=page_size, sort=["_doc"], source=False,
+                       docvalue_fields=[{"field": "roster_key"}, {"field": "content_hash"},
+                                        {"field": "stale_since"}], filter_path=_SCAN_FILTER)
+    scroll_id = answer.get("_scroll_id")
+    try:
+        while True:
+            shards = answer.get("_shards") or {}
+            if shards.get("failed"):
+                # As helpers.scan does: a page that missed shards is not the whole truth of the window.
+                raise helpers.ScanError(scroll_id, f"scroll of {index}: {shards['failed']} of "
+                                                   f"{shards.get('total')} shards failed")
+            hits = (answer.get("hits") or _NO_FIELDS).get("hits")
+            if not hits:
+                return
+            yield hits
+            answer = es.scroll(scroll_id=scroll_id, scroll="2m", filter_path=_SCAN_FILTER)
+            scroll_id = answer.get("_scroll_id") or scroll_id
+    finally:
+        if scroll_id:
+            try:
+                es.clear_scroll(scroll_id=scroll_id)
+            except NotFoundError:   # expired meanwhile: nothing left to free
+                pass
+
+
 def scan_existing(es: Elasticsearch, *, slots_alias: str, vendor: VendorConfig, window: Window,
-                  now: datetime) -> ExistingSlots:
+                  now: datetime, page_size: int = 10_000) -> ExistingSlots:
     """Ids, roster key, content hash and staleness of the vendor's slots in ``window`` (one scan, doc
     values only), and its hidden slots whose platform claim has expired."""
     existing = ExistingSlots()
@@ -35,14 +75,14 @@ def scan_existing(es: Elasticsearch, *, slots_alias: str, vendor: VendorConfig, 
         {"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}},
         {"range": {"start": {"gte": iso(window.start), "lte": iso(window.end)}}},
     ]}}
-    for hit in helpers.scan(es, index=slots_alias, size=10_000, preserve_order=False,
-                            query={"query": query, "_source": False,
-                                   "docvalue_fields": ["roster_key", "content_hash", "stale_since"]}):
-        fields = hit.get("fields") or {}
-        key = (fields.get("roster_key") or [None])[0]
-        existing.by_id[hit["_id"]] = (key, (fields.get("content_hash") or [None])[0], "stale_since" in fields)
-        if key is not None:
-            existing.by_key[key].add(hit["_id"])
+    by_id, by_key = existing.by_id, existing.by_key
+    for hits in _scroll_doc_values(es, index=slots_alias, query=query, page_size=page_size):
+        for hit in hits:
+            fields = hit.get("fields") or _NO_FIELDS
+            key = fields.get("roster_key", _NONE)[0]
+            by_id[hit["_id"]] = (key, fields.get("content_hash", _NONE)[0], "stale_since" in fields)
+            if key is not None:
+                by_key[key].add(hit["_id"])
     # A second, separate query rather than one more docvalue field on the scan above: expired claims
     # are a handful at most (abandoned redirect bookings), the scan reads every slot of the window.
     claims = {"bool": {"filter": [
@@ -52,7 +92,6 @@ def scan_existing(es: Elasticsearch, *, slots_alias: str, vendor: VendorConfig, 
     ]}}
     # One plain search, not a scroll: a run costs one request more; more than 10 000 expired claims
     # at one vendor would be released over several runs.
-    hits = es.search(index=slots_alias, query=claims, size=10_000, source=False,
-                          filter_path="hits.hits._id")
-    existing.expired_claims.update(hit["_id"] for hit in (hits.get("hits") or {}).get("hits") or [])
+    claimed = es.search(index=slots_alias, query=claims, size=10_000, source=False, filter_path="hits.hits._id")
+    existing.expired_claims.update(hit["_id"] for hit in (claimed.get("hits") or {}).get("hits") or [])
     return existing
