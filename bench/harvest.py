@@ -330,20 +330,62 @@ def _taken_at_vendors(port: int) -> int:
 def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
                   vendors: list[VendorConfig], port: int, config: BenchConfig, log,
                   pids: dict[str, list[int | None]], *, cold_runs: list[dict]) -> dict:
-    """A full sweep right after the cold one, nothing changed at the vendors: what it costs per unchanged
-    slot (every harvester process, Elasticsearch) and every write Elasticsearch received meanwhile.
+    """Sweeps right after the cold one, nothing changed at the vendors: what they cost per unchanged slot
+    (every harvester process, Elasticsearch) and every write Elasticsearch received meanwhile.
 
-    Each vendor's run is at the instant of its cold run (``now``, hence the same window): the minutes since
-    then would otherwise move the window's edges, and the slots that started, ended or came into the 7 days
-    meanwhile would count as changes — they are the clock's, not the vendors'."""
-    cpu = _cpu_sampler(pids)
+    First a full sweep (it decodes and maps every answer: a full run also compares each document with
+    the directory), then the polls the freshness tiers repeat all day: incremental runs (the next 48 h),
+    one that learns the answers, then ``STEADY_POLLS`` measured, their median the figure the target is
+    about. Each vendor's run is at the instant of its cold run (``now``, hence the same window): the
+    minutes since then would otherwise move the window's edges, and the slots that started, ended or came
+    into the window meanwhile would count as changes — they are the clock's, not the vendors'."""
     instants = {run["vendor"]: datetime.fromisoformat(run["started_at"]) for run in cold_runs if run.get("started_at")}
+    cold_slots = sum(run["upserted"] for run in cold_runs)
+
+    def sweep(mode: Literal["full", "incremental"]) -> dict:
+        return _unchanged_sweep(es, harvester, settings, vendors, port, config, pids, mode=mode,
+                                instants=instants, cold_slots=cold_slots)
+
+    figures = sweep("full")
+    log(f"steady state, full sweep: {figures['unchanged']} of {figures['slots']} slots unchanged in "
+        f"{figures['seconds']:.1f}s, harvester {figures['harvester_cpu_us_per_slot']} µs and Elasticsearch "
+        f"{figures['elasticsearch_cpu_us_per_slot']} µs of CPU per unchanged slot; "
+        f"writes {figures['writes'] or 'none'}")
+    learning = sweep("incremental")
+    polls = [sweep("incremental") for _ in range(STEADY_POLLS)]
+    per_slot = [poll["harvester_cpu_us_per_slot"] for poll in polls if poll["harvester_cpu_us_per_slot"] is not None]
+    figures["incremental_polls"] = {
+        "learning_poll": learning, "polls": polls,
+        "harvester_cpu_us_per_slot": statistics.median(per_slot) if per_slot else None,
+        "harvester_cpu_us_per_slot_each": per_slot,
+        "elasticsearch_cpu_us_per_slot": statistics.median(
+            poll["elasticsearch_cpu_us_per_slot"] for poll in polls
+            if poll["elasticsearch_cpu_us_per_slot"] is not None) if polls else None,
+        "data_writes": sum(poll["data_writes"] for poll in polls),
+        "target_harvester_cpu_us_per_slot": 15, "target_data_writes": 0,
+    }
+    log(f"steady state, incremental polls: {polls[-1]['unchanged'] if polls else 0} slots unchanged per poll, "
+        f"harvester {figures['incremental_polls']['harvester_cpu_us_per_slot']} µs of CPU per unchanged slot "
+        f"(median of {per_slot}; target ≤ 15 µs), data writes {figures['incremental_polls']['data_writes']}")
+    return figures
+
+
+#: Measured incremental polls of the steady state (after the one that learns the answers).
+STEADY_POLLS = 3
+
+
+def _unchanged_sweep(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
+                     vendors: list[VendorConfig], port: int, config: BenchConfig,
+                     pids: dict[str, list[int | None]], *, mode: Literal["full", "incremental"],
+                     instants: dict[str, datetime], cold_slots: int) -> dict:
+    """One run of every vendor in ``mode`` at its cold instant, nothing changed at the vendors: its figures."""
+    cpu = _cpu_sampler(pids)
     taken_before = _taken_at_vendors(port)
     counters_before = write_counters(es, prefix=settings.index_prefix)
     cpu_before, load_before = cpu(), load_average()
     began = time.perf_counter()
     with ThreadPoolExecutor(config.parallel_vendors) as pool:
-        runs = list(pool.map(lambda v: harvester.run(v, mode="full", now=instants.get(v.name)), vendors))
+        runs = list(pool.map(lambda v: harvester.run(v, mode=mode, now=instants.get(v.name)), vendors))
     es.indices.refresh(index=alias_name(settings.index_prefix, "slots"))
     seconds = time.perf_counter() - began
     cpu_s = cpu_delta(cpu_before, cpu())
@@ -352,19 +394,15 @@ def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, sett
     taken_after = _taken_at_vendors(port)
     if taken_after != taken_before:
         raise RuntimeError(f"steady state: {taken_after - taken_before} slots taken at the vendors during the "
-                           f"sweep, the agendas changed")
+                           f"{mode} sweep, the agendas changed")
     figures = steady_state_figures(runs=runs, seconds=seconds, cpu_s=cpu_s, writes=writes,
-                                   taken=(taken_before, taken_after),
-                                   cold_slots=sum(run["upserted"] for run in cold_runs),
+                                   taken=(taken_before, taken_after), cold_slots=cold_slots,
                                    load=[load_before, load_after])
+    figures["mode"] = mode
     # Runs whose window was the cold sweep's (a failed worker's document has no instant).
     figures["vendor_runs_at_cold_instant"] = sum(
         1 for run in runs if run.get("started_at") and datetime.fromisoformat(run["started_at"]) == instants.get(
             run["vendor"]))
-    log(f"steady state: {figures['unchanged']} of {figures['slots']} slots unchanged in {seconds:.1f}s, "
-        f"harvester {figures['harvester_cpu_us_per_slot']} µs and Elasticsearch "
-        f"{figures['elasticsearch_cpu_us_per_slot']} µs of CPU per unchanged slot (target ≤ 15 µs); "
-        f"writes {writes or 'none'}")
     return figures
 
 

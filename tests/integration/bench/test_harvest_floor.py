@@ -49,6 +49,15 @@ def test_floor_and_steady_state_figures_in_the_result(settings, es, tmp_path):
     assert steady["run_record_writes"] == 2 * steady["vendor_runs"] == 4
     assert steady["harvester_cpu_us_per_slot"] > 0 and steady["elasticsearch_cpu_us_per_slot"] > 0
     assert steady["slots_taken_at_vendors"] == {"before": 0, "after": 0}
+    # Then the polls the tiers repeat: one learns the answers, the measured ones write nothing.
+    polls = steady["incremental_polls"]
+    assert len(polls["polls"]) == len(polls["harvester_cpu_us_per_slot_each"]) == 3
+    for poll in [polls["learning_poll"], *polls["polls"]]:
+        assert poll["mode"] == "incremental" and poll["failed_vendors"] == []
+        assert poll["vendor_runs_at_cold_instant"] == poll["vendor_runs"] == 2
+        assert 0 < poll["slots"] == poll["unchanged"] < steady["slots"]   # 48 h of the 7 days
+        assert poll["upserted"] == poll["deleted"] == poll["data_writes"] == 0
+    assert polls["data_writes"] == 0
 
     # Durability rounds: each sweep followed by its floor.
     durability = result["durability_comparison"]
