@@ -22,7 +22,7 @@ import pstats
 import statistics
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from elasticsearch import Elasticsearch
@@ -113,7 +113,7 @@ def _sweep(harvester: Harvester, mode: str, now: datetime) -> tuple[float, list[
     return time.process_time() - started, documents
 
 
-def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9) -> dict:
+def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9, advance_s: float = 0.0) -> dict:
     prefix = f"bss{uuid.uuid4().hex[:8]}"
     settings = Settings(index_prefix=prefix)
     # The client as the harvest workers build it (its serializer and HTTP node are part of the cost).
@@ -145,10 +145,12 @@ def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9)
         # Several steady sweeps, the median reported: one sweep of a few hundred practitioners is a
         # fraction of a second of CPU, and the machine's other work moves it by ±15 %.
         sweeps: list[float] = []
-        for _ in range(steady_sweeps):
+        for n in range(steady_sweeps):
             if profiler:
                 profiler.enable()
-            cpu, again = _sweep(harvester, mode, now)
+            # ``advance_s``: each sweep that much later, as polls are (the window's edges move with the
+            # clock); 0: every sweep at the cold instant (nothing at all changes).
+            cpu, again = _sweep(harvester, mode, now + timedelta(seconds=advance_s * (n + 1)))
             if profiler:
                 profiler.disable()
             sweeps.append(cpu)
@@ -164,7 +166,7 @@ def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9)
             "first_resweep_cpu_us_per_slot": round(1e6 * first_cpu / max(sum(d["read"] for d in first), 1), 1),
             "read": read, "unchanged": unchanged,
             "upserted": sum(d["upserted"] for d in again), "deleted": sum(d["deleted"] for d in again),
-            "steady_sweeps": steady_sweeps, "cpu_s": round(cpu, 3),
+            "steady_sweeps": steady_sweeps, "advance_s_per_sweep": advance_s, "cpu_s": round(cpu, 3),
             "cpu_us_per_unchanged_slot": round(1e6 * cpu / max(unchanged, 1), 1),
             "cpu_us_per_unchanged_slot_each": [round(1e6 * c / max(unchanged, 1), 1) for c in sweeps],
             "writes": {op: after[op] - before[op] for op in after},
@@ -190,11 +192,13 @@ def main() -> None:
     parser.add_argument("--practitioners", type=int, default=600, help="per vendor")
     parser.add_argument("--mode", choices=("full", "incremental"), default="full")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--advance-s", type=float, default=0.0,
+                        help="each steady sweep this many seconds after the previous one (0: all at the cold instant)")
     parser.add_argument("--steady-sweeps", type=int, default=9, help="steady sweeps measured (median reported)")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
     figures = run(practitioners=args.practitioners, mode=args.mode, profile=args.profile,
-                  steady_sweeps=args.steady_sweeps)
+                  steady_sweeps=args.steady_sweeps, advance_s=args.advance_s)
     RESULTS.mkdir(exist_ok=True)
     name = f"steady_state_{args.mode}{'_' + args.label if args.label else ''}.json"
     (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
