@@ -327,6 +327,10 @@ def _taken_at_vendors(port: int) -> int:
     return sum(vendor["taken"] for vendor in vendors)
 
 
+#: Measured incremental polls of the steady state (after the one that learns the answers).
+STEADY_POLLS = 3
+
+
 def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,
                   vendors: list[VendorConfig], port: int, config: BenchConfig, log,
                   pids: dict[str, list[int | None]], *, cold_runs: list[dict]) -> dict:
@@ -354,13 +358,13 @@ def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, sett
     learning = sweep("incremental")
     polls = [sweep("incremental") for _ in range(STEADY_POLLS)]
     per_slot = [poll["harvester_cpu_us_per_slot"] for poll in polls if poll["harvester_cpu_us_per_slot"] is not None]
+    es_per_slot = [poll["elasticsearch_cpu_us_per_slot"] for poll in polls
+                   if poll["elasticsearch_cpu_us_per_slot"] is not None]
     figures["incremental_polls"] = {
         "learning_poll": learning, "polls": polls,
         "harvester_cpu_us_per_slot": statistics.median(per_slot) if per_slot else None,
         "harvester_cpu_us_per_slot_each": per_slot,
-        "elasticsearch_cpu_us_per_slot": statistics.median(
-            poll["elasticsearch_cpu_us_per_slot"] for poll in polls
-            if poll["elasticsearch_cpu_us_per_slot"] is not None) if polls else None,
+        "elasticsearch_cpu_us_per_slot": statistics.median(es_per_slot) if es_per_slot else None,
         "data_writes": sum(poll["data_writes"] for poll in polls),
         "target_harvester_cpu_us_per_slot": 15, "target_data_writes": 0,
     }
@@ -368,10 +372,6 @@ def _steady_state(es: Elasticsearch, harvester: Harvester | HarvestWorkers, sett
         f"harvester {figures['incremental_polls']['harvester_cpu_us_per_slot']} µs of CPU per unchanged slot "
         f"(median of {per_slot}; target ≤ 15 µs), data writes {figures['incremental_polls']['data_writes']}")
     return figures
-
-
-#: Measured incremental polls of the steady state (after the one that learns the answers).
-STEADY_POLLS = 3
 
 
 def _unchanged_sweep(es: Elasticsearch, harvester: Harvester | HarvestWorkers, settings: Settings,

@@ -96,8 +96,8 @@ def _writes(es: Elasticsearch, alias: str) -> dict[str, int]:
 
 
 def _wait_for_quiet_merges(es: Elasticsearch, alias: str, *, timeout_s: float = 120.0) -> None:
-    """Until Elasticsearch merges none of the cold sweep's segments: the steady state has no writes, and
-    merges on the other core slowed the sweeps measured during them by up to half."""
+    """Until Elasticsearch merges none of the cold sweep's segments: the steady state has no writes, so
+    what is measured is the harvester, not the tail of the cold sweep's merges competing for the cores."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         merges = es.indices.stats(index=alias, metric="merge")["_all"]["total"]["merges"]
@@ -143,8 +143,9 @@ def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9,
         before = _writes(es, alias)
         profiler = cProfile.Profile(time.process_time) if profile else None   # CPU, not waiting
         # Several steady sweeps, the median reported: one sweep of a few hundred practitioners is a
-        # fraction of a second of CPU, and the machine's other work moves it by ±15 %.
+        # fraction of a second of CPU, and single sweeps of one run ranged from 10.6 to 19.2 µs per slot.
         sweeps: list[float] = []
+        unchanged_each: list[int] = []
         for n in range(steady_sweeps):
             if profiler:
                 profiler.enable()
@@ -154,6 +155,8 @@ def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9,
             if profiler:
                 profiler.disable()
             sweeps.append(cpu)
+            unchanged_each.append(sum(d["unchanged"] for d in again))
+        per_slot = [1e6 * c / max(u, 1) for c, u in zip(sweeps, unchanged_each, strict=True)]
         cpu = statistics.median(sweeps)
         es.indices.refresh(index=alias)
         after = _writes(es, alias)
@@ -167,8 +170,9 @@ def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9,
             "read": read, "unchanged": unchanged,
             "upserted": sum(d["upserted"] for d in again), "deleted": sum(d["deleted"] for d in again),
             "steady_sweeps": steady_sweeps, "advance_s_per_sweep": advance_s, "cpu_s": round(cpu, 3),
-            "cpu_us_per_unchanged_slot": round(1e6 * cpu / max(unchanged, 1), 1),
-            "cpu_us_per_unchanged_slot_each": [round(1e6 * c / max(unchanged, 1), 1) for c in sweeps],
+            # Each sweep's CPU over its own unchanged slots (with ``advance_s`` they differ from sweep to sweep).
+            "cpu_us_per_unchanged_slot": round(statistics.median(per_slot), 1),
+            "cpu_us_per_unchanged_slot_each": [round(v, 1) for v in per_slot],
             "writes": {op: after[op] - before[op] for op in after},
             "profiled": profile,
         }
@@ -197,6 +201,8 @@ def main() -> None:
     parser.add_argument("--steady-sweeps", type=int, default=9, help="steady sweeps measured (median reported)")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
+    if args.steady_sweeps < 1:
+        parser.error("--steady-sweeps must be at least 1")
     figures = run(practitioners=args.practitioners, mode=args.mode, profile=args.profile,
                   steady_sweeps=args.steady_sweeps, advance_s=args.advance_s)
     RESULTS.mkdir(exist_ok=True)
