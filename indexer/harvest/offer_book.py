@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 
 from connectors.vendors.config import VendorConfig
 from connectors.vendors.mapping import SlotRecord
+from indexer.scroll import scroll_pages
 from mappings.registry import alias_name
 from sas_core.structure_ids import siret_bare, siret_wire
 from sas_core.text import fold
@@ -99,9 +100,10 @@ def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> 
     offers_alias = alias_name(prefix, "offers")
     practitioner_ids = list(vendor.practitioner_ids)
     sos_ids = list(vendor.sos_ids)
-    marked = helpers.scan(es, index=offers_alias, size=5000, preserve_order=False,
-                          query={"query": {"term": {"sas.vendor": vendor.name}},
-                                 "_source": ["kind", "national_id", "sos.association_siret"]})
+    marked = (hit for page in scroll_pages(es, index=offers_alias, query={"term": {"sas.vendor": vendor.name}},
+                                           page_size=5000, hit_keys=("_source",),
+                                           source=["kind", "national_id", "sos.association_siret"])
+              for hit in page)
     for hit in marked:
         source = hit["_source"]
         if source.get("kind") == "sos":
@@ -119,8 +121,8 @@ def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> 
             if field_name == "sos.association_siret":
                 # Places written in the wire form (vendor-only places of older runs) are found too.
                 chunk += [siret_wire(siret) for siret in chunk]
-            for hit in helpers.scan(es, index=offers_alias, size=5000, preserve_order=False,
-                                    query={"query": {"terms": {field_name: chunk}}, "_source": _OFFER_FIELDS}):
-                offers.append(hit["_source"])
+            for page in scroll_pages(es, index=offers_alias, query={"terms": {field_name: chunk}}, page_size=5000,
+                                     hit_keys=("_source",), source=_OFFER_FIELDS):
+                offers.extend(hit["_source"] for hit in page)
     return practitioner_ids, sos_ids, OfferBook(offers)
 

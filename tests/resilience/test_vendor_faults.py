@@ -5,8 +5,7 @@ Method: slots are harvested once from healthy vendors. Then searches (sequential
 loopback) run in interleaved blocks while a background thread harvests every vendor in a loop: blocks
 with healthy vendors alternate with blocks where each vendor fails its own way, so that the load of
 other processes on the shared machine hits both conditions alike; each block lasts until a harvest round of
-its own condition has ended in it. The medians are compared (+20 %
-allowed); the p95 is reported.
+its own condition has ended in it. The medians are compared (+20 % allowed); the p95 is reported.
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ SEARCHES_PER_BLOCK = 50
 #: A block's bound while it waits for a harvest round of its own condition to end (a faulty round takes
 #: about 2 s: 1 s timeouts, two attempts).
 BLOCK_MAX_S = 20.0
+#: Searches between two looks at the harvest rounds.
+SEARCH_STEP = 10
 
 
 def harvest_all(harvester: Harvester, vendors: list) -> list[dict]:
@@ -77,8 +78,7 @@ def test_vendor_faults_keep_search_latency_and_every_slot(es, world: World, back
             with_faults = block % 2 == 1
             set_simulator_faults(world, on=with_faults)
             current["vendors"] = faulty_vendors(world) if with_faults else healthy_vendors
-            condition = "faulty" if with_faults else "healthy"
-            target = faulty if with_faults else healthy
+            condition, target = ("faulty", faulty) if with_faults else ("healthy", healthy)
             # A block lasts until a harvest round of its own condition has ended in it: a round begun in
             # the block before runs on against the faults switched on meanwhile and, slowed by them,
             # outlasted a whole faulty block of searches on a loaded machine (17 fault-free rounds, 0
@@ -87,10 +87,10 @@ def test_vendor_faults_keep_search_latency_and_every_slot(es, world: World, back
             measured_in_block = 0
             while measured_in_block < SEARCHES_PER_BLOCK or (
                     rounds[condition] == rounds_before and time.monotonic() < deadline):
-                measured = measure_searches(client, world.headers, count=10)
+                measured = measure_searches(client, world.headers, count=SEARCH_STEP)
                 target.values.extend(measured.values)
                 target.statuses.extend(measured.statuses)
-                measured_in_block += 10
+                measured_in_block += SEARCH_STEP
             assert rounds[condition] > rounds_before, f"no {condition} harvest round ended in {BLOCK_MAX_S} s"
         halt()
 
