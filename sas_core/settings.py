@@ -245,6 +245,10 @@ class ApiSettings(IndicesSettings, LoggingSettings):
     #: 15 s: a few ES writes a minute per replica, and a dead replica's callers throttled 15 s at most.
     api_replica_ttl_s: float = Field(default=15.0, ge=1)
     stale_after_s: int = 15 * 60
+    #: A balanced search whose place matched more slots than this the last time is ranked in two passes
+    #: (``search_api.query.search``, "Two passes"); unset: the measured default,
+    #: ``search_api.query.defaults.TWO_PASSES_FROM_SLOTS``. 0: every balanced search seen before.
+    search_two_passes_from_slots: int | None = Field(default=None, ge=0)
 
 
 class WebSettings(_Component):

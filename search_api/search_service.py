@@ -14,7 +14,8 @@ Round-trips of one ``/v1/search`` (all through the executor):
    a fixed ``radius_km`` is a single search;
    "the search" is one body (filters, scores, collapse, counts) — or, for a balanced search whose place
    matched more than ``two_passes_from_slots`` slots the last time (the radius hint remembers it), the
-   counts and the earliest start, then one or two scoring passes over parts of the window
+   counts, the earliest start and the first scoring pass as it is when a slot starts early enough, then, when
+   needed, the first pass from the earliest start and a second pass over the rest of the window
    (``search_api.query.search``, "Two passes"): the same page for a fraction of the slots scored;
 3. one multi-search for the page: the earliest slots of its cards (``terms`` + ``top_hits``), their
    offers (by id), and, when fewer than ``MIN_OFFERS_WITH_SLOTS`` places have slots, the offers
@@ -107,10 +108,11 @@ class SearchService:
     def __init__(self, *, executor: Executor, report_max_hours: int,
                  timeout_s: float = defaults.SEARCH_TIMEOUT_S,
                  specialty_label: Callable[[str], str | None] | None = None,
-                 two_passes_from_slots: int = defaults.TWO_PASSES_FROM_SLOTS) -> None:
+                 two_passes_from_slots: int | None = None) -> None:
         self.executor = executor
-        #: A balanced search matching more slots than this is ranked in two passes.
-        self.two_passes_from_slots = two_passes_from_slots
+        #: A balanced search matching more slots than this is ranked in two passes (None: the default).
+        self.two_passes_from_slots = (defaults.TWO_PASSES_FROM_SLOTS if two_passes_from_slots is None
+                                      else two_passes_from_slots)
         #: TRE_R38 code → label (without its "(SM)" suffix), for the specialties a card shows.
         self.specialty_label = specialty_label
         self.report_max_hours = report_max_hours
@@ -271,8 +273,12 @@ class SearchService:
         start of the two-pass one."""
         if not (dense and bodies.two_passes(query)):
             return [("slots", bodies.slot_search_body(query, radius_km=radius, exclusions=exclusions))]
+        # The first pass as it is whenever a slot starts early enough (by day, nearly always), sent beside the
+        # counts instead of after them: a round-trip saved; at night it finds next to nothing, so costs little.
         return [("slots", bodies.counts_body(query, radius_km=radius, exclusions=exclusions)),
-                ("slots", bodies.earliest_body(query, radius_km=radius, exclusions=exclusions))]
+                ("slots", bodies.earliest_body(query, radius_km=radius, exclusions=exclusions)),
+                ("slots", bodies.pass_body(query, radius_km=radius, exclusions=exclusions,
+                                           part=bodies.speculative_first_part(query), size=query.offset + query.size))]
 
     def _main_answer(self, query: SlotQuery, radius: float, exclusions: Exclusions,
                      answers: list[dict]) -> dict:
@@ -280,7 +286,7 @@ class SearchService:
         as it is for one pass; for two, the passes run here (``search_api.query.search``, "Two passes")."""
         if len(answers) == 1:
             return answers[0]
-        counts, earliest_answer = answers
+        counts, earliest_answer, speculative = answers
         earliest_hits = _hits(earliest_answer)
         if not earliest_hits:
             return counts                                  # nothing matches: no page to rank
@@ -297,7 +303,8 @@ class SearchService:
             return _hits(self.executor.msearch(searches=[("slots", body)], timeout_s=self.timeout_s,
                                                filter_path=MSEARCH_FILTER)[0])
 
-        first = scored(Window(start=query.window.start, end=split))
+        first = (_hits(speculative) if split == bodies.speculative_first_part(query).end
+                 else scored(Window(start=query.window.start, end=split)))
         kth = bodies.pass_score(first[k - 1]) if len(first) >= k else None
         within = bodies.second_pass_radius_km(kth, radius_km=radius, query=query, first_pass_end=split)
         second = scored(Window(start=split, end=query.window.end), within) if within is not None else []

@@ -75,7 +75,8 @@ def build_search_context(settings: Settings, executor: Executor) -> SearchContex
         specialties=specialties,
         # Cards name every specialty of their slots and of the directory.
         service=SearchService(executor=executor, report_max_hours=settings.report_max_hours,
-                              specialty_label=specialties.label),
+                              specialty_label=specialties.label,
+                              two_passes_from_slots=settings.search_two_passes_from_slots),
         settings=settings,
     )
 

@@ -93,7 +93,8 @@ def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery], passe
     context = SearchContext(places=PlaceResolver.from_settings(settings),
                             specialties=SpecialtyResolver(load_specialties(settings.reference_data_dir).labels),
                             service=SearchService(executor=Executor(es=client, prefix=settings.index_prefix),
-                                                  report_max_hours=settings.report_max_hours),
+                                                  report_max_hours=settings.report_max_hours,
+                                                  two_passes_from_slots=settings.search_two_passes_from_slots),
                             settings=settings)
     principal = Principal(sub="bench-capture", roles=frozenset({Role.OSNP}))
     capture = Capture()

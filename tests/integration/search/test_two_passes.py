@@ -11,13 +11,14 @@ from datetime import timedelta
 
 import pytest
 
+from indexer.lifecycle import drop_prefix, setup_indices
 from mappings.registry import alias_name
 from search_api.executor import Executor
 from search_api.query import search as bodies
 from search_api.query.model import Origin, SlotQuery, Window
 from search_api.search_service import MSEARCH_FILTER, SearchService
 from search_api.visibility import SlotVisibility
-from tests.integration.search.conftest import AGEN, offer, slot
+from tests.integration.search.conftest import AGEN, SearchWorld, offer, slot
 
 EVERYTHING = SlotVisibility(types=frozenset({"PUBLIC", "PRO", "SNP", "CPTS"}))
 #: km north and east of Agen town hall, per degree.
@@ -140,3 +141,90 @@ def test_an_adaptive_search_seen_dense_is_ranked_in_two_passes_next_time(town, s
     assert [c["offer"]["id"] for c in first["results"]] == expected
     assert [c["offer"]["id"] for c in second["results"]] == expected
     assert second["total"] == first["total"] and second["total_slots"] == first["total_slots"]
+
+
+class _RoundTrips(Executor):
+    """The real executor, counting its multi-search round-trips."""
+
+    round_trips = 0
+
+    def msearch(self, **kwargs):
+        self.round_trips += 1
+        return super().msearch(**kwargs)
+
+
+def test_the_first_pass_rides_with_the_counts_when_a_slot_starts_early(town, search_settings, es, at):
+    """When a slot starts early in the window (by day, nearly always), the first pass is the one sent beside
+    the counts: the search and its page take two round-trips; when the earliest slot is hours away (at
+    night), that pass is run again from it, and the page is still the one-pass search's."""
+    executor = _RoundTrips(es=es, prefix=search_settings.index_prefix)
+    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=0)
+    early = _query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=5)
+    exclusions = service.exclusions(early.window)
+    assert _branch(executor, early, exclusions) == "none"        # the dense centre fills the page at once
+    executor.round_trips = 0
+    answer = service.search(early, with_beyond=False)
+    assert executor.round_trips == 2                             # counts + earliest + first pass, then the page
+    one_pass = _one_pass(executor, early, exclusions)
+    assert [c["offer"]["id"] for c in answer["results"]] == [h["_source"]["offer_id"] for h in one_pass["hits"]["hits"]]
+
+    # Only the places whose first slot is more than three hours away: the pass sent with the counts is not
+    # the first pass (it started too early to hold them), which then runs on its own.
+    firsts: dict[str, str] = {}
+    for hit in es.search(index=alias_name(search_settings.index_prefix, "slots"), size=2000,
+                         source=["offer_id", "start"])["hits"]["hits"]:
+        offer_id, start = hit["_source"]["offer_id"], hit["_source"]["start"]
+        firsts[offer_id] = min(firsts.get(offer_id, start), start)
+    cutoff = early.window.start + timedelta(hours=3)
+    late_ids = tuple(sorted(o for o, s in firsts.items() if bodies.parse_datetime(s) > cutoff))
+    assert len(late_ids) >= 8, len(late_ids)
+    for size in (1, 3, 5, 10):
+        late = replace(_query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=size), offer_ids=late_ids)
+        second_pass = _branch(executor, late, exclusions) != "none"
+        executor.round_trips = 0
+        answer = service.search(late, with_beyond=False)
+        assert executor.round_trips == 3 + second_pass, size      # + the first pass from the earliest start
+        one_pass = _one_pass(executor, late, exclusions)
+        expected = [h["_source"]["offer_id"] for h in one_pass["hits"]["hits"]]
+        assert len(expected) == size and [c["offer"]["id"] for c in answer["results"]] == expected, size
+
+
+def test_the_cards_query_builds_no_global_ordinals_of_offer_ids(town, search_settings, es, at):
+    """The cards' ``terms`` on ``offer_id`` keys its buckets by the page's ids (``execution_hint: map``):
+    global ordinals of a field with one value per place are rebuilt after every refresh that changed slots
+    (every 30 s while harvests write), in the next such query's time. Elasticsearch's field-data statistics
+    list the global ordinals an index holds; the town's slots are copied, in two segments, into indices of
+    their own that no earlier search has read."""
+    service = SearchService(executor=Executor(es=es, prefix=search_settings.index_prefix), report_max_hours=72)
+    query = _query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=20)
+    ids = [card["offer"]["id"] for card in service.search(query, with_beyond=False)["results"]]
+    assert len(ids) == 20
+    body = bodies.card_slots_body(query, offer_ids=ids, exclusions=service.exclusions(query.window))
+    docs = [hit["_source"] for hit in es.search(index=alias_name(search_settings.index_prefix, "slots"),
+                                                size=2000)["hits"]["hits"]]
+    assert len(docs) > 300
+    base = search_settings.index_prefix
+    prefixes = {name: f"{base}go{i}" for i, name in enumerate(("as built", "default execution"))}
+    copies = {}
+    for name, prefix in prefixes.items():
+        setup_indices(es, prefix=prefix)
+        copy = SearchWorld(es, prefix)
+        copy.put("slots", docs[: len(docs) // 2])
+        copy.put("slots", docs[len(docs) // 2:])
+        copies[name] = copy.alias("slots")
+
+    def held(index: str) -> dict:
+        stats = es.indices.stats(index=index, metric="fielddata", fields="offer_id")
+        return stats["_all"]["total"]["fielddata"].get("global_ordinals", {}).get("fields", {})
+
+    try:
+        cards = es.search(index=copies["as built"], body=body, request_cache=False)["aggregations"]["cards"]["buckets"]
+        assert sorted(bucket["key"] for bucket in cards) == sorted(ids)
+        assert "offer_id" not in held(copies["as built"])
+        # The same query with the default execution builds them (what the statistics show otherwise).
+        del body["aggs"]["cards"]["terms"]["execution_hint"]
+        es.search(index=copies["default execution"], body=body, request_cache=False)
+        assert "offer_id" in held(copies["default execution"])
+    finally:
+        for prefix in prefixes.values():
+            drop_prefix(es, prefix=prefix)
