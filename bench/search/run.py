@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.common import ManagedProcess, free_port, load_average, machine_facts
-from bench.search.capture import Capture, capture_api_requests
+from bench.search.capture import Capture, capture_api_requests, uncached
 from bench.search.fanout import run_fanout
 from bench.search.latency import LogNormalLatency
 from bench.search.load import api_sender, raw_sender, run_load
@@ -115,7 +115,8 @@ def _measure_api_and_raw(*, settings: Settings, config: BenchConfig, api: _Targe
     es_parts = urlsplit(settings.es_url)
     es = _Target(es_parts.hostname or "127.0.0.1", es_parts.port or 9200)
     measured = [mix[config.warmup + i] for i in range(config.queries)]
-    raw_capture = Capture(requests=capture.requests[config.warmup:])
+    raw_capture = Capture(requests=[[uncached(request) for request in requests]
+                                    for requests in capture.requests[config.warmup:]])
     log(f"warm-up: {config.warmup} queries through the API, then the measured queries once through the API "
         "(not measured), so that every measured pass follows a pass of the other path over the same queries…")
     run_load(clients=config.clients, jobs=config.warmup, host=api.host, port=api.port, send=api_sender(mix, tokens))

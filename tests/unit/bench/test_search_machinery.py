@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import orjson
 import pytest
 
 from bench.common import percentile
@@ -75,3 +76,25 @@ def test_markdown_table_lists_the_three_paths():
     row = {"p50_ms": 1, "p95_ms": 2, "p99_ms": 3, "qps": 4, "errors": 0}
     table = markdown_table({"api": row, "raw_es": row, "fanout": row})
     assert table.count("\n") == 4 and "fan-out" in table and "Elasticsearch alone" in table
+
+
+def test_the_replay_turns_the_shard_request_cache_off_and_keeps_the_bodies():
+    from bench.search.capture import RecordedRequest, uncached
+
+    bodies = [{"size": 0, "aggs": {"cards": {"terms": {"field": "offer_id"}}}},
+              {"size": 20, "query": {"ids": {"values": ["a"]}}}]
+    ndjson = b"".join(orjson.dumps(line) + b"\n" for body in bodies for line in ({"index": "p-slots"}, body))
+    replayed = uncached(RecordedRequest(method="POST", path="/_msearch?filter_path=responses.hits", body=ndjson,
+                                        content_type="application/x-ndjson"))
+    lines = [orjson.loads(line) for line in replayed.body.splitlines()]
+    assert lines[0::2] == [{"index": "p-slots", "request_cache": False}] * 2
+    assert lines[1::2] == bodies and replayed.body.endswith(b"\n")
+    assert replayed.path == "/_msearch?filter_path=responses.hits" and replayed.content_type == "application/x-ndjson"
+
+    search = uncached(RecordedRequest(method="POST", path="/p-slots/_search?filter_path=hits", body=b"{}",
+                                      content_type="application/json"))
+    assert search.path == "/p-slots/_search?filter_path=hits&request_cache=false" and search.body == b"{}"
+    assert uncached(RecordedRequest(method="POST", path="/p-slots/_search", body=None,
+                                    content_type=None)).path == "/p-slots/_search?request_cache=false"
+    other = RecordedRequest(method="GET", path="/p-offers/_doc/x", body=None, content_type=None)
+    assert uncached(other) is other
