@@ -180,7 +180,11 @@ def _shared_clauses(query: SlotQuery, exclusions: Exclusions) -> tuple[tuple[dic
 
 
 def _offer_count_agg() -> dict:
-    return {"offers": {"cardinality": {"field": "offer_id", "precision_threshold": defaults.CARDINALITY_PRECISION}}}
+    # Segment ordinals: the default execution reads the global ordinals of offer_id, rebuilt after every refresh
+    # that changed slots (every 30 s while harvests write) in the next search's time; per segment it costs the
+    # same (national dataset, Rennes at 5 km: 21 against 20 ms for the search, 10 against 11 ms for the counts).
+    return {"offers": {"cardinality": {"field": "offer_id", "precision_threshold": defaults.CARDINALITY_PRECISION,
+                                       "execution_hint": "segment_ordinals"}}}
 
 
 def slot_search_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions,
