@@ -269,8 +269,8 @@ class SearchService:
                        dense: bool) -> list[tuple[str, dict]]:
         """What the first round-trip asks of the search at ``radius`` (its first answer carries the
         counts): the one-pass search, or — for a balanced search expected to match many slots
-        (``dense``: more than ``two_passes_from_slots`` the last time) — the counts and the earliest
-        start of the two-pass one."""
+        (``dense``: more than ``two_passes_from_slots`` the last time) — the counts, the earliest start and
+        the first pass over ``speculative_first_part`` of the two-pass one."""
         if not (dense and bodies.two_passes(query)):
             return [("slots", bodies.slot_search_body(query, radius_km=radius, exclusions=exclusions))]
         # The first pass as it is whenever a slot starts early enough (by day, nearly always), sent beside the
