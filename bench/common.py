@@ -67,6 +67,17 @@ def wait_http(url: str, *, timeout_s: float, exit_code: Callable[[], int | None]
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
 
 
+def stop_children_on_sigterm() -> None:
+    """Make SIGTERM end a benchmark as Ctrl-C does, through its ``finally`` blocks: its children (simulator,
+    API) run in their own sessions, so that a terminal's Ctrl-C reaches the benchmark alone, and Python's
+    default SIGTERM would leave them running, holding their ports and the machine's cores."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 class ManagedProcess:
     """A child process started by a benchmark and stopped by it (by its own pid, never by name), its output
     appended to ``log_path``."""

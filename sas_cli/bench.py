@@ -16,6 +16,14 @@ app = typer.Typer(no_args_is_help=True, help="Benchmarks (results as JSON under 
 console = Console()
 
 
+@app.callback()
+def _benchmarks() -> None:
+    """Benchmarks (results as JSON under bench/results/)."""
+    from bench.common import stop_children_on_sigterm
+
+    stop_children_on_sigterm()
+
+
 @app.command("harvest")
 def harvest(
     places: Annotated[int, typer.Option(help="offers of the national directory")] = 300_000,

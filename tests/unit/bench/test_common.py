@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +104,69 @@ def test_result_file_and_its_copy(tmp_path):
     assert (tmp_path / "out" / "x-latest.json").read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
     assert path.read_text(encoding="utf-8").endswith("}\n")
     assert result["machine"]["cpus"] and result["machine"]["python"] and result["machine"]["extra"] == 1
+
+
+_BENCH_WITH_A_CHILD = """
+import sys, time
+from pathlib import Path
+from bench.common import ManagedProcess, stop_children_on_sigterm
+if sys.argv[1] == "handled":
+    stop_children_on_sigterm()
+child = ManagedProcess([sys.executable, "-c", "import time; time.sleep(120)"], env={},
+                       log_path=Path(sys.argv[2]))
+try:
+    print(child.pid, flush=True)
+    time.sleep(120)
+finally:
+    child.stop()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (already exited, not yet reaped by init) is not running.
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().split(") ", 1)[1][:1] != "Z"
+
+
+@pytest.mark.parametrize("handled", [True, False])
+def test_sigterm_stops_a_benchmarks_children_only_when_handled(tmp_path, handled):
+    bench = subprocess.Popen([sys.executable, "-c", _BENCH_WITH_A_CHILD, "handled" if handled else "default",
+                              str(tmp_path / "child.log")], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[3])
+    child_pid = int(bench.stdout.readline())
+    try:
+        assert _alive(child_pid)
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=30) == (128 + signal.SIGTERM if handled else -signal.SIGTERM)
+        deadline = time.monotonic() + (10 if handled else 2)
+        while _alive(child_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Python's default SIGTERM leaves the child (in its own session) running: what the handler is for.
+        assert _alive(child_pid) is (not handled)
+    finally:
+        if _alive(child_pid):
+            os.kill(child_pid, signal.SIGKILL)
+        bench.stdout.close()
+
+
+def test_every_bench_command_stops_its_children_on_sigterm():
+    from typer.testing import CliRunner
+
+    from sas_cli.bench import app
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        # The group's callback runs before the command parses its options (refused here: nothing runs).
+        result = CliRunner().invoke(app, ["directory", "--no-such-option"])
+        assert result.exit_code == 2
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler) and handler is not before
+        with pytest.raises(SystemExit) as stopped:
+            handler(signal.SIGTERM, None)
+        assert stopped.value.code == 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, before)
