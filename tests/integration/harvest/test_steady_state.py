@@ -142,7 +142,11 @@ def test_client_does_not_decode_pages_whose_entries_it_already_knows(run_simulat
         async with VendorClient(vendor, known_pages=known) as client:
             return await client.search("ps", ids=ids, start=start, end=start + timedelta(days=2))
 
-    first = asyncio.run(search(None))
+    # A full sweep gives no known pages: nothing is hashed, every page decoded.
+    full = asyncio.run(search(None))
+    assert len(full.pages) > 1 and set(full.digests) == {None} and not any(full.unread)
+    # An incremental run with nothing steady yet: every page decoded, each with its digest.
+    first = asyncio.run(search(set()))
     assert len(first.pages) > 1 and None not in first.digests and not any(first.unread)
     again = asyncio.run(search(set(first.digests)))
     # Every page new (its Bundle id, its lastUpdated), the same entries: none decoded again.

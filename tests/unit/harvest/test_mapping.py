@@ -175,3 +175,16 @@ def test_not_a_bundle_is_an_error_not_an_empty_truth(mapper):
 ])
 def test_instants(value, expected):
     assert parse_instant(value)[0] == expected
+
+
+@pytest.mark.parametrize("value", ["2021-11-05T09:00:00.000+00:00", "2021-11-05T09:00:00Z",
+                                   "2024-06-12T16:40:00.250+02:00", "2024-01-12T16:40:00", "2024-06-12T16:40:00-00:00"])
+def test_instant_text_is_the_utc_instants_isoformat(value):
+    # The mapper's cached text must be what formatting the record's datetime gives, or every slot's content
+    # hash would change (and every slot be rewritten) with the cache.
+    from connectors.vendors.mapping import _read_instant
+
+    moment, has_offset, text = _read_instant(value)
+    assert (moment, has_offset) == parse_instant(value)
+    assert moment is not None and text == moment.isoformat() and text.endswith("+00:00")
+    assert _read_instant("9 h 40") == (None, False, None)
