@@ -65,3 +65,8 @@ def test_floor_and_steady_state_figures_in_the_result(settings, es, tmp_path):
         assert len(durability["floor_slots_per_s"][mode]) == 1 and durability["floor_slots_per_s"][mode][0] > 0
         assert durability["harvest_over_floor"][mode][0] == pytest.approx(
             durability["slots_per_s"][mode][0] / durability["floor_slots_per_s"][mode][0], abs=2e-3)
+    # Every pair of the run in the order measured (cold sweep, then async / request), and their median.
+    pairs = result["harvest_over_floor_pairs"]
+    assert pairs == [round(result["harvest_over_floor"], 3), round(durability["harvest_over_floor"]["async"][0], 3),
+                     round(durability["harvest_over_floor"]["request"][0], 3)]
+    assert result["median_harvest_over_floor"] == sorted(pairs)[1]

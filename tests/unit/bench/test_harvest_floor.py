@@ -51,3 +51,13 @@ def test_the_harvest_command_switches_floor_and_steady_state():
     assert result.exit_code == 0
     for switch in ("--floor", "--no-floor", "--steady-state", "--no-steady-state"):
         assert switch in result.output
+
+
+def test_every_pair_of_the_run_and_their_median():
+    from bench.harvest import _all_pairs
+
+    durability = {"harvest_over_floor": {"async": [0.61, 0.55], "request": [0.63, 0.66]}}
+    figures = _all_pairs(0.48, durability, log=lambda *_: None)
+    assert figures == {"harvest_over_floor_pairs": [0.48, 0.61, 0.63, 0.55, 0.66], "median_harvest_over_floor": 0.61}
+    assert _all_pairs(None, None, log=lambda *_: None) == {}
+    assert _all_pairs(0.5, None, log=lambda *_: None)["median_harvest_over_floor"] == 0.5
