@@ -597,7 +597,6 @@ def _all_pairs(first: float | None, durability: dict | None, log) -> dict:
         pairs += [async_ratio, request_ratio]
     if not pairs:
         return {}
-    median = round(statistics.median(pairs), 3)
-    log(f"harvest over floor, every pair of the run: {[round(p, 3) for p in pairs]}; median {median:.3f} "
-        "(target ≥ 0.6)")
-    return {"harvest_over_floor_pairs": [round(p, 3) for p in pairs], "median_harvest_over_floor": median}
+    rounded, median = [round(p, 3) for p in pairs], round(statistics.median(pairs), 3)
+    log(f"harvest over floor, every pair of the run: {rounded}; median {median:.3f} (target ≥ 0.6)")
+    return {"harvest_over_floor_pairs": rounded, "median_harvest_over_floor": median}

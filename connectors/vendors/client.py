@@ -326,12 +326,12 @@ class VendorClient:
         body = response.content
         # The entries' digest serves incremental runs only (``known_pages``: steady batches); a full sweep maps
         # every page and records no digest, so the hash of the whole body (~1 µs a slot) is not computed.
-        split = _entries_digest(body) if self.known_pages is not None else None
-        digest = split[1] if split is not None else None
-        if (split is not None and self.known_pages is not None and digest in self.known_pages
-                and split[0].get("resourceType") == "Bundle"):
-            # The same entries as a page already read and decoded: its head only (``total``, ``link``).
-            return split[0], body, digest, True
+        digest = None
+        if self.known_pages is not None and (split := _entries_digest(body)) is not None:
+            digest = split[1]
+            if digest in self.known_pages and split[0].get("resourceType") == "Bundle":
+                # The same entries as a page already read and decoded: its head only (``total``, ``link``).
+                return split[0], body, digest, True
         return _decode_bundle(body, self.vendor.name), body, digest, False
 
 

@@ -168,6 +168,11 @@ def _read_instant(value: str) -> tuple[datetime | None, bool, str | None]:
     return moment, has_offset, moment.isoformat() if moment is not None else None
 
 
+def _instant(value: Any) -> tuple[datetime | None, bool, str | None]:
+    """``_read_instant`` of a slot's ``start`` / ``end`` as sent (anything that is not text is unparseable)."""
+    return _read_instant(value) if isinstance(value, str) else (None, False, None)
+
+
 def _opening_hours(location: Mapping[str, Any]) -> str | None:
     """``mar-dim 08:00-19:00`` from ``hoursOfOperation`` (French day abbreviations, as offers use)."""
     parts: list[str] = []
@@ -435,10 +440,8 @@ class BundleMapper:
         status = slot.get("status")
         if status is not None and status != "free":
             return None, "slot_not_free"
-        raw_start, raw_end = slot.get("start"), slot.get("end")
-        start, start_has_offset, start_text = (_read_instant(raw_start) if isinstance(raw_start, str)
-                                               else (None, False, None))
-        end, end_has_offset, end_text = _read_instant(raw_end) if isinstance(raw_end, str) else (None, False, None)
+        start, start_has_offset, start_text = _instant(slot.get("start"))
+        end, end_has_offset, end_text = _instant(slot.get("end"))
         if start is None or end is None:
             return None, "bad_slot_time"
         if not (start_has_offset and end_has_offset):
