@@ -142,6 +142,37 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+def wait_for_merges(es, *, log: Callable[[str], None], quiet_s: float = 30.0, timeout_s: float = 3600.0,
+                    poll_s: float = 5.0) -> dict:
+    """Wait until no node has merged segments for ``quiet_s`` in a row (at most ``timeout_s``): a dataset just
+    harvested keeps Elasticsearch merging for tens of minutes (22 on the 3x one, load average 4), and a
+    latency measured meanwhile is the merges', not the search's. Returns how long it waited and whether merges
+    had stopped."""
+    started = time.monotonic()
+    quiet_since: float | None = None
+    polls = 0
+    while True:
+        polls += 1
+        nodes = es.nodes.stats(metric="indices", index_metric="merge")["nodes"].values()
+        running = sum(int(node["indices"]["merges"]["current"]) for node in nodes)
+        now = time.monotonic()
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        if quiet_since is not None and now - quiet_since >= quiet_s:
+            waited = round(now - started, 1)
+            if waited > quiet_s:
+                log(f"merges stopped after {waited:.0f} s")
+            return {"waited_s": waited, "merges_stopped": True}
+        if now - started >= timeout_s:
+            log(f"merges still running after {timeout_s:.0f} s: measuring anyway")
+            return {"waited_s": round(now - started, 1), "merges_stopped": False}
+        if running and polls % max(1, round(60 / poll_s)) == 1:
+            log(f"  waiting for Elasticsearch's merges ({running} running)…")
+        time.sleep(poll_s)
+
+
 def machine_facts(**extra: object) -> dict:
     """CPUs and Python of the machine measured, plus ``extra`` (load averages, versions)."""
     return {"cpus": os.cpu_count(), "python": platform.python_version(), **extra}

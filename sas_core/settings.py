@@ -249,6 +249,12 @@ class ApiSettings(IndicesSettings, LoggingSettings):
     #: (``search_api.query.search``, "Two passes"); unset: the measured default,
     #: ``search_api.query.defaults.TWO_PASSES_FROM_SLOTS``. 0: every balanced search seen before.
     search_two_passes_from_slots: int | None = Field(default=None, ge=0)
+    #: Whether a balanced search with no radius hint yet starts as a dense one (counts, earliest start, first
+    #: pass); unset: ``search_api.query.defaults.TWO_PASSES_WHEN_UNKNOWN``.
+    search_two_passes_when_unknown: bool | None = None
+    #: The counts of a search ranked in two passes stop after this many matching slots ("plus de" on the page);
+    #: unset: ``search_api.query.defaults.COUNT_MAX_SLOTS``; 0: exact counts.
+    search_count_max_slots: int | None = Field(default=None, ge=0)
 
 
 class WebSettings(_Component):

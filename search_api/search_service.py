@@ -12,11 +12,12 @@ Round-trips of one ``/v1/search`` (all through the executor):
      bounded probe of each larger radius, then, if the first radius is too small, the search at the
      first radius with enough offers (or the largest);
    a fixed ``radius_km`` is a single search;
-   "the search" is one body (filters, scores, collapse, counts) — or, for a balanced search whose place
-   matched more than ``two_passes_from_slots`` slots the last time (the radius hint remembers it), the
-   counts, the earliest start and the first scoring pass as it is when a slot starts early enough, then, when
-   needed, the first pass from the earliest start and a second pass over the rest of the window
-   (``search_api.query.search``, "Two passes"): the same page for a fraction of the slots scored;
+   "the search" is one body (filters, scores, collapse, counts) for a search known to match few slots (its
+   radius hint says at most ``two_passes_from_slots`` the last time) or sorted on a field — otherwise, for a
+   balanced search known dense or not known yet (``two_passes_when_unknown``), the counts, the earliest start
+   and the first scoring pass as it is when a slot starts early enough, then, when needed, the first pass from
+   the earliest start and a second pass over the rest of the window, or for few slots one pass over the whole
+   of it (``search_api.query.search``, "Two passes"): the same page for a fraction of the slots scored;
 3. one multi-search for the page: the earliest slots of its cards (``terms`` + ``top_hits``), their
    offers (by id), and, when fewer than ``MIN_OFFERS_WITH_SLOTS`` places have slots, the offers
    accepting patients beyond their displayed slots.
@@ -108,11 +109,17 @@ class SearchService:
     def __init__(self, *, executor: Executor, report_max_hours: int,
                  timeout_s: float = defaults.SEARCH_TIMEOUT_S,
                  specialty_label: Callable[[str], str | None] | None = None,
-                 two_passes_from_slots: int | None = None) -> None:
+                 two_passes_from_slots: int | None = None, two_passes_when_unknown: bool | None = None,
+                 count_max_slots: int | None = None) -> None:
         self.executor = executor
         #: A balanced search matching more slots than this is ranked in two passes (None: the default).
         self.two_passes_from_slots = (defaults.TWO_PASSES_FROM_SLOTS if two_passes_from_slots is None
                                       else two_passes_from_slots)
+        #: A balanced search with no radius hint starts as a dense one (None: the default).
+        self.two_passes_when_unknown = (defaults.TWO_PASSES_WHEN_UNKNOWN if two_passes_when_unknown is None
+                                        else two_passes_when_unknown)
+        #: The counts of a two-pass search stop after this many slots (None: the default; 0: exact counts).
+        self.count_max_slots = defaults.COUNT_MAX_SLOTS if count_max_slots is None else count_max_slots
         #: TRE_R38 code → label (without its "(SM)" suffix), for the specialties a card shows.
         self.specialty_label = specialty_label
         self.report_max_hours = report_max_hours
@@ -197,6 +204,8 @@ class SearchService:
         return {
             "total": offers_count(main),
             "total_slots": total_slots(main),
+            # Counting stopped early (a dense search): both totals are lower bounds.
+            "total_relation": "gte" if main.get("terminated_early") else "eq",
             "radius_km": float(radius),
             "radius_adaptive": query.radius_km is None,
             "origin": _origin_out(query.origin),
@@ -214,9 +223,10 @@ class SearchService:
         chosen one. Returns the search answer and the radius."""
         radii = bodies.probe_radii(query)
         first = radii[0]
-        # How many slots match here is not known yet: one pass (the next such search, with a hint, knows),
-        # unless every balanced search is to be ranked in two passes (a threshold of 0).
-        unknown_is_dense = self.two_passes_from_slots <= 0
+        # How many slots match here is not known yet: started as a dense search (its counts tell, and a sparse
+        # one is finished in one more round-trip), or in one pass when so configured, unless every balanced
+        # search is to be ranked in two passes (a threshold of 0).
+        unknown_is_dense = self.two_passes_when_unknown or self.two_passes_from_slots <= 0
         searches = self._main_searches(query, first, exclusions, dense=unknown_is_dense)
         mains = len(searches)
         searches += [("slots", bodies.probe_body(query, radius_km=r, exclusions=exclusions)) for r in radii[1:]]
@@ -268,14 +278,15 @@ class SearchService:
     def _main_searches(self, query: SlotQuery, radius: float, exclusions: Exclusions, *,
                        dense: bool) -> list[tuple[str, dict]]:
         """What the first round-trip asks of the search at ``radius`` (its first answer carries the
-        counts): the one-pass search, or — for a balanced search expected to match many slots
-        (``dense``: more than ``two_passes_from_slots`` the last time) — the counts, the earliest start and
+        counts): the one-pass search, or — for a balanced search that may match many slots (``dense``: more
+        than ``two_passes_from_slots`` the last time, or not known yet) — the counts, the earliest start and
         the first pass over ``speculative_first_part`` of the two-pass one."""
         if not (dense and bodies.two_passes(query)):
             return [("slots", bodies.slot_search_body(query, radius_km=radius, exclusions=exclusions))]
         # The first pass as it is whenever a slot starts early enough (by day, nearly always), sent beside the
         # counts instead of after them: a round-trip saved; at night it finds next to nothing, so costs little.
-        return [("slots", bodies.counts_body(query, radius_km=radius, exclusions=exclusions)),
+        return [("slots", bodies.counts_body(query, radius_km=radius, exclusions=exclusions,
+                                             max_slots=self.count_max_slots)),
                 ("slots", bodies.earliest_body(query, radius_km=radius, exclusions=exclusions)),
                 ("slots", bodies.pass_body(query, radius_km=radius, exclusions=exclusions,
                                            part=bodies.speculative_first_part(query), size=query.offset + query.size))]
@@ -291,11 +302,14 @@ class SearchService:
         if not earliest_hits:
             return counts                                  # nothing matches: no page to rank
         k = query.offset + query.size
-        if total_slots(counts) <= self.two_passes_from_slots:
-            # Fewer slots than expected: one pass over the whole window scores them all for less.
+        speculative_end = bodies.speculative_first_part(query).end
+        split = bodies.first_pass_end(query, bodies.parse_datetime(str(earliest_hits[0]["sort"][0])))
+        sparse = not counts.get("terminated_early") and total_slots(counts) <= self.two_passes_from_slots
+        if sparse and split != speculative_end:
+            # Fewer slots than expected and the pass sent with the counts is not the first pass: one pass over
+            # the whole window scores them all for less than a first and a second pass (one round-trip each).
+            # When it is, the second pass (at most one round-trip, over fewer slots) finishes the search.
             split = query.window.end
-        else:
-            split = bodies.first_pass_end(query, bodies.parse_datetime(str(earliest_hits[0]["sort"][0])))
 
         def scored(part: Window, within_km: float | None = None) -> list[dict]:
             body = bodies.pass_body(query, radius_km=radius, exclusions=exclusions, part=part, size=k,
@@ -303,7 +317,7 @@ class SearchService:
             return _hits(self.executor.msearch(searches=[("slots", body)], timeout_s=self.timeout_s,
                                                filter_path=MSEARCH_FILTER)[0])
 
-        first = (_hits(speculative) if split == bodies.speculative_first_part(query).end
+        first = (_hits(speculative) if split == speculative_end
                  else scored(Window(start=query.window.start, end=split)))
         kth = bodies.pass_score(first[k - 1]) if len(first) >= k else None
         within = bodies.second_pass_radius_km(kth, radius_km=radius, query=query, first_pass_end=split)

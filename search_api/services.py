@@ -76,7 +76,9 @@ def build_search_context(settings: Settings, executor: Executor) -> SearchContex
         # Cards name every specialty of their slots and of the directory.
         service=SearchService(executor=executor, report_max_hours=settings.report_max_hours,
                               specialty_label=specialties.label,
-                              two_passes_from_slots=settings.search_two_passes_from_slots),
+                              two_passes_from_slots=settings.search_two_passes_from_slots,
+                              two_passes_when_unknown=settings.search_two_passes_when_unknown,
+                              count_max_slots=settings.search_count_max_slots),
         settings=settings,
     )
 

@@ -118,7 +118,9 @@ def capture_api_requests(*, settings: Settings, mix: Sequence[BenchQuery], passe
                             specialties=SpecialtyResolver(load_specialties(settings.reference_data_dir).labels),
                             service=SearchService(executor=Executor(es=client, prefix=settings.index_prefix),
                                                   report_max_hours=settings.report_max_hours,
-                                                  two_passes_from_slots=settings.search_two_passes_from_slots),
+                                                  two_passes_from_slots=settings.search_two_passes_from_slots,
+                                                  two_passes_when_unknown=settings.search_two_passes_when_unknown,
+                                                  count_max_slots=settings.search_count_max_slots),
                             settings=settings)
     principal = Principal(sub="bench-capture", roles=frozenset({Role.OSNP}))
     capture = Capture()

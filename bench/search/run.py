@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import ManagedProcess, free_port, load_average, machine_facts
+from bench.common import ManagedProcess, free_port, load_average, machine_facts, wait_for_merges
 from bench.search.capture import Capture, capture_api_requests, uncached
 from bench.search.fanout import run_fanout
 from bench.search.latency import LogNormalLatency
@@ -213,9 +213,11 @@ def run_search_bench(*, settings: Settings, config: BenchConfig, log: Callable[[
     if not dataset["slots"]:
         raise RuntimeError(f"no slot under prefix {settings.index_prefix!r}: load a dataset first (sas bench search "
                            "--prepare …)")
+    merges = wait_for_merges(es, log=log)
     communes = load_communes(settings.reference_data_dir)
     mix, capture = _capture_mix(es, settings=settings, config=config, communes=communes, log=log)
     result = _result_head(settings=settings, config=config, dataset=dataset, mix=mix, capture=capture)
+    result["machine"]["merges_before"] = merges
     processes: list[ManagedProcess] = []
     try:
         api = _api_target(settings=settings, config=config, processes=processes, log_dir=log_dir, log=log)

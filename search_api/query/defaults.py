@@ -31,6 +31,12 @@ RADIUS_HINT_TTL_S: Final[float] = 600.0
 RADIUS_HINT_ENTRIES: Final[int] = 50_000
 #: Cardinality precision for the number of distinct offers (counts below it are exact).
 CARDINALITY_PRECISION: Final[int] = 3000
+#: The counts of a search started as a dense one stop after this many matching slots (``terminate_after``):
+#: past it the page says "plus de" (places and slots counted so far), since nobody pages through more than
+#: MAX_RESULT_WINDOW places. The count of places costs 0.16 µs per matching slot (25 ms of a core for a 5 km
+#: Paris search nationally, 159,000 slots); bounded, at most 4 ms. Above TWO_PASSES_FROM_SLOTS, so that a count
+#: stopped early still says "dense".
+COUNT_MAX_SLOTS: Final[int] = 25_000
 
 # --- When --------------------------------------------------------------------------------------
 #: Default window: now → now + 48 h (the SAS promise: a consultation within 48 hours).
@@ -116,6 +122,13 @@ EARTH_RADIUS_M: Final[float] = 6371008.7714
 #: national dataset (README, "Search cost against the size of the country"): 20,000 gave API p95 99.8 ms
 #: against 121.6 with 50,000, once the first pass rode with the counts (2026-12-02).
 TWO_PASSES_FROM_SLOTS: Final[int] = 20_000
+#: A balanced search whose density is not known yet (no radius hint: the first such search of its place cell
+#: and criteria, which is most searches when the cells are 1 km wide) sends the counts, the earliest start and
+#: the first pass in its first round-trip, as a dense one does, instead of the one-pass body: a city's first
+#: search then scores three hours of slots instead of all of them (Paris at 5 km, 48 h: 159,000 slots scored,
+#: 134 ms of Elasticsearch), while a small place pays one more round-trip (its second pass, or its one pass
+#: when the first slot is hours away).
+TWO_PASSES_WHEN_UNKNOWN: Final[bool] = True
 FIRST_PASS_MIN: Final[timedelta] = timedelta(hours=3)
 FIRST_PASS_AFTER_EARLIEST: Final[timedelta] = timedelta(hours=1)
 #: Margin on the second pass's bound (scores are 32-bit floats in Elasticsearch) and on its radius (km).

@@ -231,14 +231,20 @@ def two_passes(query: SlotQuery) -> bool:
     return query.sort == "balanced"
 
 
-def counts_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions) -> dict:
-    """How many slots match and at how many places (``hits.total``, ``aggregations.offers``): no scoring."""
-    return {
+def counts_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions,
+                max_slots: int | None = defaults.COUNT_MAX_SLOTS) -> dict:
+    """How many slots match and at how many places (``hits.total``, ``aggregations.offers``): no scoring.
+    Counting stops after ``max_slots`` matching slots (per shard; the answer then says ``terminated_early``
+    and both counts are lower bounds); ``None``: exact counts."""
+    body = {
         "size": 0,
         "track_total_hits": True,
         "query": slot_filters(query, radius_km=radius_km, exclusions=exclusions),
         "aggs": _offer_count_agg(),
     }
+    if max_slots:
+        body["terminate_after"] = max_slots
+    return body
 
 
 def earliest_body(query: SlotQuery, *, radius_km: float, exclusions: Exclusions) -> dict:

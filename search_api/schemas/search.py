@@ -133,6 +133,7 @@ class WindowOut(_Out):
 _EXAMPLE: JsonDict = {
     "total": 12,
     "total_slots": 41,
+    "total_relation": "eq",
     "radius_km": 20.0,
     "radius_adaptive": True,
     "origin": {"lat": 44.20281, "lon": 0.62558, "precision": "municipality", "label": "47000 Agen",
@@ -173,6 +174,9 @@ class SearchOut(_Out):
 
     total: int = Field(description="Practice places with matching slots within the radius")
     total_slots: int = Field(0, description="Matching slots within the radius")
+    total_relation: Literal["eq", "gte"] = Field(
+        "eq", description="`eq`: both totals are exact; `gte`: counting stopped early (a search matching tens of "
+                          "thousands of slots) and they are lower bounds — at least that many")
     radius_km: float = Field(description="Radius applied (given, or chosen by the adaptive radius)")
     radius_adaptive: bool = False
     origin: OriginOut

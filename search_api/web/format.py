@@ -113,6 +113,13 @@ def fr_phone(number: str | None) -> str:
     return number
 
 
+def fr_count(count: int, relation: str = "eq") -> str:
+    """``25000`` → ``25 000`` (thousands apart by a narrow no-break space, as French writes them); a lower bound
+    (``relation`` ``gte``: counting stopped early) reads ``plus de 25 000``."""
+    text = f"{count:,}".replace(",", "\u202f")
+    return f"plus de {text}" if relation == "gte" else text
+
+
 def tel_href(number: str | None) -> str:
     return "tel:" + (number or "").replace(" ", "")
 
@@ -145,4 +152,4 @@ HARVEST_ALERT_LABELS = {
 def filters() -> dict:
     """The Jinja2 filters this module provides."""
     return {"fr_date": fr_date, "fr_time": fr_time, "fr_datetime": fr_datetime, "fr_phone": fr_phone,
-            "tel_href": tel_href, "km": km, "by_day": by_day, "fr_period": fr_period}
+            "tel_href": tel_href, "km": km, "fr_count": fr_count, "by_day": by_day, "fr_period": fr_period}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -170,7 +171,14 @@ def run_search(context: SearchContext, principal: Principal, *, state: dict, con
                                    specialties=context.specialties.resolve(state["specialite"] or None),
                                    kinds=tuple(state["kinds"]), size=defaults.BEYOND_SIZE, now=now)
         beyond = BeyondSearchOut.model_validate(context.service.beyond(beyond_query, window=window))
-    return {"model": model, "own_doctor": own, "own_ids": own_ids, "markers": markers(model)}, beyond
+    return {"model": model, "own_doctor": own, "own_ids": own_ids, "markers": markers(model),
+            "last_page": last_page(model)}, beyond
+
+
+def last_page(model: SearchOut) -> int:
+    """The last page the pager offers: as many as the places counted (a lower bound when counting stopped
+    early: never an empty page), at most the pages the search can reach (``MAX_RESULT_WINDOW`` places)."""
+    return max(1, min(math.ceil(model.total / model.size), defaults.MAX_RESULT_WINDOW // model.size))
 
 
 def markers(model: SearchOut) -> list[dict]:

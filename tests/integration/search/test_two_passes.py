@@ -82,11 +82,16 @@ def _branch(executor: Executor, query: SlotQuery, exclusions) -> str:
     return "none" if within is None else ("whole radius" if within >= 20.0 else "within a smaller distance")
 
 
-@pytest.mark.parametrize("two_passes_from_slots", [0, 10_000_000], ids=["two passes", "one pass (few slots)"])
-def test_two_passes_give_the_one_pass_page(town, search_settings, es, at, two_passes_from_slots):
+@pytest.mark.parametrize(("two_passes_from_slots", "when_unknown"),
+                         [(0, False), (10_000_000, True), (10_000_000, False)],
+                         ids=["two passes", "started dense, few slots", "one pass"])
+def test_two_passes_give_the_one_pass_page(town, search_settings, es, at, two_passes_from_slots, when_unknown):
     executor = Executor(es=es, prefix=search_settings.index_prefix)
-    # Every search in two passes (the town's few hundred slots are below the production threshold), or none.
-    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=two_passes_from_slots)
+    # Every search in two passes (the town's few hundred slots are below the production threshold); every search
+    # started as a dense one and finished as a sparse one (the second pass after the pass sent with the counts, or
+    # one pass over the window); or one pass only.
+    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=two_passes_from_slots,
+                            two_passes_when_unknown=when_unknown)
     rng = random.Random(7)
     branches: dict[str, int] = {}
     cases = [(AGEN["lat"], AGEN["lon"], 5, 1), (AGEN["lat"], AGEN["lon"], 20, 1), (AGEN["lat"], AGEN["lon"], 20, 3),
@@ -126,10 +131,12 @@ def test_a_window_starting_later_and_an_empty_one(town, search_settings, es, at)
 
 
 def test_an_adaptive_search_seen_dense_is_ranked_in_two_passes_next_time(town, search_settings, es, at):
-    """The first search of a place does not know how many slots match (one pass, as before); the radius hint
-    remembers it, and the next such search, over the threshold, is ranked in two passes: the same page."""
+    """The first search of a place does not know how many slots match (one pass, when not started as a dense
+    one); the radius hint remembers it, and the next such search, over the threshold, is ranked in two passes:
+    the same page."""
     executor = Executor(es=es, prefix=search_settings.index_prefix)
-    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=50)
+    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=50,
+                            two_passes_when_unknown=False)
     query = replace(_query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=10), radius_km=None)
     first = service.search(query, with_beyond=False)
     remembered = service._radius_hint(query)
@@ -144,13 +151,40 @@ def test_an_adaptive_search_seen_dense_is_ranked_in_two_passes_next_time(town, s
 
 
 class _RoundTrips(Executor):
-    """The real executor, counting its multi-search round-trips."""
+    """The real executor, counting its multi-search round-trips (and keeping the bodies of the first)."""
 
     round_trips = 0
+    first_bodies: list[dict] | None = None
 
     def msearch(self, **kwargs):
         self.round_trips += 1
+        if self.first_bodies is None:
+            self.first_bodies = [body for _, body in kwargs["searches"]]
         return super().msearch(**kwargs)
+
+
+@pytest.mark.parametrize("two_passes_from_slots", [50, 10_000_000], ids=["dense", "sparse"])
+def test_a_place_searched_for_the_first_time_starts_as_a_dense_search(town, search_settings, es, at,
+                                                                        two_passes_from_slots):
+    """No radius hint yet (the place's first search): the first round-trip carries the counts, the earliest
+    start and the first pass, not the one-pass body; dense or not (the counts tell), the page is the one-pass
+    search's, in at most one more round-trip before the page's details."""
+    executor = _RoundTrips(es=es, prefix=search_settings.index_prefix)
+    service = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=two_passes_from_slots)
+    query = replace(_query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=10), radius_km=None)
+    assert service._radius_hint(query) is None
+    answer = service.search(query, with_beyond=False)
+    first = executor.first_bodies or []
+    assert first[0]["size"] == 0 and "aggs" in first[0] and "function_score" not in first[0]["query"]   # counts
+    assert first[1]["size"] == 1 and first[1]["sort"][0] == {"start": {"order": "asc",
+                                                                      "format": "strict_date_optional_time"}}
+    assert "function_score" in first[2]["query"] and "aggs" not in first[2]                            # a pass
+    assert 2 <= executor.round_trips <= 3 + (answer["radius_km"] != 5.0), executor.round_trips
+    exclusions = service.exclusions(query.window)
+    one_pass = _one_pass(executor, query, exclusions, radius_km=answer["radius_km"])
+    assert [c["offer"]["id"] for c in answer["results"]] == [h["_source"]["offer_id"] for h in one_pass["hits"]["hits"]]
+    assert answer["total"] == one_pass["aggregations"]["offers"]["value"]
+    assert answer["total_slots"] == one_pass["hits"]["total"]["value"]
 
 
 def test_the_first_pass_rides_with_the_counts_when_a_slot_starts_early(town, search_settings, es, at):
@@ -217,7 +251,7 @@ def test_a_search_builds_no_global_ordinals_of_offer_ids(town, search_settings, 
         searched = prefixes["searched"]
         for two_passes_from_slots in (10_000_000, 0):           # one pass, then two (counts, passes)
             service = SearchService(executor=Executor(es=es, prefix=searched), report_max_hours=72,
-                                    two_passes_from_slots=two_passes_from_slots)
+                                    two_passes_from_slots=two_passes_from_slots, two_passes_when_unknown=False)
             query = _query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=20)
             answer = service.search(query, with_beyond=False)
             assert len(answer["results"]) == 20 and all(card["slots"] for card in answer["results"])
@@ -232,3 +266,25 @@ def test_a_search_builds_no_global_ordinals_of_offer_ids(town, search_settings, 
     finally:
         for prefix in prefixes.values():
             drop_prefix(es, prefix=prefix)
+
+
+def test_the_counts_of_a_dense_search_stop_early_and_say_so(town, search_settings, es, at):
+    """Counting stops after ``count_max_slots`` matching slots: both totals are then lower bounds
+    (``total_relation`` ``gte``), the page is still the one-pass search's; a search counted to the end says
+    ``eq``, with the exact totals."""
+    executor = Executor(es=es, prefix=search_settings.index_prefix)
+    query = _query(at, lat=AGEN["lat"], lon=AGEN["lon"], size=10)
+    bounded = SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=20, count_max_slots=60)
+    exclusions = bounded.exclusions(query.window)
+    one_pass = _one_pass(executor, query, exclusions)
+    exact_places, exact_slots = one_pass["aggregations"]["offers"]["value"], one_pass["hits"]["total"]["value"]
+    assert exact_slots > 60
+    answer = bounded.search(query, with_beyond=False)
+    assert answer["total_relation"] == "gte"
+    assert answer["total_slots"] == 60 and 0 < answer["total"] < exact_places
+    assert [c["offer"]["id"] for c in answer["results"]] == [h["_source"]["offer_id"] for h in one_pass["hits"]["hits"]]
+    for service in (SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=20, count_max_slots=0),
+                    SearchService(executor=executor, report_max_hours=72, two_passes_from_slots=20,
+                                  count_max_slots=exact_slots + 1)):
+        answer = service.search(query, with_beyond=False)
+        assert (answer["total_relation"], answer["total"], answer["total_slots"]) == ("eq", exact_places, exact_slots)

@@ -9,18 +9,20 @@ from types import SimpleNamespace as NS
 
 import pytest
 
+from search_api.web.pages.search import last_page
 from search_api.web.render import templates
 
 
-def _render(total_slots: int) -> str:
+def _render(total_slots: int, *, total: int = 60, relation: str = "eq", page: int = 1, size: int = 25) -> str:
     moment = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
     offer = NS(name="Dr Sus", specialty_labels=["Médecine générale"], address="1 rue A, 33000 Bordeaux", id="o-1")
     beyond = [NS(offer=offer, cpts=[], distance_km=None, distance_precision=None, phone="+33556112233")]
-    model = NS(origin=NS(label="33000 Bordeaux"), total=60, size=25, total_slots=total_slots, radius_km=20,
-               window=NS(start=moment, end=moment), results=[], beyond=beyond)
+    model = NS(origin=NS(label="33000 Bordeaux"), total=total, size=size, total_slots=total_slots, radius_km=20,
+               total_relation=relation, window=NS(start=moment, end=moment), results=[], beyond=beyond)
     return templates.get_template("search_results.html").render(
-        results=NS(model=model, markers=[], own_ids=set()), state={"q": "33000", "territoire": None},
-        settings=NS(web_tile_url=None, web_tile_attribution=""), page=1, query_string="q=33000", beyond=None,
+        results=NS(model=model, markers=[], own_ids=set(), last_page=last_page(model)),
+        state={"q": "33000", "territoire": None},
+        settings=NS(web_tile_url=None, web_tile_attribution=""), page=page, query_string="q=33000", beyond=None,
         can_book=False, notices=None, error=None, user=None, uuid=lambda: "x")
 
 
@@ -33,3 +35,22 @@ def test_beyond_list_is_above_the_pager_when_few_slots(total_slots, beyond_first
 
 def test_map_without_tiles_says_so():
     assert "aucun serveur de tuiles n'est configuré" in _render(3)
+
+
+def test_counts_stopped_early_read_as_lower_bounds():
+    """A dense search's counts stop after tens of thousands of slots: the page says "plus de", in French digits."""
+    html = _render(25_000, total=1_234, relation="gte")
+    assert "plus de 1\u202f234 lieux avec des créneaux" in html
+    assert "plus de 25\u202f000 créneaux" in html
+    exact = _render(41, total=12)
+    assert "12 lieux avec des créneaux" in exact and "41 créneaux" in exact and "plus de" not in exact
+
+
+@pytest.mark.parametrize("total, page, next_link", [(60, 2, True), (60, 3, False), (1_234, 49, True),
+                                                    (1_234, 50, False), (5_000, 50, False)])
+def test_the_pager_stops_at_the_last_page_the_search_can_reach(total, page, next_link):
+    """As many pages as places, but never past the 1,000 places a search pages through (page × size ≤ 1,000):
+    no link to a page the search would refuse."""
+    html = _render(200, total=total, relation="gte" if total > 1_000 else "eq", page=page, size=20 if total > 60
+                   else 25)
+    assert ("Page suivante" in html) is next_link
