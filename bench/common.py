@@ -54,16 +54,19 @@ def wait_http(url: str, *, timeout_s: float, exit_code: Callable[[], int | None]
     """Return once ``url`` answers below 500; fail early when the child serving it has exited
     (``exit_code`` returns its exit code, ``None`` while it runs)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        code = exit_code() if exit_code is not None else None
-        if code is not None:
-            raise RuntimeError(f"the process serving {url} exited with {code}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    # One client for every poll: each new client builds a TLS context (tens of milliseconds of CPU), which
+    # competed with the process being waited for.
+    with httpx.Client(timeout=2) as client:
+        while time.monotonic() < deadline:
+            code = exit_code() if exit_code is not None else None
+            if code is not None:
+                raise RuntimeError(f"the process serving {url} exited with {code}")
+            try:
+                if client.get(url).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
 
 
