@@ -4,6 +4,7 @@ it is what the operator needs next, so it comes above the pager; with many, afte
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from types import SimpleNamespace as NS
 
@@ -54,3 +55,26 @@ def test_the_pager_stops_at_the_last_page_the_search_can_reach(total, page, next
     html = _render(200, total=total, relation="gte" if total > 1_000 else "eq", page=page, size=20 if total > 60
                    else 25)
     assert ("Page suivante" in html) is next_link
+
+
+def test_two_homonyms_slots_at_the_same_time_have_distinct_accessible_names():
+    """Two places of the same name may show the same time: each booking button's accessible name starts with
+    its visible text (WCAG 2.5.3) and ends with its card's place in the list, so that no two are the same."""
+    moment = datetime(2026, 12, 1, 14, 40, tzinfo=timezone.utc)
+    cards = []
+    for i in (1, 2):
+        offer = NS(id=f"o-{i}", kind="ps", name="Dr Hélène DUBERNET", specialty_labels=["Médecine générale"],
+                   convention_sector=None, address=f"{i} rue A, 47000 Agen", phone=None)
+        slot = NS(id=f"v:{i}", start=moment, modes=["AMB"], bookable=True)
+        cards.append(NS(offer=offer, cpts=[], distance_km=None, distance_precision=None, sos=None, slots=[slot],
+                        slot_count=1, beyond=False))
+    model = NS(origin=NS(label="47000 Agen"), total=2, size=10, total_slots=2, radius_km=5, total_relation="eq",
+               window=NS(start=moment, end=moment), results=cards, beyond=[])
+    html = templates.get_template("search_results.html").render(
+        results=NS(model=model, markers=[], own_ids=set(), last_page=1), state={"q": "47000", "territoire": None},
+        settings=NS(web_tile_url=None, web_tile_attribution=""), page=1, query_string="q=47000", beyond=None,
+        can_book=True, notices=None, error=None, user=NS(csrf="t"), uuid=lambda: "x")
+    names = re.findall(r'class="fr-btn fr-btn--sm fr-btn--secondary slot" aria-label="([^"]+)"', html)
+    assert len(names) == 2 and len(set(names)) == 2, names
+    assert all(name.startswith("15h40, réserver") and "Dr Hélène DUBERNET" in name for name in names), names
+    assert names[1].endswith("résultat 2")
