@@ -34,8 +34,8 @@ CARDINALITY_PRECISION: Final[int] = 3000
 #: The counts of a search started as a dense one stop after this many matching slots (``terminate_after``):
 #: past it the page says "plus de" (places and slots counted so far), since nobody pages through more than
 #: MAX_RESULT_WINDOW places. The count of places costs 0.16 µs per matching slot (25 ms of a core for a 5 km
-#: Paris search nationally, 159,000 slots); bounded, at most 4 ms. Above TWO_PASSES_FROM_SLOTS, so that a count
-#: stopped early still says "dense".
+#: Paris search nationally, 159,000 slots); bounded, at most 4 ms. A count stopped early is read as dense
+#: whatever TWO_PASSES_FROM_SLOTS is (``SearchService._main_answer``).
 COUNT_MAX_SLOTS: Final[int] = 25_000
 
 # --- When --------------------------------------------------------------------------------------
