@@ -113,7 +113,44 @@ def _sweep(harvester: Harvester, mode: str, now: datetime) -> tuple[float, list[
     return time.process_time() - started, documents
 
 
-def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9, advance_s: float = 0.0) -> dict:
+def _copy_ab(harvester: Harvester, es: Elasticsearch, settings: Settings, vendors: list[VendorConfig], mode: str,
+             now: datetime, sweeps: int) -> dict:
+    """The steady sweeps with and without the harvester's copy of what it indexed, in one process:
+    A (copy) ×(1 + n), B (no copy) ×n, A ×(1 + n), each block's first A sweep not counted (B's runs are
+    another harvester's, which makes A read its windows again once). Harvester and Elasticsearch CPU per
+    unchanged slot, medians; Elasticsearch's from its process (nothing else should run meanwhile)."""
+    from bench.harvest import _cpu_seconds, _es_pid
+
+    without = Harvester(es=es, settings=settings.model_copy(update={"harvest_indexed_copy": False}), vendors=vendors)
+    _sweep(without, mode, now)   # learns its steady answers
+    es_pid = _es_pid(settings)
+    figures: dict[str, dict[str, list]] = {"copy": {}, "no_copy": {}}
+
+    def measured(name: str, who: Harvester) -> None:
+        es_before = _cpu_seconds([es_pid])
+        cpu, documents = _sweep(who, mode, now)
+        es_after = _cpu_seconds([es_pid])
+        unchanged = max(sum(d["unchanged"] for d in documents), 1)
+        block = figures[name]
+        block.setdefault("harvester_us", []).append(round(1e6 * cpu / unchanged, 1))
+        if es_before is not None and es_after is not None:
+            block.setdefault("elasticsearch_us", []).append(round(1e6 * (es_after - es_before) / unchanged, 1))
+        block.setdefault("indexed_read", []).append(sum(d["indexed_read"] for d in documents))
+        block.setdefault("unchanged", []).append(unchanged)
+
+    for block in ("copy", "no_copy", "copy"):
+        who = harvester if block == "copy" else without
+        if block == "copy":
+            _sweep(who, mode, now)   # reads its windows again after the other harvester's runs
+        for _ in range(sweeps):
+            measured(block, who)
+    return {name: {**values, **{f"median_{key}": statistics.median(values[key])
+                                for key in ("harvester_us", "elasticsearch_us") if values.get(key)}}
+            for name, values in figures.items()}
+
+
+def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9, advance_s: float = 0.0,
+        copy_ab: int = 0) -> dict:
     prefix = f"bss{uuid.uuid4().hex[:8]}"
     settings = Settings(index_prefix=prefix)
     # The client as the harvest workers build it (its serializer and HTTP node are part of the cost).
@@ -176,6 +213,8 @@ def run(*, practitioners: int, mode: str, profile: bool, steady_sweeps: int = 9,
             "writes": {op: after[op] - before[op] for op in after},
             "profiled": profile,
         }
+        if copy_ab:
+            figures["copy_ab"] = _copy_ab(harvester, es, settings, vendors, mode, now, copy_ab)
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
@@ -200,11 +239,13 @@ def main() -> None:
                         help="each steady sweep this many seconds after the previous one (0: all at the cold instant)")
     parser.add_argument("--steady-sweeps", type=int, default=9, help="steady sweeps measured (median reported)")
     parser.add_argument("--label", default="")
+    parser.add_argument("--copy-ab", type=int, default=0, metavar="N",
+                        help="then N steady sweeps with the harvester's copy of what it indexed, N without, N with")
     args = parser.parse_args()
     if args.steady_sweeps < 1:
         parser.error("--steady-sweeps must be at least 1")
     figures = run(practitioners=args.practitioners, mode=args.mode, profile=args.profile,
-                  steady_sweeps=args.steady_sweeps, advance_s=args.advance_s)
+                  steady_sweeps=args.steady_sweeps, advance_s=args.advance_s, copy_ab=args.copy_ab)
     RESULTS.mkdir(exist_ok=True)
     name = f"steady_state_{args.mode}{'_' + args.label if args.label else ''}.json"
     (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")

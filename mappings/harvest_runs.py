@@ -45,3 +45,7 @@ class HarvestRunDoc(Doc):
     batches_retried: int = 0
     #: When the run's budget ran out with batches still failing (outage), the catch-up run asked for.
     catch_up_at: datetime | None = None
+    #: Indexed slots of the window the run read from Elasticsearch to compare answers with: all of them
+    #: without a copy of what the harvester indexed (``indexer.harvest.indexed_book``), only what entered
+    #: the window since the last run with one.
+    indexed_read: int = 0

@@ -346,6 +346,14 @@ class HarvestSettings(IndicesSettings, LoggingSettings, VendorsFileSettings, Geo
     #: ``full_every_min``): a restart must not leave days 3-7 unharvested for an hour. 60 s lets the
     #: leader lease settle and the first incremental runs (which come first, within seconds) finish.
     harvest_first_full_delay_s: float = Field(default=60.0, ge=0)
+    #: Keep, per vendor, a copy of what this process indexed between runs (``indexer.harvest.indexed_book``):
+    #: an incremental run then reads from Elasticsearch only what entered its window since the last run,
+    #: not the whole window. Off: every run scans its window (memory: about 250 bytes per slot of the
+    #: vendor's incremental windows, held between runs instead of during each).
+    harvest_indexed_copy: bool = True
+    #: ... each time range of it trusted this long at most, then read again (what the checks against
+    #: outside writes cannot see, a stale mark edited by hand, lasts no longer).
+    harvest_indexed_copy_max_age_s: float = Field(default=900.0, ge=0)
     #: Where ``sas simulate vendors`` listens (and where ``make run`` points the demo vendors file).
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8400

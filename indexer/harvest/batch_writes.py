@@ -111,6 +111,7 @@ def hold_deletions(slot_ids: list[str], reason: str, existing: ExistingSlots, wr
     for slot_id in slot_ids:
         if not existing.by_id[slot_id][2]:
             writer.update(slot_id, {"stale_since": now_iso})
+            existing.staled(slot_id)
             stats.stale_marked += 1
 
 
@@ -132,7 +133,7 @@ def _indexed_state(batch: list[str], existing: ExistingSlots) -> tuple[int, int,
     by_id = existing.by_id
     for key in batch:
         for slot_id in existing.by_key.get(key, ()):
-            _, stored, is_stale = by_id[slot_id]
+            _, stored, is_stale, _ = by_id[slot_id]
             count += 1
             # A sum: the same whatever the order of the scan (the process's own string hash, seeded at
             # random: nobody outside can aim at a collision).
@@ -199,6 +200,7 @@ def _confirm_unchanged(slot_ids: set[str], existing: ExistingSlots, writer: Bulk
     for slot_id in slot_ids:
         if existing.by_id[slot_id][2]:
             writer.update(slot_id, {"stale_since": None})
+            existing.freshened(slot_id)
             stats.updated += 1
         else:
             stats.unchanged += 1
@@ -236,15 +238,18 @@ def _write_records(records: dict[str, SlotRecord], *, book: OfferBook, places: P
         if known is None:
             # The serialised content plus the run's fields, without serialising the document twice.
             writer.create_raw(slot_id, raw[:-1] + b',"content_hash":"' + digest.encode() + run_fields)
+            existing.wrote(slot_id, record.roster_key, digest, record.start)
         elif known[1] is None or known[1].split(".", 1)[-1] != digest.split(".", 1)[1]:
             # Partial update: ``hidden`` / ``booked_count`` belong to the platform, never overwritten.
             document = slot_document(record, offer, static=static)
             document.update(content_hash=digest, harvested_at=harvested_at, stale_since=None)
             writer.update(slot_id, document)
+            existing.wrote(slot_id, record.roster_key, digest, record.start)
             stats.updated += 1
         elif known[1] != digest or known[2]:
             # Same document, new source hash (e.g. a vendor-side field we do not keep), or stale.
             writer.update(slot_id, {"content_hash": digest, "stale_since": None})
+            existing.rehashed(slot_id, digest)
             stats.updated += 1 if known[2] else 0
             stats.unchanged += 0 if known[2] else 1
         else:

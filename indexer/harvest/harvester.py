@@ -28,8 +28,9 @@ from connectors.vendors.mapping import BundleError, BundleMapper, specialty_look
 from connectors.vendors.queries import Search, batches
 from indexer.bulk import BulkWriter
 from indexer.harvest.batch_writes import BatchAnswer, SteadyBook, hold_deletions, write_batch
-from indexer.harvest.existing_slots import ExistingSlots, scan_existing
+from indexer.harvest.existing_slots import ExistingSlots
 from indexer.harvest.gc_tuning import tune_gc
+from indexer.harvest.indexed_book import IndexedBook
 from indexer.harvest.offer_book import OfferBook, load_offer_book
 from indexer.harvest.report import observe_run, run_document
 from indexer.harvest.run_stats import RunStats
@@ -70,6 +71,12 @@ class Harvester:
         #: is neither decoded nor mapped (the steady state of frequent polling). Kept in memory only: a
         #: new process decodes everything once.
         self._steady: dict[str, SteadyBook] = {}
+        #: Per vendor, what this process indexed (``indexer.harvest.indexed_book``): incremental runs read
+        #: only what entered their window since.
+        self.indexed = IndexedBook(es=es, slots_alias=self.slots_alias,
+                                   runs_alias=alias_name(self.prefix, "harvest_runs"),
+                                   enabled=settings.harvest_indexed_copy,
+                                   max_age_s=settings.harvest_indexed_copy_max_age_s)
         tune_gc()
 
     # -- configuration -------------------------------------------------------------------------------
@@ -104,7 +111,7 @@ class Harvester:
         stats = RunStats()
         status = "failed"
         try:
-            status = self._run(vendor, window, now, stats)
+            status = self._run(vendor, window, now, stats, run_id)
         except (ApiError, TransportError) as exc:
             stats.error("elasticsearch", f"Elasticsearch failed during the run: {exc}")
             ES_ERRORS.labels(type(exc).__name__).inc()
@@ -121,13 +128,13 @@ class Harvester:
         document = run_document(run_id, vendor, window, now, ended, time.perf_counter() - started, status, stats,
                                 catch_up_at=catch_up_at)
         record_run(self.es, prefix=self.prefix, document=document)
-        log.info("harvest %s %s: %s, %d read, %d created, %d updated, %d unchanged, %d deleted, %d stale, %.1fs",
-                 vendor.name, window.mode, status, stats.read, stats.created, stats.updated, stats.unchanged,
-                 stats.deleted, stats.stale_marked, document["duration_s"])
+        log.info("harvest %s %s: %s, %d read, %d created, %d updated, %d unchanged, %d deleted, %d stale, "
+                 "%d indexed read, %.1fs", vendor.name, window.mode, status, stats.read, stats.created, stats.updated,
+                 stats.unchanged, stats.deleted, stats.stale_marked, stats.indexed_read, document["duration_s"])
         observe_run(vendor.name, status, document)
         return document
 
-    def _run(self, vendor: VendorConfig, window: Window, now: datetime, stats: RunStats) -> str:
+    def _run(self, vendor: VendorConfig, window: Window, now: datetime, stats: RunStats, run_id: str) -> str:
         practitioner_ids, sos_ids, book = load_offer_book(self.es, prefix=self.prefix, vendor=vendor)
         tasks = _search_tasks(vendor, practitioner_ids, sos_ids)
         if not tasks:
@@ -136,7 +143,8 @@ class Harvester:
         # No refresh here: the vendor's previous run refreshed the index when it ended (``finally``
         # below), and nothing else writes the fields the scan reads. A refresh per run start, with
         # several vendors writing, only cut their in-flight documents into small segments to merge.
-        existing = scan_existing(self.es, slots_alias=self.slots_alias, vendor=vendor, window=window, now=now)
+        existing, copy, stats.indexed_read = self.indexed.existing(vendor=vendor, window=window, now=now,
+                                                                   run_id=run_id)
         writer = BulkWriter(self.es, index=self.slots_alias, chunk=self.settings.harvest_bulk_chunk,
                             threads=self.settings.harvest_bulk_threads)
         places = PlaceMaker(vendor=vendor.name, geocoder=self.geocoder)
@@ -145,13 +153,17 @@ class Harvester:
             asyncio.run(self._fetch_and_write(vendor, window, tasks, book, places, existing, writer, stats,
                                               harvested_at))
             self._write_deletions(vendor, existing, writer, stats, harvested_at)
-            self._delete_expired(vendor, now, writer, stats)
+            self._delete_expired(vendor, now, existing, writer, stats)
         finally:
             writer.close()
             # The slots index refreshes rarely on its own (30 s: indexing throughput); what a run wrote
             # or deleted is made visible to search at once instead (freshness).
             if writer.written:
                 self.es.indices.refresh(index=self.slots_alias)
+        # Only now, every write in: a run that raised above, or whose writes Elasticsearch refused,
+        # leaves no copy of what is indexed behind (the vendor's next run reads its window again).
+        if not writer.errors:
+            self.indexed.keep(vendor=vendor, window=window, existing=existing, copy=copy, started=now)
         stats.places_created = len(places.pending)
         _count_writes(writer, stats)
         if stats.batches_failed == stats.batches:
@@ -320,6 +332,7 @@ class Harvester:
             return
         for slot_id in gone:
             writer.delete(slot_id)
+            existing.deleted(slot_id)
         stats.deleted += len(gone)
 
     def _batch_failed(self, batch: list[str], error: VendorError, existing: ExistingSlots, writer: BulkWriter,
@@ -331,15 +344,18 @@ class Harvester:
             for slot_id in existing.by_key.get(key, ()):
                 if not existing.by_id[slot_id][2]:
                     writer.update(slot_id, {"stale_since": now_iso})
+                    existing.staled(slot_id)
                     stats.stale_marked += 1
 
-    def _delete_expired(self, vendor: VendorConfig, now: datetime, writer: BulkWriter, stats: RunStats) -> None:
+    def _delete_expired(self, vendor: VendorConfig, now: datetime, existing: ExistingSlots, writer: BulkWriter,
+                        stats: RunStats) -> None:
         """Slots of the vendor already over: nobody can book them any more."""
         query = {"bool": {"filter": [{"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}},
                                      {"range": {"end": {"lte": iso(now)}}}]}}
         for hit in helpers.scan(self.es, index=self.slots_alias, size=10_000, preserve_order=False,
                                 query={"query": query, "_source": False}):
             writer.delete(hit["_id"])
+            existing.deleted(hit["_id"])
             stats.expired_deleted += 1
 
     def _write_places(self, places: PlaceMaker, stats: RunStats) -> None:

@@ -32,7 +32,7 @@ def run_document(run_id: str, vendor: VendorConfig, window: Window, started_at: 
         rejected_by_reason=[ReasonCount.model_validate(item) for item in stats.reasons().as_items()],
         errors=messages[:MAX_ERRORS], stale_marked=stats.stale_marked, deletions_held=stats.deletions_held,
         alerts=sorted(stats.alerts), batches=stats.batches, batches_failed=stats.batches_failed,
-        batches_retried=stats.batches_retried, catch_up_at=catch_up_at,
+        batches_retried=stats.batches_retried, catch_up_at=catch_up_at, indexed_read=stats.indexed_read,
     ).model_dump(mode="json")
 
 

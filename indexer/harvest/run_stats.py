@@ -26,6 +26,8 @@ class RunStats:
     deletions_held: int = 0
     alerts: ReasonCounts = field(default_factory=ReasonCounts)
     places_created: int = 0
+    #: Indexed slots of the window read from Elasticsearch (``ExistingSlots``).
+    indexed_read: int = 0
     #: Batch retries after the vendor was unavailable, and whether some were still due when the budget ran out.
     batches_retried: int = 0
     retry_pending: bool = False

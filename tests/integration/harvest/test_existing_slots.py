@@ -53,7 +53,8 @@ def test_every_slot_of_the_window_over_several_pages(es, indices, settings, page
 
     assert set(existing.by_id) == {d["id"] for d in inside}
     for doc in inside:
-        assert existing.by_id[doc["id"]] == (doc["roster_key"], doc["content_hash"], "stale_since" in doc)
+        start_ms = int(datetime.fromisoformat(doc["start"]).timestamp() * 1000)
+        assert existing.by_id[doc["id"]] == (doc["roster_key"], doc["content_hash"], "stale_since" in doc, start_ms)
     assert {key: len(ids) for key, ids in existing.by_key.items()} == {f"81000000{k:04d}": 6 if k < 3 else 5
                                                                       for k in range(4)}
     assert existing.expired_claims == set()
