@@ -167,6 +167,9 @@ def steady_state_figures(*, runs: list[dict], seconds: float, cpu_s: dict[str, f
         "slots": sum(r["read"] for r in runs), "unchanged": unchanged, "cold_sweep_slots": cold_slots,
         "upserted": sum(r["upserted"] for r in runs), "deleted": sum(r["deleted"] for r in runs),
         "stale_marked": sum(r["stale_marked"] for r in runs),
+        # Indexed slots the runs read from Elasticsearch to compare with (all of their windows without the
+        # harvester's copy of what it indexed, only what entered them with it).
+        "indexed_read": sum(r.get("indexed_read", 0) for r in runs),
         "seconds": round(seconds, 2), "cpu_s": cpu_s,
         "harvester_cpu_us_per_slot": round(cpu_s["harvester"] / max(unchanged, 1) * 1e6, 2)
         if "harvester" in cpu_s else None,

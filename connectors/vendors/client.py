@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import ssl
 import time
 from collections.abc import Container, Sequence
@@ -21,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import orjson
+import xxhash
 from aiolimiter import AsyncLimiter
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
@@ -72,7 +72,9 @@ def _entries_digest(body: bytes) -> tuple[dict, bytes] | None:
         return None
     if not isinstance(parsed, dict) or not body[at + 7:].lstrip().startswith(b":"):
         return None
-    return parsed, hashlib.blake2b(body[at:], digest_size=16).digest()
+    # A view, not a slice: the page is not copied to be hashed. Non-cryptographic, and needs not be: the
+    # digests are compared within this process, with the same vendor's earlier pages only.
+    return parsed, xxhash.xxh3_128_digest(memoryview(body)[at:])
 
 
 class BreakerBoard:

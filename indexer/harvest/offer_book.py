@@ -4,7 +4,7 @@ slot's place to a directory offer (national id or SOS SIRET, then postcode / cit
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from elasticsearch import Elasticsearch
 
@@ -24,14 +24,30 @@ def _line_tokens(line: str | None) -> set[str]:
 
 
 class OfferBook:
-    """The offers a vendor's slots can belong to, indexed for matching."""
+    """The offers a vendor's slots can belong to, indexed for matching. ``offers`` may be a function that
+    reads them: then they are read when a slot is first matched (a steady poll maps none: its runs read
+    no offer at all)."""
 
-    def __init__(self, offers: Iterable[dict]) -> None:
+    def __init__(self, offers: Iterable[dict] | Callable[[], Iterable[dict]]) -> None:
         self.by_national_id: dict[str, list[dict]] = defaultdict(list)
         self.by_siret: dict[str, list[dict]] = defaultdict(list)
         self._cache: dict[tuple, dict | None] = {}
-        for offer in offers:
-            self._index(offer)
+        self._pending: Callable[[], Iterable[dict]] | None = None
+        if callable(offers):
+            self._pending = offers
+        else:
+            for offer in offers:
+                self._index(offer)
+
+    @property
+    def loaded(self) -> bool:
+        return self._pending is None
+
+    def _load(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            for offer in pending():
+                self._index(offer)
 
     def _index(self, offer: dict) -> None:
         if offer.get("national_id"):
@@ -42,11 +58,13 @@ class OfferBook:
             self.by_siret[siret].append(offer)
 
     def add(self, offer: dict) -> None:
+        self._load()
         self._index(offer)
         self._cache.clear()
 
     def match(self, record: SlotRecord) -> dict | None:
         """The offer of ``record``'s place, or ``None`` when the directory does not know that place."""
+        self._load()
         place = record.place
         key = (record.search == "sos", record.roster_key, place.postcode, place.city, place.line, place.name)
         if key in self._cache:
@@ -114,15 +132,19 @@ def load_offer_book(es: Elasticsearch, *, prefix: str, vendor: VendorConfig) -> 
             practitioner_ids.append(source["national_id"])
     practitioner_ids = list(dict.fromkeys(practitioner_ids)) if vendor.practitioner_search else []
     sos_ids = list(dict.fromkeys(sos_ids)) if "sos" in vendor.use_cases else []
-    offers: list[dict] = []
-    for field_name, ids in (("national_id", practitioner_ids), ("sos.association_siret", sos_ids)):
-        for start in range(0, len(ids), 10_000):
-            chunk: list[str | None] = [*ids[start:start + 10_000]]
-            if field_name == "sos.association_siret":
-                # Places written in the wire form (vendor-only places of older runs) are found too.
-                chunk += [siret_wire(siret) for siret in chunk]
-            for page in scroll_pages(es, index=offers_alias, query={"terms": {field_name: chunk}}, page_size=5000,
-                                     hit_keys=("_source",), source=_OFFER_FIELDS):
-                offers.extend(hit["_source"] for hit in page)
+
+    def offers() -> list[dict]:
+        found: list[dict] = []
+        for field_name, ids in (("national_id", practitioner_ids), ("sos.association_siret", sos_ids)):
+            for start in range(0, len(ids), 10_000):
+                chunk: list[str | None] = [*ids[start:start + 10_000]]
+                if field_name == "sos.association_siret":
+                    # Places written in the wire form (vendor-only places of older runs) are found too.
+                    chunk += [siret_wire(siret) for siret in chunk]
+                for page in scroll_pages(es, index=offers_alias, query={"terms": {field_name: chunk}},
+                                         page_size=5000, hit_keys=("_source",), source=_OFFER_FIELDS):
+                    found.extend(hit["_source"] for hit in page)
+        return found
+
     return practitioner_ids, sos_ids, OfferBook(offers)
 

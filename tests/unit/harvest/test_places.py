@@ -50,6 +50,21 @@ def test_unknown_town_or_practitioner_is_no_match():
     assert book.match(record("1 rue Mme DELMAS", None, "AGEN"))["id"] == "one"
 
 
+def test_offers_given_as_a_reader_are_read_once_when_a_slot_is_first_matched():
+    reads: list[int] = []
+
+    def read() -> list[dict]:
+        reads.append(1)
+        return [offer("one", "1 rue Madame Delmas", "47000", "Agen")]
+
+    book = OfferBook(read)
+    assert not book.loaded and reads == []          # a steady poll matches nothing: nothing read
+    assert book.match(record("1 rue Mme DELMAS", "47000", "AGEN"))["id"] == "one"
+    book.add(offer("two", "2 rue Madame Delmas", "47000", "Agen"))
+    assert book.match(record("2 rue Mme DELMAS", "47000", "AGEN"))["id"] == "two"
+    assert book.loaded and reads == [1]
+
+
 def test_slot_document_is_canonical_and_denormalised():
     rec = record("1 rue Mme DELMAS", "47000", "AGEN")
     rec.types, rec.modes = ["PUBLIC"], ["AMB"]
