@@ -348,7 +348,7 @@ class HarvestSettings(IndicesSettings, LoggingSettings, VendorsFileSettings, Geo
     harvest_first_full_delay_s: float = Field(default=60.0, ge=0)
     #: Keep, per vendor, a copy of what this process indexed between runs (``indexer.harvest.indexed_book``):
     #: an incremental run then reads from Elasticsearch only what entered its window since the last run,
-    #: not the whole window. Off: every run scans its window (memory: about 250 bytes per slot of the
+    #: not the whole window. Off: every run scans its window (memory: about 330 bytes per slot of the
     #: vendor's incremental windows, held between runs instead of during each).
     harvest_indexed_copy: bool = True
     #: ... each time range of it trusted this long at most, then read again (what the checks against
