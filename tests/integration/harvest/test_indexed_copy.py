@@ -52,15 +52,22 @@ def _first_start_after(es, settings, vendor: str, instant):
     return datetime.fromisoformat(hits[0]["_source"]["start"]).replace(microsecond=0)
 
 
-def test_runs_read_only_what_entered_their_window_and_see_what_a_scan_sees(es, indices, settings, run_simulator):
-    name = "copy-agenda"
-    offers = town_offers(name, 8, start=7300)
+def _vendor_harvested(es, settings, run_simulator, name: str, practitioners: int, start: int, **changes):
+    """(harvester, vendor, simulator) of a simulated vendor of ``practitioners`` in Agen, swept once at
+    the returned instant."""
+    offers = town_offers(name, practitioners, start=start)
     write_offers(es, settings, offers)
     sim = run_simulator(offers)
     vendor = vendor_config(name, sim.port)
-    harvester = Harvester(es=es, settings=settings, vendors=[vendor])
+    harvester = Harvester(es=es, settings=settings.model_copy(update=changes), vendors=[vendor])
     t0 = utcnow().replace(microsecond=0)
     assert harvester.run(name, mode="full", now=t0)["status"] == "success"
+    return harvester, vendor, sim, t0
+
+
+def test_runs_read_only_what_entered_their_window_and_see_what_a_scan_sees(es, indices, settings, run_simulator):
+    name = "copy-agenda"
+    harvester, vendor, sim, t0 = _vendor_harvested(es, settings, run_simulator, name, 8, 7300)
 
     first = _run(harvester, name, t0)       # no copy of the window yet: all of it read
     in_window = _count(es, settings, name, t0, t0 + timedelta(hours=48))
@@ -101,13 +108,7 @@ def test_runs_read_only_what_entered_their_window_and_see_what_a_scan_sees(es, i
 def test_whoever_else_writes_the_vendors_slots_makes_the_next_run_read_its_window(es, indices, settings,
                                                                                    run_simulator):
     name = "copy-outside"
-    offers = town_offers(name, 6, start=7400)
-    write_offers(es, settings, offers)
-    sim = run_simulator(offers)
-    vendor = vendor_config(name, sim.port)
-    harvester = Harvester(es=es, settings=settings, vendors=[vendor])
-    t0 = utcnow().replace(microsecond=0)
-    harvester.run(name, mode="full", now=t0)
+    harvester, vendor, _, t0 = _vendor_harvested(es, settings, run_simulator, name, 6, 7400)
     in_window = _run(harvester, name, t0)["indexed_read"]
     assert in_window > 20 and _run(harvester, name, t0)["indexed_read"] == 0
 
@@ -134,14 +135,8 @@ def test_whoever_else_writes_the_vendors_slots_makes_the_next_run_read_its_windo
 
 
 def test_without_the_copy_or_past_its_age_every_run_reads_its_window(es, indices, settings, run_simulator):
-    name = "copy-off"
-    offers = town_offers(name, 4, start=7500)
-    write_offers(es, settings, offers)
-    sim = run_simulator(offers)
-    vendor = vendor_config(name, sim.port)
-    t0 = utcnow().replace(microsecond=0)
-    for changes in ({"harvest_indexed_copy": False}, {"harvest_indexed_copy_max_age_s": 0}):
-        harvester = Harvester(es=es, settings=settings.model_copy(update=changes), vendors=[vendor])
-        harvester.run(name, mode="full", now=t0)
+    for n, changes in enumerate(({"harvest_indexed_copy": False}, {"harvest_indexed_copy_max_age_s": 0})):
+        name = f"copy-off-{n}"
+        harvester, _, _, t0 = _vendor_harvested(es, settings, run_simulator, name, 4, 7500 + 10 * n, **changes)
         reads = [_run(harvester, name, t0)["indexed_read"] for _ in range(3)]
         assert reads[0] > 10 and reads == [reads[0]] * 3, changes
