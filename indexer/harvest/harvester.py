@@ -149,6 +149,8 @@ class Harvester:
                             threads=self.settings.harvest_bulk_threads)
         places = PlaceMaker(vendor=vendor.name, geocoder=self.geocoder)
         harvested_at = iso(now)
+        if window.mode == "full":
+            book.load()   # a sweep maps every answer: read the offers before the vendor's answers come in
         try:
             asyncio.run(self._fetch_and_write(vendor, window, tasks, book, places, existing, writer, stats,
                                               harvested_at))
@@ -253,6 +255,11 @@ class Harvester:
                 raise outcome
             search, batch, answer, error = outcome
             if answer is not None:
+                if not book.loaded and not (answer.unread and all(answer.unread)):
+                    # An answer to map (not the batch's last, unchanged one): the vendor's offers are read
+                    # now, in a thread — a national vendor's take seconds, and the event loop must go on
+                    # serving the other batches' requests meanwhile (their timeouts run on its clock).
+                    await asyncio.to_thread(book.load)
                 error = self._write_answer(vendor, search, batch, answer.pages, mapper, book, places,
                                            existing, writer, stats, harvested_at, window.mode, answer=answer)
                 if error is None:

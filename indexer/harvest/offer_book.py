@@ -25,8 +25,8 @@ def _line_tokens(line: str | None) -> set[str]:
 
 class OfferBook:
     """The offers a vendor's slots can belong to, indexed for matching. ``offers`` may be a function that
-    reads them: then they are read when a slot is first matched (a steady poll maps none: its runs read
-    no offer at all)."""
+    reads them: then they are read by ``load``, or when a slot is first matched (a steady poll maps none:
+    its runs read no offer at all)."""
 
     def __init__(self, offers: Iterable[dict] | Callable[[], Iterable[dict]]) -> None:
         self.by_national_id: dict[str, list[dict]] = defaultdict(list)
@@ -43,7 +43,8 @@ class OfferBook:
     def loaded(self) -> bool:
         return self._pending is None
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Read the offers now, if they are not yet (Elasticsearch: off the event loop, callers see to it)."""
         pending, self._pending = self._pending, None
         if pending is not None:
             for offer in pending():
@@ -58,13 +59,13 @@ class OfferBook:
             self.by_siret[siret].append(offer)
 
     def add(self, offer: dict) -> None:
-        self._load()
+        self.load()
         self._index(offer)
         self._cache.clear()
 
     def match(self, record: SlotRecord) -> dict | None:
         """The offer of ``record``'s place, or ``None`` when the directory does not know that place."""
-        self._load()
+        self.load()
         place = record.place
         key = (record.search == "sos", record.roster_key, place.postcode, place.city, place.line, place.name)
         if key in self._cache:
