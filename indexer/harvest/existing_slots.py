@@ -48,25 +48,29 @@ class ExistingSlots:
 
     def wrote(self, slot_id: str, roster_key: str, content_hash: str, start: datetime) -> None:
         """A slot created or rewritten whole (fresh)."""
-        if self.journaling:
-            self.journal.append(("put", slot_id, roster_key, content_hash, int(start.timestamp() * 1000)))
+        self._note(("put", slot_id, roster_key, content_hash, int(start.timestamp() * 1000)))
 
     def rehashed(self, slot_id: str, content_hash: str) -> None:
         """A slot whose content hash changed alone (fresh)."""
-        if self.journaling:
-            self.journal.append(("hash", slot_id, content_hash))
+        self._note(("hash", slot_id, content_hash))
 
     def freshened(self, slot_id: str) -> None:
-        if self.journaling:
-            self.journal.append(("fresh", slot_id))
+        self._note(("fresh", slot_id))
 
     def staled(self, slot_id: str) -> None:
-        if self.journaling:
-            self.journal.append(("stale", slot_id))
+        self._note(("stale", slot_id))
 
     def deleted(self, slot_id: str) -> None:
+        self._note(("gone", slot_id))
+
+    def _note(self, op: tuple) -> None:
         if self.journaling:
-            self.journal.append(("gone", slot_id))
+            self.journal.append(op)
+
+
+def vendor_slots(vendor: VendorConfig) -> list[dict]:
+    """The filter clauses of the vendor's harvested slots (not its own-agenda ones)."""
+    return [{"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}}]
 
 
 _NO_FIELDS: dict = {}
@@ -79,14 +83,13 @@ def scan_range(es: Elasticsearch, existing: ExistingSlots, *, slots_alias: str, 
                start_range: dict[str, str | int], page_size: int = 10_000) -> int:
     """Add the vendor's indexed slots whose start is in ``start_range`` (a ``range`` clause's bounds) to
     ``existing`` (one scan, doc values only); how many were read."""
-    query = {"bool": {"filter": [
-        {"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}}, {"range": {"start": start_range}},
-    ]}}
+    query = {"bool": {"filter": [*vendor_slots(vendor), {"range": {"start": start_range}}]}}
     by_id, by_key = existing.by_id, existing.by_key
     read = 0
     for hits in scroll_pages(es, index=slots_alias, query=query, page_size=page_size, hit_keys=("_id", "fields"),
                              source=False, docvalue_fields=_DOC_VALUES):
         read += len(hits)
+        # ``ExistingSlots.add`` inlined: this loop runs once per slot of the window.
         for hit in hits:
             fields = hit.get("fields") or _NO_FIELDS
             key = fields.get("roster_key", _NONE)[0]

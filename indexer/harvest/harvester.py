@@ -28,7 +28,7 @@ from connectors.vendors.mapping import BundleError, BundleMapper, specialty_look
 from connectors.vendors.queries import Search, batches
 from indexer.bulk import BulkWriter
 from indexer.harvest.batch_writes import BatchAnswer, SteadyBook, hold_deletions, write_batch
-from indexer.harvest.existing_slots import ExistingSlots
+from indexer.harvest.existing_slots import ExistingSlots, vendor_slots
 from indexer.harvest.gc_tuning import tune_gc
 from indexer.harvest.indexed_book import IndexedBook
 from indexer.harvest.offer_book import OfferBook, load_offer_book
@@ -357,8 +357,7 @@ class Harvester:
     def _delete_expired(self, vendor: VendorConfig, now: datetime, existing: ExistingSlots, writer: BulkWriter,
                         stats: RunStats) -> None:
         """Slots of the vendor already over: nobody can book them any more."""
-        query = {"bool": {"filter": [{"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}},
-                                     {"range": {"end": {"lte": iso(now)}}}]}}
+        query = {"bool": {"filter": [*vendor_slots(vendor), {"range": {"end": {"lte": iso(now)}}}]}}
         for hit in helpers.scan(self.es, index=self.slots_alias, size=10_000, preserve_order=False,
                                 query={"query": query, "_source": False}):
             writer.delete(hit["_id"])

@@ -36,7 +36,7 @@ from datetime import datetime
 from elasticsearch import Elasticsearch, NotFoundError
 
 from connectors.vendors.config import VendorConfig
-from indexer.harvest.existing_slots import ExistingSlots, Indexed, expired_claims, scan_range
+from indexer.harvest.existing_slots import ExistingSlots, Indexed, expired_claims, scan_range, vendor_slots
 from indexer.harvest.window import Window
 from sas_core.clock import iso
 
@@ -201,9 +201,6 @@ class IndexedBook:
         copy.last_started = started
         self._copies[vendor.name] = copy
 
-    def forget(self, vendor: str) -> None:
-        self._copies.pop(vendor, None)
-
     # -- the checks --------------------------------------------------------------------------------------
 
     def _token(self, vendor: VendorConfig) -> tuple[tuple[str, ...], int]:
@@ -211,8 +208,7 @@ class IndexedBook:
             indices = tuple(sorted(self.es.indices.get_alias(name=self.slots_alias)))
         except NotFoundError:
             indices = ()
-        count = self.es.count(index=self.slots_alias, query={"bool": {"filter": [
-            {"term": {"vendor": vendor.name}}, {"term": {"source": "vendor"}}]}})["count"]
+        count = self.es.count(index=self.slots_alias, query={"bool": {"filter": vendor_slots(vendor)}})["count"]
         return indices, count
 
     def _nobody_else_wrote(self, vendor: VendorConfig, copy: VendorCopy, own: deque[str]) -> bool:
